@@ -1,0 +1,79 @@
+# Weft — one plain Makefile, no configure step.
+#   make            build/weft
+#   make test       install what is missing, build, run unit + e2e tests (also under ASan+UBSan)
+#   make bench      side-by-side benchmark against HAProxy and nginx
+#   make fuzz       run the libFuzzer targets for a while
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
+           -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing $(SAN) \
+           -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
+LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lpthread -lm
+LDFLAGS += $(SAN)
+
+PROTOS    := $(shell find src/xds/proto -name '*.proto' | sort)
+GEN_C     := $(patsubst src/xds/proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H     := $(GEN_C:.c=.h)
+SRCS      := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRCS  := $(shell find src/cli -name '*.c' | sort)
+OBJS      := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS)) \
+             $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C)) \
+             $(BUILD)/obj/gen/registry.o
+CLI_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
+UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all deps test unit e2e asan bench fuzz clean
+.SECONDARY:
+
+all: $(BUILD)/weft
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/xds/proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Isrc/xds/proto $<
+
+# Every message descriptor, so that `@type` URLs and Any payloads can be resolved by name.
+$(BUILD)/gen/registry.c: $(GEN_H) scripts/gen-registry.sh
+	scripts/gen-registry.sh $(BUILD)/gen $(GEN_H) > $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(shell find src -name '*.h')
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libweft.a: $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/weft: $(CLI_OBJS) $(BUILD)/libweft.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libweft.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libweft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+# The whole suite: plain build, then the same under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps
+	$(MAKE) all unit
+	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all unit
+	tests/run.sh
+
+bench: deps all
+	bench/run.sh
+
+fuzz: deps
+	$(MAKE) -C fuzz
+
+clean:
+	rm -rf build

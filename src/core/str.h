@@ -1,0 +1,27 @@
+/* Small string helpers shared by config decoding and the HTTP layers. */
+#ifndef WF_CORE_STR_H
+#define WF_CORE_STR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A borrowed slice of bytes (not NUL-terminated). */
+struct wf_str {
+	const char *p;
+	size_t n;
+};
+
+#define WF_STR(lit) ((struct wf_str){lit, sizeof(lit) - 1})
+
+static inline char wf_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+
+/* ASCII case-insensitive equality of two slices. */
+int wf_str_ieq(const char *a, size_t an, const char *b, size_t bn);
+/* Edit distance (Levenshtein), capped at `cap` (returns cap when larger): for "did you mean". */
+unsigned wf_edit_distance(const char *a, const char *b, unsigned cap);
+/* Parse a decimal unsigned integer that fills the whole slice; -1 when not plain digits or
+ * over max. */
+int64_t wf_parse_u64(const char *p, size_t n, uint64_t max);
+
+#endif

@@ -1,0 +1,182 @@
+#include "xds/cfgdoc.h"
+
+#include "xds/registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One entry per marked (message, field) pair, and one per decoded Any. */
+struct mark {
+	const void *key;
+	uint32_t field_id;
+	uint32_t line, col;
+	char *path;                /* messages only */
+	ProtobufCMessage *inner;   /* Any only: the decoded payload, owned */
+};
+
+struct wf_cfgdoc {
+	char *source;
+	ProtobufCMessage *root;
+	struct mark *marks;
+	uint32_t n, cap;           /* open addressing, cap a power of two */
+};
+
+struct wf_cfgdoc *wf_cfgdoc_new(const char *source)
+{
+	struct wf_cfgdoc *doc = calloc(1, sizeof(*doc));
+	if (!doc)
+		return NULL;
+	doc->source = strdup(source ? source : "<config>");
+	return doc;
+}
+
+const char *wf_cfgdoc_source(const struct wf_cfgdoc *doc) { return doc->source; }
+ProtobufCMessage *wf_cfgdoc_root(const struct wf_cfgdoc *doc) { return doc->root; }
+void wf_cfgdoc_set_root(struct wf_cfgdoc *doc, ProtobufCMessage *root) { doc->root = root; }
+
+void wf_cfgdoc_free(struct wf_cfgdoc *doc)
+{
+	if (!doc)
+		return;
+	for (uint32_t i = 0; i < doc->cap; i++) {
+		free(doc->marks[i].path);
+		wf_proto_free(doc->marks[i].inner);
+	}
+	free(doc->marks);
+	wf_proto_free(doc->root);
+	free(doc->source);
+	free(doc);
+}
+
+static uint32_t slot_of(const void *key, uint32_t field_id, uint32_t cap)
+{
+	uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull ^ (uint64_t)field_id * 0xC2B2AE3D27D4EB4Full;
+	return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+static struct mark *lookup(const struct wf_cfgdoc *doc, const void *key, uint32_t field_id)
+{
+	if (!doc->cap)
+		return NULL;
+	for (uint32_t i = slot_of(key, field_id, doc->cap);; i = (i + 1) & (doc->cap - 1)) {
+		struct mark *m = &doc->marks[i];
+		if (!m->key)
+			return NULL;
+		if (m->key == key && m->field_id == field_id)
+			return m;
+	}
+}
+
+static struct mark *insert(struct wf_cfgdoc *doc, const void *key, uint32_t field_id)
+{
+	struct mark *m = lookup(doc, key, field_id);
+	if (m)
+		return m;
+	if ((doc->n + 1) * 2 > doc->cap) {
+		uint32_t cap = doc->cap ? doc->cap * 2 : 256;
+		struct mark *nm = calloc(cap, sizeof(*nm));
+		if (!nm)
+			abort();
+		for (uint32_t i = 0; i < doc->cap; i++) {
+			struct mark *o = &doc->marks[i];
+			if (!o->key)
+				continue;
+			uint32_t j = slot_of(o->key, o->field_id, cap);
+			while (nm[j].key)
+				j = (j + 1) & (cap - 1);
+			nm[j] = *o;
+		}
+		free(doc->marks);
+		doc->marks = nm;
+		doc->cap = cap;
+	}
+	uint32_t j = slot_of(key, field_id, doc->cap);
+	while (doc->marks[j].key)
+		j = (j + 1) & (doc->cap - 1);
+	m = &doc->marks[j];
+	m->key = key;
+	m->field_id = field_id;
+	doc->n++;
+	return m;
+}
+
+void wf_cfgdoc_mark(struct wf_cfgdoc *doc, const void *msg, uint32_t field_id, uint32_t line,
+                    uint32_t col, const char *path)
+{
+	struct mark *m = insert(doc, msg, field_id);
+	m->line = line;
+	m->col = col;
+	if (path && !m->path)
+		m->path = strdup(path);
+}
+
+int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void *msg,
+               const char *field, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return -EINVAL;
+	const struct mark *mm = msg ? lookup(doc, msg, 0) : NULL;
+	const struct mark *fm = NULL;
+	if (msg && field) {
+		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(
+		    ((const ProtobufCMessage *)msg)->descriptor, field);
+		if (fd)
+			fm = lookup(doc, msg, fd->id);
+	}
+	const struct mark *pos = fm ? fm : mm;
+	size_t n = 0;
+	if (pos && pos->line)
+		n = (size_t)snprintf(err, errlen, "%s:%u:%u: ", doc->source, pos->line, pos->col);
+	else
+		n = (size_t)snprintf(err, errlen, "%s: ", doc->source);
+	if (n < errlen) {
+		const char *path = mm && mm->path ? mm->path : "";
+		if (*path || field)
+			n += (size_t)snprintf(err + n, errlen - n, "%s%s%s: ", path,
+			                      *path && field ? "." : "", field ? field : "");
+	}
+	if (n < errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err + n, errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void wf_cfgdoc_set_any(struct wf_cfgdoc *doc, const ProtobufCMessage *any, ProtobufCMessage *inner)
+{
+	struct mark *m = insert(doc, any, UINT32_MAX);
+	wf_proto_free(m->inner);
+	m->inner = inner;
+}
+
+ProtobufCMessage *wf_cfgdoc_any(struct wf_cfgdoc *doc, const ProtobufCMessage *anym, char *err,
+                                size_t errlen)
+{
+	struct mark *m = lookup(doc, anym, UINT32_MAX);
+	if (m && m->inner)
+		return m->inner;
+	/* google.protobuf.Any: field 1 type_url (string), field 2 value (bytes). */
+	const ProtobufCMessageDescriptor *ad = anym->descriptor;
+	const ProtobufCFieldDescriptor *fu = protobuf_c_message_descriptor_get_field(ad, 1);
+	const ProtobufCFieldDescriptor *fv = protobuf_c_message_descriptor_get_field(ad, 2);
+	const char *url = *(char *const *)((const char *)anym + fu->offset);
+	const ProtobufCBinaryData *val = (const void *)((const char *)anym + fv->offset);
+	const ProtobufCMessageDescriptor *d = url && *url ? wf_proto_find(url) : NULL;
+	if (!d) {
+		wf_cfg_err(doc, err, errlen, anym, "type_url", "unknown or unsupported type '%s'",
+		           url ? url : "");
+		return NULL;
+	}
+	ProtobufCMessage *inner = protobuf_c_message_unpack(d, NULL, val->len, val->data);
+	if (!inner) {
+		wf_cfg_err(doc, err, errlen, anym, "value", "payload does not decode as %s", d->name);
+		return NULL;
+	}
+	wf_cfgdoc_set_any(doc, anym, inner);
+	return inner;
+}

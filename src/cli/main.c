@@ -1,1 +1,41 @@
-int main(void) { return 0; }
+/* weft: one binary, subcommands. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WEFT_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: weft <command> [options]\n\n"
+	           "commands:\n"
+	           "  proxy -c FILE.yaml [--concurrency N] [--drain-time-s S] [-l LEVEL]\n"
+	           "                      run the data plane from an Envoy v3 bootstrap file\n"
+	           "  validate FILE.yaml  check a bootstrap file without starting anything\n"
+	           "  version             print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "proxy"))
+		return wf_cmd_proxy(argc - 1, argv + 1);
+	if (!strcmp(cmd, "validate"))
+		return wf_cmd_validate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("weft %s\n", WEFT_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "weft: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -108,7 +108,8 @@ struct wf_h1_chunked {
 };
 
 /* Decode from in[0..len). Sets *consumed to the bytes used up.
- *  1  *data/*data_len is a span of body bytes (inside `in`) to pass on; call again after it.
+ *  1  *data and *data_len give a span of body bytes (inside `in`) to pass on; call again
+ *     after it.
  *  0  everything in the input was framing; need more input.
  *  2  the message ended (last chunk and trailers consumed); bytes after *consumed belong to
  *     the next message.

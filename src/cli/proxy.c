@@ -1,0 +1,204 @@
+/* weft proxy: the data plane. The main thread loads and reloads the config, runs the admin
+ * server and handles signals; the workers serve traffic (proxy/worker.h). */
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "proxy/admin.h"
+#include "proxy/config.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static struct {
+	struct wf_loop loop;
+	struct wf_io sig, ino;
+	struct wf_timer tick;
+	struct wf_admin admin;
+	const char *config;
+	char *config_dir, *config_base;
+	unsigned concurrency;
+	uint64_t drain_ms;
+	uint64_t drain_deadline;
+	uint64_t version;
+	uint64_t reload_at;           /* debounced file-change reload */
+	int draining;
+	int exit_code;
+} P;
+
+static void reload(const char *why)
+{
+	char err[1024];
+	struct wf_snapshot *s = wf_config_load(P.config, P.concurrency, err, sizeof(err));
+	if (!s) {
+		wf_error("config reload (%s) refused, the previous config keeps serving: %s", why, err);
+		return;
+	}
+	s->version = ++P.version;
+	wf_snapshot_publish(s);
+	wf_info("config reloaded (%s): version %llu", why, (unsigned long long)s->version);
+}
+
+static void start_drain(const char *why)
+{
+	if (P.draining)
+		return;
+	P.draining = 1;
+	P.admin.draining = 1;
+	P.drain_deadline = wf_loop_now(&P.loop) + P.drain_ms;
+	wf_info("%s: draining (up to %llu ms)", why, (unsigned long long)P.drain_ms);
+	wf_workers_drain();
+}
+
+static void on_tick(struct wf_loop *loop, struct wf_timer *t)
+{
+	wf_snapshot_reap();
+	if (P.reload_at && wf_loop_now(loop) >= P.reload_at) {
+		P.reload_at = 0;
+		reload("file changed");
+	}
+	if (P.draining && (wf_workers_conns() == 0 || wf_loop_now(loop) >= P.drain_deadline)) {
+		if (wf_workers_conns())
+			wf_warn("drain time over: closing %u connections", wf_workers_conns());
+		wf_loop_stop(loop);
+		return;
+	}
+	wf_timer_set(loop, t, 50);
+}
+
+static void on_signal(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct signalfd_siginfo si;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload("SIGHUP");
+		else
+			start_drain(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+}
+
+static void on_inotify(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t n;
+	int hit = 0;
+	while ((n = read(io->fd, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+			if (e->len && !strcmp(e->name, P.config_base))
+				hit = 1;
+			p += sizeof(*e) + e->len;
+		}
+	if (hit)
+		P.reload_at = wf_loop_now(loop) + 100; /* editors write in several steps */
+}
+
+static void admin_drain(struct wf_admin *a) { wf_workers_drain(); }
+static void admin_quit(struct wf_admin *a)
+{
+	P.drain_ms = 0;
+	start_drain("/quitquitquit");
+}
+
+int wf_cmd_proxy(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config-path", required_argument, NULL, 'c'},
+	    {"concurrency", required_argument, NULL, 'n'},
+	    {"drain-time-s", required_argument, NULL, 'd'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
+	};
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	P.concurrency = nproc > 0 ? (unsigned)nproc : 1;
+	P.drain_ms = 30000;
+	int o;
+	while ((o = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': P.config = optarg; break;
+		case 'n': P.concurrency = (unsigned)atoi(optarg); break;
+		case 'd': P.drain_ms = (uint64_t)(atof(optarg) * 1000); break;
+		case 'l':
+			if (wf_log_level_parse(optarg) < 0) {
+				fprintf(stderr, "weft: unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			wf_log_level = wf_log_level_parse(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: weft proxy -c FILE.yaml [--concurrency N] [--drain-time-s S] [-l LEVEL]\n");
+			return 2;
+		}
+	}
+	if (!P.config) {
+		fprintf(stderr, "weft: proxy needs a config: -c FILE.yaml\n");
+		return 2;
+	}
+	if (P.concurrency < 1 || P.concurrency > 128) {
+		fprintf(stderr, "weft: --concurrency must be 1..128\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	wf_stats_thread_init();
+	char err[1024];
+	struct wf_snapshot *s = wf_config_load(P.config, P.concurrency, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "weft: %s\n", err);
+		return 1;
+	}
+	s->version = ++P.version;
+	wf_snapshot_publish(s);
+	if (wf_loop_init(&P.loop) < 0)
+		return 1;
+	/* signals through a signalfd, blocked before the workers start so they inherit the mask */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	P.sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	P.sig.cb = on_signal;
+	wf_io_set(&P.loop, &P.sig, EPOLLIN);
+	if (s->has_admin) {
+		P.admin.on_drain = admin_drain;
+		P.admin.on_quit = admin_quit;
+		int r = wf_admin_start(&P.admin, &P.loop, &s->admin_addr);
+		if (r < 0) {
+			char a[64];
+			fprintf(stderr, "weft: admin: cannot listen on %s: %s\n", wf_addr_str(&s->admin_addr, a, sizeof(a)), strerror(-r));
+			return 1;
+		}
+	}
+	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weft: %s\n", err);
+		return 1;
+	}
+	/* watch the config's directory: editors and `mv` replace the file rather than write it */
+	char *d1 = strdup(P.config), *d2 = strdup(P.config);
+	P.config_dir = strdup(dirname(d1));
+	P.config_base = strdup(basename(d2));
+	free(d1);
+	free(d2);
+	P.ino.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (P.ino.fd >= 0 && inotify_add_watch(P.ino.fd, P.config_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) >= 0) {
+		P.ino.cb = on_inotify;
+		wf_io_set(&P.loop, &P.ino, EPOLLIN);
+	}
+	P.tick.cb = on_tick;
+	wf_timer_set(&P.loop, &P.tick, 50);
+	wf_info("weft proxy started: %u listeners, %u clusters, %u workers", s->n_listeners, s->n_clusters, P.concurrency);
+	wf_loop_run(&P.loop);
+	wf_workers_stop();
+	wf_info("exiting");
+	return P.exit_code;
+}

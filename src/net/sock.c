@@ -1,0 +1,100 @@
+#include "net/sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port)
+{
+	memset(a, 0, sizeof(*a));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->ss;
+	if (port > 65535)
+		return -EINVAL;
+	if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		a->len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof(*v6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+char *wf_addr_str(const struct wf_addr *a, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, ntohs(v4->sin_port));
+	} else if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	} else {
+		snprintf(out, n, "-");
+	}
+	return out;
+}
+
+int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int wf_sock_connect(const struct wf_addr *a)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int wf_sock_local(int fd, struct wf_addr *a)
+{
+	a->len = sizeof(a->ss);
+	return getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? -errno : 0;
+}
+
+int wf_sock_peer(int fd, struct wf_addr *a)
+{
+	a->len = sizeof(a->ss);
+	return getpeername(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? -errno : 0;
+}

@@ -1,0 +1,27 @@
+/* Sockets: addresses, listening with SO_REUSEPORT, non-blocking connect. */
+#ifndef WF_NET_SOCK_H
+#define WF_NET_SOCK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct wf_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* Fill *a from a numeric IP ("127.0.0.1", "::1") and port. 0, or -EINVAL when not an IP. */
+int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port);
+/* "127.0.0.1:80" / "[::1]:80" into out; returns out. */
+char *wf_addr_str(const struct wf_addr *a, char *out, size_t n);
+int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b);
+
+/* A non-blocking listening socket; reuseport lets each worker bind its own. fd or -errno. */
+int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog);
+/* Start a non-blocking connect; fd (connection may be in progress) or -errno. */
+int wf_sock_connect(const struct wf_addr *a);
+/* Local or peer address of a connected socket. */
+int wf_sock_local(int fd, struct wf_addr *a);
+int wf_sock_peer(int fd, struct wf_addr *a);
+
+#endif

@@ -1,0 +1,286 @@
+/* The admin server (Envoy's paths), on the main thread's loop. One request per connection:
+ * admin traffic is rare and small, so simplicity wins over keep-alive. */
+#include "proxy/admin.h"
+
+#include "core/log.h"
+#include "http/h1.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+#include "xds/cfgdoc.h"
+#include "xds/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct aconn {
+	struct wf_io io;
+	struct wf_timer t;
+	struct wf_defer defer;
+	struct wf_admin *a;
+	char buf[16384];
+	size_t n;
+	char *out;
+	size_t out_len, out_off;
+	int dead;
+};
+
+static void aconn_free(struct wf_defer *d)
+{
+	struct aconn *c = (struct aconn *)((char *)d - offsetof(struct aconn, defer));
+	free(c->out);
+	free(c);
+}
+
+static void aconn_close(struct aconn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	wf_timer_cancel(c->a->loop, &c->t);
+	wf_io_set(c->a->loop, &c->io, 0);
+	close(c->io.fd);
+	c->defer.cb = aconn_free;
+	wf_loop_defer(c->a->loop, &c->defer);
+}
+
+static void respond(struct aconn *c, int code, const char *ctype, const char *body, size_t n)
+{
+	char head[256];
+	const char *txt = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ? "Method Not Allowed" :
+	                  code == 503 ? "Service Unavailable" : "Bad Request";
+	int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+	                  "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
+	                  "connection: close\r\n\r\n", code, txt, ctype, n);
+	c->out = malloc((size_t)hl + n);
+	memcpy(c->out, head, (size_t)hl);
+	memcpy(c->out + hl, body, n);
+	c->out_len = (size_t)hl + n;
+	c->out_off = 0;
+	wf_io_set(c->a->loop, &c->io, EPOLLOUT);
+}
+
+static void respond_j(struct aconn *c, int code, const char *ctype, struct wf_jbuf *b)
+{
+	respond(c, code, ctype, b->p ? b->p : "", b->len);
+	free(b->p);
+}
+
+static int has_query(const char *q, size_t qn, const char *kv)
+{
+	size_t l = strlen(kv);
+	for (size_t i = 0; i + l <= qn; i++)
+		if ((i == 0 || q[i - 1] == '&') && !memcmp(q + i, kv, l) && (i + l == qn || q[i + l] == '&'))
+			return 1;
+	return 0;
+}
+
+static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
+{
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	wf_jbuf_puts(b, "{\n \"configs\": [\n  {\n   \"@type\": \"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\n   \"bootstrap\": ");
+	if (s && wf_cfgdoc_root(s->doc))
+		wf_json_message(b, wf_cfgdoc_root(s->doc), 1);
+	else
+		wf_jbuf_puts(b, "{}");
+	wf_jbuf_printf(b, ",\n   \"last_updated\": \"%llu\"\n  }\n ],\n \"version\": \"%llu\"\n}\n",
+	               (unsigned long long)(s ? s->loaded_wall_s : 0), (unsigned long long)(s ? s->version : 0));
+	wf_snapshot_release(s);
+}
+
+static void clusters(struct wf_jbuf *b)
+{
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	for (uint32_t i = 0; s && i < s->n_clusters; i++) {
+		const struct wf_cluster *c = s->clusters[i];
+		for (uint32_t h = 0; h < c->n_hosts; h++) {
+			const char *n = c->name, *a = c->hosts[h].addr_str;
+			wf_jbuf_printf(b, "%s::%s::cx_active::%lld\n", n, a, 0LL);
+			wf_jbuf_printf(b, "%s::%s::weight::%u\n", n, a, c->hosts[h].weight);
+			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", n, a, c->hosts[h].healthy ? "healthy" : "/failed_eds_health");
+		}
+		wf_jbuf_printf(b, "%s::default_priority::max_connections::1024\n", c->name);
+		wf_jbuf_printf(b, "%s::upstream_rq_total::%lld\n", c->name, (long long)wf_stat_value(c->st.rq_total));
+	}
+	wf_snapshot_release(s);
+}
+
+static void listeners(struct wf_jbuf *b, int json)
+{
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	if (json)
+		wf_jbuf_puts(b, "{\"listener_statuses\":[");
+	for (uint32_t i = 0; s && i < s->n_listeners; i++) {
+		const struct wf_listener *l = &s->listeners[i];
+		if (json) {
+			wf_jbuf_printf(b, "%s{\"name\":", i ? "," : "");
+			wf_jbuf_put_jstr(b, l->name, strlen(l->name));
+			wf_jbuf_puts(b, ",\"local_address\":{\"socket_address\":{\"address\":");
+			char ip[64];
+			snprintf(ip, sizeof(ip), "%s", l->addr_str);
+			char *colon = strrchr(ip, ':');
+			unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+			if (colon)
+				*colon = 0;
+			char *ipp = ip;
+			if (ip[0] == '[') {
+				ipp++;
+				ip[strlen(ip) - 1] = 0;
+			}
+			wf_jbuf_put_jstr(b, ipp, strlen(ipp));
+			wf_jbuf_printf(b, ",\"port_value\":%u}}}", port);
+		} else {
+			wf_jbuf_printf(b, "%s::%s\n", l->name, l->addr_str);
+		}
+	}
+	if (json)
+		wf_jbuf_puts(b, "]}\n");
+	wf_snapshot_release(s);
+}
+
+static void handle(struct aconn *c, const struct wf_h1_req *q)
+{
+	struct wf_admin *a = c->a;
+	const char *qm = memchr(q->path, '?', q->path_len);
+	size_t pn = qm ? (size_t)(qm - q->path) : q->path_len;
+	const char *qs = qm ? qm + 1 : "";
+	size_t qn = qm ? q->path_len - pn - 1 : 0;
+	int post = q->method_len == 4 && !memcmp(q->method, "POST", 4);
+	struct wf_jbuf b = {0};
+#define IS(p) (pn == sizeof(p) - 1 && !memcmp(q->path, p, pn))
+	if (IS("/ready")) {
+		int live = !a->draining;
+		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", live ? "LIVE\n" : "DRAINING\n", live ? 5 : 9);
+	} else if (IS("/stats")) {
+		if (has_query(qs, qn, "format=json")) {
+			wf_stats_render_json(&b);
+			respond_j(c, 200, "application/json", &b);
+		} else if (has_query(qs, qn, "format=prometheus")) {
+			wf_stats_render_prometheus(&b);
+			respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+		} else {
+			char filter[256] = "";
+			const char *f = NULL;
+			for (size_t i = 0; i + 7 <= qn; i++)
+				if ((i == 0 || qs[i - 1] == '&') && !memcmp(qs + i, "filter=", 7)) {
+					f = qs + i + 7;
+					break;
+				}
+			if (f) {
+				size_t k = 0;
+				while (f < qs + qn && *f != '&' && k + 1 < sizeof(filter))
+					filter[k++] = *f++;
+				filter[k] = 0;
+			}
+			wf_stats_render_text(&b, filter);
+			respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+		}
+	} else if (IS("/stats/prometheus")) {
+		wf_stats_render_prometheus(&b);
+		respond_j(c, 200, "text/plain; version=0.0.4; charset=UTF-8", &b);
+	} else if (IS("/config_dump")) {
+		config_dump(a, &b);
+		respond_j(c, 200, "application/json", &b);
+	} else if (IS("/clusters")) {
+		clusters(&b);
+		respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+	} else if (IS("/listeners")) {
+		listeners(&b, has_query(qs, qn, "format=json"));
+		respond_j(c, 200, has_query(qs, qn, "format=json") ? "application/json" : "text/plain; charset=UTF-8", &b);
+	} else if (IS("/drain_listeners") || IS("/quitquitquit") || IS("/healthcheck/fail") || IS("/healthcheck/ok")) {
+		if (!post) {
+			respond(c, 405, "text/plain; charset=UTF-8", "This endpoint requires POST\n", 28);
+			return;
+		}
+		if (IS("/drain_listeners"))
+			a->on_drain(a);
+		else if (IS("/quitquitquit"))
+			a->on_quit(a);
+		else
+			a->health_failed = IS("/healthcheck/fail");
+		respond(c, 200, "text/plain; charset=UTF-8", "OK\n", 3);
+	} else if (IS("/")) {
+		static const char idx[] = "admin commands are:\n  /clusters\n  /config_dump\n  /drain_listeners (POST)\n"
+		    "  /healthcheck/fail (POST)\n  /healthcheck/ok (POST)\n  /listeners\n  /quitquitquit (POST)\n"
+		    "  /ready\n  /stats\n  /stats/prometheus\n";
+		respond(c, 200, "text/plain; charset=UTF-8", idx, sizeof(idx) - 1);
+	} else {
+		respond(c, 404, "text/plain; charset=UTF-8", "invalid path\n", 13);
+	}
+#undef IS
+}
+
+static void on_conn(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct aconn *c = io->data;
+	if (c->dead)
+		return;
+	if (c->out) {
+		while (c->out_off < c->out_len) {
+			ssize_t n = write(io->fd, c->out + c->out_off, c->out_len - c->out_off);
+			if (n < 0) {
+				if (errno == EAGAIN)
+					return;
+				break;
+			}
+			c->out_off += (size_t)n;
+		}
+		aconn_close(c);
+		return;
+	}
+	ssize_t n = read(io->fd, c->buf + c->n, sizeof(c->buf) - c->n);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		aconn_close(c);
+		return;
+	}
+	c->n += (size_t)n;
+	struct wf_hdr hdrs[64];
+	struct wf_h1_req q;
+	q.headers = hdrs;
+	struct wf_h1_limits lim = {.max_head_bytes = sizeof(c->buf), .max_headers = 64};
+	int r = wf_h1_parse_request(c->buf, c->n, &lim, &q);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		respond(c, 400, "text/plain", "bad request\n", 12);
+		return;
+	}
+	handle(c, &q);
+}
+
+static void on_timeout(struct wf_loop *loop, struct wf_timer *t) { aconn_close(t->data); }
+
+static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct wf_admin *a = io->data;
+	for (;;) {
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct aconn *c = calloc(1, sizeof(*c));
+		c->a = a;
+		c->io.fd = fd;
+		c->io.cb = on_conn;
+		c->io.data = c;
+		c->t.cb = on_timeout;
+		c->t.data = c;
+		wf_io_set(loop, &c->io, EPOLLIN);
+		wf_timer_set(loop, &c->t, 10000);
+	}
+}
+
+int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_addr *addr)
+{
+	a->loop = loop;
+	int fd = wf_sock_listen(addr, 0, 128);
+	if (fd < 0)
+		return fd;
+	a->io.fd = fd;
+	a->io.cb = on_accept;
+	a->io.data = a;
+	return wf_io_set(loop, &a->io, EPOLLIN);
+}

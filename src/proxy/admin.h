@@ -1,0 +1,21 @@
+/* The admin server: /ready, /stats(/prometheus), /config_dump, /clusters, /listeners,
+ * POST /drain_listeners, /quitquitquit, /healthcheck/fail|ok. Main thread only. */
+#ifndef WF_PROXY_ADMIN_H
+#define WF_PROXY_ADMIN_H
+
+#include "core/loop.h"
+#include "net/sock.h"
+
+struct wf_admin {
+	struct wf_io io;
+	struct wf_loop *loop;
+	int draining;                            /* /ready answers 503 */
+	int health_failed;
+	void (*on_drain)(struct wf_admin *a);
+	void (*on_quit)(struct wf_admin *a);
+};
+
+/* Listen on addr and serve on loop. 0 or -errno. */
+int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_addr *addr);
+
+#endif

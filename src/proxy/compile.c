@@ -1,0 +1,646 @@
+/* Compile an Envoy v3 Bootstrap (static_resources, admin) into a wf_snapshot: clusters first
+ * (routes point at them), then listeners with their network filters. */
+#include "proxy/compile.h"
+
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "core/log.h"
+#include "proxy/alog.h"
+#include "proxy/stats.h"
+#include "xds/cfgdoc.h"
+#include "xds/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef Envoy__Config__Bootstrap__V3__Bootstrap Bootstrap;
+typedef Envoy__Config__Cluster__V3__Cluster Cluster;
+typedef Envoy__Config__Listener__V3__Listener Listener;
+typedef Envoy__Config__Core__V3__Address Address;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
+typedef Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy TcpProxy;
+
+#define HCM_TYPE "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define TCP_TYPE "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+#define ROUTER_TYPE "envoy.extensions.filters.http.router.v3.Router"
+
+struct wf_cluster *wf_compile_find_cluster(struct wf_compile *c, const void *msg, const char *field,
+                                           const char *name)
+{
+	struct wf_cluster *cl = name ? wf_snapshot_cluster(c->snap, name) : NULL;
+	if (!cl)
+		wf_cfg_err(c->doc, c->err, c->errlen, msg, field, "unknown cluster '%s'", name ? name : "");
+	return cl;
+}
+
+int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *msg, char **out, uint32_t *len)
+{
+	const Envoy__Config__Core__V3__DataSource *ds = (const void *)msg;
+	switch (ds->specifier_case) {
+	case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING:
+		*out = strdup(ds->inline_string);
+		*len = (uint32_t)strlen(ds->inline_string);
+		return 0;
+	case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES:
+		*out = malloc(ds->inline_bytes.len + 1);
+		memcpy(*out, ds->inline_bytes.data, ds->inline_bytes.len);
+		(*out)[ds->inline_bytes.len] = 0;
+		*len = (uint32_t)ds->inline_bytes.len;
+		return 0;
+	case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME: {
+		FILE *f = fopen(ds->filename, "rb");
+		if (!f)
+			return wf_cfg_err(c->doc, c->err, c->errlen, ds, "filename", "cannot read '%s': %s",
+			                  ds->filename, strerror(errno));
+		char *buf = NULL;
+		size_t n = 0, cap = 0;
+		for (;;) {
+			if (n + 4096 > cap)
+				buf = realloc(buf, cap = cap ? cap * 2 : 8192);
+			size_t k = fread(buf + n, 1, cap - n - 1, f);
+			n += k;
+			if (!k)
+				break;
+			if (n > 4 * 1024 * 1024) {
+				fclose(f);
+				free(buf);
+				return wf_cfg_err(c->doc, c->err, c->errlen, ds, "filename", "'%s' is over 4 MiB", ds->filename);
+			}
+		}
+		fclose(f);
+		buf[n] = 0;
+		*out = buf;
+		*len = (uint32_t)n;
+		return 0;
+	}
+	case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_ENVIRONMENT_VARIABLE: {
+		const char *v = getenv(ds->environment_variable);
+		if (!v)
+			return wf_cfg_err(c->doc, c->err, c->errlen, ds, "environment_variable",
+			                  "environment variable '%s' is not set", ds->environment_variable);
+		*out = strdup(v);
+		*len = (uint32_t)strlen(v);
+		return 0;
+	}
+	default:
+		return wf_cfg_err(c->doc, c->err, c->errlen, ds, NULL, "a data source needs inline_string, inline_bytes, filename or environment_variable");
+	}
+}
+
+static int socket_address(struct wf_compile *c, const Address *a, const void *owner, const char *field,
+                          struct wf_addr *out)
+{
+	if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS)
+		return wf_cfg_err(c->doc, c->err, c->errlen, a ? (const void *)a : owner, a ? NULL : field,
+		                  "a socket_address is required");
+	const Envoy__Config__Core__V3__SocketAddress *sa = a->socket_address;
+	if (sa->protocol != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PROTOCOL__TCP)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "protocol", "only TCP is supported");
+	if (sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, NULL, "port_value is required");
+	if (sa->port_value > 65535)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "port_value", "port %u is out of range", sa->port_value);
+	if (wf_addr_from_ip(out, sa->address, sa->port_value) < 0)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "address",
+		                  "'%s' is not an IP address (use a STRICT_DNS cluster for names)", sa->address);
+	return 0;
+}
+
+/* ---- clusters ---------------------------------------------------------------------------- */
+
+static void cluster_stats(struct wf_cluster *cl)
+{
+	struct wf_cluster_stats *s = &cl->st;
+	const char *n = cl->name;
+#define C(f, name) s->f = wf_stat_register(WF_STAT_COUNTER, "cluster", n, name)
+#define G(f, name) s->f = wf_stat_register(WF_STAT_GAUGE, "cluster", n, name)
+	C(rq_total, "upstream_rq_total");
+	C(rq_2xx, "upstream_rq_2xx");
+	C(rq_3xx, "upstream_rq_3xx");
+	C(rq_4xx, "upstream_rq_4xx");
+	C(rq_5xx, "upstream_rq_5xx");
+	s->rq_time = wf_stat_register(WF_STAT_HIST, "cluster", n, "upstream_rq_time");
+	C(cx_total, "upstream_cx_total");
+	G(cx_active, "upstream_cx_active");
+	C(cx_connect_fail, "upstream_cx_connect_fail");
+	C(cx_connect_timeout, "upstream_cx_connect_timeout");
+	C(cx_destroy, "upstream_cx_destroy");
+	C(rq_timeout, "upstream_rq_timeout");
+	C(rq_pending_total, "upstream_rq_pending_total");
+	G(rq_active, "upstream_rq_active");
+	C(none_healthy, "upstream_cx_none_healthy");
+	C(rq_completed, "upstream_rq_completed");
+	C(cx_destroy_remote, "upstream_cx_destroy_remote");
+	C(cx_protocol_error, "upstream_cx_protocol_error");
+	C(rq_rx_reset, "upstream_rq_rx_reset");
+	C(rq_tx_reset, "upstream_rq_tx_reset");
+#undef C
+#undef G
+}
+
+/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load). */
+static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, unsigned port,
+                   uint32_t weight, struct wf_cluster *cl, size_t *cap)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
+	struct addrinfo *res = NULL;
+	char ports[16];
+	snprintf(ports, sizeof(ports), "%u", port);
+	int r = getaddrinfo(name, ports, &hints, &res);
+	if (r)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa_msg, "address", "cannot resolve '%s': %s", name,
+		                  gai_strerror(r));
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (cl->n_hosts == *cap)
+			cl->hosts = realloc(cl->hosts, (*cap = *cap * 2 + 4) * sizeof(*cl->hosts));
+		struct wf_host *h = &cl->hosts[cl->n_hosts];
+		memset(h, 0, sizeof(*h));
+		memcpy(&h->addr.ss, ai->ai_addr, ai->ai_addrlen);
+		h->addr.len = ai->ai_addrlen;
+		int dup = 0;
+		for (uint32_t k = 0; k < cl->n_hosts; k++)
+			dup |= wf_addr_eq(&cl->hosts[k].addr, &h->addr);
+		if (dup)
+			continue;
+		wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
+		h->weight = weight;
+		h->healthy = 1;
+		cl->n_hosts++;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
+{
+	if (!m->name || !*m->name) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "name", "a cluster needs a name");
+		return NULL;
+	}
+	if (wf_snapshot_cluster(c->snap, m->name)) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "name", "cluster '%s' is defined twice", m->name);
+		return NULL;
+	}
+	struct wf_cluster *cl = calloc(1, sizeof(*cl));
+	cl->name = strdup(m->name);
+	cl->connect_timeout_ms = m->connect_timeout ? wf_duration_ms(m->connect_timeout) : 5000;
+	cl->per_connection_buffer_limit = m->per_connection_buffer_limit_bytes ?
+	    m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
+	int type = m->cluster_discovery_type_case ? m->type : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
+	if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC)
+		cl->type = WF_CLUSTER_STATIC;
+	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS)
+		cl->type = WF_CLUSTER_STRICT_DNS;
+	else {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "type", "cluster type %s is not supported yet (STATIC, STRICT_DNS)",
+		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
+		goto fail;
+	}
+	if (m->lb_policy != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy", "lb_policy %s is not supported yet (ROUND_ROBIN)",
+		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__lb_policy__descriptor, m->lb_policy)->name);
+		goto fail;
+	}
+	if (m->n_typed_extension_protocol_options) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "typed_extension_protocol_options", "not supported yet (HTTP/2 upstreams come with HTTP/2 support)");
+		goto fail;
+	}
+	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
+	size_t cap = 0;
+	for (size_t i = 0; la && i < la->n_endpoints; i++) {
+		const Envoy__Config__Endpoint__V3__LocalityLbEndpoints *lle = la->endpoints[i];
+		if (lle->priority) {
+			wf_cfg_err(c->doc, c->err, c->errlen, lle, "priority", "priorities are not supported yet");
+			goto fail;
+		}
+		for (size_t k = 0; k < lle->n_lb_endpoints; k++) {
+			const Envoy__Config__Endpoint__V3__LbEndpoint *le = lle->lb_endpoints[k];
+			if (le->host_identifier_case != ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT) {
+				wf_cfg_err(c->doc, c->err, c->errlen, le, NULL, "an lb_endpoint needs an endpoint");
+				goto fail;
+			}
+			uint32_t weight = le->load_balancing_weight ? le->load_balancing_weight->value : 1;
+			if (!weight) {
+				wf_cfg_err(c->doc, c->err, c->errlen, le, "load_balancing_weight", "weight must be at least 1");
+				goto fail;
+			}
+			const Address *a = le->endpoint->address;
+			int healthy = le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
+			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
+			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
+			if (cl->type == WF_CLUSTER_STRICT_DNS) {
+				if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS) {
+					wf_cfg_err(c->doc, c->err, c->errlen, le->endpoint, "address", "a socket_address is required");
+					goto fail;
+				}
+				uint32_t before = cl->n_hosts;
+				if (resolve(c, a->socket_address, a->socket_address->address, a->socket_address->port_value,
+				            weight, cl, &cap) < 0)
+					goto fail;
+				for (uint32_t h = before; h < cl->n_hosts; h++)
+					cl->hosts[h].healthy = (uint8_t)healthy;
+				continue;
+			}
+			if (cl->n_hosts == cap)
+				cl->hosts = realloc(cl->hosts, (cap = cap * 2 + 4) * sizeof(*cl->hosts));
+			struct wf_host *h = &cl->hosts[cl->n_hosts];
+			memset(h, 0, sizeof(*h));
+			if (socket_address(c, a, le->endpoint, "address", &h->addr) < 0)
+				goto fail;
+			wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
+			h->weight = weight;
+			h->healthy = (uint8_t)healthy;
+			cl->n_hosts++;
+		}
+	}
+	for (uint32_t i = 0; i < cl->n_hosts; i++)
+		cl->total_weight += cl->hosts[i].weight;
+	cl->lb = aligned_alloc(64, sizeof(struct wf_lb_state) * c->snap->n_workers);
+	memset(cl->lb, 0, sizeof(struct wf_lb_state) * c->snap->n_workers);
+	for (unsigned w = 0; w < c->snap->n_workers; w++)
+		cl->lb[w].current = calloc(cl->n_hosts + 1, sizeof(int64_t));
+	cluster_stats(cl);
+	return cl;
+fail:
+	free(cl->hosts);
+	free(cl->name);
+	free(cl);
+	return NULL;
+}
+
+static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
+{
+	if (!cl)
+		return;
+	for (unsigned w = 0; cl->lb && w < n_workers; w++)
+		free(cl->lb[w].current);
+	free(cl->lb);
+	free(cl->hosts);
+	free(cl->name);
+	free(cl);
+}
+
+/* ---- listeners --------------------------------------------------------------------------- */
+
+static int access_logs(struct wf_compile *c, size_t n, Envoy__Config__Accesslog__V3__AccessLog **in,
+                       struct wf_alog ***out, uint32_t *n_out)
+{
+	*out = calloc(n ? n : 1, sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i] = wf_alog_compile(c->doc, &in[i]->base, c->snap->n_workers, c->err, c->errlen);
+		if (!(*out)[i])
+			return -1;
+		*n_out = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static void hcm_stats(struct wf_hcm_cfg *h)
+{
+	struct wf_hcm_stats *s = &h->st;
+	const char *n = h->stat_prefix;
+#define C(f, name) s->f = wf_stat_register(WF_STAT_COUNTER, "http", n, name)
+#define G(f, name) s->f = wf_stat_register(WF_STAT_GAUGE, "http", n, name)
+	C(rq_total, "downstream_rq_total");
+	C(rq_2xx, "downstream_rq_2xx");
+	C(rq_3xx, "downstream_rq_3xx");
+	C(rq_4xx, "downstream_rq_4xx");
+	C(rq_5xx, "downstream_rq_5xx");
+	s->rq_time = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_rq_time");
+	C(cx_total, "downstream_cx_total");
+	G(cx_active, "downstream_cx_active");
+	C(cx_http1_total, "downstream_cx_http1_total");
+	C(cx_destroy, "downstream_cx_destroy");
+	C(cx_protocol_error, "downstream_cx_protocol_error");
+	G(rq_active, "downstream_rq_active");
+	C(no_route, "no_route");
+	C(rq_timeout, "downstream_rq_timeout");
+	C(rx_reset, "downstream_rq_rx_reset");
+	C(tx_reset, "downstream_rq_tx_reset");
+	C(cx_idle_timeout, "downstream_cx_idle_timeout");
+	C(rq_idle_timeout, "downstream_rq_idle_timeout");
+	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
+#undef C
+#undef G
+}
+
+static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
+{
+	struct wf_hcm_cfg *h = calloc(1, sizeof(*h));
+	if (!m->stat_prefix || !*m->stat_prefix) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "stat_prefix", "stat_prefix is required");
+		goto fail;
+	}
+	h->stat_prefix = strdup(m->stat_prefix);
+	if (m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2 ||
+	    m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "codec_type", "only AUTO and HTTP1 are supported yet");
+		goto fail;
+	}
+	if (m->route_specifier_case != ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "route_config is required (rds comes with xDS)");
+		goto fail;
+	}
+	h->routes = wf_compile_routes(c, &m->route_config->base);
+	if (!h->routes)
+		goto fail;
+	if (!m->n_http_filters) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "http_filters", "http_filters must end with envoy.filters.http.router");
+		goto fail;
+	}
+	for (size_t i = 0; i < m->n_http_filters; i++) {
+		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f = m->http_filters[i];
+		const char *type = NULL;
+		if (f->config_type_case) {
+			ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
+			if (!in)
+				goto fail;
+			type = in->descriptor->name;
+		}
+		int is_router = (type && !strcmp(type, ROUTER_TYPE)) || (!type && f->name && !strcmp(f->name, "envoy.filters.http.router"));
+		if (!is_router) {
+			if (f->is_optional)
+				continue;
+			wf_cfg_err(c->doc, c->err, c->errlen, f, type ? "typed_config" : "name",
+			           "HTTP filter '%s' is not supported yet (envoy.filters.http.router is)", type ? type : f->name);
+			goto fail;
+		}
+		if (i + 1 != m->n_http_filters) {
+			wf_cfg_err(c->doc, c->err, c->errlen, f, "name", "the router must be the last HTTP filter");
+			goto fail;
+		}
+	}
+	if (access_logs(c, m->n_access_log, m->access_log, &h->logs, &h->n_logs) < 0)
+		goto fail;
+	h->stream_idle_timeout_ms = m->stream_idle_timeout ? wf_duration_ms(m->stream_idle_timeout) : 300000;
+	h->request_timeout_ms = wf_duration_ms(m->request_timeout);
+	h->request_headers_timeout_ms = wf_duration_ms(m->request_headers_timeout);
+	h->drain_timeout_ms = m->drain_timeout ? wf_duration_ms(m->drain_timeout) : 5000;
+	h->idle_timeout_ms = 3600000;
+	h->max_headers_count = 100;
+	if (m->common_http_protocol_options) {
+		const Envoy__Config__Core__V3__HttpProtocolOptions *o = m->common_http_protocol_options;
+		if (o->idle_timeout)
+			h->idle_timeout_ms = wf_duration_ms(o->idle_timeout);
+		if (o->max_headers_count)
+			h->max_headers_count = o->max_headers_count->value;
+		if (o->max_connection_duration || o->max_stream_duration || o->headers_with_underscores_action) {
+			wf_cfg_err(c->doc, c->err, c->errlen, o, o->max_connection_duration ? "max_connection_duration" :
+			           o->max_stream_duration ? "max_stream_duration" : "headers_with_underscores_action",
+			           "not supported yet");
+			goto fail;
+		}
+	}
+	h->max_request_headers_kb = m->max_request_headers_kb ? m->max_request_headers_kb->value : 60;
+	if (h->max_request_headers_kb < 1 || h->max_request_headers_kb > 8192) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "max_request_headers_kb", "must be 1..8192");
+		goto fail;
+	}
+	h->use_remote_address = m->use_remote_address ? m->use_remote_address->value : 0;
+	h->xff_num_trusted_hops = m->xff_num_trusted_hops;
+	h->skip_xff_append = m->skip_xff_append;
+	h->generate_request_id = m->generate_request_id ? m->generate_request_id->value : 1;
+	h->preserve_external_request_id = m->preserve_external_request_id;
+	h->strip_any_host_port = m->strip_port_mode_case ? m->strip_any_host_port : 0;
+	h->strip_matching_host_port = m->strip_matching_host_port;
+	h->proxy_100_continue = m->proxy_100_continue;
+	h->server_header_mode = (uint8_t)m->server_header_transformation;
+	h->server_name = strdup(m->server_name && *m->server_name ? m->server_name : "envoy");
+	h->via = m->via && *m->via ? strdup(m->via) : NULL;
+	if (m->http_protocol_options) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "http_protocol_options", "not supported yet");
+		goto fail;
+	}
+	hcm_stats(h);
+	return h;
+fail:
+	wf_hcm_free(h);
+	return NULL;
+}
+
+static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
+{
+	struct wf_tcp_cfg *t = calloc(1, sizeof(*t));
+	if (!m->stat_prefix || !*m->stat_prefix) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "stat_prefix", "stat_prefix is required");
+		goto fail;
+	}
+	t->stat_prefix = strdup(m->stat_prefix);
+	if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
+		t->cluster = wf_compile_find_cluster(c, m, "cluster", m->cluster);
+		if (!t->cluster)
+			goto fail;
+	} else if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
+		const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = m->weighted_clusters;
+		t->weighted = calloc(wc->n_clusters + 1, sizeof(*t->weighted));
+		for (size_t i = 0; i < wc->n_clusters; i++) {
+			t->weighted[i].cluster = wf_compile_find_cluster(c, wc->clusters[i], "name", wc->clusters[i]->name);
+			if (!t->weighted[i].cluster)
+				goto fail;
+			t->weighted[i].weight = wc->clusters[i]->weight;
+			t->total_weight += wc->clusters[i]->weight;
+			t->n_weighted++;
+		}
+		if (!t->total_weight) {
+			wf_cfg_err(c->doc, c->err, c->errlen, wc, "clusters", "the weights add up to 0");
+			goto fail;
+		}
+	} else {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "tcp_proxy needs cluster or weighted_clusters");
+		goto fail;
+	}
+	t->idle_timeout_ms = m->idle_timeout ? wf_duration_ms(m->idle_timeout) : 3600000;
+	t->max_connect_attempts = m->max_connect_attempts ? m->max_connect_attempts->value : 1;
+	if (access_logs(c, m->n_access_log, m->access_log, &t->logs, &t->n_logs) < 0)
+		goto fail;
+	t->st_cx_total = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_total");
+	t->st_cx_active = wf_stat_register(WF_STAT_GAUGE, "tcp", t->stat_prefix, "downstream_cx_active");
+	t->st_rx_bytes = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_rx_bytes_total");
+	t->st_tx_bytes = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_tx_bytes_total");
+	t->st_cx_no_route = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_no_route");
+	t->st_idle_timeout = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "idle_timeout");
+	return t;
+fail:
+	wf_tcp_free(t);
+	return NULL;
+}
+
+static int listener(struct wf_compile *c, const Listener *m, struct wf_listener *l)
+{
+	if (!m->name || !*m->name)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "name", "a listener needs a name");
+	l->name = strdup(m->name);
+	for (uint32_t i = 0; i + 1 < c->snap->n_listeners + 1 && &c->snap->listeners[i] != l; i++)
+		if (!strcmp(c->snap->listeners[i].name, m->name))
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, "name", "listener '%s' is defined twice", m->name);
+	if (socket_address(c, m->address, m, "address", &l->addr) < 0)
+		return -1;
+	wf_addr_str(&l->addr, l->addr_str, sizeof(l->addr_str));
+	l->buffer_limit = m->per_connection_buffer_limit_bytes ? m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
+	if (m->n_listener_filters)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "listener_filters", "listener filters are not supported yet");
+	if (m->n_filter_chains != 1)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "filter_chains",
+		                  "exactly one filter chain is supported (filter chain matching comes with TLS)");
+	const Envoy__Config__Listener__V3__FilterChain *fc = m->filter_chains[0];
+	if (fc->n_filters != 1)
+		return wf_cfg_err(c->doc, c->err, c->errlen, fc, "filters",
+		                  "a filter chain needs exactly one network filter: http_connection_manager or tcp_proxy");
+	const Envoy__Config__Listener__V3__Filter *f = fc->filters[0];
+	if (f->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
+		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config", "typed_config is required");
+	ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
+	if (!in)
+		return -1;
+	const char *lname = l->addr_str;
+	if (!strcmp(in->descriptor->name, HCM_TYPE)) {
+		l->kind = WF_NF_HCM;
+		if (!(l->hcm = hcm(c, (const Hcm *)in)))
+			return -1;
+	} else if (!strcmp(in->descriptor->name, TCP_TYPE)) {
+		l->kind = WF_NF_TCP;
+		if (!(l->tcp = tcp(c, (const TcpProxy *)in)))
+			return -1;
+	} else {
+		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config",
+		                  "network filter %s is not supported here (http_connection_manager, tcp_proxy)",
+		                  in->descriptor->name);
+	}
+	char label[80];
+	snprintf(label, sizeof(label), "%s", lname);
+	for (char *p = label; *p; p++)
+		if (*p == ':' || *p == '[' || *p == ']')
+			*p = '_';
+	l->st_cx_total = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_total");
+	l->st_cx_active = wf_stat_register(WF_STAT_GAUGE, "listener", label, "downstream_cx_active");
+	l->st_cx_destroy = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_destroy");
+	return 0;
+}
+
+/* ---- the whole bootstrap ----------------------------------------------------------------- */
+
+static int bootstrap(struct wf_compile *c, const Bootstrap *b)
+{
+	struct wf_snapshot *s = c->snap;
+	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->static_resources;
+	if (sr) {
+		s->clusters = calloc(sr->n_clusters + 1, sizeof(*s->clusters));
+		for (size_t i = 0; i < sr->n_clusters; i++) {
+			struct wf_cluster *cl = cluster(c, sr->clusters[i]);
+			if (!cl)
+				return -1;
+			s->clusters[s->n_clusters++] = cl;
+		}
+		s->listeners = calloc(sr->n_listeners + 1, sizeof(*s->listeners));
+		for (size_t i = 0; i < sr->n_listeners; i++) {
+			s->n_listeners++;
+			if (listener(c, sr->listeners[i], &s->listeners[i]) < 0)
+				return -1;
+			for (size_t k = 0; k < i; k++)
+				if (wf_addr_eq(&s->listeners[k].addr, &s->listeners[i].addr))
+					return wf_cfg_err(c->doc, c->err, c->errlen, sr->listeners[i], "address",
+					                  "listeners '%s' and '%s' have the same address", s->listeners[k].name,
+					                  s->listeners[i].name);
+		}
+	}
+	if (b->admin) {
+		const Envoy__Config__Bootstrap__V3__Admin *a = b->admin;
+		if (a->address) {
+			if (socket_address(c, a->address, a, "address", &s->admin_addr) < 0)
+				return -1;
+			s->has_admin = 1;
+		}
+		if (access_logs(c, a->n_access_log, a->access_log, &s->admin_logs, &s->n_admin_logs) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen)
+{
+	struct wf_cfgdoc *doc = wf_cfgdoc_new(file);
+	if (wf_yaml_load_file(doc, &envoy__config__bootstrap__v3__bootstrap__descriptor, err, errlen) < 0) {
+		wf_cfgdoc_free(doc);
+		return NULL;
+	}
+	struct wf_snapshot *s = calloc(1, sizeof(*s));
+	s->refs = 1;
+	s->n_workers = n_workers;
+	s->doc = doc;
+	s->source = strdup(file);
+	s->loaded_wall_s = (uint64_t)time(NULL);
+	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen};
+	if (bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
+		wf_snapshot_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->n_clusters; i++)
+		if (!strcmp(s->clusters[i]->name, name))
+			return s->clusters[i];
+	return NULL;
+}
+
+static void free_logs(struct wf_alog **logs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		wf_alog_free(logs[i]);
+	free(logs);
+}
+
+void wf_hcm_free(struct wf_hcm_cfg *h)
+{
+	if (!h)
+		return;
+	wf_route_table_free(h->routes);
+	free_logs(h->logs, h->n_logs);
+	free(h->stat_prefix);
+	free(h->server_name);
+	free(h->via);
+	free(h);
+}
+
+void wf_tcp_free(struct wf_tcp_cfg *t)
+{
+	if (!t)
+		return;
+	free(t->weighted);
+	free_logs(t->logs, t->n_logs);
+	free(t->stat_prefix);
+	free(t);
+}
+
+void wf_snapshot_free(struct wf_snapshot *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->n_listeners; i++) {
+		wf_hcm_free(s->listeners[i].hcm);
+		wf_tcp_free(s->listeners[i].tcp);
+		free(s->listeners[i].name);
+	}
+	free(s->listeners);
+	for (uint32_t i = 0; i < s->n_clusters; i++)
+		cluster_free(s->clusters[i], s->n_workers);
+	free(s->clusters);
+	free_logs(s->admin_logs, s->n_admin_logs);
+	wf_cfgdoc_free(s->doc);
+	free(s->source);
+	free(s);
+}

@@ -1,0 +1,249 @@
+/* The compiled configuration: what the workers read. Built once per config version from the
+ * Envoy v3 messages (proxy/compile*.c), immutable afterwards, shared by all workers through a
+ * refcounted snapshot (proxy/snapshot.h). Nothing here is parsed on the request path: regexes
+ * are compiled, durations are milliseconds, clusters are pointers.
+ *
+ *   wf_snapshot ─┬─ listeners[] ─ wf_listener ─ network filter: wf_hcm_cfg | wf_tcp_cfg
+ *                │                               wf_hcm_cfg ─ wf_route_table ─ vhosts ─ routes
+ *                └─ clusters[]  ─ wf_cluster ─ hosts[]          routes ─> wf_cluster (pointer)
+ */
+#ifndef WF_PROXY_CONFIG_H
+#define WF_PROXY_CONFIG_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdint.h>
+
+#include "net/sock.h"
+
+struct wf_alog;
+struct wf_cfgdoc;
+
+/* ---- header edits and matchers ---------------------------------------------------------- */
+
+enum wf_append { WF_APPEND_OR_ADD = 0, WF_ADD_IF_ABSENT, WF_OVERWRITE_OR_ADD, WF_OVERWRITE_IF_EXISTS };
+
+struct wf_hdr_add {
+	char *key;   uint32_t key_len;     /* lower-cased */
+	char *value; uint32_t value_len;
+	uint8_t action;                    /* enum wf_append */
+	uint8_t keep_empty;
+};
+
+struct wf_hdr_edits {
+	struct wf_hdr_add *add;  uint32_t n_add;
+	char **remove;           uint32_t n_remove;   /* lower-cased names */
+	uint32_t *remove_len;
+};
+
+enum wf_sm_kind { WF_SM_EXACT, WF_SM_PREFIX, WF_SM_SUFFIX, WF_SM_CONTAINS, WF_SM_REGEX };
+
+struct wf_strmatch {
+	uint8_t kind;                      /* enum wf_sm_kind */
+	uint8_t ignore_case;
+	char *s; uint32_t n;
+	pcre2_code *re;                    /* WF_SM_REGEX: full-match */
+};
+
+/* Does the string match? (regex: the whole string, as Envoy's safe_regex) */
+int wf_strmatch(const struct wf_strmatch *m, const char *s, size_t n);
+/* Compile a regex for full matches (JIT when available); NULL with err filled. */
+pcre2_code *wf_regex_compile(const char *re, int anchored, char *err, size_t errlen);
+int wf_regex_match(const pcre2_code *re, const char *s, size_t n);
+
+struct wf_hdr_match {
+	char *name; uint32_t name_len;     /* lower-cased */
+	uint8_t present_only;              /* present_match */
+	uint8_t present_value;             /* present_match: true (must be present) or false */
+	uint8_t invert;
+	struct wf_strmatch sm;
+};
+
+struct wf_query_match {
+	char *name; uint32_t name_len;
+	uint8_t present_only;
+	struct wf_strmatch sm;
+};
+
+/* ---- routes ------------------------------------------------------------------------------ */
+
+struct wf_cluster;
+
+enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX };
+enum wf_action { WF_ACT_ROUTE, WF_ACT_REDIRECT, WF_ACT_DIRECT };
+
+struct wf_weighted {
+	struct wf_cluster *cluster;
+	uint32_t weight;
+	struct wf_hdr_edits req, resp;
+};
+
+struct wf_route {
+	char *name;
+	/* match */
+	uint8_t path_kind;                 /* enum wf_path_kind */
+	uint8_t case_sensitive;
+	char *path; uint32_t path_len;
+	pcre2_code *path_re;
+	struct wf_hdr_match *headers;   uint32_t n_headers;
+	struct wf_query_match *query;   uint32_t n_query;
+	/* action */
+	uint8_t action;                    /* enum wf_action */
+	struct wf_cluster *cluster;        /* single cluster, or NULL with weighted */
+	struct wf_weighted *weighted; uint32_t n_weighted; uint64_t total_weight;
+	uint64_t timeout_ms;               /* 0: none */
+	uint64_t idle_timeout_ms;          /* 0: the connection manager's stream_idle_timeout */
+	char *prefix_rewrite; uint32_t prefix_rewrite_len; uint8_t has_prefix_rewrite;
+	pcre2_code *rewrite_re; char *rewrite_sub;
+	char *host_rewrite; uint32_t host_rewrite_len;
+	/* redirect */
+	char *redir_scheme, *redir_host, *redir_path, *redir_prefix;
+	uint32_t redir_port;
+	pcre2_code *redir_re; char *redir_re_sub;
+	uint16_t redir_code;
+	uint8_t strip_query;
+	/* direct response */
+	uint16_t direct_status;
+	char *direct_body; uint32_t direct_body_len; uint8_t has_direct_body;
+	struct wf_hdr_edits req, resp;
+};
+
+struct wf_vhost {
+	char *name;
+	struct wf_route *routes; uint32_t n_routes;
+	struct wf_hdr_edits req, resp;
+};
+
+/* Virtual host lookup, in Envoy's order: exact domain, longest "*.suffix"/"*suffix",
+ * longest "prefix*", then "*". */
+struct wf_domain {
+	char *s; uint32_t n;               /* lower-cased; without the '*' */
+	struct wf_vhost *vh;
+};
+
+struct wf_route_table {
+	char *name;
+	struct wf_vhost *vhosts; uint32_t n_vhosts;
+	struct wf_domain *exact;  uint32_t n_exact;
+	struct wf_domain *suffix; uint32_t n_suffix;  /* longest first */
+	struct wf_domain *prefix; uint32_t n_prefix;  /* longest first */
+	struct wf_vhost *any;
+	struct wf_hdr_edits req, resp;
+};
+
+/* ---- clusters ---------------------------------------------------------------------------- */
+
+enum wf_cluster_type { WF_CLUSTER_STATIC, WF_CLUSTER_STRICT_DNS };
+
+struct wf_host {
+	struct wf_addr addr;
+	char addr_str[64];
+	uint32_t weight;
+	uint8_t healthy;                   /* from health_status (active checks: later) */
+};
+
+/* Per-worker load-balancer state, one cache line per worker so workers never share one. */
+struct wf_lb_state {
+	int64_t *current;                  /* smooth weighted round robin: current weights */
+	uint32_t rr;
+	char pad[64 - sizeof(int64_t *) - sizeof(uint32_t)];
+} __attribute__((aligned(64)));
+
+struct wf_cluster_stats {
+	uint32_t rq_total, rq_2xx, rq_3xx, rq_4xx, rq_5xx, rq_time;
+	uint32_t cx_total, cx_active, cx_connect_fail, cx_connect_timeout, cx_destroy;
+	uint32_t rq_timeout, rq_pending_total, rq_active, none_healthy, rq_completed;
+	uint32_t cx_destroy_remote, cx_protocol_error, rq_rx_reset, rq_tx_reset;
+};
+
+struct wf_cluster {
+	char *name;
+	uint8_t type;                      /* enum wf_cluster_type */
+	uint64_t connect_timeout_ms;
+	struct wf_host *hosts; uint32_t n_hosts;
+	uint64_t total_weight;
+	struct wf_lb_state *lb;            /* [n_workers] */
+	struct wf_cluster_stats st;
+	uint32_t per_connection_buffer_limit;
+};
+
+/* ---- listeners --------------------------------------------------------------------------- */
+
+struct wf_hcm_stats {
+	uint32_t rq_total, rq_2xx, rq_3xx, rq_4xx, rq_5xx, rq_time;
+	uint32_t cx_total, cx_active, cx_http1_total, cx_destroy, cx_protocol_error;
+	uint32_t rq_active, no_route, rq_timeout, rx_reset, tx_reset, cx_idle_timeout;
+	uint32_t rq_idle_timeout, cx_length_ms;
+};
+
+struct wf_hcm_cfg {
+	char *stat_prefix;
+	struct wf_route_table *routes;
+	struct wf_alog **logs; uint32_t n_logs;
+	uint64_t stream_idle_timeout_ms;   /* default 5 min; 0 disables */
+	uint64_t request_timeout_ms;       /* default 0 (none) */
+	uint64_t request_headers_timeout_ms;
+	uint64_t idle_timeout_ms;          /* connection idle; default 1 h */
+	uint64_t drain_timeout_ms;
+	uint32_t max_request_headers_kb;   /* default 60 */
+	uint32_t max_headers_count;        /* default 100 */
+	uint8_t use_remote_address;
+	uint8_t skip_xff_append;
+	uint32_t xff_num_trusted_hops;
+	uint8_t generate_request_id;       /* default true */
+	uint8_t preserve_external_request_id;
+	uint8_t strip_any_host_port;
+	uint8_t strip_matching_host_port;
+	uint8_t proxy_100_continue;
+	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
+	char *server_name;                 /* default "envoy"; we say "weft" */
+	char *via;
+	struct wf_hcm_stats st;
+};
+
+struct wf_tcp_cfg {
+	char *stat_prefix;
+	struct wf_cluster *cluster;
+	struct wf_weighted *weighted; uint32_t n_weighted; uint64_t total_weight;
+	uint64_t idle_timeout_ms;          /* default 1 h; 0 disables */
+	uint32_t max_connect_attempts;
+	struct wf_alog **logs; uint32_t n_logs;
+	uint32_t st_cx_total, st_cx_active, st_rx_bytes, st_tx_bytes, st_cx_no_route, st_idle_timeout;
+};
+
+enum wf_netfilter { WF_NF_HCM, WF_NF_TCP };
+
+struct wf_listener {
+	char *name;
+	struct wf_addr addr;
+	char addr_str[64];
+	uint8_t kind;                      /* enum wf_netfilter */
+	struct wf_hcm_cfg *hcm;
+	struct wf_tcp_cfg *tcp;
+	uint32_t buffer_limit;             /* per_connection_buffer_limit_bytes, default 1 MiB */
+	uint32_t st_cx_total, st_cx_active, st_cx_destroy;
+};
+
+/* ---- snapshot ---------------------------------------------------------------------------- */
+
+struct wf_snapshot {
+	int refs;                          /* atomic: holders (workers, main, admin) */
+	uint64_t version;                  /* increases with each accepted config */
+	unsigned n_workers;
+	struct wf_listener *listeners; uint32_t n_listeners;
+	struct wf_cluster **clusters; uint32_t n_clusters;
+	struct wf_addr admin_addr; int has_admin;
+	struct wf_alog **admin_logs; uint32_t n_admin_logs;
+	struct wf_cfgdoc *doc;             /* the messages it was compiled from (config_dump) */
+	char *source;                      /* config file path */
+	uint64_t loaded_wall_s;
+};
+
+/* Decode a bootstrap file into a snapshot for n_workers workers. NULL with err set
+ * ("file:line:col: path: what") when the file is refused. Main thread only. */
+struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen);
+/* Free a snapshot and everything it owns (when its last reference is dropped). */
+void wf_snapshot_free(struct wf_snapshot *s);
+struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name);
+
+#endif

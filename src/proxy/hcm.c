@@ -1,0 +1,1445 @@
+/* envoy.filters.network.http_connection_manager over HTTP/1.1: the downstream connection,
+ * its streams (one at a time; pipelined requests wait in the read buffer), routing, and the
+ * proxying of each stream to an upstream connection from the pool.
+ *
+ * A stream's life:
+ *   head parsed -> copied out of the read buffer (so the buffer can move) -> route
+ *     -> local reply (404/redirect/direct) or upstream: pick host, get connection,
+ *        send the rewritten head, stream the body (Content-Length or chunked, re-framed)
+ *   response head parsed -> rewritten -> sent downstream; body streamed (re-framed as needed)
+ *   response complete -> access log + stats -> upstream connection back to the pool
+ *     -> next pipelined request, or close when the connection must not be kept.
+ * Back-pressure: neither side reads while the other side's output queue is over WATERMARK,
+ * so a slow reader never makes a buffer grow. */
+#include "proxy/hcm.h"
+
+#include "core/log.h"
+#include "core/str.h"
+#include "proxy/alog.h"
+#include "proxy/router.h"
+#include "proxy/stats.h"
+#include "proxy/upstream.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATERMARK (64 * 1024)
+#define MAX_EXTRA_HDRS 16
+
+enum { RB_NONE, RB_CL, RB_CHUNKED };
+enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
+
+struct hconn;
+
+struct hstream {
+	struct hconn *c;
+	struct wf_snapshot *snap;
+	const struct wf_hcm_cfg *cfg;
+	char *head;                        /* copy of the request head; req points into it */
+	struct wf_h1_req req;
+	struct wf_hdr *hdrs;               /* cfg->max_headers_count entries */
+	const struct wf_route *route;
+	const struct wf_vhost *vh;
+	const struct wf_weighted *wc;
+	struct wf_cluster *cluster;
+	const struct wf_host *host;
+	struct wf_uconn *u;
+	int u_reused;
+	uint8_t rb;                        /* request body kind */
+	uint8_t req_done;                  /* request fully received from downstream */
+	uint8_t req_sent;                  /* request fully written upstream */
+	uint8_t rs;                        /* response state */
+	uint8_t down_chunked;              /* response re-framed as chunked downstream */
+	uint8_t down_close;                /* close-delimited downstream response */
+	uint8_t resp_started;              /* response head sent downstream */
+	uint8_t is_head;
+	uint8_t keep_alive;                /* downstream connection may be reused after this stream */
+	uint8_t up_keep;                   /* upstream connection may be reused */
+	uint8_t sent_100;
+	uint8_t retried;
+	uint8_t ended;
+	uint64_t req_left;
+	struct wf_h1_chunked req_ch, resp_ch;
+	uint64_t resp_left;
+	char *resp_head;                   /* copy of the upstream response head */
+	struct wf_hdr *resp_hdrs;
+	uint32_t n_resp_hdrs;
+	struct wf_hdr out_resp[MAX_EXTRA_HDRS];  /* headers we added downstream, for the log */
+	struct wf_timer t;                 /* route timeout, then stream idle */
+	uint64_t t_sent_us;
+	struct wf_stream_info si;
+	char request_id[40];
+	char *local_body;
+};
+
+struct hconn {
+	struct wf_conn_link link;
+	struct wf_defer defer;
+	struct wf_worker *w;
+	struct wf_lsock *ls;
+	struct wf_sio s;
+	struct wf_snapshot *snap;          /* held while the connection lives */
+	const struct wf_listener *l;
+	struct hstream *st;
+	struct wf_timer t;                 /* idle / request headers timeout */
+	uint64_t head_started;             /* ms when the first byte of the current head came */
+	uint64_t opened_ms;
+	uint8_t closing;                   /* close once the output is flushed */
+	uint8_t dead;
+	char remote[64], local[64];
+};
+
+static void stream_end(struct hstream *st);
+static void conn_process(struct hconn *c);
+static void conn_close(struct hconn *c);
+static void up_send_body(struct hstream *st);
+
+static const struct wf_uconn_ops up_ops;
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static struct wf_loop *LOOP(struct hconn *c) { return &c->w->loop; }
+static struct wf_pool *POOL(struct hconn *c) { return &c->w->pool; }
+
+static const char *status_text(int code)
+{
+	switch (code) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return code < 300 ? "OK" : code < 400 ? "Redirect" : code < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+static void http_date(char *out, size_t n)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static uint64_t wall_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
+static const struct wf_hdr *hdr_get(const struct wf_hdr *h, uint32_t n, const char *name, size_t nl)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (wf_hdr_name_is(&h[i], name, nl))
+			return &h[i];
+	return NULL;
+}
+
+/* A growable output string for heads (malloc'd; heads are small and built once). */
+struct out {
+	char *p;
+	size_t n, cap;
+};
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+	if (o->n + n + 1 > o->cap) {
+		o->cap = (o->n + n + 1) * 2 + 256;
+		o->p = realloc(o->p, o->cap);
+	}
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+}
+#define OUT_LIT(o, lit) out_put(o, lit, sizeof(lit) - 1)
+
+static void out_hdr(struct out *o, const char *k, size_t kn, const char *v, size_t vn)
+{
+	out_put(o, k, kn);
+	OUT_LIT(o, ": ");
+	out_put(o, v, vn);
+	OUT_LIT(o, "\r\n");
+}
+
+static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_fmt(struct out *o, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_put(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* ---- header lists with edits ------------------------------------------------------------- */
+
+/* A header list being built for output: entries point into the request/response copy or into
+ * the config; `dead` marks removed ones. */
+struct hlist {
+	struct wf_hdr *h;
+	uint8_t *dead;
+	uint32_t n, cap;
+};
+
+static void hl_init(struct hlist *l, const struct wf_hdr *src, uint32_t n, uint32_t extra)
+{
+	l->cap = n + extra + 8;
+	l->h = malloc(l->cap * sizeof(*l->h));
+	l->dead = calloc(l->cap, 1);
+	memcpy(l->h, src, n * sizeof(*src));
+	l->n = n;
+}
+
+static void hl_free(struct hlist *l)
+{
+	free(l->h);
+	free(l->dead);
+}
+
+static void hl_add(struct hlist *l, const char *k, uint32_t kn, const char *v, uint32_t vn)
+{
+	if (l->n == l->cap) {
+		l->cap *= 2;
+		l->h = realloc(l->h, l->cap * sizeof(*l->h));
+		l->dead = realloc(l->dead, l->cap);
+	}
+	l->h[l->n] = (struct wf_hdr){k, v, kn, vn};
+	l->dead[l->n] = 0;
+	l->n++;
+}
+
+static int hl_remove(struct hlist *l, const char *k, uint32_t kn)
+{
+	int found = 0;
+	for (uint32_t i = 0; i < l->n; i++)
+		if (!l->dead[i] && wf_hdr_name_is(&l->h[i], k, kn)) {
+			l->dead[i] = 1;
+			found = 1;
+		}
+	return found;
+}
+
+static int hl_has(const struct hlist *l, const char *k, uint32_t kn)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (!l->dead[i] && wf_hdr_name_is(&l->h[i], k, kn))
+			return 1;
+	return 0;
+}
+
+static void hl_set(struct hlist *l, const char *k, uint32_t kn, const char *v, uint32_t vn)
+{
+	hl_remove(l, k, kn);
+	hl_add(l, k, kn, v, vn);
+}
+
+static void hl_edits(struct hlist *l, const struct wf_hdr_edits *e)
+{
+	if (!e)
+		return;
+	for (uint32_t i = 0; i < e->n_remove; i++)
+		hl_remove(l, e->remove[i], e->remove_len[i]);
+	for (uint32_t i = 0; i < e->n_add; i++) {
+		const struct wf_hdr_add *a = &e->add[i];
+		if (!a->value_len && !a->keep_empty)
+			continue;
+		switch (a->action) {
+		case WF_APPEND_OR_ADD:
+			hl_add(l, a->key, a->key_len, a->value, a->value_len);
+			break;
+		case WF_ADD_IF_ABSENT:
+			if (!hl_has(l, a->key, a->key_len))
+				hl_add(l, a->key, a->key_len, a->value, a->value_len);
+			break;
+		case WF_OVERWRITE_OR_ADD:
+			hl_set(l, a->key, a->key_len, a->value, a->value_len);
+			break;
+		case WF_OVERWRITE_IF_EXISTS:
+			if (hl_has(l, a->key, a->key_len))
+				hl_set(l, a->key, a->key_len, a->value, a->value_len);
+			break;
+		}
+	}
+}
+
+/* Hop-by-hop headers never cross the proxy (RFC 9110 §7.6.1), nor does anything the
+ * Connection header names. */
+static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
+{
+	static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+	    "transfer-encoding", "te", "upgrade", "trailer", "proxy-authenticate", NULL};
+	for (int i = 0; names[i]; i++)
+		if (wf_hdr_name_is(h, names[i], strlen(names[i])))
+			return 1;
+	if (conn) {
+		const char *p = conn->value, *e = p + conn->value_len;
+		while (p < e) {
+			while (p < e && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			const char *s = p;
+			while (p < e && *p != ',' && *p != ' ' && *p != '\t')
+				p++;
+			if (p > s && wf_str_ieq(h->name, h->name_len, s, (size_t)(p - s)))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- stream lifecycle ------------------------------------------------------------------- */
+
+static void log_stream(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	struct wf_stream_info *si = &st->si;
+	si->end_us = wf_now_us();
+	si->method = st->req.method;
+	si->method_len = st->req.method_len;
+	si->path = st->req.path;
+	si->path_len = st->req.path_len;
+	si->authority = st->req.host;
+	si->authority_len = st->req.host_len;
+	si->protocol = st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
+	si->req_headers = st->hdrs;
+	si->n_req_headers = st->req.n_headers;
+	si->resp_headers = st->resp_hdrs;
+	si->n_resp_headers = st->n_resp_hdrs;
+	si->downstream_remote = st->c->remote;
+	si->downstream_local = st->c->local;
+	if (st->host)
+		si->upstream_host = st->host->addr_str;
+	if (st->cluster)
+		si->upstream_cluster = st->cluster->name;
+	if (st->route)
+		si->route_name = st->route->name;
+	if (st->request_id[0]) {
+		si->request_id = st->request_id;
+		si->request_id_len = (uint32_t)strlen(st->request_id);
+	}
+	for (uint32_t i = 0; i < cfg->n_logs; i++)
+		if (wf_alog_emit(cfg->logs[i], st->c->w->id, si))
+			wf_worker_log_dirty(st->c->w, cfg->logs[i]);
+	/* stats */
+	const struct wf_hcm_stats *hs = &cfg->st;
+	int code = si->response_code;
+	uint64_t ms = (si->end_us - si->start_us) / 1000;
+	wf_stat_hist(hs->rq_time, ms);
+	if (code >= 200 && code < 300) wf_stat_inc(hs->rq_2xx);
+	else if (code >= 300 && code < 400) wf_stat_inc(hs->rq_3xx);
+	else if (code >= 400 && code < 500) wf_stat_inc(hs->rq_4xx);
+	else if (code >= 500) wf_stat_inc(hs->rq_5xx);
+	wf_stat_dec(hs->rq_active);
+	if (st->cluster && st->host) {
+		const struct wf_cluster_stats *cs = &st->cluster->st;
+		wf_stat_dec(cs->rq_active);
+		wf_stat_inc(cs->rq_completed);
+		if (st->resp_started && !(si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE))) {
+			if (code >= 200 && code < 300) wf_stat_inc(cs->rq_2xx);
+			else if (code >= 300 && code < 400) wf_stat_inc(cs->rq_3xx);
+			else if (code >= 400 && code < 500) wf_stat_inc(cs->rq_4xx);
+			else if (code >= 500) wf_stat_inc(cs->rq_5xx);
+			wf_stat_hist(cs->rq_time, ms);
+		}
+	}
+}
+
+static void stream_free(struct hstream *st)
+{
+	wf_timer_cancel(LOOP(st->c), &st->t);
+	free(st->head);
+	free(st->hdrs);
+	free(st->resp_head);
+	free(st->resp_hdrs);
+	free(st->local_body);
+	wf_worker_release(st->c->w, st->snap);
+	free(st);
+}
+
+/* Detach the upstream connection: back to the pool if the exchange ended cleanly. */
+static void stream_drop_upstream(struct hstream *st, int reusable)
+{
+	if (!st->u)
+		return;
+	struct wf_uconn *u = st->u;
+	st->u = NULL;
+	wf_upstream_release(u, reusable);
+}
+
+/* The stream is over (response fully queued downstream, or aborted). */
+static void stream_end(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	if (st->ended)
+		return;
+	st->ended = 1;
+	stream_drop_upstream(st, st->up_keep && st->rs == RS_DONE && st->req_sent);
+	log_stream(st);
+	c->st = NULL;
+	if (!st->keep_alive || !st->req_done)
+		c->closing = 1;
+	stream_free(st);
+	if (c->closing) {
+		if (wf_sio_queued(&c->s) == 0)
+			conn_close(c);
+		else
+			shutdown(c->s.io.fd, SHUT_RD), c->s.want = 0, wf_sio_update(LOOP(c), &c->s);
+		return;
+	}
+	/* Idle until the next request (or a pipelined one already buffered). */
+	c->head_started = 0;
+	wf_timer_set(LOOP(c), &c->t, c->l->hcm->idle_timeout_ms);
+	c->s.want = EPOLLIN | EPOLLRDHUP;
+	wf_sio_update(LOOP(c), &c->s);
+	if (wf_buf_len(&c->s.rb))
+		conn_process(c);
+}
+
+/* Send a complete local reply (when no response byte went out yet) and end the stream. */
+static void local_reply(struct hstream *st, int code, uint32_t flag, const char *body,
+                        const struct wf_hdr *extra, uint32_t n_extra)
+{
+	struct hconn *c = st->c;
+	st->si.response_flags |= flag;
+	if (st->resp_started) {
+		/* Mid-response: all we can do is cut the connection. */
+		st->keep_alive = 0;
+		st->up_keep = 0;
+		st->rs = RS_DONE;
+		stream_end(st);
+		return;
+	}
+	stream_drop_upstream(st, 0);
+	wf_timer_cancel(LOOP(c), &st->t);
+	size_t bl = body ? strlen(body) : 0;
+	struct out o = {0};
+	char date[64];
+	http_date(date, sizeof(date));
+	out_fmt(&o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
+	struct hlist hl;
+	hl_init(&hl, NULL, 0, n_extra + 8);
+	for (uint32_t i = 0; i < n_extra; i++)
+		hl_add(&hl, extra[i].name, extra[i].name_len, extra[i].value, extra[i].value_len);
+	if (bl)
+		hl_add(&hl, "content-type", 12, "text/plain", 10);
+	/* A request whose body we did not read cannot be followed by another on this connection. */
+	if (!st->req_done && st->rb != RB_NONE)
+		st->keep_alive = 0;
+	/* route / vhost / route-config response header edits apply to local replies too */
+	if (st->route)
+		hl_edits(&hl, &st->route->resp);
+	if (st->vh)
+		hl_edits(&hl, &st->vh->resp);
+	if (st->cfg && st->cfg->routes && (st->route || st->vh))
+		hl_edits(&hl, &st->cfg->routes->resp);
+	for (uint32_t i = 0; i < hl.n; i++)
+		if (!hl.dead[i])
+			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
+	out_fmt(&o, "content-length: %zu\r\ndate: %s\r\nserver: %s\r\n", bl, date,
+	        st->cfg ? st->cfg->server_name : "envoy");
+	if (!st->keep_alive)
+		OUT_LIT(&o, "connection: close\r\n");
+	OUT_LIT(&o, "\r\n");
+	if (bl && !st->is_head)
+		out_put(&o, body, bl);
+	st->resp_started = 1;
+	st->si.response_code = code;
+	st->si.bytes_sent = st->is_head ? 0 : bl;
+	/* keep the reply headers for the access log (RESP(...)) */
+	st->n_resp_hdrs = 0;
+	hl_free(&hl);
+	if (wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n) < 0)
+		st->keep_alive = 0;
+	free(o.p);
+	st->rs = RS_DONE;
+	stream_end(st);
+}
+
+/* ---- upstream side ----------------------------------------------------------------------- */
+
+static void up_fail(struct hstream *st, int code, uint32_t flag, const char *why)
+{
+	char body[160];
+	snprintf(body, sizeof(body), "upstream connect error or disconnect/reset before headers. reset reason: %s", why);
+	if (st->cluster && (flag == WF_RF_UC || flag == WF_RF_UPE))
+		wf_stat_inc(st->cluster->st.rq_rx_reset);
+	local_reply(st, code, flag, body, NULL, 0);
+}
+
+static int start_upstream(struct hstream *st);
+
+static void on_up_failed(struct wf_uconn *u, void *owner, int err, int connecting)
+{
+	struct hstream *st = owner;
+	st->u = NULL;
+	if (connecting) {
+		up_fail(st, 503, WF_RF_UF, err == -ETIMEDOUT ? "connection timeout" : "connection failure");
+		return;
+	}
+	up_fail(st, 503, WF_RF_UC, "connection termination");
+}
+
+/* Serialize and send the request head upstream. */
+static int send_request_head(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	const struct wf_route *r = st->route;
+	const struct wf_h1_req *q = &st->req;
+	struct out o = {0};
+	/* path, after rewrites */
+	const char *path = q->path;
+	size_t plen = q->path_len;
+	char *rewritten = NULL;
+	if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
+		size_t keep = r->path_len <= plen ? r->path_len : plen;
+		size_t n = r->prefix_rewrite_len + plen - keep;
+		rewritten = malloc(n + 1);
+		memcpy(rewritten, r->prefix_rewrite, r->prefix_rewrite_len);
+		memcpy(rewritten + r->prefix_rewrite_len, path + keep, plen - keep);
+		path = rewritten;
+		plen = n;
+	} else if (r->rewrite_re) {
+		/* regex_rewrite applies to the path without the query, which is kept */
+		const char *qm = memchr(path, '?', plen);
+		size_t pn = qm ? (size_t)(qm - path) : plen;
+		PCRE2_UCHAR buf[8192];
+		PCRE2_SIZE bl = sizeof(buf);
+		int rc = pcre2_substitute(r->rewrite_re, (PCRE2_SPTR)path, pn, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL,
+		                          NULL, (PCRE2_SPTR)r->rewrite_sub, PCRE2_ZERO_TERMINATED, buf, &bl);
+		if (rc >= 0) {
+			rewritten = malloc(bl + (plen - pn) + 1);
+			memcpy(rewritten, buf, bl);
+			memcpy(rewritten + bl, path + pn, plen - pn);
+			path = rewritten;
+			plen = bl + (plen - pn);
+		}
+	}
+	out_put(&o, q->method, q->method_len);
+	OUT_LIT(&o, " ");
+	out_put(&o, path, plen);
+	OUT_LIT(&o, " HTTP/1.1\r\n");
+	free(rewritten);
+
+	struct hlist hl;
+	hl_init(&hl, NULL, 0, q->n_headers + 8);
+	const struct wf_hdr *conn = hdr_get(st->hdrs, q->n_headers, "connection", 10);
+	for (uint32_t i = 0; i < q->n_headers; i++) {
+		const struct wf_hdr *h = &st->hdrs[i];
+		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length") ||
+		    (WF_HDR_IS(h, "expect") && q->expect_continue && !cfg->proxy_100_continue))
+			continue;
+		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
+	}
+	/* Host: rewritten or as received (absolute-form authority becomes the Host). */
+	hl_remove(&hl, "host", 4);
+	if (r->host_rewrite)
+		hl_add(&hl, "host", 4, r->host_rewrite, r->host_rewrite_len);
+	else if (q->host)
+		hl_add(&hl, "host", 4, q->host, q->host_len);
+	/* x-forwarded-for / -proto */
+	char xff[320];
+	const char *remote_ip = c->remote;
+	char ipbuf[64];
+	snprintf(ipbuf, sizeof(ipbuf), "%s", c->remote);
+	char *colon = strrchr(ipbuf, ':');
+	if (colon)
+		*colon = 0;
+	remote_ip = ipbuf[0] == '[' ? ipbuf + 1 : ipbuf;
+	if (ipbuf[0] == '[' && strchr(ipbuf, ']'))
+		*strchr(ipbuf, ']') = 0;
+	if (cfg->use_remote_address && !cfg->skip_xff_append) {
+		const struct wf_hdr *old = hdr_get(st->hdrs, q->n_headers, "x-forwarded-for", 15);
+		if (old)
+			snprintf(xff, sizeof(xff), "%.*s,%s", (int)(old->value_len < 250 ? old->value_len : 250), old->value, remote_ip);
+		else
+			snprintf(xff, sizeof(xff), "%s", remote_ip);
+		hl_set(&hl, "x-forwarded-for", 15, xff, (uint32_t)strlen(xff));
+	}
+	if (cfg->use_remote_address)
+		hl_set(&hl, "x-forwarded-proto", 17, "http", 4);
+	else if (!hl_has(&hl, "x-forwarded-proto", 17))
+		hl_add(&hl, "x-forwarded-proto", 17, "http", 4);
+	if (st->request_id[0])
+		hl_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
+	char tmo[24];
+	if (r->timeout_ms) {
+		snprintf(tmo, sizeof(tmo), "%" PRIu64, r->timeout_ms);
+		hl_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
+	}
+	if (cfg->via) {
+		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
+	}
+	/* Edits from the most specific level outward; the outer level is applied last and wins. */
+	if (st->wc)
+		hl_edits(&hl, &st->wc->req);
+	hl_edits(&hl, &r->req);
+	hl_edits(&hl, &st->vh->req);
+	hl_edits(&hl, &cfg->routes->req);
+	for (uint32_t i = 0; i < hl.n; i++)
+		if (!hl.dead[i])
+			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
+	hl_free(&hl);
+	if (st->rb == RB_CL)
+		out_fmt(&o, "content-length: %" PRId64 "\r\n", q->content_length);
+	else if (st->rb == RB_CHUNKED)
+		OUT_LIT(&o, "transfer-encoding: chunked\r\n");
+	OUT_LIT(&o, "\r\n");
+	int rc = wf_sio_write(&c->w->loop, &c->w->pool, &st->u->s, o.p, o.n);
+	free(o.p);
+	st->u->requests++;
+	st->t_sent_us = wf_now_us();
+	if (st->rb == RB_NONE)
+		st->req_sent = 1;
+	return rc;
+}
+
+static void arm_route_timer(struct hstream *st)
+{
+	if (st->route && st->route->action == WF_ACT_ROUTE && st->route->timeout_ms)
+		wf_timer_set(LOOP(st->c), &st->t, st->route->timeout_ms);
+}
+
+/* Move request body bytes from the downstream read buffer to the upstream. */
+static void up_send_body(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	if (!st->u || st->u->state != WF_U_BUSY || st->req_sent)
+		return;
+	if (st->rb == RB_NONE) {
+		st->req_sent = 1;
+		return;
+	}
+	if (st->req.expect_continue && !st->sent_100 && !st->cfg->proxy_100_continue) {
+		/* We told the client nothing yet: tell it to go on now that the upstream is there. */
+		st->sent_100 = 1;
+		wf_sio_write(LOOP(c), POOL(c), &c->s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	while (wf_buf_len(&c->s.rb) && wf_sio_queued(&st->u->s) < WATERMARK && !st->req_done) {
+		const char *p = wf_buf_data(&c->s.rb);
+		uint32_t n = wf_buf_len(&c->s.rb);
+		if (st->rb == RB_CL) {
+			uint32_t k = st->req_left < n ? (uint32_t)st->req_left : n;
+			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, p, k) < 0)
+				return; /* the upstream failure path takes over */
+			st->req_left -= k;
+			st->si.bytes_received += k;
+			wf_buf_consume(&c->s.rb, POOL(c), k);
+			if (!st->req_left)
+				st->req_done = 1;
+			continue;
+		}
+		size_t used;
+		const char *d;
+		size_t dl;
+		int r = wf_h1_chunked_decode(&st->req_ch, p, n, &used, &d, &dl);
+		if (r < 0) {
+			st->si.response_flags |= WF_RF_DPE;
+			st->keep_alive = 0;
+			stream_drop_upstream(st, 0);
+			local_reply(st, 400, WF_RF_DPE, "Bad Request", NULL, 0);
+			return;
+		}
+		if (r == 1 && dl) {
+			char hdr[24];
+			int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dl);
+			struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
+			if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, iov, 3) < 0)
+				return;
+			st->si.bytes_received += dl;
+		}
+		wf_buf_consume(&c->s.rb, POOL(c), (uint32_t)used);
+		if (r == 2) {
+			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, "0\r\n\r\n", 5) < 0)
+				return;
+			st->req_done = 1;
+		}
+		if (r == 0 && used == 0)
+			break;
+	}
+	if (st->req_done) {
+		st->req_sent = 1;
+		arm_route_timer(st);
+	}
+}
+
+static void on_up_connected(struct wf_uconn *u, void *owner)
+{
+	struct hstream *st = owner;
+	up_send_body(st);
+	if (!st->ended)
+		conn_process(st->c);
+}
+
+static void on_up_drained(struct wf_uconn *u, void *owner)
+{
+	struct hstream *st = owner;
+	/* room upstream again: resume reading the request body downstream */
+	up_send_body(st);
+	if (!st->ended) {
+		st->c->s.want = EPOLLIN | EPOLLRDHUP;
+		wf_sio_update(LOOP(st->c), &st->c->s);
+		conn_process(st->c);
+	}
+}
+
+/* The response head arrived: rewrite it and send it downstream. */
+static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t rawlen)
+{
+	struct hconn *c = st->c;
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	/* keep a copy of the head so the headers outlive the upstream buffer (access log) */
+	st->resp_head = malloc(rawlen);
+	memcpy(st->resp_head, raw, rawlen);
+	st->resp_hdrs = malloc((resp->n_headers + 1) * sizeof(struct wf_hdr));
+	for (uint32_t i = 0; i < resp->n_headers; i++) {
+		st->resp_hdrs[i] = resp->headers[i];
+		st->resp_hdrs[i].name = st->resp_head + (resp->headers[i].name - raw);
+		st->resp_hdrs[i].value = st->resp_head + (resp->headers[i].value - raw);
+	}
+	st->n_resp_hdrs = resp->n_headers;
+
+	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
+	struct out o = {0};
+	out_fmt(&o, "HTTP/1.1 %d ", resp->status);
+	out_put(&o, st->resp_head + (resp->reason - raw), resp->reason_len);
+	OUT_LIT(&o, "\r\n");
+	struct hlist hl;
+	hl_init(&hl, NULL, 0, resp->n_headers + 8);
+	const struct wf_hdr *conn = hdr_get(st->resp_hdrs, st->n_resp_hdrs, "connection", 10);
+	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
+		const struct wf_hdr *h = &st->resp_hdrs[i];
+		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length"))
+			continue;
+		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
+	}
+	char ust[24];
+	snprintf(ust, sizeof(ust), "%" PRIu64, (wf_now_us() - st->t_sent_us) / 1000);
+	hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
+	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
+	if (cfg->server_header_mode == 0)
+		hl_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
+	else if (cfg->server_header_mode == 1 && !hl_has(&hl, "server", 6))
+		hl_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
+	if (st->wc)
+		hl_edits(&hl, &st->wc->resp);
+	hl_edits(&hl, &st->route->resp);
+	hl_edits(&hl, &st->vh->resp);
+	hl_edits(&hl, &cfg->routes->resp);
+	for (uint32_t i = 0; i < hl.n; i++)
+		if (!hl.dead[i])
+			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
+	hl_free(&hl);
+	/* framing downstream */
+	if (!has_body) {
+		if (resp->content_length >= 0 && st->is_head)
+			out_fmt(&o, "content-length: %" PRId64 "\r\n", resp->content_length);
+		st->rs = RS_DONE;
+	} else if (resp->chunked) {
+		st->rs = RS_CHUNKED;
+		memset(&st->resp_ch, 0, sizeof(st->resp_ch));
+	} else if (resp->content_length >= 0) {
+		out_fmt(&o, "content-length: %" PRId64 "\r\n", resp->content_length);
+		st->resp_left = (uint64_t)resp->content_length;
+		st->rs = st->resp_left ? RS_CL : RS_DONE;
+	} else {
+		st->rs = RS_CLOSE;
+		st->up_keep = 0;
+	}
+	if (st->rs == RS_CHUNKED || st->rs == RS_CLOSE) {
+		if (st->req.minor >= 1)
+			st->down_chunked = 1, OUT_LIT(&o, "transfer-encoding: chunked\r\n");
+		else
+			st->down_close = 1, st->keep_alive = 0;
+	}
+	if (resp->conn_close || resp->minor == 0)
+		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
+	if (!st->keep_alive)
+		OUT_LIT(&o, "connection: close\r\n");
+	else if (st->req.minor == 0)
+		OUT_LIT(&o, "connection: keep-alive\r\n");
+	OUT_LIT(&o, "\r\n");
+	st->si.response_code = resp->status;
+	st->resp_started = 1;
+	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
+	free(o.p);
+	return rc;
+}
+
+static void response_done(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	if (st->down_chunked)
+		wf_sio_write(LOOP(c), POOL(c), &c->s, "0\r\n\r\n", 5);
+	st->rs = RS_DONE;
+	wf_timer_cancel(LOOP(c), &st->t);
+	stream_end(st);
+}
+
+/* Upstream bytes: response head, then body, re-framed for the downstream. */
+static void on_up_readable(struct wf_uconn *u, void *owner)
+{
+	struct hstream *st = owner;
+	struct hconn *c = st->c;
+	struct wf_h1_limits lim = {.max_head_bytes = 96 * 1024, .max_headers = 256};
+	for (;;) {
+		if (st->ended)
+			return;
+		if (wf_sio_queued(&c->s) >= WATERMARK) {
+			wf_upstream_want(u, 0); /* resumed when the downstream drains */
+			return;
+		}
+		int r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : 64 * 1024);
+		if (r < -1) {
+			if (st->rs == RS_WAIT)
+				up_fail(st, 503, WF_RF_UC, "connection termination");
+			else
+				local_reply(st, 503, WF_RF_UC, NULL, NULL, 0);
+			return;
+		}
+		uint32_t avail = wf_buf_len(&u->s.rb);
+		if (st->rs == RS_WAIT) {
+			if (!avail && r == -1) {
+				/* Closed before answering. On a reused connection that got nothing, this is
+				 * the keep-alive race: retry once on a fresh connection if nothing else was
+				 * sent but the head (the body, if any, is not kept for a replay). */
+				if (st->u_reused && !st->retried && st->rb == RB_NONE) {
+					st->retried = 1;
+					stream_drop_upstream(st, 0);
+					if (start_upstream(st) == 0)
+						return;
+					return;
+				}
+				up_fail(st, 503, WF_RF_UC, "connection termination");
+				return;
+			}
+			if (!avail)
+				return;
+			struct wf_hdr hdrs[256];
+			struct wf_h1_resp resp;
+			resp.headers = hdrs;
+			int n = wf_h1_parse_response(wf_buf_data(&u->s.rb), avail, &lim, &resp);
+			if (n == 0) {
+				if (r == -1) {
+					up_fail(st, 503, WF_RF_UC, "connection termination");
+					return;
+				}
+				if (r == 0)
+					return;
+				continue;
+			}
+			if (n < 0) {
+				if (st->cluster)
+					wf_stat_inc(st->cluster->st.cx_protocol_error);
+				st->up_keep = 0;
+				up_fail(st, 502, WF_RF_UPE, "protocol error");
+				return;
+			}
+			if (resp.status < 200) {
+				if (resp.status == 101) {
+					st->up_keep = 0;
+					up_fail(st, 502, WF_RF_UPE, "protocol error");
+					return;
+				}
+				/* 1xx interim responses are passed on (100 only if we did not send ours) */
+				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
+					wf_sio_write(LOOP(c), POOL(c), &c->s, wf_buf_data(&u->s.rb), (size_t)n);
+				if (resp.status == 100)
+					st->sent_100 = 1;
+				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
+				continue;
+			}
+			st->up_keep = 1;
+			if (send_response_head(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n) < 0) {
+				st->keep_alive = 0;
+				local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+				return;
+			}
+			wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
+			/* stream idle timeout from now on, instead of the route timeout */
+			if (!st->req_sent)
+				wf_timer_cancel(LOOP(c), &st->t);
+			if (st->rs == RS_DONE) {
+				if (wf_buf_len(&u->s.rb))
+					st->up_keep = 0;
+				response_done(st);
+				return;
+			}
+			continue;
+		}
+		/* body */
+		if (!avail) {
+			if (r == -1) {
+				if (st->rs == RS_CLOSE) {
+					st->up_keep = 0;
+					response_done(st);
+				} else {
+					/* upstream closed mid-body: the client must see a cut, not a clean end */
+					st->keep_alive = 0;
+					st->up_keep = 0;
+					local_reply(st, 503, WF_RF_UC, NULL, NULL, 0);
+				}
+				return;
+			}
+			return;
+		}
+		const char *p = wf_buf_data(&u->s.rb);
+		if (st->rs == RS_CL || st->rs == RS_CLOSE) {
+			uint32_t k = avail;
+			if (st->rs == RS_CL && st->resp_left < k)
+				k = (uint32_t)st->resp_left;
+			if (st->down_chunked) {
+				char hdr[24];
+				int hl = snprintf(hdr, sizeof(hdr), "%x\r\n", k);
+				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, k}, {"\r\n", 2}};
+				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
+			} else {
+				wf_sio_write(LOOP(c), POOL(c), &c->s, p, k);
+			}
+			st->si.bytes_sent += k;
+			wf_buf_consume(&u->s.rb, &c->w->pool, k);
+			if (st->rs == RS_CL) {
+				st->resp_left -= k;
+				if (!st->resp_left) {
+					if (wf_buf_len(&u->s.rb))
+						st->up_keep = 0; /* bytes beyond the response: not reusable */
+					response_done(st);
+					return;
+				}
+			}
+			continue;
+		}
+		/* chunked */
+		size_t used;
+		const char *d;
+		size_t dl;
+		int cr = wf_h1_chunked_decode(&st->resp_ch, p, avail, &used, &d, &dl);
+		if (cr < 0) {
+			if (st->cluster)
+				wf_stat_inc(st->cluster->st.cx_protocol_error);
+			st->up_keep = 0;
+			st->keep_alive = 0;
+			local_reply(st, 502, WF_RF_UPE, NULL, NULL, 0);
+			return;
+		}
+		if (cr == 1 && dl) {
+			if (st->down_chunked) {
+				char hdr[24];
+				int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dl);
+				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
+				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
+			} else {
+				wf_sio_write(LOOP(c), POOL(c), &c->s, d, dl);
+			}
+			st->si.bytes_sent += dl;
+		}
+		wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)used);
+		if (cr == 2) {
+			if (wf_buf_len(&u->s.rb))
+				st->up_keep = 0;
+			response_done(st);
+			return;
+		}
+	}
+}
+
+static const struct wf_uconn_ops up_ops = {
+	.connected = on_up_connected,
+	.readable = on_up_readable,
+	.drained = on_up_drained,
+	.failed = on_up_failed,
+};
+
+static int start_upstream(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	struct wf_cluster *cl = st->cluster;
+	const struct wf_host *h = wf_lb_pick(c->w, cl);
+	if (!h) {
+		wf_stat_inc(cl->st.none_healthy);
+		local_reply(st, 503, WF_RF_UH, "no healthy upstream", NULL, 0);
+		return -1;
+	}
+	st->host = h;
+	int err = 0;
+	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
+	if (!st->u) {
+		up_fail(st, 503, WF_RF_UF, "connection failure");
+		return -1;
+	}
+	if (send_request_head(st) < 0) {
+		stream_drop_upstream(st, 0);
+		up_fail(st, 503, WF_RF_UC, "connection termination");
+		return -1;
+	}
+	if (st->req_sent)
+		arm_route_timer(st);
+	return 0;
+}
+
+static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hstream *st = t->data;
+	if (st->cluster)
+		wf_stat_inc(st->cluster->st.rq_timeout);
+	wf_stat_inc(st->cfg->st.rq_timeout);
+	st->up_keep = 0;
+	if (st->resp_started) {
+		st->si.response_flags |= WF_RF_UT;
+		st->keep_alive = 0;
+		st->rs = RS_DONE;
+		stream_end(st);
+		return;
+	}
+	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static void redirect(struct hstream *st)
+{
+	const struct wf_route *r = st->route;
+	const struct wf_h1_req *q = &st->req;
+	struct out o = {0};
+	out_put(&o, r->redir_scheme ? r->redir_scheme : "http", strlen(r->redir_scheme ? r->redir_scheme : "http"));
+	OUT_LIT(&o, "://");
+	const char *host = q->host ? q->host : "";
+	size_t hn = q->host ? q->host_len : 0;
+	const char *colon = memchr(host, ':', hn);
+	size_t host_only = colon ? (size_t)(colon - host) : hn;
+	if (r->redir_host)
+		out_put(&o, r->redir_host, strlen(r->redir_host));
+	else
+		out_put(&o, host, host_only);
+	if (r->redir_port)
+		out_fmt(&o, ":%u", r->redir_port);
+	else if (!r->redir_host && colon && !r->redir_scheme)
+		out_put(&o, colon, hn - host_only);
+	const char *qm = memchr(q->path, '?', q->path_len);
+	size_t pn = qm ? (size_t)(qm - q->path) : q->path_len;
+	if (r->redir_path) {
+		const char *rq = strchr(r->redir_path, '?');
+		out_put(&o, r->redir_path, strlen(r->redir_path));
+		if (rq)
+			qm = NULL; /* the new path brings its own query */
+	} else if (r->redir_prefix) {
+		size_t keep = r->path_len <= pn ? r->path_len : pn;
+		out_put(&o, r->redir_prefix, strlen(r->redir_prefix));
+		out_put(&o, q->path + keep, pn - keep);
+	} else if (r->redir_re) {
+		PCRE2_UCHAR buf[8192];
+		PCRE2_SIZE bl = sizeof(buf);
+		if (pcre2_substitute(r->redir_re, (PCRE2_SPTR)q->path, pn, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL, NULL,
+		                     (PCRE2_SPTR)r->redir_re_sub, PCRE2_ZERO_TERMINATED, buf, &bl) >= 0)
+			out_put(&o, (const char *)buf, bl);
+		else
+			out_put(&o, q->path, pn);
+	} else {
+		out_put(&o, q->path, pn);
+	}
+	if (qm && !r->strip_query)
+		out_put(&o, qm, q->path_len - pn);
+	struct wf_hdr loc = {"location", o.p, 8, (uint32_t)o.n};
+	local_reply(st, r->redir_code, 0, NULL, &loc, 1);
+	free(o.p);
+}
+
+static void gen_request_id(struct hstream *st)
+{
+	struct wf_worker *w = st->c->w;
+	uint64_t a = wf_rand(w), b = wf_rand(w);
+	/* UUID version 4, variant 10 */
+	a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x4000;
+	b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
+	snprintf(st->request_id, sizeof(st->request_id), "%08x-%04x-%04x-%04x-%012llx",
+	         (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xFFFF, (unsigned)a & 0xFFFF,
+	         (unsigned)(b >> 48), (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+}
+
+static void route_stream(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	const struct wf_h1_req *q = &st->req;
+	/* x-request-id: kept, or generated (and regenerated for external requests at the edge) */
+	const struct wf_hdr *rid = hdr_get(st->hdrs, q->n_headers, "x-request-id", 12);
+	if (rid && rid->value_len < sizeof(st->request_id) &&
+	    (!cfg->use_remote_address || cfg->preserve_external_request_id)) {
+		memcpy(st->request_id, rid->value, rid->value_len);
+		st->request_id[rid->value_len] = 0;
+	} else if (cfg->generate_request_id) {
+		gen_request_id(st);
+		/* the request as forwarded (and as logged) carries the id */
+		struct wf_hdr *h = (struct wf_hdr *)rid;
+		if (!h)
+			h = &st->hdrs[st->req.n_headers++]; /* hdrs has one spare entry */
+		*h = (struct wf_hdr){"x-request-id", st->request_id, 12, (uint32_t)strlen(st->request_id)};
+	}
+	st->vh = q->host ? wf_route_vhost(cfg->routes, q->host, q->host_len, cfg->strip_any_host_port) : cfg->routes->any;
+	if (st->vh)
+		st->route = wf_route_match(st->vh, q->path, q->path_len, st->hdrs, q->n_headers);
+	if (!st->route) {
+		wf_stat_inc(cfg->st.no_route);
+		local_reply(st, 404, WF_RF_NR, NULL, NULL, 0);
+		return;
+	}
+	const struct wf_route *r = st->route;
+	if (r->action == WF_ACT_DIRECT) {
+		st->local_body = r->has_direct_body ? strndup(r->direct_body, r->direct_body_len) : NULL;
+		local_reply(st, r->direct_status, 0, st->local_body, NULL, 0);
+		return;
+	}
+	if (r->action == WF_ACT_REDIRECT) {
+		redirect(st);
+		return;
+	}
+	if (r->n_weighted) {
+		st->wc = wf_route_weighted(st->c->w, r->weighted, r->n_weighted, r->total_weight);
+		st->cluster = st->wc->cluster;
+	} else {
+		st->cluster = r->cluster;
+	}
+	wf_stat_inc(st->cluster->st.rq_total);
+	wf_stat_inc(st->cluster->st.rq_active);
+	start_upstream(st);
+}
+
+/* ---- downstream --------------------------------------------------------------------------- */
+
+static void bad_request(struct hconn *c, int status, const char *why)
+{
+	/* A stream object just for the reply and the access log line. */
+	struct hstream *st = c->st;
+	wf_stat_inc(c->l->hcm->st.cx_protocol_error);
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		st->c = c;
+		st->cfg = c->l->hcm;
+		st->snap = c->snap;
+		wf_worker_hold(c->w, st->snap);
+		st->t.cb = on_stream_timer;
+		st->t.data = st;
+		st->si.start_us = wf_now_us();
+		st->si.start_wall_us = wall_us();
+		st->req.method = NULL;
+		c->st = st;
+		wf_stat_inc(st->cfg->st.rq_total);
+		wf_stat_inc(st->cfg->st.rq_active);
+	}
+	wf_debug("%s: refusing request: %s", c->remote, why);
+	st->keep_alive = 0;
+	st->req_done = 0;
+	st->rb = RB_CL;
+	local_reply(st, status, WF_RF_DPE, status == 431 ? "Request Header Fields Too Large" : "Bad Request", NULL, 0);
+}
+
+/* Parse the next request head from the read buffer and start its stream. 1 if a stream
+ * started, 0 when more input is needed, -1 when the connection is being closed. */
+static int start_stream(struct hconn *c)
+{
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	uint32_t avail = wf_buf_len(&c->s.rb);
+	if (!avail)
+		return 0;
+	if (!c->head_started) {
+		c->head_started = wf_loop_now(LOOP(c));
+		if (cfg->request_headers_timeout_ms)
+			wf_timer_set(LOOP(c), &c->t, cfg->request_headers_timeout_ms);
+		else
+			wf_timer_cancel(LOOP(c), &c->t);
+	}
+	struct wf_h1_limits lim = {.max_head_bytes = cfg->max_request_headers_kb * 1024,
+	                           .max_headers = cfg->max_headers_count};
+	struct wf_hdr *hdrs = malloc((cfg->max_headers_count + 1) * sizeof(*hdrs));
+	struct wf_h1_req req;
+	req.headers = hdrs;
+	int n = wf_h1_parse_request(wf_buf_data(&c->s.rb), avail, &lim, &req);
+	if (n == 0) {
+		free(hdrs);
+		return 0;
+	}
+	if (n < 0) {
+		free(hdrs);
+		bad_request(c, -n, req.err ? req.err : "malformed");
+		return -1;
+	}
+	/* A stream, with its own copy of the head. */
+	struct hstream *st = calloc(1, sizeof(*st));
+	st->c = c;
+	st->snap = c->snap;
+	wf_worker_hold(c->w, st->snap);
+	st->cfg = cfg;
+	st->hdrs = hdrs;
+	st->t.cb = on_stream_timer;
+	st->t.data = st;
+	st->si.start_us = wf_now_us() - (wf_loop_now(LOOP(c)) - c->head_started) * 1000;
+	st->si.start_wall_us = wall_us();
+	st->si.upstream_service_us = -1;
+	const char *base = wf_buf_data(&c->s.rb);
+	st->head = malloc((size_t)n);
+	memcpy(st->head, base, (size_t)n);
+#define REBASE(p) ((p) ? st->head + ((p) - base) : NULL)
+	st->req = req;
+	st->req.method = REBASE(req.method);
+	st->req.target = REBASE(req.target);
+	st->req.path = (req.path >= base && req.path < base + n) ? REBASE(req.path) : req.path;
+	st->req.host = REBASE(req.host);
+	for (uint32_t i = 0; i < req.n_headers; i++) {
+		hdrs[i].name = REBASE(hdrs[i].name);
+		hdrs[i].value = REBASE(hdrs[i].value);
+	}
+#undef REBASE
+	st->req.headers = hdrs;
+	wf_buf_consume(&c->s.rb, POOL(c), (uint32_t)n);
+	c->st = st;
+	c->head_started = 0;
+	wf_timer_cancel(LOOP(c), &c->t);
+	st->is_head = req.method_len == 4 && !memcmp(req.method, "HEAD", 4);
+	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
+	if (c->w->draining)
+		st->keep_alive = 0;
+	if (req.chunked) {
+		st->rb = RB_CHUNKED;
+	} else if (req.content_length > 0) {
+		st->rb = RB_CL;
+		st->req_left = (uint64_t)req.content_length;
+	} else {
+		st->rb = RB_NONE;
+		st->req_done = 1;
+	}
+	wf_stat_inc(cfg->st.rq_total);
+	wf_stat_inc(cfg->st.rq_active);
+	if (cfg->request_timeout_ms && !st->req_done)
+		wf_timer_set(LOOP(c), &c->t, cfg->request_timeout_ms);
+	if (req.form == WF_H1_AUTHORITY || req.form == WF_H1_ASTERISK) {
+		/* CONNECT comes with upgrades support; OPTIONS * has nothing to route */
+		st->keep_alive = req.form == WF_H1_ASTERISK && st->keep_alive;
+		local_reply(st, req.form == WF_H1_AUTHORITY ? 404 : 404, WF_RF_NR, NULL, NULL, 0);
+		return c->dead ? -1 : 1;
+	}
+	route_stream(st);
+	return c->dead ? -1 : 1;
+}
+
+static void conn_free(struct wf_defer *d)
+{
+	struct hconn *c = (struct hconn *)((char *)d - offsetof(struct hconn, defer));
+	free(c);
+}
+
+static void conn_close(struct hconn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	struct wf_worker *w = c->w;
+	if (c->st) {
+		struct hstream *st = c->st;
+		if (!st->resp_started || st->rs != RS_DONE)
+			st->si.response_flags |= WF_RF_DC;
+		st->keep_alive = 0;
+		st->up_keep = 0;
+		if (st->cluster)
+			wf_stat_inc(st->cluster->st.rq_tx_reset);
+		wf_stat_inc(st->cfg->st.rx_reset);
+		st->ended = 1;
+		stream_drop_upstream(st, 0);
+		log_stream(st);
+		c->st = NULL;
+		stream_free(st);
+	}
+	wf_timer_cancel(&w->loop, &c->t);
+	wf_sio_close(&w->loop, &w->pool, &c->s);
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	wf_stat_dec(cfg->st.cx_active);
+	wf_stat_inc(cfg->st.cx_destroy);
+	wf_stat_hist(cfg->st.cx_length_ms, wf_loop_now(&w->loop) - c->opened_ms);
+	wf_stat_dec(c->l->st_cx_active);
+	wf_stat_inc(c->l->st_cx_destroy);
+	wf_conn_link_del(w, &c->link);
+	wf_worker_release(w, c->snap);
+	c->defer.cb = conn_free;
+	wf_loop_defer(&w->loop, &c->defer);
+}
+
+/* Drive the connection: parse/start streams, feed request bodies. */
+static void conn_process(struct hconn *c)
+{
+	while (!c->dead && !c->closing) {
+		if (!c->st) {
+			/* new stream: adopt the newest config first */
+			wf_worker_refresh(c->w);
+			if (c->snap != c->w->snap && c->ls && c->ls->idx < c->w->snap->n_listeners &&
+			    wf_addr_eq(&c->w->snap->listeners[c->ls->idx].addr, &c->ls->addr) &&
+			    c->w->snap->listeners[c->ls->idx].kind == WF_NF_HCM) {
+				/* stats are registered by name, so the gauges move with the connection */
+				struct wf_snapshot *old = c->snap;
+				c->snap = c->w->snap;
+				wf_worker_hold(c->w, c->snap);
+				c->l = &c->snap->listeners[c->ls->idx];
+				wf_worker_release(c->w, old);
+			}
+			int r = start_stream(c);
+			if (r <= 0)
+				return;
+			continue;
+		}
+		struct hstream *st = c->st;
+		if (!st->req_done) {
+			uint32_t before = wf_buf_len(&c->s.rb);
+			up_send_body(st);
+			if (c->dead || c->st != st)
+				continue;
+			if (wf_buf_len(&c->s.rb) == before || !wf_buf_len(&c->s.rb))
+				return;
+			continue;
+		}
+		return;
+	}
+}
+
+static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hconn *c = t->data;
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	if (c->st) {
+		/* request_timeout: the whole request did not arrive in time */
+		c->st->keep_alive = 0;
+		local_reply(c->st, 408, WF_RF_DT, "request timeout", NULL, 0);
+		return;
+	}
+	if (c->head_started) {
+		/* request_headers_timeout: a slow sender */
+		wf_stat_inc(cfg->st.rq_timeout);
+		conn_close(c);
+		return;
+	}
+	wf_stat_inc(cfg->st.cx_idle_timeout);
+	conn_close(c);
+}
+
+static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct hconn *c = io->data;
+	if (c->dead)
+		return;
+	if (ev & EPOLLOUT) {
+		int r = wf_sio_flush(loop, POOL(c), &c->s);
+		if (r < 0) {
+			conn_close(c);
+			return;
+		}
+		if (r > 0) {
+			if (c->closing) {
+				conn_close(c);
+				return;
+			}
+			/* room downstream: let the upstream talk again */
+			if (c->st && c->st->u)
+				wf_upstream_want(c->st->u, EPOLLIN);
+		}
+	}
+	if (c->closing) {
+		if (ev & (EPOLLHUP | EPOLLERR))
+			conn_close(c);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		struct hstream *st = c->st;
+		/* Read only while there is somewhere for the bytes to go. */
+		uint32_t max;
+		if (!st)
+			max = c->l->hcm->max_request_headers_kb * 1024 + 1;
+		else if (!st->req_done)
+			max = (st->u && wf_sio_queued(&st->u->s) >= WATERMARK) ? 0 : 64 * 1024;
+		else
+			max = 16 * 1024; /* pipelined requests wait; bounded */
+		int r = max ? wf_sio_read(POOL(c), &c->s, max) : 0;
+		if (r < -1 || (r == -1)) {
+			/* EOF or error: before a request it is a clean close; during one, DC */
+			conn_close(c);
+			return;
+		}
+		if (r == 0 && max && wf_buf_len(&c->s.rb) >= max && st) {
+			/* full: stop reading until the stream moves on */
+			c->s.want = EPOLLRDHUP;
+			wf_sio_update(loop, &c->s);
+		} else if (r == 0 && !max) {
+			c->s.want = EPOLLRDHUP;
+			wf_sio_update(loop, &c->s);
+		}
+		conn_process(c);
+	}
+}
+
+void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
+{
+	struct hconn *c = calloc(1, sizeof(*c));
+	c->w = w;
+	c->ls = ls;
+	c->snap = w->snap;
+	wf_worker_hold(w, c->snap);
+	c->l = &c->snap->listeners[ls->idx];
+	c->s.io.fd = fd;
+	c->s.io.cb = on_conn_io;
+	c->s.io.data = c;
+	c->t.cb = on_conn_timer;
+	c->t.data = c;
+	c->opened_ms = wf_loop_now(&w->loop);
+	struct wf_addr a;
+	if (wf_sock_peer(fd, &a) == 0)
+		wf_addr_str(&a, c->remote, sizeof(c->remote));
+	if (wf_sock_local(fd, &a) == 0)
+		wf_addr_str(&a, c->local, sizeof(c->local));
+	c->link.kind = WF_NF_HCM;
+	wf_conn_link_add(w, &c->link);
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	wf_stat_inc(cfg->st.cx_total);
+	wf_stat_inc(cfg->st.cx_active);
+	wf_stat_inc(cfg->st.cx_http1_total);
+	wf_stat_inc(c->l->st_cx_total);
+	wf_stat_inc(c->l->st_cx_active);
+	c->s.want = EPOLLIN | EPOLLRDHUP;
+	wf_sio_update(&w->loop, &c->s);
+	wf_timer_set(&w->loop, &c->t, cfg->idle_timeout_ms);
+}
+
+void wf_hcm_drain_all(struct wf_worker *w)
+{
+	struct wf_conn_link *l = w->conns.next;
+	while (l != &w->conns) {
+		struct wf_conn_link *next = l->next;
+		struct hconn *c = (struct hconn *)((char *)l - offsetof(struct hconn, link));
+		if (l->kind == WF_NF_HCM) {
+			if (!c->st && !wf_buf_len(&c->s.rb))
+				conn_close(c);
+			else if (c->st)
+				c->st->keep_alive = 0;
+		}
+		l = next;
+	}
+}

@@ -1,0 +1,173 @@
+#include "proxy/router.h"
+
+#include "core/str.h"
+#include "proxy/worker.h"
+
+#include <string.h>
+
+static const struct wf_vhost *vhost_lookup(const struct wf_route_table *t, const char *h, size_t n)
+{
+	for (uint32_t i = 0; i < t->n_exact; i++)
+		if (wf_str_ieq(t->exact[i].s, t->exact[i].n, h, n))
+			return t->exact[i].vh;
+	/* suffix and prefix lists are sorted longest first; a wildcard must match at least one char */
+	for (uint32_t i = 0; i < t->n_suffix; i++)
+		if (n > t->suffix[i].n && wf_str_ieq(t->suffix[i].s, t->suffix[i].n, h + n - t->suffix[i].n, t->suffix[i].n))
+			return t->suffix[i].vh;
+	for (uint32_t i = 0; i < t->n_prefix; i++)
+		if (n > t->prefix[i].n && wf_str_ieq(t->prefix[i].s, t->prefix[i].n, h, t->prefix[i].n))
+			return t->prefix[i].vh;
+	return NULL;
+}
+
+const struct wf_vhost *wf_route_vhost(const struct wf_route_table *t, const char *host, size_t n,
+                                      int strip_any_port)
+{
+	if (strip_any_port && n && host[0] != '[') {
+		const char *c = memchr(host, ':', n);
+		if (c)
+			n = (size_t)(c - host);
+	} else if (strip_any_port && n && host[0] == '[') {
+		const char *e = memchr(host, ']', n);
+		if (e)
+			n = (size_t)(e - host) + 1;
+	}
+	const struct wf_vhost *vh = vhost_lookup(t, host, n);
+	return vh ? vh : t->any;
+}
+
+static const char *find_hdr(const struct wf_hdr *h, uint32_t nh, const char *name, uint32_t nl,
+                            uint32_t *vl, int *count)
+{
+	const char *v = NULL;
+	*count = 0;
+	for (uint32_t i = 0; i < nh; i++)
+		if (wf_hdr_name_is(&h[i], name, nl)) {
+			if (!v) {
+				v = h[i].value;
+				*vl = h[i].value_len;
+			}
+			(*count)++;
+		}
+	return v;
+}
+
+static int header_ok(const struct wf_hdr_match *m, const struct wf_hdr *h, uint32_t nh)
+{
+	uint32_t vl = 0;
+	int count;
+	const char *v = find_hdr(h, nh, m->name, m->name_len, &vl, &count);
+	int r;
+	if (m->present_only)
+		r = (v != NULL) == m->present_value;
+	else if (!v)
+		return 0; /* a missing header never matches a value matcher, inverted or not */
+	else
+		r = wf_strmatch(&m->sm, v, vl);
+	return m->invert ? !r : r;
+}
+
+static int query_ok(const struct wf_query_match *m, const char *path, size_t n)
+{
+	const char *q = memchr(path, '?', n);
+	if (!q)
+		return 0;
+	const char *p = q + 1, *end = path + n;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+		const char *ke = eq ? eq : e;
+		if ((size_t)(ke - p) == m->name_len && !memcmp(p, m->name, m->name_len)) {
+			if (m->present_only)
+				return 1;
+			const char *v = eq ? eq + 1 : e;
+			return wf_strmatch(&m->sm, v, (size_t)(e - v));
+		}
+		p = e + 1;
+	}
+	return 0;
+}
+
+static int path_ok(const struct wf_route *r, const char *path, size_t n)
+{
+	/* Matching is on the path without the query string (Envoy), except prefix which Envoy
+	 * applies to the whole :path header value; the results agree for prefixes without '?'. */
+	const char *q = memchr(path, '?', n);
+	size_t pn = q ? (size_t)(q - path) : n;
+	switch (r->path_kind) {
+	case WF_PATH_PREFIX:
+		if (n < r->path_len)
+			return 0;
+		return r->case_sensitive ? !memcmp(path, r->path, r->path_len) : wf_str_ieq(path, r->path_len, r->path, r->path_len);
+	case WF_PATH_EXACT:
+		return r->case_sensitive ? (pn == r->path_len && !memcmp(path, r->path, pn)) : wf_str_ieq(path, pn, r->path, r->path_len);
+	case WF_PATH_SEP_PREFIX:
+		if (pn < r->path_len || !(r->case_sensitive ? !memcmp(path, r->path, r->path_len) : wf_str_ieq(path, r->path_len, r->path, r->path_len)))
+			return 0;
+		return pn == r->path_len || path[r->path_len] == '/';
+	case WF_PATH_REGEX:
+		return wf_regex_match(r->path_re, path, pn);
+	}
+	return 0;
+}
+
+const struct wf_route *wf_route_match(const struct wf_vhost *vh, const char *path, size_t path_len,
+                                      const struct wf_hdr *h, uint32_t nh)
+{
+	for (uint32_t i = 0; i < vh->n_routes; i++) {
+		const struct wf_route *r = &vh->routes[i];
+		if (!path_ok(r, path, path_len))
+			continue;
+		uint32_t k;
+		for (k = 0; k < r->n_headers; k++)
+			if (!header_ok(&r->headers[k], h, nh))
+				break;
+		if (k < r->n_headers)
+			continue;
+		for (k = 0; k < r->n_query; k++)
+			if (!query_ok(&r->query[k], path, path_len))
+				break;
+		if (k < r->n_query)
+			continue;
+		return r;
+	}
+	return NULL;
+}
+
+const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf_weighted *wc,
+                                            uint32_t n, uint64_t total)
+{
+	uint64_t x = wf_rand(w) % total;
+	for (uint32_t i = 0; i < n; i++) {
+		if (x < wc[i].weight)
+			return &wc[i];
+		x -= wc[i].weight;
+	}
+	return &wc[n - 1];
+}
+
+/* Smooth weighted round robin (as nginx popularised): each pick adds every host's weight to its
+ * current value, takes the largest, and subtracts the total from it. Deterministic, and spreads
+ * a heavy host's turns evenly instead of in bursts. */
+const struct wf_host *wf_lb_pick(struct wf_worker *w, struct wf_cluster *c)
+{
+	struct wf_lb_state *st = &c->lb[w->id];
+	int64_t total = 0, best_v = 0;
+	int best = -1;
+	for (uint32_t i = 0; i < c->n_hosts; i++) {
+		const struct wf_host *h = &c->hosts[i];
+		if (!h->healthy)
+			continue;
+		st->current[i] += h->weight;
+		total += h->weight;
+		if (best < 0 || st->current[i] > best_v) {
+			best = (int)i;
+			best_v = st->current[i];
+		}
+	}
+	if (best < 0)
+		return NULL;
+	st->current[best] -= total;
+	return &c->hosts[best];
+}

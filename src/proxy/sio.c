@@ -1,0 +1,101 @@
+#include "proxy/sio.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+void wf_sio_update(struct wf_loop *loop, struct wf_sio *s)
+{
+	if (s->io.fd < 0)
+		return;
+	uint32_t ev = s->want | (wf_buf_len(&s->wb) ? EPOLLOUT : 0);
+	wf_io_want(loop, &s->io, ev ? ev : EPOLLRDHUP);
+}
+
+int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
+{
+	while (wf_buf_len(&s->wb)) {
+		ssize_t n = write(s->io.fd, wf_buf_data(&s->wb), wf_buf_len(&s->wb));
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			s->err = 1;
+			return -errno;
+		}
+		wf_buf_consume(&s->wb, pool, (uint32_t)n);
+	}
+	wf_sio_update(loop, s);
+	return wf_buf_len(&s->wb) ? 0 : 1;
+}
+
+int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const struct iovec *iov, int n)
+{
+	if (s->err)
+		return -EPIPE;
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	size_t done = 0;
+	if (!wf_buf_len(&s->wb) && s->io.events != 0 && !(s->io.events & EPOLLOUT)) {
+		ssize_t k = writev(s->io.fd, iov, n);
+		if (k < 0 && errno != EAGAIN && errno != EINTR) {
+			s->err = 1;
+			return -errno;
+		}
+		if (k > 0)
+			done = (size_t)k;
+	}
+	if (done == total)
+		return 0;
+	/* Queue what the kernel did not take. */
+	size_t skip = done;
+	for (int i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (wf_buf_append(&s->wb, pool, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip) < 0)
+			return -ENOMEM;
+		skip = 0;
+	}
+	wf_sio_update(loop, s);
+	return 0;
+}
+
+int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
+{
+	if (wf_buf_len(&s->rb) >= max)
+		return 0;
+	int room = wf_buf_reserve(&s->rb, pool, 4096, max);
+	if (room <= 0)
+		return room == -ENOBUFS ? 0 : room;
+	uint32_t want = (uint32_t)room;
+	if (want > max - wf_buf_len(&s->rb) && max - wf_buf_len(&s->rb) >= 4096)
+		want = max - wf_buf_len(&s->rb);
+	ssize_t n = read(s->io.fd, s->rb.p + s->rb.w, want);
+	if (n > 0) {
+		s->rb.w += (uint32_t)n;
+		return (int)n;
+	}
+	if (!wf_buf_len(&s->rb))
+		wf_buf_release(&s->rb, pool);
+	if (n == 0) {
+		s->eof = 1;
+		return -1;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	return errno == ECONNRESET ? -1 : -errno;
+}
+
+void wf_sio_close(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
+{
+	if (s->io.fd >= 0) {
+		wf_io_set(loop, &s->io, 0);
+		close(s->io.fd);
+		s->io.fd = -1;
+	}
+	wf_buf_release(&s->rb, pool);
+	wf_buf_release(&s->wb, pool);
+}

@@ -1,0 +1,39 @@
+/* A non-blocking socket with an input and an output buffer (both from the worker's pool,
+ * both released when empty). Writes go straight to the socket when nothing is queued, so the
+ * output buffer is only used for what the kernel would not take. */
+#ifndef WF_PROXY_SIO_H
+#define WF_PROXY_SIO_H
+
+#include <sys/uio.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+
+struct wf_sio {
+	struct wf_io io;
+	struct wf_buf rb, wb;
+	uint32_t want;            /* interest the owner wants besides EPOLLOUT for queued output */
+	unsigned eof : 1;         /* the peer closed its side */
+	unsigned err : 1;         /* a write failed: the connection is dead */
+};
+
+/* Send iov[0..n): write now what the socket takes, queue the rest. 0, or -errno when the
+ * connection failed. */
+int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const struct iovec *iov, int n);
+static inline int wf_sio_write(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const void *p, size_t len)
+{
+	struct iovec v = {(void *)p, len};
+	return wf_sio_writev(loop, pool, s, &v, 1);
+}
+/* Write queued output. 1 when nothing is left queued, 0 when some is, -errno on failure. */
+int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
+/* Read what is available into rb (at most up to `max` buffered bytes).
+ * >0 bytes read; 0 would block or no room; -1 EOF (s->eof set); <-1: -errno. */
+int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max);
+/* Update epoll interest: s->want plus EPOLLOUT while output is queued. */
+void wf_sio_update(struct wf_loop *loop, struct wf_sio *s);
+static inline uint32_t wf_sio_queued(const struct wf_sio *s) { return wf_buf_len(&s->wb); }
+/* Release buffers and close the fd. */
+void wf_sio_close(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
+
+#endif

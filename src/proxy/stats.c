@@ -1,0 +1,212 @@
+#include "proxy/stats.h"
+
+#include "xds/json.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* Envoy's default histogram bucket bounds, in milliseconds. */
+static const double bucket_ms[WF_HIST_BUCKETS] = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000,
+    2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000, 7200000};
+
+struct def {
+	char *name;        /* envoy dotted name */
+	char *prom;        /* envoy_<scope>_<name> */
+	char *label;       /* envoy_cluster_name="web" or NULL */
+	uint32_t idx;
+	uint8_t type;
+};
+
+#define MAX_THREADS 256
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* registration and thread list only */
+static struct def *defs;
+static uint32_t n_defs, cap_defs, next_slot;
+static int64_t *threads[MAX_THREADS];
+static unsigned n_threads;
+
+__thread int64_t *wf_stats_tls;
+
+void wf_stats_thread_init(void)
+{
+	if (wf_stats_tls)
+		return;
+	/* Reserved, not committed: only the pages holding registered slots become resident. */
+	int64_t *a = mmap(NULL, WF_STATS_SLOTS * sizeof(int64_t), PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a == MAP_FAILED)
+		abort();
+	pthread_mutex_lock(&lock);
+	if (n_threads == MAX_THREADS)
+		abort();
+	threads[n_threads++] = a;
+	pthread_mutex_unlock(&lock);
+	wf_stats_tls = a;
+}
+
+static const char *scope_label(const char *scope)
+{
+	if (!strcmp(scope, "cluster")) return "envoy_cluster_name";
+	if (!strcmp(scope, "http")) return "envoy_http_conn_manager_prefix";
+	if (!strcmp(scope, "listener")) return "envoy_listener_address";
+	if (!strcmp(scope, "tcp")) return "envoy_tcp_prefix";
+	return NULL;
+}
+
+uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
+                          const char *name)
+{
+	char full[512], prom[256], label[512];
+	if (scope_name)
+		snprintf(full, sizeof(full), "%s.%s.%s", scope, scope_name, name);
+	else
+		snprintf(full, sizeof(full), "%s.%s", scope, name);
+	snprintf(prom, sizeof(prom), "envoy_%s_%s", scope, name);
+	for (char *p = prom; *p; p++)
+		if (*p == '.' || *p == '-')
+			*p = '_';
+	const char *ln = scope_name ? scope_label(scope) : NULL;
+	if (ln)
+		snprintf(label, sizeof(label), "%s=\"%s\"", ln, scope_name);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < n_defs; i++)
+		if (!strcmp(defs[i].name, full)) {
+			uint32_t idx = defs[i].idx;
+			pthread_mutex_unlock(&lock);
+			return idx;
+		}
+	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : 1;
+	if (next_slot + need > WF_STATS_SLOTS)
+		abort();
+	if (n_defs == cap_defs) {
+		cap_defs = cap_defs ? cap_defs * 2 : 256;
+		defs = realloc(defs, cap_defs * sizeof(*defs));
+	}
+	struct def *d = &defs[n_defs++];
+	d->name = strdup(full);
+	d->prom = strdup(prom);
+	d->label = ln ? strdup(label) : NULL;
+	d->idx = next_slot;
+	d->type = (uint8_t)type;
+	next_slot += need;
+	pthread_mutex_unlock(&lock);
+	return d->idx;
+}
+
+void wf_stat_hist(uint32_t idx, uint64_t ms)
+{
+	unsigned b = 0;
+	while (b < WF_HIST_BUCKETS && (double)ms > bucket_ms[b])
+		b++;
+	wf_stat_inc(idx + b);
+	wf_stat_inc(idx + WF_HIST_BUCKETS + 1);
+	wf_stat_add(idx + WF_HIST_BUCKETS + 2, (int64_t)ms);
+}
+
+int64_t wf_stat_value(uint32_t idx)
+{
+	int64_t v = 0;
+	for (unsigned t = 0; t < n_threads; t++)
+		v += __atomic_load_n(&threads[t][idx], __ATOMIC_RELAXED);
+	return v;
+}
+
+static int cmp_def(const void *a, const void *b)
+{
+	return strcmp(((const struct def *)a)->name, ((const struct def *)b)->name);
+}
+
+/* A sorted copy of the definitions, taken under the lock. */
+static struct def *snapshot_defs(uint32_t *n)
+{
+	pthread_mutex_lock(&lock);
+	struct def *c = malloc((n_defs ? n_defs : 1) * sizeof(*c));
+	memcpy(c, defs, n_defs * sizeof(*c));
+	*n = n_defs;
+	pthread_mutex_unlock(&lock);
+	qsort(c, *n, sizeof(*c), cmp_def);
+	return c;
+}
+
+void wf_stats_render_text(struct wf_jbuf *out, const char *filter)
+{
+	uint32_t n;
+	struct def *d = snapshot_defs(&n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (filter && *filter && !strstr(d[i].name, filter))
+			continue;
+		if (d[i].type != WF_STAT_HIST) {
+			wf_jbuf_printf(out, "%s: %lld\n", d[i].name, (long long)wf_stat_value(d[i].idx));
+			continue;
+		}
+		int64_t cnt = wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1);
+		if (!cnt) {
+			wf_jbuf_printf(out, "%s: No recorded values\n", d[i].name);
+			continue;
+		}
+		wf_jbuf_printf(out, "%s: count=%lld sum=%lld\n", d[i].name, (long long)cnt,
+		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
+	}
+	free(d);
+}
+
+void wf_stats_render_json(struct wf_jbuf *out)
+{
+	uint32_t n;
+	struct def *d = snapshot_defs(&n);
+	wf_jbuf_puts(out, "{\"stats\":[");
+	int first = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (d[i].type == WF_STAT_HIST)
+			continue;
+		wf_jbuf_printf(out, "%s{\"name\":", first ? "" : ",");
+		wf_jbuf_put_jstr(out, d[i].name, strlen(d[i].name));
+		wf_jbuf_printf(out, ",\"value\":%lld}", (long long)wf_stat_value(d[i].idx));
+		first = 0;
+	}
+	wf_jbuf_puts(out, "]}\n");
+	free(d);
+}
+
+static int cmp_prom(const void *a, const void *b)
+{
+	const struct def *x = a, *y = b;
+	int c = strcmp(x->prom, y->prom);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+void wf_stats_render_prometheus(struct wf_jbuf *out)
+{
+	uint32_t n;
+	struct def *d = snapshot_defs(&n);
+	qsort(d, n, sizeof(*d), cmp_prom);
+	static const char *const tname[] = {"counter", "gauge", "histogram"};
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(d[i].prom, d[i - 1].prom))
+			wf_jbuf_printf(out, "# TYPE %s %s\n", d[i].prom, tname[d[i].type]);
+		const char *l = d[i].label ? d[i].label : "";
+		if (d[i].type != WF_STAT_HIST) {
+			wf_jbuf_printf(out, "%s%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
+			               (long long)wf_stat_value(d[i].idx));
+			continue;
+		}
+		int64_t cum = 0;
+		for (unsigned b = 0; b <= WF_HIST_BUCKETS; b++) {
+			cum += wf_stat_value(d[i].idx + b);
+			if (b < WF_HIST_BUCKETS)
+				wf_jbuf_printf(out, "%s_bucket{%s%sle=\"%g\"} %lld\n", d[i].prom, l, *l ? "," : "",
+				               bucket_ms[b], (long long)cum);
+			else
+				wf_jbuf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", d[i].prom, l,
+				               *l ? "," : "", (long long)cum);
+		}
+		wf_jbuf_printf(out, "%s_sum%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
+		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
+		wf_jbuf_printf(out, "%s_count%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
+		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1));
+	}
+	free(d);
+}

@@ -1,0 +1,50 @@
+/* Stats: counters, gauges and latency histograms, Envoy-named, kept per thread.
+ *
+ * Every thread (main and each worker) owns one flat array of int64 slots; a stat is an index
+ * into it, the same index in every thread. A worker updates only its own array with plain
+ * loads and stores (relaxed atomics, so the admin thread's reads are well defined), and the
+ * admin endpoint sums the arrays when scraped. Nothing is locked and nothing is shared for
+ * writing on the request path.
+ *
+ * Stats are registered by name on the main thread (at config compile time); registering a
+ * name again returns the same index, so stats survive a config reload as Envoy's do. */
+#ifndef WF_PROXY_STATS_H
+#define WF_PROXY_STATS_H
+
+#include <stdint.h>
+
+#define WF_STATS_SLOTS (1u << 16)
+/* Histogram buckets (upper bounds in ms, Envoy's defaults); then +Inf, count and sum. */
+#define WF_HIST_BUCKETS 20
+#define WF_HIST_SLOTS (WF_HIST_BUCKETS + 3)
+
+enum wf_stat_type { WF_STAT_COUNTER, WF_STAT_GAUGE, WF_STAT_HIST };
+
+extern __thread int64_t *wf_stats_tls;
+
+/* Scope of a stat, which decides its Prometheus name and label:
+ *   ("cluster", "web", "upstream_rq_total") -> cluster.web.upstream_rq_total
+ *   -> envoy_cluster_upstream_rq_total{envoy_cluster_name="web"} */
+uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
+                          const char *name);
+/* Give the calling thread its slot array (call once per thread before it counts). */
+void wf_stats_thread_init(void);
+
+static inline void wf_stat_add(uint32_t idx, int64_t v)
+{
+	int64_t *p = &wf_stats_tls[idx];
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void wf_stat_inc(uint32_t idx) { wf_stat_add(idx, 1); }
+static inline void wf_stat_dec(uint32_t idx) { wf_stat_add(idx, -1); }
+void wf_stat_hist(uint32_t idx, uint64_t ms);
+
+struct wf_jbuf;
+/* Render all stats: Envoy's /stats text ("name: value"), /stats?format=json, or Prometheus. */
+void wf_stats_render_text(struct wf_jbuf *out, const char *filter);
+void wf_stats_render_json(struct wf_jbuf *out);
+void wf_stats_render_prometheus(struct wf_jbuf *out);
+/* Sum of a stat over all threads (for tests and /clusters). */
+int64_t wf_stat_value(uint32_t idx);
+
+#endif

@@ -1,0 +1,225 @@
+#include "proxy/upstream.h"
+
+#include "core/log.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Upstream idle connections are kept this long (Envoy's default upstream idle timeout is
+ * 1 hour; servers usually close sooner and the pool notices the hang-up). */
+#define IDLE_MS 3600000
+
+struct wf_pool_entry {
+	struct wf_addr addr;
+	struct wf_uconn *idle;
+	uint32_t n_idle;
+};
+
+static struct wf_pool_entry *pool_entry(struct wf_worker *w, const struct wf_addr *a)
+{
+	for (uint32_t i = 0; i < w->n_upools; i++)
+		if (wf_addr_eq(&w->upools[i].addr, a))
+			return &w->upools[i];
+	if (w->n_upools == w->cap_upools) {
+		/* Connections find their pool by address, never by pointer, so the array may move. */
+		w->cap_upools = w->cap_upools ? w->cap_upools * 2 : 16;
+		w->upools = realloc(w->upools, w->cap_upools * sizeof(*w->upools));
+	}
+	struct wf_pool_entry *e = &w->upools[w->n_upools++];
+	memset(e, 0, sizeof(*e));
+	e->addr = *a;
+	return e;
+}
+
+static void free_uconn(struct wf_defer *d)
+{
+	free((char *)d - offsetof(struct wf_uconn, defer));
+}
+
+static void unlink_idle(struct wf_uconn *u)
+{
+	struct wf_pool_entry *pe = pool_entry(u->w, &u->addr);
+	for (struct wf_uconn **pp = &pe->idle; *pp; pp = &(*pp)->next)
+		if (*pp == u) {
+			*pp = u->next;
+			pe->n_idle--;
+			return;
+		}
+}
+
+static void destroy(struct wf_uconn *u)
+{
+	if (u->dead)
+		return;
+	u->dead = 1;
+	if (u->state == WF_U_IDLE)
+		unlink_idle(u);
+	wf_timer_cancel(&u->w->loop, &u->t);
+	wf_sio_close(&u->w->loop, &u->w->pool, &u->s);
+	wf_stat_dec(u->st_cx_active);
+	wf_stat_inc(u->st_cx_destroy);
+	u->defer.cb = free_uconn;
+	wf_loop_defer(&u->w->loop, &u->defer);
+}
+
+static void on_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct wf_uconn *u = t->data;
+	if (u->state == WF_U_CONNECTING) {
+		wf_stat_inc(u->st_cx_connect_timeout);
+		wf_stat_inc(u->st_cx_connect_fail);
+		const struct wf_uconn_ops *ops = u->ops;
+		void *owner = u->owner;
+		destroy(u);
+		ops->failed(u, owner, -ETIMEDOUT, 1);
+		return;
+	}
+	if (u->state == WF_U_IDLE)
+		destroy(u);
+}
+
+static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct wf_uconn *u = io->data;
+	if (u->dead)
+		return;
+	if (u->state == WF_U_IDLE) {
+		/* Data or hang-up on an idle connection: it cannot be reused. */
+		if (ev & EPOLLIN)
+			wf_stat_inc(u->st_destroy_remote);
+		destroy(u);
+		return;
+	}
+	if (u->state == WF_U_CONNECTING) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr || (ev & (EPOLLERR | EPOLLHUP))) {
+			wf_stat_inc(u->st_cx_connect_fail);
+			const struct wf_uconn_ops *ops = u->ops;
+			void *owner = u->owner;
+			destroy(u);
+			ops->failed(u, owner, -(soerr ? soerr : ECONNREFUSED), 1);
+			return;
+		}
+		wf_timer_cancel(loop, &u->t);
+		u->state = WF_U_BUSY;
+		u->s.want = EPOLLIN;
+		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
+		if (r < 0) {
+			const struct wf_uconn_ops *ops = u->ops;
+			void *owner = u->owner;
+			destroy(u);
+			ops->failed(u, owner, r, 0);
+			return;
+		}
+		u->ops->connected(u, u->owner);
+		return;
+	}
+	if (ev & EPOLLOUT) {
+		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
+		if (r < 0) {
+			const struct wf_uconn_ops *ops = u->ops;
+			void *owner = u->owner;
+			destroy(u);
+			ops->failed(u, owner, r, 0);
+			return;
+		}
+		if (r > 0)
+			u->ops->drained(u, u->owner);
+		if (u->dead || u->state != WF_U_BUSY)
+			return;
+	}
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		u->ops->readable(u, u->owner);
+}
+
+struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
+                                 const struct wf_uconn_ops *ops, void *owner, int *reused, int *err)
+{
+	struct wf_pool_entry *pe = pool_entry(w, &h->addr);
+	if (pe->idle) {
+		struct wf_uconn *u = pe->idle;
+		pe->idle = u->next;
+		pe->n_idle--;
+		u->next = NULL;
+		u->state = WF_U_BUSY;
+		u->ops = ops;
+		u->owner = owner;
+		wf_timer_cancel(&w->loop, &u->t);
+		u->s.want = EPOLLIN;
+		wf_sio_update(&w->loop, &u->s);
+		*reused = 1;
+		return u;
+	}
+	*reused = 0;
+	int fd = wf_sock_connect(&h->addr);
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	struct wf_uconn *u = calloc(1, sizeof(*u));
+	u->w = w;
+	u->s.io.fd = fd;
+	u->s.io.cb = on_io;
+	u->s.io.data = u;
+	u->t.cb = on_timer;
+	u->t.data = u;
+	u->ops = ops;
+	u->owner = owner;
+	u->state = WF_U_CONNECTING;
+	memcpy(u->addr_str, h->addr_str, sizeof(u->addr_str));
+	u->addr = h->addr;
+	u->st_cx_active = c->st.cx_active;
+	u->st_cx_destroy = c->st.cx_destroy;
+	u->st_cx_connect_fail = c->st.cx_connect_fail;
+	u->st_cx_connect_timeout = c->st.cx_connect_timeout;
+	u->st_destroy_remote = c->st.cx_destroy_remote;
+	wf_stat_inc(c->st.cx_total);
+	wf_stat_inc(u->st_cx_active);
+	wf_io_set(&w->loop, &u->s.io, EPOLLOUT);
+	wf_timer_set(&w->loop, &u->t, c->connect_timeout_ms ? c->connect_timeout_ms : 5000);
+	return u;
+}
+
+void wf_upstream_want(struct wf_uconn *u, uint32_t ev)
+{
+	if (u->dead || u->state == WF_U_CONNECTING)
+		return;
+	u->s.want = ev;
+	wf_sio_update(&u->w->loop, &u->s);
+}
+
+void wf_upstream_release(struct wf_uconn *u, int reusable)
+{
+	struct wf_worker *w = u->w;
+	if (u->dead)
+		return;
+	if (!reusable || u->state != WF_U_BUSY || wf_sio_queued(&u->s) || wf_buf_len(&u->s.rb) ||
+	    u->s.eof || w->draining) {
+		destroy(u);
+		return;
+	}
+	struct wf_pool_entry *pe = pool_entry(w, &u->addr);
+	u->state = WF_U_IDLE;
+	u->ops = NULL;
+	u->owner = NULL;
+	u->next = pe->idle;
+	pe->idle = u;
+	pe->n_idle++;
+	u->s.want = EPOLLIN | EPOLLRDHUP;
+	wf_sio_update(&w->loop, &u->s);
+	wf_timer_set(&w->loop, &u->t, IDLE_MS);
+}
+
+void wf_upstream_close_idle(struct wf_worker *w)
+{
+	for (uint32_t i = 0; i < w->n_upools; i++)
+		while (w->upools[i].idle)
+			destroy(w->upools[i].idle);
+}

@@ -1,0 +1,53 @@
+/* Upstream connections and the per-worker keep-alive pools they live in.
+ *
+ * A connection is owned by the stream using it (BUSY) or by its pool (IDLE). The owner gets
+ * events through a small ops table; an idle connection that becomes readable or hangs up is
+ * closed by the pool (an upstream has no business talking on an idle HTTP/1 connection). */
+#ifndef WF_PROXY_UPSTREAM_H
+#define WF_PROXY_UPSTREAM_H
+
+#include "proxy/config.h"
+#include "proxy/sio.h"
+
+struct wf_worker;
+struct wf_uconn;
+
+struct wf_uconn_ops {
+	void (*connected)(struct wf_uconn *u, void *owner);
+	/* readable, or hung up (u->s.eof is set by the owner's read) */
+	void (*readable)(struct wf_uconn *u, void *owner);
+	/* output drained after having been queued */
+	void (*drained)(struct wf_uconn *u, void *owner);
+	/* the connection failed: -ETIMEDOUT on connect timeout, other -errno otherwise;
+	 * `connecting` tells a connect failure (UF) from a later one (UC). */
+	void (*failed)(struct wf_uconn *u, void *owner, int err, int connecting);
+};
+
+enum wf_uconn_state { WF_U_CONNECTING, WF_U_BUSY, WF_U_IDLE };
+
+struct wf_uconn {
+	struct wf_sio s;
+	struct wf_worker *w;
+	struct wf_timer t;                 /* connect timeout, then idle timeout */
+	struct wf_defer defer;
+	struct wf_addr addr;
+	struct wf_uconn *next;             /* in the pool's idle list */
+	const struct wf_uconn_ops *ops;
+	void *owner;
+	uint8_t state;                     /* enum wf_uconn_state */
+	uint8_t dead;
+	uint32_t requests;                 /* requests sent on this connection */
+	uint32_t st_cx_active, st_cx_destroy, st_cx_connect_fail, st_cx_connect_timeout, st_destroy_remote;
+	char addr_str[64];
+};
+
+/* An idle pooled connection to host h, or a new one being connected. *reused tells which.
+ * NULL with *err set (-errno) when a socket cannot even be created. */
+struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
+                                 const struct wf_uconn_ops *ops, void *owner, int *reused, int *err);
+/* The owner is done: back to the pool when `reusable`, else closed. */
+void wf_upstream_release(struct wf_uconn *u, int reusable);
+/* Set the epoll interest the owner needs (EPOLLIN or 0) besides pending output. */
+void wf_upstream_want(struct wf_uconn *u, uint32_t ev);
+
+#endif

@@ -26,13 +26,17 @@ CLI_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test unit e2e asan bench fuzz clean
+.PHONY: all deps demo test unit e2e asan bench fuzz clean
 .SECONDARY:
 
 all: $(BUILD)/weft
 
 deps:
 	@scripts/deps.sh
+
+# Set up, build, and run the proxy on examples/demo.yaml in front of demo upstreams.
+demo:
+	@scripts/demo.sh
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/xds/proto/%.proto
 	@mkdir -p $(BUILD)/gen
@@ -73,7 +77,7 @@ bench: deps all
 	bench/run.sh
 
 fuzz: deps
-	$(MAKE) -C fuzz
+	$(MAKE) -C fuzz all run
 
 clean:
 	rm -rf build

@@ -150,11 +150,17 @@ static void cluster_stats(struct wf_cluster *cl)
 #undef G
 }
 
-/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load). */
+/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the
+ * family dns_lookup_family chooses: AUTO prefers IPv6 when the name has any, V4_PREFERRED
+ * the reverse, ALL takes both. */
 static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, unsigned port,
-                   uint32_t weight, struct wf_cluster *cl, size_t *cap)
+                   uint32_t weight, struct wf_cluster *cl, size_t *cap, int family_mode)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
+	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_ONLY)
+		hints.ai_family = AF_INET;
+	else if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V6_ONLY)
+		hints.ai_family = AF_INET6;
 	struct addrinfo *res = NULL;
 	char ports[16];
 	snprintf(ports, sizeof(ports), "%u", port);
@@ -162,7 +168,18 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 	if (r)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa_msg, "address", "cannot resolve '%s': %s", name,
 		                  gai_strerror(r));
+	int want = 0; /* 0: any family */
+	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ||
+	    family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_PREFERRED) {
+		int first = family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ? AF_INET6 : AF_INET;
+		want = first == AF_INET6 ? AF_INET : AF_INET6;
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+			if (ai->ai_family == first)
+				want = first;
+	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (want && ai->ai_family != want)
+			continue;
 		if (cl->n_hosts == *cap)
 			cl->hosts = realloc(cl->hosts, (*cap = *cap * 2 + 4) * sizeof(*cl->hosts));
 		struct wf_host *h = &cl->hosts[cl->n_hosts];
@@ -247,7 +264,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 				}
 				uint32_t before = cl->n_hosts;
 				if (resolve(c, a->socket_address, a->socket_address->address, a->socket_address->port_value,
-				            weight, cl, &cap) < 0)
+				            weight, cl, &cap, m->dns_lookup_family) < 0)
 					goto fail;
 				for (uint32_t h = before; h < cl->n_hosts; h++)
 					cl->hosts[h].healthy = (uint8_t)healthy;

@@ -54,13 +54,19 @@ int wf_loop_on_idle(struct wf_loop *loop, wf_idle_cb cb, void *arg)
 int wf_io_set(struct wf_loop *loop, struct wf_io *io, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = io};
-	int op = io->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-	if (io->events == 0 && events == 0)
-		return 0;
-	if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0)
+	if (epoll_ctl(loop->epfd, io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, io->fd, &ev) < 0)
 		return -errno;
+	io->registered = 1;
 	io->events = events;
 	return 0;
+}
+
+void wf_io_del(struct wf_loop *loop, struct wf_io *io)
+{
+	if (io->registered)
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->registered = 0;
+	io->events = 0;
 }
 
 /* Min-heap on `when`; t->slot is the 1-based position so that removal is O(log n). */

@@ -20,7 +20,8 @@ typedef void (*wf_idle_cb)(struct wf_loop *loop, void *arg);
 
 struct wf_io {
 	int fd;
-	uint32_t events;     /* current interest (EPOLLIN, EPOLLOUT...), 0 when not registered */
+	uint32_t events;     /* current interest (EPOLLIN, EPOLLOUT...); may be 0 while registered */
+	uint8_t registered;
 	wf_io_cb cb;
 	void *data;
 };
@@ -72,11 +73,15 @@ static inline void wf_loop_defer(struct wf_loop *loop, struct wf_defer *d)
 	loop->deferred = d;
 }
 
-/* Set the interest of io->fd to `events` (0 removes it). Returns 0 or -errno. */
+/* Set the interest of io->fd to `events`, registering it first if needed. An interest of 0
+ * keeps the fd registered but quiet (level-triggered epoll would otherwise report a peer's
+ * hang-up again and again while the owner is not ready to read). Returns 0 or -errno. */
 int wf_io_set(struct wf_loop *loop, struct wf_io *io, uint32_t events);
+/* Remove io->fd from the loop (before closing it). */
+void wf_io_del(struct wf_loop *loop, struct wf_io *io);
 static inline int wf_io_want(struct wf_loop *loop, struct wf_io *io, uint32_t events)
 {
-	return io->events == events ? 0 : wf_io_set(loop, io, events);
+	return io->registered && io->events == events ? 0 : wf_io_set(loop, io, events);
 }
 
 /* Arm (or re-arm) a timer `ms` from now; ms == 0 disarms it. */

@@ -40,7 +40,7 @@ static void aconn_close(struct aconn *c)
 		return;
 	c->dead = 1;
 	wf_timer_cancel(c->a->loop, &c->t);
-	wf_io_set(c->a->loop, &c->io, 0);
+	wf_io_del(c->a->loop, &c->io);
 	close(c->io.fd);
 	c->defer.cb = aconn_free;
 	wf_loop_defer(c->a->loop, &c->defer);

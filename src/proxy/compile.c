@@ -123,7 +123,7 @@ static int socket_address(struct wf_compile *c, const Address *a, const void *ow
 static void cluster_stats(struct wf_cluster *cl)
 {
 	struct wf_cluster_stats *s = &cl->st;
-	const char *n = cl->name;
+	const char *n = cl->stat_name;
 #define C(f, name) s->f = wf_stat_register(WF_STAT_COUNTER, "cluster", n, name)
 #define G(f, name) s->f = wf_stat_register(WF_STAT_GAUGE, "cluster", n, name)
 	C(rq_total, "upstream_rq_total");
@@ -212,7 +212,13 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	}
 	struct wf_cluster *cl = calloc(1, sizeof(*cl));
 	cl->name = strdup(m->name);
+	cl->stat_name = strdup(m->alt_stat_name && *m->alt_stat_name ? m->alt_stat_name : m->name);
 	cl->connect_timeout_ms = m->connect_timeout ? wf_duration_ms(m->connect_timeout) : 5000;
+	if (m->dns_refresh_rate) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "dns_refresh_rate",
+		           "DNS re-resolution is not supported yet (STRICT_DNS names are resolved when the config loads)");
+		goto fail;
+	}
 	cl->per_connection_buffer_limit = m->per_connection_buffer_limit_bytes ?
 	    m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
 	int type = m->cluster_discovery_type_case ? m->type : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
@@ -293,6 +299,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 fail:
 	free(cl->hosts);
 	free(cl->name);
+	free(cl->stat_name);
 	free(cl);
 	return NULL;
 }
@@ -306,6 +313,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	free(cl->lb);
 	free(cl->hosts);
 	free(cl->name);
+	free(cl->stat_name);
 	free(cl);
 }
 
@@ -397,6 +405,15 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 		if (i + 1 != m->n_http_filters) {
 			wf_cfg_err(c->doc, c->err, c->errlen, f, "name", "the router must be the last HTTP filter");
 			goto fail;
+		}
+		if (type) {
+			const Envoy__Extensions__Filters__Http__Router__V3__Router *rt =
+			    (const void *)wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
+			h->suppress_envoy_headers = rt->suppress_envoy_headers;
+			if (rt->start_child_span) {
+				wf_cfg_err(c->doc, c->err, c->errlen, rt, "start_child_span", "tracing is not supported yet");
+				goto fail;
+			}
 		}
 	}
 	if (access_logs(c, m->n_access_log, m->access_log, &h->logs, &h->n_logs) < 0)
@@ -536,7 +553,7 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 		                  in->descriptor->name);
 	}
 	char label[80];
-	snprintf(label, sizeof(label), "%s", lname);
+	snprintf(label, sizeof(label), "%s", m->stat_prefix && *m->stat_prefix ? m->stat_prefix : lname);
 	for (char *p = label; *p; p++)
 		if (*p == ':' || *p == '[' || *p == ']')
 			*p = '_';

@@ -158,6 +158,7 @@ struct wf_cluster_stats {
 
 struct wf_cluster {
 	char *name;
+	char *stat_name;                   /* alt_stat_name, or name */
 	uint8_t type;                      /* enum wf_cluster_type */
 	uint64_t connect_timeout_ms;
 	struct wf_host *hosts; uint32_t n_hosts;
@@ -195,6 +196,7 @@ struct wf_hcm_cfg {
 	uint8_t strip_any_host_port;
 	uint8_t strip_matching_host_port;
 	uint8_t proxy_100_continue;
+	uint8_t suppress_envoy_headers;    /* router: no x-envoy-* headers added */
 	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
 	char *server_name;                 /* default "envoy"; we say "weft" */
 	char *via;

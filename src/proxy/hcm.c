@@ -74,7 +74,10 @@ struct hstream {
 	struct wf_hdr *resp_hdrs;
 	uint32_t n_resp_hdrs;
 	struct wf_hdr out_resp[MAX_EXTRA_HDRS];  /* headers we added downstream, for the log */
-	struct wf_timer t;                 /* route timeout, then stream idle */
+	struct wf_timer t;                 /* route timeout */
+	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
+	uint64_t active;                   /* ms of the last byte moved for this stream */
+	uint64_t idle_ms;
 	uint64_t t_sent_us;
 	struct wf_stream_info si;
 	char request_id[40];
@@ -100,6 +103,8 @@ struct hconn {
 
 static void stream_end(struct hstream *st);
 static void conn_process(struct hconn *c);
+static void conn_process_(struct hconn *c);
+static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);
 static void up_send_body(struct hstream *st);
 
@@ -372,6 +377,7 @@ static void log_stream(struct hstream *st)
 static void stream_free(struct hstream *st)
 {
 	wf_timer_cancel(LOOP(st->c), &st->t);
+	wf_timer_cancel(LOOP(st->c), &st->idle);
 	free(st->head);
 	free(st->hdrs);
 	free(st->resp_head);
@@ -408,16 +414,13 @@ static void stream_end(struct hstream *st)
 		if (wf_sio_queued(&c->s) == 0)
 			conn_close(c);
 		else
-			shutdown(c->s.io.fd, SHUT_RD), c->s.want = 0, wf_sio_update(LOOP(c), &c->s);
+			conn_update(c); /* stop reading; closed once the output is flushed */
 		return;
 	}
 	/* Idle until the next request (or a pipelined one already buffered). */
 	c->head_started = 0;
 	wf_timer_set(LOOP(c), &c->t, c->l->hcm->idle_timeout_ms);
-	c->s.want = EPOLLIN | EPOLLRDHUP;
-	wf_sio_update(LOOP(c), &c->s);
-	if (wf_buf_len(&c->s.rb))
-		conn_process(c);
+	conn_process(c);
 }
 
 /* Send a complete local reply (when no response byte went out yet) and end the stream. */
@@ -588,7 +591,7 @@ static int send_request_head(struct hstream *st)
 	if (st->request_id[0])
 		hl_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	char tmo[24];
-	if (r->timeout_ms) {
+	if (r->timeout_ms && !cfg->suppress_envoy_headers) {
 		snprintf(tmo, sizeof(tmo), "%" PRIu64, r->timeout_ms);
 		hl_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
 	}
@@ -701,11 +704,8 @@ static void on_up_drained(struct wf_uconn *u, void *owner)
 	struct hstream *st = owner;
 	/* room upstream again: resume reading the request body downstream */
 	up_send_body(st);
-	if (!st->ended) {
-		st->c->s.want = EPOLLIN | EPOLLRDHUP;
-		wf_sio_update(LOOP(st->c), &st->c->s);
+	if (!st->ended)
 		conn_process(st->c);
-	}
 }
 
 /* The response head arrived: rewrite it and send it downstream. */
@@ -740,7 +740,8 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	}
 	char ust[24];
 	snprintf(ust, sizeof(ust), "%" PRIu64, (wf_now_us() - st->t_sent_us) / 1000);
-	hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
+	if (!cfg->suppress_envoy_headers)
+		hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
 	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
 	if (cfg->server_header_mode == 0)
 		hl_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
@@ -815,6 +816,8 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			return;
 		}
 		int r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : 64 * 1024);
+		if (r > 0)
+			stream_touch(st);
 		if (r < -1) {
 			if (st->rs == RS_WAIT)
 				up_fail(st, 503, WF_RF_UC, "connection termination");
@@ -1019,6 +1022,34 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
 }
 
+/* stream_idle_timeout (or the route's idle_timeout): no byte moved either way for that long. */
+static void on_stream_idle(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hstream *st = t->data;
+	uint64_t quiet = wf_loop_now(loop) - st->active;
+	if (quiet < st->idle_ms) {
+		wf_timer_set(loop, t, st->idle_ms - quiet);
+		return;
+	}
+	wf_stat_inc(st->cfg->st.rq_idle_timeout);
+	st->up_keep = 0;
+	if (st->resp_started) {
+		st->si.response_flags |= WF_RF_SI;
+		st->keep_alive = 0;
+		st->rs = RS_DONE;
+		stream_end(st);
+		return;
+	}
+	st->keep_alive = 0;
+	local_reply(st, 408, WF_RF_SI, "stream timeout", NULL, 0);
+}
+
+static void stream_touch(struct hstream *st)
+{
+	if (st)
+		st->active = wf_loop_now(LOOP(st->c));
+}
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
 static void redirect(struct hstream *st)
@@ -1108,6 +1139,11 @@ static void route_stream(struct hstream *st)
 		return;
 	}
 	const struct wf_route *r = st->route;
+	st->idle_ms = r->idle_timeout_ms ? r->idle_timeout_ms : cfg->stream_idle_timeout_ms;
+	if (st->idle_ms) {
+		stream_touch(st);
+		wf_timer_set(LOOP(st->c), &st->idle, st->idle_ms);
+	}
 	if (r->action == WF_ACT_DIRECT) {
 		st->local_body = r->has_direct_body ? strndup(r->direct_body, r->direct_body_len) : NULL;
 		local_reply(st, r->direct_status, 0, st->local_body, NULL, 0);
@@ -1196,6 +1232,8 @@ static int start_stream(struct hconn *c)
 	st->hdrs = hdrs;
 	st->t.cb = on_stream_timer;
 	st->t.data = st;
+	st->idle.cb = on_stream_idle;
+	st->idle.data = st;
 	st->si.start_us = wf_now_us() - (wf_loop_now(LOOP(c)) - c->head_started) * 1000;
 	st->si.start_wall_us = wall_us();
 	st->si.upstream_service_us = -1;
@@ -1286,8 +1324,37 @@ static void conn_close(struct hconn *c)
 	wf_loop_defer(&w->loop, &c->defer);
 }
 
+/* Read from the downstream only while there is somewhere for the bytes to go: a new head,
+ * the upstream (below its watermark), or a bounded queue of pipelined requests. */
+static uint32_t read_limit(const struct hconn *c)
+{
+	const struct hstream *st = c->st;
+	if (c->closing)
+		return 0;
+	if (!st)
+		return c->l->hcm->max_request_headers_kb * 1024 + 1;
+	if (!st->req_done)
+		return (st->u && wf_sio_queued(&st->u->s) >= WATERMARK) ? 0 : 64 * 1024;
+	return 16 * 1024;
+}
+
+static void conn_update(struct hconn *c)
+{
+	if (c->dead)
+		return;
+	uint32_t lim = read_limit(c);
+	c->s.want = lim && wf_buf_len(&c->s.rb) < lim ? EPOLLIN | EPOLLRDHUP : 0;
+	wf_sio_update(LOOP(c), &c->s);
+}
+
 /* Drive the connection: parse/start streams, feed request bodies. */
 static void conn_process(struct hconn *c)
+{
+	conn_process_(c);
+	conn_update(c);
+}
+
+static void conn_process_(struct hconn *c)
 {
 	while (!c->dead && !c->closing) {
 		if (!c->st) {
@@ -1353,6 +1420,7 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			conn_close(c);
 			return;
 		}
+		stream_touch(c->st);
 		if (r > 0) {
 			if (c->closing) {
 				conn_close(c);
@@ -1369,28 +1437,14 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		return;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		struct hstream *st = c->st;
-		/* Read only while there is somewhere for the bytes to go. */
-		uint32_t max;
-		if (!st)
-			max = c->l->hcm->max_request_headers_kb * 1024 + 1;
-		else if (!st->req_done)
-			max = (st->u && wf_sio_queued(&st->u->s) >= WATERMARK) ? 0 : 64 * 1024;
-		else
-			max = 16 * 1024; /* pipelined requests wait; bounded */
+		uint32_t max = read_limit(c);
 		int r = max ? wf_sio_read(POOL(c), &c->s, max) : 0;
-		if (r < -1 || (r == -1)) {
+		if (r > 0)
+			stream_touch(c->st);
+		if (r < 0) {
 			/* EOF or error: before a request it is a clean close; during one, DC */
 			conn_close(c);
 			return;
-		}
-		if (r == 0 && max && wf_buf_len(&c->s.rb) >= max && st) {
-			/* full: stop reading until the stream moves on */
-			c->s.want = EPOLLRDHUP;
-			wf_sio_update(loop, &c->s);
-		} else if (r == 0 && !max) {
-			c->s.want = EPOLLRDHUP;
-			wf_sio_update(loop, &c->s);
 		}
 		conn_process(c);
 	}
@@ -1423,8 +1477,7 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	wf_stat_inc(cfg->st.cx_http1_total);
 	wf_stat_inc(c->l->st_cx_total);
 	wf_stat_inc(c->l->st_cx_active);
-	c->s.want = EPOLLIN | EPOLLRDHUP;
-	wf_sio_update(&w->loop, &c->s);
+	conn_update(c);
 	wf_timer_set(&w->loop, &c->t, cfg->idle_timeout_ms);
 }
 

@@ -8,7 +8,7 @@ void wf_sio_update(struct wf_loop *loop, struct wf_sio *s)
 	if (s->io.fd < 0)
 		return;
 	uint32_t ev = s->want | (wf_buf_len(&s->wb) ? EPOLLOUT : 0);
-	wf_io_want(loop, &s->io, ev ? ev : EPOLLRDHUP);
+	wf_io_want(loop, &s->io, ev);
 }
 
 int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
@@ -37,7 +37,7 @@ int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, 
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	size_t done = 0;
-	if (!wf_buf_len(&s->wb) && s->io.events != 0 && !(s->io.events & EPOLLOUT)) {
+	if (!wf_buf_len(&s->wb) && s->io.registered && !(s->io.events & EPOLLOUT)) {
 		ssize_t k = writev(s->io.fd, iov, n);
 		if (k < 0 && errno != EAGAIN && errno != EINTR) {
 			s->err = 1;
@@ -92,7 +92,7 @@ int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
 void wf_sio_close(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 {
 	if (s->io.fd >= 0) {
-		wf_io_set(loop, &s->io, 0);
+		wf_io_del(loop, &s->io);
 		close(s->io.fd);
 		s->io.fd = -1;
 	}

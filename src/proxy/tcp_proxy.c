@@ -92,7 +92,7 @@ static void sess_close(struct tsess *s, uint32_t flags)
 	struct side *sides[2] = {&s->down, &s->up};
 	for (int i = 0; i < 2; i++)
 		if (sides[i]->io.fd >= 0) {
-			wf_io_set(&w->loop, &sides[i]->io, 0);
+			wf_io_del(&w->loop, &sides[i]->io);
 			close(sides[i]->io.fd);
 		}
 	for (int i = 0; i < 2; i++) {
@@ -160,8 +160,8 @@ static void update_interest(struct tsess *s)
 	 * other (write interest while that pipe holds bytes) */
 	uint32_t down = (!s->d[0].eof && !s->d[0].pending ? EPOLLIN : 0) | (s->d[1].pending ? EPOLLOUT : 0);
 	uint32_t up = (!s->d[1].eof && !s->d[1].pending ? EPOLLIN : 0) | (s->d[0].pending ? EPOLLOUT : 0);
-	wf_io_want(&s->w->loop, &s->down.io, down ? down : EPOLLRDHUP);
-	wf_io_want(&s->w->loop, &s->up.io, up ? up : EPOLLRDHUP);
+	wf_io_want(&s->w->loop, &s->down.io, down);
+	wf_io_want(&s->w->loop, &s->up.io, up);
 }
 
 static void run(struct tsess *s)
@@ -297,6 +297,6 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	wf_stat_inc(s->cluster->st.cx_active);
 	s->connecting = 1;
 	wf_io_set(&w->loop, &s->up.io, EPOLLOUT);
-	wf_io_set(&w->loop, &s->down.io, EPOLLRDHUP);
+	wf_io_set(&w->loop, &s->down.io, 0); /* read once the upstream is there */
 	wf_timer_set(&w->loop, &s->t, s->cluster->connect_timeout_ms ? s->cluster->connect_timeout_ms : 5000);
 }

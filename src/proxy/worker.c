@@ -156,7 +156,7 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 
 static void lsock_close(struct wf_worker *w, struct wf_lsock *ls)
 {
-	wf_io_set(&w->loop, &ls->io, 0);
+	wf_io_del(&w->loop, &ls->io);
 	close(ls->io.fd);
 	free(ls);
 }

@@ -103,6 +103,7 @@ struct hconn {
 
 static void stream_end(struct hstream *st);
 static void conn_process(struct hconn *c);
+static void stream_touch(struct hstream *st);
 static void conn_process_(struct hconn *c);
 static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);

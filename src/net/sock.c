@@ -87,6 +87,12 @@ int wf_sock_connect(const struct wf_addr *a)
 	return fd;
 }
 
+void wf_sock_nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int wf_sock_local(int fd, struct wf_addr *a)
 {
 	a->len = sizeof(a->ss);

@@ -20,6 +20,9 @@ int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b);
 int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog);
 /* Start a non-blocking connect; fd (connection may be in progress) or -errno. */
 int wf_sock_connect(const struct wf_addr *a);
+/* Disable Nagle on an accepted socket: a proxy writes a head and then the body, and must not
+ * wait for the client's delayed ACK in between. */
+void wf_sock_nodelay(int fd);
 /* Local or peer address of a connected socket. */
 int wf_sock_local(int fd, struct wf_addr *a);
 int wf_sock_peer(int fd, struct wf_addr *a);

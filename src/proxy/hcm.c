@@ -67,6 +67,7 @@ struct hstream {
 	uint8_t sent_100;
 	uint8_t retried;
 	uint8_t ended;
+	uint8_t wait_body;                 /* routed, waiting for the first chunk-size line */
 	uint64_t req_left;
 	struct wf_h1_chunked req_ch, resp_ch;
 	uint64_t resp_left;
@@ -108,6 +109,7 @@ static void conn_process_(struct hconn *c);
 static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);
 static void up_send_body(struct hstream *st);
+static void route_continue(struct hstream *st);
 
 static const struct wf_uconn_ops up_ops;
 
@@ -629,12 +631,50 @@ static void arm_route_timer(struct hstream *st)
 		wf_timer_set(LOOP(st->c), &st->t, st->route->timeout_ms);
 }
 
+/* Validate the chunked framing of everything buffered so far, without consuming it, so that a
+ * malformed body that arrived together with good bytes is refused before any of them is
+ * forwarded. <0 malformed; 1 the first chunk-size line has been seen (the body may start
+ * flowing); 0 not even that yet. */
+static int chunked_precheck(struct hstream *st)
+{
+	struct wf_h1_chunked scratch = st->req_ch;
+	const char *p = wf_buf_data(&st->c->s.rb);
+	size_t n = wf_buf_len(&st->c->s.rb), used;
+	int seen = st->req_ch.state != 0 || st->si.bytes_received > 0;
+	while (n) {
+		const char *d;
+		size_t dl;
+		int r = wf_h1_chunked_decode(&scratch, p, n, &used, &d, &dl);
+		if (r < 0)
+			return r;
+		if (r == 1 || r == 2 || scratch.left)
+			seen = 1;
+		if (r == 2 || (r == 0 && used == 0))
+			break;
+		p += used;
+		n -= used;
+	}
+	return seen || scratch.left ? 1 : 0;
+}
+
+static void body_refused(struct hstream *st)
+{
+	st->keep_alive = 0;
+	st->up_keep = 0;
+	stream_drop_upstream(st, 0);
+	local_reply(st, 400, WF_RF_DPE, "Bad Request", NULL, 0);
+}
+
 /* Move request body bytes from the downstream read buffer to the upstream. */
 static void up_send_body(struct hstream *st)
 {
 	struct hconn *c = st->c;
 	if (!st->u || st->u->state != WF_U_BUSY || st->req_sent)
 		return;
+	if (st->rb == RB_CHUNKED && wf_buf_len(&c->s.rb) && chunked_precheck(st) < 0) {
+		body_refused(st);
+		return;
+	}
 	if (st->rb == RB_NONE) {
 		st->req_sent = 1;
 		return;
@@ -663,10 +703,7 @@ static void up_send_body(struct hstream *st)
 		size_t dl;
 		int r = wf_h1_chunked_decode(&st->req_ch, p, n, &used, &d, &dl);
 		if (r < 0) {
-			st->si.response_flags |= WF_RF_DPE;
-			st->keep_alive = 0;
-			stream_drop_upstream(st, 0);
-			local_reply(st, 400, WF_RF_DPE, "Bad Request", NULL, 0);
+			body_refused(st);
 			return;
 		}
 		if (r == 1 && dl) {
@@ -1162,6 +1199,25 @@ static void route_stream(struct hstream *st)
 	}
 	wf_stat_inc(st->cluster->st.rq_total);
 	wf_stat_inc(st->cluster->st.rq_active);
+	route_continue(st);
+}
+
+/* Start the upstream exchange once a chunked body's first size line has been validated (see
+ * chunked_precheck); until then the stream waits for more bytes (the line is bounded). */
+static void route_continue(struct hstream *st)
+{
+	if (st->rb == RB_CHUNKED) {
+		int r = chunked_precheck(st);
+		if (r < 0) {
+			body_refused(st);
+			return;
+		}
+		if (r == 0) {
+			st->wait_body = 1;
+			return;
+		}
+	}
+	st->wait_body = 0;
 	start_upstream(st);
 }
 
@@ -1377,6 +1433,12 @@ static void conn_process_(struct hconn *c)
 			continue;
 		}
 		struct hstream *st = c->st;
+		if (st->wait_body) {
+			route_continue(st);
+			if (c->dead || c->st != st || st->wait_body)
+				return;
+			continue;
+		}
 		if (!st->req_done) {
 			uint32_t before = wf_buf_len(&c->s.rb);
 			up_send_body(st);
@@ -1465,6 +1527,7 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	c->t.cb = on_conn_timer;
 	c->t.data = c;
 	c->opened_ms = wf_loop_now(&w->loop);
+	wf_sock_nodelay(fd);
 	struct wf_addr a;
 	if (wf_sock_peer(fd, &a) == 0)
 		wf_addr_str(&a, c->remote, sizeof(c->remote));

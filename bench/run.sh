@@ -1,0 +1,421 @@
+#!/usr/bin/env bash
+# Weft side by side with HAProxy and nginx (`make bench`; doc/benchmarks.md explains it).
+#
+# HTTP case: each proxy in turn is an HTTP/1.1 keep-alive reverse proxy with keep-alive
+# upstream, one worker, pinned to CPU 0, in front of the same upstream (a one-worker nginx
+# returning a 12-byte body). wrk and the upstream share CPU 1. For each proxy:
+#   idle RSS      VmRSS of the proxy's processes after start, before any request
+#   req/s, p50, p99 from wrk (-t1 -c$BENCH_CONNS --latency) over $BENCH_DURATION seconds
+#   CPU/request   utime+stime of the proxy's processes over the run / requests
+#   RSS/idle conn RSS growth when $BENCH_IDLE_CONNS clients each make one request and
+#                 then stay connected, idle (bench/idle_conns.py), divided by their number
+# TCP case: Weft's tcp_proxy (splice) and HAProxy `mode tcp` + `option splice-auto` relay
+# wrk's GETs of a $BENCH_BIG_MIB MiB file (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB.
+# A "direct" row (wrk straight to the upstream) shows the ceiling of the load side.
+#
+# Environment: BENCH_DURATION (10) BENCH_WARMUP (2) BENCH_CONNS (50) BENCH_IDLE_CONNS (9000)
+#   BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0) BENCH_LOAD_CPU (1)
+#   BENCH_PROXIES ("weft haproxy nginx") BENCH_KEEP=1 keeps the work directory (configs,
+#   logs, raw wrk output) WEFT_BIN (build/weft).
+# Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
+# reported, not failed: this is a benchmark, not a test); 1 otherwise.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+WEFT=${WEFT_BIN:-$ROOT/build/weft}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNS:-50}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-9000}
+TCP_CONNS=${BENCH_TCP_CONNS:-4}
+BIG_MIB=${BENCH_BIG_MIB:-16}
+PROXY_CPU=${BENCH_PROXY_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+PROXIES=${BENCH_PROXIES:-weft haproxy nginx}
+HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
+NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+HZ=$(getconf CLK_TCK)
+
+# Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's; idle RSS <= 3 MB;
+# RSS growth per idle keep-alive connection <= 1 KiB.
+TARGET_CPU_RATIO=0.80
+TARGET_IDLE_RSS_BYTES=3000000
+TARGET_CONN_BYTES=1024
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+for t in "$HAPROXY" "$NGINX" wrk taskset python3 curl; do
+	command -v "$t" >/dev/null || die "$t not found (Debian: apt-get install haproxy nginx wrk util-linux python3 curl)"
+done
+[ -x "$WEFT" ] || die "$WEFT not found: run make first"
+[ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
+
+# Enough descriptors for the idle connections on both sides (raise to 64 Ki, or the hard limit).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[ "$NOFILE" -ge $((IDLE_CONNS + 1000)) ] ||
+	die "ulimit -n is $NOFILE: too low for $IDLE_CONNS idle connections (set BENCH_IDLE_CONNS lower)"
+MAXCONN=$(((NOFILE - 200) / 2))   # HAProxy needs two descriptors per proxied connection
+
+WORK=$(mktemp -d /tmp/weft-bench.XXXXXX)
+chmod 755 "$WORK"                 # nginx workers run as nobody and read $WORK/www
+mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp" "$WORK/www"
+head -c $((BIG_MIB * 1048576)) /dev/zero >"$WORK/www/big"
+
+# ---------------------------------------------------------------------------------------------
+# processes: everything started here is in PIDS and is stopped on exit, whatever happens
+
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start CPU LOGFILE CMD...: run CMD pinned to CPU in the background; its pid in LAST_PID.
+start() {
+	local cpu=$1 logf=$2
+	shift 2
+	taskset -c "$cpu" "$@" >"$logf" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# stop PID: SIGTERM, then SIGKILL after 5s. reap PID: wait for it to end by itself.
+stop() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null || true
+	reap "$1"
+}
+reap() {
+	local p keep=()
+	wait "$1" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# wait_port PORT PID LOGFILE: until something accepts on PORT (PID must stay alive).
+wait_port() {
+	local port=$1 pid=$2 logf=$3
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || { tail -20 "$logf" >&2; die "process $pid exited before listening on $port"; }
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	tail -20 "$logf" >&2
+	die "nothing listening on port $port after 10s"
+}
+
+# Ports below the ephemeral range, so that no outgoing connection can take one first.
+USED_PORTS=" "
+free_port() {
+	local p
+	p=$(python3 - "$USED_PORTS" <<'EOF'
+import random, socket, sys
+used = set(sys.argv[1].split())
+lo, hi = 20000, 32000
+try:
+    eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    hi = min(hi, eph - 1); lo = min(lo, hi - 2000)
+except (OSError, ValueError):
+    pass
+for _ in range(1000):
+    p = random.randint(lo, hi)
+    if str(p) in used:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+EOF
+)
+	[ -n "$p" ] || die "no free port"
+	USED_PORTS+="$p "
+	PORT=$p
+}
+
+render() {   # render TEMPLATE OUT PORT
+	sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$3|g" -e "s|@UP_PORT@|$UP_PORT|g" \
+		-e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$NOFILE|g" "$1" >"$2"
+}
+
+rss_kib() { python3 "$HERE/procinfo.py" rss "$1"; }
+pids_csv() { python3 "$HERE/procinfo.py" pids "$1" | tr ' ' ','; }
+
+# Syscalls per request are counted with perf (if it can count tracepoints here) during the
+# warm-up run, so that counting does not weigh on the measured run.
+PERF=""
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then PERF=perf; fi
+
+# warm NAME PID URL CONNS UNIT: a warm-up run; sets SYSCALLS per UNIT (req or MiB), or "-".
+warm() {
+	local name=$1 pid=$2 url=$3 conns=$4 unit=$5 perf_pid="" n
+	SYSCALLS=-
+	if [ -n "$PERF" ]; then
+		start "$LOAD_CPU" "$WORK/perf-$name.log" perf stat -x, -e raw_syscalls:sys_enter \
+			-p "$(pids_csv "$pid")" -o "$WORK/perf-$name.txt" -- sleep "$WARMUP"
+		perf_pid=$LAST_PID
+	fi
+	run_wrk "$name-warmup" "$url" "$conns" "$WARMUP"
+	[ -n "$perf_pid" ] || return 0
+	reap "$perf_pid"
+	n=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$WORK/perf-$name.txt" 2>/dev/null)
+	case $n in
+	'' | *[!0-9]*) ;;
+	*) if [ "$unit" = MiB ]; then
+		SYSCALLS=$(fmt '%.0f' "$n / ($W_bytes > 0 ? $W_bytes : 1) * 1048576")
+	   else
+		SYSCALLS=$(fmt '%.1f' "$n / ($W_requests > 0 ? $W_requests : 1)")
+	   fi ;;
+	esac
+}
+cpu_ticks() { python3 "$HERE/procinfo.py" cpu "$1"; }
+
+# upstream_counters: "accepted requests" of the upstream so far (its stub_status; the query
+# itself is one connection and one request, subtracted by the caller).
+upstream_counters() {
+	curl -s "http://127.0.0.1:$UP_PORT/up_status" | awk 'NR == 3 { print $1, $3 }'
+}
+
+# run_wrk NAME URL CONNS SECONDS: wrk on the load CPU; its summary line parsed into W_*.
+run_wrk() {
+	local name=$1 url=$2 conns=$3 secs=$4 out="$WORK/wrk-$1.txt" line kv
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency \
+		-s "$HERE/report.lua" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($name)"; }
+	line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no wrk summary ($name)"; }
+	for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
+	W_errors=$((W_err_connect + W_err_read + W_err_write + W_err_status + W_err_timeout))
+}
+
+FAILED=0
+check_errors() {   # check_errors NAME: more than 0.1% errors (or no request at all) fails the run
+	if [ "$W_requests" -eq 0 ] || [ $((W_errors * 1000)) -gt "$W_requests" ]; then
+		log "FAIL $1: $W_errors errors in $W_requests requests (connect $W_err_connect, read $W_err_read," \
+			"write $W_err_write, status>=400 $W_err_status, timeout $W_err_timeout)"
+		FAILED=1
+	fi
+}
+
+fmt() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+declare -A R   # results: R[proxy.metric]
+
+# ---------------------------------------------------------------------------------------------
+# upstream
+
+free_port; UP_PORT=$PORT
+render "$HERE/upstream.nginx.conf.in" "$WORK/upstream/nginx.conf" "$UP_PORT"
+start "$LOAD_CPU" "$WORK/upstream/stderr.log" "$NGINX" -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf"
+UP_PID=$LAST_PID
+wait_port "$UP_PORT" "$UP_PID" "$WORK/upstream/stderr.log"
+[ "$(curl -s "http://127.0.0.1:$UP_PORT/")" = "hello world" ] || die "upstream does not answer"
+
+START_TIME=$(date +%s)
+log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+log "HTTP: wrk -t1 -c$CONNS -d${DURATION}s --latency (after ${WARMUP}s warm-up), proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU"
+
+run_wrk direct-http "http://127.0.0.1:$UP_PORT/" "$CONNS" "$DURATION"
+check_errors direct-http
+R[direct.rps]=$(fmt '%.0f' "$W_requests * 1000000 / $W_duration_us")
+R[direct.p50]=$W_p50_us
+R[direct.p99]=$W_p99_us
+R[direct.errors]=$W_errors
+log "direct: ${R[direct.rps]} req/s"
+
+# ---------------------------------------------------------------------------------------------
+# HTTP: one proxy at a time
+
+start_http_proxy() {   # start_http_proxy NAME PORT: the proxy's pid in LAST_PID
+	local name=$1 port=$2 d="$WORK/$1"
+	mkdir -p "$d"
+	case $name in
+	weft)
+		render "$HERE/weft.yaml.in" "$d/weft.yaml" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
+	haproxy)
+		render "$HERE/haproxy.cfg.in" "$d/haproxy.cfg" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
+	nginx)
+		render "$HERE/nginx.conf.in" "$d/nginx.conf" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$NGINX" -p "$d" -c "$d/nginx.conf" ;;
+	*) die "unknown proxy $name" ;;
+	esac
+	wait_port "$port" "$LAST_PID" "$d/stderr.log"
+}
+
+for P in $PROXIES; do
+	free_port
+	start_http_proxy "$P" "$PORT"
+	pid=$LAST_PID
+	sleep 0.5
+	R[$P.idle_kib]=$(rss_kib "$pid")
+
+	body=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$PORT/")
+	[ "$body" = "hello world
+ 200" ] || die "$P: unexpected answer: $body"
+
+	warm "$P" "$pid" "http://127.0.0.1:$PORT/" "$CONNS" req
+	R[$P.syscalls]=$SYSCALLS
+	read -r acc0 req0 < <(upstream_counters)
+	cpu0=$(cpu_ticks "$pid")
+	run_wrk "$P-http" "http://127.0.0.1:$PORT/" "$CONNS" "$DURATION"
+	cpu1=$(cpu_ticks "$pid")
+	read -r acc1 req1 < <(upstream_counters)
+	check_errors "$P"
+	R[$P.requests]=$W_requests
+	R[$P.errors]=$W_errors
+	R[$P.rps]=$(fmt '%.0f' "$W_requests * 1000000 / $W_duration_us")
+	R[$P.p50]=$W_p50_us
+	R[$P.p99]=$W_p99_us
+	R[$P.cpu_us]=$(fmt '%.2f' "($cpu1 - $cpu0) * 1000000 / $HZ / ($W_requests > 0 ? $W_requests : 1)")
+	R[$P.cpu_pct]=$(fmt '%.0f' "($cpu1 - $cpu0) * 100 / $HZ / ($W_duration_us / 1000000)")
+	R[$P.up_conns]=$((acc1 - acc0 - 1))
+	R[$P.up_reqs]=$((req1 - req0 - 1))
+	# Every request must have reached the upstream (none answered by the proxy itself).
+	if [ $((R[$P.up_reqs] + CONNS)) -lt "$W_requests" ]; then
+		log "FAIL $P: upstream saw ${R[$P.up_reqs]} requests, wrk counted $W_requests"
+		FAILED=1
+	fi
+
+	sleep 1
+	I_per_conn_bytes=0 I_ok=0 I_failed=0 I_closed=0 I_rss_before_kib=0 I_rss_after_kib=0
+	line=$(taskset -c "$LOAD_CPU" python3 "$HERE/idle_conns.py" --port "$PORT" --pid "$pid" \
+		--count "$IDLE_CONNS" --window "$CONNS") || { echo "$line" >&2; log "FAIL $P: idle connections"; FAILED=1; }
+	for kv in ${line#IDLE }; do printf -v "I_${kv%%=*}" '%s' "${kv#*=}"; done
+	R[$P.conn_bytes]=$I_per_conn_bytes
+	R[$P.idle_ok]=$I_ok
+	R[$P.idle_lost]=$((I_failed + I_closed))
+
+	stop "$pid"
+	log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request, idle RSS ${R[$P.idle_kib]} KiB," \
+		"${R[$P.conn_bytes]} B/idle conn (${I_rss_before_kib} -> ${I_rss_after_kib} KiB)"
+done
+
+# ---------------------------------------------------------------------------------------------
+# TCP: splice relays of a big file
+
+log "TCP: wrk -t1 -c$TCP_CONNS -d${DURATION}s GET /big ($BIG_MIB MiB) through each relay"
+BIG_URL_PATH=/big
+run_wrk direct-tcp "http://127.0.0.1:$UP_PORT$BIG_URL_PATH" "$TCP_CONNS" "$DURATION"
+check_errors direct-tcp
+R[direct.tcp_mibs]=$(fmt '%.0f' "$W_bytes / 1048576 / ($W_duration_us / 1000000)")
+
+# haproxy: `option splice-auto` (its heuristics decide when to splice); haproxy-splice: splicing
+# forced both ways (`option splice-request` + `option splice-response`), otherwise the same.
+TCP_PROXIES=""
+for P in $PROXIES; do
+	case $P in weft) TCP_PROXIES+="weft " ;; haproxy) TCP_PROXIES+="haproxy haproxy-splice " ;; esac
+done
+for P in $TCP_PROXIES; do
+	free_port
+	d="$WORK/$P-tcp"
+	mkdir -p "$d"
+	if [ "$P" = weft ]; then
+		render "$HERE/weft-tcp.yaml.in" "$d/weft.yaml" "$PORT"
+		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1
+	else
+		render "$HERE/haproxy-tcp.cfg.in" "$d/haproxy.cfg" "$PORT"
+		[ "$P" = haproxy ] ||
+			sed -i 's/^\( *\)option splice-auto$/\1option splice-request\n\1option splice-response/' "$d/haproxy.cfg"
+		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg"
+	fi
+	pid=$LAST_PID
+	wait_port "$PORT" "$pid" "$d/stderr.log"
+	size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT$BIG_URL_PATH")
+	[ "$size" = "200 $((BIG_MIB * 1048576))" ] || die "$P tcp: unexpected answer: $size"
+	warm "$P-tcp" "$pid" "http://127.0.0.1:$PORT$BIG_URL_PATH" "$TCP_CONNS" MiB
+	R[$P.tcp_syscalls]=$SYSCALLS
+	cpu0=$(cpu_ticks "$pid")
+	run_wrk "$P-tcp" "http://127.0.0.1:$PORT$BIG_URL_PATH" "$TCP_CONNS" "$DURATION"
+	cpu1=$(cpu_ticks "$pid")
+	check_errors "$P-tcp"
+	mib=$(fmt '%.3f' "$W_bytes / 1048576")
+	R[$P.tcp_mibs]=$(fmt '%.0f' "$mib / ($W_duration_us / 1000000)")
+	R[$P.tcp_cpu_us]=$(fmt '%.0f' "($cpu1 - $cpu0) * 1000000 / $HZ / ($mib > 0 ? $mib : 1)")
+	R[$P.tcp_cpu_pct]=$(fmt '%.0f' "($cpu1 - $cpu0) * 100 / $HZ / ($W_duration_us / 1000000)")
+	R[$P.tcp_errors]=$W_errors
+	stop "$pid"
+	log "$P tcp: ${R[$P.tcp_mibs]} MiB/s, ${R[$P.tcp_cpu_us]} us CPU/MiB"
+done
+
+ELAPSED=$(($(date +%s) - START_TIME))
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+ms() { fmt '%.2f' "$1 / 1000"; }
+mb() { fmt '%.2f' "$1 * 1024 / 1000000"; }
+row() { printf '%-15s %7s %9s %5s %9s %8s %8s %8s %9s %8s %7s\n' "$@"; }
+trow() { printf '%-15s %7s %9s %5s %9s %7s\n' "$@"; }
+
+echo
+echo "Weft benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "$("$WEFT" version 2>/dev/null | head -1), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
+echo
+echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS -d${DURATION}s on CPU $LOAD_CPU"
+row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors
+row "direct (none)" "${R[direct.rps]}" - - - "$(ms "${R[direct.p50]}")" "$(ms "${R[direct.p99]}")" - - - "${R[direct.errors]}"
+for P in $PROXIES; do
+	row "$P" "${R[$P.rps]}" "${R[$P.cpu_us]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "$(ms "${R[$P.p50]}")" \
+		"$(ms "${R[$P.p99]}")" "$(mb "${R[$P.idle_kib]}")" "${R[$P.conn_bytes]}" "${R[$P.up_conns]}" "${R[$P.errors]}"
+done
+echo "  CPU/req: the proxy's utime+stime over the run / requests. syscl/req: counted by perf during the"
+echo "  warm-up. idle: RSS after start, before any request. B/idle-cn: RSS growth with $IDLE_CONNS idle"
+echo "  keep-alive clients, / $IDLE_CONNS. up-conns: connections opened to the upstream during the run."
+
+verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
+if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[haproxy.rps]:-}" ]; then
+	cpu_ratio=$(fmt '%.2f' "${R[weft.cpu_us]} / ${R[haproxy.cpu_us]}")
+	echo
+	echo "Weft / HAProxy: CPU per request ${cpu_ratio}x, requests/s $(fmt '%.2f' "${R[weft.rps]} / ${R[haproxy.rps]}")x," \
+		"idle RSS $(fmt '%.2f' "${R[weft.idle_kib]} / ${R[haproxy.idle_kib]}")x," \
+		"RSS per idle connection $(fmt '%.2f' "${R[weft.conn_bytes]} / (${R[haproxy.conn_bytes]} > 0 ? ${R[haproxy.conn_bytes]} : 1)")x"
+	printf '  %-4s CPU per request <= 0.80x HAProxy     %s (%sx)\n' \
+		"$(verdict "$cpu_ratio <= $TARGET_CPU_RATIO")" "" "$cpu_ratio"
+fi
+if [ -n "${R[weft.rps]:-}" ]; then
+	printf '  %-4s idle RSS <= 3 MB                     (%s MB)\n' \
+		"$(verdict "${R[weft.idle_kib]} * 1024 <= $TARGET_IDLE_RSS_BYTES")" "$(mb "${R[weft.idle_kib]}")"
+	printf '  %-4s RSS per idle connection <= 1024 B    (%s B)\n' \
+		"$(verdict "${R[weft.conn_bytes]} <= $TARGET_CONN_BYTES")" "${R[weft.conn_bytes]}"
+fi
+
+if [ -n "$TCP_PROXIES" ]; then
+	echo
+	echo "TCP relay, 1 worker on CPU $PROXY_CPU; wrk -t1 -c$TCP_CONNS -d${DURATION}s GETs of a $BIG_MIB MiB file (upstream and wrk on CPU $LOAD_CPU)"
+	trow proxy MiB/s CPU/MiB,us CPU% syscl/MiB errors
+	trow "direct (none)" "${R[direct.tcp_mibs]}" - - - -
+	for P in $TCP_PROXIES; do
+		trow "$P" "${R[$P.tcp_mibs]}" "${R[$P.tcp_cpu_us]}" "${R[$P.tcp_cpu_pct]}" "${R[$P.tcp_syscalls]}" "${R[$P.tcp_errors]}"
+	done
+	echo "  haproxy: option splice-auto; haproxy-splice: option splice-request + splice-response"
+	for H in haproxy haproxy-splice; do
+		if [ -n "${R[weft.tcp_mibs]:-}" ] && [ -n "${R[$H.tcp_mibs]:-}" ]; then
+			echo "Weft / $H: throughput $(fmt '%.2f' "${R[weft.tcp_mibs]} / ${R[$H.tcp_mibs]}")x," \
+				"CPU per MiB $(fmt '%.2f' "${R[weft.tcp_cpu_us]} / (${R[$H.tcp_cpu_us]} > 0 ? ${R[$H.tcp_cpu_us]} : 1)")x"
+		fi
+	done
+fi
+echo
+echo "measured in ${ELAPSED}s"
+if [ "$FAILED" != 0 ]; then
+	echo "bench: FAILED (see messages above)" >&2
+	exit 1
+fi

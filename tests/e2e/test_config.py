@@ -1,0 +1,365 @@
+"""Configuration: `weft validate`, refusing bad configs at start, and reloads (SIGHUP / file change).
+
+Error format (the CLI contract): FILE:LINE:COL: field.path: message, on stderr, exit 1.
+The YAML here is hand-written in the style of Envoy's docs (flow mappings, list items at the
+parent's indentation), so line and column numbers are known.
+"""
+
+import os
+import re
+import threading
+import time
+
+import configs as C
+from harness import (REPO, Client, HttpUpstream, Weft, check, eq, free_port, request, run_weft,
+                     tmp_path, wait_for, write_file)
+
+BASE = """\
+admin:
+  address:
+    socket_address: { address: 127.0.0.1, port_value: @ADMIN@ }
+static_resources:
+  listeners:
+  - name: main
+    address:
+      socket_address: { address: 127.0.0.1, port_value: @PORT@ }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          route_config:
+            name: local
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/c" }
+                route: { cluster: backend }
+              - match: { prefix: "/" }
+                direct_response: { status: 200, body: { inline_string: "@BODY@" } }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: backend
+    connect_timeout: 0.25s
+    type: STATIC
+    lb_policy: ROUND_ROBIN
+    load_assignment:
+      cluster_name: backend
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: { address: 127.0.0.1, port_value: @UP@ }
+"""
+
+
+def base(body="v1", port=None, admin=None, up=None):
+    return (BASE.replace("@ADMIN@", str(admin or free_port())).replace("@PORT@", str(port or free_port()))
+            .replace("@UP@", str(up or free_port())).replace("@BODY@", body))
+
+
+def locate(text, needle, occurrence=1):
+    """(line, col), 1-based, of the occurrence-th needle in text."""
+    idx = -1
+    for _ in range(occurrence):
+        idx = text.index(needle, idx + 1)
+    line = text.count("\n", 0, idx) + 1
+    col = idx - (text.rfind("\n", 0, idx) + 1) + 1
+    return line, col
+
+
+def _validate(text, name="weft.yaml"):
+    path = write_file(tmp_path(name), text)
+    return path, run_weft(["validate", path])
+
+
+def _error(path, p):
+    """Parse the FILE:LINE:COL: field.path: message error; returns (line, col, field_path, message)."""
+    eq(p.returncode, 1, "exit status of validate on an invalid file (stderr: %r)" % p.stderr[-500:])
+    m = re.search(r"^%s:(\d+):(\d+): ([^:\s]+): (.*)$" % re.escape(path), p.stderr, re.M)
+    check(m, "expected an error 'FILE:LINE:COL: field.path: message' naming %s on stderr, got:\n%s", path, p.stderr)
+    return int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
+
+
+# ---------------------------------------------------------------------------------------------
+# validate
+
+def test_validate_ok():
+    path, p = _validate(base())
+    eq(p.returncode, 0, "validate exit status (stderr: %r)" % p.stderr)
+    check("%s: OK" % path in p.stdout.splitlines(), "expected '%s: OK' on stdout, got %r", path, p.stdout)
+
+
+def test_validate_generated_config_ok():
+    """The block-style YAML the other tests generate is valid too."""
+    cfg, _ = C.simple([free_port()], access_log=[C.file_log("/tmp/weft-e2e-unused.log", json_format=C.FLAGS_JSON)])
+    path, p = _validate(cfg)
+    eq(p.returncode, 0, "validate exit status (stderr: %r)" % p.stderr)
+
+
+def test_validate_unknown_field_with_suggestion():
+    text = base().replace("    connect_timeout: 0.25s", "    conect_timeout: 0.25s")
+    path, p = _validate(text, "bad.yaml")
+    line, col, fpath, msg = _error(path, p)
+    eq((line, col), locate(text, "conect_timeout"), "position of the unknown field")
+    check(fpath.startswith("static_resources.clusters[0]"), "field path should be static_resources.clusters[0], got %s", fpath)
+    check("conect_timeout" in msg and "unknown field" in msg, "message should name the unknown field: %r", msg)
+    check("did you mean 'connect_timeout'" in msg, "message should suggest connect_timeout: %r", msg)
+
+
+def test_validate_unknown_field_deep():
+    text = base().replace('domains: ["*"]', 'domain: ["*"]')
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq((line, col), locate(text, "domain:"), "position of the unknown field")
+    check(fpath.startswith("static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0]"),
+          "field path through typed_config, got %s", fpath)
+    check("did you mean 'domains'" in msg, "suggestion for 'domain': %r", msg)
+
+
+def test_validate_wrong_type():
+    up = free_port()
+    text = base(up=up).replace("port_value: %d" % up, "port_value: eighty")
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    key, val = locate(text, "port_value: eighty"), locate(text, "eighty")
+    eq(line, key[0], "line of the wrongly typed value")
+    check(col in (key[1], val[1]), "column %d should point at port_value (%d) or its value (%d)", col, key[1], val[1])
+    check(fpath.startswith("static_resources.clusters[0]"), "field path, got %s", fpath)
+    check("port_value" in fpath + msg, "error should name port_value: %s %s", fpath, msg)
+
+
+def test_validate_bad_duration():
+    text = base().replace("connect_timeout: 0.25s", "connect_timeout: soon")
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "connect_timeout: soon")[0], "line of the bad duration")
+    check("connect_timeout" in fpath + msg, "error should name connect_timeout: %s %s", fpath, msg)
+
+
+def test_validate_unknown_enum():
+    text = base().replace("lb_policy: ROUND_ROBIN", "lb_policy: ROUND_ROBBIN")
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "ROUND_ROBBIN")[0], "line of the bad enum value")
+    check("ROUND_ROBBIN" in msg, "message should quote the bad value: %r", msg)
+
+
+def test_validate_unknown_cluster_in_route():
+    text = base().replace("route: { cluster: backend }", "route: { cluster: nope }")
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "cluster: nope")[0], "line of the route naming an unknown cluster")
+    check(fpath.startswith("static_resources.listeners[0]"), "field path into the listener, got %s", fpath)
+    check("nope" in msg, "message should name the unknown cluster: %r", msg)
+
+
+def test_validate_bad_regex():
+    text = base().replace('- match: { prefix: "/c" }', '- match: { safe_regex: { regex: "a(b" } }')
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, 'regex: "a(b"')[0], "line of the bad regex")
+    check(fpath.startswith("static_resources.listeners[0]"), "field path into the listener, got %s", fpath)
+
+
+def test_validate_duplicate_listener_name():
+    port = free_port()
+    text = base(port=port)
+    start = text.index("  - name: main")
+    end = text.index("  clusters:")
+    second = text[start:end].replace(str(port), str(free_port()))          # same name, another port
+    text = text[:end] + second + text[end:]
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "- name: main", 2)[0], "line of the second listener named main")
+    check(fpath.startswith("static_resources.listeners[1]"), "field path of the duplicate, got %s", fpath)
+    check("main" in msg, "message should name the listener: %r", msg)
+
+
+def test_validate_duplicate_cluster_name():
+    text = base()
+    block = text[text.index("  - name: backend"):]
+    text = text + block
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "- name: backend", 2)[0], "line of the second cluster named backend")
+    check(fpath.startswith("static_resources.clusters[1]"), "field path of the duplicate, got %s", fpath)
+
+
+def test_validate_unknown_type_url():
+    text = base().replace("router.v3.Router", "router.v3.Routr")
+    path, p = _validate(text)
+    line, col, fpath, msg = _error(path, p)
+    eq(line, locate(text, "router.v3.Routr")[0], "line of the unknown @type")
+    check("Routr" in msg, "message should quote the unknown type: %r", msg)
+
+
+def test_validate_yaml_syntax_error():
+    text = base().replace('- match: { prefix: "/c" }', '- match: { prefix: "/c"')
+    path, p = _validate(text)
+    eq(p.returncode, 1, "exit status")
+    check(re.search(r"^%s:\d+:\d+: " % re.escape(path), p.stderr, re.M),
+          "a YAML syntax error should be reported as FILE:LINE:COL:, got %r", p.stderr)
+
+
+def test_validate_missing_file():
+    path = tmp_path("does-not-exist.yaml")
+    p = run_weft(["validate", path])
+    eq(p.returncode, 1, "exit status for a missing file")
+    check(path in p.stderr, "error should name the file: %r", p.stderr)
+
+
+def test_validate_examples():
+    ex = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(REPO, "examples"))
+                for f in fs if f.endswith((".yaml", ".yml")))
+    check(ex, "examples/ should hold at least one Envoy bootstrap example")
+    bad = []
+    for path in ex:
+        with open(path) as fh:
+            if "static_resources" not in fh.read():
+                continue
+        p = run_weft(["validate", path])
+        if p.returncode != 0:
+            bad.append("%s: %s" % (path, p.stderr.strip()[:300]))
+    check(not bad, "examples that do not validate:\n  %s", "\n  ".join(bad))
+
+
+def test_proxy_refuses_invalid_config():
+    text = base().replace("    connect_timeout: 0.25s", "    conect_timeout: 0.25s")
+    path, pv = _validate(text, "bad.yaml")
+    v_err = _error(path, pv)
+    p = run_weft(["proxy", "-c", path], timeout=10)
+    eq(p.returncode, 1, "weft proxy on an invalid config exits 1")
+    eq(_error(path, p), v_err, "proxy reports the same error as validate")
+
+
+# ---------------------------------------------------------------------------------------------
+# reload
+
+def test_sighup_reload_direct_response():
+    port, admin = free_port(), free_port()
+    with Weft(base("v1", port, admin)) as w:
+        eq(request(port, "/").text, "v1", "before reload")
+        w.reload(base("v2", port, admin))
+        wait_for(lambda: request(port, "/").text == "v2", 5, what="the new body after SIGHUP")
+        check(w.alive(), "still running")
+
+
+def test_sighup_invalid_config_keeps_old():
+    port, admin = free_port(), free_port()
+    with Weft(base("v1", port, admin)) as w:
+        eq(request(port, "/").text, "v1", "before reload")
+        bad = base("v2", port, admin).replace("    connect_timeout: 0.25s", "    conect_timeout: 0.25s")
+        w.reload(bad)
+        wait_for(lambda: "conect_timeout" in w.stderr(), 5, what="the reload error in the log")
+        check(w.alive(), "an invalid config on SIGHUP must not stop the proxy")
+        for _ in range(5):
+            eq(request(port, "/").text, "v1", "old config keeps serving")
+        check("weft.yaml" in w.stderr(), "the logged error should name the file:\n%s", w.stderr()[-1000:])
+        w.reload(base("v3", port, admin))
+        wait_for(lambda: request(port, "/").text == "v3", 5, what="a later valid reload to apply")
+
+
+def test_reload_adds_route_and_cluster():
+    with HttpUpstream("new") as up:
+        port, admin = free_port(), free_port()
+        with Weft(base("v1", port, admin, up=free_port())) as w:
+            eq(request(port, "/c").status, 503, "cluster endpoint is a closed port before the reload")
+            w.reload(base("v1", port, admin, up=up.port))
+            wait_for(lambda: request(port, "/c").status == 200, 5, what="the new endpoint after reload")
+            eq(request(port, "/c").header("x-upstream"), "new", "served by the new upstream")
+
+
+def test_reload_inflight_request_completes():
+    def slow(req):
+        time.sleep(1.0)
+        return 200, [], "slow"
+    with HttpUpstream("up", responses={"/c/slow": slow}) as up:
+        port, admin = free_port(), free_port()
+        with Weft(base("v1", port, admin, up=up.port)) as w:
+            result = {}
+
+            def inflight():
+                try:
+                    result["r"] = request(port, "/c/slow", timeout=10)
+                except Exception as e:  # noqa: BLE001
+                    result["e"] = e
+            t = threading.Thread(target=inflight)
+            t.start()
+            up.wait_requests(1)
+            w.reload(base("v2", port, admin, up=up.port))
+            wait_for(lambda: request(port, "/").text == "v2", 5, what="reload")
+            t.join(10)
+            check("r" in result, "in-flight request failed across a reload: %r", result.get("e"))
+            eq((result["r"].status, result["r"].text), (200, "slow"), "in-flight request")
+
+
+def test_file_change_reload():
+    """The issue: 'SIGHUP or a changed file re-reads the config'."""
+    port, admin = free_port(), free_port()
+    with Weft(base("v1", port, admin)) as w:
+        eq(request(port, "/").text, "v1", "before")
+        time.sleep(0.05)
+        with open(w.config_path, "w") as f:                       # an in-place edit, no signal
+            f.write(base("v2", port, admin))
+        wait_for(lambda: request(port, "/").text == "v2", 5, what="the edited file to be picked up")
+
+
+def test_reload_under_load_zero_failures():
+    port, admin = free_port(), free_port()
+    stop = threading.Event()
+    stats = {"ok": 0, "fail": [], "bodies": set()}
+    lock = threading.Lock()
+
+    def keepalive():
+        cl = Client(port)
+        while not stop.is_set():
+            try:
+                r = cl.get("/")
+                with lock:
+                    if r.status == 200:
+                        stats["ok"] += 1
+                        stats["bodies"].add(r.text)
+                    else:
+                        stats["fail"].append("status %d" % r.status)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    stats["fail"].append("keep-alive: %r" % e)
+        cl.close()
+
+    def fresh():
+        while not stop.is_set():
+            try:
+                r = request(port, "/")
+                with lock:
+                    if r.status == 200:
+                        stats["ok"] += 1
+                    else:
+                        stats["fail"].append("status %d" % r.status)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    stats["fail"].append("new connection: %r" % e)
+
+    with Weft(base("v0", port, admin)) as w:
+        ts = [threading.Thread(target=keepalive), threading.Thread(target=keepalive), threading.Thread(target=fresh)]
+        for t in ts:
+            t.start()
+        try:
+            for i in range(1, 6):
+                time.sleep(0.3)
+                w.reload(base("v%d" % i, port, admin))
+            wait_for(lambda: "v5" in stats["bodies"], 5, what="the last reload to be served")
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in ts:
+                t.join(10)
+        check(w.alive(), "proxy died during reloads")
+    check(not stats["fail"], "%d failed requests during reloads (of %d ok): %s",
+          len(stats["fail"]), stats["ok"], stats["fail"][:5])
+    check(stats["ok"] > 100, "only %d requests got through", stats["ok"])

@@ -8,11 +8,15 @@
 #include "proxy/worker.h"
 #include "xds/cfgdoc.h"
 #include "xds/json.h"
+#include "xds/registry.h"
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct aconn {
@@ -77,16 +81,70 @@ static int has_query(const char *q, size_t qn, const char *kv)
 	return 0;
 }
 
+/* {"@type": URL, ...the message's fields} — how Envoy shows resources in /config_dump. */
+static void typed_message(struct wf_jbuf *b, const ProtobufCMessage *m)
+{
+	struct wf_jbuf t = {0};
+	wf_json_message(&t, m, -1);
+	wf_jbuf_printf(b, "{\"@type\":\"%s%s\"", WF_TYPE_URL_PREFIX, m->descriptor->name);
+	if (t.p && t.len > 2)
+		wf_jbuf_printf(b, ",%s", t.p + 1);
+	else
+		wf_jbuf_puts(b, "}");
+	free(t.p);
+}
+
 static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 {
 	struct wf_snapshot *s = wf_snapshot_acquire();
-	wf_jbuf_puts(b, "{\n \"configs\": [\n  {\n   \"@type\": \"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\n   \"bootstrap\": ");
-	if (s && wf_cfgdoc_root(s->doc))
-		wf_json_message(b, wf_cfgdoc_root(s->doc), 1);
+	const Envoy__Config__Bootstrap__V3__Bootstrap *bs = s ? (const void *)wf_cfgdoc_root(s->doc) : NULL;
+	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = bs ? bs->static_resources : NULL;
+	char ts[64];
+	time_t t = s ? (time_t)s->loaded_wall_s : 0;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	wf_jbuf_puts(b, "{\"configs\":[{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":");
+	if (bs)
+		wf_json_message(b, &bs->base, -1);
 	else
 		wf_jbuf_puts(b, "{}");
-	wf_jbuf_printf(b, ",\n   \"last_updated\": \"%llu\"\n  }\n ],\n \"version\": \"%llu\"\n}\n",
-	               (unsigned long long)(s ? s->loaded_wall_s : 0), (unsigned long long)(s ? s->version : 0));
+	wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+	wf_jbuf_puts(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[");
+	for (size_t i = 0; sr && i < sr->n_clusters; i++) {
+		wf_jbuf_puts(b, i ? ",{\"cluster\":" : "{\"cluster\":");
+		typed_message(b, &sr->clusters[i]->base);
+		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+	}
+	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
+		wf_jbuf_puts(b, i ? ",{\"listener\":" : "{\"listener\":");
+		typed_message(b, &sr->listeners[i]->base);
+		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+	}
+	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[");
+	int first = 1;
+	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
+		const Envoy__Config__Listener__V3__Listener *l = sr->listeners[i];
+		for (size_t k = 0; k < l->n_filter_chains; k++)
+			for (size_t f = 0; f < l->filter_chains[k]->n_filters; f++) {
+				const Envoy__Config__Listener__V3__Filter *fl = l->filter_chains[k]->filters[f];
+				char err[256];
+				if (!fl->config_type_case)
+					continue;
+				const ProtobufCMessage *in = wf_cfgdoc_any(s->doc, &fl->typed_config->base, err, sizeof(err));
+				if (!in || in->descriptor != &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor)
+					continue;
+				const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *h = (const void *)in;
+				if (!h->route_config)
+					continue;
+				wf_jbuf_puts(b, first ? "{\"route_config\":" : ",{\"route_config\":");
+				typed_message(b, &h->route_config->base);
+				wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+				first = 0;
+			}
+	}
+	wf_jbuf_printf(b, "]}]}\n");
 	wf_snapshot_release(s);
 }
 

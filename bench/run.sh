@@ -228,6 +228,7 @@ wait_port "$UP_PORT" "$UP_PID" "$WORK/upstream/stderr.log"
 [ "$(curl -s "http://127.0.0.1:$UP_PORT/")" = "hello world" ] || die "upstream does not answer"
 
 START_TIME=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 log "HTTP: wrk -t1 -c$CONNS -d${DURATION}s --latency (after ${WARMUP}s warm-up), proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU"
 
@@ -356,6 +357,7 @@ for P in $TCP_PROXIES; do
 done
 
 ELAPSED=$(($(date +%s) - START_TIME))
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
 # report
@@ -414,7 +416,7 @@ if [ -n "$TCP_PROXIES" ]; then
 	done
 fi
 echo
-echo "measured in ${ELAPSED}s"
+echo "measured in ${ELAPSED}s; load average before: $LOAD_START, after: $LOAD_END (other work on the machine skews the figures)"
 if [ "$FAILED" != 0 ]; then
 	echo "bench: FAILED (see messages above)" >&2
 	exit 1

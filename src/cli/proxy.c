@@ -44,6 +44,7 @@ static void reload(const char *why)
 		return;
 	}
 	s->version = ++P.version;
+	wf_snapshot_activate(s);
 	wf_snapshot_publish(s);
 	wf_info("config reloaded (%s): version %llu", why, (unsigned long long)s->version);
 }
@@ -156,6 +157,7 @@ int wf_cmd_proxy(int argc, char **argv)
 		return 1;
 	}
 	s->version = ++P.version;
+	wf_snapshot_activate(s);
 	wf_snapshot_publish(s);
 	if (wf_loop_init(&P.loop) < 0)
 		return 1;

@@ -148,20 +148,66 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 	wf_snapshot_release(s);
 }
 
-static void clusters(struct wf_jbuf *b)
+/* Envoy's /clusters: text lines CLUSTER::HOST::STAT::VALUE, or ?format=json. */
+static void clusters(struct wf_jbuf *b, int json)
 {
 	struct wf_snapshot *s = wf_snapshot_acquire();
+	if (json)
+		wf_jbuf_puts(b, "{\"cluster_statuses\":[");
 	for (uint32_t i = 0; s && i < s->n_clusters; i++) {
 		const struct wf_cluster *c = s->clusters[i];
-		for (uint32_t h = 0; h < c->n_hosts; h++) {
-			const char *n = c->name, *a = c->hosts[h].addr_str;
-			wf_jbuf_printf(b, "%s::%s::cx_active::%lld\n", n, a, 0LL);
-			wf_jbuf_printf(b, "%s::%s::weight::%u\n", n, a, c->hosts[h].weight);
-			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", n, a, c->hosts[h].healthy ? "healthy" : "/failed_eds_health");
+		if (json) {
+			wf_jbuf_printf(b, "%s{\"name\":", i ? "," : "");
+			wf_jbuf_put_jstr(b, c->name, strlen(c->name));
+			wf_jbuf_puts(b, ",\"host_statuses\":[");
+		} else {
+			wf_jbuf_printf(b, "%s::default_priority::max_connections::1024\n", c->name);
+			wf_jbuf_printf(b, "%s::default_priority::max_pending_requests::1024\n", c->name);
+			wf_jbuf_printf(b, "%s::default_priority::max_requests::1024\n", c->name);
+			wf_jbuf_printf(b, "%s::default_priority::max_retries::3\n", c->name);
+			wf_jbuf_printf(b, "%s::added_via_api::false\n", c->name);
 		}
-		wf_jbuf_printf(b, "%s::default_priority::max_connections::1024\n", c->name);
-		wf_jbuf_printf(b, "%s::upstream_rq_total::%lld\n", c->name, (long long)wf_stat_value(c->st.rq_total));
+		for (uint32_t k = 0; k < c->n_hosts; k++) {
+			const struct wf_host *h = &c->hosts[k];
+			struct { const char *name; uint32_t idx; int gauge; } st[] = {
+			    {"cx_active", h->st_cx_active, 1}, {"cx_connect_fail", h->st_cx_connect_fail, 0},
+			    {"cx_total", h->st_cx_total, 0}, {"rq_active", h->st_rq_active, 1},
+			    {"rq_error", h->st_rq_error, 0}, {"rq_success", h->st_rq_success, 0},
+			    {"rq_timeout", h->st_rq_timeout, 0}, {"rq_total", h->st_rq_total, 0}};
+			if (json) {
+				char ip[64];
+				snprintf(ip, sizeof(ip), "%s", h->addr_str);
+				char *colon = strrchr(ip, ':');
+				unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+				if (colon)
+					*colon = 0;
+				char *ipp = ip[0] == '[' ? ip + 1 : ip;
+				if (ip[0] == '[')
+					ip[strlen(ip) - 1] = 0;
+				wf_jbuf_printf(b, "%s{\"address\":{\"socket_address\":{\"address\":\"%s\",\"port_value\":%u}},\"stats\":[",
+				               k ? "," : "", ipp, port);
+				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
+					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
+					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
+				wf_jbuf_printf(b, "],\"health_status\":{\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
+				continue;
+			}
+			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
+				wf_jbuf_printf(b, "%s::%s::%s::%lld\n", c->name, h->addr_str, st[j].name, (long long)wf_stat_value(st[j].idx));
+			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
+			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, h->healthy ? "healthy" : "/failed_eds_health");
+			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
+			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"
+			               "%s::%s::priority::0\n%s::%s::success_rate::-1\n", c->name, h->addr_str, c->name,
+			               h->addr_str, c->name, h->addr_str, c->name, h->addr_str, c->name, h->addr_str,
+			               c->name, h->addr_str);
+		}
+		if (json)
+			wf_jbuf_puts(b, "]}");
 	}
+	if (json)
+		wf_jbuf_puts(b, "]}\n");
 	wf_snapshot_release(s);
 }
 
@@ -242,8 +288,9 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 		config_dump(a, &b);
 		respond_j(c, 200, "application/json", &b);
 	} else if (IS("/clusters")) {
-		clusters(&b);
-		respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+		int json = has_query(qs, qn, "format=json");
+		clusters(&b, json);
+		respond_j(c, 200, json ? "application/json" : "text/plain; charset=UTF-8", &b);
 	} else if (IS("/listeners")) {
 		listeners(&b, has_query(qs, qn, "format=json"));
 		respond_j(c, 200, has_query(qs, qn, "format=json") ? "application/json" : "text/plain; charset=UTF-8", &b);

@@ -146,8 +146,37 @@ static void cluster_stats(struct wf_cluster *cl)
 	C(cx_protocol_error, "upstream_cx_protocol_error");
 	C(rq_rx_reset, "upstream_rq_rx_reset");
 	C(rq_tx_reset, "upstream_rq_tx_reset");
+	s->rq_code = wf_stat_register(WF_STAT_CODES, "cluster", n, "upstream_rq");
+	G(membership_total, "membership_total");
+	G(membership_healthy, "membership_healthy");
 #undef C
 #undef G
+	for (uint32_t i = 0; i < cl->n_hosts; i++) {
+		struct wf_host *h = &cl->hosts[i];
+		char hn[160];
+#define H(f, name) snprintf(hn, sizeof(hn), "host.%s.%s", h->addr_str, name), h->f = wf_stat_register(WF_STAT_HIDDEN, "cluster", n, hn)
+		H(st_cx_active, "cx_active");
+		H(st_cx_total, "cx_total");
+		H(st_cx_connect_fail, "cx_connect_fail");
+		H(st_rq_total, "rq_total");
+		H(st_rq_active, "rq_active");
+		H(st_rq_success, "rq_success");
+		H(st_rq_error, "rq_error");
+		H(st_rq_timeout, "rq_timeout");
+#undef H
+	}
+}
+
+void wf_snapshot_activate(struct wf_snapshot *s)
+{
+	for (uint32_t i = 0; i < s->n_clusters; i++) {
+		const struct wf_cluster *c = s->clusters[i];
+		uint32_t healthy = 0;
+		for (uint32_t h = 0; h < c->n_hosts; h++)
+			healthy += c->hosts[h].healthy;
+		wf_stat_set(c->st.membership_total, c->n_hosts);
+		wf_stat_set(c->st.membership_healthy, healthy);
+	}
 }
 
 /* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the

@@ -140,6 +140,9 @@ struct wf_host {
 	char addr_str[64];
 	uint32_t weight;
 	uint8_t healthy;                   /* from health_status (active checks: later) */
+	/* per-host stats for /clusters (hidden, registered by cluster and address) */
+	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
+	    st_rq_success, st_rq_error, st_rq_timeout;
 };
 
 /* Per-worker load-balancer state, one cache line per worker so workers never share one. */
@@ -154,6 +157,8 @@ struct wf_cluster_stats {
 	uint32_t cx_total, cx_active, cx_connect_fail, cx_connect_timeout, cx_destroy;
 	uint32_t rq_timeout, rq_pending_total, rq_active, none_healthy, rq_completed;
 	uint32_t cx_destroy_remote, cx_protocol_error, rq_rx_reset, rq_tx_reset;
+	uint32_t rq_code;                  /* WF_STAT_CODES: upstream_rq_<code> */
+	uint32_t membership_total, membership_healthy;
 };
 
 struct wf_cluster {
@@ -244,6 +249,9 @@ struct wf_snapshot {
 /* Decode a bootstrap file into a snapshot for n_workers workers. NULL with err set
  * ("file:line:col: path: what") when the file is refused. Main thread only. */
 struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen);
+/* Make a freshly loaded snapshot's config-derived gauges (cluster membership) current.
+ * Main thread, right before publishing it. */
+void wf_snapshot_activate(struct wf_snapshot *s);
 /* Free a snapshot and everything it owns (when its last reference is dropped). */
 void wf_snapshot_free(struct wf_snapshot *s);
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name);

@@ -367,11 +367,17 @@ static void log_stream(struct hstream *st)
 		const struct wf_cluster_stats *cs = &st->cluster->st;
 		wf_stat_dec(cs->rq_active);
 		wf_stat_inc(cs->rq_completed);
+		wf_stat_dec(st->host->st_rq_active);
+		if (code >= 500 || !st->resp_started || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))
+			wf_stat_inc(st->host->st_rq_error);
+		else
+			wf_stat_inc(st->host->st_rq_success);
 		if (st->resp_started && !(si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE))) {
 			if (code >= 200 && code < 300) wf_stat_inc(cs->rq_2xx);
 			else if (code >= 300 && code < 400) wf_stat_inc(cs->rq_3xx);
 			else if (code >= 400 && code < 500) wf_stat_inc(cs->rq_4xx);
 			else if (code >= 500) wf_stat_inc(cs->rq_5xx);
+			wf_stat_code(cs->rq_code, code);
 			wf_stat_hist(cs->rq_time, ms);
 		}
 	}
@@ -1027,6 +1033,8 @@ static int start_upstream(struct hstream *st)
 		return -1;
 	}
 	st->host = h;
+	wf_stat_inc(h->st_rq_total);
+	wf_stat_inc(h->st_rq_active);
 	int err = 0;
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
 	if (!st->u) {
@@ -1048,6 +1056,8 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 	struct hstream *st = t->data;
 	if (st->cluster)
 		wf_stat_inc(st->cluster->st.rq_timeout);
+	if (st->host)
+		wf_stat_inc(st->host->st_rq_timeout);
 	wf_stat_inc(st->cfg->st.rq_timeout);
 	st->up_keep = 0;
 	if (st->resp_started) {

@@ -16,6 +16,7 @@ struct def {
 	char *name;        /* envoy dotted name */
 	char *prom;        /* envoy_<scope>_<name> */
 	char *label;       /* envoy_cluster_name="web" or NULL */
+	char *tag;         /* extra label from the name: envoy_response_code_class="2", or NULL */
 	uint32_t idx;
 	uint8_t type;
 };
@@ -68,6 +69,13 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	for (char *p = prom; *p; p++)
 		if (*p == '.' || *p == '-')
 			*p = '_';
+	/* Envoy's tag extraction: "upstream_rq_2xx" -> "upstream_rq_xx" {envoy_response_code_class="2"} */
+	char tag[64] = "";
+	size_t pl = strlen(prom);
+	if (pl > 4 && prom[pl - 4] == '_' && prom[pl - 3] >= '1' && prom[pl - 3] <= '5' && prom[pl - 2] == 'x' && prom[pl - 1] == 'x') {
+		snprintf(tag, sizeof(tag), "envoy_response_code_class=\"%c\"", prom[pl - 3]);
+		memmove(prom + pl - 3, prom + pl - 2, 3);
+	}
 	const char *ln = scope_name ? scope_label(scope) : NULL;
 	if (ln)
 		snprintf(label, sizeof(label), "%s=\"%s\"", ln, scope_name);
@@ -78,7 +86,7 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 			pthread_mutex_unlock(&lock);
 			return idx;
 		}
-	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : 1;
+	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
 	if (next_slot + need > WF_STATS_SLOTS)
 		abort();
 	if (n_defs == cap_defs) {
@@ -89,6 +97,7 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	d->name = strdup(full);
 	d->prom = strdup(prom);
 	d->label = ln ? strdup(label) : NULL;
+	d->tag = tag[0] ? strdup(tag) : NULL;
 	d->idx = next_slot;
 	d->type = (uint8_t)type;
 	next_slot += need;
@@ -138,6 +147,16 @@ void wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 	for (uint32_t i = 0; i < n; i++) {
 		if (filter && *filter && !strstr(d[i].name, filter))
 			continue;
+		if (d[i].type == WF_STAT_HIDDEN)
+			continue;
+		if (d[i].type == WF_STAT_CODES) {
+			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
+				int64_t v = wf_stat_value(d[i].idx + k);
+				if (v)
+					wf_jbuf_printf(out, "%s_%u: %lld\n", d[i].name, k + 100, (long long)v);
+			}
+			continue;
+		}
 		if (d[i].type != WF_STAT_HIST) {
 			wf_jbuf_printf(out, "%s: %lld\n", d[i].name, (long long)wf_stat_value(d[i].idx));
 			continue;
@@ -160,8 +179,19 @@ void wf_stats_render_json(struct wf_jbuf *out)
 	wf_jbuf_puts(out, "{\"stats\":[");
 	int first = 1;
 	for (uint32_t i = 0; i < n; i++) {
-		if (d[i].type == WF_STAT_HIST)
+		if (d[i].type == WF_STAT_HIST || d[i].type == WF_STAT_HIDDEN)
 			continue;
+		if (d[i].type == WF_STAT_CODES) {
+			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
+				int64_t v = wf_stat_value(d[i].idx + k);
+				if (v) {
+					wf_jbuf_printf(out, "%s{\"name\":\"%s_%u\",\"value\":%lld}", first ? "" : ",",
+					               d[i].name, k + 100, (long long)v);
+					first = 0;
+				}
+			}
+			continue;
+		}
 		wf_jbuf_printf(out, "%s{\"name\":", first ? "" : ",");
 		wf_jbuf_put_jstr(out, d[i].name, strlen(d[i].name));
 		wf_jbuf_printf(out, ",\"value\":%lld}", (long long)wf_stat_value(d[i].idx));
@@ -178,35 +208,57 @@ static int cmp_prom(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
+/* One Prometheus sample line: NAME{LABELS} VALUE, with the stat's scope label, its tag, and
+ * one more label when given. */
+static void prom_line(struct wf_jbuf *out, const char *name, const char *suffix, const struct def *d,
+                      const char *extra, long long v)
+{
+	const char *ls[3] = {d->label, d->tag, extra};
+	wf_jbuf_printf(out, "%s%s", name, suffix);
+	int n = 0;
+	for (int i = 0; i < 3; i++)
+		if (ls[i] && *ls[i])
+			wf_jbuf_printf(out, "%s%s", n++ ? "," : "{", ls[i]);
+	wf_jbuf_printf(out, "%s %lld\n", n ? "}" : "", v);
+}
+
 void wf_stats_render_prometheus(struct wf_jbuf *out)
 {
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	qsort(d, n, sizeof(*d), cmp_prom);
-	static const char *const tname[] = {"counter", "gauge", "histogram"};
+	static const char *const tname[] = {"counter", "gauge", "histogram", "counter", "gauge"};
 	for (uint32_t i = 0; i < n; i++) {
+		if (d[i].type == WF_STAT_HIDDEN)
+			continue;
 		if (i == 0 || strcmp(d[i].prom, d[i - 1].prom))
 			wf_jbuf_printf(out, "# TYPE %s %s\n", d[i].prom, tname[d[i].type]);
-		const char *l = d[i].label ? d[i].label : "";
+		if (d[i].type == WF_STAT_CODES) {
+			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
+				int64_t v = wf_stat_value(d[i].idx + k);
+				char code[48];
+				snprintf(code, sizeof(code), "envoy_response_code=\"%u\"", k + 100);
+				if (v)
+					prom_line(out, d[i].prom, "", &d[i], code, (long long)v);
+			}
+			continue;
+		}
 		if (d[i].type != WF_STAT_HIST) {
-			wf_jbuf_printf(out, "%s%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
-			               (long long)wf_stat_value(d[i].idx));
+			prom_line(out, d[i].prom, "", &d[i], NULL, (long long)wf_stat_value(d[i].idx));
 			continue;
 		}
 		int64_t cum = 0;
 		for (unsigned b = 0; b <= WF_HIST_BUCKETS; b++) {
+			char le[48];
 			cum += wf_stat_value(d[i].idx + b);
 			if (b < WF_HIST_BUCKETS)
-				wf_jbuf_printf(out, "%s_bucket{%s%sle=\"%g\"} %lld\n", d[i].prom, l, *l ? "," : "",
-				               bucket_ms[b], (long long)cum);
+				snprintf(le, sizeof(le), "le=\"%g\"", bucket_ms[b]);
 			else
-				wf_jbuf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", d[i].prom, l,
-				               *l ? "," : "", (long long)cum);
+				snprintf(le, sizeof(le), "le=\"+Inf\"");
+			prom_line(out, d[i].prom, "_bucket", &d[i], le, (long long)cum);
 		}
-		wf_jbuf_printf(out, "%s_sum%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
-		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
-		wf_jbuf_printf(out, "%s_count%s%s%s %lld\n", d[i].prom, *l ? "{" : "", l, *l ? "}" : "",
-		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1));
+		prom_line(out, d[i].prom, "_sum", &d[i], NULL, (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
+		prom_line(out, d[i].prom, "_count", &d[i], NULL, (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1));
 	}
 	free(d);
 }

@@ -18,7 +18,12 @@
 #define WF_HIST_BUCKETS 20
 #define WF_HIST_SLOTS (WF_HIST_BUCKETS + 3)
 
-enum wf_stat_type { WF_STAT_COUNTER, WF_STAT_GAUGE, WF_STAT_HIST };
+/* WF_STAT_CODES: one counter per HTTP status 100..599 under one name ("upstream_rq" ->
+ * cluster.web.upstream_rq_200, envoy_cluster_upstream_rq{envoy_response_code="200"}), listed
+ * only once non-zero. WF_STAT_HIDDEN: a counter/gauge kept for the admin pages (per-host
+ * figures in /clusters), not listed in /stats. */
+enum wf_stat_type { WF_STAT_COUNTER, WF_STAT_GAUGE, WF_STAT_HIST, WF_STAT_CODES, WF_STAT_HIDDEN };
+#define WF_STAT_CODE_SLOTS 500
 
 extern __thread int64_t *wf_stats_tls;
 
@@ -37,6 +42,13 @@ static inline void wf_stat_add(uint32_t idx, int64_t v)
 }
 static inline void wf_stat_inc(uint32_t idx) { wf_stat_add(idx, 1); }
 static inline void wf_stat_dec(uint32_t idx) { wf_stat_add(idx, -1); }
+static inline void wf_stat_code(uint32_t idx, int code)
+{
+	if (code >= 100 && code < 100 + (int)WF_STAT_CODE_SLOTS)
+		wf_stat_inc(idx + (uint32_t)(code - 100));
+}
+/* Set the calling thread's slot (for gauges owned by the main thread, e.g. membership). */
+static inline void wf_stat_set(uint32_t idx, int64_t v) { __atomic_store_n(&wf_stats_tls[idx], v, __ATOMIC_RELAXED); }
 void wf_stat_hist(uint32_t idx, uint64_t ms);
 
 struct wf_jbuf;

@@ -62,6 +62,7 @@ static void destroy(struct wf_uconn *u)
 	wf_timer_cancel(&u->w->loop, &u->t);
 	wf_sio_close(&u->w->loop, &u->w->pool, &u->s);
 	wf_stat_dec(u->st_cx_active);
+	wf_stat_dec(u->st_host_cx_active);
 	wf_stat_inc(u->st_cx_destroy);
 	u->defer.cb = free_uconn;
 	wf_loop_defer(&u->w->loop, &u->defer);
@@ -73,6 +74,7 @@ static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 	if (u->state == WF_U_CONNECTING) {
 		wf_stat_inc(u->st_cx_connect_timeout);
 		wf_stat_inc(u->st_cx_connect_fail);
+		wf_stat_inc(u->st_host_connect_fail);
 		const struct wf_uconn_ops *ops = u->ops;
 		void *owner = u->owner;
 		destroy(u);
@@ -101,6 +103,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		if (soerr || (ev & (EPOLLERR | EPOLLHUP))) {
 			wf_stat_inc(u->st_cx_connect_fail);
+			wf_stat_inc(u->st_host_connect_fail);
 			const struct wf_uconn_ops *ops = u->ops;
 			void *owner = u->owner;
 			destroy(u);
@@ -176,6 +179,10 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 	memcpy(u->addr_str, h->addr_str, sizeof(u->addr_str));
 	u->addr = h->addr;
 	u->st_cx_active = c->st.cx_active;
+	u->st_host_cx_active = h->st_cx_active;
+	u->st_host_connect_fail = h->st_cx_connect_fail;
+	wf_stat_inc(h->st_cx_total);
+	wf_stat_inc(h->st_cx_active);
 	u->st_cx_destroy = c->st.cx_destroy;
 	u->st_cx_connect_fail = c->st.cx_connect_fail;
 	u->st_cx_connect_timeout = c->st.cx_connect_timeout;

@@ -192,6 +192,9 @@ def parse_prometheus(text):
                 rest = tuple(sorted((k, x) for k, x in labels.items() if k != "le"))
                 series.setdefault(rest, []).append((_value(labels["le"]), v))
         counts = {tuple(sorted(l.items())): v for name, l, v in samples if name == fam + "_count"}
+        for rest in counts:
+            if rest not in series:
+                errors.append("%s%s: histogram without _bucket samples" % (fam, dict(rest)))
         sums = {tuple(sorted(l.items())) for name, l, v in samples if name == fam + "_sum"}
         for rest, buckets in series.items():
             les = [b[0] for b in buckets]
@@ -238,8 +241,6 @@ def test_prometheus_format_and_values():
                'envoy_cluster_upstream_rq_total{envoy_cluster_name="backend"}')
             eq(_sample(samples, "envoy_http_downstream_rq_total", envoy_http_conn_manager_prefix="ingress"), n,
                'envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="ingress"}')
-            eq(_sample(samples, "envoy_http_downstream_rq_xx", envoy_http_conn_manager_prefix="ingress",
-                       envoy_response_code_class="2"), n, "envoy_http_downstream_rq_xx for class 2")
             eq(_sample(samples, "envoy_listener_downstream_cx_total", envoy_listener_address="127.0.0.1_%d" % port),
                1, "envoy_listener_downstream_cx_total")
             eq(types.get("envoy_cluster_upstream_rq_total"), "counter", "TYPE of envoy_cluster_upstream_rq_total")
@@ -252,6 +253,27 @@ def test_prometheus_format_and_values():
                 _, s, _ = scrape()
                 return _sample(s, "envoy_http_downstream_rq_time_count", envoy_http_conn_manager_prefix="ingress") == n
             wait_for(hist_count, 7, what="envoy_http_downstream_rq_time_count == %d" % n)
+
+
+def test_prometheus_response_code_class_tag():
+    """Envoy's default tag extractors turn http.X.downstream_rq_2xx into
+    envoy_http_downstream_rq_xx{envoy_response_code_class="2",...} (dashboards rely on it)."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg([up])
+        with Weft(cfg) as w:
+            for i in range(3):
+                request(port, "/")
+            request(port, "/status/503")
+            r = w.admin("/stats/prometheus")
+            _, samples, _ = parse_prometheus(r.text)
+            got = (_sample(samples, "envoy_http_downstream_rq_xx", envoy_http_conn_manager_prefix="ingress",
+                           envoy_response_code_class="2"),
+                   _sample(samples, "envoy_cluster_upstream_rq_xx", envoy_cluster_name="backend",
+                           envoy_response_code_class="5"),
+                   _sample(samples, "envoy_cluster_upstream_rq", envoy_cluster_name="backend",
+                           envoy_response_code="503"))
+            eq(got, (3, 1, 1), "envoy_http_downstream_rq_xx{class=2}, envoy_cluster_upstream_rq_xx{class=5}, "
+               "envoy_cluster_upstream_rq{code=503}")
 
 
 # ---------------------------------------------------------------------------------------------

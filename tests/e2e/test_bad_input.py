@@ -38,8 +38,10 @@ def _rejected(data, statuses=(400,), hcm_extra=None, after_valid=False, timeout=
             check(res_closed, "the proxy must close the connection after a %s", status)
             time.sleep(0.2)
             want = 1 if after_valid else 0
-            check(len(up.requests) == want, "the upstream must receive nothing of a bad request; got %r",
-                  up.requests[want:])
+            extra = up.requests[want:]
+            check(not extra, "the upstream must receive nothing of a bad request; it received %s",
+                  ["%s %s (head%s, %d body bytes)" % (q.method, q.target, " and complete body" if q.complete
+                                                       else " only", q.body_len) for q in extra])
 
 
 def _req(head_lines, body=b""):

@@ -81,7 +81,7 @@ def _validate(text, name="weft.yaml"):
 def _error(path, p):
     """Parse the FILE:LINE:COL: field.path: message error; returns (line, col, field_path, message)."""
     eq(p.returncode, 1, "exit status of validate on an invalid file (stderr: %r)" % p.stderr[-500:])
-    m = re.search(r"^%s:(\d+):(\d+): ([^:\s]+): (.*)$" % re.escape(path), p.stderr, re.M)
+    m = re.search(r"(?:^|\s)%s:(\d+):(\d+): ([^:\s]+): (.*)$" % re.escape(path), p.stderr, re.M)
     check(m, "expected an error 'FILE:LINE:COL: field.path: message' naming %s on stderr, got:\n%s", path, p.stderr)
     return int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
 
@@ -203,7 +203,7 @@ def test_validate_yaml_syntax_error():
     text = base().replace('- match: { prefix: "/c" }', '- match: { prefix: "/c"')
     path, p = _validate(text)
     eq(p.returncode, 1, "exit status")
-    check(re.search(r"^%s:\d+:\d+: " % re.escape(path), p.stderr, re.M),
+    check(re.search(r"(?:^|\s)%s:\d+:\d+: " % re.escape(path), p.stderr, re.M),
           "a YAML syntax error should be reported as FILE:LINE:COL:, got %r", p.stderr)
 
 

@@ -74,7 +74,9 @@ struct hstream {
 	char *resp_head;                   /* copy of the upstream response head */
 	struct wf_hdr *resp_hdrs;
 	uint32_t n_resp_hdrs;
-	struct wf_hdr out_resp[MAX_EXTRA_HDRS];  /* headers we added downstream, for the log */
+	struct wf_hdr *out_hdrs;           /* the response head as sent downstream (for the log) */
+	uint32_t n_out_hdrs;
+	char ust[24];                      /* x-envoy-upstream-service-time value */
 	struct wf_timer t;                 /* route timeout */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
 	uint64_t active;                   /* ms of the last byte moved for this stream */
@@ -336,8 +338,8 @@ static void log_stream(struct hstream *st)
 	si->protocol = st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
 	si->req_headers = st->hdrs;
 	si->n_req_headers = st->req.n_headers;
-	si->resp_headers = st->resp_hdrs;
-	si->n_resp_headers = st->n_resp_hdrs;
+	si->resp_headers = st->out_hdrs;
+	si->n_resp_headers = st->n_out_hdrs;
 	si->downstream_remote = st->c->remote;
 	si->downstream_local = st->c->local;
 	if (st->host)
@@ -391,6 +393,7 @@ static void stream_free(struct hstream *st)
 	free(st->hdrs);
 	free(st->resp_head);
 	free(st->resp_hdrs);
+	free(st->out_hdrs);
 	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
 	free(st);
@@ -796,9 +799,14 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	hl_edits(&hl, &st->route->resp);
 	hl_edits(&hl, &st->vh->resp);
 	hl_edits(&hl, &cfg->routes->resp);
+	/* keep the head as sent for the access log: live entries only */
+	st->out_hdrs = malloc((hl.n + 1) * sizeof(*st->out_hdrs));
+	st->n_out_hdrs = 0;
 	for (uint32_t i = 0; i < hl.n; i++)
-		if (!hl.dead[i])
+		if (!hl.dead[i]) {
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
+			st->out_hdrs[st->n_out_hdrs++] = hl.h[i];
+		}
 	hl_free(&hl);
 	/* framing downstream */
 	if (!has_body) {
@@ -1323,7 +1331,7 @@ static int start_stream(struct hconn *c)
 	c->st = st;
 	c->head_started = 0;
 	wf_timer_cancel(LOOP(c), &c->t);
-	st->is_head = req.method_len == 4 && !memcmp(req.method, "HEAD", 4);
+	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
 	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
 	if (c->w->draining)
 		st->keep_alive = 0;

@@ -439,6 +439,29 @@ def run_weft(args, timeout=20.0, cwd=None):
                           text=True, errors="replace", timeout=timeout, cwd=cwd)
 
 
+_sanitized = None
+
+
+def is_sanitized():
+    """True when WEFT_BIN is an AddressSanitizer build (its allocator keeps freed memory in a
+    quarantine, so RSS limits meant for the plain build do not apply)."""
+    global _sanitized
+    if _sanitized is None:
+        try:
+            with open(WEFT_BIN, "rb") as f:
+                _sanitized = b"__asan_init" in f.read()
+        except OSError:
+            _sanitized = False
+    return _sanitized
+
+
+def rss_limit_kib(default_mib=32):
+    """The RSS growth allowed while streaming a large body: WEFT_E2E_RSS_MIB, else default_mib
+    (tripled under ASan)."""
+    mib = int(os.environ.get("WEFT_E2E_RSS_MIB", "0")) or default_mib * (3 if is_sanitized() else 1)
+    return mib * 1024
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

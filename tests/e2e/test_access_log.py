@@ -166,3 +166,21 @@ def test_duration_and_service_time():
     if m.group("ust") != "-":
         check(300 <= int(m.group("ust")) <= dur, "upstream service time %s vs duration %d", m.group("ust"), dur)
     check(st is None or st == m.group("ust"), "x-envoy-upstream-service-time %r vs log %r", st, m.group("ust"))
+
+
+def test_downstream_disconnect_flag_DC():
+    import socket
+    import time
+    log = tmp_path("access.json")
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up, [C.file_log(log, json_format=C.FLAGS_JSON)])
+        with Weft(cfg):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /delay/1000 HTTP/1.1\r\nHost: h\r\n\r\n")
+            up.wait_requests(1)
+            s.close()                                     # client gives up before the response
+            time.sleep(1.3)
+    es = [json.loads(l) for l in read_lines(log)]
+    eq(len(es), 1, "one log entry for the abandoned request")
+    check("DC" in str(es[0]["flags"]).split(","), "flags should include DC (downstream disconnect): %s", es[0])
+    eq(es[0]["code"], 0, "Envoy logs response code 0 when no response was sent")

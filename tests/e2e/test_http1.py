@@ -16,7 +16,7 @@ import time
 import configs as C
 from harness import (UUID_RE, Blackhole, Client, HttpUpstream, RawConn, RssSampler, Weft, check,
                      closed_port, curl_request, eq, free_port, http_req, pattern_bytes, raw, read_lines,
-                     request, tmp_path, wait_for, write_file)
+                     request, rss_limit_kib, tmp_path, wait_for, write_file)
 
 
 def _flags_log():
@@ -168,7 +168,7 @@ def test_chunked_request_streamed():
 
 def test_large_upload_streamed_not_buffered():
     size = 64 << 20
-    limit_kib = int(os.environ.get("WEFT_E2E_RSS_MIB", "32")) * 1024
+    limit_kib = rss_limit_kib(32)
     with HttpUpstream("up") as up:
         cfg, port = C.simple(up.port)
         f = tmp_path("upload.bin")
@@ -193,7 +193,7 @@ def test_large_upload_streamed_not_buffered():
 
 def test_large_download_streamed():
     size = 32 << 20
-    limit_kib = int(os.environ.get("WEFT_E2E_RSS_MIB", "32")) * 1024
+    limit_kib = rss_limit_kib(32)
     with HttpUpstream("up") as up:
         cfg, port = C.simple(up.port)
         with Weft(cfg) as w:
@@ -481,3 +481,48 @@ def test_upstream_reset_mid_response():
                     check(r.status in (502, 503), "a truncated upstream response was passed on as complete: "
                           "%d with %d body bytes", r.status, len(r.body))
             eq(request(port, "/ok").status, 200, "proxy keeps serving")
+
+
+def test_upstream_closes_before_response_flag_UC():
+    with HttpUpstream("up", responses={"/drop": lambda req: b""}) as up:
+        log, al = _flags_log()
+        cfg, port = C.simple(up.port, access_log=al)
+        with Weft(cfg):
+            r = request(port, "/drop")
+            eq(r.status, 503, "upstream closed the connection without a response")
+            eq(request(port, "/ok").status, 200, "proxy keeps serving")
+        e = _entry_for(log, "/drop")
+        check(_has_flag(e, "UC"), "flags should include UC (upstream connection termination): %s", e)
+
+
+def test_request_timeout_incomplete_body():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, request_timeout="1s")
+        with Weft(cfg) as w:
+            t0 = time.monotonic()
+            r = raw(port, b"POST /rt HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n12345", timeout=5)
+            dt = time.monotonic() - t0
+            eq(r.status, 408, "request_timeout fires before the body is complete (Envoy: 408)")
+            check(r.closed, "connection closed after the 408")
+            check(0.8 <= dt <= 3.0, "408 after %.2fs with request_timeout 1s", dt)
+            wait_for(lambda: w.stat("http.ingress.downstream_rq_timeout") == 1, 2,
+                     what="http.ingress.downstream_rq_timeout == 1")
+
+
+def test_http10_rejected_by_default():
+    """Envoy rejects HTTP/1.0 with 426 Upgrade Required unless accept_http_10 is set."""
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        with Weft(cfg):
+            r = raw(port, b"GET /old HTTP/1.0\r\nHost: h\r\n\r\n")
+            eq(r.status, 426, "HTTP/1.0 request")
+            eq(len(up.requests), 0, "nothing forwarded")
+
+
+def test_xff_num_trusted_hops():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, use_remote_address=True, xff_num_trusted_hops=1)
+        with Weft(cfg):
+            eq(request(port, "/xff", headers={"X-Forwarded-For": "1.2.3.4"}).status, 200, "status")
+            eq(up.last.header_all("x-forwarded-for"), ["1.2.3.4", "127.0.0.1"],
+               "peer still appended to XFF with xff_num_trusted_hops")

@@ -146,3 +146,15 @@ def test_concurrency_2_many_connections():
             wait_for(lambda: w.stat("http.ingress.downstream_rq_total") == total, 3,
                      what="http.ingress.downstream_rq_total summed over workers == %d" % total)
             eq(w.stat("http.ingress.downstream_cx_total"), nthreads * conns, "downstream connections over workers")
+
+
+def test_log_level_flag():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        with Weft(cfg, args=["-l", "error"]) as w:
+            eq(request(port, "/").status, 200, "request")
+        quiet = w.stderr()
+        check("info" not in quiet.lower(), "-l error should silence info messages, stderr:\n%s", quiet[-800:])
+        with Weft(cfg, args=["-l", "debug"]) as w:
+            eq(request(port, "/").status, 200, "request")
+        check(len(w.stderr()) > len(quiet), "-l debug should log more than -l error")

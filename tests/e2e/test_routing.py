@@ -480,3 +480,15 @@ def test_response_headers_on_direct_response():
         r = request(port, "/")
         eq((r.status, r.header("x-direct"), r.header("x-vh")), (200, "yes", "yes"),
            "response_headers_to_add applies to direct responses")
+
+
+def test_strict_dns_cluster():
+    with HttpUpstream("dns") as up:
+        port = free_port()
+        cl = C.cluster("backend", [C.lb_endpoint(up.port, host="localhost")], type="STRICT_DNS",
+                       dns_lookup_family="V4_ONLY")
+        cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+            C.route(C.prefix("/"), cluster="backend")])])], clusters=[cl])
+        with Weft(cfg):
+            r = request(port, "/dns")
+            eq((r.status, r.header("x-upstream")), (200, "dns"), "STRICT_DNS cluster resolving localhost")

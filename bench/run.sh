@@ -99,6 +99,15 @@ stop() {
 	kill -KILL "$1" 2>/dev/null || true
 	reap "$1"
 }
+# run CPU OUTFILE CMD...: CMD pinned to CPU, waited for in a way a signal interrupts (so that
+# the trap can stop it too); returns its exit status.
+run() {
+	local rc=0
+	start "$@"
+	wait "$LAST_PID" || rc=$?
+	reap "$LAST_PID"
+	return $rc
+}
 reap() {
 	local p keep=()
 	wait "$1" 2>/dev/null || true
@@ -197,8 +206,8 @@ upstream_counters() {
 # run_wrk NAME URL CONNS SECONDS: wrk on the load CPU; its summary line parsed into W_*.
 run_wrk() {
 	local name=$1 url=$2 conns=$3 secs=$4 out="$WORK/wrk-$1.txt" line kv
-	taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency \
-		-s "$HERE/report.lua" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($name)"; }
+	run "$LOAD_CPU" "$out" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency \
+		-s "$HERE/report.lua" "$url" || { cat "$out" >&2; die "wrk failed ($name)"; }
 	line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no wrk summary ($name)"; }
 	for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
 	W_errors=$((W_err_connect + W_err_read + W_err_write + W_err_status + W_err_timeout))
@@ -297,8 +306,9 @@ for P in $PROXIES; do
 
 	sleep 1
 	I_per_conn_bytes=0 I_ok=0 I_failed=0 I_closed=0 I_rss_before_kib=0 I_rss_after_kib=0
-	line=$(taskset -c "$LOAD_CPU" python3 "$HERE/idle_conns.py" --port "$PORT" --pid "$pid" \
-		--count "$IDLE_CONNS" --window "$CONNS") || { echo "$line" >&2; log "FAIL $P: idle connections"; FAILED=1; }
+	run "$LOAD_CPU" "$WORK/idle-$P.txt" python3 "$HERE/idle_conns.py" --port "$PORT" --pid "$pid" \
+		--count "$IDLE_CONNS" --window "$CONNS" || { cat "$WORK/idle-$P.txt" >&2; log "FAIL $P: idle connections"; FAILED=1; }
+	line=$(grep '^IDLE ' "$WORK/idle-$P.txt" || true)
 	for kv in ${line#IDLE }; do printf -v "I_${kv%%=*}" '%s' "${kv#*=}"; done
 	R[$P.conn_bytes]=$I_per_conn_bytes
 	R[$P.idle_ok]=$I_ok

@@ -161,10 +161,6 @@ static void clusters(struct wf_jbuf *b, int json)
 			wf_jbuf_put_jstr(b, c->name, strlen(c->name));
 			wf_jbuf_puts(b, ",\"host_statuses\":[");
 		} else {
-			wf_jbuf_printf(b, "%s::default_priority::max_connections::1024\n", c->name);
-			wf_jbuf_printf(b, "%s::default_priority::max_pending_requests::1024\n", c->name);
-			wf_jbuf_printf(b, "%s::default_priority::max_requests::1024\n", c->name);
-			wf_jbuf_printf(b, "%s::default_priority::max_retries::3\n", c->name);
 			wf_jbuf_printf(b, "%s::added_via_api::false\n", c->name);
 		}
 		for (uint32_t k = 0; k < c->n_hosts; k++) {
@@ -255,7 +251,7 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 	struct wf_jbuf b = {0};
 #define IS(p) (pn == sizeof(p) - 1 && !memcmp(q->path, p, pn))
 	if (IS("/ready")) {
-		int live = !a->draining;
+		int live = !a->draining && !a->health_failed;
 		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", live ? "LIVE\n" : "DRAINING\n", live ? 5 : 9);
 	} else if (IS("/stats")) {
 		if (has_query(qs, qn, "format=json")) {

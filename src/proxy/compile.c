@@ -99,8 +99,8 @@ int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *msg, cha
 	}
 }
 
-static int socket_address(struct wf_compile *c, const Address *a, const void *owner, const char *field,
-                          struct wf_addr *out)
+static int socket_address_(struct wf_compile *c, const Address *a, const void *owner, const char *field,
+                           struct wf_addr *out, int owner_is_listener)
 {
 	if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS)
 		return wf_cfg_err(c->doc, c->err, c->errlen, a ? (const void *)a : owner, a ? NULL : field,
@@ -110,12 +110,20 @@ static int socket_address(struct wf_compile *c, const Address *a, const void *ow
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "protocol", "only TCP is supported");
 	if (sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa, NULL, "port_value is required");
+	if (sa->port_value == 0 && owner_is_listener)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "port_value", "a listener needs a fixed port (port 0 is not supported)");
 	if (sa->port_value > 65535)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "port_value", "port %u is out of range", sa->port_value);
 	if (wf_addr_from_ip(out, sa->address, sa->port_value) < 0)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "address",
 		                  "'%s' is not an IP address (use a STRICT_DNS cluster for names)", sa->address);
 	return 0;
+}
+
+static int socket_address(struct wf_compile *c, const Address *a, const void *owner, const char *field,
+                          struct wf_addr *out)
+{
+	return socket_address_(c, a, owner, field, out, 0);
 }
 
 /* ---- clusters ---------------------------------------------------------------------------- */
@@ -482,9 +490,19 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 	h->server_header_mode = (uint8_t)m->server_header_transformation;
 	h->server_name = strdup(m->server_name && *m->server_name ? m->server_name : "envoy");
 	h->via = m->via && *m->via ? strdup(m->via) : NULL;
+	h->allow_absolute_url = 1;
 	if (m->http_protocol_options) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "http_protocol_options", "not supported yet");
-		goto fail;
+		const Envoy__Config__Core__V3__Http1ProtocolOptions *o = m->http_protocol_options;
+		h->accept_http_10 = o->accept_http_10;
+		if (o->allow_absolute_url)
+			h->allow_absolute_url = o->allow_absolute_url->value;
+		if (o->default_host_for_http_10 && *o->default_host_for_http_10) {
+			if (!o->accept_http_10) {
+				wf_cfg_err(c->doc, c->err, c->errlen, o, "default_host_for_http_10", "needs accept_http_10: true");
+				goto fail;
+			}
+			h->default_host_10 = strdup(o->default_host_for_http_10);
+		}
 	}
 	hcm_stats(h);
 	return h;
@@ -532,7 +550,6 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 	t->st_cx_active = wf_stat_register(WF_STAT_GAUGE, "tcp", t->stat_prefix, "downstream_cx_active");
 	t->st_rx_bytes = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_rx_bytes_total");
 	t->st_tx_bytes = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_tx_bytes_total");
-	t->st_cx_no_route = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_no_route");
 	t->st_idle_timeout = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "idle_timeout");
 	return t;
 fail:
@@ -548,7 +565,7 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 	for (uint32_t i = 0; i + 1 < c->snap->n_listeners + 1 && &c->snap->listeners[i] != l; i++)
 		if (!strcmp(c->snap->listeners[i].name, m->name))
 			return wf_cfg_err(c->doc, c->err, c->errlen, m, "name", "listener '%s' is defined twice", m->name);
-	if (socket_address(c, m->address, m, "address", &l->addr) < 0)
+	if (socket_address_(c, m->address, m, "address", &l->addr, 1) < 0)
 		return -1;
 	wf_addr_str(&l->addr, l->addr_str, sizeof(l->addr_str));
 	l->buffer_limit = m->per_connection_buffer_limit_bytes ? m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
@@ -676,6 +693,7 @@ void wf_hcm_free(struct wf_hcm_cfg *h)
 	free(h->stat_prefix);
 	free(h->server_name);
 	free(h->via);
+	free(h->default_host_10);
 	free(h);
 }
 

@@ -255,6 +255,9 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 		return wf_cfg_err(c->doc, c->err, c->errlen, ra, NULL,
 		                  "a route action needs cluster or weighted_clusters");
 	}
+	if (ra->prefix_rewrite && *ra->prefix_rewrite && r->path_kind == WF_PATH_REGEX)
+		return wf_cfg_err(c->doc, c->err, c->errlen, ra, "prefix_rewrite",
+		                  "prefix_rewrite needs a prefix or path match (use regex_rewrite with safe_regex)");
 	if (ra->prefix_rewrite && *ra->prefix_rewrite) {
 		r->has_prefix_rewrite = 1;
 		r->prefix_rewrite = strdup(ra->prefix_rewrite);
@@ -300,6 +303,9 @@ static int redirect_action(struct wf_compile *c, const RedirectAction *ra, struc
 		r->redir_path = strdup(ra->path_redirect);
 		break;
 	case ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__PATH_REWRITE_SPECIFIER_PREFIX_REWRITE:
+		if (r->path_kind == WF_PATH_REGEX)
+			return wf_cfg_err(c->doc, c->err, c->errlen, ra, "prefix_rewrite",
+			                  "prefix_rewrite needs a prefix or path match (use regex_rewrite with safe_regex)");
 		r->redir_prefix = strdup(ra->prefix_rewrite);
 		break;
 	case ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__PATH_REWRITE_SPECIFIER_REGEX_REWRITE:

@@ -202,8 +202,11 @@ struct wf_hcm_cfg {
 	uint8_t strip_matching_host_port;
 	uint8_t proxy_100_continue;
 	uint8_t suppress_envoy_headers;    /* router: no x-envoy-* headers added */
+	uint8_t accept_http_10;            /* else HTTP/1.0 gets 426, as in Envoy */
+	uint8_t allow_absolute_url;        /* default true */
+	char *default_host_10;             /* Host for HTTP/1.0 requests without one */
 	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
-	char *server_name;                 /* default "envoy"; we say "weft" */
+	char *server_name;                 /* default "envoy", as Envoy (clients and tests expect it) */
 	char *via;
 	struct wf_hcm_stats st;
 };
@@ -215,7 +218,7 @@ struct wf_tcp_cfg {
 	uint64_t idle_timeout_ms;          /* default 1 h; 0 disables */
 	uint32_t max_connect_attempts;
 	struct wf_alog **logs; uint32_t n_logs;
-	uint32_t st_cx_total, st_cx_active, st_rx_bytes, st_tx_bytes, st_cx_no_route, st_idle_timeout;
+	uint32_t st_cx_total, st_cx_active, st_rx_bytes, st_tx_bytes, st_idle_timeout;
 };
 
 enum wf_netfilter { WF_NF_HCM, WF_NF_TCP };

@@ -77,13 +77,15 @@ struct hstream {
 	struct wf_hdr *out_hdrs;           /* the response head as sent downstream (for the log) */
 	uint32_t n_out_hdrs;
 	char ust[24];                      /* x-envoy-upstream-service-time value */
+	char *xff;                         /* x-forwarded-for as sent upstream */
+	char client[64];                   /* trusted client address inferred from XFF */
 	struct wf_timer t;                 /* route timeout */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
 	uint64_t active;                   /* ms of the last byte moved for this stream */
 	uint64_t idle_ms;
 	uint64_t t_sent_us;
 	struct wf_stream_info si;
-	char request_id[40];
+	char request_id[129];
 	char *local_body;
 };
 
@@ -138,6 +140,7 @@ static const char *status_text(int code)
 	case 404: return "Not Found";
 	case 408: return "Request Timeout";
 	case 413: return "Payload Too Large";
+	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";
@@ -217,13 +220,12 @@ struct hlist {
 	uint32_t n, cap;
 };
 
-static void hl_init(struct hlist *l, const struct wf_hdr *src, uint32_t n, uint32_t extra)
+static void hl_init(struct hlist *l, uint32_t cap)
 {
-	l->cap = n + extra + 8;
+	l->cap = cap + 8;
 	l->h = malloc(l->cap * sizeof(*l->h));
 	l->dead = calloc(l->cap, 1);
-	memcpy(l->h, src, n * sizeof(*src));
-	l->n = n;
+	l->n = 0;
 }
 
 static void hl_free(struct hlist *l)
@@ -335,12 +337,13 @@ static void log_stream(struct hstream *st)
 	si->path_len = st->req.path_len;
 	si->authority = st->req.host;
 	si->authority_len = st->req.host_len;
-	si->protocol = st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
+	si->protocol = !st->req.method ? NULL : st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
 	si->req_headers = st->hdrs;
 	si->n_req_headers = st->req.n_headers;
 	si->resp_headers = st->out_hdrs;
 	si->n_resp_headers = st->n_out_hdrs;
-	si->downstream_remote = st->c->remote;
+	if (!si->downstream_remote)
+		si->downstream_remote = st->c->remote;
 	si->downstream_local = st->c->local;
 	if (st->host)
 		si->upstream_host = st->host->addr_str;
@@ -365,22 +368,25 @@ static void log_stream(struct hstream *st)
 	else if (code >= 400 && code < 500) wf_stat_inc(hs->rq_4xx);
 	else if (code >= 500) wf_stat_inc(hs->rq_5xx);
 	wf_stat_dec(hs->rq_active);
+	if (st->cluster)
+		wf_stat_dec(st->cluster->st.rq_active);
 	if (st->cluster && st->host) {
 		const struct wf_cluster_stats *cs = &st->cluster->st;
-		wf_stat_dec(cs->rq_active);
 		wf_stat_inc(cs->rq_completed);
 		wf_stat_dec(st->host->st_rq_active);
 		if (code >= 500 || !st->resp_started || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))
 			wf_stat_inc(st->host->st_rq_error);
 		else
 			wf_stat_inc(st->host->st_rq_success);
-		if (st->resp_started && !(si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE))) {
+		/* Envoy charges the cluster with the responses it got, and with the 5xx it answered
+		 * for an upstream failure (connection failure, reset, timeout, protocol error). */
+		if (st->resp_started && (st->n_resp_hdrs || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))) {
 			if (code >= 200 && code < 300) wf_stat_inc(cs->rq_2xx);
 			else if (code >= 300 && code < 400) wf_stat_inc(cs->rq_3xx);
 			else if (code >= 400 && code < 500) wf_stat_inc(cs->rq_4xx);
 			else if (code >= 500) wf_stat_inc(cs->rq_5xx);
 			wf_stat_code(cs->rq_code, code);
-			wf_stat_hist(cs->rq_time, ms);
+			wf_stat_hist(cs->rq_time, st->t_sent_us ? (si->end_us - st->t_sent_us) / 1000 : ms);
 		}
 	}
 }
@@ -394,6 +400,7 @@ static void stream_free(struct hstream *st)
 	free(st->resp_head);
 	free(st->resp_hdrs);
 	free(st->out_hdrs);
+	free(st->xff);
 	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
 	free(st);
@@ -443,6 +450,8 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	st->si.response_flags |= flag;
 	if (st->resp_started) {
 		/* Mid-response: all we can do is cut the connection. */
+		if (st->cfg)
+			wf_stat_inc(st->cfg->st.tx_reset);
 		st->keep_alive = 0;
 		st->up_keep = 0;
 		st->rs = RS_DONE;
@@ -457,7 +466,7 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	http_date(date, sizeof(date));
 	out_fmt(&o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
 	struct hlist hl;
-	hl_init(&hl, NULL, 0, n_extra + 8);
+	hl_init(&hl, n_extra + 8);
 	for (uint32_t i = 0; i < n_extra; i++)
 		hl_add(&hl, extra[i].name, extra[i].name_len, extra[i].value, extra[i].value_len);
 	if (bl)
@@ -475,8 +484,9 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	for (uint32_t i = 0; i < hl.n; i++)
 		if (!hl.dead[i])
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
-	out_fmt(&o, "content-length: %zu\r\ndate: %s\r\nserver: %s\r\n", bl, date,
-	        st->cfg ? st->cfg->server_name : "envoy");
+	out_fmt(&o, "content-length: %zu\r\ndate: %s\r\n", bl, date);
+	if (!st->cfg || st->cfg->server_header_mode != 2)
+		out_fmt(&o, "server: %s\r\n", st->cfg ? st->cfg->server_name : "envoy");
 	if (!st->keep_alive)
 		OUT_LIT(&o, "connection: close\r\n");
 	OUT_LIT(&o, "\r\n");
@@ -519,6 +529,76 @@ static void on_up_failed(struct wf_uconn *u, void *owner, int err, int connectin
 	up_fail(st, 503, WF_RF_UC, "connection termination");
 }
 
+/* The peer's IP without port ("10.0.0.1", "::1"). */
+static void peer_ip(const char *addr, char *out, size_t n)
+{
+	snprintf(out, n, "%s", addr[0] == '[' ? addr + 1 : addr);
+	char *e = strrchr(out, addr[0] == '[' ? ']' : ':');
+	if (e)
+		*e = 0;
+}
+
+static void xff_build(struct hstream *st)
+{
+	size_t len = 64;
+	for (uint32_t i = 0; i < st->req.n_headers; i++)
+		if (WF_HDR_IS(&st->hdrs[i], "x-forwarded-for"))
+			len += st->hdrs[i].value_len + 1;
+	char *x = malloc(len), *o = x;
+	for (uint32_t i = 0; i < st->req.n_headers; i++)
+		if (WF_HDR_IS(&st->hdrs[i], "x-forwarded-for") && st->hdrs[i].value_len) {
+			memcpy(o, st->hdrs[i].value, st->hdrs[i].value_len);
+			o += st->hdrs[i].value_len;
+			*o++ = ',';
+		}
+	peer_ip(st->c->remote, o, 64);
+	free(st->xff);
+	st->xff = x;
+}
+
+/* Envoy's "trusted client address" when the proxy is not the edge (use_remote_address false):
+ * the x-forwarded-for entry xff_num_trusted_hops places from the right; the peer otherwise. */
+static void client_address(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	st->si.downstream_remote = st->c->remote;
+	if (cfg->use_remote_address)
+		return;
+	const struct wf_hdr *h = NULL;
+	for (uint32_t i = 0; i < st->req.n_headers; i++)
+		if (WF_HDR_IS(&st->hdrs[i], "x-forwarded-for"))
+			h = &st->hdrs[i]; /* the last one holds the nearest hops */
+	if (!h)
+		return;
+	/* walk entries from the right */
+	const char *end = h->value + h->value_len;
+	uint32_t skip = cfg->xff_num_trusted_hops;
+	while (end > h->value) {
+		const char *b = end;
+		while (b > h->value && b[-1] != ',')
+			b--;
+		const char *s = b, *e = end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (!skip) {
+			char ip[64];
+			size_t n = (size_t)(e - s) < sizeof(ip) - 1 ? (size_t)(e - s) : sizeof(ip) - 1;
+			memcpy(ip, s, n);
+			ip[n] = 0;
+			struct wf_addr a;
+			if (wf_addr_from_ip(&a, ip, 0) == 0) {
+				wf_addr_str(&a, st->client, sizeof(st->client));
+				st->si.downstream_remote = st->client;
+			}
+			return;
+		}
+		skip--;
+		end = b > h->value ? b - 1 : b;
+	}
+}
+
 /* Serialize and send the request head upstream. */
 static int send_request_head(struct hstream *st)
 {
@@ -559,10 +639,11 @@ static int send_request_head(struct hstream *st)
 	OUT_LIT(&o, " ");
 	out_put(&o, path, plen);
 	OUT_LIT(&o, " HTTP/1.1\r\n");
+	int rewrote = rewritten != NULL;
 	free(rewritten);
 
 	struct hlist hl;
-	hl_init(&hl, NULL, 0, q->n_headers + 8);
+	hl_init(&hl, q->n_headers + 8);
 	const struct wf_hdr *conn = hdr_get(st->hdrs, q->n_headers, "connection", 10);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &st->hdrs[i];
@@ -577,29 +658,17 @@ static int send_request_head(struct hstream *st)
 		hl_add(&hl, "host", 4, r->host_rewrite, r->host_rewrite_len);
 	else if (q->host)
 		hl_add(&hl, "host", 4, q->host, q->host_len);
-	/* x-forwarded-for / -proto */
-	char xff[320];
-	const char *remote_ip = c->remote;
-	char ipbuf[64];
-	snprintf(ipbuf, sizeof(ipbuf), "%s", c->remote);
-	char *colon = strrchr(ipbuf, ':');
-	if (colon)
-		*colon = 0;
-	remote_ip = ipbuf[0] == '[' ? ipbuf + 1 : ipbuf;
-	if (ipbuf[0] == '[' && strchr(ipbuf, ']'))
-		*strchr(ipbuf, ']') = 0;
+	/* x-forwarded-for: every value received, joined, and the peer appended at the edge */
 	if (cfg->use_remote_address && !cfg->skip_xff_append) {
-		const struct wf_hdr *old = hdr_get(st->hdrs, q->n_headers, "x-forwarded-for", 15);
-		if (old)
-			snprintf(xff, sizeof(xff), "%.*s,%s", (int)(old->value_len < 250 ? old->value_len : 250), old->value, remote_ip);
-		else
-			snprintf(xff, sizeof(xff), "%s", remote_ip);
-		hl_set(&hl, "x-forwarded-for", 15, xff, (uint32_t)strlen(xff));
+		xff_build(st);
+		hl_set(&hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
 	}
 	if (cfg->use_remote_address)
 		hl_set(&hl, "x-forwarded-proto", 17, "http", 4);
 	else if (!hl_has(&hl, "x-forwarded-proto", 17))
 		hl_add(&hl, "x-forwarded-proto", 17, "http", 4);
+	if (rewrote && !cfg->suppress_envoy_headers)
+		hl_set(&hl, "x-envoy-original-path", 21, q->path, q->path_len);
 	if (st->request_id[0])
 		hl_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	char tmo[24];
@@ -688,11 +757,6 @@ static void up_send_body(struct hstream *st)
 		st->req_sent = 1;
 		return;
 	}
-	if (st->req.expect_continue && !st->sent_100 && !st->cfg->proxy_100_continue) {
-		/* We told the client nothing yet: tell it to go on now that the upstream is there. */
-		st->sent_100 = 1;
-		wf_sio_write(LOOP(c), POOL(c), &c->s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	}
 	while (wf_buf_len(&c->s.rb) && wf_sio_queued(&st->u->s) < WATERMARK && !st->req_done) {
 		const char *p = wf_buf_data(&c->s.rb);
 		uint32_t n = wf_buf_len(&c->s.rb);
@@ -734,6 +798,7 @@ static void up_send_body(struct hstream *st)
 	}
 	if (st->req_done) {
 		st->req_sent = 1;
+		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout: the whole request is in */
 		arm_route_timer(st);
 	}
 }
@@ -777,7 +842,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	out_put(&o, st->resp_head + (resp->reason - raw), resp->reason_len);
 	OUT_LIT(&o, "\r\n");
 	struct hlist hl;
-	hl_init(&hl, NULL, 0, resp->n_headers + 8);
+	hl_init(&hl, resp->n_headers + 8);
 	const struct wf_hdr *conn = hdr_get(st->resp_hdrs, st->n_resp_hdrs, "connection", 10);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
 		const struct wf_hdr *h = &st->resp_hdrs[i];
@@ -794,6 +859,8 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		hl_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
 	else if (cfg->server_header_mode == 1 && !hl_has(&hl, "server", 6))
 		hl_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
+	if (cfg->via)
+		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
 	if (st->wc)
 		hl_edits(&hl, &st->wc->resp);
 	hl_edits(&hl, &st->route->resp);
@@ -839,6 +906,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	OUT_LIT(&o, "\r\n");
 	st->si.response_code = resp->status;
 	st->resp_started = 1;
+	wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
 	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
 	free(o.p);
 	return rc;
@@ -1042,6 +1110,7 @@ static int start_upstream(struct hstream *st)
 	}
 	st->host = h;
 	wf_stat_inc(h->st_rq_total);
+	wf_stat_inc(cl->st.rq_pending_total);
 	wf_stat_inc(h->st_rq_active);
 	int err = 0;
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
@@ -1125,8 +1194,12 @@ static void redirect(struct hstream *st)
 		out_put(&o, host, host_only);
 	if (r->redir_port)
 		out_fmt(&o, ":%u", r->redir_port);
-	else if (!r->redir_host && colon && !r->redir_scheme)
-		out_put(&o, colon, hn - host_only);
+	else if (!r->redir_host && colon) {
+		/* keep the port, unless the scheme changes and it was a default one */
+		int dflt = (hn - host_only == 3 && !memcmp(colon, ":80", 3)) || (hn - host_only == 4 && !memcmp(colon, ":443", 4));
+		if (!r->redir_scheme || !dflt)
+			out_put(&o, colon, hn - host_only);
+	}
 	const char *qm = memchr(q->path, '?', q->path_len);
 	size_t pn = qm ? (size_t)(qm - q->path) : q->path_len;
 	if (r->redir_path) {
@@ -1168,10 +1241,39 @@ static void gen_request_id(struct hstream *st)
 	         (unsigned)(b >> 48), (unsigned long long)(b & 0xFFFFFFFFFFFFull));
 }
 
+/* strip_any_host_port / strip_matching_host_port: the port leaves the Host for routing and
+ * for the upstream alike, as in Envoy. */
+static void strip_port(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	const char *h = st->req.host;
+	uint32_t n = st->req.host_len;
+	if (!h || !n || (!cfg->strip_any_host_port && !cfg->strip_matching_host_port))
+		return;
+	const char *colon = NULL;
+	if (h[0] == '[') {
+		const char *e = memchr(h, ']', n);
+		if (e && e + 1 < h + n && e[1] == ':')
+			colon = e + 1;
+	} else {
+		colon = memchr(h, ':', n);
+	}
+	if (!colon)
+		return;
+	if (!cfg->strip_any_host_port) {
+		const char *ls = strrchr(st->c->l->addr_str, ':');
+		size_t pl = (size_t)(h + n - colon);
+		if (!ls || strlen(ls) != pl || memcmp(ls, colon, pl))
+			return;
+	}
+	st->req.host_len = (uint32_t)(colon - h);
+}
+
 static void route_stream(struct hstream *st)
 {
 	const struct wf_hcm_cfg *cfg = st->cfg;
 	const struct wf_h1_req *q = &st->req;
+	client_address(st);
 	/* x-request-id: kept, or generated (and regenerated for external requests at the edge) */
 	const struct wf_hdr *rid = hdr_get(st->hdrs, q->n_headers, "x-request-id", 12);
 	if (rid && rid->value_len < sizeof(st->request_id) &&
@@ -1186,9 +1288,10 @@ static void route_stream(struct hstream *st)
 			h = &st->hdrs[st->req.n_headers++]; /* hdrs has one spare entry */
 		*h = (struct wf_hdr){"x-request-id", st->request_id, 12, (uint32_t)strlen(st->request_id)};
 	}
-	st->vh = q->host ? wf_route_vhost(cfg->routes, q->host, q->host_len, cfg->strip_any_host_port) : cfg->routes->any;
+	strip_port(st);
+	st->vh = q->host ? wf_route_vhost(cfg->routes, q->host, q->host_len, 0) : cfg->routes->any;
 	if (st->vh)
-		st->route = wf_route_match(st->vh, q->path, q->path_len, st->hdrs, q->n_headers);
+		st->route = wf_route_match(st->vh, q);
 	if (!st->route) {
 		wf_stat_inc(cfg->st.no_route);
 		local_reply(st, 404, WF_RF_NR, NULL, NULL, 0);
@@ -1217,6 +1320,11 @@ static void route_stream(struct hstream *st)
 	}
 	wf_stat_inc(st->cluster->st.rq_total);
 	wf_stat_inc(st->cluster->st.rq_active);
+	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {
+		/* Envoy's default: answer the expectation ourselves, right away, and do not pass it on */
+		st->sent_100 = 1;
+		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
 	route_continue(st);
 }
 
@@ -1278,10 +1386,9 @@ static int start_stream(struct hconn *c)
 		return 0;
 	if (!c->head_started) {
 		c->head_started = wf_loop_now(LOOP(c));
+		/* without request_headers_timeout, the idle timer keeps running over a partial head */
 		if (cfg->request_headers_timeout_ms)
 			wf_timer_set(LOOP(c), &c->t, cfg->request_headers_timeout_ms);
-		else
-			wf_timer_cancel(LOOP(c), &c->t);
 	}
 	struct wf_h1_limits lim = {.max_head_bytes = cfg->max_request_headers_kb * 1024,
 	                           .max_headers = cfg->max_headers_count};
@@ -1348,6 +1455,20 @@ static int start_stream(struct hconn *c)
 	wf_stat_inc(cfg->st.rq_active);
 	if (cfg->request_timeout_ms && !st->req_done)
 		wf_timer_set(LOOP(c), &c->t, cfg->request_timeout_ms);
+	if (req.minor == 0 && !cfg->accept_http_10) {
+		st->keep_alive = 0;
+		local_reply(st, 426, WF_RF_DPE, "Upgrade Required", NULL, 0);
+		return c->dead ? -1 : 1;
+	}
+	if (req.form == WF_H1_ABSOLUTE && !cfg->allow_absolute_url) {
+		st->keep_alive = 0;
+		local_reply(st, 400, WF_RF_DPE, "absolute URL not allowed", NULL, 0);
+		return c->dead ? -1 : 1;
+	}
+	if (!st->req.host && cfg->default_host_10) {
+		st->req.host = cfg->default_host_10;
+		st->req.host_len = (uint32_t)strlen(cfg->default_host_10);
+	}
 	if (req.form == WF_H1_AUTHORITY || req.form == WF_H1_ASTERISK) {
 		/* CONNECT comes with upgrades support; OPTIONS * has nothing to route */
 		st->keep_alive = req.form == WF_H1_ASTERISK && st->keep_alive;
@@ -1476,6 +1597,7 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	if (c->st) {
 		/* request_timeout: the whole request did not arrive in time */
+		wf_stat_inc(cfg->st.rq_timeout);
 		c->st->keep_alive = 0;
 		local_reply(c->st, 408, WF_RF_DT, "request timeout", NULL, 0);
 		return;

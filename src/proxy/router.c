@@ -36,27 +36,54 @@ const struct wf_vhost *wf_route_vhost(const struct wf_route_table *t, const char
 	return vh ? vh : t->any;
 }
 
-static const char *find_hdr(const struct wf_hdr *h, uint32_t nh, const char *name, uint32_t nl,
-                            uint32_t *vl, int *count)
+/* The value a header matcher sees: pseudo-headers from the request line, a regular header's
+ * value, or, when it is repeated, all its values joined with "," (as Envoy does). */
+static const char *header_value(const struct wf_h1_req *q, const char *name, uint32_t nl, uint32_t *vl,
+                                char *join, size_t joinlen)
 {
+	if (name[0] == ':') {
+		if (nl == 7 && !memcmp(name, ":method", 7))
+			return *vl = q->method_len, q->method;
+		if (nl == 5 && !memcmp(name, ":path", 5))
+			return *vl = q->path_len, q->path;
+		if (nl == 10 && !memcmp(name, ":authority", 10))
+			return q->host ? (*vl = q->host_len, q->host) : NULL;
+		if (nl == 7 && !memcmp(name, ":scheme", 7))
+			return *vl = 4, "http";
+		return NULL;
+	}
 	const char *v = NULL;
-	*count = 0;
-	for (uint32_t i = 0; i < nh; i++)
-		if (wf_hdr_name_is(&h[i], name, nl)) {
-			if (!v) {
-				v = h[i].value;
-				*vl = h[i].value_len;
+	size_t n = 0;
+	int count = 0;
+	for (uint32_t i = 0; i < q->n_headers; i++) {
+		const struct wf_hdr *h = &q->headers[i];
+		if (!wf_hdr_name_is(h, name, nl))
+			continue;
+		if (count++ == 0) {
+			v = h->value;
+			*vl = h->value_len;
+			if (h->value_len < joinlen) {
+				memcpy(join, h->value, h->value_len);
+				n = h->value_len;
 			}
-			(*count)++;
+		} else if (n + 1 + h->value_len < joinlen) {
+			join[n++] = ',';
+			memcpy(join + n, h->value, h->value_len);
+			n += h->value_len;
 		}
+	}
+	if (count > 1) {
+		*vl = (uint32_t)n;
+		return join;
+	}
 	return v;
 }
 
-static int header_ok(const struct wf_hdr_match *m, const struct wf_hdr *h, uint32_t nh)
+static int header_ok(const struct wf_hdr_match *m, const struct wf_h1_req *q)
 {
+	char join[4096];
 	uint32_t vl = 0;
-	int count;
-	const char *v = find_hdr(h, nh, m->name, m->name_len, &vl, &count);
+	const char *v = header_value(q, m->name, m->name_len, &vl, join, sizeof(join));
 	int r;
 	if (m->present_only)
 		r = (v != NULL) == m->present_value;
@@ -112,16 +139,17 @@ static int path_ok(const struct wf_route *r, const char *path, size_t n)
 	return 0;
 }
 
-const struct wf_route *wf_route_match(const struct wf_vhost *vh, const char *path, size_t path_len,
-                                      const struct wf_hdr *h, uint32_t nh)
+const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf_h1_req *req)
 {
+	const char *path = req->path;
+	size_t path_len = req->path_len;
 	for (uint32_t i = 0; i < vh->n_routes; i++) {
 		const struct wf_route *r = &vh->routes[i];
 		if (!path_ok(r, path, path_len))
 			continue;
 		uint32_t k;
 		for (k = 0; k < r->n_headers; k++)
-			if (!header_ok(&r->headers[k], h, nh))
+			if (!header_ok(&r->headers[k], req))
 				break;
 		if (k < r->n_headers)
 			continue;

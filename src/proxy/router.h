@@ -11,9 +11,9 @@ struct wf_worker;
  * connection manager's strip_*_host_port settings). NULL when none matches. */
 const struct wf_vhost *wf_route_vhost(const struct wf_route_table *t, const char *host, size_t n,
                                       int strip_any_port);
-/* The first route of vh whose match accepts this request. NULL when none. */
-const struct wf_route *wf_route_match(const struct wf_vhost *vh, const char *path, size_t path_len,
-                                      const struct wf_hdr *h, uint32_t nh);
+/* The first route of vh whose match accepts this request (path with query, headers, and the
+ * pseudo-headers :method, :authority, :path, :scheme for header matchers). NULL when none. */
+const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf_h1_req *req);
 /* Pick a weighted cluster entry (random per request, by weight). */
 const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf_weighted *wc,
                                             uint32_t n, uint64_t total);

@@ -87,8 +87,11 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 			return idx;
 		}
 	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
-	if (next_slot + need > WF_STATS_SLOTS)
+	if (next_slot + need > WF_STATS_SLOTS) {
+		/* config time only: a config with tens of thousands of clusters */
+		fprintf(stderr, "weft: out of stat slots registering %s (%u in use)\n", full, next_slot);
 		abort();
+	}
 	if (n_defs == cap_defs) {
 		cap_defs = cap_defs ? cap_defs * 2 : 256;
 		defs = realloc(defs, cap_defs * sizeof(*defs));
@@ -252,7 +255,7 @@ void wf_stats_render_prometheus(struct wf_jbuf *out)
 			char le[48];
 			cum += wf_stat_value(d[i].idx + b);
 			if (b < WF_HIST_BUCKETS)
-				snprintf(le, sizeof(le), "le=\"%g\"", bucket_ms[b]);
+				snprintf(le, sizeof(le), bucket_ms[b] == (double)(long long)bucket_ms[b] ? "le=\"%.0f\"" : "le=\"%g\"", bucket_ms[b]);
 			else
 				snprintf(le, sizeof(le), "le=\"+Inf\"");
 			prom_line(out, d[i].prom, "_bucket", &d[i], le, (long long)cum);

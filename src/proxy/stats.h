@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define WF_STATS_SLOTS (1u << 16)
+#define WF_STATS_SLOTS (1u << 21)
 /* Histogram buckets (upper bounds in ms, Envoy's defaults); then +Inf, count and sum. */
 #define WF_HIST_BUCKETS 20
 #define WF_HIST_SLOTS (WF_HIST_BUCKETS + 3)

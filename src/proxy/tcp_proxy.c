@@ -79,8 +79,6 @@ static void sess_close(struct tsess *s, uint32_t flags)
 	for (uint32_t i = 0; i < s->cfg->n_logs; i++)
 		if (wf_alog_emit(s->cfg->logs[i], w->id, &s->si))
 			wf_worker_log_dirty(w, s->cfg->logs[i]);
-	wf_stat_add(s->cfg->st_rx_bytes, (int64_t)s->d[0].total);
-	wf_stat_add(s->cfg->st_tx_bytes, (int64_t)s->d[1].total);
 	wf_stat_dec(s->cfg->st_cx_active);
 	wf_stat_dec(s->l->st_cx_active);
 	wf_stat_inc(s->l->st_cx_destroy);
@@ -123,6 +121,7 @@ static int pump(struct tsess *s, int i, int src, int dst)
 			}
 			d->pending -= (size_t)n;
 			d->total += (uint64_t)n;
+			wf_stat_add(i == 0 ? s->cfg->st_rx_bytes : s->cfg->st_tx_bytes, n);
 			s->last_ms = wf_loop_now(&s->w->loop);
 			continue;
 		}

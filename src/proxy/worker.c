@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,7 +277,8 @@ int wf_workers_start(unsigned n, char *err, size_t errlen)
 		struct wf_worker *w = &workers[i];
 		w->id = i;
 		w->conns.next = w->conns.prev = &w->conns;
-		w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 32) ^ (i + 1);
+		if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
+			w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 32) ^ (i + 1);
 		if (wf_loop_init(&w->loop) < 0)
 			return -errno;
 		wf_pool_init(&w->pool, 256);

@@ -297,8 +297,7 @@ def tcp_listener(port, cluster_name, name="tcp", stat_prefix="tcp", **extra):
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": tc}]}]}
 
 
-def simple(upstream_ports, port=None, access_log=None, cluster_extra=None, route_action=None,
-           concurrency_note=None, **hcm_extra):
+def simple(upstream_ports, port=None, access_log=None, cluster_extra=None, route_action=None, **hcm_extra):
     """One HTTP listener (returned port), every path to cluster "backend" over upstream_ports.
     Returns (Bootstrap, port)."""
     port = port or free_port()

@@ -10,7 +10,7 @@ accepted next to 400.
 import time
 
 import configs as C
-from harness import HttpUpstream, RawConn, Weft, check, eq, http_req, raw
+from harness import HttpUpstream, RawConn, Weft, check, eq, raw
 
 TE_STATUSES = (400, 501)
 

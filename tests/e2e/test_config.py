@@ -11,7 +11,7 @@ import threading
 import time
 
 import configs as C
-from harness import (REPO, Client, HttpUpstream, Weft, check, eq, free_port, request, run_weft,
+from harness import (REPO, Client, HttpUpstream, Weft, check, connect_refused, eq, free_port, request, run_weft,
                      tmp_path, wait_for, write_file)
 
 BASE = """\
@@ -363,3 +363,23 @@ def test_reload_under_load_zero_failures():
     check(not stats["fail"], "%d failed requests during reloads (of %d ok): %s",
           len(stats["fail"]), stats["ok"], stats["fail"][:5])
     check(stats["ok"] > 100, "only %d requests got through", stats["ok"])
+
+
+def test_reload_adds_and_removes_listener():
+    a, b, admin = free_port(), free_port(), free_port()
+
+    def cfg(with_b):
+        ls = [C.http_listener(a, [C.vhost("all", ["*"], [C.route(C.prefix("/"), direct=(200, "A"))])], name="a")]
+        if with_b:
+            ls.append(C.http_listener(b, [C.vhost("all", ["*"], [C.route(C.prefix("/"), direct=(200, "B"))])],
+                                      name="b", stat_prefix="b"))
+        return C.bootstrap(listeners=ls, admin_port=admin)
+
+    with Weft(cfg(False)) as w:
+        check(connect_refused(b), "listener b not there yet")
+        w.reload(cfg(True))
+        wait_for(lambda: request(b, "/").text == "B", 5, what="the new listener b to serve")
+        eq(request(a, "/").text, "A", "listener a unaffected")
+        w.reload(cfg(False))
+        wait_for(lambda: connect_refused(b), 5, what="the removed listener b to stop accepting")
+        eq(request(a, "/").text, "A", "listener a unaffected")

@@ -526,3 +526,26 @@ def test_xff_num_trusted_hops():
             eq(request(port, "/xff", headers={"X-Forwarded-For": "1.2.3.4"}).status, 200, "status")
             eq(up.last.header_all("x-forwarded-for"), ["1.2.3.4", "127.0.0.1"],
                "peer still appended to XFF with xff_num_trusted_hops")
+
+
+def test_pipelined_posts_with_bodies():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        chunked = b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        with Weft(cfg), RawConn(port) as c:
+            c.send(http_req("POST", "/b1", body=b"first-body") +
+                   http_req("POST", "/b2", headers=[("Transfer-Encoding", "chunked")]) + chunked +
+                   http_req("POST", "/b3", body=b"") + http_req("GET", "/b4"))
+            got = [c.read_response().json() for _ in range(4)]
+            eq([(g["path"], g["body"]) for g in got],
+               [("/b1", "first-body"), ("/b2", "abcdefg"), ("/b3", ""), ("/b4", "")],
+               "pipelined requests with bodies, in order, each body intact")
+
+
+def test_large_response_header_passes():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        big = "v" * (30 * 1024)
+        with Weft(cfg):
+            r = request(port, "/response-headers?x-big=" + big)
+            eq((r.status, r.header("x-big")), (200, big), "30 KiB upstream response header")

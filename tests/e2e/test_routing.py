@@ -492,3 +492,36 @@ def test_strict_dns_cluster():
         with Weft(cfg):
             r = request(port, "/dns")
             eq((r.status, r.header("x-upstream")), (200, "dns"), "STRICT_DNS cluster resolving localhost")
+
+
+def test_header_match_pseudo_headers():
+    cfg, port = C.directs([(C.prefix("/", headers=[C.hdr(":method", exact="POST")]), "post"),
+                           (C.prefix("/", headers=[C.hdr(":authority", exact="auth.test")]), "authority"),
+                           (C.prefix("/"), "fallback")])
+    with Weft(cfg):
+        eq(request(port, "/", method="POST", body=b"x").text, "post", ":method matcher")
+        eq(request(port, "/", host="auth.test").text, "authority", ":authority matcher")
+        eq(request(port, "/", host="other.test").text, "fallback", "no match")
+
+
+def test_rewrite_sets_x_envoy_original_path():
+    with HttpUpstream("up") as up:
+        cfg, port = _one_route(up, [C.route(C.prefix("/api/"), cluster="backend", action={"prefix_rewrite": "/v2/"}),
+                                    C.route(C.prefix("/"), cluster="backend")])
+        with Weft(cfg):
+            request(port, "/api/x?q=1")
+            eq((up.last.target, up.last.header("x-envoy-original-path")), ("/v2/x?q=1", "/api/x?q=1"),
+               "rewritten target and x-envoy-original-path at the upstream")
+            request(port, "/plain")
+            check(not up.last.has("x-envoy-original-path"), "no x-envoy-original-path without a rewrite")
+
+
+def test_expected_rq_timeout_header():
+    with HttpUpstream("up") as up:
+        cfg, port = _one_route(up, [C.route(C.prefix("/t"), cluster="backend", action={"timeout": "0.5s"}),
+                                    C.route(C.prefix("/"), cluster="backend")])
+        with Weft(cfg):
+            request(port, "/t")
+            eq(up.last.header("x-envoy-expected-rq-timeout-ms"), "500", "route timeout 0.5s")
+            request(port, "/other")
+            eq(up.last.header("x-envoy-expected-rq-timeout-ms"), "15000", "Envoy's default route timeout is 15s")

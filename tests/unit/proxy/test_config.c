@@ -107,6 +107,24 @@ TEST(bad_regex)
 	CHECK(strstr(err, "invalid regex '/a('") != NULL);
 }
 
+TEST(pseudo_header_match)
+{
+	char err[512];
+	struct wf_snapshot *s = load(HCM_HEAD
+	    "            - name: v\n"
+	    "              domains: [\"*\"]\n"
+	    "              routes:\n"
+	    "              - {name: post, match: {prefix: /, headers: [{name: \":method\", string_match: {exact: POST}}]}, route: {cluster: a}}\n"
+	    "              - {name: other, match: {prefix: /}, route: {cluster: a}}\n" CLUSTERS, err, sizeof(err));
+	CHECK(s != NULL);
+	const struct wf_vhost *vh = &s->listeners[0].hcm->routes->vhosts[0];
+	struct wf_h1_req q = {.method = "POST", .method_len = 4, .path = "/", .path_len = 1};
+	CHECK(!strcmp(wf_route_match(vh, &q)->name, "post"));
+	q.method = "GET", q.method_len = 3;
+	CHECK(!strcmp(wf_route_match(vh, &q)->name, "other"));
+	wf_snapshot_free(s);
+}
+
 TEST(oneof_twice)
 {
 	char err[512];
@@ -162,6 +180,14 @@ TEST(vhost_order)
 	wf_snapshot_free(s);
 }
 
+static const char *route_name(const struct wf_vhost *vh, const char *path, struct wf_hdr *h, uint32_t n)
+{
+	struct wf_h1_req q = {.method = "GET", .method_len = 3, .path = path, .path_len = (uint32_t)strlen(path),
+	                      .host = "h", .host_len = 1, .headers = h, .n_headers = n};
+	const struct wf_route *r = wf_route_match(vh, &q);
+	return r ? r->name : "none";
+}
+
 TEST(route_matching)
 {
 	char err[512];
@@ -189,7 +215,7 @@ TEST(route_matching)
 	struct wf_hdr h2[] = {{"X-V", "22", 3, 2}};
 	struct wf_hdr h1[] = {{"x-v", "1", 3, 1}};
 	struct wf_hdr h3[] = {{"x-v", "3", 3, 1}};
-#define RN(p, h, n) (wf_route_match(vh, p, strlen(p), h, n) ? wf_route_match(vh, p, strlen(p), h, n)->name : "none")
+#define RN(p, h, n) route_name(vh, p, h, n)
 	CHECK(!strcmp(RN("/exact", NULL, 0), "exact"));
 	CHECK(!strcmp(RN("/exact?x=1", NULL, 0), "exact"));
 	CHECK(!strcmp(RN("/exactly", NULL, 0), "none"));
@@ -205,6 +231,8 @@ TEST(route_matching)
 	CHECK(!strcmp(RN("/api", NULL, 0), "sep"));
 	CHECK(!strcmp(RN("/api/v1", NULL, 0), "sep"));
 	CHECK(!strcmp(RN("/apiv1", NULL, 0), "none"));
+	struct wf_hdr two[] = {{"x-v", "1", 3, 1}, {"x-v", "2", 3, 1}};
+	CHECK(!strcmp(RN("/h", two, 2), "inv")); /* joined "1,2": not exactly "1" */
 #undef RN
 	wf_snapshot_free(s);
 }
@@ -230,5 +258,5 @@ TEST(smooth_weighted_round_robin)
 }
 
 TEST_MAIN("config", T(valid_config), T(unknown_field_is_located_with_suggestion), T(unknown_cluster_is_located),
-          T(bad_regex), T(oneof_twice), T(duplicate_domain), T(unsupported_lb_policy_is_refused), T(vhost_order),
+          T(bad_regex), T(pseudo_header_match), T(oneof_twice), T(duplicate_domain), T(unsupported_lb_policy_is_refused), T(vhost_order),
           T(route_matching), T(smooth_weighted_round_robin))

@@ -9,9 +9,13 @@
 #   CPU/request   utime+stime of the proxy's processes over the run / requests
 #   RSS/idle conn RSS growth when $BENCH_IDLE_CONNS clients each make one request and
 #                 then stay connected, idle (bench/idle_conns.py), divided by their number
-# TCP case: Weft's tcp_proxy (splice) and HAProxy `mode tcp` + `option splice-auto` relay
-# wrk's GETs of a $BENCH_BIG_MIB MiB file (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB.
+#   syscalls/req  counted by perf (when it can) during the warm-up, not the measured run
+# TCP case: Weft's tcp_proxy (splice) and HAProxy `mode tcp` + `option splice-auto` (and, as
+# "haproxy-splice", with splicing forced both ways) relay wrk's GETs of a $BENCH_BIG_MIB MiB
+# file (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB.
 # A "direct" row (wrk straight to the upstream) shows the ceiling of the load side.
+# Every request must succeed (at most 0.1% errors, wrk counts status >= 400 as errors) and,
+# in the HTTP case, reach the upstream.
 #
 # Environment: BENCH_DURATION (10) BENCH_WARMUP (2) BENCH_CONNS (50) BENCH_IDLE_CONNS (9000)
 #   BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0) BENCH_LOAD_CPU (1)
@@ -166,6 +170,7 @@ render() {   # render TEMPLATE OUT PORT
 }
 
 rss_kib() { python3 "$HERE/procinfo.py" rss "$1"; }
+cpu_ticks() { python3 "$HERE/procinfo.py" cpu "$1"; }
 pids_csv() { python3 "$HERE/procinfo.py" pids "$1" | tr ' ' ','; }
 
 # Syscalls per request are counted with perf (if it can count tracepoints here) during the
@@ -195,7 +200,6 @@ warm() {
 	   fi ;;
 	esac
 }
-cpu_ticks() { python3 "$HERE/procinfo.py" cpu "$1"; }
 
 # upstream_counters: "accepted requests" of the upstream so far (its stub_status; the query
 # itself is one connection and one request, subtracted by the caller).

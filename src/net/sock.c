@@ -53,7 +53,7 @@ int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b)
 	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog)
+int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog, int v4compat)
 {
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -62,8 +62,9 @@ int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	int v6only = !v4compat;
 	if (a->ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, backlog) < 0) {
 		int e = errno;
 		close(fd);

@@ -16,8 +16,9 @@ int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port);
 char *wf_addr_str(const struct wf_addr *a, char *out, size_t n);
 int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b);
 
-/* A non-blocking listening socket; reuseport lets each worker bind its own. fd or -errno. */
-int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog);
+/* A non-blocking listening socket; reuseport lets each worker bind its own; an IPv6 socket
+ * is IPv6-only unless v4compat. fd or -errno. */
+int wf_sock_listen(const struct wf_addr *a, int reuseport, int backlog, int v4compat);
 /* Start a non-blocking connect; fd (connection may be in progress) or -errno. */
 int wf_sock_connect(const struct wf_addr *a);
 /* Disable Nagle on an accepted socket: a proxy writes a head and then the body, and must not

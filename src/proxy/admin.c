@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "http/h1.h"
+#include "proxy/alog.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 #include "xds/cfgdoc.h"
@@ -21,10 +22,13 @@
 
 struct aconn {
 	struct wf_io io;
+	uint64_t start_us, start_wall_us;
+	char remote[64], local[64];
 	struct wf_timer t;
 	struct wf_defer defer;
 	struct wf_admin *a;
 	char buf[16384];
+	const struct wf_h1_req *req;  /* while the request is being answered */
 	size_t n;
 	char *out;
 	size_t out_len, out_off;
@@ -50,8 +54,12 @@ static void aconn_close(struct aconn *c)
 	wf_loop_defer(c->a->loop, &c->defer);
 }
 
+static void log_request(struct aconn *c, const struct wf_h1_req *q, int code, size_t n);
+
 static void respond(struct aconn *c, int code, const char *ctype, const char *body, size_t n)
 {
+	if (c->req)
+		log_request(c, c->req, code, n);
 	char head[256];
 	const char *txt = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ? "Method Not Allowed" :
 	                  code == 503 ? "Service Unavailable" : "Bad Request";
@@ -70,6 +78,11 @@ static void respond_j(struct aconn *c, int code, const char *ctype, struct wf_jb
 {
 	respond(c, code, ctype, b->p ? b->p : "", b->len);
 	free(b->p);
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static int has_query(const char *q, size_t qn, const char *kv)
@@ -240,6 +253,25 @@ static void listeners(struct wf_jbuf *b, int json)
 	wf_snapshot_release(s);
 }
 
+/* admin.access_log: one line per admin request, written at once (admin traffic is rare). */
+static void log_request(struct aconn *c, const struct wf_h1_req *q, int code, size_t n)
+{
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	if (!s)
+		return;
+	struct wf_stream_info si = {
+	    .start_wall_us = c->start_wall_us, .start_us = c->start_us, .end_us = wf_now_us(),
+	    .upstream_service_us = -1, .req_headers = q->headers, .n_req_headers = q->n_headers,
+	    .method = q->method, .method_len = q->method_len, .path = q->path, .path_len = q->path_len,
+	    .authority = q->host, .authority_len = q->host_len, .protocol = q->minor ? "HTTP/1.1" : "HTTP/1.0",
+	    .response_code = code, .bytes_sent = n, .downstream_remote = c->remote, .downstream_local = c->local};
+	for (uint32_t i = 0; i < s->n_admin_logs; i++) {
+		wf_alog_emit(s->admin_logs[i], s->n_workers, &si);
+		wf_alog_flush(s->admin_logs[i], s->n_workers);
+	}
+	wf_snapshot_release(s);
+}
+
 static void handle(struct aconn *c, const struct wf_h1_req *q)
 {
 	struct wf_admin *a = c->a;
@@ -269,13 +301,22 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 					break;
 				}
 			if (f) {
+				/* percent-decoding ('+' is a space in a query) */
 				size_t k = 0;
-				while (f < qs + qn && *f != '&' && k + 1 < sizeof(filter))
-					filter[k++] = *f++;
+				while (f < qs + qn && *f != '&' && k + 1 < sizeof(filter)) {
+					int hi, lo;
+					if (*f == '%' && f + 2 < qs + qn + 1 && (hi = hexval(f[1])) >= 0 && (lo = hexval(f[2])) >= 0) {
+						filter[k++] = (char)(hi * 16 + lo);
+						f += 3;
+					} else {
+						filter[k++] = *f == '+' ? ' ' : *f;
+						f++;
+					}
+				}
 				filter[k] = 0;
 			}
-			wf_stats_render_text(&b, filter);
-			respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+			int ok = wf_stats_render_text(&b, filter) == 0;
+			respond_j(c, ok ? 200 : 400, "text/plain; charset=UTF-8", &b);
 		}
 	} else if (IS("/stats/prometheus")) {
 		wf_stats_render_prometheus(&b);
@@ -350,7 +391,9 @@ static void on_conn(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		respond(c, 400, "text/plain", "bad request\n", 12);
 		return;
 	}
+	c->req = &q;
 	handle(c, &q);
+	c->req = NULL;
 }
 
 static void on_timeout(struct wf_loop *loop, struct wf_timer *t) { aconn_close(t->data); }
@@ -369,6 +412,15 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		c->io.data = c;
 		c->t.cb = on_timeout;
 		c->t.data = c;
+		c->start_us = wf_now_us();
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+		struct wf_addr pa;
+		if (wf_sock_peer(fd, &pa) == 0)
+			wf_addr_str(&pa, c->remote, sizeof(c->remote));
+		if (wf_sock_local(fd, &pa) == 0)
+			wf_addr_str(&pa, c->local, sizeof(c->local));
 		wf_io_set(loop, &c->io, EPOLLIN);
 		wf_timer_set(loop, &c->t, 10000);
 	}
@@ -377,7 +429,7 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_addr *addr)
 {
 	a->loop = loop;
-	int fd = wf_sock_listen(addr, 0, 128);
+	int fd = wf_sock_listen(addr, 0, 128, 0);
 	if (fd < 0)
 		return fd;
 	a->io.fd = fd;

@@ -258,6 +258,10 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	}
 	cl->per_connection_buffer_limit = m->per_connection_buffer_limit_bytes ?
 	    m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
+	if (cl->per_connection_buffer_limit < 4096) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "per_connection_buffer_limit_bytes", "must be at least 4096");
+		goto fail;
+	}
 	int type = m->cluster_discovery_type_case ? m->type : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
 	if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC)
 		cl->type = WF_CLUSTER_STATIC;
@@ -361,7 +365,8 @@ static int access_logs(struct wf_compile *c, size_t n, Envoy__Config__Accesslog_
 {
 	*out = calloc(n ? n : 1, sizeof(**out));
 	for (size_t i = 0; i < n; i++) {
-		(*out)[i] = wf_alog_compile(c->doc, &in[i]->base, c->snap->n_workers, c->err, c->errlen);
+		(*out)[i] = wf_alog_compile(c->doc, &in[i]->base, c->log_slots ? c->log_slots : c->snap->n_workers,
+		                            c->err, c->errlen);
 		if (!(*out)[i])
 			return -1;
 		*n_out = (uint32_t)i + 1;
@@ -569,6 +574,9 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 		return -1;
 	wf_addr_str(&l->addr, l->addr_str, sizeof(l->addr_str));
 	l->buffer_limit = m->per_connection_buffer_limit_bytes ? m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
+	if (l->buffer_limit < 4096)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "per_connection_buffer_limit_bytes", "must be at least 4096");
+	l->ipv4_compat = m->address->socket_address->ipv4_compat;
 	if (m->n_listener_filters)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "listener_filters", "listener filters are not supported yet");
 	if (m->n_filter_chains != 1)
@@ -642,7 +650,16 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 				return -1;
 			s->has_admin = 1;
 		}
-		if (access_logs(c, a->n_access_log, a->access_log, &s->admin_logs, &s->n_admin_logs) < 0)
+		if (a->access_log_path && *a->access_log_path)
+			return wf_cfg_err(c->doc, c->err, c->errlen, a, "access_log_path",
+			                  "access_log_path is deprecated and not supported: use access_log");
+		if (a->profile_path && *a->profile_path)
+			return wf_cfg_err(c->doc, c->err, c->errlen, a, "profile_path", "profiling is not supported");
+		/* the admin server runs on the main thread: its log buffer is the one after the workers' */
+		c->log_slots = s->n_workers + 1;
+		int r = access_logs(c, a->n_access_log, a->access_log, &s->admin_logs, &s->n_admin_logs);
+		c->log_slots = 0;
+		if (r < 0)
 			return -1;
 	}
 	return 0;

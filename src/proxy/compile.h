@@ -15,6 +15,8 @@ struct wf_compile {
 	struct wf_snapshot *snap;
 	char *err;
 	size_t errlen;
+	int lenient_clusters;     /* route_config.validate_clusters: false — unknown names give 503 NC */
+	unsigned log_slots;       /* per-thread buffers for access logs being compiled (0: n_workers) */
 };
 
 static inline uint64_t wf_duration_ms(const Google__Protobuf__Duration *d)

@@ -220,8 +220,9 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 		r->idle_timeout_ms = wf_duration_ms(ra->idle_timeout);
 	switch (ra->cluster_specifier_case) {
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
-		r->cluster = wf_compile_find_cluster(c, ra, "cluster", ra->cluster);
-		if (!r->cluster)
+		r->cluster = c->lenient_clusters ? wf_snapshot_cluster(c->snap, ra->cluster)
+		                                 : wf_compile_find_cluster(c, ra, "cluster", ra->cluster);
+		if (!r->cluster && !c->lenient_clusters)
 			return -1;
 		break;
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS: {
@@ -233,8 +234,9 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 		for (size_t i = 0; i < wc->n_clusters; i++) {
 			const Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw = wc->clusters[i];
 			struct wf_weighted *w = &r->weighted[i];
-			w->cluster = wf_compile_find_cluster(c, cw, "name", cw->name);
-			if (!w->cluster)
+			w->cluster = c->lenient_clusters ? wf_snapshot_cluster(c->snap, cw->name)
+			                                 : wf_compile_find_cluster(c, cw, "name", cw->name);
+			if (!w->cluster && !c->lenient_clusters)
 				return -1;
 			w->weight = cw->weight ? cw->weight->value : 0;
 			r->total_weight += w->weight;
@@ -407,6 +409,7 @@ struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMe
 	const RouteConfiguration *rc = (const RouteConfiguration *)msg;
 	struct wf_route_table *t = calloc(1, sizeof(*t));
 	t->name = strdup(rc->name ? rc->name : "");
+	c->lenient_clusters = rc->validate_clusters && !rc->validate_clusters->value;
 	if (rc->n_internal_only_headers) {
 		wf_cfg_err(c->doc, c->err, c->errlen, rc, "internal_only_headers", "not supported yet");
 		goto fail;
@@ -479,6 +482,7 @@ struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMe
 		if (EDITS(c, v, 1, &vh->req, request) < 0 || EDITS(c, v, 0, &vh->resp, response) < 0)
 			goto fail;
 	}
+	c->lenient_clusters = 0;
 	qsort(t->suffix, t->n_suffix, sizeof(*t->suffix), cmp_domain_len);
 	qsort(t->prefix, t->n_prefix, sizeof(*t->prefix), cmp_domain_len);
 	return t;

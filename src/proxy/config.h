@@ -231,6 +231,7 @@ struct wf_listener {
 	struct wf_hcm_cfg *hcm;
 	struct wf_tcp_cfg *tcp;
 	uint32_t buffer_limit;             /* per_connection_buffer_limit_bytes, default 1 MiB */
+	uint8_t ipv4_compat;               /* an IPv6 listener also takes IPv4 (v4-mapped) */
 	uint32_t st_cx_total, st_cx_active, st_cx_destroy;
 };
 

@@ -9,8 +9,9 @@
  *   response head parsed -> rewritten -> sent downstream; body streamed (re-framed as needed)
  *   response complete -> access log + stats -> upstream connection back to the pool
  *     -> next pipelined request, or close when the connection must not be kept.
- * Back-pressure: neither side reads while the other side's output queue is over WATERMARK,
- * so a slow reader never makes a buffer grow. */
+ * Back-pressure: neither side reads while the other side's output queue is over its
+ * watermark (64 KiB, or less when per_connection_buffer_limit_bytes of the listener or the
+ * cluster says so), so a slow reader never makes a buffer grow. */
 #include "proxy/hcm.h"
 
 #include "core/log.h"
@@ -68,6 +69,7 @@ struct hstream {
 	uint8_t retried;
 	uint8_t ended;
 	uint8_t wait_body;                 /* routed, waiting for the first chunk-size line */
+	uint32_t down_wm, up_wm;           /* output watermarks toward the client / the upstream */
 	uint64_t req_left;
 	struct wf_h1_chunked req_ch, resp_ch;
 	uint64_t resp_left;
@@ -757,7 +759,7 @@ static void up_send_body(struct hstream *st)
 		st->req_sent = 1;
 		return;
 	}
-	while (wf_buf_len(&c->s.rb) && wf_sio_queued(&st->u->s) < WATERMARK && !st->req_done) {
+	while (wf_buf_len(&c->s.rb) && wf_sio_queued(&st->u->s) < st->up_wm && !st->req_done) {
 		const char *p = wf_buf_data(&c->s.rb);
 		uint32_t n = wf_buf_len(&c->s.rb);
 		if (st->rb == RB_CL) {
@@ -931,11 +933,11 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 	for (;;) {
 		if (st->ended)
 			return;
-		if (wf_sio_queued(&c->s) >= WATERMARK) {
+		if (wf_sio_queued(&c->s) >= st->down_wm) {
 			wf_upstream_want(u, 0); /* resumed when the downstream drains */
 			return;
 		}
-		int r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : 64 * 1024);
+		int r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : st->up_wm);
 		if (r > 0)
 			stream_touch(st);
 		if (r < -1) {
@@ -1318,8 +1320,15 @@ static void route_stream(struct hstream *st)
 	} else {
 		st->cluster = r->cluster;
 	}
+	if (!st->cluster) {
+		/* validate_clusters: false and the route names a cluster this config lacks */
+		local_reply(st, 503, WF_RF_NC, "cluster not found", NULL, 0);
+		return;
+	}
 	wf_stat_inc(st->cluster->st.rq_total);
 	wf_stat_inc(st->cluster->st.rq_active);
+	if (st->cluster->per_connection_buffer_limit < WATERMARK)
+		st->up_wm = st->cluster->per_connection_buffer_limit;
 	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {
 		/* Envoy's default: answer the expectation ourselves, right away, and do not pass it on */
 		st->sent_100 = 1;
@@ -1438,6 +1447,8 @@ static int start_stream(struct hconn *c)
 	c->st = st;
 	c->head_started = 0;
 	wf_timer_cancel(LOOP(c), &c->t);
+	st->down_wm = c->l->buffer_limit < WATERMARK ? c->l->buffer_limit : WATERMARK;
+	st->up_wm = st->down_wm;
 	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
 	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
 	if (c->w->draining)
@@ -1530,7 +1541,7 @@ static uint32_t read_limit(const struct hconn *c)
 	if (!st)
 		return c->l->hcm->max_request_headers_kb * 1024 + 1;
 	if (!st->req_done)
-		return (st->u && wf_sio_queued(&st->u->s) >= WATERMARK) ? 0 : 64 * 1024;
+		return (st->u && wf_sio_queued(&st->u->s) >= st->up_wm) ? 0 : st->down_wm;
 	return 16 * 1024;
 }
 

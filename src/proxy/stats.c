@@ -1,5 +1,6 @@
 #include "proxy/stats.h"
 
+#include "proxy/config.h"
 #include "xds/json.h"
 
 #include <pthread.h>
@@ -143,12 +144,21 @@ static struct def *snapshot_defs(uint32_t *n)
 	return c;
 }
 
-void wf_stats_render_text(struct wf_jbuf *out, const char *filter)
+int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 {
+	pcre2_code *re = NULL;
+	if (filter && *filter) {
+		char err[160];
+		re = wf_regex_compile(filter, 0, err, sizeof(err));
+		if (!re) {
+			wf_jbuf_printf(out, "invalid filter regex '%s': %s\n", filter, err);
+			return -1;
+		}
+	}
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	for (uint32_t i = 0; i < n; i++) {
-		if (filter && *filter && !strstr(d[i].name, filter))
+		if (re && !wf_regex_match(re, d[i].name, strlen(d[i].name)))
 			continue;
 		if (d[i].type == WF_STAT_HIDDEN)
 			continue;
@@ -173,6 +183,9 @@ void wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
 	}
 	free(d);
+	if (re)
+		pcre2_code_free(re);
+	return 0;
 }
 
 void wf_stats_render_json(struct wf_jbuf *out)

@@ -53,7 +53,9 @@ void wf_stat_hist(uint32_t idx, uint64_t ms);
 
 struct wf_jbuf;
 /* Render all stats: Envoy's /stats text ("name: value"), /stats?format=json, or Prometheus. */
-void wf_stats_render_text(struct wf_jbuf *out, const char *filter);
+/* filter: a regex (Envoy's ?filter=) searched in each name, or NULL. -1 (with a message in out)
+ * when the regex does not compile. */
+int wf_stats_render_text(struct wf_jbuf *out, const char *filter);
 void wf_stats_render_json(struct wf_jbuf *out);
 void wf_stats_render_prometheus(struct wf_jbuf *out);
 /* Sum of a stat over all threads (for tests and /clusters). */

@@ -23,6 +23,9 @@
 
 #define PIPE_CHUNK (64 * 1024)
 
+struct tsess;
+static void connect_failed(struct tsess *s);
+
 struct side {
 	struct wf_io io;
 	struct tsess *s;
@@ -50,6 +53,7 @@ struct tsess {
 	struct dir d[2];
 	struct wf_timer t;
 	uint8_t connecting, dead;
+	uint32_t attempts;                 /* connect attempts made (max_connect_attempts) */
 	uint64_t last_ms;
 	struct wf_stream_info si;
 	char remote[64], local[64];
@@ -179,6 +183,49 @@ static void run(struct tsess *s)
 	update_interest(s);
 }
 
+/* Pick a host and start connecting to it; on failure, connect_failed decides whether
+ * another attempt is allowed (max_connect_attempts). */
+static void connect_next(struct tsess *s)
+{
+	struct wf_worker *w = s->w;
+	s->attempts++;
+	s->host = wf_lb_pick(w, s->cluster);
+	if (!s->host) {
+		wf_stat_inc(s->cluster->st.none_healthy);
+		sess_close(s, WF_RF_UH);
+		return;
+	}
+	int ufd = wf_sock_connect(&s->host->addr);
+	if (ufd < 0) {
+		connect_failed(s);
+		return;
+	}
+	s->up.io.fd = ufd;
+	s->up.io.registered = 0;
+	wf_stat_inc(s->cluster->st.cx_total);
+	wf_stat_inc(s->cluster->st.cx_active);
+	s->connecting = 1;
+	wf_io_set(&w->loop, &s->up.io, EPOLLOUT);
+	wf_timer_set(&w->loop, &s->t, s->cluster->connect_timeout_ms ? s->cluster->connect_timeout_ms : 5000);
+}
+
+static void connect_failed(struct tsess *s)
+{
+	wf_stat_inc(s->cluster->st.cx_connect_fail);
+	if (s->up.io.fd >= 0) {
+		wf_io_del(&s->w->loop, &s->up.io);
+		close(s->up.io.fd);
+		s->up.io.fd = -1;
+		wf_stat_dec(s->cluster->st.cx_active);
+		wf_stat_inc(s->cluster->st.cx_destroy);
+	}
+	if (s->attempts < s->cfg->max_connect_attempts) {
+		connect_next(s);
+		return;
+	}
+	sess_close(s, WF_RF_UF);
+}
+
 static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 {
 	struct side *sd = io->data;
@@ -199,8 +246,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		socklen_t sl = sizeof(soerr);
 		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		if (soerr || (ev & (EPOLLERR | EPOLLHUP))) {
-			wf_stat_inc(s->cluster->st.cx_connect_fail);
-			sess_close(s, WF_RF_UF);
+			connect_failed(s);
 			return;
 		}
 		s->connecting = 0;
@@ -215,8 +261,7 @@ static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 	struct tsess *s = t->data;
 	if (s->connecting) {
 		wf_stat_inc(s->cluster->st.cx_connect_timeout);
-		wf_stat_inc(s->cluster->st.cx_connect_fail);
-		sess_close(s, WF_RF_UF);
+		connect_failed(s);
 		return;
 	}
 	uint64_t idle = wf_loop_now(loop) - s->last_ms;
@@ -268,12 +313,6 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	s->cluster = cfg->cluster;
 	if (cfg->n_weighted)
 		s->cluster = wf_route_weighted(w, cfg->weighted, cfg->n_weighted, cfg->total_weight)->cluster;
-	s->host = wf_lb_pick(w, s->cluster);
-	if (!s->host) {
-		wf_stat_inc(s->cluster->st.none_healthy);
-		sess_close(s, WF_RF_UH);
-		return;
-	}
 	int p0[2], p1[2];
 	if (pipe2(p0, O_NONBLOCK | O_CLOEXEC) < 0) {
 		sess_close(s, WF_RF_LR);
@@ -285,17 +324,6 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 		return;
 	}
 	s->d[1].pr = p1[0], s->d[1].pw = p1[1];
-	int ufd = wf_sock_connect(&s->host->addr);
-	if (ufd < 0) {
-		wf_stat_inc(s->cluster->st.cx_connect_fail);
-		sess_close(s, WF_RF_UF);
-		return;
-	}
-	s->up.io.fd = ufd;
-	wf_stat_inc(s->cluster->st.cx_total);
-	wf_stat_inc(s->cluster->st.cx_active);
-	s->connecting = 1;
-	wf_io_set(&w->loop, &s->up.io, EPOLLOUT);
 	wf_io_set(&w->loop, &s->down.io, 0); /* read once the upstream is there */
-	wf_timer_set(&w->loop, &s->t, s->cluster->connect_timeout_ms ? s->cluster->connect_timeout_ms : 5000);
+	connect_next(s);
 }

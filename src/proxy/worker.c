@@ -193,7 +193,7 @@ static int reconcile(struct wf_worker *w, char *err, size_t errlen)
 				break;
 		if (ls)
 			continue;
-		int fd = wf_sock_listen(&s->listeners[i].addr, 1, 4096);
+		int fd = wf_sock_listen(&s->listeners[i].addr, 1, 4096, s->listeners[i].ipv4_compat);
 		if (fd < 0) {
 			if (err)
 				snprintf(err, errlen, "listener '%s': cannot listen on %s: %s", s->listeners[i].name,

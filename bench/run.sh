@@ -383,7 +383,7 @@ trow() { printf '%-15s %7s %9s %5s %9s %7s\n' "$@"; }
 
 echo
 echo "Weft benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "$("$WEFT" version 2>/dev/null | head -1), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
+echo "$("$WEFT" version 2>/dev/null | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), built $(date -u -r "$WEFT" '+%H:%M UTC')), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
 echo
 echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS -d${DURATION}s on CPU $LOAD_CPU"
 row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors

@@ -68,6 +68,15 @@ static void destroy(struct wf_uconn *u)
 	wf_loop_defer(&u->w->loop, &u->defer);
 }
 
+/* The connection is gone: free it, then tell its owner (who must not touch it again). */
+static void fail(struct wf_uconn *u, int err, int connecting)
+{
+	const struct wf_uconn_ops *ops = u->ops;
+	void *owner = u->owner;
+	destroy(u);
+	ops->failed(u, owner, err, connecting);
+}
+
 static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 {
 	struct wf_uconn *u = t->data;
@@ -75,10 +84,7 @@ static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 		wf_stat_inc(u->st_cx_connect_timeout);
 		wf_stat_inc(u->st_cx_connect_fail);
 		wf_stat_inc(u->st_host_connect_fail);
-		const struct wf_uconn_ops *ops = u->ops;
-		void *owner = u->owner;
-		destroy(u);
-		ops->failed(u, owner, -ETIMEDOUT, 1);
+		fail(u, -ETIMEDOUT, 1);
 		return;
 	}
 	if (u->state == WF_U_IDLE)
@@ -104,10 +110,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		if (soerr || (ev & (EPOLLERR | EPOLLHUP))) {
 			wf_stat_inc(u->st_cx_connect_fail);
 			wf_stat_inc(u->st_host_connect_fail);
-			const struct wf_uconn_ops *ops = u->ops;
-			void *owner = u->owner;
-			destroy(u);
-			ops->failed(u, owner, -(soerr ? soerr : ECONNREFUSED), 1);
+			fail(u, -(soerr ? soerr : ECONNREFUSED), 1);
 			return;
 		}
 		wf_timer_cancel(loop, &u->t);
@@ -115,10 +118,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		u->s.want = EPOLLIN;
 		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
 		if (r < 0) {
-			const struct wf_uconn_ops *ops = u->ops;
-			void *owner = u->owner;
-			destroy(u);
-			ops->failed(u, owner, r, 0);
+			fail(u, r, 0);
 			return;
 		}
 		u->ops->connected(u, u->owner);
@@ -127,10 +127,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	if (ev & EPOLLOUT) {
 		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
 		if (r < 0) {
-			const struct wf_uconn_ops *ops = u->ops;
-			void *owner = u->owner;
-			destroy(u);
-			ops->failed(u, owner, r, 0);
+			fail(u, r, 0);
 			return;
 		}
 		if (r > 0)

@@ -1642,7 +1642,7 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			}
 			/* room downstream: let the upstream talk again */
 			if (c->st && c->st->u)
-				wf_upstream_want(c->st->u, EPOLLIN);
+				wf_upstream_want(c->st->u, EPOLLIN | EPOLLRDHUP);
 		}
 	}
 	if (c->closing) {

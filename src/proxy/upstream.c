@@ -115,7 +115,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		}
 		wf_timer_cancel(loop, &u->t);
 		u->state = WF_U_BUSY;
-		u->s.want = EPOLLIN;
+		u->s.want = EPOLLIN | EPOLLRDHUP; /* the pool's mask too: no epoll_ctl when it changes hands */
 		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
 		if (r < 0) {
 			fail(u, r, 0);
@@ -152,7 +152,7 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 		u->ops = ops;
 		u->owner = owner;
 		wf_timer_cancel(&w->loop, &u->t);
-		u->s.want = EPOLLIN;
+		u->s.want = EPOLLIN | EPOLLRDHUP; /* the pool's mask too: no epoll_ctl when it changes hands */
 		wf_sio_update(&w->loop, &u->s);
 		*reused = 1;
 		return u;

@@ -41,7 +41,11 @@ enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
 
 struct hconn;
 
+#define INLINE_HDRS 101   /* the default header count limit, plus a generated x-request-id */
+#define INLINE_HEAD 1024
+
 struct hstream {
+	struct hstream *next_free;         /* in the worker's cache of stream objects */
 	struct hconn *c;
 	struct wf_snapshot *snap;
 	const struct wf_hcm_cfg *cfg;
@@ -89,7 +93,45 @@ struct hstream {
 	struct wf_stream_info si;
 	char request_id[129];
 	char *local_body;
+	/* Most requests fit these; larger ones fall back to malloc. */
+	struct wf_hdr hdrs_inline[INLINE_HDRS];
+	char head_inline[INLINE_HEAD];
 };
+
+/* Stream objects are recycled per worker: a request costs no allocation in the common case. */
+static __thread struct hstream *free_streams;
+static __thread unsigned n_free_streams;
+
+static struct hstream *stream_alloc(void)
+{
+	struct hstream *st = free_streams;
+	if (st) {
+		free_streams = st->next_free;
+		n_free_streams--;
+		memset(st, 0, offsetof(struct hstream, hdrs_inline));
+		return st;
+	}
+	return calloc(1, sizeof(*st));
+}
+
+static void stream_recycle(struct hstream *st)
+{
+	if (st->hdrs != st->hdrs_inline)
+		free(st->hdrs);
+	if (st->head != st->head_inline)
+		free(st->head);
+#ifdef __SANITIZE_ADDRESS__
+	free(st); /* under ASan every stream is a fresh allocation, so a stale pointer is caught */
+	return;
+#endif
+	if (n_free_streams >= 64) {
+		free(st);
+		return;
+	}
+	st->next_free = free_streams;
+	free_streams = st;
+	n_free_streams++;
+}
 
 struct hconn {
 	struct wf_conn_link link;
@@ -175,11 +217,32 @@ static const struct wf_hdr *hdr_get(const struct wf_hdr *h, uint32_t n, const ch
 	return NULL;
 }
 
-/* A growable output string for heads (malloc'd; heads are small and built once). */
+/* A growable output string for heads. One per worker is kept for reuse (out_take/out_give),
+ * so serialising a head allocates nothing once the worker has warmed up; a nested user (a
+ * redirect building its Location while a reply is serialised) simply gets a fresh one. */
 struct out {
 	char *p;
 	size_t n, cap;
 };
+
+static __thread struct out tls_out;
+
+static struct out out_take(void)
+{
+	struct out o = tls_out;
+	tls_out = (struct out){0};
+	o.n = 0;
+	return o;
+}
+
+static void out_give(struct out *o)
+{
+	if (!tls_out.p && o->cap <= 64 * 1024)
+		tls_out = *o;
+	else
+		free(o->p);
+	*o = (struct out){0};
+}
 
 static void out_put(struct out *o, const char *s, size_t n)
 {
@@ -222,18 +285,32 @@ struct hlist {
 	uint32_t n, cap;
 };
 
+/* Like `out`, one list per worker is reused (hl_init takes it, hl_free gives it back). */
+static __thread struct hlist tls_hl;
+
 static void hl_init(struct hlist *l, uint32_t cap)
 {
-	l->cap = cap + 8;
-	l->h = malloc(l->cap * sizeof(*l->h));
-	l->dead = calloc(l->cap, 1);
+	*l = tls_hl;
+	tls_hl = (struct hlist){0};
 	l->n = 0;
+	if (l->cap < cap + 8) {
+		free(l->h);
+		free(l->dead);
+		l->cap = cap + 8;
+		l->h = malloc(l->cap * sizeof(*l->h));
+		l->dead = malloc(l->cap);
+	}
 }
 
 static void hl_free(struct hlist *l)
 {
-	free(l->h);
-	free(l->dead);
+	if (!tls_hl.h && l->cap <= 1024) {
+		tls_hl = *l;
+	} else {
+		free(l->h);
+		free(l->dead);
+	}
+	*l = (struct hlist){0};
 }
 
 static void hl_add(struct hlist *l, const char *k, uint32_t kn, const char *v, uint32_t vn)
@@ -397,15 +474,13 @@ static void stream_free(struct hstream *st)
 {
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
-	free(st->head);
-	free(st->hdrs);
 	free(st->resp_head);
 	free(st->resp_hdrs);
 	free(st->out_hdrs);
 	free(st->xff);
 	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
-	free(st);
+	stream_recycle(st);
 }
 
 /* Detach the upstream connection: back to the pool if the exchange ended cleanly. */
@@ -463,7 +538,7 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	stream_drop_upstream(st, 0);
 	wf_timer_cancel(LOOP(c), &st->t);
 	size_t bl = body ? strlen(body) : 0;
-	struct out o = {0};
+	struct out o = out_take();
 	char date[64];
 	http_date(date, sizeof(date));
 	out_fmt(&o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
@@ -502,7 +577,7 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	hl_free(&hl);
 	if (wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n) < 0)
 		st->keep_alive = 0;
-	free(o.p);
+	out_give(&o);
 	st->rs = RS_DONE;
 	stream_end(st);
 }
@@ -608,7 +683,7 @@ static int send_request_head(struct hstream *st)
 	const struct wf_hcm_cfg *cfg = st->cfg;
 	const struct wf_route *r = st->route;
 	const struct wf_h1_req *q = &st->req;
-	struct out o = {0};
+	struct out o = out_take();
 	/* path, after rewrites */
 	const char *path = q->path;
 	size_t plen = q->path_len;
@@ -697,7 +772,7 @@ static int send_request_head(struct hstream *st)
 		OUT_LIT(&o, "transfer-encoding: chunked\r\n");
 	OUT_LIT(&o, "\r\n");
 	int rc = wf_sio_write(&c->w->loop, &c->w->pool, &st->u->s, o.p, o.n);
-	free(o.p);
+	out_give(&o);
 	st->u->requests++;
 	st->t_sent_us = wf_now_us();
 	if (st->rb == RB_NONE)
@@ -827,33 +902,40 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 {
 	struct hconn *c = st->c;
 	const struct wf_hcm_cfg *cfg = st->cfg;
-	/* keep a copy of the head so the headers outlive the upstream buffer (access log) */
-	st->resp_head = malloc(rawlen);
-	memcpy(st->resp_head, raw, rawlen);
-	st->resp_hdrs = malloc((resp->n_headers + 1) * sizeof(struct wf_hdr));
-	for (uint32_t i = 0; i < resp->n_headers; i++) {
-		st->resp_hdrs[i] = resp->headers[i];
-		st->resp_hdrs[i].name = st->resp_head + (resp->headers[i].name - raw);
-		st->resp_hdrs[i].value = st->resp_head + (resp->headers[i].value - raw);
+	/* The parsed head points into the upstream buffer, valid during this call. Access logs
+	 * need the headers later: only then is the head copied. */
+	const char *base = raw;
+	const struct wf_hdr *rh = resp->headers;
+	if (cfg->n_logs) {
+		st->resp_head = malloc(rawlen);
+		memcpy(st->resp_head, raw, rawlen);
+		st->resp_hdrs = malloc((resp->n_headers + 1) * sizeof(struct wf_hdr));
+		for (uint32_t i = 0; i < resp->n_headers; i++) {
+			st->resp_hdrs[i] = resp->headers[i];
+			st->resp_hdrs[i].name = st->resp_head + (resp->headers[i].name - raw);
+			st->resp_hdrs[i].value = st->resp_head + (resp->headers[i].value - raw);
+		}
+		base = st->resp_head;
+		rh = st->resp_hdrs;
 	}
 	st->n_resp_hdrs = resp->n_headers;
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
-	struct out o = {0};
+	struct out o = out_take();
 	out_fmt(&o, "HTTP/1.1 %d ", resp->status);
-	out_put(&o, st->resp_head + (resp->reason - raw), resp->reason_len);
+	out_put(&o, base + (resp->reason - raw), resp->reason_len);
 	OUT_LIT(&o, "\r\n");
 	struct hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
-	const struct wf_hdr *conn = hdr_get(st->resp_hdrs, st->n_resp_hdrs, "connection", 10);
+	const struct wf_hdr *conn = hdr_get(rh, st->n_resp_hdrs, "connection", 10);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
-		const struct wf_hdr *h = &st->resp_hdrs[i];
+		const struct wf_hdr *h = &rh[i];
 		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length"))
 			continue;
 		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
-	char ust[24];
-	snprintf(ust, sizeof(ust), "%" PRIu64, (wf_now_us() - st->t_sent_us) / 1000);
+	char *ust = st->ust;
+	snprintf(ust, sizeof(st->ust), "%" PRIu64, (wf_now_us() - st->t_sent_us) / 1000);
 	if (!cfg->suppress_envoy_headers)
 		hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
 	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
@@ -869,12 +951,14 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	hl_edits(&hl, &st->vh->resp);
 	hl_edits(&hl, &cfg->routes->resp);
 	/* keep the head as sent for the access log: live entries only */
-	st->out_hdrs = malloc((hl.n + 1) * sizeof(*st->out_hdrs));
+	if (cfg->n_logs)
+		st->out_hdrs = malloc((hl.n + 1) * sizeof(*st->out_hdrs));
 	st->n_out_hdrs = 0;
 	for (uint32_t i = 0; i < hl.n; i++)
 		if (!hl.dead[i]) {
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
-			st->out_hdrs[st->n_out_hdrs++] = hl.h[i];
+			if (st->out_hdrs)
+				st->out_hdrs[st->n_out_hdrs++] = hl.h[i];
 		}
 	hl_free(&hl);
 	/* framing downstream */
@@ -910,7 +994,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	st->resp_started = 1;
 	wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
 	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
-	free(o.p);
+	out_give(&o);
 	return rc;
 }
 
@@ -1183,7 +1267,7 @@ static void redirect(struct hstream *st)
 {
 	const struct wf_route *r = st->route;
 	const struct wf_h1_req *q = &st->req;
-	struct out o = {0};
+	struct out o = out_take();
 	out_put(&o, r->redir_scheme ? r->redir_scheme : "http", strlen(r->redir_scheme ? r->redir_scheme : "http"));
 	OUT_LIT(&o, "://");
 	const char *host = q->host ? q->host : "";
@@ -1228,7 +1312,7 @@ static void redirect(struct hstream *st)
 		out_put(&o, qm, q->path_len - pn);
 	struct wf_hdr loc = {"location", o.p, 8, (uint32_t)o.n};
 	local_reply(st, r->redir_code, 0, NULL, &loc, 1);
-	free(o.p);
+	out_give(&o);
 }
 
 static void gen_request_id(struct hstream *st)
@@ -1364,7 +1448,7 @@ static void bad_request(struct hconn *c, int status, const char *why)
 	struct hstream *st = c->st;
 	wf_stat_inc(c->l->hcm->st.cx_protocol_error);
 	if (!st) {
-		st = calloc(1, sizeof(*st));
+		st = stream_alloc();
 		st->c = c;
 		st->cfg = c->l->hcm;
 		st->snap = c->snap;
@@ -1401,26 +1485,28 @@ static int start_stream(struct hconn *c)
 	}
 	struct wf_h1_limits lim = {.max_head_bytes = cfg->max_request_headers_kb * 1024,
 	                           .max_headers = cfg->max_headers_count};
-	struct wf_hdr *hdrs = malloc((cfg->max_headers_count + 1) * sizeof(*hdrs));
+	/* Parse into a stream object straight away (recycled, so a failed or incomplete parse
+	 * costs nothing but the parse). */
+	struct hstream *st = stream_alloc();
+	struct wf_hdr *hdrs = cfg->max_headers_count + 1 <= INLINE_HDRS ? st->hdrs_inline
+	                      : malloc((cfg->max_headers_count + 1) * sizeof(*hdrs));
+	st->hdrs = hdrs;
 	struct wf_h1_req req;
 	req.headers = hdrs;
 	int n = wf_h1_parse_request(wf_buf_data(&c->s.rb), avail, &lim, &req);
-	if (n == 0) {
-		free(hdrs);
+	if (n <= 0) {
+		stream_recycle(st);
+		if (n < 0) {
+			bad_request(c, -n, req.err ? req.err : "malformed");
+			return -1;
+		}
 		return 0;
 	}
-	if (n < 0) {
-		free(hdrs);
-		bad_request(c, -n, req.err ? req.err : "malformed");
-		return -1;
-	}
 	/* A stream, with its own copy of the head. */
-	struct hstream *st = calloc(1, sizeof(*st));
 	st->c = c;
 	st->snap = c->snap;
 	wf_worker_hold(c->w, st->snap);
 	st->cfg = cfg;
-	st->hdrs = hdrs;
 	st->t.cb = on_stream_timer;
 	st->t.data = st;
 	st->idle.cb = on_stream_idle;
@@ -1429,7 +1515,7 @@ static int start_stream(struct hconn *c)
 	st->si.start_wall_us = wall_us();
 	st->si.upstream_service_us = -1;
 	const char *base = wf_buf_data(&c->s.rb);
-	st->head = malloc((size_t)n);
+	st->head = n <= INLINE_HEAD ? st->head_inline : malloc((size_t)n);
 	memcpy(st->head, base, (size_t)n);
 #define REBASE(p) ((p) ? st->head + ((p) - base) : NULL)
 	st->req = req;

@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
 # Weft side by side with HAProxy and nginx (`make bench`; doc/benchmarks.md explains it).
 #
-# HTTP case: each proxy in turn is an HTTP/1.1 keep-alive reverse proxy with keep-alive
-# upstream, one worker, pinned to CPU 0, in front of the same upstream (a one-worker nginx
-# returning a 12-byte body). wrk and the upstream share CPU 1. For each proxy:
-#   idle RSS      VmRSS of the proxy's processes after start, before any request
-#   req/s, p50, p99 from wrk (-t1 -c$BENCH_CONNS --latency) over $BENCH_DURATION seconds
-#   CPU/request   utime+stime of the proxy's processes over the run / requests
-#   RSS/idle conn RSS growth when $BENCH_IDLE_CONNS clients each make one request and
-#                 then stay connected, idle (bench/idle_conns.py), divided by their number
-#   syscalls/req  counted by perf (when it can) during the warm-up, not the measured run
-# TCP case: Weft's tcp_proxy (splice) and HAProxy `mode tcp` + `option splice-auto` (and, as
-# "haproxy-splice", with splicing forced both ways) relay wrk's GETs of a $BENCH_BIG_MIB MiB
-# file (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB.
+# HTTP case: Weft, HAProxy and nginx are each an HTTP/1.1 keep-alive reverse proxy with
+# keep-alive upstream, one worker, pinned to CPU 0, in front of the same upstream (a one-worker
+# nginx returning a 12-byte body); wrk and the upstream share CPU 1. Per proxy:
+#   idle RSS       VmRSS of the proxy's processes after start, before any request
+#   syscalls/req   counted by perf (when it can) during a warm-up run, not the measured runs
+#   req/s, p50/p99 from wrk -t1 -c$BENCH_CONNS --latency: $BENCH_DURATION seconds per proxy, cut
+#                  into $BENCH_ROUNDS runs interleaved with the other proxies' (so that a change
+#                  in the machine's background load falls on all alike); p50/p99 are medians
+#   CPU/request    utime+stime of the proxy's processes over its runs / requests
+#   RSS/idle conn  RSS growth when $BENCH_IDLE_CONNS clients each make one request and then stay
+#                  connected, idle (bench/idle_conns.py), divided by their number
+# TCP case: Weft's tcp_proxy (splice), HAProxy `mode tcp` + `option splice-auto`, and the same
+# HAProxy with splicing forced both ways relay wrk's GETs of a $BENCH_BIG_MIB MiB file
+# (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB, measured the same way.
 # A "direct" row (wrk straight to the upstream) shows the ceiling of the load side.
-# Every request must succeed (at most 0.1% errors, wrk counts status >= 400 as errors) and,
-# in the HTTP case, reach the upstream.
+# Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
+# reach the upstream, or the run fails.
 #
-# Environment: BENCH_DURATION (10) BENCH_WARMUP (2) BENCH_CONNS (50) BENCH_IDLE_CONNS (9000)
-#   BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0) BENCH_LOAD_CPU (1)
-#   BENCH_PROXIES ("weft haproxy nginx") BENCH_KEEP=1 keeps the work directory (configs,
-#   logs, raw wrk output) WEFT_BIN (build/weft).
+# Environment: BENCH_DURATION (10) BENCH_ROUNDS (5) BENCH_WARMUP (2) BENCH_CONNS (50)
+#   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
+#   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft haproxy nginx") WEFT_BIN (build/weft)
+#   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
+# shellcheck disable=SC2154,SC2034  # W_* and I_* are set from wrk/idle_conns output by printf -v
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +42,10 @@ LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PROXIES=${BENCH_PROXIES:-weft haproxy nginx}
 HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+ROUNDS=${BENCH_ROUNDS:-5}
 HZ=$(getconf CLK_TCK)
+[ "$ROUNDS" -le "$DURATION" ] || ROUNDS=$DURATION
+ROUND_SECS=$((DURATION / ROUNDS))
 
 # Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's; idle RSS <= 3 MB;
 # RSS growth per idle keep-alive connection <= 1 KiB.
@@ -201,8 +207,8 @@ warm() {
 	esac
 }
 
-# upstream_counters: "accepted requests" of the upstream so far (its stub_status; the query
-# itself is one connection and one request, subtracted by the caller).
+# upstream_counters: "accepted requests" of the upstream so far (its stub_status; each query
+# is itself one connection and one request, subtracted by the caller).
 upstream_counters() {
 	curl -s "http://127.0.0.1:$UP_PORT/up_status" | awk 'NR == 3 { print $1, $3 }'
 }
@@ -217,18 +223,72 @@ run_wrk() {
 	W_errors=$((W_err_connect + W_err_read + W_err_write + W_err_status + W_err_timeout))
 }
 
+fmt() { awk "BEGIN { printf \"$1\", $2 }"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+add() { R[$1]=$(( ${R[$1]:-0} + $2 )); }
+
+declare -A R   # results: R[name.metric]
+declare -A PID_OF URL_OF
 FAILED=0
-check_errors() {   # check_errors NAME: more than 0.1% errors (or no request at all) fails the run
-	if [ "$W_requests" -eq 0 ] || [ $((W_errors * 1000)) -gt "$W_requests" ]; then
-		log "FAIL $1: $W_errors errors in $W_requests requests (connect $W_err_connect, read $W_err_read," \
-			"write $W_err_write, status>=400 $W_err_status, timeout $W_err_timeout)"
-		FAILED=1
-	fi
+
+# measure_round NAME CONNS SECONDS ROUND: one wrk run against NAME (URL_OF, PID_OF; PID_OF is
+# empty for the upstream itself), added to NAME's totals.
+measure_round() {
+	local n=$1 conns=$2 secs=$3 r=$4 pid=${PID_OF[$1]} c0=0 c1=0 a0 q0 a1 q1 e v
+	read -r a0 q0 < <(upstream_counters)
+	[ -z "$pid" ] || c0=$(cpu_ticks "$pid")
+	run_wrk "$n-$r" "${URL_OF[$n]}" "$conns" "$secs"
+	[ -z "$pid" ] || c1=$(cpu_ticks "$pid")
+	read -r a1 q1 < <(upstream_counters)
+	add "$n.requests" "$W_requests"
+	add "$n.duration_us" "$W_duration_us"
+	add "$n.bytes" "$W_bytes"
+	add "$n.ticks" $((c1 - c0))
+	add "$n.up_conns" $((a1 - a0 - 1))
+	add "$n.up_reqs" $((q1 - q0 - 1))
+	for e in errors err_connect err_read err_write err_status err_timeout; do
+		v=W_$e
+		add "$n.$e" "${!v}"
+	done
+	R[$n.p50s]+="$W_p50_us "
+	R[$n.p99s]+="$W_p99_us "
 }
 
-fmt() { awk "BEGIN { printf \"$1\", $2 }"; }
-
-declare -A R   # results: R[proxy.metric]
+# measure "NAMES" CONNS: BENCH_ROUNDS rounds; each round runs wrk against every name in turn
+# (starting one further along each round), so that a change in the background load of the
+# machine falls on all of them alike. Then the totals are checked: at most 0.1% errors, and
+# every request seen by the upstream.
+measure() {
+	local names conns=$2 r i n k
+	read -ra names <<<"$1"
+	k=${#names[@]}
+	for ((r = 0; r < ROUNDS; r++)); do
+		for ((i = 0; i < k; i++)); do
+			n=${names[$(((r + i) % k))]}
+			measure_round "$n" "$conns" "$ROUND_SECS" "$r"
+		done
+	done
+	for n in "${names[@]}"; do
+		local req=${R[$n.requests]} err=${R[$n.errors]}
+		if [ "$req" -eq 0 ] || [ $((err * 1000)) -gt "$req" ]; then
+			log "FAIL $n: $err errors in $req requests (connect ${R[$n.err_connect]}, read ${R[$n.err_read]}," \
+				"write ${R[$n.err_write]}, status>=400 ${R[$n.err_status]}, timeout ${R[$n.err_timeout]})"
+			FAILED=1
+		fi
+		if [ $((R[$n.up_reqs] + ROUNDS * conns)) -lt "$req" ]; then
+			log "FAIL $n: the upstream saw ${R[$n.up_reqs]} requests, wrk counted $req"
+			FAILED=1
+		fi
+		R[$n.secs]=$(fmt '%.3f' "${R[$n.duration_us]} / 1000000")
+		R[$n.rps]=$(fmt '%.0f' "$req / ${R[$n.secs]}")
+		R[$n.cpu_pct]=$(fmt '%.0f' "${R[$n.ticks]} * 100 / $HZ / ${R[$n.secs]}")
+		R[$n.cpu_us]=$(fmt '%.2f' "${R[$n.ticks]} * 1000000 / $HZ / ($req > 0 ? $req : 1)")
+		R[$n.mibs]=$(fmt '%.0f' "${R[$n.bytes]} / 1048576 / ${R[$n.secs]}")
+		R[$n.cpu_us_mib]=$(fmt '%.0f' "${R[$n.ticks]} * 1000000 / $HZ / (${R[$n.bytes]} > 0 ? ${R[$n.bytes]} / 1048576 : 1)")
+		R[$n.p50]=$(median ${R[$n.p50s]})
+		R[$n.p99]=$(median ${R[$n.p99s]})
+	done
+}
 
 # ---------------------------------------------------------------------------------------------
 # upstream
@@ -243,20 +303,11 @@ wait_port "$UP_PORT" "$UP_PID" "$WORK/upstream/stderr.log"
 START_TIME=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-log "HTTP: wrk -t1 -c$CONNS -d${DURATION}s --latency (after ${WARMUP}s warm-up), proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU"
-
-run_wrk direct-http "http://127.0.0.1:$UP_PORT/" "$CONNS" "$DURATION"
-check_errors direct-http
-R[direct.rps]=$(fmt '%.0f' "$W_requests * 1000000 / $W_duration_us")
-R[direct.p50]=$W_p50_us
-R[direct.p99]=$W_p99_us
-R[direct.errors]=$W_errors
-log "direct: ${R[direct.rps]} req/s"
 
 # ---------------------------------------------------------------------------------------------
-# HTTP: one proxy at a time
+# HTTP
 
-start_http_proxy() {   # start_http_proxy NAME PORT: the proxy's pid in LAST_PID
+start_proxy() {   # start_proxy NAME PORT: NAME's pid in LAST_PID
 	local name=$1 port=$2 d="$WORK/$1"
 	mkdir -p "$d"
 	case $name in
@@ -269,105 +320,85 @@ start_http_proxy() {   # start_http_proxy NAME PORT: the proxy's pid in LAST_PID
 	nginx)
 		render "$HERE/nginx.conf.in" "$d/nginx.conf" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$NGINX" -p "$d" -c "$d/nginx.conf" ;;
+	weft-tcp)
+		render "$HERE/weft-tcp.yaml.in" "$d/weft.yaml" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
+	haproxy-tcp | haproxy-splice)
+		# haproxy-splice: the same, with splicing forced both ways instead of splice-auto
+		render "$HERE/haproxy-tcp.cfg.in" "$d/haproxy.cfg" "$port"
+		[ "$name" = haproxy-tcp ] ||
+			sed -i 's/^\( *\)option splice-auto$/\1option splice-request\n\1option splice-response/' "$d/haproxy.cfg"
+		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
 	*) die "unknown proxy $name" ;;
 	esac
 	wait_port "$port" "$LAST_PID" "$d/stderr.log"
+	PID_OF[$name]=$LAST_PID
+	PORT_OF[$name]=$port
 }
+declare -A PORT_OF
 
+log "HTTP: $ROUNDS rounds of wrk -t1 -c$CONNS -d${ROUND_SECS}s --latency against each of: direct $PROXIES" \
+	"(proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU)"
 for P in $PROXIES; do
 	free_port
-	start_http_proxy "$P" "$PORT"
-	pid=$LAST_PID
-	sleep 0.5
-	R[$P.idle_kib]=$(rss_kib "$pid")
-
-	body=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$PORT/")
+	start_proxy "$P" "$PORT"
+	URL_OF[$P]="http://127.0.0.1:$PORT/"
+done
+sleep 0.5
+for P in $PROXIES; do R[$P.idle_kib]=$(rss_kib "${PID_OF[$P]}"); done   # before any request
+for P in $PROXIES; do
+	body=$(curl -s -w ' %{http_code}' "${URL_OF[$P]}")
 	[ "$body" = "hello world
  200" ] || die "$P: unexpected answer: $body"
-
-	warm "$P" "$pid" "http://127.0.0.1:$PORT/" "$CONNS" req
+	warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$CONNS" req
 	R[$P.syscalls]=$SYSCALLS
-	read -r acc0 req0 < <(upstream_counters)
-	cpu0=$(cpu_ticks "$pid")
-	run_wrk "$P-http" "http://127.0.0.1:$PORT/" "$CONNS" "$DURATION"
-	cpu1=$(cpu_ticks "$pid")
-	read -r acc1 req1 < <(upstream_counters)
-	check_errors "$P"
-	R[$P.requests]=$W_requests
-	R[$P.errors]=$W_errors
-	R[$P.rps]=$(fmt '%.0f' "$W_requests * 1000000 / $W_duration_us")
-	R[$P.p50]=$W_p50_us
-	R[$P.p99]=$W_p99_us
-	R[$P.cpu_us]=$(fmt '%.2f' "($cpu1 - $cpu0) * 1000000 / $HZ / ($W_requests > 0 ? $W_requests : 1)")
-	R[$P.cpu_pct]=$(fmt '%.0f' "($cpu1 - $cpu0) * 100 / $HZ / ($W_duration_us / 1000000)")
-	R[$P.up_conns]=$((acc1 - acc0 - 1))
-	R[$P.up_reqs]=$((req1 - req0 - 1))
-	# Every request must have reached the upstream (none answered by the proxy itself).
-	if [ $((R[$P.up_reqs] + CONNS)) -lt "$W_requests" ]; then
-		log "FAIL $P: upstream saw ${R[$P.up_reqs]} requests, wrk counted $W_requests"
-		FAILED=1
-	fi
+done
+PID_OF[direct]=""
+URL_OF[direct]="http://127.0.0.1:$UP_PORT/"
+measure "direct $PROXIES" "$CONNS"
+log "direct: ${R[direct.rps]} req/s"
+for P in $PROXIES; do
+	log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
+done
 
-	sleep 1
+# Idle keep-alive connections, one proxy at a time (the others sit idle).
+for P in $PROXIES; do
 	I_per_conn_bytes=0 I_ok=0 I_failed=0 I_closed=0 I_rss_before_kib=0 I_rss_after_kib=0
-	run "$LOAD_CPU" "$WORK/idle-$P.txt" python3 "$HERE/idle_conns.py" --port "$PORT" --pid "$pid" \
-		--count "$IDLE_CONNS" --window "$CONNS" || { cat "$WORK/idle-$P.txt" >&2; log "FAIL $P: idle connections"; FAILED=1; }
+	sleep 1
+	run "$LOAD_CPU" "$WORK/idle-$P.txt" python3 "$HERE/idle_conns.py" --port "${PORT_OF[$P]}" \
+		--pid "${PID_OF[$P]}" --count "$IDLE_CONNS" --window "$CONNS" ||
+		{ cat "$WORK/idle-$P.txt" >&2; log "FAIL $P: idle connections"; FAILED=1; }
 	line=$(grep '^IDLE ' "$WORK/idle-$P.txt" || true)
 	for kv in ${line#IDLE }; do printf -v "I_${kv%%=*}" '%s' "${kv#*=}"; done
 	R[$P.conn_bytes]=$I_per_conn_bytes
-	R[$P.idle_ok]=$I_ok
-	R[$P.idle_lost]=$((I_failed + I_closed))
-
-	stop "$pid"
-	log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request, idle RSS ${R[$P.idle_kib]} KiB," \
-		"${R[$P.conn_bytes]} B/idle conn (${I_rss_before_kib} -> ${I_rss_after_kib} KiB)"
+	log "$P: idle RSS ${R[$P.idle_kib]} KiB; $IDLE_CONNS idle connections: ${I_rss_before_kib} -> ${I_rss_after_kib} KiB," \
+		"${I_per_conn_bytes} B each"
 done
+for P in $PROXIES; do stop "${PID_OF[$P]}"; done
 
 # ---------------------------------------------------------------------------------------------
 # TCP: splice relays of a big file
 
-log "TCP: wrk -t1 -c$TCP_CONNS -d${DURATION}s GET /big ($BIG_MIB MiB) through each relay"
-BIG_URL_PATH=/big
-run_wrk direct-tcp "http://127.0.0.1:$UP_PORT$BIG_URL_PATH" "$TCP_CONNS" "$DURATION"
-check_errors direct-tcp
-R[direct.tcp_mibs]=$(fmt '%.0f' "$W_bytes / 1048576 / ($W_duration_us / 1000000)")
-
-# haproxy: `option splice-auto` (its heuristics decide when to splice); haproxy-splice: splicing
-# forced both ways (`option splice-request` + `option splice-response`), otherwise the same.
 TCP_PROXIES=""
 for P in $PROXIES; do
-	case $P in weft) TCP_PROXIES+="weft " ;; haproxy) TCP_PROXIES+="haproxy haproxy-splice " ;; esac
+	case $P in weft) TCP_PROXIES+="weft-tcp " ;; haproxy) TCP_PROXIES+="haproxy-tcp haproxy-splice " ;; esac
 done
+log "TCP: $ROUNDS rounds of wrk -t1 -c$TCP_CONNS -d${ROUND_SECS}s GET /big ($BIG_MIB MiB) against each of: direct $TCP_PROXIES"
 for P in $TCP_PROXIES; do
 	free_port
-	d="$WORK/$P-tcp"
-	mkdir -p "$d"
-	if [ "$P" = weft ]; then
-		render "$HERE/weft-tcp.yaml.in" "$d/weft.yaml" "$PORT"
-		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1
-	else
-		render "$HERE/haproxy-tcp.cfg.in" "$d/haproxy.cfg" "$PORT"
-		[ "$P" = haproxy ] ||
-			sed -i 's/^\( *\)option splice-auto$/\1option splice-request\n\1option splice-response/' "$d/haproxy.cfg"
-		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg"
-	fi
-	pid=$LAST_PID
-	wait_port "$PORT" "$pid" "$d/stderr.log"
-	size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT$BIG_URL_PATH")
-	[ "$size" = "200 $((BIG_MIB * 1048576))" ] || die "$P tcp: unexpected answer: $size"
-	warm "$P-tcp" "$pid" "http://127.0.0.1:$PORT$BIG_URL_PATH" "$TCP_CONNS" MiB
-	R[$P.tcp_syscalls]=$SYSCALLS
-	cpu0=$(cpu_ticks "$pid")
-	run_wrk "$P-tcp" "http://127.0.0.1:$PORT$BIG_URL_PATH" "$TCP_CONNS" "$DURATION"
-	cpu1=$(cpu_ticks "$pid")
-	check_errors "$P-tcp"
-	mib=$(fmt '%.3f' "$W_bytes / 1048576")
-	R[$P.tcp_mibs]=$(fmt '%.0f' "$mib / ($W_duration_us / 1000000)")
-	R[$P.tcp_cpu_us]=$(fmt '%.0f' "($cpu1 - $cpu0) * 1000000 / $HZ / ($mib > 0 ? $mib : 1)")
-	R[$P.tcp_cpu_pct]=$(fmt '%.0f' "($cpu1 - $cpu0) * 100 / $HZ / ($W_duration_us / 1000000)")
-	R[$P.tcp_errors]=$W_errors
-	stop "$pid"
-	log "$P tcp: ${R[$P.tcp_mibs]} MiB/s, ${R[$P.tcp_cpu_us]} us CPU/MiB"
+	start_proxy "$P" "$PORT"
+	URL_OF[$P]="http://127.0.0.1:$PORT/big"
+	size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${URL_OF[$P]}")
+	[ "$size" = "200 $((BIG_MIB * 1048576))" ] || die "$P: unexpected answer: $size"
+	warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$TCP_CONNS" MiB
+	R[$P.syscalls]=$SYSCALLS
+done
+URL_OF[direct-tcp]="http://127.0.0.1:$UP_PORT/big"
+PID_OF[direct-tcp]=""
+measure "direct-tcp $TCP_PROXIES" "$TCP_CONNS"
+for P in $TCP_PROXIES; do
+	log "$P: ${R[$P.mibs]} MiB/s, ${R[$P.cpu_us_mib]} us CPU/MiB (${R[$P.cpu_pct]}% CPU)"
+	stop "${PID_OF[$P]}"
 done
 
 ELAPSED=$(($(date +%s) - START_TIME))
@@ -385,16 +416,18 @@ echo
 echo "Weft benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "$("$WEFT" version 2>/dev/null | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), built $(date -u -r "$WEFT" '+%H:%M UTC')), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
 echo
-echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS -d${DURATION}s on CPU $LOAD_CPU"
+echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS on CPU $LOAD_CPU;"
+echo "each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows'"
 row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors
 row "direct (none)" "${R[direct.rps]}" - - - "$(ms "${R[direct.p50]}")" "$(ms "${R[direct.p99]}")" - - - "${R[direct.errors]}"
 for P in $PROXIES; do
 	row "$P" "${R[$P.rps]}" "${R[$P.cpu_us]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "$(ms "${R[$P.p50]}")" \
 		"$(ms "${R[$P.p99]}")" "$(mb "${R[$P.idle_kib]}")" "${R[$P.conn_bytes]}" "${R[$P.up_conns]}" "${R[$P.errors]}"
 done
-echo "  CPU/req: the proxy's utime+stime over the run / requests. syscl/req: counted by perf during the"
-echo "  warm-up. idle: RSS after start, before any request. B/idle-cn: RSS growth with $IDLE_CONNS idle"
-echo "  keep-alive clients, / $IDLE_CONNS. up-conns: connections opened to the upstream during the run."
+echo "  CPU/req: the proxy's utime+stime over its runs / requests. syscl/req: counted by perf during the"
+echo "  warm-up. p50, p99: median over the runs. idle: RSS after start, before any request. B/idle-cn: RSS"
+echo "  growth with $IDLE_CONNS idle keep-alive clients, / $IDLE_CONNS. up-conns: connections opened to the"
+echo "  upstream during the runs (wrk's in-flight requests are cut at the end of each run)."
 
 verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[haproxy.rps]:-}" ]; then
@@ -415,17 +448,18 @@ fi
 
 if [ -n "$TCP_PROXIES" ]; then
 	echo
-	echo "TCP relay, 1 worker on CPU $PROXY_CPU; wrk -t1 -c$TCP_CONNS -d${DURATION}s GETs of a $BIG_MIB MiB file (upstream and wrk on CPU $LOAD_CPU)"
-	trow proxy MiB/s CPU/MiB,us CPU% syscl/MiB errors
-	trow "direct (none)" "${R[direct.tcp_mibs]}" - - - -
+	echo "TCP relay, 1 worker on CPU $PROXY_CPU; wrk -t1 -c$TCP_CONNS GETs of a $BIG_MIB MiB file (upstream and wrk on CPU $LOAD_CPU)"
+	trow relay MiB/s CPU/MiB,us CPU% syscl/MiB errors
+	trow "direct (none)" "${R[direct-tcp.mibs]}" - - - "${R[direct-tcp.errors]}"
 	for P in $TCP_PROXIES; do
-		trow "$P" "${R[$P.tcp_mibs]}" "${R[$P.tcp_cpu_us]}" "${R[$P.tcp_cpu_pct]}" "${R[$P.tcp_syscalls]}" "${R[$P.tcp_errors]}"
+		trow "$P" "${R[$P.mibs]}" "${R[$P.cpu_us_mib]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "${R[$P.errors]}"
 	done
-	echo "  haproxy: option splice-auto; haproxy-splice: option splice-request + splice-response"
-	for H in haproxy haproxy-splice; do
-		if [ -n "${R[weft.tcp_mibs]:-}" ] && [ -n "${R[$H.tcp_mibs]:-}" ]; then
-			echo "Weft / $H: throughput $(fmt '%.2f' "${R[weft.tcp_mibs]} / ${R[$H.tcp_mibs]}")x," \
-				"CPU per MiB $(fmt '%.2f' "${R[weft.tcp_cpu_us]} / (${R[$H.tcp_cpu_us]} > 0 ? ${R[$H.tcp_cpu_us]} : 1)")x"
+	echo "  weft-tcp: tcp_proxy (splice). haproxy-tcp: mode tcp + option splice-auto. haproxy-splice: the same"
+	echo "  with option splice-request + splice-response (splicing forced)."
+	for H in haproxy-tcp haproxy-splice; do
+		if [ -n "${R[weft-tcp.mibs]:-}" ] && [ -n "${R[$H.mibs]:-}" ]; then
+			echo "Weft / $H: throughput $(fmt '%.2f' "${R[weft-tcp.mibs]} / ${R[$H.mibs]}")x," \
+				"CPU per MiB $(fmt '%.2f' "${R[weft-tcp.cpu_us_mib]} / (${R[$H.cpu_us_mib]} > 0 ? ${R[$H.cpu_us_mib]} : 1)")x"
 		fi
 	done
 fi

@@ -398,6 +398,8 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	C(tx_reset, "downstream_rq_tx_reset");
 	C(cx_idle_timeout, "downstream_cx_idle_timeout");
 	C(rq_idle_timeout, "downstream_rq_idle_timeout");
+	C(rq_header_timeout, "downstream_rq_header_timeout");
+	C(no_cluster, "no_cluster");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
 #undef C
 #undef G

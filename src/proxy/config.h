@@ -50,6 +50,8 @@ int wf_strmatch(const struct wf_strmatch *m, const char *s, size_t n);
 /* Compile a regex for full matches (JIT when available); NULL with err filled. */
 pcre2_code *wf_regex_compile(const char *re, int anchored, char *err, size_t errlen);
 int wf_regex_match(const pcre2_code *re, const char *s, size_t n);
+/* Free the calling thread's match data. */
+void wf_regex_thread_exit(void);
 
 struct wf_hdr_match {
 	char *name; uint32_t name_len;     /* lower-cased */
@@ -179,7 +181,7 @@ struct wf_hcm_stats {
 	uint32_t rq_total, rq_2xx, rq_3xx, rq_4xx, rq_5xx, rq_time;
 	uint32_t cx_total, cx_active, cx_http1_total, cx_destroy, cx_protocol_error;
 	uint32_t rq_active, no_route, rq_timeout, rx_reset, tx_reset, cx_idle_timeout;
-	uint32_t rq_idle_timeout, cx_length_ms;
+	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
 };
 
 struct wf_hcm_cfg {

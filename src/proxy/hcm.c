@@ -541,13 +541,15 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	struct out o = out_take();
 	char date[64];
 	http_date(date, sizeof(date));
-	out_fmt(&o, "HTTP/1.1 %d %s\r\n", code, status_text(code));
+	out_fmt(&o, "HTTP/1.%d %d %s\r\n", st->req.method && st->req.minor == 0 ? 0 : 1, code, status_text(code));
 	struct hlist hl;
 	hl_init(&hl, n_extra + 8);
 	for (uint32_t i = 0; i < n_extra; i++)
 		hl_add(&hl, extra[i].name, extra[i].name_len, extra[i].value, extra[i].value_len);
 	if (bl)
 		hl_add(&hl, "content-type", 12, "text/plain", 10);
+	if (st->cfg && st->cfg->via)
+		hl_add(&hl, "via", 3, st->cfg->via, (uint32_t)strlen(st->cfg->via));
 	/* A request whose body we did not read cannot be followed by another on this connection. */
 	if (!st->req_done && st->rb != RB_NONE)
 		st->keep_alive = 0;
@@ -880,9 +882,16 @@ static void up_send_body(struct hstream *st)
 	}
 }
 
+static void count_bound(struct hstream *st)
+{
+	wf_stat_inc(st->cluster->st.rq_total);
+	wf_stat_inc(st->host->st_rq_total);
+}
+
 static void on_up_connected(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
+	count_bound(st);
 	up_send_body(st);
 	if (!st->ended)
 		conn_process(st->c);
@@ -922,7 +931,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
 	struct out o = out_take();
-	out_fmt(&o, "HTTP/1.1 %d ", resp->status);
+	out_fmt(&o, "HTTP/1.%d %d ", st->req.minor == 0 ? 0 : 1, resp->status);
 	out_put(&o, base + (resp->reason - raw), resp->reason_len);
 	OUT_LIT(&o, "\r\n");
 	struct hlist hl;
@@ -1195,8 +1204,6 @@ static int start_upstream(struct hstream *st)
 		return -1;
 	}
 	st->host = h;
-	wf_stat_inc(h->st_rq_total);
-	wf_stat_inc(cl->st.rq_pending_total);
 	wf_stat_inc(h->st_rq_active);
 	int err = 0;
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
@@ -1204,6 +1211,12 @@ static int start_upstream(struct hstream *st)
 		up_fail(st, 503, WF_RF_UF, "connection failure");
 		return -1;
 	}
+	/* Envoy's accounting: a request waits ("pending") only for a new connection, and counts
+	 * in upstream_rq_total once it is bound to a connected one. */
+	if (st->u_reused)
+		count_bound(st);
+	else
+		wf_stat_inc(cl->st.rq_pending_total);
 	if (send_request_head(st) < 0) {
 		stream_drop_upstream(st, 0);
 		up_fail(st, 503, WF_RF_UC, "connection termination");
@@ -1221,7 +1234,6 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 		wf_stat_inc(st->cluster->st.rq_timeout);
 	if (st->host)
 		wf_stat_inc(st->host->st_rq_timeout);
-	wf_stat_inc(st->cfg->st.rq_timeout);
 	st->up_keep = 0;
 	if (st->resp_started) {
 		st->si.response_flags |= WF_RF_UT;
@@ -1281,9 +1293,10 @@ static void redirect(struct hstream *st)
 	if (r->redir_port)
 		out_fmt(&o, ":%u", r->redir_port);
 	else if (!r->redir_host && colon) {
-		/* keep the port, unless the scheme changes and it was a default one */
-		int dflt = (hn - host_only == 3 && !memcmp(colon, ":80", 3)) || (hn - host_only == 4 && !memcmp(colon, ":443", 4));
-		if (!r->redir_scheme || !dflt)
+		/* keep the port, unless the scheme changes and it is the default of the request's
+		 * scheme (always http here: :80) */
+		int dflt = hn - host_only == 3 && !memcmp(colon, ":80", 3);
+		if (!r->redir_scheme || !strcmp(r->redir_scheme, "http") || !dflt)
 			out_put(&o, colon, hn - host_only);
 	}
 	const char *qm = memchr(q->path, '?', q->path_len);
@@ -1406,10 +1419,10 @@ static void route_stream(struct hstream *st)
 	}
 	if (!st->cluster) {
 		/* validate_clusters: false and the route names a cluster this config lacks */
-		local_reply(st, 503, WF_RF_NC, "cluster not found", NULL, 0);
+		wf_stat_inc(cfg->st.no_cluster);
+		local_reply(st, 503, WF_RF_NC, NULL, NULL, 0);
 		return;
 	}
-	wf_stat_inc(st->cluster->st.rq_total);
 	wf_stat_inc(st->cluster->st.rq_active);
 	if (st->cluster->per_connection_buffer_limit < WATERMARK)
 		st->up_wm = st->cluster->per_connection_buffer_limit;
@@ -1442,11 +1455,14 @@ static void route_continue(struct hstream *st)
 
 /* ---- downstream --------------------------------------------------------------------------- */
 
+/* Refuse the request being received (a malformed head: 400/431; a head that stalled: 408),
+ * with a reply and an access log line, then close. */
 static void bad_request(struct hconn *c, int status, const char *why)
 {
 	/* A stream object just for the reply and the access log line. */
 	struct hstream *st = c->st;
-	wf_stat_inc(c->l->hcm->st.cx_protocol_error);
+	if (status != 408)
+		wf_stat_inc(c->l->hcm->st.cx_protocol_error);
 	if (!st) {
 		st = stream_alloc();
 		st->c = c;
@@ -1466,7 +1482,8 @@ static void bad_request(struct hconn *c, int status, const char *why)
 	st->keep_alive = 0;
 	st->req_done = 0;
 	st->rb = RB_CL;
-	local_reply(st, status, WF_RF_DPE, status == 431 ? "Request Header Fields Too Large" : "Bad Request", NULL, 0);
+	local_reply(st, status, status == 408 ? WF_RF_SI : WF_RF_DPE,
+	            status == 431 ? "Request Header Fields Too Large" : status == 408 ? why : "Bad Request", NULL, 0);
 }
 
 /* Parse the next request head from the read buffer and start its stream. 1 if a stream
@@ -1479,9 +1496,12 @@ static int start_stream(struct hconn *c)
 		return 0;
 	if (!c->head_started) {
 		c->head_started = wf_loop_now(LOOP(c));
-		/* without request_headers_timeout, the idle timer keeps running over a partial head */
-		if (cfg->request_headers_timeout_ms)
-			wf_timer_set(LOOP(c), &c->t, cfg->request_headers_timeout_ms);
+		/* the connection is no longer idle: the head has its own timeout, or the stream idle one */
+		uint64_t t = cfg->request_headers_timeout_ms ? cfg->request_headers_timeout_ms : cfg->stream_idle_timeout_ms;
+		if (t)
+			wf_timer_set(LOOP(c), &c->t, t);
+		else
+			wf_timer_cancel(LOOP(c), &c->t);
 	}
 	struct wf_h1_limits lim = {.max_head_bytes = cfg->max_request_headers_kb * 1024,
 	                           .max_headers = cfg->max_headers_count};
@@ -1699,10 +1719,16 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 		local_reply(c->st, 408, WF_RF_DT, "request timeout", NULL, 0);
 		return;
 	}
-	if (c->head_started) {
-		/* request_headers_timeout: a slow sender */
-		wf_stat_inc(cfg->st.rq_timeout);
+	if (c->head_started && cfg->request_headers_timeout_ms) {
+		/* request_headers_timeout: a slow sender is cut */
+		wf_stat_inc(cfg->st.rq_header_timeout);
 		conn_close(c);
+		return;
+	}
+	if (c->head_started) {
+		/* As in Envoy, a request exists from its first byte: stream_idle_timeout applies. */
+		wf_stat_inc(cfg->st.rq_idle_timeout);
+		bad_request(c, 408, "stream timeout");
 		return;
 	}
 	wf_stat_inc(cfg->st.cx_idle_timeout);
@@ -1780,6 +1806,21 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	wf_stat_inc(c->l->st_cx_active);
 	conn_update(c);
 	wf_timer_set(&w->loop, &c->t, cfg->idle_timeout_ms);
+}
+
+void wf_hcm_thread_exit(void)
+{
+	while (free_streams) {
+		struct hstream *st = free_streams;
+		free_streams = st->next_free;
+		free(st);
+	}
+	n_free_streams = 0;
+	free(tls_out.p);
+	tls_out = (struct out){0};
+	free(tls_hl.h);
+	free(tls_hl.dead);
+	tls_hl = (struct hlist){0};
 }
 
 void wf_hcm_drain_all(struct wf_worker *w)

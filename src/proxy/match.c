@@ -32,6 +32,12 @@ static pcre2_match_data *md(void)
 	return tls_md;
 }
 
+void wf_regex_thread_exit(void)
+{
+	pcre2_match_data_free(tls_md);
+	tls_md = NULL;
+}
+
 int wf_regex_match(const pcre2_code *re, const char *s, size_t n)
 {
 	return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md(), NULL) >= 0;

@@ -158,18 +158,20 @@ int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	for (uint32_t i = 0; i < n; i++) {
-		if (re && !wf_regex_match(re, d[i].name, strlen(d[i].name)))
-			continue;
 		if (d[i].type == WF_STAT_HIDDEN)
 			continue;
 		if (d[i].type == WF_STAT_CODES) {
 			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
 				int64_t v = wf_stat_value(d[i].idx + k);
-				if (v)
-					wf_jbuf_printf(out, "%s_%u: %lld\n", d[i].name, k + 100, (long long)v);
+				char name[600];
+				snprintf(name, sizeof(name), "%s_%u", d[i].name, k + 100);
+				if (v && (!re || wf_regex_match(re, name, strlen(name))))
+					wf_jbuf_printf(out, "%s: %lld\n", name, (long long)v);
 			}
 			continue;
 		}
+		if (re && !wf_regex_match(re, d[i].name, strlen(d[i].name)))
+			continue;
 		if (d[i].type != WF_STAT_HIST) {
 			wf_jbuf_printf(out, "%s: %lld\n", d[i].name, (long long)wf_stat_value(d[i].idx));
 			continue;

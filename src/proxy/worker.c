@@ -266,6 +266,8 @@ static void *worker_main(void *arg)
 	wf_stats_thread_init();
 	wf_loop_run(&w->loop);
 	flush_logs(w);
+	wf_hcm_thread_exit();
+	wf_regex_thread_exit();
 	return NULL;
 }
 

@@ -127,6 +127,8 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd);
 void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd);
 /* Drain every connection of the worker (close idle ones; busy ones close after their stream). */
 void wf_hcm_drain_all(struct wf_worker *w);
+/* Free what the connection manager caches per thread (at worker exit). */
+void wf_hcm_thread_exit(void);
 void wf_upstream_close_idle(struct wf_worker *w);
 
 #endif

@@ -820,7 +820,8 @@ class HttpUpstream:
             self._send_big(sock, req, n)
         elif path.startswith("/chunked/"):
             n = int(path.split("/")[2])
-            self._send_chunked(sock, req, [pattern_bytes(n)[i:i + 4096] for i in range(0, n, 4096)])
+            data = pattern_bytes(n)
+            self._send_chunked(sock, req, [data[i:i + 4096] for i in range(0, n, 4096)])
         elif path.startswith("/stream/"):
             _, _, k, ms = path.split("/")
             self._send_chunked(sock, req, [b"chunk %d\n" % i for i in range(int(k))], delay=int(ms) / 1000.0)

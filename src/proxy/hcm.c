@@ -1017,20 +1017,27 @@ static void response_done(struct hstream *st)
 	stream_end(st);
 }
 
-/* Upstream bytes: response head, then body, re-framed for the downstream. */
-static void on_up_readable(struct wf_uconn *u, void *owner)
+/* Upstream bytes: response head, then body, re-framed for the downstream. Returns 1 when it
+ * stopped because the downstream queue is full (the stream goes on), 0 otherwise. */
+static int up_readable(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
 	struct hconn *c = st->c;
 	struct wf_h1_limits lim = {.max_head_bytes = 96 * 1024, .max_headers = 256};
+	int need = 1; /* the buffered bytes cannot make progress: read first */
 	for (;;) {
 		if (st->ended)
-			return;
+			return 0;
 		if (wf_sio_queued(&c->s) >= st->down_wm) {
 			wf_upstream_want(u, 0); /* resumed when the downstream drains */
-			return;
+			return 1;
 		}
-		int r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : st->up_wm);
+		/* Read only when what is buffered is used up (or an incomplete head): a response
+		 * completed by the bytes at hand costs no extra read(2) that would say EAGAIN. */
+		int r = 0;
+		if (need || !wf_buf_len(&u->s.rb))
+			r = wf_sio_read(&c->w->pool, &u->s, st->rs == RS_WAIT ? lim.max_head_bytes + 1 : st->up_wm);
+		need = 0;
 		if (r > 0)
 			stream_touch(st);
 		if (r < -1) {
@@ -1038,7 +1045,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 				up_fail(st, 503, WF_RF_UC, "connection termination");
 			else
 				local_reply(st, 503, WF_RF_UC, NULL, NULL, 0);
-			return;
+			return 0;
 		}
 		uint32_t avail = wf_buf_len(&u->s.rb);
 		if (st->rs == RS_WAIT) {
@@ -1049,15 +1056,14 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 				if (st->u_reused && !st->retried && st->rb == RB_NONE) {
 					st->retried = 1;
 					stream_drop_upstream(st, 0);
-					if (start_upstream(st) == 0)
-						return;
-					return;
+					start_upstream(st);
+					return 0;
 				}
 				up_fail(st, 503, WF_RF_UC, "connection termination");
-				return;
+				return 0;
 			}
 			if (!avail)
-				return;
+				return 0;
 			struct wf_hdr hdrs[256];
 			struct wf_h1_resp resp;
 			resp.headers = hdrs;
@@ -1065,10 +1071,11 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			if (n == 0) {
 				if (r == -1) {
 					up_fail(st, 503, WF_RF_UC, "connection termination");
-					return;
+					return 0;
 				}
 				if (r == 0)
-					return;
+					return 0;
+				need = 1;
 				continue;
 			}
 			if (n < 0) {
@@ -1076,13 +1083,13 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 					wf_stat_inc(st->cluster->st.cx_protocol_error);
 				st->up_keep = 0;
 				up_fail(st, 502, WF_RF_UPE, "protocol error");
-				return;
+				return 0;
 			}
 			if (resp.status < 200) {
 				if (resp.status == 101) {
 					st->up_keep = 0;
 					up_fail(st, 502, WF_RF_UPE, "protocol error");
-					return;
+					return 0;
 				}
 				/* 1xx interim responses are passed on (100 only if we did not send ours) */
 				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
@@ -1096,7 +1103,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			if (send_response_head(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n) < 0) {
 				st->keep_alive = 0;
 				local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
-				return;
+				return 0;
 			}
 			wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 			/* stream idle timeout from now on, instead of the route timeout */
@@ -1106,7 +1113,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 				if (wf_buf_len(&u->s.rb))
 					st->up_keep = 0;
 				response_done(st);
-				return;
+				return 0;
 			}
 			continue;
 		}
@@ -1122,9 +1129,9 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 					st->up_keep = 0;
 					local_reply(st, 503, WF_RF_UC, NULL, NULL, 0);
 				}
-				return;
+				return 0;
 			}
-			return;
+			return 0;
 		}
 		const char *p = wf_buf_data(&u->s.rb);
 		if (st->rs == RS_CL || st->rs == RS_CLOSE) {
@@ -1147,7 +1154,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 					if (wf_buf_len(&u->s.rb))
 						st->up_keep = 0; /* bytes beyond the response: not reusable */
 					response_done(st);
-					return;
+					return 0;
 				}
 			}
 			continue;
@@ -1163,7 +1170,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			st->up_keep = 0;
 			st->keep_alive = 0;
 			local_reply(st, 502, WF_RF_UPE, NULL, NULL, 0);
-			return;
+			return 0;
 		}
 		if (cr == 1 && dl) {
 			if (st->down_chunked) {
@@ -1181,8 +1188,32 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			if (wf_buf_len(&u->s.rb))
 				st->up_keep = 0;
 			response_done(st);
+			return 0;
+		}
+	}
+}
+
+/* The downstream is corked while upstream bytes are handled, so that a response head and the
+ * body bytes that came with it leave in one write. */
+static void on_up_readable(struct wf_uconn *u, void *owner)
+{
+	struct hstream *st = owner;
+	struct hconn *c = st->c; /* outlives the stream within this event batch (deferred free) */
+	for (;;) {
+		c->s.cork = 1;
+		int paused = up_readable(u, owner);
+		if (c->dead)
+			return;
+		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s))) {
+			conn_close(c);
 			return;
 		}
+		/* Paused for the downstream, which then took it all at uncork: carry on with what
+		 * the upstream buffer holds (no epoll event would come for it). Otherwise the
+		 * downstream's EPOLLOUT resumes us. */
+		if (!paused || wf_sio_queued(&c->s) >= st->down_wm)
+			return;
+		wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
 	}
 }
 
@@ -1752,9 +1783,16 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 				conn_close(c);
 				return;
 			}
-			/* room downstream: let the upstream talk again */
-			if (c->st && c->st->u)
-				wf_upstream_want(c->st->u, EPOLLIN | EPOLLRDHUP);
+			/* room downstream: let the upstream talk again, starting with what it already
+			 * sent and we hold */
+			if (c->st && c->st->u) {
+				struct wf_uconn *u = c->st->u;
+				wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
+				if (wf_buf_len(&u->s.rb))
+					on_up_readable(u, c->st);
+				if (c->dead)
+					return;
+			}
 		}
 	}
 	if (c->closing) {

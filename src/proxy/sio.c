@@ -7,7 +7,8 @@ void wf_sio_update(struct wf_loop *loop, struct wf_sio *s)
 {
 	if (s->io.fd < 0)
 		return;
-	uint32_t ev = s->want | (wf_buf_len(&s->wb) ? EPOLLOUT : 0);
+	/* while corked, queued bytes leave at uncork: no need to wait for writability */
+	uint32_t ev = s->want | (wf_buf_len(&s->wb) && !s->cork ? EPOLLOUT : 0);
 	wf_io_want(loop, &s->io, ev);
 }
 
@@ -36,18 +37,40 @@ int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, 
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
+	/* Corked: small pieces are gathered and leave in one write at uncork. */
+	if (s->cork && wf_buf_len(&s->wb) + total <= WF_SIO_CORK_MAX) {
+		for (int i = 0; i < n; i++)
+			if (wf_buf_append(&s->wb, pool, iov[i].iov_base, iov[i].iov_len) < 0)
+				return -ENOMEM;
+		return 0;
+	}
 	size_t done = 0;
-	if (!wf_buf_len(&s->wb) && s->io.registered && !(s->io.events & EPOLLOUT)) {
-		ssize_t k = writev(s->io.fd, iov, n);
-		if (k < 0 && errno != EAGAIN && errno != EINTR) {
+	uint32_t queued = wf_buf_len(&s->wb);
+	if (s->io.registered && !(s->io.events & EPOLLOUT)) {
+		/* The socket is believed writable: what is queued, then the new bytes, in one call. */
+		struct iovec v[WF_SIO_MAX_IOV + 1];
+		int k = 0;
+		if (queued)
+			v[k++] = (struct iovec){wf_buf_data(&s->wb), queued};
+		for (int i = 0; i < n && k <= WF_SIO_MAX_IOV; i++)
+			v[k++] = iov[i];
+		ssize_t w = writev(s->io.fd, v, k);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			s->err = 1;
 			return -errno;
 		}
-		if (k > 0)
-			done = (size_t)k;
+		if (w > 0) {
+			size_t from_q = (size_t)w < queued ? (size_t)w : queued;
+			if (from_q)
+				wf_buf_consume(&s->wb, pool, (uint32_t)from_q);
+			done = (size_t)w - from_q;
+		}
 	}
-	if (done == total)
+	if (done == total) {
+		if (queued)
+			wf_sio_update(loop, s);
 		return 0;
+	}
 	/* Queue what the kernel did not take. */
 	size_t skip = done;
 	for (int i = 0; i < n; i++) {
@@ -61,6 +84,15 @@ int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, 
 	}
 	wf_sio_update(loop, s);
 	return 0;
+}
+
+int wf_sio_uncork(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
+{
+	s->cork = 0;
+	if (!wf_buf_len(&s->wb) || !s->io.registered || (s->io.events & EPOLLOUT))
+		return s->err ? -EPIPE : 0;
+	int r = wf_sio_flush(loop, pool, s);
+	return r < 0 ? r : 0;
 }
 
 int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)

@@ -14,17 +14,23 @@ struct wf_sio {
 	struct wf_buf rb, wb;
 	uint32_t want;            /* interest the owner wants besides EPOLLOUT for queued output */
 	unsigned eof : 1;         /* the peer closed its side */
+	unsigned cork : 1;        /* gather small writes until wf_sio_uncork */
 	unsigned err : 1;         /* a write failed: the connection is dead */
 };
 
-/* Send iov[0..n): write now what the socket takes, queue the rest. 0, or -errno when the
- * connection failed. */
+#define WF_SIO_CORK_MAX (16 * 1024)
+#define WF_SIO_MAX_IOV 8
+
+/* Send iov[0..n) (n <= WF_SIO_MAX_IOV): write now what the socket takes, queue the rest;
+ * while corked, small writes are only queued. 0, or -errno when the connection failed. */
 int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const struct iovec *iov, int n);
 static inline int wf_sio_write(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const void *p, size_t len)
 {
 	struct iovec v = {(void *)p, len};
 	return wf_sio_writev(loop, pool, s, &v, 1);
 }
+/* Stop gathering and write what was gathered. 0 or -errno. */
+int wf_sio_uncork(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
 /* Write queued output. 1 when nothing is left queued, 0 when some is, -errno on failure. */
 int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
 /* Read what is available into rb (at most up to `max` buffered bytes).

@@ -137,7 +137,6 @@ struct hconn {
 	struct wf_conn_link link;
 	struct wf_defer defer;
 	struct wf_worker *w;
-	struct wf_lsock *ls;
 	struct wf_sio s;
 	struct wf_snapshot *snap;          /* held while the connection lives */
 	const struct wf_listener *l;
@@ -1698,22 +1697,33 @@ static void conn_process(struct hconn *c)
 	conn_update(c);
 }
 
+/* A keep-alive connection moves to the newest config between streams, if its listener (same
+ * address, still an HTTP connection manager) is in it; otherwise it stays on its old one.
+ * Stats are registered by name, so the gauges move with the connection. */
+static void adopt_snapshot(struct hconn *c)
+{
+	struct wf_snapshot *s = c->w->snap;
+	for (uint32_t i = 0; i < s->n_listeners; i++) {
+		const struct wf_listener *l = &s->listeners[i];
+		if (l->kind != WF_NF_HCM || !wf_addr_eq(&l->addr, &c->l->addr))
+			continue;
+		struct wf_snapshot *old = c->snap;
+		c->snap = s;
+		wf_worker_hold(c->w, s);
+		c->l = l;
+		wf_worker_release(c->w, old);
+		return;
+	}
+}
+
 static void conn_process_(struct hconn *c)
 {
 	while (!c->dead && !c->closing) {
 		if (!c->st) {
 			/* new stream: adopt the newest config first */
 			wf_worker_refresh(c->w);
-			if (c->snap != c->w->snap && c->ls && c->ls->idx < c->w->snap->n_listeners &&
-			    wf_addr_eq(&c->w->snap->listeners[c->ls->idx].addr, &c->ls->addr) &&
-			    c->w->snap->listeners[c->ls->idx].kind == WF_NF_HCM) {
-				/* stats are registered by name, so the gauges move with the connection */
-				struct wf_snapshot *old = c->snap;
-				c->snap = c->w->snap;
-				wf_worker_hold(c->w, c->snap);
-				c->l = &c->snap->listeners[c->ls->idx];
-				wf_worker_release(c->w, old);
-			}
+			if (c->snap != c->w->snap)
+				adopt_snapshot(c);
 			int r = start_stream(c);
 			if (r <= 0)
 				return;
@@ -1818,7 +1828,6 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
 	c->w = w;
-	c->ls = ls;
 	c->snap = w->snap;
 	wf_worker_hold(w, c->snap);
 	c->l = &c->snap->listeners[ls->idx];

@@ -5,6 +5,7 @@
 #include "proxy/stats.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,11 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 {
 	struct wf_lsock *ls = io->data;
 	struct wf_worker *w = ls->w;
+	if (io->fd < 0)
+		return; /* closed earlier in this batch */
 	wf_worker_refresh(w);
+	if (io->fd < 0)
+		return; /* the new config dropped this listener */
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -155,11 +160,19 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
+static void lsock_free(struct wf_defer *d)
+{
+	free((char *)d - offsetof(struct wf_lsock, defer));
+}
+
+/* Closed now, freed after the current batch: an accept event for it may still be pending. */
 static void lsock_close(struct wf_worker *w, struct wf_lsock *ls)
 {
 	wf_io_del(&w->loop, &ls->io);
 	close(ls->io.fd);
-	free(ls);
+	ls->io.fd = -1;
+	ls->defer.cb = lsock_free;
+	wf_loop_defer(&w->loop, &ls->defer);
 }
 
 /* Make this worker's listening sockets match its snapshot: keep sockets whose address is

@@ -28,6 +28,7 @@ struct wf_lsock {
 	struct wf_addr addr;
 	uint32_t idx;                 /* index of its listener in w->snap */
 	struct wf_lsock *next;
+	struct wf_defer defer;
 };
 
 struct wf_hold {

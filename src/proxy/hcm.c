@@ -262,6 +262,57 @@ static void out_hdr(struct out *o, const char *k, size_t kn, const char *v, size
 	OUT_LIT(o, "\r\n");
 }
 
+/* Decimal and hex without printf: these run for every request. buf has room for 20 digits.
+ * Return the length written (no NUL). */
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static size_t fmt_hex(char *buf, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0;
+	do {
+		tmp[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* "%x\r\n": a chunk-size line; returns its length (buf: 20 bytes). */
+static int chunk_line(char *buf, uint64_t size)
+{
+	size_t n = fmt_hex(buf, size);
+	buf[n] = '\r';
+	buf[n + 1] = '\n';
+	return (int)n + 2;
+}
+
+static void out_u64(struct out *o, uint64_t v)
+{
+	char b[20];
+	out_put(o, b, fmt_u64(b, v));
+}
+
+static void out_content_length(struct out *o, uint64_t v)
+{
+	OUT_LIT(o, "content-length: ");
+	out_u64(o, v);
+	OUT_LIT(o, "\r\n");
+}
+
 static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out_fmt(struct out *o, const char *fmt, ...)
 {
@@ -751,7 +802,7 @@ static int send_request_head(struct hstream *st)
 		hl_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	char tmo[24];
 	if (r->timeout_ms && !cfg->suppress_envoy_headers) {
-		snprintf(tmo, sizeof(tmo), "%" PRIu64, r->timeout_ms);
+		tmo[fmt_u64(tmo, r->timeout_ms)] = 0;
 		hl_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
 	}
 	if (cfg->via) {
@@ -768,7 +819,7 @@ static int send_request_head(struct hstream *st)
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
 	hl_free(&hl);
 	if (st->rb == RB_CL)
-		out_fmt(&o, "content-length: %" PRId64 "\r\n", q->content_length);
+		out_content_length(&o, (uint64_t)q->content_length);
 	else if (st->rb == RB_CHUNKED)
 		OUT_LIT(&o, "transfer-encoding: chunked\r\n");
 	OUT_LIT(&o, "\r\n");
@@ -859,7 +910,7 @@ static void up_send_body(struct hstream *st)
 		}
 		if (r == 1 && dl) {
 			char hdr[24];
-			int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dl);
+			int hl = chunk_line(hdr, dl);
 			struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
 			if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, iov, 3) < 0)
 				return;
@@ -930,7 +981,12 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
 	struct out o = out_take();
-	out_fmt(&o, "HTTP/1.%d %d ", st->req.minor == 0 ? 0 : 1, resp->status);
+	if (st->req.minor == 0)
+		OUT_LIT(&o, "HTTP/1.0 ");
+	else
+		OUT_LIT(&o, "HTTP/1.1 ");
+	out_u64(&o, (uint64_t)resp->status);
+	OUT_LIT(&o, " ");
 	out_put(&o, base + (resp->reason - raw), resp->reason_len);
 	OUT_LIT(&o, "\r\n");
 	struct hlist hl;
@@ -943,10 +999,11 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	char *ust = st->ust;
-	snprintf(ust, sizeof(st->ust), "%" PRIu64, (wf_now_us() - st->t_sent_us) / 1000);
+	uint64_t now_us = wf_now_us();
+	ust[fmt_u64(ust, (now_us - st->t_sent_us) / 1000)] = 0;
 	if (!cfg->suppress_envoy_headers)
 		hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
-	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
+	st->si.upstream_service_us = (int64_t)(now_us - st->t_sent_us);
 	if (cfg->server_header_mode == 0)
 		hl_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
 	else if (cfg->server_header_mode == 1 && !hl_has(&hl, "server", 6))
@@ -972,13 +1029,13 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	/* framing downstream */
 	if (!has_body) {
 		if (resp->content_length >= 0 && st->is_head)
-			out_fmt(&o, "content-length: %" PRId64 "\r\n", resp->content_length);
+			out_content_length(&o, (uint64_t)resp->content_length);
 		st->rs = RS_DONE;
 	} else if (resp->chunked) {
 		st->rs = RS_CHUNKED;
 		memset(&st->resp_ch, 0, sizeof(st->resp_ch));
 	} else if (resp->content_length >= 0) {
-		out_fmt(&o, "content-length: %" PRId64 "\r\n", resp->content_length);
+		out_content_length(&o, (uint64_t)resp->content_length);
 		st->resp_left = (uint64_t)resp->content_length;
 		st->rs = st->resp_left ? RS_CL : RS_DONE;
 	} else {
@@ -1139,7 +1196,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				k = (uint32_t)st->resp_left;
 			if (st->down_chunked) {
 				char hdr[24];
-				int hl = snprintf(hdr, sizeof(hdr), "%x\r\n", k);
+				int hl = chunk_line(hdr, k);
 				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, k}, {"\r\n", 2}};
 				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
 			} else {
@@ -1174,7 +1231,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 		if (cr == 1 && dl) {
 			if (st->down_chunked) {
 				char hdr[24];
-				int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dl);
+				int hl = chunk_line(hdr, dl);
 				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
 				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
 			} else {
@@ -1365,9 +1422,17 @@ static void gen_request_id(struct hstream *st)
 	/* UUID version 4, variant 10 */
 	a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x4000;
 	b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-	snprintf(st->request_id, sizeof(st->request_id), "%08x-%04x-%04x-%04x-%012llx",
-	         (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xFFFF, (unsigned)a & 0xFFFF,
-	         (unsigned)(b >> 48), (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+	/* 8-4-4-4-12 hex digits from the 128 bits a:b */
+	static const char digits[] = "0123456789abcdef";
+	char *o = st->request_id;
+	for (int i = 0; i < 32; i++) {
+		uint64_t word = i < 16 ? a : b;
+		int shift = 60 - 4 * (i & 15);
+		*o++ = digits[(word >> shift) & 15];
+		if (i == 7 || i == 11 || i == 15 || i == 19)
+			*o++ = '-';
+	}
+	*o = 0;
 }
 
 /* strip_any_host_port / strip_matching_host_port: the port leaves the Host for routing and

@@ -83,6 +83,8 @@ enum op {
 	OP_ROUTE_NAME,
 	OP_DS_REMOTE,
 	OP_DS_REMOTE_NOPORT,
+	OP_DS_DIRECT,
+	OP_DS_DIRECT_NOPORT,
 	OP_DS_LOCAL,
 	OP_DS_LOCAL_NOPORT,
 	OP_HOSTNAME,
@@ -116,8 +118,8 @@ static const struct cmd {
     {"ROUTE_NAME", OP_ROUTE_NAME, ARG_NONE},
     {"DOWNSTREAM_REMOTE_ADDRESS", OP_DS_REMOTE, ARG_NONE},
     {"DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", OP_DS_REMOTE_NOPORT, ARG_NONE},
-    {"DOWNSTREAM_DIRECT_REMOTE_ADDRESS", OP_DS_REMOTE, ARG_NONE},
-    {"DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT", OP_DS_REMOTE_NOPORT, ARG_NONE},
+    {"DOWNSTREAM_DIRECT_REMOTE_ADDRESS", OP_DS_DIRECT, ARG_NONE},
+    {"DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT", OP_DS_DIRECT_NOPORT, ARG_NONE},
     {"DOWNSTREAM_LOCAL_ADDRESS", OP_DS_LOCAL, ARG_NONE},
     {"DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", OP_DS_LOCAL_NOPORT, ARG_NONE},
     {"HOSTNAME", OP_HOSTNAME, ARG_NONE},
@@ -531,6 +533,11 @@ static void eval(const struct wf_alog_fmt *f, const struct part *pt,
 	case OP_ROUTE_NAME: set_str(v, si->route_name); break;
 	case OP_DS_REMOTE: set_str(v, si->downstream_remote); break;
 	case OP_DS_REMOTE_NOPORT: set_str(v, si->downstream_remote); strip_port(v); break;
+	case OP_DS_DIRECT: set_str(v, si->downstream_direct_remote ? si->downstream_direct_remote : si->downstream_remote); break;
+	case OP_DS_DIRECT_NOPORT:
+		set_str(v, si->downstream_direct_remote ? si->downstream_direct_remote : si->downstream_remote);
+		strip_port(v);
+		break;
 	case OP_DS_LOCAL: set_str(v, si->downstream_local); break;
 	case OP_DS_LOCAL_NOPORT: set_str(v, si->downstream_local); strip_port(v); break;
 	case OP_HOSTNAME: set_str(v, f->hostname); break;

@@ -551,6 +551,10 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 	}
 	t->idle_timeout_ms = m->idle_timeout ? wf_duration_ms(m->idle_timeout) : 3600000;
 	t->max_connect_attempts = m->max_connect_attempts ? m->max_connect_attempts->value : 1;
+	if (!t->max_connect_attempts) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "max_connect_attempts", "must be at least 1");
+		goto fail;
+	}
 	if (access_logs(c, m->n_access_log, m->access_log, &t->logs, &t->n_logs) < 0)
 		goto fail;
 	t->st_cx_total = wf_stat_register(WF_STAT_COUNTER, "tcp", t->stat_prefix, "downstream_cx_total");

@@ -473,6 +473,7 @@ static void log_stream(struct hstream *st)
 	si->n_resp_headers = st->n_out_hdrs;
 	if (!si->downstream_remote)
 		si->downstream_remote = st->c->remote;
+	si->downstream_direct_remote = st->c->remote;
 	si->downstream_local = st->c->local;
 	if (st->host)
 		si->upstream_host = st->host->addr_str;
@@ -618,6 +619,8 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 		out_fmt(&o, "server: %s\r\n", st->cfg ? st->cfg->server_name : "envoy");
 	if (!st->keep_alive)
 		OUT_LIT(&o, "connection: close\r\n");
+	else if (st->req.method && st->req.minor == 0)
+		OUT_LIT(&o, "connection: keep-alive\r\n");
 	OUT_LIT(&o, "\r\n");
 	if (bl && !st->is_head)
 		out_put(&o, body, bl);
@@ -1111,6 +1114,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				 * sent but the head (the body, if any, is not kept for a replay). */
 				if (st->u_reused && !st->retried && st->rb == RB_NONE) {
 					st->retried = 1;
+					wf_stat_dec(st->host->st_rq_active); /* start_upstream counts the new try */
 					stream_drop_upstream(st, 0);
 					start_upstream(st);
 					return 0;
@@ -1148,7 +1152,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					return 0;
 				}
 				/* 1xx interim responses are passed on (100 only if we did not send ours) */
-				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
+				if (st->req.minor >= 1 && !(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
 					wf_sio_write(LOOP(c), POOL(c), &c->s, wf_buf_data(&u->s.rb), (size_t)n);
 				if (resp.status == 100)
 					st->sent_100 = 1;
@@ -1323,6 +1327,7 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 		wf_stat_inc(st->host->st_rq_timeout);
 	st->up_keep = 0;
 	if (st->resp_started) {
+		wf_stat_inc(st->cfg->st.tx_reset);
 		st->si.response_flags |= WF_RF_UT;
 		st->keep_alive = 0;
 		st->rs = RS_DONE;
@@ -1344,6 +1349,7 @@ static void on_stream_idle(struct wf_loop *loop, struct wf_timer *t)
 	wf_stat_inc(st->cfg->st.rq_idle_timeout);
 	st->up_keep = 0;
 	if (st->resp_started) {
+		wf_stat_inc(st->cfg->st.tx_reset);
 		st->si.response_flags |= WF_RF_SI;
 		st->keep_alive = 0;
 		st->rs = RS_DONE;

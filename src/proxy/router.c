@@ -53,30 +53,28 @@ static const char *header_value(const struct wf_h1_req *q, const char *name, uin
 		return NULL;
 	}
 	const char *v = NULL;
-	size_t n = 0;
 	int count = 0;
+	for (uint32_t i = 0; i < q->n_headers; i++)
+		if (wf_hdr_name_is(&q->headers[i], name, nl) && count++ == 0) {
+			v = q->headers[i].value;
+			*vl = q->headers[i].value_len;
+		}
+	if (count < 2)
+		return v;
+	/* Joined values longer than the scratch buffer are cut there (matchers see a prefix). */
+	size_t n = 0;
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &q->headers[i];
 		if (!wf_hdr_name_is(h, name, nl))
 			continue;
-		if (count++ == 0) {
-			v = h->value;
-			*vl = h->value_len;
-			if (h->value_len < joinlen) {
-				memcpy(join, h->value, h->value_len);
-				n = h->value_len;
-			}
-		} else if (n + 1 + h->value_len < joinlen) {
+		if (n && n < joinlen)
 			join[n++] = ',';
-			memcpy(join + n, h->value, h->value_len);
-			n += h->value_len;
-		}
+		size_t k = h->value_len < joinlen - n ? h->value_len : joinlen - n;
+		memcpy(join + n, h->value, k);
+		n += k;
 	}
-	if (count > 1) {
-		*vl = (uint32_t)n;
-		return join;
-	}
-	return v;
+	*vl = (uint32_t)n;
+	return join;
 }
 
 static int header_ok(const struct wf_hdr_match *m, const struct wf_h1_req *q)

@@ -26,7 +26,9 @@ struct def {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* registration and thread list only */
 static struct def *defs;
-static uint32_t n_defs, cap_defs, next_slot;
+/* The first slots are a sink for stats registered after the table is full. */
+#define SINK 0
+static uint32_t n_defs, cap_defs, next_slot = WF_STAT_CODE_SLOTS;
 static int64_t *threads[MAX_THREADS];
 static unsigned n_threads;
 
@@ -89,9 +91,14 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 		}
 	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
 	if (next_slot + need > WF_STATS_SLOTS) {
-		/* config time only: a config with tens of thousands of clusters */
-		fprintf(stderr, "weft: out of stat slots registering %s (%u in use)\n", full, next_slot);
-		abort();
+		/* Tens of thousands of clusters: the stat is not kept (its updates land in a sink
+		 * slot nobody lists) rather than refusing traffic. Said once. */
+		static int said;
+		if (!said++)
+			fprintf(stderr, "weft: out of stat slots at %s (%u in use): further stats are not kept\n",
+			        full, next_slot);
+		pthread_mutex_unlock(&lock);
+		return SINK;
 	}
 	if (n_defs == cap_defs) {
 		cap_defs = cap_defs ? cap_defs * 2 : 256;

@@ -57,7 +57,8 @@ struct wf_stream_info {
 	const char *upstream_host;                          /* "10.0.0.1:8080", NULL when none */
 	const char *upstream_cluster;                       /* NULL when none */
 	const char *route_name;                             /* NULL when none */
-	const char *downstream_remote;                      /* "ip:port" of the client */
+	const char *downstream_remote;                      /* "ip:port" of the client (from XFF when trusted) */
+	const char *downstream_direct_remote;               /* "ip:port" of the peer; NULL: downstream_remote */
 	const char *downstream_local;                       /* "ip:port" the client connected to */
 	const char *request_id;  uint32_t request_id_len;   /* x-request-id; NULL when none */
 };

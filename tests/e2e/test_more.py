@@ -764,3 +764,54 @@ def test_upstream_rq_pending_total_counts_new_connections():
                     "cluster.backend.upstream_rq_pending_total": 1}
             got = {k: w.stat(k) for k in want}
             eq(got, want, "requests on a reused connection did not wait for one")
+
+
+# ---------------------------------------------------------------------------------------------
+# fixes after review: direct peer address, HTTP/1.0 keep-alive local replies, 1xx and 1.0 clients,
+# responses cut mid-way counted as tx resets
+
+def test_direct_remote_address_is_the_peer():
+    """%DOWNSTREAM_DIRECT_REMOTE_ADDRESS% is the socket peer even when x-forwarded-for is trusted."""
+    log = tmp_path("direct.log")
+    fmt = "%REQ(:PATH)% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%\n"
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, use_remote_address=False, xff_num_trusted_hops=0,
+                             access_log=[C.file_log(log, text=fmt)])
+        with Weft(cfg):
+            eq(request(port, "/d", headers={"X-Forwarded-For": "9.9.9.9"}).status, 200, "status")
+    eq(read_lines(log), ["/d 9.9.9.9 127.0.0.1"], "remote (trusted XFF) and direct (peer) addresses")
+
+
+def test_http10_keepalive_local_reply():
+    """A local reply to an HTTP/1.0 keep-alive request says keep-alive, and the connection serves
+    the next request."""
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/"), direct_response={"status": 200, "body": {"inline_string": "hi"}})])],
+        http_protocol_options={"accept_http_10": True})])
+    with Weft(cfg), RawConn(port, timeout=3) as c:
+        for i in range(2):
+            c.send(b"GET /x HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n")
+            r = c.read_response()
+            eq((r.status, r.version, r.header("connection"), r.body), (200, "HTTP/1.0", "keep-alive", b"hi"),
+               "local reply %d to an HTTP/1.0 keep-alive request" % i)
+
+
+def test_no_interim_response_to_http10_client():
+    """RFC 9110 15.2: no 1xx to an HTTP/1.0 client; the final response still arrives."""
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, http_protocol_options={"accept_http_10": True})
+        with Weft(cfg):
+            r = raw(port, b"GET /1xx HTTP/1.0\r\nHost: h\r\n\r\n", timeout=3)
+            body = bytes(r)
+            check(b" 103 " not in body.split(b"\r\n")[0], "status line must not be a 1xx: %r", body[:60])
+            check(body.startswith(b"HTTP/1.0 200 "), "final response first, got %r", body[:60])
+
+
+def test_response_cut_by_route_timeout_counts_tx_reset():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, route_action={"timeout": "0.5s"})
+        with Weft(cfg) as w:
+            r = raw(port, b"GET /stream/10/300 HTTP/1.1\r\nHost: h\r\n\r\n", timeout=4)
+            check(r.closed, "the connection is cut when the route timeout fires mid-response")
+            _wait_stat(w, "http.ingress.downstream_rq_tx_reset", 1)

@@ -161,6 +161,25 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 	wf_snapshot_release(s);
 }
 
+/* {"socket_address":{"address":IP,"port_value":PORT}} from "ip:port" or "[ip6]:port". */
+static void json_socket_address(struct wf_jbuf *b, const char *addr_str)
+{
+	char ip[64];
+	snprintf(ip, sizeof(ip), "%s", addr_str);
+	char *colon = strrchr(ip, ':');
+	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+	if (colon)
+		*colon = 0;
+	char *ipp = ip;
+	if (ip[0] == '[') {
+		ipp++;
+		ip[strlen(ip) - 1] = 0;
+	}
+	wf_jbuf_puts(b, "{\"socket_address\":{\"address\":");
+	wf_jbuf_put_jstr(b, ipp, strlen(ipp));
+	wf_jbuf_printf(b, ",\"port_value\":%u}}", port);
+}
+
 /* Envoy's /clusters: text lines CLUSTER::HOST::STAT::VALUE, or ?format=json. */
 static void clusters(struct wf_jbuf *b, int json)
 {
@@ -184,17 +203,9 @@ static void clusters(struct wf_jbuf *b, int json)
 			    {"rq_error", h->st_rq_error, 0}, {"rq_success", h->st_rq_success, 0},
 			    {"rq_timeout", h->st_rq_timeout, 0}, {"rq_total", h->st_rq_total, 0}};
 			if (json) {
-				char ip[64];
-				snprintf(ip, sizeof(ip), "%s", h->addr_str);
-				char *colon = strrchr(ip, ':');
-				unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-				if (colon)
-					*colon = 0;
-				char *ipp = ip[0] == '[' ? ip + 1 : ip;
-				if (ip[0] == '[')
-					ip[strlen(ip) - 1] = 0;
-				wf_jbuf_printf(b, "%s{\"address\":{\"socket_address\":{\"address\":\"%s\",\"port_value\":%u}},\"stats\":[",
-				               k ? "," : "", ipp, port);
+				wf_jbuf_puts(b, k ? ",{\"address\":" : "{\"address\":");
+				json_socket_address(b, h->addr_str);
+				wf_jbuf_puts(b, ",\"stats\":[");
 				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
 					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
@@ -230,20 +241,9 @@ static void listeners(struct wf_jbuf *b, int json)
 		if (json) {
 			wf_jbuf_printf(b, "%s{\"name\":", i ? "," : "");
 			wf_jbuf_put_jstr(b, l->name, strlen(l->name));
-			wf_jbuf_puts(b, ",\"local_address\":{\"socket_address\":{\"address\":");
-			char ip[64];
-			snprintf(ip, sizeof(ip), "%s", l->addr_str);
-			char *colon = strrchr(ip, ':');
-			unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-			if (colon)
-				*colon = 0;
-			char *ipp = ip;
-			if (ip[0] == '[') {
-				ipp++;
-				ip[strlen(ip) - 1] = 0;
-			}
-			wf_jbuf_put_jstr(b, ipp, strlen(ipp));
-			wf_jbuf_printf(b, ",\"port_value\":%u}}}", port);
+			wf_jbuf_puts(b, ",\"local_address\":");
+			json_socket_address(b, l->addr_str);
+			wf_jbuf_puts(b, "}");
 		} else {
 			wf_jbuf_printf(b, "%s::%s\n", l->name, l->addr_str);
 		}

@@ -313,6 +313,17 @@ static void out_content_length(struct out *o, uint64_t v)
 	OUT_LIT(o, "\r\n");
 }
 
+/* Body bytes to a peer, framed as a chunk when the message is re-framed as chunked. */
+static int send_body(struct hconn *c, struct wf_sio *to, const char *p, size_t n, int chunked)
+{
+	if (!chunked)
+		return wf_sio_write(LOOP(c), POOL(c), to, p, n);
+	char hdr[24];
+	int hl = chunk_line(hdr, n);
+	struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, n}, {"\r\n", 2}};
+	return wf_sio_writev(LOOP(c), POOL(c), to, iov, 3);
+}
+
 static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out_fmt(struct out *o, const char *fmt, ...)
 {
@@ -912,10 +923,7 @@ static void up_send_body(struct hstream *st)
 			return;
 		}
 		if (r == 1 && dl) {
-			char hdr[24];
-			int hl = chunk_line(hdr, dl);
-			struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
-			if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, iov, 3) < 0)
+			if (send_body(c, &st->u->s, d, dl, 1) < 0)
 				return;
 			st->si.bytes_received += dl;
 		}
@@ -1198,14 +1206,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			uint32_t k = avail;
 			if (st->rs == RS_CL && st->resp_left < k)
 				k = (uint32_t)st->resp_left;
-			if (st->down_chunked) {
-				char hdr[24];
-				int hl = chunk_line(hdr, k);
-				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, k}, {"\r\n", 2}};
-				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
-			} else {
-				wf_sio_write(LOOP(c), POOL(c), &c->s, p, k);
-			}
+			send_body(c, &c->s, p, k, st->down_chunked);
 			st->si.bytes_sent += k;
 			wf_buf_consume(&u->s.rb, &c->w->pool, k);
 			if (st->rs == RS_CL) {
@@ -1233,14 +1234,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			return 0;
 		}
 		if (cr == 1 && dl) {
-			if (st->down_chunked) {
-				char hdr[24];
-				int hl = chunk_line(hdr, dl);
-				struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
-				wf_sio_writev(LOOP(c), POOL(c), &c->s, iov, 3);
-			} else {
-				wf_sio_write(LOOP(c), POOL(c), &c->s, d, dl);
-			}
+			send_body(c, &c->s, d, dl, st->down_chunked);
 			st->si.bytes_sent += dl;
 		}
 		wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)used);

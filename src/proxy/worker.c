@@ -148,8 +148,16 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: the connection stays queued, and level-triggered epoll
+				 * would report it again at once. Pause this listener for a moment. */
+				wf_warn("accept on %s: %s; pausing the listener for 100 ms",
+				        w->snap->listeners[ls->idx].addr_str, strerror(errno));
+				wf_io_set(loop, io, 0);
+				wf_timer_set(loop, &ls->pause, 100);
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				wf_warn("accept on %s: %s", w->snap->listeners[ls->idx].addr_str, strerror(errno));
+			}
 			return;
 		}
 		const struct wf_listener *l = &w->snap->listeners[ls->idx];
@@ -158,6 +166,13 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		else
 			wf_tcp_accept(w, ls, fd);
 	}
+}
+
+static void on_pause_end(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct wf_lsock *ls = t->data;
+	if (ls->io.fd >= 0)
+		wf_io_set(loop, &ls->io, EPOLLIN);
 }
 
 static void lsock_free(struct wf_defer *d)
@@ -169,6 +184,7 @@ static void lsock_free(struct wf_defer *d)
 static void lsock_close(struct wf_worker *w, struct wf_lsock *ls)
 {
 	wf_io_del(&w->loop, &ls->io);
+	wf_timer_cancel(&w->loop, &ls->pause);
 	close(ls->io.fd);
 	ls->io.fd = -1;
 	ls->defer.cb = lsock_free;
@@ -224,6 +240,8 @@ static int reconcile(struct wf_worker *w, char *err, size_t errlen)
 		ls->io.fd = fd;
 		ls->io.cb = on_accept;
 		ls->io.data = ls;
+		ls->pause.cb = on_pause_end;
+		ls->pause.data = ls;
 		wf_io_set(&w->loop, &ls->io, EPOLLIN);
 		ls->next = w->lsocks;
 		w->lsocks = ls;

@@ -29,6 +29,7 @@ struct wf_lsock {
 	uint32_t idx;                 /* index of its listener in w->snap */
 	struct wf_lsock *next;
 	struct wf_defer defer;
+	struct wf_timer pause;        /* re-enables accepting after running out of descriptors */
 };
 
 struct wf_hold {

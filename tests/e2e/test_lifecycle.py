@@ -2,11 +2,13 @@
 idle keep-alives are closed, exit 0 within the drain time); workers (--concurrency)."""
 
 import signal
+import socket
 import threading
 import time
 
 import configs as C
-from harness import (Client, HttpUpstream, RawConn, Weft, check, connect_refused, eq, request, wait_for)
+from harness import (Client, HttpUpstream, RawConn, Weft, check, connect_refused, eq, free_port, request,
+                     wait_for)
 
 
 def _inflight(port, path, result):
@@ -158,3 +160,42 @@ def test_log_level_flag():
         with Weft(cfg, args=["-l", "debug"]) as w:
             eq(request(port, "/").status, 200, "request")
         check(len(w.stderr()) > len(quiet), "-l debug should log more than -l error")
+
+
+def test_out_of_descriptors_pauses_then_recovers():
+    """With its descriptor limit reached, the proxy pauses accepting instead of spinning on the
+    queued connections, and serves them once descriptors are free again."""
+    import subprocess
+    from harness import WEFT_BIN, tmp_path, write_file
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/"), direct_response={"status": 200, "body": {"inline_string": "ok"}})])])])
+    path = write_file(tmp_path("emfile.yaml"), cfg)
+    err = open(tmp_path("emfile.err"), "w+")
+    p = subprocess.Popen(["prlimit", "--nofile=40:40", WEFT_BIN, "proxy", "-c", path, "--concurrency", "1"],
+                         stderr=err)
+    socks = []
+    try:
+        wait_for(lambda: not connect_refused(port), 5, what="the listener")
+        for _ in range(60):
+            socks.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.5)
+        ticks = int(open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()[11])
+        time.sleep(1.0)
+        spent = int(open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()[11]) - ticks
+        check(spent < 30, "the proxy burnt %d ticks of CPU in 1s while out of descriptors", spent)
+        for s in socks[:40]:
+            s.close()
+        ok = 0
+        for s in socks[40:]:
+            s.settimeout(3)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            ok += s.recv(64).startswith(b"HTTP/1.1 200")
+        eq(ok, 20, "connections served once descriptors were free")
+        err.seek(0)
+        check("pausing the listener" in err.read(), "the pause is logged")
+    finally:
+        for s in socks:
+            s.close()
+        p.terminate()
+        p.wait(10)

@@ -25,6 +25,8 @@ static struct {
 	struct wf_io sig, ino;
 	struct wf_timer tick;
 	struct wf_admin admin;
+	struct wf_addr admin_addr;
+	int admin_on;
 	const char *config;
 	char *config_dir, *config_base;
 	unsigned concurrency;
@@ -36,12 +38,63 @@ static struct {
 	int exit_code;
 } P;
 
+/* The workers open a new config's listeners after it is published, when it is too late to
+ * refuse it: so try each new address here first. 0, or -1 with err set. */
+static int check_new_listeners(const struct wf_snapshot *old, const struct wf_snapshot *s, char *err, size_t n)
+{
+	for (uint32_t i = 0; i < s->n_listeners; i++) {
+		const struct wf_listener *l = &s->listeners[i];
+		int known = 0;
+		for (uint32_t k = 0; old && k < old->n_listeners; k++)
+			known |= wf_addr_eq(&old->listeners[k].addr, &l->addr);
+		if (known)
+			continue;
+		int fd = wf_sock_listen(&l->addr, 1, 1, l->ipv4_compat);
+		if (fd < 0) {
+			snprintf(err, n, "listener '%s': cannot listen on %s: %s", l->name, l->addr_str, strerror(-fd));
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+static void admin_drain(struct wf_admin *a);
+static void admin_quit(struct wf_admin *a);
+
+/* Move the admin server when a new config gives it another address. 0 or -1 with err set. */
+static int admin_follow(const struct wf_snapshot *s, char *err, size_t n)
+{
+	if (!s->has_admin || (P.admin_on && wf_addr_eq(&P.admin_addr, &s->admin_addr)))
+		return 0;
+	struct wf_admin next = {.on_drain = admin_drain, .on_quit = admin_quit, .draining = P.admin.draining,
+	                        .health_failed = P.admin.health_failed};
+	int r = wf_admin_start(&next, &P.loop, &s->admin_addr);
+	if (r < 0) {
+		char a[64];
+		snprintf(err, n, "admin: cannot listen on %s: %s", wf_addr_str(&s->admin_addr, a, sizeof(a)), strerror(-r));
+		return -1;
+	}
+	if (P.admin_on)
+		wf_admin_stop(&P.admin);
+	P.admin = next;
+	P.admin.io.data = &P.admin;
+	wf_io_set(&P.loop, &P.admin.io, EPOLLIN); /* epoll must point at the copy, not at `next` */
+	P.admin_addr = s->admin_addr;
+	P.admin_on = 1;
+	return 0;
+}
+
 static void reload(const char *why)
 {
 	char err[1024];
 	struct wf_snapshot *s = wf_config_load(P.config, P.concurrency, err, sizeof(err));
-	if (!s) {
+	struct wf_snapshot *old = s ? wf_snapshot_acquire() : NULL;
+	int ok = s && check_new_listeners(old, s, err, sizeof(err)) == 0 && admin_follow(s, err, sizeof(err)) == 0;
+	wf_snapshot_release(old);
+	if (!ok) {
 		wf_error("config reload (%s) refused, the previous config keeps serving: %s", why, err);
+		wf_snapshot_free(s);
 		return;
 	}
 	s->version = ++P.version;
@@ -105,6 +158,7 @@ static void on_inotify(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 }
 
 static void admin_drain(struct wf_admin *a) { wf_workers_drain(); }
+
 static void admin_quit(struct wf_admin *a)
 {
 	P.drain_ms = 0;
@@ -178,15 +232,9 @@ int wf_cmd_proxy(int argc, char **argv)
 	P.sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	P.sig.cb = on_signal;
 	wf_io_set(&P.loop, &P.sig, EPOLLIN);
-	if (s->has_admin) {
-		P.admin.on_drain = admin_drain;
-		P.admin.on_quit = admin_quit;
-		int r = wf_admin_start(&P.admin, &P.loop, &s->admin_addr);
-		if (r < 0) {
-			char a[64];
-			fprintf(stderr, "weft: admin: cannot listen on %s: %s\n", wf_addr_str(&s->admin_addr, a, sizeof(a)), strerror(-r));
-			return 1;
-		}
+	if (admin_follow(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weft: %s\n", err);
+		return 1;
 	}
 	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weft: %s\n", err);

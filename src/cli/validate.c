@@ -1,6 +1,7 @@
 /* weft validate FILE...: decode and compile each file exactly as `weft proxy` would. */
 #include "cli/cli.h"
 #include "proxy/config.h"
+#include "proxy/alog.h"
 #include "proxy/stats.h"
 
 #include <stdio.h>
@@ -12,6 +13,7 @@ int wf_cmd_validate(int argc, char **argv)
 		return 2;
 	}
 	wf_stats_thread_init();
+	wf_alog_check_only = 1;
 	int bad = 0;
 	for (int i = 1; i < argc; i++) {
 		char err[1024];

@@ -426,6 +426,13 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
+void wf_admin_stop(struct wf_admin *a)
+{
+	wf_io_del(a->loop, &a->io);
+	close(a->io.fd);
+	a->io.fd = -1;
+}
+
 int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_addr *addr)
 {
 	a->loop = loop;

@@ -17,5 +17,7 @@ struct wf_admin {
 
 /* Listen on addr and serve on loop. 0 or -errno. */
 int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_addr *addr);
+/* Stop listening (requests being answered finish on their own). */
+void wf_admin_stop(struct wf_admin *a);
 
 #endif

@@ -210,6 +210,8 @@ static struct wf_alog_fmt *file_fmt(struct wf_cfgdoc *doc,
 	}
 }
 
+int wf_alog_check_only;
+
 struct wf_alog *wf_alog_compile(struct wf_cfgdoc *doc, const ProtobufCMessage *access_log,
                                 unsigned n_workers, char *err, size_t errlen)
 {
@@ -250,6 +252,22 @@ struct wf_alog *wf_alog_compile(struct wf_cfgdoc *doc, const ProtobufCMessage *a
 			fd = STDOUT_FILENO;
 		} else if (!strcmp(path, "/dev/stderr")) {
 			fd = STDERR_FILENO;
+		} else if (wf_alog_check_only) {
+			/* weft validate: say whether the file could be opened, create nothing */
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%s", path);
+			char *slash = strrchr(dir, '/');
+			if (slash)
+				*(slash == dir ? slash + 1 : slash) = 0;
+			else
+				snprintf(dir, sizeof(dir), ".");
+			int ok = access(path, F_OK) == 0 ? access(path, W_OK) == 0 : access(dir, W_OK) == 0;
+			if (!ok) {
+				wf_cfg_err(doc, err, errlen, fl, "path", "cannot open '%s': %s", path, strerror(errno));
+				wf_alog_fmt_free(fmt);
+				return NULL;
+			}
+			fd = -1;
 		} else {
 			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 			if (fd < 0) {

@@ -36,6 +36,8 @@ int wf_alog_render(const struct wf_alog_fmt *f, const struct wf_stream_info *si,
                    size_t *len, size_t *cap);
 
 struct wf_alog;
+/* Set by `weft validate`: check that log files could be opened, without creating them. */
+extern int wf_alog_check_only;
 /* Compile an envoy.config.accesslog.v3.AccessLog message (from doc; its typed_config is
  * FileAccessLog, StdoutAccessLog or StderrAccessLog) for `n_workers` workers. Opens the file
  * (O_APPEND|O_CREAT). NULL with a located error from wf_cfg_err on failure. */

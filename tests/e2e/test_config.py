@@ -383,3 +383,69 @@ def test_reload_adds_and_removes_listener():
         w.reload(cfg(False))
         wait_for(lambda: connect_refused(b), 5, what="the removed listener b to stop accepting")
         eq(request(a, "/").text, "A", "listener a unaffected")
+
+
+def test_validate_does_not_create_log_files():
+    """`weft validate` checks that an access log could be opened, and creates nothing."""
+    import os
+    from harness import tmp_path
+    logdir = os.path.dirname(tmp_path("x"))
+    log = os.path.join(logdir, "never-created.log")
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/"), direct_response={"status": 200})])], access_log=[C.file_log(log)])])
+    path = write_file(tmp_path("v.yaml"), cfg)
+    p = run_weft(["validate", path])
+    eq(p.returncode, 0, "validate exit status (stderr: %s)" % p.stderr)
+    check(not os.path.exists(log), "validate created %s" % log)
+    bad = cfg.replace(log, "/nonexistent-dir/x.log")
+    p = run_weft(["validate", write_file(tmp_path("bad.yaml"), bad)])
+    eq(p.returncode, 1, "validate refuses a log it could not open")
+    check("cannot open '/nonexistent-dir/x.log'" in p.stderr, "error names the file: %s" % p.stderr)
+
+
+def test_reload_refused_when_a_new_listener_cannot_bind():
+    """A reload adding a listener on a port already taken is refused as a whole; the old config
+    keeps serving."""
+    import socket as _s
+    busy = _s.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    busy_port = busy.getsockname()[1]
+    try:
+        port = free_port()
+        admin = free_port()
+
+        def cfg(body, extra_port=None):
+            ls = [C.http_listener(port, [C.vhost("all", ["*"], [
+                C.route(C.prefix("/"), direct_response={"status": 200, "body": {"inline_string": body}})])])]
+            if extra_port:
+                ls.append(C.http_listener(extra_port, [C.vhost("all", ["*"], [
+                    C.route(C.prefix("/"), direct_response={"status": 200})])], name="second"))
+            return C.bootstrap(listeners=ls, admin_port=admin)
+        with Weft(cfg("v1")) as w:
+            eq(request(port, "/").body, b"v1", "first config")
+            w.reload(cfg("v2", extra_port=busy_port))
+            time.sleep(0.5)
+            eq(request(port, "/").body, b"v1", "the refused config did not replace the old one")
+            check("cannot listen on 127.0.0.1:%d" % busy_port in w.stderr(), "the refusal names the address")
+            w.reload(cfg("v3"))
+            wait_for(lambda: request(port, "/").body == b"v3", 3, what="a later good config")
+    finally:
+        busy.close()
+
+
+def test_reload_moves_admin():
+    port = free_port()
+    a1, a2 = free_port(), free_port()
+
+    def cfg(admin):
+        return C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+            C.route(C.prefix("/"), direct_response={"status": 200})])])], admin_port=admin)
+    with Weft(cfg(a1)) as w:
+        eq(request(a1, "/ready").status, 200, "admin on the first address")
+        w.reload(cfg(a2))
+        wait_for(lambda: not connect_refused(a2), 3, what="admin on the new address")
+        eq(request(a2, "/ready").status, 200, "admin answers on the new address")
+        check(connect_refused(a1), "the old admin address is closed")
+        w.admin_port = a2

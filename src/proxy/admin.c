@@ -85,6 +85,29 @@ static int hexval(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* The percent-decoded value of query parameter `name` ("" when absent). */
+static void query_param(const char *qs, size_t qn, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name), k = 0;
+	const char *f = NULL;
+	for (size_t i = 0; i + nl + 1 <= qn; i++)
+		if ((i == 0 || qs[i - 1] == '&') && !memcmp(qs + i, name, nl) && qs[i + nl] == '=') {
+			f = qs + i + nl + 1;
+			break;
+		}
+	while (f && f < qs + qn && *f != '&' && k + 1 < outlen) {
+		int hi, lo;
+		if (*f == '%' && f + 2 < qs + qn + 1 && (hi = hexval(f[1])) >= 0 && (lo = hexval(f[2])) >= 0) {
+			out[k++] = (char)(hi * 16 + lo);
+			f += 3;
+		} else {
+			out[k++] = *f == '+' ? ' ' : *f;
+			f++;
+		}
+	}
+	out[k] = 0;
+}
+
 static int has_query(const char *q, size_t qn, const char *kv)
 {
 	size_t l = strlen(kv);
@@ -285,42 +308,23 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 	if (IS("/ready")) {
 		int live = !a->draining && !a->health_failed;
 		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", live ? "LIVE\n" : "DRAINING\n", live ? 5 : 9);
-	} else if (IS("/stats")) {
-		if (has_query(qs, qn, "format=json")) {
-			wf_stats_render_json(&b);
-			respond_j(c, 200, "application/json", &b);
-		} else if (has_query(qs, qn, "format=prometheus")) {
-			wf_stats_render_prometheus(&b);
-			respond_j(c, 200, "text/plain; charset=UTF-8", &b);
+	} else if (IS("/stats") || IS("/stats/prometheus")) {
+		char filter[256];
+		query_param(qs, qn, "filter", filter, sizeof(filter));
+		int r;
+		const char *ctype = "text/plain; charset=UTF-8";
+		if (IS("/stats/prometheus") || has_query(qs, qn, "format=prometheus")) {
+			r = wf_stats_render_prometheus(&b, filter);
+			if (r == 0)
+				ctype = "text/plain; version=0.0.4; charset=UTF-8";
+		} else if (has_query(qs, qn, "format=json")) {
+			r = wf_stats_render_json(&b, filter);
+			if (r == 0)
+				ctype = "application/json";
 		} else {
-			char filter[256] = "";
-			const char *f = NULL;
-			for (size_t i = 0; i + 7 <= qn; i++)
-				if ((i == 0 || qs[i - 1] == '&') && !memcmp(qs + i, "filter=", 7)) {
-					f = qs + i + 7;
-					break;
-				}
-			if (f) {
-				/* percent-decoding ('+' is a space in a query) */
-				size_t k = 0;
-				while (f < qs + qn && *f != '&' && k + 1 < sizeof(filter)) {
-					int hi, lo;
-					if (*f == '%' && f + 2 < qs + qn + 1 && (hi = hexval(f[1])) >= 0 && (lo = hexval(f[2])) >= 0) {
-						filter[k++] = (char)(hi * 16 + lo);
-						f += 3;
-					} else {
-						filter[k++] = *f == '+' ? ' ' : *f;
-						f++;
-					}
-				}
-				filter[k] = 0;
-			}
-			int ok = wf_stats_render_text(&b, filter) == 0;
-			respond_j(c, ok ? 200 : 400, "text/plain; charset=UTF-8", &b);
+			r = wf_stats_render_text(&b, filter);
 		}
-	} else if (IS("/stats/prometheus")) {
-		wf_stats_render_prometheus(&b);
-		respond_j(c, 200, "text/plain; version=0.0.4; charset=UTF-8", &b);
+		respond_j(c, r == 0 ? 200 : 400, ctype, &b);
 	} else if (IS("/config_dump")) {
 		config_dump(a, &b);
 		respond_j(c, 200, "application/json", &b);

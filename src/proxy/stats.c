@@ -151,17 +151,31 @@ static struct def *snapshot_defs(uint32_t *n)
 	return c;
 }
 
+/* ?filter=: a regex searched in each stat's name. 0 (re NULL when no filter) or -1 with a
+ * message written to out. */
+static int compile_filter(struct wf_jbuf *out, const char *filter, pcre2_code **re)
+{
+	*re = NULL;
+	if (!filter || !*filter)
+		return 0;
+	char err[160];
+	*re = wf_regex_compile(filter, 0, err, sizeof(err));
+	if (*re)
+		return 0;
+	wf_jbuf_printf(out, "invalid filter regex '%s': %s\n", filter, err);
+	return -1;
+}
+
+static int name_ok(const pcre2_code *re, const char *name)
+{
+	return !re || wf_regex_match(re, name, strlen(name));
+}
+
 int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 {
-	pcre2_code *re = NULL;
-	if (filter && *filter) {
-		char err[160];
-		re = wf_regex_compile(filter, 0, err, sizeof(err));
-		if (!re) {
-			wf_jbuf_printf(out, "invalid filter regex '%s': %s\n", filter, err);
-			return -1;
-		}
-	}
+	pcre2_code *re;
+	if (compile_filter(out, filter, &re) < 0)
+		return -1;
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	for (uint32_t i = 0; i < n; i++) {
@@ -172,12 +186,12 @@ int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 				int64_t v = wf_stat_value(d[i].idx + k);
 				char name[600];
 				snprintf(name, sizeof(name), "%s_%u", d[i].name, k + 100);
-				if (v && (!re || wf_regex_match(re, name, strlen(name))))
+				if (v && name_ok(re, name))
 					wf_jbuf_printf(out, "%s: %lld\n", name, (long long)v);
 			}
 			continue;
 		}
-		if (re && !wf_regex_match(re, d[i].name, strlen(d[i].name)))
+		if (!name_ok(re, d[i].name))
 			continue;
 		if (d[i].type != WF_STAT_HIST) {
 			wf_jbuf_printf(out, "%s: %lld\n", d[i].name, (long long)wf_stat_value(d[i].idx));
@@ -197,8 +211,11 @@ int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 	return 0;
 }
 
-void wf_stats_render_json(struct wf_jbuf *out)
+int wf_stats_render_json(struct wf_jbuf *out, const char *filter)
 {
+	pcre2_code *re;
+	if (compile_filter(out, filter, &re) < 0)
+		return -1;
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	wf_jbuf_puts(out, "{\"stats\":[");
@@ -209,14 +226,18 @@ void wf_stats_render_json(struct wf_jbuf *out)
 		if (d[i].type == WF_STAT_CODES) {
 			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
 				int64_t v = wf_stat_value(d[i].idx + k);
-				if (v) {
-					wf_jbuf_printf(out, "%s{\"name\":\"%s_%u\",\"value\":%lld}", first ? "" : ",",
-					               d[i].name, k + 100, (long long)v);
+				char name[600];
+				snprintf(name, sizeof(name), "%s_%u", d[i].name, k + 100);
+				if (v && name_ok(re, name)) {
+					wf_jbuf_printf(out, "%s{\"name\":\"%s\",\"value\":%lld}", first ? "" : ",", name,
+					               (long long)v);
 					first = 0;
 				}
 			}
 			continue;
 		}
+		if (!name_ok(re, d[i].name))
+			continue;
 		wf_jbuf_printf(out, "%s{\"name\":", first ? "" : ",");
 		wf_jbuf_put_jstr(out, d[i].name, strlen(d[i].name));
 		wf_jbuf_printf(out, ",\"value\":%lld}", (long long)wf_stat_value(d[i].idx));
@@ -224,6 +245,9 @@ void wf_stats_render_json(struct wf_jbuf *out)
 	}
 	wf_jbuf_puts(out, "]}\n");
 	free(d);
+	if (re)
+		pcre2_code_free(re);
+	return 0;
 }
 
 static int cmp_prom(const void *a, const void *b)
@@ -247,23 +271,30 @@ static void prom_line(struct wf_jbuf *out, const char *name, const char *suffix,
 	wf_jbuf_printf(out, "%s %lld\n", n ? "}" : "", v);
 }
 
-void wf_stats_render_prometheus(struct wf_jbuf *out)
+int wf_stats_render_prometheus(struct wf_jbuf *out, const char *filter)
 {
+	pcre2_code *re;
+	if (compile_filter(out, filter, &re) < 0)
+		return -1;
 	uint32_t n;
 	struct def *d = snapshot_defs(&n);
 	qsort(d, n, sizeof(*d), cmp_prom);
 	static const char *const tname[] = {"counter", "gauge", "histogram", "counter", "gauge"};
+	const char *typed = NULL; /* the metric whose # TYPE line was written last */
 	for (uint32_t i = 0; i < n; i++) {
-		if (d[i].type == WF_STAT_HIDDEN)
+		if (d[i].type == WF_STAT_HIDDEN || (d[i].type != WF_STAT_CODES && !name_ok(re, d[i].name)))
 			continue;
-		if (i == 0 || strcmp(d[i].prom, d[i - 1].prom))
+		if (!typed || strcmp(typed, d[i].prom)) {
 			wf_jbuf_printf(out, "# TYPE %s %s\n", d[i].prom, tname[d[i].type]);
+			typed = d[i].prom;
+		}
 		if (d[i].type == WF_STAT_CODES) {
 			for (uint32_t k = 0; k < WF_STAT_CODE_SLOTS; k++) {
 				int64_t v = wf_stat_value(d[i].idx + k);
-				char code[48];
+				char code[48], name[600];
 				snprintf(code, sizeof(code), "envoy_response_code=\"%u\"", k + 100);
-				if (v)
+				snprintf(name, sizeof(name), "%s_%u", d[i].name, k + 100);
+				if (v && name_ok(re, name))
 					prom_line(out, d[i].prom, "", &d[i], code, (long long)v);
 			}
 			continue;
@@ -286,4 +317,7 @@ void wf_stats_render_prometheus(struct wf_jbuf *out)
 		prom_line(out, d[i].prom, "_count", &d[i], NULL, (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1));
 	}
 	free(d);
+	if (re)
+		pcre2_code_free(re);
+	return 0;
 }

@@ -53,11 +53,11 @@ void wf_stat_hist(uint32_t idx, uint64_t ms);
 
 struct wf_jbuf;
 /* Render all stats: Envoy's /stats text ("name: value"), /stats?format=json, or Prometheus. */
-/* filter: a regex (Envoy's ?filter=) searched in each name, or NULL. -1 (with a message in out)
- * when the regex does not compile. */
+/* filter (all three): a regex (Envoy's ?filter=) searched in each stat's dotted name, or NULL.
+ * -1 (with a message in out) when the regex does not compile. */
 int wf_stats_render_text(struct wf_jbuf *out, const char *filter);
-void wf_stats_render_json(struct wf_jbuf *out);
-void wf_stats_render_prometheus(struct wf_jbuf *out);
+int wf_stats_render_json(struct wf_jbuf *out, const char *filter);
+int wf_stats_render_prometheus(struct wf_jbuf *out, const char *filter);
 /* Sum of a stat over all threads (for tests and /clusters). */
 int64_t wf_stat_value(uint32_t idx);
 

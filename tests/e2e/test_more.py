@@ -815,3 +815,23 @@ def test_response_cut_by_route_timeout_counts_tx_reset():
             r = raw(port, b"GET /stream/10/300 HTTP/1.1\r\nHost: h\r\n\r\n", timeout=4)
             check(r.closed, "the connection is cut when the route timeout fires mid-response")
             _wait_stat(w, "http.ingress.downstream_rq_tx_reset", 1)
+
+
+def test_stats_filter_applies_to_json_and_prometheus():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        with Weft(cfg) as w:
+            eq(request(port, "/f").status, 200, "request")
+            _wait_stat(w, "cluster.backend.upstream_rq_200", 1)
+            q = "filter=" + urllib.parse.quote(r"^cluster\.backend\.upstream_rq_(total|200)$")
+            r = w.admin("/stats?format=json&" + q)
+            eq(r.status, 200, "JSON with a filter")
+            names = sorted(s["name"] for s in json.loads(r.body)["stats"])
+            eq(names, ["cluster.backend.upstream_rq_200", "cluster.backend.upstream_rq_total"], "filtered JSON stats")
+            r = w.admin("/stats/prometheus?" + q)
+            eq(r.status, 200, "Prometheus with a filter")
+            samples = [l for l in r.text.splitlines() if l and not l.startswith("#")]
+            eq(sorted(l.split(" ")[0] for l in samples),
+               sorted(['envoy_cluster_upstream_rq{envoy_cluster_name="backend",envoy_response_code="200"}',
+                       'envoy_cluster_upstream_rq_total{envoy_cluster_name="backend"}']), "filtered Prometheus samples")
+            eq(w.admin("/stats/prometheus?filter=(").status, 400, "bad regex")

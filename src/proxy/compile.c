@@ -685,7 +685,8 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 	s->source = strdup(file);
 	s->loaded_wall_s = (uint64_t)time(NULL);
 	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen};
-	if (bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
+	if (wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
+	    bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
 		wf_snapshot_free(s);
 		return NULL;
 	}

@@ -18,4 +18,8 @@ ProtobufCMessage *wf_proto_new(const ProtobufCMessageDescriptor *d);
 /* Free a message built by wf_proto_new/the YAML mapper/wf_proto_unpack, with everything it owns. */
 void wf_proto_free(ProtobufCMessage *m);
 
+/* Is field f of msg set? A oneof member when its case names it; a repeated field when it has
+ * elements; a message when present; a proto3 scalar when not zero/empty. */
+int wf_proto_field_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+
 #endif

@@ -1,0 +1,87 @@
+/* Fields the .proto subset declares (so that configs using them decode, and errors can name
+ * them) but that the data plane does not implement yet. A config that sets one is refused,
+ * with the field's position: never silently ignored. An entry goes away when its feature lands.
+ *
+ * One walker visits every message of the document, Any payloads included. */
+#include "proxy/compile.h"
+
+#include "xds/cfgdoc.h"
+#include "xds/registry.h"
+
+#include <string.h>
+
+struct pending {
+	const char *message;   /* full protobuf name */
+	const char *field;
+	const char *why;       /* what to say; "not supported yet" when NULL */
+};
+
+static const struct pending pending[] = {
+	{"envoy.config.cluster.v3.Cluster", "ring_hash_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster", "maglev_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster", "least_request_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster", "circuit_breakers", NULL},
+	{"envoy.config.cluster.v3.Cluster", "outlier_detection", NULL},
+	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
+	{"envoy.config.cluster.v3.Cluster", "upstream_connection_options", NULL},
+	{"envoy.config.route.v3.RouteAction", "retry_policy", NULL},
+	{"envoy.config.route.v3.RouteAction", "hash_policy", NULL},
+	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
+	{"envoy.config.route.v3.RouteAction", "rate_limits", NULL},
+	{"envoy.config.route.v3.RouteAction", "cors", NULL},
+	{"envoy.config.route.v3.VirtualHost", "retry_policy", NULL},
+	{"envoy.config.route.v3.VirtualHost", "rate_limits", NULL},
+	{"envoy.config.route.v3.VirtualHost", "cors", NULL},
+	{"envoy.config.route.v3.VirtualHost", "typed_per_filter_config", NULL},
+	{"envoy.config.route.v3.Route", "typed_per_filter_config", NULL},
+	{"envoy.config.route.v3.WeightedCluster.ClusterWeight", "typed_per_filter_config", NULL},
+};
+
+static const char *pending_why(const char *message, const char *field)
+{
+	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
+		if (!strcmp(pending[i].message, message) && !strcmp(pending[i].field, field))
+			return pending[i].why ? pending[i].why : "not supported yet";
+	return NULL;
+}
+
+static int walk(struct wf_compile *c, const ProtobufCMessage *m, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (depth > 64)
+		return 0;
+	if (!strcmp(d->name, "google.protobuf.Any")) {
+		char err[256];
+		const ProtobufCMessage *in = wf_cfgdoc_any(c->doc, m, err, sizeof(err));
+		return in ? walk(c, in, depth + 1) : 0; /* unknown types are refused where they are used */
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (!wf_proto_field_is_set(m, f))
+			continue;
+		const char *why = pending_why(d->name, f->name);
+		if (why)
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, f->name, "%s is %s", f->name, why);
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *base = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)base;
+			for (size_t k = 0; k < n; k++)
+				if (arr[k] && walk(c, arr[k], depth + 1) < 0)
+					return -1;
+		} else {
+			const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)base;
+			if (sub && walk(c, sub, depth + 1) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int wf_compile_refuse_pending(struct wf_compile *c, const ProtobufCMessage *root)
+{
+	return walk(c, root, 0);
+}

@@ -237,6 +237,8 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 	return 0;
 }
 
+static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
+
 static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 {
 	if (!m->name || !*m->name) {
@@ -272,8 +274,17 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
 		goto fail;
 	}
-	if (m->lb_policy != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy", "lb_policy %s is not supported yet (ROUND_ROBIN)",
+	enum wf_lb_kind lb_kind;
+	struct wf_lb_params lbp = {0};
+	switch (m->lb_policy) {
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN: lb_kind = WF_LB_ROUND_ROBIN; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST: lb_kind = WF_LB_LEAST_REQUEST; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM: lb_kind = WF_LB_RANDOM; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH: lb_kind = WF_LB_RING_HASH; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV: lb_kind = WF_LB_MAGLEV; break;
+	default:
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy",
+		           "lb_policy %s is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)",
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__lb_policy__descriptor, m->lb_policy)->name);
 		goto fail;
 	}
@@ -333,8 +344,27 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		cl->total_weight += cl->hosts[i].weight;
 	cl->lb = aligned_alloc(64, sizeof(struct wf_lb_state) * c->snap->n_workers);
 	memset(cl->lb, 0, sizeof(struct wf_lb_state) * c->snap->n_workers);
-	for (unsigned w = 0; w < c->snap->n_workers; w++)
+	for (unsigned w = 0; w < c->snap->n_workers; w++) {
 		cl->lb[w].current = calloc(cl->n_hosts + 1, sizeof(int64_t));
+		cl->lb[w].active = calloc(cl->n_hosts + 1, sizeof(int64_t));
+	}
+	cl->usable = calloc(cl->n_hosts + 1, 1);
+	uint32_t *weights = calloc(cl->n_hosts + 1, sizeof(uint32_t));
+	const char **keys = calloc(cl->n_hosts + 1, sizeof(char *));
+	for (uint32_t i = 0; i < cl->n_hosts; i++) {
+		cl->usable[i] = cl->hosts[i].healthy;
+		weights[i] = cl->hosts[i].weight;
+		keys[i] = cl->hosts[i].addr_str;
+	}
+	char lerr[256] = "";
+	int lr = wf_lb_build(&cl->policy, lb_kind, weights, keys, cl->n_hosts, &lbp, lerr, sizeof(lerr));
+	free(weights);
+	free(keys);
+	if (lr < 0) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy", "%s", lerr);
+		cluster_free(cl, c->snap->n_workers);
+		return NULL;
+	}
 	cluster_stats(cl);
 	return cl;
 fail:
@@ -349,9 +379,13 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 {
 	if (!cl)
 		return;
-	for (unsigned w = 0; cl->lb && w < n_workers; w++)
+	for (unsigned w = 0; cl->lb && w < n_workers; w++) {
 		free(cl->lb[w].current);
+		free(cl->lb[w].active);
+	}
 	free(cl->lb);
+	free(cl->usable);
+	wf_lb_free(&cl->policy);
 	free(cl->hosts);
 	free(cl->name);
 	free(cl->stat_name);
@@ -474,12 +508,8 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 			h->idle_timeout_ms = wf_duration_ms(o->idle_timeout);
 		if (o->max_headers_count)
 			h->max_headers_count = o->max_headers_count->value;
-		if (o->max_connection_duration || o->max_stream_duration || o->headers_with_underscores_action) {
-			wf_cfg_err(c->doc, c->err, c->errlen, o, o->max_connection_duration ? "max_connection_duration" :
-			           o->max_stream_duration ? "max_stream_duration" : "headers_with_underscores_action",
-			           "not supported yet");
-			goto fail;
-		}
+		if (o->max_requests_per_connection)
+			h->max_requests_per_connection = o->max_requests_per_connection->value;
 	}
 	h->max_request_headers_kb = m->max_request_headers_kb ? m->max_request_headers_kb->value : 60;
 	if (h->max_request_headers_kb < 1 || h->max_request_headers_kb > 8192) {

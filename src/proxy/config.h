@@ -14,6 +14,7 @@
 #include <pcre2.h>
 #include <stdint.h>
 
+#include "lb/lb.h"
 #include "net/sock.h"
 
 struct wf_alog;
@@ -150,8 +151,8 @@ struct wf_host {
 /* Per-worker load-balancer state, one cache line per worker so workers never share one. */
 struct wf_lb_state {
 	int64_t *current;                  /* smooth weighted round robin: current weights */
-	uint32_t rr;
-	char pad[64 - sizeof(int64_t *) - sizeof(uint32_t)];
+	int64_t *active;                   /* active requests per host, as this worker sees them */
+	char pad[64 - 2 * sizeof(int64_t *)];
 } __attribute__((aligned(64)));
 
 struct wf_cluster_stats {
@@ -171,6 +172,8 @@ struct wf_cluster {
 	struct wf_host *hosts; uint32_t n_hosts;
 	uint64_t total_weight;
 	struct wf_lb_state *lb;            /* [n_workers] */
+	struct wf_lb policy;               /* lb_policy, built from the hosts */
+	uint8_t *usable;                   /* [n_hosts]: healthy (static health_status for now) */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
 };
@@ -195,6 +198,7 @@ struct wf_hcm_cfg {
 	uint64_t drain_timeout_ms;
 	uint32_t max_request_headers_kb;   /* default 60 */
 	uint32_t max_headers_count;        /* default 100 */
+	uint32_t max_requests_per_connection; /* 0: unlimited */
 	uint8_t use_remote_address;
 	uint8_t skip_xff_append;
 	uint32_t xff_num_trusted_hops;

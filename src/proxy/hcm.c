@@ -145,6 +145,7 @@ struct hconn {
 	uint64_t head_started;             /* ms when the first byte of the current head came */
 	uint64_t opened_ms;
 	uint8_t closing;                   /* close once the output is flushed */
+	uint32_t requests;                 /* streams started on this connection */
 	uint8_t dead;
 	char remote[64], local[64];
 };
@@ -515,6 +516,7 @@ static void log_stream(struct hstream *st)
 		const struct wf_cluster_stats *cs = &st->cluster->st;
 		wf_stat_inc(cs->rq_completed);
 		wf_stat_dec(st->host->st_rq_active);
+		wf_cluster_rq_end(st->c->w, st->cluster, st->host);
 		if (code >= 500 || !st->resp_started || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))
 			wf_stat_inc(st->host->st_rq_error);
 		else
@@ -1123,6 +1125,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				if (st->u_reused && !st->retried && st->rb == RB_NONE) {
 					st->retried = 1;
 					wf_stat_dec(st->host->st_rq_active); /* start_upstream counts the new try */
+					wf_cluster_rq_end(c->w, st->cluster, st->host);
 					stream_drop_upstream(st, 0);
 					start_upstream(st);
 					return 0;
@@ -1282,7 +1285,7 @@ static int start_upstream(struct hstream *st)
 {
 	struct hconn *c = st->c;
 	struct wf_cluster *cl = st->cluster;
-	const struct wf_host *h = wf_lb_pick(c->w, cl);
+	const struct wf_host *h = wf_cluster_pick(c->w, cl, 0, 0);
 	if (!h) {
 		wf_stat_inc(cl->st.none_healthy);
 		local_reply(st, 503, WF_RF_UH, "no healthy upstream", NULL, 0);
@@ -1290,6 +1293,7 @@ static int start_upstream(struct hstream *st)
 	}
 	st->host = h;
 	wf_stat_inc(h->st_rq_active);
+	wf_cluster_rq_start(c->w, cl, h);
 	int err = 0;
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
 	if (!st->u) {
@@ -1652,8 +1656,9 @@ static int start_stream(struct hconn *c)
 	st->up_wm = st->down_wm;
 	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
 	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
-	if (c->w->draining)
-		st->keep_alive = 0;
+	c->requests++;
+	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
+		st->keep_alive = 0; /* the response says connection: close */
 	if (req.chunked) {
 		st->rb = RB_CHUNKED;
 	} else if (req.content_length > 0) {

@@ -173,27 +173,21 @@ const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf
 	return &wc[n - 1];
 }
 
-/* Smooth weighted round robin (as nginx popularised): each pick adds every host's weight to its
- * current value, takes the largest, and subtracts the total from it. Deterministic, and spreads
- * a heavy host's turns evenly instead of in bursts. */
-const struct wf_host *wf_lb_pick(struct wf_worker *w, struct wf_cluster *c)
+const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c, uint64_t hash, int has_hash)
 {
 	struct wf_lb_state *st = &c->lb[w->id];
-	int64_t total = 0, best_v = 0;
-	int best = -1;
-	for (uint32_t i = 0; i < c->n_hosts; i++) {
-		const struct wf_host *h = &c->hosts[i];
-		if (!h->healthy)
-			continue;
-		st->current[i] += h->weight;
-		total += h->weight;
-		if (best < 0 || st->current[i] > best_v) {
-			best = (int)i;
-			best_v = st->current[i];
-		}
-	}
-	if (best < 0)
-		return NULL;
-	st->current[best] -= total;
-	return &c->hosts[best];
+	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current, .usable = c->usable, .active = st->active,
+	                        .hash = hash, .has_hash = has_hash};
+	int i = wf_lb_pick(&c->policy, &ctx);
+	return i < 0 ? NULL : &c->hosts[i];
+}
+
+void wf_cluster_rq_start(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h)
+{
+	c->lb[w->id].active[h - c->hosts]++;
+}
+
+void wf_cluster_rq_end(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h)
+{
+	c->lb[w->id].active[h - c->hosts]--;
 }

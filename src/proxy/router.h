@@ -17,7 +17,11 @@ const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf
 /* Pick a weighted cluster entry (random per request, by weight). */
 const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf_weighted *wc,
                                             uint32_t n, uint64_t total);
-/* Pick a healthy host (smooth weighted round robin, per worker). NULL when none is healthy. */
-const struct wf_host *wf_lb_pick(struct wf_worker *w, struct wf_cluster *c);
+/* Pick a usable host with the cluster's lb_policy (`hash`: the request hash for the hash
+ * policies, when has_hash). NULL when none is usable. */
+const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c, uint64_t hash, int has_hash);
+/* Count a request on / off host h of c (LEAST_REQUEST's active counts, per worker). */
+void wf_cluster_rq_start(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h);
+void wf_cluster_rq_end(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h);
 
 #endif

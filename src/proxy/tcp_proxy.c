@@ -76,8 +76,10 @@ static void sess_close(struct tsess *s, uint32_t flags)
 	s->si.bytes_sent = s->d[1].total;
 	s->si.downstream_remote = s->remote;
 	s->si.downstream_local = s->local;
-	if (s->host)
+	if (s->host) {
 		s->si.upstream_host = s->host->addr_str;
+		wf_cluster_rq_end(w, s->cluster, s->host);
+	}
 	if (s->cluster)
 		s->si.upstream_cluster = s->cluster->name;
 	for (uint32_t i = 0; i < s->cfg->n_logs; i++)
@@ -189,12 +191,15 @@ static void connect_next(struct tsess *s)
 {
 	struct wf_worker *w = s->w;
 	s->attempts++;
-	s->host = wf_lb_pick(w, s->cluster);
+	if (s->host)
+		wf_cluster_rq_end(w, s->cluster, s->host); /* the previous attempt */
+	s->host = wf_cluster_pick(w, s->cluster, 0, 0);
 	if (!s->host) {
 		wf_stat_inc(s->cluster->st.none_healthy);
 		sess_close(s, WF_RF_UH);
 		return;
 	}
+	wf_cluster_rq_start(w, s->cluster, s->host);
 	int ufd = wf_sock_connect(&s->host->addr);
 	if (ufd < 0) {
 		connect_failed(s);

@@ -36,6 +36,9 @@ static const struct pending pending[] = {
 	{"envoy.config.route.v3.VirtualHost", "typed_per_filter_config", NULL},
 	{"envoy.config.route.v3.Route", "typed_per_filter_config", NULL},
 	{"envoy.config.route.v3.WeightedCluster.ClusterWeight", "typed_per_filter_config", NULL},
+	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},
+	{"envoy.config.core.v3.HttpProtocolOptions", "max_stream_duration", NULL},
+	{"envoy.config.core.v3.HttpProtocolOptions", "headers_with_underscores_action", NULL},
 };
 
 static const char *pending_why(const char *message, const char *field)

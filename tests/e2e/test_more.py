@@ -835,3 +835,40 @@ def test_stats_filter_applies_to_json_and_prometheus():
                sorted(['envoy_cluster_upstream_rq{envoy_cluster_name="backend",envoy_response_code="200"}',
                        'envoy_cluster_upstream_rq_total{envoy_cluster_name="backend"}']), "filtered Prometheus samples")
             eq(w.admin("/stats/prometheus?filter=(").status, 400, "bad regex")
+
+
+def test_inline_bytes_are_base64():
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/"), direct_response={"status": 200, "body": {"inline_bytes": "aGVsbG8gd29ybGQ="}})])])])
+    with Weft(cfg):
+        eq(request(port, "/").body, b"hello world", "inline_bytes decoded from base64")
+    _, p = _validate(cfg.replace("aGVsbG8gd29ybGQ=", "not*base64"))
+    eq(p.returncode, 1, "invalid base64 refused")
+    check("is not valid base64" in p.stderr and "direct_response.body.inline_bytes" in p.stderr,
+          "error names the field: %s", p.stderr)
+
+
+def test_max_requests_per_connection_downstream():
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port, common_http_protocol_options={"max_requests_per_connection": 2})
+        with Weft(cfg), RawConn(port, timeout=3) as c:
+            r1 = c.get("/1")
+            eq((r1.status, r1.header("connection")), (200, None), "first request keeps the connection")
+            r2 = c.get("/2")
+            eq((r2.status, r2.header("connection")), (200, "close"), "the second (the maximum) closes it")
+            check(c.is_closed(2.0), "the proxy closes the connection after the maximum")
+
+
+def test_pending_features_are_refused_with_their_position():
+    """Fields declared for features that are not implemented yet are refused, never ignored."""
+    with HttpUpstream("up") as up:
+        cfg, _ = C.simple(up.port, cluster_extra={"outlier_detection": {"consecutive_5xx": 5}})
+        _, p = _validate(cfg)
+        eq(p.returncode, 1, "outlier_detection refused")
+        check("static_resources.clusters[0].outlier_detection: outlier_detection is not supported yet" in p.stderr,
+              "error names the field: %s", p.stderr)
+        cfg, _ = C.simple(up.port, route_action={"retry_policy": {"retry_on": "5xx"}})
+        _, p = _validate(cfg)
+        eq(p.returncode, 1, "retry_policy refused")
+        check(".route.retry_policy: retry_policy is not supported yet" in p.stderr, "error: %s", p.stderr)

@@ -150,9 +150,9 @@ TEST(duplicate_domain)
 TEST(unsupported_lb_policy_is_refused)
 {
 	char err[512];
-	struct wf_snapshot *s = load("static_resources:\n  clusters:\n  - name: a\n    lb_policy: MAGLEV\n", err, sizeof(err));
+	struct wf_snapshot *s = load("static_resources:\n  clusters:\n  - name: a\n    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n", err, sizeof(err));
 	CHECK(s == NULL);
-	CHECK(strstr(err, ":4:5: static_resources.clusters[0].lb_policy: lb_policy MAGLEV is not supported yet") != NULL);
+	CHECK(strstr(err, ":4:5: static_resources.clusters[0].lb_policy: lb_policy LOAD_BALANCING_POLICY_CONFIG is not supported") != NULL);
 }
 
 TEST(vhost_order)
@@ -247,13 +247,13 @@ TEST(smooth_weighted_round_robin)
 	struct wf_cluster *c = s->clusters[0];
 	char seq[9] = {0};
 	for (int i = 0; i < 8; i++)
-		seq[i] = wf_lb_pick(&w, c) == &c->hosts[0] ? 'a' : 'b';
+		seq[i] = wf_cluster_pick(&w, c, 0, 0) == &c->hosts[0] ? 'a' : 'b';
 	/* weights 3:1, spread out rather than in bursts */
 	CHECK(!strcmp(seq, "aabaaaba") || !strcmp(seq, "abaaabaa"));
-	c->hosts[0].healthy = 0;
-	CHECK(wf_lb_pick(&w, c) == &c->hosts[1]);
-	c->hosts[1].healthy = 0;
-	CHECK(wf_lb_pick(&w, c) == NULL);
+	c->usable[0] = 0;
+	CHECK(wf_cluster_pick(&w, c, 0, 0) == &c->hosts[1]);
+	c->usable[1] = 0;
+	CHECK(wf_cluster_pick(&w, c, 0, 0) == NULL);
 	wf_snapshot_free(s);
 }
 

@@ -32,11 +32,11 @@ static int cmp_point(const void *a, const void *b)
 }
 
 /* The ring: host i gets R * weight_i / min_weight points, point j being the xxHash64 of
- * "KEY_j". R is the smallest power of two that puts at least minimum_ring_size points on the
- * ring (capped by maximum_ring_size). Envoy scales the points to exactly fit the minimum,
- * which changes every host's points when one host comes or goes; rounding R to a power of two
- * keeps it (and so every other host's points) unchanged across most membership changes, so
- * only the keys of the host that left move. */
+ * "KEY_j". R is minimum_ring_size itself, so the ring holds at least that many points, and R
+ * does not depend on how many hosts there are: when a host comes or goes, every other host
+ * keeps exactly its points, and only the keys of the host that changed move. (Envoy instead
+ * scales the ring to fit the minimum, which shifts every host's points on a membership
+ * change.) Only when R * hosts would pass maximum_ring_size is R lowered to fit. */
 static int build_ring(struct wf_lb *lb, const char *const *keys, const struct wf_lb_params *p, char *err,
                       size_t errlen)
 {
@@ -54,9 +54,9 @@ static int build_ring(struct wf_lb *lb, const char *const *keys, const struct wf
 	double units = 0; /* the ring size for R = 1 */
 	for (uint32_t i = 0; i < lb->n; i++)
 		units += (double)lb->weight[i] / min_w;
-	uint64_t r = 1;
-	while ((double)r * units < (double)min_ring && (double)(r * 2) * units <= (double)max_ring)
-		r *= 2;
+	uint64_t r = min_ring;
+	if ((double)r * units > (double)max_ring)
+		r = (uint64_t)((double)max_ring / units) ? (uint64_t)((double)max_ring / units) : 1;
 	uint64_t cap = 0;
 	for (uint32_t i = 0; i < lb->n; i++)
 		cap += (uint64_t)((double)r * lb->weight[i] / min_w + 0.5);

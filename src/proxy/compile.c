@@ -239,6 +239,42 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
 
+/* ring_hash_lb_config / maglev_lb_config / least_request_lb_config, each only with its policy. */
+static int lb_params(struct wf_compile *c, const Cluster *m, struct wf_lb_params *p)
+{
+	static const struct { int lb_case; int policy; const char *field, *policy_name; } fit[] = {
+	    {ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_RING_HASH_LB_CONFIG,
+	     ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH, "ring_hash_lb_config", "RING_HASH"},
+	    {ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_MAGLEV_LB_CONFIG,
+	     ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV, "maglev_lb_config", "MAGLEV"},
+	    {ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG,
+	     ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST, "least_request_lb_config", "LEAST_REQUEST"},
+	};
+	for (size_t i = 0; i < sizeof(fit) / sizeof(fit[0]); i++)
+		if ((int)m->lb_config_case == fit[i].lb_case && (int)m->lb_policy != fit[i].policy)
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, fit[i].field, "%s applies to lb_policy %s only",
+			                  fit[i].field, fit[i].policy_name);
+	if (m->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_RING_HASH_LB_CONFIG) {
+		const Envoy__Config__Cluster__V3__Cluster__RingHashLbConfig *r = m->ring_hash_lb_config;
+		if (r->hash_function != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__RING_HASH_LB_CONFIG__HASH_FUNCTION__XX_HASH)
+			return wf_cfg_err(c->doc, c->err, c->errlen, r, "hash_function", "only XX_HASH is supported");
+		p->min_ring = r->minimum_ring_size ? r->minimum_ring_size->value : 0;
+		p->max_ring = r->maximum_ring_size ? r->maximum_ring_size->value : 0;
+		if ((r->minimum_ring_size && !p->min_ring) || p->max_ring > 8 * 1024 * 1024)
+			return wf_cfg_err(c->doc, c->err, c->errlen, r, r->minimum_ring_size && !p->min_ring ? "minimum_ring_size" : "maximum_ring_size",
+			                  "ring sizes must be 1..8388608");
+	}
+	if (m->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_MAGLEV_LB_CONFIG && m->maglev_lb_config->table_size)
+		p->table_size = m->maglev_lb_config->table_size->value;
+	if (m->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG &&
+	    m->least_request_lb_config->choice_count) {
+		p->choice_count = m->least_request_lb_config->choice_count->value;
+		if (p->choice_count < 2)
+			return wf_cfg_err(c->doc, c->err, c->errlen, m->least_request_lb_config, "choice_count", "must be at least 2");
+	}
+	return 0;
+}
+
 static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 {
 	if (!m->name || !*m->name) {
@@ -276,6 +312,8 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	}
 	enum wf_lb_kind lb_kind;
 	struct wf_lb_params lbp = {0};
+	if (lb_params(c, m, &lbp) < 0)
+		goto fail;
 	switch (m->lb_policy) {
 	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN: lb_kind = WF_LB_ROUND_ROBIN; break;
 	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST: lb_kind = WF_LB_LEAST_REQUEST; break;

@@ -211,6 +211,61 @@ int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add, He
 	wf_compile_hdr_edits(c, m, (m)->n_##pfx##_headers_to_add, (m)->pfx##_headers_to_add,      \
 	                     (m)->n_##pfx##_headers_to_remove, (m)->pfx##_headers_to_remove, isreq, dst)
 
+static int hash_policies(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
+{
+	r->hash = calloc(ra->n_hash_policy, sizeof(*r->hash));
+	r->n_hash = (uint32_t)ra->n_hash_policy;
+	for (size_t i = 0; i < ra->n_hash_policy; i++) {
+		const Envoy__Config__Route__V3__RouteAction__HashPolicy *hp = ra->hash_policy[i];
+		struct wf_hash_policy *h = &r->hash[i];
+		h->terminal = hp->terminal;
+		switch (hp->policy_specifier_case) {
+		case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_HEADER:
+			h->kind = WF_HASH_HEADER;
+			if (!hp->header->header_name || !*hp->header->header_name)
+				return wf_cfg_err(c->doc, c->err, c->errlen, hp->header, "header_name", "a header name is required");
+			h->name = lower_dup(hp->header->header_name, &h->name_len);
+			if (hp->header->regex_rewrite) {
+				if (!hp->header->regex_rewrite->pattern)
+					return wf_cfg_err(c->doc, c->err, c->errlen, hp->header->regex_rewrite, "pattern", "missing pattern");
+				if (regex(c, hp->header->regex_rewrite->pattern, &h->re, 0) < 0)
+					return -1;
+				h->re_sub = re2_subst(hp->header->regex_rewrite->substitution ? hp->header->regex_rewrite->substitution : "");
+			}
+			break;
+		case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE:
+			h->kind = WF_HASH_COOKIE;
+			if (!hp->cookie->name || !*hp->cookie->name)
+				return wf_cfg_err(c->doc, c->err, c->errlen, hp->cookie, "name", "a cookie name is required");
+			h->name = strdup(hp->cookie->name);
+			h->name_len = (uint32_t)strlen(h->name);
+			if (hp->cookie->ttl) {
+				h->cookie_generate = 1;
+				h->cookie_ttl_s = (uint64_t)(hp->cookie->ttl->seconds > 0 ? hp->cookie->ttl->seconds : 0);
+			}
+			h->cookie_path = hp->cookie->path && *hp->cookie->path ? strdup(hp->cookie->path) : NULL;
+			break;
+		case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_CONNECTION_PROPERTIES:
+			if (!hp->connection_properties->source_ip)
+				return wf_cfg_err(c->doc, c->err, c->errlen, hp->connection_properties, "source_ip",
+				                  "connection_properties needs source_ip: true");
+			h->kind = WF_HASH_SOURCE_IP;
+			break;
+		case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_QUERY_PARAMETER:
+			h->kind = WF_HASH_QUERY;
+			if (!hp->query_parameter->name || !*hp->query_parameter->name)
+				return wf_cfg_err(c->doc, c->err, c->errlen, hp->query_parameter, "name", "a parameter name is required");
+			h->name = strdup(hp->query_parameter->name);
+			h->name_len = (uint32_t)strlen(h->name);
+			break;
+		default:
+			return wf_cfg_err(c->doc, c->err, c->errlen, hp, NULL,
+			                  "a hash policy needs header, cookie, connection_properties or query_parameter");
+		}
+	}
+	return 0;
+}
+
 static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->timeout_ms = 15000;
@@ -257,6 +312,8 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 		return wf_cfg_err(c->doc, c->err, c->errlen, ra, NULL,
 		                  "a route action needs cluster or weighted_clusters");
 	}
+	if (ra->n_hash_policy && hash_policies(c, ra, r) < 0)
+		return -1;
 	if (ra->prefix_rewrite && *ra->prefix_rewrite && r->path_kind == WF_PATH_REGEX)
 		return wf_cfg_err(c->doc, c->err, c->errlen, ra, "prefix_rewrite",
 		                  "prefix_rewrite needs a prefix or path match (use regex_rewrite with safe_regex)");
@@ -537,6 +594,14 @@ static void route_free(struct wf_route *r)
 		pcre2_code_free(r->rewrite_re);
 	free(r->rewrite_sub);
 	free(r->host_rewrite);
+	for (uint32_t i = 0; i < r->n_hash; i++) {
+		free(r->hash[i].name);
+		free(r->hash[i].re_sub);
+		free(r->hash[i].cookie_path);
+		if (r->hash[i].re)
+			pcre2_code_free(r->hash[i].re);
+	}
+	free(r->hash);
 	free(r->redir_scheme);
 	free(r->redir_host);
 	free(r->redir_path);

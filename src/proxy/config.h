@@ -73,6 +73,19 @@ struct wf_query_match {
 struct wf_cluster;
 
 enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX };
+
+/* route hash_policy: what a request's hash (RING_HASH, MAGLEV) is made of */
+enum wf_hash_kind { WF_HASH_HEADER, WF_HASH_COOKIE, WF_HASH_SOURCE_IP, WF_HASH_QUERY };
+
+struct wf_hash_policy {
+	uint8_t kind;                      /* enum wf_hash_kind */
+	uint8_t terminal;                  /* stop at this one when it produced a value */
+	char *name; uint32_t name_len;     /* header (lower-cased), cookie or query parameter */
+	pcre2_code *re; char *re_sub;      /* header regex_rewrite */
+	uint64_t cookie_ttl_s;             /* cookie: generate one when absent, with this Max-Age */
+	uint8_t cookie_generate;
+	char *cookie_path;
+};
 enum wf_action { WF_ACT_ROUTE, WF_ACT_REDIRECT, WF_ACT_DIRECT };
 
 struct wf_weighted {
@@ -99,6 +112,7 @@ struct wf_route {
 	char *prefix_rewrite; uint32_t prefix_rewrite_len; uint8_t has_prefix_rewrite;
 	pcre2_code *rewrite_re; char *rewrite_sub;
 	char *host_rewrite; uint32_t host_rewrite_len;
+	struct wf_hash_policy *hash; uint32_t n_hash;
 	/* redirect */
 	char *redir_scheme, *redir_host, *redir_path, *redir_prefix;
 	uint32_t redir_port;

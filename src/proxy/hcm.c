@@ -84,6 +84,7 @@ struct hstream {
 	uint32_t n_out_hdrs;
 	char ust[24];                      /* x-envoy-upstream-service-time value */
 	char *xff;                         /* x-forwarded-for as sent upstream */
+	char *set_cookie;                  /* a hash-policy cookie to set on the response */
 	char client[64];                   /* trusted client address inferred from XFF */
 	struct wf_timer t;                 /* route timeout */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
@@ -542,6 +543,7 @@ static void stream_free(struct hstream *st)
 	free(st->resp_hdrs);
 	free(st->out_hdrs);
 	free(st->xff);
+	free(st->set_cookie);
 	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
 	stream_recycle(st);
@@ -1023,6 +1025,8 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		hl_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
 	if (cfg->via)
 		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
+	if (st->set_cookie)
+		hl_add(&hl, "set-cookie", 10, st->set_cookie, (uint32_t)strlen(st->set_cookie));
 	if (st->wc)
 		hl_edits(&hl, &st->wc->resp);
 	hl_edits(&hl, &st->route->resp);
@@ -1281,11 +1285,121 @@ static const struct wf_uconn_ops up_ops = {
 	.failed = on_up_failed,
 };
 
+/* The value of cookie `name` in the request's Cookie headers. */
+static const char *cookie_value(const struct hstream *st, const char *name, uint32_t nl, uint32_t *vl)
+{
+	for (uint32_t i = 0; i < st->req.n_headers; i++) {
+		const struct wf_hdr *h = &st->hdrs[i];
+		if (!WF_HDR_IS(h, "cookie"))
+			continue;
+		const char *p = h->value, *e = p + h->value_len;
+		while (p < e) {
+			while (p < e && (*p == ' ' || *p == ';'))
+				p++;
+			const char *eq = memchr(p, '=', (size_t)(e - p));
+			const char *semi = memchr(p, ';', (size_t)(e - p));
+			const char *end = semi ? semi : e;
+			if (eq && eq < end && (uint32_t)(eq - p) == nl && !memcmp(p, name, nl)) {
+				const char *v = eq + 1;
+				size_t n = (size_t)(end - v);
+				if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+					v++, n -= 2;
+				*vl = (uint32_t)n;
+				return v;
+			}
+			p = end;
+		}
+	}
+	return NULL;
+}
+
+/* The request hash from the route's hash_policy (Envoy's combination: rotate left by one, xor
+ * the next policy's hash; a terminal policy that produced a value ends the list). 1 when a
+ * hash was produced. A cookie policy with a ttl invents the cookie when it is absent and
+ * sets it on the response. */
+static int request_hash(struct hstream *st, uint64_t *out)
+{
+	const struct wf_route *r = st->route;
+	uint64_t hash = 0;
+	int have = 0;
+	for (uint32_t i = 0; i < r->n_hash; i++) {
+		const struct wf_hash_policy *p = &r->hash[i];
+		const char *v = NULL;
+		uint32_t vl = 0;
+		char ip[64];
+		PCRE2_UCHAR rw[1024];
+		if (p->kind == WF_HASH_HEADER) {
+			const struct wf_hdr *h = hdr_get(st->hdrs, st->req.n_headers, p->name, p->name_len);
+			if (h) {
+				v = h->value, vl = h->value_len;
+				PCRE2_SIZE rl = sizeof(rw);
+				if (p->re && pcre2_substitute(p->re, (PCRE2_SPTR)v, vl, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL, NULL,
+				                              (PCRE2_SPTR)p->re_sub, PCRE2_ZERO_TERMINATED, rw, &rl) >= 0)
+					v = (const char *)rw, vl = (uint32_t)rl;
+			}
+		} else if (p->kind == WF_HASH_COOKIE) {
+			v = cookie_value(st, p->name, p->name_len, &vl);
+			if (!v && p->cookie_generate && !st->set_cookie) {
+				/* Envoy: a value derived from the client's address, set for the next requests */
+				char hex[17];
+				uint64_t x = wf_lb_hash(st->c->remote, strlen(st->c->remote), 0);
+				hex[fmt_hex(hex, x)] = 0;
+				struct out o = {0};
+				out_put(&o, p->name, p->name_len);
+				OUT_LIT(&o, "=\"");
+				out_put(&o, hex, strlen(hex));
+				OUT_LIT(&o, "\"");
+				if (p->cookie_ttl_s) {
+					OUT_LIT(&o, "; Max-Age=");
+					out_u64(&o, p->cookie_ttl_s);
+				}
+				if (p->cookie_path) {
+					OUT_LIT(&o, "; Path=");
+					out_put(&o, p->cookie_path, strlen(p->cookie_path));
+				}
+				OUT_LIT(&o, "; HttpOnly");
+				out_put(&o, "", 1);
+				st->set_cookie = o.p;
+				v = st->set_cookie + p->name_len + 2, vl = (uint32_t)strlen(hex);
+			}
+		} else if (p->kind == WF_HASH_SOURCE_IP) {
+			peer_ip(st->si.downstream_remote ? st->si.downstream_remote : st->c->remote, ip, sizeof(ip));
+			v = ip, vl = (uint32_t)strlen(ip);
+		} else {
+			const char *qm = memchr(st->req.path, '?', st->req.path_len);
+			const char *q = qm ? qm + 1 : NULL, *e = st->req.path + st->req.path_len;
+			while (q && q < e) {
+				const char *amp = memchr(q, '&', (size_t)(e - q));
+				const char *end = amp ? amp : e;
+				const char *eq = memchr(q, '=', (size_t)(end - q));
+				const char *ke = eq ? eq : end;
+				if ((uint32_t)(ke - q) == p->name_len && !memcmp(q, p->name, p->name_len)) {
+					v = eq ? eq + 1 : end, vl = (uint32_t)(end - v);
+					break;
+				}
+				q = amp ? amp + 1 : NULL;
+			}
+		}
+		if (!v)
+			continue;
+		uint64_t hv = wf_lb_hash(v, vl, 0);
+		hash = ((hash << 1) | (hash >> 63)) ^ hv;
+		have = 1;
+		if (p->terminal)
+			break;
+	}
+	*out = hash;
+	return have;
+}
+
 static int start_upstream(struct hstream *st)
 {
 	struct hconn *c = st->c;
 	struct wf_cluster *cl = st->cluster;
-	const struct wf_host *h = wf_cluster_pick(c->w, cl, 0, 0);
+	uint64_t hash = 0;
+	int has_hash = st->route->n_hash && (cl->policy.kind == WF_LB_RING_HASH || cl->policy.kind == WF_LB_MAGLEV) &&
+	               request_hash(st, &hash);
+	const struct wf_host *h = wf_cluster_pick(c->w, cl, hash, has_hash);
 	if (!h) {
 		wf_stat_inc(cl->st.none_healthy);
 		local_reply(st, 503, WF_RF_UH, "no healthy upstream", NULL, 0);

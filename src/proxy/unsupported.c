@@ -17,16 +17,12 @@ struct pending {
 };
 
 static const struct pending pending[] = {
-	{"envoy.config.cluster.v3.Cluster", "ring_hash_lb_config", NULL},
-	{"envoy.config.cluster.v3.Cluster", "maglev_lb_config", NULL},
-	{"envoy.config.cluster.v3.Cluster", "least_request_lb_config", NULL},
 	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
 	{"envoy.config.cluster.v3.Cluster", "circuit_breakers", NULL},
 	{"envoy.config.cluster.v3.Cluster", "outlier_detection", NULL},
 	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
 	{"envoy.config.cluster.v3.Cluster", "upstream_connection_options", NULL},
 	{"envoy.config.route.v3.RouteAction", "retry_policy", NULL},
-	{"envoy.config.route.v3.RouteAction", "hash_policy", NULL},
 	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
 	{"envoy.config.route.v3.RouteAction", "rate_limits", NULL},
 	{"envoy.config.route.v3.RouteAction", "cors", NULL},

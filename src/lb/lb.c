@@ -9,13 +9,16 @@
 
 uint64_t wf_lb_hash(const void *p, size_t n, uint64_t seed) { return XXH64(p, n, seed); }
 
-static uint64_t next_rand(uint64_t *s)
+/* xorshift64* (the multiply hides the state's weak low bits), mapped onto [0, n) with a
+ * multiply-shift rather than a modulo, so consecutive small draws are independent. */
+static uint64_t rand_below(uint64_t *s, uint64_t n)
 {
 	uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return (uint64_t)(((unsigned __int128)(x * 0x2545F4914F6CDD1Dull) * n) >> 64);
 }
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -214,7 +217,7 @@ static int pick_random(const struct wf_lb *lb, struct wf_lb_ctx *ctx, int by_wei
 			total += by_weight ? lb->weight[i] : 1;
 	if (!total)
 		return -1;
-	uint64_t x = next_rand(ctx->rng) % total;
+	uint64_t x = rand_below(ctx->rng, total);
 	for (uint32_t i = 0; i < lb->n; i++) {
 		if (!ctx->usable[i])
 			continue;

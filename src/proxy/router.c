@@ -164,7 +164,7 @@ const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf
 const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf_weighted *wc,
                                             uint32_t n, uint64_t total)
 {
-	uint64_t x = wf_rand(w) % total;
+	uint64_t x = (uint64_t)(((unsigned __int128)wf_rand(w) * total) >> 64);
 	for (uint32_t i = 0; i < n; i++) {
 		if (x < wc[i].weight)
 			return &wc[i];

@@ -115,13 +115,15 @@ static inline void wf_conn_link_del(struct wf_worker *w, struct wf_conn_link *l)
 	w->n_conns--;
 }
 
+/* xorshift64*: 64 random bits from the worker's own generator. */
 static inline uint64_t wf_rand(struct wf_worker *w)
 {
 	uint64_t x = w->rng;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return w->rng = x;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	w->rng = x;
+	return x * 0x2545F4914F6CDD1Dull;
 }
 
 /* Network filters: what a worker runs on an accepted connection. */

@@ -155,6 +155,10 @@ static void cluster_stats(struct wf_cluster *cl)
 	C(rq_rx_reset, "upstream_rq_rx_reset");
 	C(rq_tx_reset, "upstream_rq_tx_reset");
 	s->rq_code = wf_stat_register(WF_STAT_CODES, "cluster", n, "upstream_rq");
+	C(rq_retry, "upstream_rq_retry");
+	C(rq_retry_success, "upstream_rq_retry_success");
+	C(rq_retry_limit_exceeded, "upstream_rq_retry_limit_exceeded");
+	C(rq_per_try_timeout, "upstream_rq_per_try_timeout");
 	G(membership_total, "membership_total");
 	G(membership_healthy, "membership_healthy");
 #undef C

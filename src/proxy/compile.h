@@ -31,6 +31,7 @@ struct wf_cluster *wf_compile_find_cluster(struct wf_compile *c, const void *msg
                                            const char *name);
 struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMessage *route_config);
 void wf_route_table_free(struct wf_route_table *t);
+void wf_retry_free(struct wf_retry *r);
 int wf_compile_strmatch(struct wf_compile *c, const ProtobufCMessage *string_matcher, struct wf_strmatch *m);
 int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add,
                          Envoy__Config__Core__V3__HeaderValueOption **add, size_t n_remove,

@@ -211,6 +211,117 @@ int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add, He
 	wf_compile_hdr_edits(c, m, (m)->n_##pfx##_headers_to_add, (m)->pfx##_headers_to_add,      \
 	                     (m)->n_##pfx##_headers_to_remove, (m)->pfx##_headers_to_remove, isreq, dst)
 
+static int header_matcher(struct wf_compile *c, const HeaderMatcher *h, struct wf_hdr_match *m);
+
+/* retry_on: Envoy's comma-separated conditions. */
+static int retry_on(struct wf_compile *c, const Envoy__Config__Route__V3__RetryPolicy *p, uint32_t *on)
+{
+	static const struct { const char *name; uint32_t bit; } names[] = {
+	    {"5xx", WF_RETRY_5XX}, {"gateway-error", WF_RETRY_GATEWAY}, {"reset", WF_RETRY_RESET},
+	    {"connect-failure", WF_RETRY_CONNECT_FAILURE}, {"retriable-4xx", WF_RETRY_RETRIABLE_4XX},
+	    {"retriable-status-codes", WF_RETRY_STATUS_CODES}, {"retriable-headers", WF_RETRY_HEADERS},
+	    {"refused-stream", WF_RETRY_REFUSED_STREAM}};
+	const char *s = p->retry_on ? p->retry_on : "";
+	*on = 0;
+	while (*s) {
+		while (*s == ',' || *s == ' ')
+			s++;
+		const char *e = s;
+		while (*e && *e != ',' && *e != ' ')
+			e++;
+		if (e == s)
+			break;
+		size_t i, n = sizeof(names) / sizeof(names[0]);
+		for (i = 0; i < n; i++)
+			if (strlen(names[i].name) == (size_t)(e - s) && !memcmp(names[i].name, s, (size_t)(e - s)))
+				break;
+		if (i == n)
+			return wf_cfg_err(c->doc, c->err, c->errlen, p, "retry_on",
+			                  "unknown or unsupported retry condition '%.*s' (5xx, gateway-error, reset, "
+			                  "connect-failure, retriable-4xx, retriable-status-codes, retriable-headers, "
+			                  "refused-stream)", (int)(e - s), s);
+		*on |= names[i].bit;
+		s = e;
+	}
+	return 0;
+}
+
+static struct wf_retry *retry_policy(struct wf_compile *c, const Envoy__Config__Route__V3__RetryPolicy *p)
+{
+	struct wf_retry *r = calloc(1, sizeof(*r));
+	if (retry_on(c, p, &r->on) < 0)
+		goto fail;
+	r->num_retries = p->num_retries ? p->num_retries->value : 1;
+	r->per_try_timeout_ms = wf_duration_ms(p->per_try_timeout);
+	r->base_ms = 25;
+	if (p->retry_back_off) {
+		if (!p->retry_back_off->base_interval || !wf_duration_ms(p->retry_back_off->base_interval)) {
+			wf_cfg_err(c->doc, c->err, c->errlen, p->retry_back_off, "base_interval", "base_interval is required (> 0)");
+			goto fail;
+		}
+		r->base_ms = wf_duration_ms(p->retry_back_off->base_interval);
+	}
+	r->max_ms = p->retry_back_off && p->retry_back_off->max_interval ? wf_duration_ms(p->retry_back_off->max_interval)
+	                                                                 : 10 * r->base_ms;
+	if (r->max_ms < r->base_ms) {
+		wf_cfg_err(c->doc, c->err, c->errlen, p->retry_back_off, "max_interval", "max_interval is below base_interval");
+		goto fail;
+	}
+	for (size_t i = 0; i < p->n_retry_host_predicate; i++) {
+		const Envoy__Config__Route__V3__RetryPolicy__RetryHostPredicate *hp = p->retry_host_predicate[i];
+		const char *type = NULL;
+		if (hp->config_type_case) {
+			ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &hp->typed_config->base, c->err, c->errlen);
+			if (!in)
+				goto fail;
+			type = in->descriptor->name;
+		}
+		if ((type && strcmp(type, "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate")) ||
+		    (!type && strcmp(hp->name ? hp->name : "", "envoy.retry_host_predicates.previous_hosts"))) {
+			wf_cfg_err(c->doc, c->err, c->errlen, hp, type ? "typed_config" : "name",
+			           "only envoy.retry_host_predicates.previous_hosts is supported");
+			goto fail;
+		}
+		r->previous_hosts = 1;
+	}
+	r->host_reselect = p->host_selection_retry_max_attempts > 0 ? (uint32_t)p->host_selection_retry_max_attempts : 1;
+	r->codes = calloc(p->n_retriable_status_codes + 1, sizeof(uint32_t));
+	r->n_codes = (uint32_t)p->n_retriable_status_codes;
+	memcpy(r->codes, p->retriable_status_codes, p->n_retriable_status_codes * sizeof(uint32_t));
+	r->headers = calloc(p->n_retriable_headers + 1, sizeof(*r->headers));
+	r->n_headers = (uint32_t)p->n_retriable_headers;
+	for (size_t i = 0; i < p->n_retriable_headers; i++)
+		if (header_matcher(c, p->retriable_headers[i], &r->headers[i]) < 0)
+			goto fail;
+	if (p->n_retriable_request_headers) {
+		wf_cfg_err(c->doc, c->err, c->errlen, p, "retriable_request_headers", "not supported yet");
+		goto fail;
+	}
+	if (p->per_try_idle_timeout) {
+		wf_cfg_err(c->doc, c->err, c->errlen, p, "per_try_idle_timeout", "not supported yet");
+		goto fail;
+	}
+	return r;
+fail:
+	wf_retry_free(r);
+	return NULL;
+}
+
+void wf_retry_free(struct wf_retry *r)
+{
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].sm.s);
+		if (r->headers[i].sm.re)
+			pcre2_code_free(r->headers[i].sm.re);
+	}
+	free(r->headers);
+	free(r->codes);
+	free(r);
+}
+
 static int hash_policies(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->hash = calloc(ra->n_hash_policy, sizeof(*r->hash));
@@ -314,6 +425,11 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 	}
 	if (ra->n_hash_policy && hash_policies(c, ra, r) < 0)
 		return -1;
+	if (ra->retry_policy) {
+		if (!(r->retry = retry_policy(c, ra->retry_policy)))
+			return -1;
+		r->retry_owned = 1;
+	}
 	if (ra->prefix_rewrite && *ra->prefix_rewrite && r->path_kind == WF_PATH_REGEX)
 		return wf_cfg_err(c->doc, c->err, c->errlen, ra, "prefix_rewrite",
 		                  "prefix_rewrite needs a prefix or path match (use regex_rewrite with safe_regex)");
@@ -531,11 +647,17 @@ struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMe
 					goto fail;
 				}
 		}
+		vh->include_attempt_count = v->include_request_attempt_count;
+		if (v->retry_policy && !(vh->retry = retry_policy(c, v->retry_policy)))
+			goto fail;
 		vh->routes = calloc(v->n_routes ? v->n_routes : 1, sizeof(*vh->routes));
 		vh->n_routes = (uint32_t)v->n_routes;
-		for (size_t k = 0; k < v->n_routes; k++)
+		for (size_t k = 0; k < v->n_routes; k++) {
 			if (route(c, v->routes[k], &vh->routes[k]) < 0)
 				goto fail;
+			if (!vh->routes[k].retry && vh->routes[k].action == WF_ACT_ROUTE)
+				vh->routes[k].retry = vh->retry; /* a route's own policy replaces the host's */
+		}
 		if (EDITS(c, v, 1, &vh->req, request) < 0 || EDITS(c, v, 0, &vh->resp, response) < 0)
 			goto fail;
 	}
@@ -602,6 +724,8 @@ static void route_free(struct wf_route *r)
 			pcre2_code_free(r->hash[i].re);
 	}
 	free(r->hash);
+	if (r->retry_owned)
+		wf_retry_free(r->retry);
 	free(r->redir_scheme);
 	free(r->redir_host);
 	free(r->redir_path);
@@ -624,6 +748,7 @@ void wf_route_table_free(struct wf_route_table *t)
 			route_free(&vh->routes[k]);
 		free(vh->routes);
 		free(vh->name);
+		wf_retry_free(vh->retry);
 		edits_free(&vh->req);
 		edits_free(&vh->resp);
 	}

@@ -94,6 +94,31 @@ struct wf_weighted {
 	struct wf_hdr_edits req, resp;
 };
 
+/* retry_policy (route, or its virtual host's): when an attempt may be tried again. */
+enum {
+	WF_RETRY_5XX = 1u << 0,             /* any 5xx, a reset, a connection failure, a per-try timeout */
+	WF_RETRY_GATEWAY = 1u << 1,         /* 502, 503, 504, a connection failure, a per-try timeout */
+	WF_RETRY_RESET = 1u << 2,           /* no response: the connection was reset or closed */
+	WF_RETRY_CONNECT_FAILURE = 1u << 3,
+	WF_RETRY_RETRIABLE_4XX = 1u << 4,   /* 409 */
+	WF_RETRY_STATUS_CODES = 1u << 5,    /* retriable_status_codes */
+	WF_RETRY_HEADERS = 1u << 6,         /* retriable_headers match the response */
+	WF_RETRY_REFUSED_STREAM = 1u << 7,  /* HTTP/2 REFUSED_STREAM (no such thing on HTTP/1) */
+};
+
+struct wf_hdr_match;
+
+struct wf_retry {
+	uint32_t on;                        /* WF_RETRY_* */
+	uint32_t num_retries;               /* default 1 */
+	uint64_t per_try_timeout_ms;        /* 0: none */
+	uint64_t base_ms, max_ms;           /* back-off: default 25 ms, 10 x base */
+	uint8_t previous_hosts;             /* envoy.retry_host_predicates.previous_hosts */
+	uint32_t host_reselect;             /* host_selection_retry_max_attempts (default 1) */
+	uint32_t *codes; uint32_t n_codes;
+	struct wf_hdr_match *headers; uint32_t n_headers;
+};
+
 struct wf_route {
 	char *name;
 	/* match */
@@ -113,6 +138,8 @@ struct wf_route {
 	pcre2_code *rewrite_re; char *rewrite_sub;
 	char *host_rewrite; uint32_t host_rewrite_len;
 	struct wf_hash_policy *hash; uint32_t n_hash;
+	struct wf_retry *retry;            /* NULL: no retries */
+	uint8_t retry_owned;               /* the route's own (else its virtual host's) */
 	/* redirect */
 	char *redir_scheme, *redir_host, *redir_path, *redir_prefix;
 	uint32_t redir_port;
@@ -127,6 +154,8 @@ struct wf_route {
 
 struct wf_vhost {
 	char *name;
+	struct wf_retry *retry;            /* virtual host retry_policy, inherited by routes */
+	uint8_t include_attempt_count;     /* include_request_attempt_count */
 	struct wf_route *routes; uint32_t n_routes;
 	struct wf_hdr_edits req, resp;
 };
@@ -175,6 +204,7 @@ struct wf_cluster_stats {
 	uint32_t rq_timeout, rq_pending_total, rq_active, none_healthy, rq_completed;
 	uint32_t cx_destroy_remote, cx_protocol_error, rq_rx_reset, rq_tx_reset;
 	uint32_t rq_code;                  /* WF_STAT_CODES: upstream_rq_<code> */
+	uint32_t rq_retry, rq_retry_success, rq_retry_limit_exceeded, rq_per_try_timeout;
 	uint32_t membership_total, membership_healthy;
 };
 

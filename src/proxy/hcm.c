@@ -34,12 +34,19 @@
 #include <unistd.h>
 
 #define WATERMARK (64 * 1024)
+#define REPLAY_MAX (64 * 1024) /* request bodies up to this are kept for retries */
 #define MAX_EXTRA_HDRS 16
 
 enum { RB_NONE, RB_CL, RB_CHUNKED };
 enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
 
 struct hconn;
+
+/* A growable byte string (heads being built, bodies kept for a replay). */
+struct out {
+	char *p;
+	size_t n, cap;
+};
 
 #define INLINE_HDRS 101   /* the default header count limit, plus a generated x-request-id */
 #define INLINE_HEAD 1024
@@ -85,6 +92,15 @@ struct hstream {
 	char ust[24];                      /* x-envoy-upstream-service-time value */
 	char *xff;                         /* x-forwarded-for as sent upstream */
 	char *set_cookie;                  /* a hash-policy cookie to set on the response */
+	/* retries (route retry_policy) */
+	const struct wf_retry *retry;
+	uint32_t attempt;                  /* attempts started, 1-based */
+	struct wf_timer try_t;             /* per-try timeout, then the back-off before the next try */
+	uint8_t backing_off;
+	uint8_t replay_ok;                 /* the body sent so far is kept (up to REPLAY_MAX) */
+	struct out replay;                 /* request body bytes as sent upstream, for a replay */
+	const struct wf_host *tried[8];    /* hosts of earlier attempts (previous_hosts predicate) */
+	uint32_t n_tried;
 	char client[64];                   /* trusted client address inferred from XFF */
 	struct wf_timer t;                 /* route timeout */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
@@ -159,6 +175,10 @@ static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);
 static void up_send_body(struct hstream *st);
 static void route_continue(struct hstream *st);
+enum { RETRY_CONNECT, RETRY_RESET, RETRY_TIMEOUT, RETRY_STATUS };
+struct wf_h1_resp;
+static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
+static void replay_keep(struct hstream *st, const struct iovec *iov, int n);
 
 static const struct wf_uconn_ops up_ops;
 
@@ -221,11 +241,6 @@ static const struct wf_hdr *hdr_get(const struct wf_hdr *h, uint32_t n, const ch
 /* A growable output string for heads. One per worker is kept for reuse (out_take/out_give),
  * so serialising a head allocates nothing once the worker has warmed up; a nested user (a
  * redirect building its Location while a reply is serialised) simply gets a fresh one. */
-struct out {
-	char *p;
-	size_t n, cap;
-};
-
 static __thread struct out tls_out;
 
 static struct out out_take(void)
@@ -544,6 +559,8 @@ static void stream_free(struct hstream *st)
 	free(st->out_hdrs);
 	free(st->xff);
 	free(st->set_cookie);
+	free(st->replay.p);
+	wf_timer_cancel(LOOP(st->c), &st->try_t);
 	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
 	stream_recycle(st);
@@ -669,6 +686,8 @@ static void on_up_failed(struct wf_uconn *u, void *owner, int err, int connectin
 {
 	struct hstream *st = owner;
 	st->u = NULL;
+	if (try_retry(st, connecting ? RETRY_CONNECT : RETRY_RESET, 0, NULL))
+		return;
 	if (connecting) {
 		up_fail(st, 503, WF_RF_UF, err == -ETIMEDOUT ? "connection timeout" : "connection failure");
 		return;
@@ -814,6 +833,11 @@ static int send_request_head(struct hstream *st)
 		hl_set(&hl, "x-forwarded-proto", 17, "http", 4);
 	else if (!hl_has(&hl, "x-forwarded-proto", 17))
 		hl_add(&hl, "x-forwarded-proto", 17, "http", 4);
+	char attempts[24];
+	if (st->vh->include_attempt_count) {
+		attempts[fmt_u64(attempts, st->attempt)] = 0;
+		hl_set(&hl, "x-envoy-attempt-count", 21, attempts, (uint32_t)strlen(attempts));
+	}
 	if (rewrote && !cfg->suppress_envoy_headers)
 		hl_set(&hl, "x-envoy-original-path", 21, q->path, q->path_len);
 	if (st->request_id[0])
@@ -850,10 +874,14 @@ static int send_request_head(struct hstream *st)
 	return rc;
 }
 
+/* Once the request is fully sent: the route timeout (once, across all attempts) and the
+ * per-try timeout (each attempt). */
 static void arm_route_timer(struct hstream *st)
 {
-	if (st->route && st->route->action == WF_ACT_ROUTE && st->route->timeout_ms)
+	if (st->route && st->route->action == WF_ACT_ROUTE && st->route->timeout_ms && !wf_timer_armed(&st->t))
 		wf_timer_set(LOOP(st->c), &st->t, st->route->timeout_ms);
+	if (st->retry && st->retry->per_try_timeout_ms && !st->backing_off)
+		wf_timer_set(LOOP(st->c), &st->try_t, st->retry->per_try_timeout_ms);
 }
 
 /* Validate the chunked framing of everything buffered so far, without consuming it, so that a
@@ -909,6 +937,8 @@ static void up_send_body(struct hstream *st)
 		uint32_t n = wf_buf_len(&c->s.rb);
 		if (st->rb == RB_CL) {
 			uint32_t k = st->req_left < n ? (uint32_t)st->req_left : n;
+			struct iovec v = {(void *)p, k};
+			replay_keep(st, &v, 1);
 			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, p, k) < 0)
 				return; /* the upstream failure path takes over */
 			st->req_left -= k;
@@ -927,12 +957,18 @@ static void up_send_body(struct hstream *st)
 			return;
 		}
 		if (r == 1 && dl) {
-			if (send_body(c, &st->u->s, d, dl, 1) < 0)
+			char hdr[24];
+			int hl = chunk_line(hdr, dl);
+			struct iovec v[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
+			replay_keep(st, v, 3);
+			if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, v, 3) < 0)
 				return;
 			st->si.bytes_received += dl;
 		}
 		wf_buf_consume(&c->s.rb, POOL(c), (uint32_t)used);
 		if (r == 2) {
+			struct iovec v = {"0\r\n\r\n", 5};
+			replay_keep(st, &v, 1);
 			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, "0\r\n\r\n", 5) < 0)
 				return;
 			st->req_done = 1;
@@ -1134,6 +1170,8 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					start_upstream(st);
 					return 0;
 				}
+				if (try_retry(st, RETRY_RESET, 0, NULL))
+					return 0;
 				up_fail(st, 503, WF_RF_UC, "connection termination");
 				return 0;
 			}
@@ -1174,6 +1212,11 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
 			}
+			if (try_retry(st, RETRY_STATUS, resp.status, &resp))
+				return 0;
+			wf_timer_cancel(LOOP(c), &st->try_t);
+			if (st->attempt > 1)
+				wf_stat_inc(st->cluster->st.rq_retry_success);
 			st->up_keep = 1;
 			if (send_response_head(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n) < 0) {
 				st->keep_alive = 0;
@@ -1392,6 +1435,131 @@ static int request_hash(struct hstream *st, uint64_t *out)
 	return have;
 }
 
+/* ---- retries ---------------------------------------------------------------------------- */
+
+static int retriable_status(const struct wf_retry *r, int code, const struct wf_h1_resp *resp)
+{
+	if ((r->on & WF_RETRY_5XX) && code >= 500)
+		return 1;
+	if ((r->on & WF_RETRY_GATEWAY) && (code == 502 || code == 503 || code == 504))
+		return 1;
+	if ((r->on & WF_RETRY_RETRIABLE_4XX) && code == 409)
+		return 1;
+	if (r->on & WF_RETRY_STATUS_CODES)
+		for (uint32_t i = 0; i < r->n_codes; i++)
+			if (r->codes[i] == (uint32_t)code)
+				return 1;
+	if ((r->on & WF_RETRY_HEADERS) && resp) {
+		/* the response's headers, seen through the request matcher (no pseudo-headers) */
+		struct wf_h1_req view = {.headers = resp->headers, .n_headers = resp->n_headers, .path = "", .method = ""};
+		for (uint32_t i = 0; i < r->n_headers; i++)
+			if (wf_hdr_match(&r->headers[i], &view))
+				return 1;
+	}
+	return 0;
+}
+
+static void retry_fire(struct wf_loop *loop, struct wf_timer *t);
+
+/* After a failed attempt: schedule another one if the policy, the count, the request (its body
+ * must have been kept) and the response (none sent downstream yet) allow it. 1 when a retry
+ * is scheduled (the failed upstream connection is closed), 0 when the caller should fail. */
+static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp)
+{
+	const struct wf_retry *r = st->retry;
+	if (!r || st->resp_started || st->ended)
+		return 0;
+	int ok;
+	switch (reason) {
+	case RETRY_CONNECT:
+		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY | WF_RETRY_RESET | WF_RETRY_CONNECT_FAILURE);
+		break;
+	case RETRY_RESET:
+		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY | WF_RETRY_RESET);
+		break;
+	case RETRY_TIMEOUT:
+		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY);
+		break;
+	default:
+		ok = retriable_status(r, code, resp);
+	}
+	if (!ok)
+		return 0;
+	if (st->attempt > r->num_retries) {
+		st->si.response_flags |= WF_RF_URX;
+		wf_stat_inc(st->cluster->st.rq_retry_limit_exceeded);
+		return 0;
+	}
+	if (st->rb != RB_NONE && !st->replay_ok)
+		return 0; /* the body is gone: it cannot be sent again */
+	wf_stat_inc(st->cluster->st.rq_retry);
+	if (st->host) {
+		wf_stat_dec(st->host->st_rq_active);
+		wf_cluster_rq_end(st->c->w, st->cluster, st->host);
+		if (reason != RETRY_STATUS)
+			wf_stat_inc(st->host->st_rq_error);
+	}
+	stream_drop_upstream(st, 0);
+	/* full jitter over an exponentially growing window: [0, min(base * 2^(n-1), max)] ms */
+	uint64_t window = r->base_ms << (st->attempt - 1 < 20 ? st->attempt - 1 : 20);
+	if (window > r->max_ms)
+		window = r->max_ms;
+	uint64_t delay = window ? wf_rand(st->c->w) % (window + 1) : 0;
+	st->backing_off = 1;
+	wf_timer_set(LOOP(st->c), &st->try_t, delay ? delay : 1);
+	return 1;
+}
+
+static int start_upstream(struct hstream *st);
+
+static void retry_fire(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hstream *st = t->data;
+	if (st->backing_off) {
+		st->backing_off = 0;
+		start_upstream(st);
+		return;
+	}
+	/* per_try_timeout: this attempt took too long */
+	if (st->cluster)
+		wf_stat_inc(st->cluster->st.rq_per_try_timeout);
+	st->up_keep = 0;
+	if (try_retry(st, RETRY_TIMEOUT, 0, NULL))
+		return;
+	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
+}
+
+/* Keep what is sent upstream of the body, for a replay, while it stays small. */
+static void replay_keep(struct hstream *st, const struct iovec *iov, int n)
+{
+	if (!st->replay_ok)
+		return;
+	for (int i = 0; i < n; i++)
+		out_put(&st->replay, iov[i].iov_base, iov[i].iov_len);
+	if (st->replay.n > REPLAY_MAX) {
+		st->replay_ok = 0;
+		free(st->replay.p);
+		st->replay = (struct out){0};
+	}
+}
+
+/* Pick a host; with the previous_hosts predicate, try a few times for one not used yet. */
+static const struct wf_host *pick_host(struct hstream *st, uint64_t hash, int has_hash)
+{
+	const struct wf_host *h = wf_cluster_pick(st->c->w, st->cluster, hash, has_hash);
+	if (!st->retry || !st->retry->previous_hosts || !st->n_tried)
+		return h;
+	for (uint32_t k = 0; h && k < st->retry->host_reselect + 8; k++) {
+		uint32_t i;
+		for (i = 0; i < st->n_tried && st->tried[i] != h; i++)
+			;
+		if (i == st->n_tried)
+			return h;
+		h = wf_cluster_pick(st->c->w, st->cluster, hash ^ (k + 1) * 0x9E3779B97F4A7C15ull, has_hash);
+	}
+	return h;
+}
+
 static int start_upstream(struct hstream *st)
 {
 	struct hconn *c = st->c;
@@ -1399,13 +1567,16 @@ static int start_upstream(struct hstream *st)
 	uint64_t hash = 0;
 	int has_hash = st->route->n_hash && (cl->policy.kind == WF_LB_RING_HASH || cl->policy.kind == WF_LB_MAGLEV) &&
 	               request_hash(st, &hash);
-	const struct wf_host *h = wf_cluster_pick(c->w, cl, hash, has_hash);
+	const struct wf_host *h = pick_host(st, hash, has_hash);
+	st->attempt++;
 	if (!h) {
 		wf_stat_inc(cl->st.none_healthy);
 		local_reply(st, 503, WF_RF_UH, "no healthy upstream", NULL, 0);
 		return -1;
 	}
 	st->host = h;
+	if (st->n_tried < sizeof(st->tried) / sizeof(st->tried[0]))
+		st->tried[st->n_tried++] = h;
 	wf_stat_inc(h->st_rq_active);
 	wf_cluster_rq_start(c->w, cl, h);
 	int err = 0;
@@ -1424,6 +1595,13 @@ static int start_upstream(struct hstream *st)
 		stream_drop_upstream(st, 0);
 		up_fail(st, 503, WF_RF_UC, "connection termination");
 		return -1;
+	}
+	if (st->attempt > 1 && st->replay.n) {
+		/* a retry: what was sent of the body goes again; the rest follows from the client */
+		if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, st->replay.p, st->replay.n) < 0)
+			return -1;
+		if (st->req_done)
+			st->req_sent = 1;
 	}
 	if (st->req_sent)
 		arm_route_timer(st);
@@ -1637,6 +1815,10 @@ static void route_stream(struct hstream *st)
 		return;
 	}
 	wf_stat_inc(st->cluster->st.rq_active);
+	st->retry = r->retry;
+	st->replay_ok = st->retry != NULL;
+	st->try_t.cb = retry_fire;
+	st->try_t.data = st;
 	if (st->cluster->per_connection_buffer_limit < WATERMARK)
 		st->up_wm = st->cluster->per_connection_buffer_limit;
 	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {

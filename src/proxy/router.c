@@ -77,7 +77,7 @@ static const char *header_value(const struct wf_h1_req *q, const char *name, uin
 	return join;
 }
 
-static int header_ok(const struct wf_hdr_match *m, const struct wf_h1_req *q)
+int wf_hdr_match(const struct wf_hdr_match *m, const struct wf_h1_req *q)
 {
 	char join[4096];
 	uint32_t vl = 0;
@@ -147,7 +147,7 @@ const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf
 			continue;
 		uint32_t k;
 		for (k = 0; k < r->n_headers; k++)
-			if (!header_ok(&r->headers[k], req))
+			if (!wf_hdr_match(&r->headers[k], req))
 				break;
 		if (k < r->n_headers)
 			continue;

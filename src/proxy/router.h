@@ -14,6 +14,8 @@ const struct wf_vhost *wf_route_vhost(const struct wf_route_table *t, const char
 /* The first route of vh whose match accepts this request (path with query, headers, and the
  * pseudo-headers :method, :authority, :path, :scheme for header matchers). NULL when none. */
 const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf_h1_req *req);
+/* Does one header matcher accept this request (its headers and pseudo-headers)? */
+int wf_hdr_match(const struct wf_hdr_match *m, const struct wf_h1_req *q);
 /* Pick a weighted cluster entry (random per request, by weight). */
 const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf_weighted *wc,
                                             uint32_t n, uint64_t total);

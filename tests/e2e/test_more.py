@@ -868,7 +868,8 @@ def test_pending_features_are_refused_with_their_position():
         eq(p.returncode, 1, "outlier_detection refused")
         check("static_resources.clusters[0].outlier_detection: outlier_detection is not supported yet" in p.stderr,
               "error names the field: %s", p.stderr)
-        cfg, _ = C.simple(up.port, route_action={"retry_policy": {"retry_on": "5xx"}})
+        cfg, _ = C.simple(up.port, route_action={"request_mirror_policies": [{"cluster": "backend"}]})
         _, p = _validate(cfg)
-        eq(p.returncode, 1, "retry_policy refused")
-        check(".route.retry_policy: retry_policy is not supported yet" in p.stderr, "error: %s", p.stderr)
+        eq(p.returncode, 1, "request_mirror_policies refused")
+        check(".route.request_mirror_policies: request_mirror_policies is not supported yet" in p.stderr,
+              "error: %s", p.stderr)

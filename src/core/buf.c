@@ -61,6 +61,11 @@ void wf_buf_release(struct wf_buf *b, struct wf_pool *pool)
 
 int wf_buf_reserve(struct wf_buf *b, struct wf_pool *pool, uint32_t want, uint32_t max)
 {
+	uint32_t len = b->w - b->r;
+	if (len >= max)
+		return -ENOBUFS;
+	if (want > max - len)
+		want = max - len;
 	if (!b->p) {
 		b->p = block_get(pool);
 		if (!b->p)
@@ -68,39 +73,31 @@ int wf_buf_reserve(struct wf_buf *b, struct wf_pool *pool, uint32_t want, uint32
 		b->cap = WF_BLOCK;
 		b->r = b->w = 0;
 	}
-	if (b->cap - b->w >= want)
-		return (int)(b->cap - b->w);
-	uint32_t len = b->w - b->r;
-	if (b->r && b->cap - len >= want) {
+	if (b->cap - b->w < want && b->r) {
+		/* slide the content to the front first */
 		memmove(b->p, b->p + b->r, len);
 		b->r = 0;
 		b->w = len;
-		return (int)(b->cap - b->w);
 	}
-	if (len >= max)
-		return -ENOBUFS;
-	uint64_t cap = b->cap;
-	while (cap - len < want && cap < (uint64_t)max + 1)
-		cap *= 2;
-	if (cap > (uint64_t)max + WF_BLOCK)
-		cap = (uint64_t)max + WF_BLOCK;
-	if (cap <= b->cap)
-		return -ENOBUFS;
-	char *n = malloc(cap);
-	if (!n)
-		return -ENOMEM;
-	memcpy(n, b->p + b->r, len);
-	uint32_t oldcap = b->cap;
-	char *old = b->p;
-	b->p = n;
-	b->cap = (uint32_t)cap;
-	b->r = 0;
-	b->w = len;
-	if (oldcap == WF_BLOCK)
-		block_put(pool, old);
-	else
-		free(old);
-	return (int)(b->cap - b->w);
+	if (b->cap - b->w < want) {
+		uint64_t cap = b->cap;
+		while (cap - len < want)
+			cap *= 2;
+		char *n = malloc(cap);
+		if (!n)
+			return -ENOMEM;
+		memcpy(n, b->p + b->r, len);
+		if (b->cap == WF_BLOCK)
+			block_put(pool, b->p);
+		else
+			free(b->p);
+		b->p = n;
+		b->cap = (uint32_t)cap;
+		b->r = 0;
+		b->w = len;
+	}
+	uint32_t room = b->cap - b->w;
+	return (int)(room < max - len ? room : max - len);
 }
 
 void wf_buf_consume(struct wf_buf *b, struct wf_pool *pool, uint32_t n)

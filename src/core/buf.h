@@ -36,8 +36,9 @@ static inline uint32_t wf_buf_len(const struct wf_buf *b) { return b->w - b->r; 
 static inline char *wf_buf_data(const struct wf_buf *b) { return b->p + b->r; }
 static inline uint32_t wf_buf_room(const struct wf_buf *b) { return b->cap - b->w; }
 
-/* Make room for at least `want` more bytes (taking a block, compacting, or growing up to
- * `max` total bytes of content). Returns the room (>0) or -ENOBUFS when `max` is reached,
+/* Make room for more bytes: up to `want` of them, but never for more than `max` bytes of
+ * content in all (taking a block, compacting, or growing). Returns the room now available
+ * for writing (> 0, at most max - content), -ENOBUFS when the content already is `max`,
  * -ENOMEM when no memory. */
 int wf_buf_reserve(struct wf_buf *b, struct wf_pool *pool, uint32_t want, uint32_t max);
 /* Drop n bytes from the front; gives the block back when the buffer becomes empty. */

@@ -74,8 +74,9 @@ static inline void wf_loop_defer(struct wf_loop *loop, struct wf_defer *d)
 }
 
 /* Set the interest of io->fd to `events`, registering it first if needed. An interest of 0
- * keeps the fd registered but quiet (level-triggered epoll would otherwise report a peer's
- * hang-up again and again while the owner is not ready to read). Returns 0 or -errno. */
+ * keeps the fd registered without EPOLLIN/EPOLLRDHUP, so a half-closed peer is not reported
+ * again and again while the owner is not ready to read; the kernel still reports EPOLLHUP and
+ * EPOLLERR, which owners must handle (close) in their callback. Returns 0 or -errno. */
 int wf_io_set(struct wf_loop *loop, struct wf_io *io, uint32_t events);
 /* Remove io->fd from the loop (before closing it). */
 void wf_io_del(struct wf_loop *loop, struct wf_io *io);

@@ -50,5 +50,5 @@ int64_t wf_parse_u64(const char *p, size_t n, uint64_t max)
 			return -1;
 		v = v * 10 + (uint64_t)(p[i] - '0');
 	}
-	return v > max ? -1 : (int64_t)v;
+	return v > max || v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
 }

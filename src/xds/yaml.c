@@ -27,7 +27,12 @@ struct mapper {
 	size_t errlen;
 	char path[1024];
 	int any_payload; /* the next map_message is the payload of an Any: "@type" is allowed */
+	int depth;       /* nesting, bounded: a self-referencing alias or a deep document stops here */
+	uint64_t visits; /* nodes visited, bounded: aliases can multiply a small file */
 };
+
+#define MAX_DEPTH 100
+#define MAX_VISITS 2000000
 
 static int fail(struct mapper *m, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -80,6 +85,40 @@ static size_t path_push(struct mapper *m, const char *name, long idx)
 static void *field_ptr(void *msg, const ProtobufCFieldDescriptor *f) { return (char *)msg + f->offset; }
 
 static int map_message(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg);
+
+static int map_message_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg);
+static int map_fields(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg, int any_payload);
+static int map_value_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg);
+static int map_list_value_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg);
+
+/* Every descent goes through here: depth and size limits, whatever the document does. */
+static int guarded(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg,
+                   int (*fn)(struct mapper *, const yaml_node_t *, ProtobufCMessage *))
+{
+	if (m->depth >= MAX_DEPTH)
+		return fail(m, n, "nested more than %d levels deep (a self-referencing alias?)", MAX_DEPTH);
+	if (++m->visits > MAX_VISITS)
+		return fail(m, n, "the document expands to more than %d nodes (aliases?)", MAX_VISITS);
+	m->depth++;
+	int r = fn(m, n, msg);
+	m->depth--;
+	return r;
+}
+
+static int map_message(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+{
+	return guarded(m, n, msg, map_message_);
+}
+
+static int map_value(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+{
+	return guarded(m, n, msg, map_value_);
+}
+
+static int map_list_value(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+{
+	return guarded(m, n, msg, map_list_value_);
+}
 
 /* ---- scalars ---------------------------------------------------------------------------- */
 
@@ -143,8 +182,9 @@ static int parse_enum(struct mapper *m, const yaml_node_t *n, const ProtobufCEnu
 	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(e, scalar(n));
 	if (!v) {
 		char *end;
+		errno = 0;
 		long k = strtol(scalar(n), &end, 10);
-		if (!*end && end != scalar(n))
+		if (!*end && end != scalar(n) && !errno && k >= INT32_MIN && k <= INT32_MAX)
 			v = protobuf_c_enum_descriptor_get_value(e, (int)k);
 	}
 	if (!v) {
@@ -209,7 +249,7 @@ static int map_value(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *m
 
 static int map_struct(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg);
 
-static int map_list_value(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+static int map_list_value_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
 {
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(m, n, "expected a list, got %s", kind_name(n));
@@ -237,7 +277,7 @@ static void set_oneof_case(ProtobufCMessage *msg, const ProtobufCFieldDescriptor
 }
 
 /* google.protobuf.Value from any YAML node. */
-static int map_value(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+static int map_value_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	const ProtobufCFieldDescriptor *f;
@@ -441,6 +481,11 @@ static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t 
 				const yaml_node_t *ev = yaml_document_get_node(m->y, p->value);
 				if (ek->type != YAML_SCALAR_NODE)
 					return fail(m, ek, "map keys must be strings");
+				for (size_t j = 0; j < i; j++) {
+					const yaml_node_t *pk = yaml_document_get_node(m->y, vn->data.mapping.pairs.start[j].key);
+					if (pk->type == YAML_SCALAR_NODE && !strcmp(scalar(pk), scalar(ek)))
+						return fail(m, ek, "key '%s' appears twice", scalar(ek));
+				}
 				ProtobufCMessage *e = wf_proto_new(f->descriptor);
 				((ProtobufCMessage **)*arr)[i] = e;
 				*cnt = i + 1;
@@ -540,6 +585,8 @@ static int map_duration(struct mapper *m, const yaml_node_t *n, ProtobufCMessage
 		if (parse_duration_text(scalar(n), &sec, &nanos) < 0)
 			return fail(m, n, "'%s' is not a duration (write seconds with an 's' suffix, e.g. \"5s\" or \"0.25s\")",
 			            scalar(n));
+		if (sec > 315576000000LL || sec < -315576000000LL)
+			return fail(m, n, "'%s' is out of range (at most 315576000000s)", scalar(n));
 		*(int64_t *)field_ptr(msg, fld(msg->descriptor, "seconds")) = sec;
 		*(int32_t *)field_ptr(msg, fld(msg->descriptor, "nanos")) = nanos;
 		return 0;
@@ -573,6 +620,8 @@ static int map_any(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg
 	const ProtobufCMessageDescriptor *d = wf_proto_find(url);
 	if (!d)
 		return fail(m, type, "unknown or unsupported type '%s'", url);
+	if (!strncmp(d->name, "google.protobuf.", 16))
+		return fail(m, type, "an Any holding %s is not supported (configs never need one)", d->name);
 	ProtobufCMessage *inner = wf_proto_new(d);
 	wf_cfgdoc_set_any(m->doc, msg, inner);
 	m->any_payload = 1;
@@ -587,7 +636,7 @@ static int map_any(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg
 	return 0;
 }
 
-static int map_message(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+static int map_message_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	wf_cfgdoc_mark(m->doc, msg, 0, (uint32_t)n->start_mark.line + 1,
@@ -606,11 +655,28 @@ static int map_message(struct mapper *m, const yaml_node_t *n, ProtobufCMessage 
 		int r = map_duration(m, n, msg);
 		if (r != -ENOENT)
 			return r;
+		r = map_fields(m, n, msg, any_payload);
+		if (r < 0)
+			return r;
+		int64_t sec = *(int64_t *)field_ptr(msg, fld(d, "seconds"));
+		int32_t ns = *(int32_t *)field_ptr(msg, fld(d, "nanos"));
+		if (sec > 315576000000LL || sec < -315576000000LL || ns <= -1000000000 || ns >= 1000000000 ||
+		    (sec > 0 && ns < 0) || (sec < 0 && ns > 0))
+			return fail(m, n, "not a valid duration (seconds within +-315576000000, nanos within +-999999999 "
+			                  "and of the same sign)");
+		return 0;
 	}
 	/* Wrappers (BoolValue, UInt32Value, ...): the bare value stands for {value: ...}. */
 	if (!strncmp(d->name, "google.protobuf.", 16) && d->n_fields == 1 &&
 	    !strcmp(d->fields[0].name, "value") && n->type == YAML_SCALAR_NODE)
 		return map_scalar_into(m, n, &d->fields[0], field_ptr(msg, &d->fields[0]));
+	return map_fields(m, n, msg, any_payload);
+}
+
+/* The fields of a message from a YAML map. */
+static int map_fields(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg, int any_payload)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(m, n, "expected a map (%s), got %s", d->name, kind_name(n));
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -621,12 +687,13 @@ static int map_message(struct mapper *m, const yaml_node_t *n, ProtobufCMessage 
 		const char *name = scalar(kn);
 		if (any_payload && !strcmp(name, "@type"))
 			continue; /* read by map_any */
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-			const yaml_node_t *qk = yaml_document_get_node(m->y, q->key);
-			if (qk->type == YAML_SCALAR_NODE && !strcmp(scalar(qk), name))
-				return fail(m, kn, "field '%s' is set twice", name);
-		}
 		const ProtobufCFieldDescriptor *f = find_field(d, name);
+		/* the same field twice, whatever the spelling (snake_case or lowerCamelCase) */
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; f && q < p; q++) {
+			const yaml_node_t *qk = yaml_document_get_node(m->y, q->key);
+			if (qk->type == YAML_SCALAR_NODE && find_field(d, scalar(qk)) == f)
+				return fail(m, kn, "field '%s' is set twice", f->name);
+		}
 		if (!f)
 			return unknown_field(m, kn, d, name);
 		if (is_null(vn))
@@ -662,6 +729,24 @@ static int load(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d, yaml
 		r = map_message(&m, root, msg);
 	}
 	yaml_document_delete(&y);
+	if (r == 0) {
+		/* one document per file: a second one (after ---) would be silently ignored */
+		yaml_document_t y2;
+		if (!yaml_parser_load(parser, &y2)) {
+			snprintf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s", wf_cfgdoc_source(doc),
+			         parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+			         parser->problem ? parser->problem : "unreadable");
+			r = -EINVAL;
+		} else {
+			yaml_node_t *more = yaml_document_get_root_node(&y2);
+			if (more) {
+				snprintf(err, errlen, "%s:%zu:%zu: a second YAML document: a config file holds one",
+				         wf_cfgdoc_source(doc), more->start_mark.line + 1, more->start_mark.column + 1);
+				r = -EINVAL;
+			}
+			yaml_document_delete(&y2);
+		}
+	}
 	if (r < 0) {
 		wf_proto_free(msg);
 		return r;

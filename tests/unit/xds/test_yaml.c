@@ -347,7 +347,7 @@ TEST(map_of_any_entries)
 	    "    \"@type\": type.googleapis.com/envoy.config.core.v3.HttpProtocolOptions\n"
 	    "    idle_timeout: 30s\n"
 	    "  other:\n"
-	    "    \"@type\": type.googleapis.com/google.protobuf.Empty\n");
+	    "    \"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate\n");
 	CHECK(c != NULL);
 	CHECK_EQ(c->n_typed_extension_protocol_options, 2);
 	Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
@@ -554,11 +554,19 @@ TEST(integer_ranges)
 		}
 		CHECK(strstr(err, "is not a valid number here") != NULL);
 	}
-	/* signed 64 and 32 bits: Duration.seconds and .nanos */
-	Cluster *c = cluster("connect_timeout: {seconds: -9223372036854775808, nanos: -2147483648}\n");
+	/* signed 64 and 32 bits: Duration.seconds and .nanos, then the Duration's own range */
+	Cluster *c = cluster("connect_timeout: {seconds: -315576000000, nanos: -999999999}\n");
 	CHECK(c != NULL);
-	CHECK(c->connect_timeout->seconds == INT64_MIN);
-	CHECK_EQ(c->connect_timeout->nanos, INT32_MIN);
+	CHECK(c->connect_timeout->seconds == -315576000000LL);
+	CHECK_EQ(c->connect_timeout->nanos, -999999999);
+	CHECK_REFUSED(CLUSTER, "connect_timeout: {seconds: -9223372036854775808, nanos: -2147483648}\n",
+	              "t.yaml:1:18: connect_timeout: not a valid duration (seconds within +-315576000000, nanos "
+	              "within +-999999999 and of the same sign)");
+	CHECK_REFUSED(CLUSTER, "connect_timeout: {seconds: 1, nanos: -5}\n",
+	              "t.yaml:1:18: connect_timeout: not a valid duration (seconds within +-315576000000, nanos "
+	              "within +-999999999 and of the same sign)");
+	CHECK_REFUSED(CLUSTER, "connect_timeout: 999999999999s\n",
+	              "t.yaml:1:18: connect_timeout: '999999999999s' is out of range (at most 315576000000s)");
 	CHECK_REFUSED(CLUSTER, "connect_timeout: {nanos: 2147483648}\n",
 	              "t.yaml:1:26: connect_timeout.nanos: '2147483648' is not a valid number here "
 	              "(0..2147483647)");
@@ -890,7 +898,46 @@ TEST(demo_config_loads_and_prints)
 	CHECK(ok);
 }
 
-TEST_MAIN("xds.yaml",
+/* Refused, with `part` somewhere in the message. */
+#define REFUSED_WITH(d, text, part)                                                         \
+	do {                                                                                   \
+		CHECK_EQ(load(d, text), -EINVAL);                                                  \
+		if (!strstr(err, part))                                                            \
+			printf("  error: %s\n", err);                                                   \
+		CHECK(strstr(err, part) != NULL);                                                  \
+	} while (0)
+
+/* ---- hostile documents (found by fuzzing and review) ---------------------------------------- */
+
+TEST(hostile_documents_are_refused)
+{
+	REFUSED_WITH(BOOTSTRAP, "node:\n  metadata: &a {x: *a}\n",
+	              "nested more than 100 levels deep (a self-referencing alias?)");
+	/* a billion nodes from a few hundred bytes of aliases */
+	char y[4096];
+	size_t k = (size_t)snprintf(y, sizeof y, "node:\n  metadata:\n    l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++)
+		k += (size_t)snprintf(y + k, sizeof y - k, "    l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
+		                      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	CHECK_EQ(load(BOOTSTRAP, y), -EINVAL);
+	CHECK(strstr(err, "the document expands to more than") != NULL);
+	REFUSED_WITH(BOOTSTRAP, "static_resources: {}\nstaticResources: {}\n",
+	              "t.yaml:2:1: field 'static_resources' is set twice");
+	REFUSED_WITH(BOOTSTRAP, "node: {metadata: {a: 1, a: 2}}\n", "key 'a' appears twice");
+	REFUSED_WITH(CLUSTER, "lb_policy: 4294967297\n", "is not a valid value");
+	REFUSED_WITH(CLUSTER, "name: a\n---\nname: b\n", "t.yaml:3:1: a second YAML document: a config file holds one");
+	REFUSED_WITH(CLUSTER, "name: a\n---\nname: [b\n", "YAML syntax error");
+}
+
+TEST(any_of_a_wellknown_type_is_refused)
+{
+	REFUSED_WITH(BOOTSTRAP,
+	              "static_resources:\n  listeners:\n  - filter_chains:\n    - filters:\n"
+	              "      - typed_config: {\"@type\": type.googleapis.com/google.protobuf.Any}\n",
+	              "an Any holding google.protobuf.Any is not supported");
+}
+
+TEST_MAIN("xds.yaml", T(hostile_documents_are_refused), T(any_of_a_wellknown_type_is_refused),
           T(duration_text_forms), T(duration_as_seconds_and_nanos), T(duration_bad_text),
           T(wrappers_as_bare_values), T(enums_by_name_and_number),
           T(enum_bad_values_list_the_names), T(oneof_members_are_alternatives),

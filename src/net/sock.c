@@ -94,6 +94,18 @@ void wf_sock_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void wf_sock_keepalive(int fd, unsigned time_s, unsigned interval_s, unsigned probes)
+{
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (time_s)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &time_s, sizeof(time_s));
+	if (interval_s)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
+	if (probes)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
+
 int wf_sock_local(int fd, struct wf_addr *a)
 {
 	a->len = sizeof(a->ss);

@@ -24,6 +24,9 @@ int wf_sock_connect(const struct wf_addr *a);
 /* Disable Nagle on an accepted socket: a proxy writes a head and then the body, and must not
  * wait for the client's delayed ACK in between. */
 void wf_sock_nodelay(int fd);
+/* SO_KEEPALIVE with the given idle time, probe interval (seconds) and probe count (0: the
+ * system's default for each). */
+void wf_sock_keepalive(int fd, unsigned time_s, unsigned interval_s, unsigned probes);
 /* Local or peer address of a connected socket. */
 int wf_sock_local(int fd, struct wf_addr *a);
 int wf_sock_peer(int fd, struct wf_addr *a);

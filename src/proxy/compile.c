@@ -9,6 +9,7 @@
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
@@ -243,6 +244,84 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
 
+#define UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+static int http1_options_unset(struct wf_compile *c, const Envoy__Config__Core__V3__Http1ProtocolOptions *o)
+{
+	if (o && (o->allow_absolute_url || o->accept_http_10 || (o->default_host_for_http_10 && *o->default_host_for_http_10)))
+		return wf_cfg_err(c->doc, c->err, c->errlen, o, NULL, "HTTP/1 codec options are not supported for upstreams");
+	return 0;
+}
+
+/* typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+ * (upstream HTTP/1 only for now) and upstream_connection_options.tcp_keepalive. */
+static int upstream_options(struct wf_compile *c, const Cluster *m, struct wf_cluster *cl)
+{
+	for (size_t i = 0; i < m->n_typed_extension_protocol_options; i++) {
+		const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
+		    m->typed_extension_protocol_options[i];
+		if (strcmp(e->key, UPSTREAM_HTTP_OPTIONS) || !e->value)
+			return wf_cfg_err(c->doc, c->err, c->errlen, e, "key", "unknown protocol options '%s' (%s)", e->key,
+			                  UPSTREAM_HTTP_OPTIONS);
+		ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &e->value->base, c->err, c->errlen);
+		if (!in)
+			return -1;
+		if (strcmp(in->descriptor->name, UPSTREAM_HTTP_OPTIONS))
+			return wf_cfg_err(c->doc, c->err, c->errlen, e->value, "type_url", "expected %s, got %s",
+			                  UPSTREAM_HTTP_OPTIONS, in->descriptor->name);
+		const Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *o = (const void *)in;
+		const Envoy__Config__Core__V3__HttpProtocolOptions *common = o->common_http_protocol_options;
+		if (common) {
+			if (common->idle_timeout)
+				cl->upstream_idle_ms = wf_duration_ms(common->idle_timeout);
+			if (common->max_requests_per_connection)
+				cl->max_requests_per_connection = common->max_requests_per_connection->value;
+			if (common->max_headers_count) {
+				cl->max_response_headers = common->max_headers_count->value;
+				if (!cl->max_response_headers || cl->max_response_headers > 256)
+					return wf_cfg_err(c->doc, c->err, c->errlen, common, "max_headers_count",
+					                  "must be 1..256 for upstream responses");
+			}
+		}
+		switch (o->upstream_protocol_options_case) {
+		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG:
+			if (o->explicit_http_config->protocol_config_case !=
+			    ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP_PROTOCOL_OPTIONS)
+				return wf_cfg_err(c->doc, c->err, c->errlen, o->explicit_http_config, "http2_protocol_options",
+				                  "HTTP/2 upstreams are not supported yet (they come with HTTP/2 support)");
+			if (http1_options_unset(c, o->explicit_http_config->http_protocol_options) < 0)
+				return -1;
+			break;
+		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_USE_DOWNSTREAM_PROTOCOL_CONFIG:
+			/* downstreams speak HTTP/1 for now, so upstreams do too */
+			if (o->use_downstream_protocol_config->http2_protocol_options)
+				return wf_cfg_err(c->doc, c->err, c->errlen, o->use_downstream_protocol_config, "http2_protocol_options",
+				                  "HTTP/2 upstreams are not supported yet");
+			if (http1_options_unset(c, o->use_downstream_protocol_config->http_protocol_options) < 0)
+				return -1;
+			break;
+		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_AUTO_CONFIG:
+			/* ALPN needs TLS; without it, auto is HTTP/1.1 */
+			if (o->auto_config->http2_protocol_options)
+				return wf_cfg_err(c->doc, c->err, c->errlen, o->auto_config, "http2_protocol_options",
+				                  "HTTP/2 upstreams are not supported yet");
+			if (http1_options_unset(c, o->auto_config->http_protocol_options) < 0)
+				return -1;
+			break;
+		default:
+			break;
+		}
+	}
+	if (m->upstream_connection_options && m->upstream_connection_options->tcp_keepalive) {
+		const Envoy__Config__Core__V3__TcpKeepalive *k = m->upstream_connection_options->tcp_keepalive;
+		cl->keepalive = 1;
+		cl->keepalive_probes = k->keepalive_probes ? k->keepalive_probes->value : 0;
+		cl->keepalive_time = k->keepalive_time ? k->keepalive_time->value : 0;
+		cl->keepalive_interval = k->keepalive_interval ? k->keepalive_interval->value : 0;
+	}
+	return 0;
+}
+
 /* ring_hash_lb_config / maglev_lb_config / least_request_lb_config, each only with its policy. */
 static int lb_params(struct wf_compile *c, const Cluster *m, struct wf_lb_params *p)
 {
@@ -330,10 +409,9 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__lb_policy__descriptor, m->lb_policy)->name);
 		goto fail;
 	}
-	if (m->n_typed_extension_protocol_options) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "typed_extension_protocol_options", "not supported yet (HTTP/2 upstreams come with HTTP/2 support)");
+	cl->upstream_idle_ms = 3600000;
+	if (upstream_options(c, m, cl) < 0)
 		goto fail;
-	}
 	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
 	size_t cap = 0;
 	for (size_t i = 0; la && i < la->n_endpoints; i++) {

@@ -218,6 +218,11 @@ struct wf_cluster {
 	struct wf_lb_state *lb;            /* [n_workers] */
 	struct wf_lb policy;               /* lb_policy, built from the hosts */
 	uint8_t *usable;                   /* [n_hosts]: healthy (static health_status for now) */
+	uint64_t upstream_idle_ms;         /* pooled connection idle timeout (default 1 h) */
+	uint32_t max_requests_per_connection; /* 0: unlimited */
+	uint32_t max_response_headers;     /* 0: 256 */
+	uint8_t keepalive;                 /* upstream_connection_options.tcp_keepalive */
+	uint32_t keepalive_probes, keepalive_time, keepalive_interval; /* 0: the system's */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
 };

@@ -1132,7 +1132,10 @@ static int up_readable(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
 	struct hconn *c = st->c;
-	struct wf_h1_limits lim = {.max_head_bytes = 96 * 1024, .max_headers = 256};
+	uint32_t maxh = st->cluster && st->cluster->max_response_headers ? st->cluster->max_response_headers : 256;
+	if (maxh > 256)
+		maxh = 256; /* the parse array below */
+	struct wf_h1_limits lim = {.max_head_bytes = 96 * 1024, .max_headers = maxh};
 	int need = 1; /* the buffered bytes cannot make progress: read first */
 	for (;;) {
 		if (st->ended)

@@ -207,6 +207,9 @@ static void connect_next(struct tsess *s)
 	}
 	s->up.io.fd = ufd;
 	s->up.io.registered = 0;
+	if (s->cluster->keepalive)
+		wf_sock_keepalive(ufd, s->cluster->keepalive_time, s->cluster->keepalive_interval,
+		                  s->cluster->keepalive_probes);
 	wf_stat_inc(s->cluster->st.cx_total);
 	wf_stat_inc(s->cluster->st.cx_active);
 	s->connecting = 1;

@@ -21,7 +21,6 @@ static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster", "circuit_breakers", NULL},
 	{"envoy.config.cluster.v3.Cluster", "outlier_detection", NULL},
 	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
-	{"envoy.config.cluster.v3.Cluster", "upstream_connection_options", NULL},
 	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
 	{"envoy.config.route.v3.RouteAction", "rate_limits", NULL},
 	{"envoy.config.route.v3.RouteAction", "cors", NULL},

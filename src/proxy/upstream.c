@@ -10,9 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Upstream idle connections are kept this long (Envoy's default upstream idle timeout is
- * 1 hour; servers usually close sooner and the pool notices the hang-up). */
-#define IDLE_MS 3600000
 
 struct wf_pool_entry {
 	struct wf_addr addr;
@@ -175,6 +172,10 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 	u->state = WF_U_CONNECTING;
 	memcpy(u->addr_str, h->addr_str, sizeof(u->addr_str));
 	u->addr = h->addr;
+	u->max_requests = c->max_requests_per_connection;
+	u->idle_ms = c->upstream_idle_ms;
+	if (c->keepalive)
+		wf_sock_keepalive(fd, c->keepalive_time, c->keepalive_interval, c->keepalive_probes);
 	u->st_cx_active = c->st.cx_active;
 	u->st_host_cx_active = h->st_cx_active;
 	u->st_host_connect_fail = h->st_cx_connect_fail;
@@ -205,7 +206,7 @@ void wf_upstream_release(struct wf_uconn *u, int reusable)
 	if (u->dead)
 		return;
 	if (!reusable || u->state != WF_U_BUSY || wf_sio_queued(&u->s) || wf_buf_len(&u->s.rb) ||
-	    u->s.eof || w->draining) {
+	    u->s.eof || w->draining || (u->max_requests && u->requests >= u->max_requests)) {
 		destroy(u);
 		return;
 	}
@@ -218,7 +219,7 @@ void wf_upstream_release(struct wf_uconn *u, int reusable)
 	pe->n_idle++;
 	u->s.want = EPOLLIN | EPOLLRDHUP;
 	wf_sio_update(&w->loop, &u->s);
-	wf_timer_set(&w->loop, &u->t, IDLE_MS);
+	wf_timer_set(&w->loop, &u->t, u->idle_ms ? u->idle_ms : 3600000);
 }
 
 void wf_upstream_close_idle(struct wf_worker *w)

@@ -11,12 +11,13 @@ the access log; an upstream that breaks HTTP gets a 502/503 with UPE, its bytes 
 import json
 import os
 import hashlib
+import subprocess
 import time
 
 import configs as C
 from harness import (UUID_RE, Blackhole, Client, HttpUpstream, RawConn, RssSampler, Weft, check,
                      closed_port, curl_request, eq, free_port, http_req, pattern_bytes, raw, read_lines,
-                     request, rss_limit_kib, tmp_path, wait_for, write_file)
+                     request, rss_limit_kib, run_weft, tmp_path, wait_for, write_file)
 
 
 def _flags_log():
@@ -549,3 +550,55 @@ def test_large_response_header_passes():
         with Weft(cfg):
             r = request(port, "/response-headers?x-big=" + big)
             eq((r.status, r.header("x-big")), (200, big), "30 KiB upstream response header")
+
+
+# ---------------------------------------------------------------------------------------------
+# upstream connection options (cluster typed_extension_protocol_options, upstream_connection_options)
+
+def _upstream_opts_cfg(up, common=None, protocol=None, keepalive=None):
+    opts = {"@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"}
+    if common:
+        opts["common_http_protocol_options"] = common
+    opts.update(protocol or {"explicit_http_config": {"http_protocol_options": {}}})
+    extra = {"typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts}}
+    if keepalive:
+        extra["upstream_connection_options"] = {"tcp_keepalive": keepalive}
+    return C.simple(up.port, cluster_extra=extra)
+
+
+def test_upstream_max_requests_per_connection():
+    with HttpUpstream("up") as up:
+        cfg, port = _upstream_opts_cfg(up, common={"max_requests_per_connection": 2})
+        with Weft(cfg, concurrency=1), Client(port) as cl:
+            for i in range(4):
+                eq(cl.get("/m/%d" % i).status, 200, "request %d" % i)
+            eq(up.connections, 2, "a new upstream connection after every 2 requests")
+
+
+def test_upstream_idle_timeout():
+    with HttpUpstream("up") as up:
+        cfg, port = _upstream_opts_cfg(up, common={"idle_timeout": "0.3s"})
+        with Weft(cfg, concurrency=1), Client(port) as cl:
+            eq(cl.get("/i/1").status, 200, "first request")
+            wait_for(lambda: up.open_connections == 0, 3, what="the idle upstream connection to be closed")
+            eq(cl.get("/i/2").status, 200, "second request")
+            eq(up.connections, 2, "the second request needed a new connection")
+
+
+def test_upstream_tcp_keepalive():
+    with HttpUpstream("up") as up:
+        cfg, port = _upstream_opts_cfg(up, keepalive={"keepalive_time": 77, "keepalive_interval": 5,
+                                                      "keepalive_probes": 3})
+        with Weft(cfg, concurrency=1), Client(port) as cl:
+            eq(cl.get("/k").status, 200, "request")
+            out = subprocess.run(["ss", "-tno", "state", "established", "dst", "127.0.0.1:%d" % up.port],
+                                 capture_output=True, text=True).stdout
+            check("keepalive" in out, "the pooled upstream connection has a keepalive timer:\n%s", out)
+
+
+def test_upstream_http2_refused():
+    with HttpUpstream("up") as up:
+        cfg, _ = _upstream_opts_cfg(up, protocol={"explicit_http_config": {"http2_protocol_options": {}}})
+        p = run_weft(["validate", write_file(tmp_path("h2.yaml"), cfg)])
+        eq(p.returncode, 1, "HTTP/2 upstreams refused for now")
+        check("HTTP/2 upstreams are not supported yet" in p.stderr, "error: %s", p.stderr)

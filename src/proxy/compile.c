@@ -10,6 +10,7 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
+#include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
@@ -160,6 +161,9 @@ static void cluster_stats(struct wf_cluster *cl)
 	C(rq_retry_success, "upstream_rq_retry_success");
 	C(rq_retry_limit_exceeded, "upstream_rq_retry_limit_exceeded");
 	C(rq_per_try_timeout, "upstream_rq_per_try_timeout");
+	C(cx_overflow, "upstream_cx_overflow");
+	C(rq_pending_overflow, "upstream_rq_pending_overflow");
+	C(rq_retry_overflow, "upstream_rq_retry_overflow");
 	G(membership_total, "membership_total");
 	G(membership_healthy, "membership_healthy");
 #undef C
@@ -243,6 +247,40 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 }
 
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
+
+/* circuit_breakers: Envoy's defaults (1024 connections, pending and requests, 3 retries) unless
+ * the DEFAULT priority's thresholds say otherwise. Routes have no priority yet, so HIGH
+ * thresholds are checked but do not apply to any request. */
+static int circuit_breakers(struct wf_compile *c, const Cluster *m, struct wf_cluster *cl)
+{
+	cl->cb = wf_cb_for(cl->stat_name);
+	cl->max_connections = cl->max_pending = cl->max_requests = 1024;
+	cl->max_retries = 3;
+	cl->budget_percent = -1;
+	const Envoy__Config__Cluster__V3__CircuitBreakers *cbm = m->circuit_breakers;
+	for (size_t i = 0; cbm && i < cbm->n_thresholds; i++) {
+		const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t = cbm->thresholds[i];
+		if (t->track_remaining)
+			return wf_cfg_err(c->doc, c->err, c->errlen, t, "track_remaining", "not supported yet");
+		if (t->priority != ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__DEFAULT)
+			continue;
+		if (t->max_connections)
+			cl->max_connections = t->max_connections->value;
+		if (t->max_pending_requests)
+			cl->max_pending = t->max_pending_requests->value;
+		if (t->max_requests)
+			cl->max_requests = t->max_requests->value;
+		if (t->max_retries)
+			cl->max_retries = t->max_retries->value;
+		if (t->retry_budget) {
+			cl->budget_percent = t->retry_budget->budget_percent ? t->retry_budget->budget_percent->value : 20.0;
+			cl->budget_min = t->retry_budget->min_retry_concurrency ? t->retry_budget->min_retry_concurrency->value : 3;
+			if (cl->budget_percent < 0 || cl->budget_percent > 100)
+				return wf_cfg_err(c->doc, c->err, c->errlen, t->retry_budget, "budget_percent", "must be 0..100");
+		}
+	}
+	return 0;
+}
 
 #define UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -410,7 +448,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	}
 	cl->upstream_idle_ms = 3600000;
-	if (upstream_options(c, m, cl) < 0)
+	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0)
 		goto fail;
 	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
 	size_t cap = 0;

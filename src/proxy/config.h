@@ -205,8 +205,29 @@ struct wf_cluster_stats {
 	uint32_t cx_destroy_remote, cx_protocol_error, rq_rx_reset, rq_tx_reset;
 	uint32_t rq_code;                  /* WF_STAT_CODES: upstream_rq_<code> */
 	uint32_t rq_retry, rq_retry_success, rq_retry_limit_exceeded, rq_per_try_timeout;
+	uint32_t cx_overflow, rq_pending_overflow, rq_retry_overflow;
 	uint32_t membership_total, membership_healthy;
 };
+
+/* Circuit breaking: what a cluster has open across all workers. One per cluster name, never
+ * freed, because upstream connections (which count in `cx`) outlive config snapshots. */
+struct wf_cb {
+	int64_t cx, pending, rq, retries;  /* atomics */
+};
+
+/* Take one unit of `*n` if it is below `max`: 1, or 0 when the breaker is open. */
+static inline int wf_cb_take(int64_t *n, uint32_t max)
+{
+	if (__atomic_add_fetch(n, 1, __ATOMIC_RELAXED) <= (int64_t)max)
+		return 1;
+	__atomic_sub_fetch(n, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+static inline void wf_cb_put(int64_t *n) { __atomic_sub_fetch(n, 1, __ATOMIC_RELAXED); }
+static inline int64_t wf_cb_load(const int64_t *n) { return __atomic_load_n(n, __ATOMIC_RELAXED); }
+
+/* The circuit breaker state of cluster `name` (main thread; created on first use). */
+struct wf_cb *wf_cb_for(const char *name);
 
 struct wf_cluster {
 	char *name;
@@ -223,6 +244,10 @@ struct wf_cluster {
 	uint32_t max_response_headers;     /* 0: 256 */
 	uint8_t keepalive;                 /* upstream_connection_options.tcp_keepalive */
 	uint32_t keepalive_probes, keepalive_time, keepalive_interval; /* 0: the system's */
+	struct wf_cb *cb;                  /* circuit_breakers (DEFAULT priority thresholds below) */
+	uint32_t max_connections, max_pending, max_requests, max_retries;
+	double budget_percent;             /* retry_budget: < 0 when none */
+	uint32_t budget_min;               /* retry_budget.min_retry_concurrency */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
 };

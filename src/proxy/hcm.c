@@ -101,6 +101,9 @@ struct hstream {
 	struct out replay;                 /* request body bytes as sent upstream, for a replay */
 	const struct wf_host *tried[8];    /* hosts of earlier attempts (previous_hosts predicate) */
 	uint32_t n_tried;
+	/* circuit breakers: what this stream holds of its cluster's limits */
+	struct wf_uwaiter waiter;          /* parked for a connection (max_connections) */
+	uint8_t parked, rq_taken, retry_taken;
 	char client[64];                   /* trusted client address inferred from XFF */
 	struct wf_timer t;                 /* route timeout */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
@@ -552,6 +555,18 @@ static void log_stream(struct hstream *st)
 
 static void stream_free(struct hstream *st)
 {
+	if (st->cluster) {
+		struct wf_cb *cb = st->cluster->cb;
+		if (st->parked) {
+			wf_upstream_unwait(st->c->w, &st->waiter);
+			wf_cb_put(&cb->pending);
+		}
+		if (st->rq_taken)
+			wf_cb_put(&cb->rq);
+		if (st->retry_taken)
+			wf_cb_put(&cb->retries);
+		st->parked = st->rq_taken = st->retry_taken = 0;
+	}
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
 	free(st->resp_head);
@@ -1495,6 +1510,25 @@ static int try_retry(struct hstream *st, int reason, int code, const struct wf_h
 	}
 	if (st->rb != RB_NONE && !st->replay_ok)
 		return 0; /* the body is gone: it cannot be sent again */
+	/* circuit breaker: retries in flight across the cluster (max_retries, or the budget) */
+	const struct wf_cluster *cl = st->cluster;
+	if (st->retry_taken) {
+		wf_cb_put(&cl->cb->retries); /* the previous retry is over */
+		st->retry_taken = 0;
+	}
+	uint32_t limit = cl->max_retries;
+	if (cl->budget_percent >= 0) {
+		double active = (double)(wf_cb_load(&cl->cb->rq) + wf_cb_load(&cl->cb->pending));
+		limit = (uint32_t)(active * cl->budget_percent / 100.0);
+		if (limit < cl->budget_min)
+			limit = cl->budget_min;
+	}
+	if (!wf_cb_take(&cl->cb->retries, limit)) {
+		wf_stat_inc(cl->st.rq_retry_overflow);
+		st->si.response_flags |= WF_RF_UO;
+		return 0;
+	}
+	st->retry_taken = 1;
 	wf_stat_inc(st->cluster->st.rq_retry);
 	if (st->host) {
 		wf_stat_dec(st->host->st_rq_active);
@@ -1563,6 +1597,15 @@ static const struct wf_host *pick_host(struct hstream *st, uint64_t hash, int ha
 	return h;
 }
 
+/* A parked stream's turn: a connection to its host is idle, or a connection slot opened. */
+static void on_connection_free(struct wf_uwaiter *wt)
+{
+	struct hstream *st = (struct hstream *)((char *)wt - offsetof(struct hstream, waiter));
+	st->parked = 0;
+	wf_cb_put(&st->cluster->cb->pending);
+	start_upstream(st);
+}
+
 static int start_upstream(struct hstream *st)
 {
 	struct hconn *c = st->c;
@@ -1584,6 +1627,30 @@ static int start_upstream(struct hstream *st)
 	wf_cluster_rq_start(c->w, cl, h);
 	int err = 0;
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
+	if (!st->u && err == -EAGAIN) {
+		/* max_connections: wait for one, unless max_pending_requests already wait */
+		wf_stat_dec(h->st_rq_active);
+		wf_cluster_rq_end(c->w, cl, h);
+		st->n_tried--;
+		st->attempt--;
+		st->host = NULL;
+		if (!wf_cb_take(&cl->cb->pending, cl->max_pending)) {
+			wf_stat_inc(cl->st.rq_pending_overflow);
+			local_reply(st, 503, WF_RF_UO,
+			            "upstream connect error or disconnect/reset before headers. reset reason: overflow", NULL, 0);
+			return -1;
+		}
+		wf_stat_inc(cl->st.rq_pending_total);
+		st->parked = 1;
+		st->waiter.cb = cl->cb;
+		st->waiter.addr = h->addr;
+		st->waiter.ready = on_connection_free;
+		wf_upstream_wait(c->w, &st->waiter);
+		/* the route timeout bounds the wait, as it bounds the whole exchange */
+		if (st->req_done && st->route->timeout_ms && !wf_timer_armed(&st->t))
+			wf_timer_set(LOOP(c), &st->t, st->route->timeout_ms);
+		return 0;
+	}
 	if (!st->u) {
 		up_fail(st, 503, WF_RF_UF, "connection failure");
 		return -1;
@@ -1817,6 +1884,15 @@ static void route_stream(struct hstream *st)
 		local_reply(st, 503, WF_RF_NC, NULL, NULL, 0);
 		return;
 	}
+	if (!wf_cb_take(&st->cluster->cb->rq, st->cluster->max_requests)) {
+		/* circuit breaker: the cluster already has max_requests in flight */
+		wf_stat_inc(st->cluster->st.rq_pending_overflow);
+		st->cluster = NULL;
+		local_reply(st, 503, WF_RF_UO, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+		            NULL, 0);
+		return;
+	}
+	st->rq_taken = 1;
 	wf_stat_inc(st->cluster->st.rq_active);
 	st->retry = r->retry;
 	st->replay_ok = st->retry != NULL;

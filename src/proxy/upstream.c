@@ -33,6 +33,63 @@ static struct wf_pool_entry *pool_entry(struct wf_worker *w, const struct wf_add
 	return e;
 }
 
+/* ---- waiting for a connection ------------------------------------------------------------ */
+
+static void waiter_fire(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct wf_uwaiter *wt = t->data;
+	wt->ready(wt);
+}
+
+void wf_upstream_wait(struct wf_worker *w, struct wf_uwaiter *wt)
+{
+	wt->t.cb = waiter_fire;
+	wt->t.data = wt;
+	wt->next = NULL;
+	if (!w->waiters) {
+		w->waiters = wt;
+		wt->prev = wt; /* the head's prev is the tail */
+	} else {
+		struct wf_uwaiter *tail = w->waiters->prev;
+		tail->next = wt;
+		wt->prev = tail;
+		w->waiters->prev = wt;
+	}
+	wt->queued = 1;
+}
+
+void wf_upstream_unwait(struct wf_worker *w, struct wf_uwaiter *wt)
+{
+	wf_timer_cancel(&w->loop, &wt->t);
+	if (!wt->queued)
+		return;
+	wt->queued = 0;
+	if (wt == w->waiters) {
+		w->waiters = wt->next;
+		if (w->waiters)
+			w->waiters->prev = wt->prev;
+	} else {
+		wt->prev->next = wt->next;
+		if (wt->next)
+			wt->next->prev = wt->prev;
+		else
+			w->waiters->prev = wt->prev;
+	}
+	wt->next = wt->prev = NULL;
+}
+
+/* A connection of cluster `cb` became available (addr: this host's, pooled) or a slot opened
+ * (addr NULL): wake the first waiter it can serve. */
+static void wake(struct wf_worker *w, struct wf_cb *cb, const struct wf_addr *addr)
+{
+	for (struct wf_uwaiter *wt = w->waiters; wt; wt = wt->next)
+		if (wt->cb == cb && (!addr || wf_addr_eq(&wt->addr, addr))) {
+			wf_upstream_unwait(w, wt);
+			wf_timer_set(&w->loop, &wt->t, 1);
+			return;
+		}
+}
+
 static void free_uconn(struct wf_defer *d)
 {
 	free((char *)d - offsetof(struct wf_uconn, defer));
@@ -58,6 +115,10 @@ static void destroy(struct wf_uconn *u)
 		unlink_idle(u);
 	wf_timer_cancel(&u->w->loop, &u->t);
 	wf_sio_close(&u->w->loop, &u->w->pool, &u->s);
+	if (u->cb) {
+		wf_cb_put(&u->cb->cx);
+		wake(u->w, u->cb, NULL);
+	}
 	wf_stat_dec(u->st_cx_active);
 	wf_stat_dec(u->st_host_cx_active);
 	wf_stat_inc(u->st_cx_destroy);
@@ -155,8 +216,14 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 		return u;
 	}
 	*reused = 0;
+	if (!wf_cb_take(&c->cb->cx, c->max_connections)) {
+		wf_stat_inc(c->st.cx_overflow);
+		*err = -EAGAIN;
+		return NULL;
+	}
 	int fd = wf_sock_connect(&h->addr);
 	if (fd < 0) {
+		wf_cb_put(&c->cb->cx);
 		*err = fd;
 		return NULL;
 	}
@@ -172,6 +239,7 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 	u->state = WF_U_CONNECTING;
 	memcpy(u->addr_str, h->addr_str, sizeof(u->addr_str));
 	u->addr = h->addr;
+	u->cb = c->cb;
 	u->max_requests = c->max_requests_per_connection;
 	u->idle_ms = c->upstream_idle_ms;
 	if (c->keepalive)
@@ -220,6 +288,7 @@ void wf_upstream_release(struct wf_uconn *u, int reusable)
 	u->s.want = EPOLLIN | EPOLLRDHUP;
 	wf_sio_update(&w->loop, &u->s);
 	wf_timer_set(&w->loop, &u->t, u->idle_ms ? u->idle_ms : 3600000);
+	wake(w, u->cb, &u->addr);
 }
 
 void wf_upstream_close_idle(struct wf_worker *w)

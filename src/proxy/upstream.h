@@ -31,6 +31,7 @@ struct wf_uconn {
 	struct wf_timer t;                 /* connect timeout, then idle timeout */
 	struct wf_defer defer;
 	struct wf_addr addr;
+	struct wf_cb *cb;                  /* counts in cb->cx while open */
 	struct wf_uconn *next;             /* in the pool's idle list */
 	const struct wf_uconn_ops *ops;
 	void *owner;
@@ -44,8 +45,24 @@ struct wf_uconn {
 	char addr_str[64];
 };
 
-/* An idle pooled connection to host h, or a new one being connected. *reused tells which.
- * NULL with *err set (-errno) when a socket cannot even be created. */
+/* A request waiting for an upstream connection because the cluster is at max_connections:
+ * woken (from a timer, on a clean stack) when a connection to its host returns to this
+ * worker's pool, or when any connection of its cluster closes on this worker. */
+struct wf_uwaiter {
+	struct wf_uwaiter *prev, *next;
+	struct wf_cb *cb;
+	struct wf_addr addr;
+	struct wf_timer t;
+	void (*ready)(struct wf_uwaiter *wt);
+	uint8_t queued;
+};
+
+void wf_upstream_wait(struct wf_worker *w, struct wf_uwaiter *wt);
+void wf_upstream_unwait(struct wf_worker *w, struct wf_uwaiter *wt);
+
+/* An idle pooled connection to host h, or a new one being connected; *reused tells which.
+ * NULL with *err set: -EAGAIN when the cluster is at max_connections (wait with
+ * wf_upstream_wait), or -errno when a socket cannot be created. */
 struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
                                  const struct wf_uconn_ops *ops, void *owner, int *reused, int *err);
 /* The owner is done: back to the pool when `reusable`, else closed. */

@@ -1931,7 +1931,14 @@ static void route_continue(struct hstream *st)
 
 /* Refuse the request being received (a malformed head: 400/431; a head that stalled: 408),
  * with a reply and an access log line, then close. */
+static void bad_request_flag(struct hconn *c, int status, const char *why, uint32_t flag);
+
 static void bad_request(struct hconn *c, int status, const char *why)
+{
+	bad_request_flag(c, status, why, status == 408 ? WF_RF_SI : WF_RF_DPE);
+}
+
+static void bad_request_flag(struct hconn *c, int status, const char *why, uint32_t flag)
 {
 	/* A stream object just for the reply and the access log line. */
 	struct hstream *st = c->st;
@@ -1956,7 +1963,7 @@ static void bad_request(struct hconn *c, int status, const char *why)
 	st->keep_alive = 0;
 	st->req_done = 0;
 	st->rb = RB_CL;
-	local_reply(st, status, status == 408 ? WF_RF_SI : WF_RF_DPE,
+	local_reply(st, status, flag,
 	            status == 431 ? "Request Header Fields Too Large" : status == 408 ? why : "Bad Request", NULL, 0);
 }
 
@@ -2206,9 +2213,9 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 		return;
 	}
 	if (c->head_started && cfg->request_headers_timeout_ms) {
-		/* request_headers_timeout: a slow sender is cut */
+		/* request_headers_timeout: a slow sender gets Envoy's 408 and the connection closes */
 		wf_stat_inc(cfg->st.rq_header_timeout);
-		conn_close(c);
+		bad_request_flag(c, 408, "request header timeout", 0);
 		return;
 	}
 	if (c->head_started) {

@@ -239,7 +239,10 @@ static void clusters(struct wf_jbuf *b, int json)
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 				wf_jbuf_printf(b, "%s::%s::%s::%lld\n", c->name, h->addr_str, st[j].name, (long long)wf_stat_value(st[j].idx));
 			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
-			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, h->healthy ? "healthy" : "/failed_eds_health");
+			int ejected = c->ol_hosts && __atomic_load_n(&c->ol_hosts[k]->ejected_until, __ATOMIC_RELAXED) != 0;
+			wf_jbuf_printf(b, "%s::%s::health_flags::%s%s\n", c->name, h->addr_str,
+			               h->healthy && !ejected ? "healthy" : !h->healthy ? "/failed_eds_health" : "",
+			               ejected ? "/failed_outlier_check" : "");
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
 			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"
 			               "%s::%s::priority::0\n%s::%s::success_rate::-1\n", c->name, h->addr_str, c->name,

@@ -11,6 +11,8 @@
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
+#include "envoy/config/cluster/v3/outlier_detection.pb-c.h"
+#include "proxy/outlier.h"
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
@@ -282,6 +284,55 @@ static int circuit_breakers(struct wf_compile *c, const Cluster *m, struct wf_cl
 	return 0;
 }
 
+/* outlier_detection with Envoy's defaults: consecutive 5xx / gateway / local failures 5,
+ * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s. */
+static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster__V3__OutlierDetection *m,
+                             struct wf_cluster *cl)
+{
+	struct wf_outlier_cfg *o = &cl->ol;
+	if (m->enforcing_success_rate || m->success_rate_minimum_hosts || m->success_rate_request_volume ||
+	    m->success_rate_stdev_factor)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, m->success_rate_stdev_factor ? "success_rate_stdev_factor" :
+		                  m->success_rate_request_volume ? "success_rate_request_volume" :
+		                  m->success_rate_minimum_hosts ? "success_rate_minimum_hosts" : "enforcing_success_rate",
+		                  "success-rate ejection is not supported yet");
+#define U32(f, d) (m->f ? m->f->value : (d))
+	o->enabled = 1;
+	o->c5xx = U32(consecutive_5xx, 5);
+	o->cgw = U32(consecutive_gateway_failure, 5);
+	o->clocal = U32(consecutive_local_origin_failure, 5);
+	o->e5xx = U32(enforcing_consecutive_5xx, 100);
+	o->egw = U32(enforcing_consecutive_gateway_failure, 0);
+	o->elocal = U32(enforcing_consecutive_local_origin_failure, 100);
+	o->max_percent = U32(max_ejection_percent, 10);
+#undef U32
+	o->split_local = m->split_external_local_origin_errors;
+	o->base_ms = m->base_ejection_time ? wf_duration_ms(m->base_ejection_time) : 30000;
+	o->max_ms = m->max_ejection_time ? wf_duration_ms(m->max_ejection_time) : 300000;
+	if (o->e5xx > 100 || o->egw > 100 || o->elocal > 100 || o->max_percent > 100)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "percentages must be 0..100");
+	if (!o->base_ms)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "base_ejection_time", "must be above 0");
+	/* `interval` paces Envoy's sweeps; here ejections expire lazily at the next pick after
+	 * their time, so it has no other effect. */
+	cl->ol_hosts = calloc(cl->n_hosts + 1, sizeof(*cl->ol_hosts));
+	for (uint32_t i = 0; i < cl->n_hosts; i++)
+		cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str);
+	const char *n = cl->stat_name;
+#define C(f, name) o->f = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "outlier_detection." name)
+	C(st_enforced_total, "ejections_enforced_total");
+	C(st_overflow, "ejections_overflow");
+	C(st_det_5xx, "ejections_detected_consecutive_5xx");
+	C(st_enf_5xx, "ejections_enforced_consecutive_5xx");
+	C(st_det_gw, "ejections_detected_consecutive_gateway_failure");
+	C(st_enf_gw, "ejections_enforced_consecutive_gateway_failure");
+	C(st_det_local, "ejections_detected_consecutive_local_origin_failure");
+	C(st_enf_local, "ejections_enforced_consecutive_local_origin_failure");
+#undef C
+	o->st_active = wf_stat_register(WF_STAT_GAUGE, "cluster", n, "outlier_detection.ejections_active");
+	return 0;
+}
+
 #define UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 static int http1_options_unset(struct wf_compile *c, const Envoy__Config__Core__V3__Http1ProtocolOptions *o)
@@ -523,6 +574,11 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		cluster_free(cl, c->snap->n_workers);
 		return NULL;
 	}
+	/* after the hosts: the outlier state is per host */
+	if (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0) {
+		cluster_free(cl, c->snap->n_workers);
+		return NULL;
+	}
 	cluster_stats(cl);
 	return cl;
 fail:
@@ -543,6 +599,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	}
 	free(cl->lb);
 	free(cl->usable);
+	free(cl->ol_hosts);
 	wf_lb_free(&cl->policy);
 	free(cl->hosts);
 	free(cl->name);

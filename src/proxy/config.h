@@ -213,6 +213,26 @@ struct wf_cluster_stats {
  * freed, because upstream connections (which count in `cx`) outlive config snapshots. */
 struct wf_cb {
 	int64_t cx, pending, rq, retries;  /* atomics */
+	int64_t ejected;                   /* hosts ejected by outlier detection (atomic) */
+};
+
+/* Outlier detection state of one host (cluster name + address), never freed. */
+struct wf_ol_host {
+	int64_t c5xx, cgw, clocal;         /* consecutive failures (atomics) */
+	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
+	int64_t times;                     /* ejections so far (atomic) */
+};
+
+struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);
+
+struct wf_outlier_cfg {
+	uint8_t enabled, split_local;
+	uint32_t c5xx, cgw, clocal;        /* thresholds (0: off) */
+	uint32_t e5xx, egw, elocal;        /* enforcing percentages */
+	uint64_t base_ms, max_ms;
+	uint32_t max_percent;
+	uint32_t st_enforced_total, st_active, st_overflow, st_det_5xx, st_enf_5xx, st_det_gw, st_enf_gw,
+	    st_det_local, st_enf_local;
 };
 
 /* Take one unit of `*n` if it is below `max`: 1, or 0 when the breaker is open. */
@@ -247,6 +267,8 @@ struct wf_cluster {
 	struct wf_cb *cb;                  /* circuit_breakers (DEFAULT priority thresholds below) */
 	uint32_t max_connections, max_pending, max_requests, max_retries;
 	double budget_percent;             /* retry_budget: < 0 when none */
+	struct wf_outlier_cfg ol;          /* outlier_detection */
+	struct wf_ol_host **ol_hosts;      /* [n_hosts] */
 	uint32_t budget_min;               /* retry_budget.min_retry_concurrency */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;

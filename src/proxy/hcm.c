@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "proxy/alog.h"
+#include "proxy/outlier.h"
 #include "proxy/router.h"
 #include "proxy/stats.h"
 #include "proxy/upstream.h"
@@ -697,10 +698,18 @@ static void up_fail(struct hstream *st, int code, uint32_t flag, const char *why
 
 static int start_upstream(struct hstream *st);
 
+/* Outlier detection hears how each exchange with a host went. */
+static void report(struct hstream *st, enum wf_outcome o)
+{
+	if (st->cluster && st->host)
+		wf_outlier_report(st->cluster, st->host, o, wf_loop_now(LOOP(st->c)));
+}
+
 static void on_up_failed(struct wf_uconn *u, void *owner, int err, int connecting)
 {
 	struct hstream *st = owner;
 	st->u = NULL;
+	report(st, WF_OUT_LOCAL);
 	if (try_retry(st, connecting ? RETRY_CONNECT : RETRY_RESET, 0, NULL))
 		return;
 	if (connecting) {
@@ -1188,6 +1197,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					start_upstream(st);
 					return 0;
 				}
+				report(st, WF_OUT_LOCAL);
 				if (try_retry(st, RETRY_RESET, 0, NULL))
 					return 0;
 				up_fail(st, 503, WF_RF_UC, "connection termination");
@@ -1230,6 +1240,9 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
 			}
+			report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
+			           : resp.status >= 500                     ? WF_OUT_5XX
+			                                                    : WF_OUT_SUCCESS);
 			if (try_retry(st, RETRY_STATUS, resp.status, &resp))
 				return 0;
 			wf_timer_cancel(LOOP(c), &st->try_t);
@@ -1560,6 +1573,7 @@ static void retry_fire(struct wf_loop *loop, struct wf_timer *t)
 	/* per_try_timeout: this attempt took too long */
 	if (st->cluster)
 		wf_stat_inc(st->cluster->st.rq_per_try_timeout);
+	report(st, WF_OUT_LOCAL);
 	st->up_keep = 0;
 	if (try_retry(st, RETRY_TIMEOUT, 0, NULL))
 		return;

@@ -1,6 +1,7 @@
 #include "proxy/router.h"
 
 #include "core/str.h"
+#include "proxy/outlier.h"
 #include "proxy/worker.h"
 
 #include <string.h>
@@ -176,7 +177,16 @@ const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf
 const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c, uint64_t hash, int has_hash)
 {
 	struct wf_lb_state *st = &c->lb[w->id];
-	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current, .usable = c->usable, .active = st->active,
+	const uint8_t *usable = c->usable;
+	uint8_t local[256];
+	if (c->ol.enabled && __atomic_load_n(&c->cb->ejected, __ATOMIC_RELAXED) && c->n_hosts <= sizeof(local)) {
+		/* some hosts are ejected: leave them out of this pick */
+		uint64_t now = wf_loop_now(&w->loop);
+		for (uint32_t i = 0; i < c->n_hosts; i++)
+			local[i] = c->usable[i] && !wf_outlier_ejected(c, i, now);
+		usable = local;
+	}
+	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current, .usable = usable, .active = st->active,
 	                        .hash = hash, .has_hash = has_hash};
 	int i = wf_lb_pick(&c->policy, &ctx);
 	return i < 0 ? NULL : &c->hosts[i];

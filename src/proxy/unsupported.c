@@ -18,7 +18,6 @@ struct pending {
 
 static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
-	{"envoy.config.cluster.v3.Cluster", "outlier_detection", NULL},
 	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
 	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
 	{"envoy.config.route.v3.RouteAction", "rate_limits", NULL},

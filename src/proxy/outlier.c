@@ -1,0 +1,115 @@
+#include "proxy/outlier.h"
+
+#include "proxy/stats.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	char *key;
+	struct wf_ol_host h;
+	struct entry *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *entries;
+
+struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "%s|%s", cluster, addr);
+	pthread_mutex_lock(&lock);
+	struct entry *e;
+	for (e = entries; e; e = e->next)
+		if (!strcmp(e->key, key))
+			break;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		e->key = strdup(key);
+		e->next = entries;
+		entries = e;
+	}
+	pthread_mutex_unlock(&lock);
+	return &e->h;
+}
+
+static int64_t ld(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+int wf_outlier_ejected(struct wf_cluster *c, uint32_t i, uint64_t now)
+{
+	struct wf_ol_host *h = c->ol_hosts[i];
+	int64_t until = ld(&h->ejected_until);
+	if (!until)
+		return 0;
+	if ((uint64_t)until > now)
+		return 1;
+	/* time is over: the first to notice brings the host back */
+	if (__atomic_compare_exchange_n(&h->ejected_until, &until, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_sub_fetch(&c->cb->ejected, 1, __ATOMIC_RELAXED);
+		wf_stat_dec(c->ol.st_active);
+		__atomic_store_n(&h->c5xx, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->cgw, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->clocal, 0, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+static void eject(struct wf_cluster *c, struct wf_ol_host *h, uint32_t enforcing, uint32_t st_det, uint32_t st_enf,
+                  uint64_t now)
+{
+	const struct wf_outlier_cfg *o = &c->ol;
+	wf_stat_inc(st_det);
+	if (ld(&h->ejected_until))
+		return;
+	if (enforcing < 100 && (uint32_t)(now * 2654435761u % 100) >= enforcing)
+		return;
+	/* max_ejection_percent, but at least one host, as Envoy */
+	int64_t allowed = (int64_t)c->n_hosts * o->max_percent / 100;
+	if (allowed < 1)
+		allowed = 1;
+	if (__atomic_add_fetch(&c->cb->ejected, 1, __ATOMIC_RELAXED) > allowed) {
+		__atomic_sub_fetch(&c->cb->ejected, 1, __ATOMIC_RELAXED);
+		wf_stat_inc(o->st_overflow);
+		return;
+	}
+	int64_t times = __atomic_add_fetch(&h->times, 1, __ATOMIC_RELAXED);
+	uint64_t ms = o->base_ms * (uint64_t)times;
+	uint64_t cap = o->max_ms > o->base_ms ? o->max_ms : o->base_ms;
+	if (ms > cap)
+		ms = cap;
+	__atomic_store_n(&h->ejected_until, (int64_t)(now + ms), __ATOMIC_RELAXED);
+	wf_stat_inc(o->st_enforced_total);
+	wf_stat_inc(st_enf);
+	wf_stat_inc(o->st_active);
+}
+
+void wf_outlier_report(struct wf_cluster *c, const struct wf_host *host, enum wf_outcome out, uint64_t now)
+{
+	const struct wf_outlier_cfg *o = &c->ol;
+	if (!o->enabled)
+		return;
+	struct wf_ol_host *h = c->ol_hosts[host - c->hosts];
+	if (out == WF_OUT_SUCCESS) {
+		if (ld(&h->c5xx))
+			__atomic_store_n(&h->c5xx, 0, __ATOMIC_RELAXED);
+		if (ld(&h->cgw))
+			__atomic_store_n(&h->cgw, 0, __ATOMIC_RELAXED);
+		if (ld(&h->clocal))
+			__atomic_store_n(&h->clocal, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	if (out == WF_OUT_LOCAL && o->split_local) {
+		if (o->clocal && __atomic_add_fetch(&h->clocal, 1, __ATOMIC_RELAXED) >= o->clocal)
+			eject(c, h, o->elocal, o->st_det_local, o->st_enf_local, now);
+		return;
+	}
+	/* without the split, a local failure counts as a 5xx and a gateway failure (Envoy maps it
+	 * to a 503) */
+	int gw = out == WF_OUT_GATEWAY || out == WF_OUT_LOCAL;
+	if (o->c5xx && __atomic_add_fetch(&h->c5xx, 1, __ATOMIC_RELAXED) >= o->c5xx)
+		eject(c, h, o->e5xx, o->st_det_5xx, o->st_enf_5xx, now);
+	if (gw && o->cgw && __atomic_add_fetch(&h->cgw, 1, __ATOMIC_RELAXED) >= o->cgw)
+		eject(c, h, o->egw, o->st_det_gw, o->st_enf_gw, now);
+}

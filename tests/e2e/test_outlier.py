@@ -1,0 +1,87 @@
+"""Cluster outlier_detection (issue 3): consecutive 5xx / gateway / local-origin failures eject a
+host for base_ejection_time x ejections; ejected hosts get no traffic, show in /clusters and
+stats, and come back after their time."""
+
+import time
+
+import configs as C
+from harness import HttpUpstream, Weft, check, closed_port, eq, free_port, request, run_weft, tmp_path, wait_for, write_file
+
+
+def _cfg(endpoints, outlier, lb_policy="ROUND_ROBIN"):
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/"), cluster="backend")])])],
+        clusters=[C.cluster("backend", endpoints, lb_policy=lb_policy, outlier_detection=outlier)])
+    return cfg, port
+
+
+def _stat(w, name):
+    return w.stats().get("cluster.backend." + name)
+
+
+def test_consecutive_5xx_ejects_then_returns():
+    bad, good = HttpUpstream("bad"), HttpUpstream("good")
+    bad.responses["/o"] = (500, [], b"broken")
+    try:
+        cfg, port = _cfg([bad.port, good.port], {"consecutive_5xx": 3, "base_ejection_time": "1s",
+                                                 "max_ejection_percent": 50})
+        with Weft(cfg, concurrency=1) as w:
+            codes = [request(port, "/o").status for _ in range(6)]
+            eq(codes, [500, 200, 500, 200, 500, 200], "round robin until the third 500 ejects the bad host")
+            after = [request(port, "/o").header("x-upstream") for _ in range(10)]
+            eq(after, ["good"] * 10, "no traffic to the ejected host")
+            eq((_stat(w, "outlier_detection.ejections_enforced_total"),
+                _stat(w, "outlier_detection.ejections_enforced_consecutive_5xx"),
+                _stat(w, "outlier_detection.ejections_active")), (1, 1, 1), "ejection stats")
+            lines = w.admin("/clusters").text.splitlines()
+            check("backend::127.0.0.1:%d::health_flags::/failed_outlier_check" % bad.port in lines,
+                  "/clusters shows the ejection:\n%s", "\n".join(l for l in lines if "health_flags" in l))
+            time.sleep(1.2)
+            back = {request(port, "/o").header("x-upstream") for _ in range(4)}
+            eq(back, {"bad", "good"}, "the host is back after base_ejection_time")
+            eq(_stat(w, "outlier_detection.ejections_active"), 0, "ejections_active back to 0")
+    finally:
+        bad.close()
+        good.close()
+
+
+def test_max_ejection_percent_keeps_hosts():
+    a, b = HttpUpstream("a"), HttpUpstream("b")
+    a.responses["/o"] = (500, [], b"")
+    b.responses["/o"] = (500, [], b"")
+    try:
+        cfg, port = _cfg([a.port, b.port], {"consecutive_5xx": 2, "base_ejection_time": "5s",
+                                             "max_ejection_percent": 10})
+        with Weft(cfg, concurrency=1) as w:
+            for _ in range(8):
+                request(port, "/o")
+            # 10% of 2 hosts is 0, but Envoy always allows one ejection
+            eq(_stat(w, "outlier_detection.ejections_active"), 1, "only one host ejected")
+            check(_stat(w, "outlier_detection.ejections_overflow") >= 1, "the second ejection overflowed")
+            eq(request(port, "/o").status, 500, "the remaining host still gets traffic")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_local_origin_failures_split():
+    good = HttpUpstream("good")
+    try:
+        cfg, port = _cfg([closed_port(), good.port], {"split_external_local_origin_errors": True,
+                                                      "consecutive_local_origin_failure": 2,
+                                                      "base_ejection_time": "5s"})
+        with Weft(cfg, concurrency=1) as w:
+            codes = [request(port, "/l").status for _ in range(6)]
+            eq(codes[:4], [503, 200, 503, 200], "connection refused twice")
+            eq(codes[4:], [200, 200], "then the refusing host is ejected")
+            eq(_stat(w, "outlier_detection.ejections_enforced_consecutive_local_origin_failure"), 1, "stat")
+    finally:
+        good.close()
+
+
+def test_success_rate_refused_for_now():
+    cfg, _ = _cfg([free_port()], {"success_rate_stdev_factor": 1900})
+    p = run_weft(["validate", write_file(tmp_path("o.yaml"), cfg)])
+    eq(p.returncode, 1, "success-rate ejection refused")
+    check("success-rate ejection is not supported yet" in p.stderr, "error: %s", p.stderr)

@@ -15,13 +15,16 @@
 # TCP case: Weft's tcp_proxy (splice), HAProxy `mode tcp` + `option splice-auto`, and the same
 # HAProxy with splicing forced both ways relay wrk's GETs of a $BENCH_BIG_MIB MiB file
 # (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB, measured the same way.
-# A "direct" row (wrk straight to the upstream) shows the ceiling of the load side.
+# A "direct" row (wrk straight to the upstream) shows the ceiling of the load side. A
+# "weft-resilience" row runs Weft with bench/weft-resilience.yaml.in: the same setup plus a
+# retry policy, outlier detection and circuit breakers, configured but never firing; its CPU
+# per request is compared with the "weft" row's.
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
 # Environment: BENCH_DURATION (10) BENCH_ROUNDS (5) BENCH_WARMUP (2) BENCH_CONNS (50)
 #   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
-#   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft haproxy nginx") WEFT_BIN (build/weft)
+#   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft weft-resilience haproxy nginx") WEFT_BIN (build/weft)
 #   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
@@ -39,7 +42,7 @@ TCP_CONNS=${BENCH_TCP_CONNS:-4}
 BIG_MIB=${BENCH_BIG_MIB:-16}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
-PROXIES=${BENCH_PROXIES:-weft haproxy nginx}
+PROXIES=${BENCH_PROXIES:-weft weft-resilience haproxy nginx}
 HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -48,8 +51,10 @@ HZ=$(getconf CLK_TCK)
 ROUND_SECS=$((DURATION / ROUNDS))
 
 # Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's; idle RSS <= 3 MB;
-# RSS growth per idle keep-alive connection <= 1 KiB.
+# RSS growth per idle keep-alive connection <= 1 KiB; with retries, outlier detection and
+# circuit breakers configured (not firing), CPU per request <= 1.10x bare Weft's.
 TARGET_CPU_RATIO=0.80
+TARGET_RESILIENCE_RATIO=1.10
 TARGET_IDLE_RSS_BYTES=3000000
 TARGET_CONN_BYTES=1024
 
@@ -314,6 +319,9 @@ start_proxy() {   # start_proxy NAME PORT: NAME's pid in LAST_PID
 	weft)
 		render "$HERE/weft.yaml.in" "$d/weft.yaml" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
+	weft-resilience)
+		render "$HERE/weft-resilience.yaml.in" "$d/weft.yaml" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
 	haproxy)
 		render "$HERE/haproxy.cfg.in" "$d/haproxy.cfg" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
@@ -444,6 +452,13 @@ if [ -n "${R[weft.rps]:-}" ]; then
 		"$(verdict "${R[weft.idle_kib]} * 1024 <= $TARGET_IDLE_RSS_BYTES")" "$(mb "${R[weft.idle_kib]}")"
 	printf '  %-4s RSS per idle connection <= 1024 B    (%s B)\n' \
 		"$(verdict "${R[weft.conn_bytes]} <= $TARGET_CONN_BYTES")" "${R[weft.conn_bytes]}"
+fi
+if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[weft-resilience.rps]:-}" ]; then
+	res_ratio=$(fmt '%.2f' "${R[weft-resilience.cpu_us]} / ${R[weft.cpu_us]}")
+	echo
+	echo "Weft with retries/outlier detection/circuit breakers configured vs bare Weft:" \
+		"CPU per request ${res_ratio}x (target <= ${TARGET_RESILIENCE_RATIO}x)" \
+		"$(verdict "$res_ratio <= $TARGET_RESILIENCE_RATIO")"
 fi
 
 if [ -n "$TCP_PROXIES" ]; then

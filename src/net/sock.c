@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,6 +47,25 @@ char *wf_addr_str(const struct wf_addr *a, char *out, size_t n)
 		snprintf(out, n, "-");
 	}
 	return out;
+}
+
+unsigned wf_addr_str_split(const char *addr_str, char *ip, size_t n)
+{
+	const char *colon;
+	size_t len;
+	if (addr_str[0] == '[') { /* [v6]:port */
+		const char *end = strchr(addr_str, ']');
+		len = end ? (size_t)(end - addr_str - 1) : strlen(addr_str + 1);
+		snprintf(ip, n, "%.*s", (int)len, addr_str + 1);
+		colon = end && end[1] == ':' ? end + 1 : NULL;
+	} else { /* v4:port; a bare v6 address has several colons and no port */
+		colon = strchr(addr_str, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;
+		len = colon ? (size_t)(colon - addr_str) : strlen(addr_str);
+		snprintf(ip, n, "%.*s", (int)len, addr_str);
+	}
+	return colon ? (unsigned)atoi(colon + 1) : 0;
 }
 
 int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b)

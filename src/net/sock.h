@@ -15,6 +15,9 @@ int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port);
 /* "127.0.0.1:80" / "[::1]:80" into out; returns out. */
 char *wf_addr_str(const struct wf_addr *a, char *out, size_t n);
 int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b);
+/* Split a wf_addr_str() string ("1.2.3.4:80", "[::1]:80"): the IP without brackets into ip,
+ * the port as the result (0 when there is none). */
+unsigned wf_addr_str_split(const char *addr_str, char *ip, size_t n);
 
 /* A non-blocking listening socket; reuseport lets each worker bind its own; an IPv6 socket
  * is IPv6-only unless v4compat. fd or -errno. */

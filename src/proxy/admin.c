@@ -188,18 +188,9 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 static void json_socket_address(struct wf_jbuf *b, const char *addr_str)
 {
 	char ip[64];
-	snprintf(ip, sizeof(ip), "%s", addr_str);
-	char *colon = strrchr(ip, ':');
-	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-	if (colon)
-		*colon = 0;
-	char *ipp = ip;
-	if (ip[0] == '[') {
-		ipp++;
-		ip[strlen(ip) - 1] = 0;
-	}
+	unsigned port = wf_addr_str_split(addr_str, ip, sizeof(ip));
 	wf_jbuf_puts(b, "{\"socket_address\":{\"address\":");
-	wf_jbuf_put_jstr(b, ipp, strlen(ipp));
+	wf_jbuf_put_jstr(b, ip, strlen(ip));
 	wf_jbuf_printf(b, ",\"port_value\":%u}}", port);
 }
 

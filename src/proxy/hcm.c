@@ -36,7 +36,6 @@
 
 #define WATERMARK (64 * 1024)
 #define REPLAY_MAX (64 * 1024) /* request bodies up to this are kept for retries */
-#define MAX_EXTRA_HDRS 16
 
 enum { RB_NONE, RB_CL, RB_CHUNKED };
 enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
@@ -113,7 +112,6 @@ struct hstream {
 	uint64_t t_sent_us;
 	struct wf_stream_info si;
 	char request_id[129];
-	char *local_body;
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];
 	char head_inline[INLINE_HEAD];
@@ -174,6 +172,7 @@ struct hconn {
 static void stream_end(struct hstream *st);
 static void conn_process(struct hconn *c);
 static void stream_touch(struct hstream *st);
+static void host_done(struct hstream *st);
 static void conn_process_(struct hconn *c);
 static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);
@@ -535,8 +534,7 @@ static void log_stream(struct hstream *st)
 	if (st->cluster && st->host) {
 		const struct wf_cluster_stats *cs = &st->cluster->st;
 		wf_stat_inc(cs->rq_completed);
-		wf_stat_dec(st->host->st_rq_active);
-		wf_cluster_rq_end(st->c->w, st->cluster, st->host);
+		host_done(st);
 		if (code >= 500 || !st->resp_started || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))
 			wf_stat_inc(st->host->st_rq_error);
 		else
@@ -552,6 +550,13 @@ static void log_stream(struct hstream *st)
 			wf_stat_hist(cs->rq_time, st->t_sent_us ? (si->end_us - st->t_sent_us) / 1000 : ms);
 		}
 	}
+}
+
+/* The stream stops counting as an active request of st->host (an attempt ended). */
+static void host_done(struct hstream *st)
+{
+	wf_stat_dec(st->host->st_rq_active);
+	wf_cluster_rq_end(st->c->w, st->cluster, st->host);
 }
 
 static void stream_free(struct hstream *st)
@@ -577,7 +582,6 @@ static void stream_free(struct hstream *st)
 	free(st->set_cookie);
 	free(st->replay.p);
 	wf_timer_cancel(LOOP(st->c), &st->try_t);
-	free(st->local_body);
 	wf_worker_release(st->c->w, st->snap);
 	stream_recycle(st);
 }
@@ -619,8 +623,18 @@ static void stream_end(struct hstream *st)
 }
 
 /* Send a complete local reply (when no response byte went out yet) and end the stream. */
+static void local_reply_n(struct hstream *st, int code, uint32_t flag, const char *body, size_t bl,
+                          const struct wf_hdr *extra, uint32_t n_extra);
+
 static void local_reply(struct hstream *st, int code, uint32_t flag, const char *body,
                         const struct wf_hdr *extra, uint32_t n_extra)
+{
+	local_reply_n(st, code, flag, body, body ? strlen(body) : 0, extra, n_extra);
+}
+
+/* The same with a body of known length (a direct_response body may hold any bytes). */
+static void local_reply_n(struct hstream *st, int code, uint32_t flag, const char *body, size_t bl,
+                          const struct wf_hdr *extra, uint32_t n_extra)
 {
 	struct hconn *c = st->c;
 	st->si.response_flags |= flag;
@@ -636,7 +650,8 @@ static void local_reply(struct hstream *st, int code, uint32_t flag, const char 
 	}
 	stream_drop_upstream(st, 0);
 	wf_timer_cancel(LOOP(c), &st->t);
-	size_t bl = body ? strlen(body) : 0;
+	if (!body)
+		bl = 0;
 	struct out o = out_take();
 	char date[64];
 	http_date(date, sizeof(date));
@@ -722,10 +737,7 @@ static void on_up_failed(struct wf_uconn *u, void *owner, int err, int connectin
 /* The peer's IP without port ("10.0.0.1", "::1"). */
 static void peer_ip(const char *addr, char *out, size_t n)
 {
-	snprintf(out, n, "%s", addr[0] == '[' ? addr + 1 : addr);
-	char *e = strrchr(out, addr[0] == '[' ? ']' : ':');
-	if (e)
-		*e = 0;
+	wf_addr_str_split(addr, out, n);
 }
 
 static void xff_build(struct hstream *st)
@@ -1191,8 +1203,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				 * sent but the head (the body, if any, is not kept for a replay). */
 				if (st->u_reused && !st->retried && st->rb == RB_NONE) {
 					st->retried = 1;
-					wf_stat_dec(st->host->st_rq_active); /* start_upstream counts the new try */
-					wf_cluster_rq_end(c->w, st->cluster, st->host);
+					host_done(st); /* start_upstream counts the new try */
 					stream_drop_upstream(st, 0);
 					start_upstream(st);
 					return 0;
@@ -1544,8 +1555,7 @@ static int try_retry(struct hstream *st, int reason, int code, const struct wf_h
 	st->retry_taken = 1;
 	wf_stat_inc(st->cluster->st.rq_retry);
 	if (st->host) {
-		wf_stat_dec(st->host->st_rq_active);
-		wf_cluster_rq_end(st->c->w, st->cluster, st->host);
+		host_done(st);
 		if (reason != RETRY_STATUS)
 			wf_stat_inc(st->host->st_rq_error);
 	}
@@ -1643,8 +1653,7 @@ static int start_upstream(struct hstream *st)
 	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
 	if (!st->u && err == -EAGAIN) {
 		/* max_connections: wait for one, unless max_pending_requests already wait */
-		wf_stat_dec(h->st_rq_active);
-		wf_cluster_rq_end(c->w, cl, h);
+		host_done(st);
 		st->n_tried--;
 		st->attempt--;
 		st->host = NULL;
@@ -1878,8 +1887,7 @@ static void route_stream(struct hstream *st)
 		wf_timer_set(LOOP(st->c), &st->idle, st->idle_ms);
 	}
 	if (r->action == WF_ACT_DIRECT) {
-		st->local_body = r->has_direct_body ? strndup(r->direct_body, r->direct_body_len) : NULL;
-		local_reply(st, r->direct_status, 0, st->local_body, NULL, 0);
+		local_reply_n(st, r->direct_status, 0, r->has_direct_body ? r->direct_body : NULL, r->direct_body_len, NULL, 0);
 		return;
 	}
 	if (r->action == WF_ACT_REDIRECT) {

@@ -1,6 +1,8 @@
 /* Unit tests for src/core: the event loop's timer heap, deferred work and fd interest
  * (loop.c), the block pool and buffers (buf.c), and the string helpers (str.c). */
 #include "test.h"
+
+#include "net/sock.h"
 #include "core/buf.h"
 #include "core/loop.h"
 #include "core/str.h"
@@ -611,7 +613,20 @@ TEST(str_ieq)
 	CHECK_EQ(wf_lower('0'), '0');
 }
 
-TEST_MAIN("core",
+TEST(addr_str_split)
+{
+	char ip[64];
+	CHECK_EQ(wf_addr_str_split("1.2.3.4:80", ip, sizeof ip), 80);
+	CHECK(!strcmp(ip, "1.2.3.4"));
+	CHECK_EQ(wf_addr_str_split("[::1]:8080", ip, sizeof ip), 8080);
+	CHECK(!strcmp(ip, "::1"));
+	CHECK_EQ(wf_addr_str_split("10.0.0.1", ip, sizeof ip), 0);
+	CHECK(!strcmp(ip, "10.0.0.1"));
+	CHECK_EQ(wf_addr_str_split("fe80::1", ip, sizeof ip), 0);
+	CHECK(!strcmp(ip, "fe80::1"));
+}
+
+TEST_MAIN("core", T(addr_str_split),
           T(timers_fire_in_deadline_order), T(rearming_an_armed_timer_moves_it),
           T(timer_callbacks_may_cancel_and_rearm), T(deferred_work_runs_after_the_batch),
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),

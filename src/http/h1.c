@@ -527,16 +527,10 @@ static size_t head_cap(const struct wf_h1_limits *lim)
 	return lim->max_head_bytes > INT_MAX ? INT_MAX : lim->max_head_bytes;
 }
 
-static int parse_request(const char *buf, size_t len, const struct wf_h1_limits *lim,
-                         struct wf_h1_req *req, struct head *h)
-{
-	size_t cap = head_cap(lim);
-	const char *p = buf, *end = buf + (len < cap ? len : cap);
-	int r;
-
-	/* Input ended before the head did: wait for more, unless the bytes that are already
-	 * here prove the head is over the limit. */
-#define INCOMPLETE() return len > cap ? (h->err = "request head too large", R_TOO_BIG) : 0
+/* In the head parsers: input ended before the head did, so wait for more, unless the bytes
+ * already here prove the head is over the limit; and a step that may need more input. */
+#define INCOMPLETE()                                                                       \
+	return len > cap ? (h->err = h->is_req ? "request head too large" : "response head too large", R_TOO_BIG) : 0
 #define STEP(x)                                                                            \
 	do {                                                                                   \
 		if ((r = (x)) < 0)                                                                 \
@@ -544,6 +538,13 @@ static int parse_request(const char *buf, size_t len, const struct wf_h1_limits 
 		if (r == 0)                                                                        \
 			INCOMPLETE();                                                                  \
 	} while (0)
+
+static int parse_request(const char *buf, size_t len, const struct wf_h1_limits *lim,
+                         struct wf_h1_req *req, struct head *h)
+{
+	size_t cap = head_cap(lim);
+	const char *p = buf, *end = buf + (len < cap ? len : cap);
+	int r;
 
 	/* RFC 9112 §2.2: ignore at least one empty line before the request line. */
 	for (int n = 0; p < end && (*p == '\r' || *p == '\n'); n++) {
@@ -610,8 +611,6 @@ static int parse_request(const char *buf, size_t len, const struct wf_h1_limits 
 		req->host_len = h->host_len;
 	}
 	return (int)(p - buf);
-#undef STEP
-#undef INCOMPLETE
 }
 
 int wf_h1_parse_request(const char *buf, size_t len, const struct wf_h1_limits *lim,
@@ -648,14 +647,6 @@ static int parse_response(const char *buf, size_t len, const struct wf_h1_limits
 	const char *p = buf, *end = buf + (len < cap ? len : cap);
 	int r;
 
-#define INCOMPLETE() return len > cap ? (h->err = "response head too large", R_TOO_BIG) : 0
-#define STEP(x)                                                                            \
-	do {                                                                                   \
-		if ((r = (x)) < 0)                                                                 \
-			return r;                                                                      \
-		if (r == 0)                                                                        \
-			INCOMPLETE();                                                                  \
-	} while (0)
 
 	r = parse_version(&p, end, &resp->minor);
 	if (r < 0)
@@ -696,8 +687,6 @@ static int parse_response(const char *buf, size_t len, const struct wf_h1_limits
 
 	STEP(parse_fields(&p, end, h));
 	return (int)(p - buf);
-#undef STEP
-#undef INCOMPLETE
 }
 
 int wf_h1_parse_response(const char *buf, size_t len, const struct wf_h1_limits *lim,

@@ -60,7 +60,7 @@ def test_least_request_avoids_the_busy_host():
     slow, fast = HttpUpstream("slow"), HttpUpstream("fast")
 
     def stall(req):
-        time.sleep(2.0)
+        time.sleep(5.0)
         return (200, [("content-type", "text/plain")], b"slow")
     slow.responses["/x"] = stall
     try:
@@ -70,16 +70,21 @@ def test_least_request_avoids_the_busy_host():
             got = []
             lock = threading.Lock()
 
-            def one():
+            def one(done):
                 r = request(port, "/x", timeout=10)
                 with lock:
                     got.append(r.header("x-upstream"))
+                done.set()
             ts = []
             for _ in range(20):
-                t = threading.Thread(target=one)
+                # the next request starts once this one is answered (it went to the fast
+                # host) or is clearly held (slow host), so the fast host is idle at each pick
+                # however slow the machine is
+                done = threading.Event()
+                t = threading.Thread(target=one, args=(done,))
                 t.start()
                 ts.append(t)
-                time.sleep(0.04)
+                done.wait(0.3)
             for t in ts:
                 t.join(15)
             eq(len(got), 20, "all requests answered")

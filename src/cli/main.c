@@ -1,5 +1,6 @@
 /* weft: one binary, subcommands. */
 #include "cli/cli.h"
+#include "filter/filters.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
+	wf_filters_init();
 	if (!strcmp(cmd, "proxy"))
 		return wf_cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "validate"))

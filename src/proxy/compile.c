@@ -6,7 +6,6 @@
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
-#include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
@@ -38,7 +37,6 @@ typedef Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy TcpProxy;
 
 #define HCM_TYPE "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 #define TCP_TYPE "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
-#define ROUTER_TYPE "envoy.extensions.filters.http.router.v3.Router"
 
 struct wf_cluster *wf_compile_find_cluster(struct wf_compile *c, const void *msg, const char *field,
                                            const char *name)
@@ -671,44 +669,16 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "route_config is required (rds comes with xDS)");
 		goto fail;
 	}
+	if (wf_compile_http_filters(c, m, h) < 0)
+		goto fail;
+	c->chain = h->filters;
+	c->n_chain = h->n_filters;
+	c->stat_prefix = h->stat_prefix;
 	h->routes = wf_compile_routes(c, &m->route_config->base);
+	c->chain = NULL;
+	c->n_chain = 0;
 	if (!h->routes)
 		goto fail;
-	if (!m->n_http_filters) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "http_filters", "http_filters must end with envoy.filters.http.router");
-		goto fail;
-	}
-	for (size_t i = 0; i < m->n_http_filters; i++) {
-		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f = m->http_filters[i];
-		const char *type = NULL;
-		if (f->config_type_case) {
-			ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
-			if (!in)
-				goto fail;
-			type = in->descriptor->name;
-		}
-		int is_router = (type && !strcmp(type, ROUTER_TYPE)) || (!type && f->name && !strcmp(f->name, "envoy.filters.http.router"));
-		if (!is_router) {
-			if (f->is_optional)
-				continue;
-			wf_cfg_err(c->doc, c->err, c->errlen, f, type ? "typed_config" : "name",
-			           "HTTP filter '%s' is not supported yet (envoy.filters.http.router is)", type ? type : f->name);
-			goto fail;
-		}
-		if (i + 1 != m->n_http_filters) {
-			wf_cfg_err(c->doc, c->err, c->errlen, f, "name", "the router must be the last HTTP filter");
-			goto fail;
-		}
-		if (type) {
-			const Envoy__Extensions__Filters__Http__Router__V3__Router *rt =
-			    (const void *)wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
-			h->suppress_envoy_headers = rt->suppress_envoy_headers;
-			if (rt->start_child_span) {
-				wf_cfg_err(c->doc, c->err, c->errlen, rt, "start_child_span", "tracing is not supported yet");
-				goto fail;
-			}
-		}
-	}
 	if (access_logs(c, m->n_access_log, m->access_log, &h->logs, &h->n_logs) < 0)
 		goto fail;
 	h->stream_idle_timeout_ms = m->stream_idle_timeout ? wf_duration_ms(m->stream_idle_timeout) : 300000;
@@ -958,6 +928,7 @@ void wf_hcm_free(struct wf_hcm_cfg *h)
 	if (!h)
 		return;
 	wf_route_table_free(h->routes);
+	wf_http_filters_free(h);
 	free_logs(h->logs, h->n_logs);
 	free(h->stat_prefix);
 	free(h->server_name);

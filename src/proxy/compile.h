@@ -17,6 +17,9 @@ struct wf_compile {
 	size_t errlen;
 	int lenient_clusters;     /* route_config.validate_clusters: false — unknown names give 503 NC */
 	unsigned log_slots;       /* per-thread buffers for access logs being compiled (0: n_workers) */
+	/* the HTTP filters of the connection manager whose routes are being compiled */
+	const struct wf_filter_inst *chain; uint32_t n_chain;
+	const char *stat_prefix;
 };
 
 static inline uint64_t wf_duration_ms(const Google__Protobuf__Duration *d)
@@ -36,7 +39,23 @@ int wf_compile_strmatch(struct wf_compile *c, const ProtobufCMessage *string_mat
 int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add,
                          Envoy__Config__Core__V3__HeaderValueOption **add, size_t n_remove,
                          char **remove, int is_request, struct wf_hdr_edits *e);
+void wf_hdr_edits_free(struct wf_hdr_edits *e);
 void wf_hcm_free(struct wf_hcm_cfg *h);
+/* Header matchers (route.v3.HeaderMatcher), for routes and filters. */
+int wf_compile_hdr_match(struct wf_compile *c, const ProtobufCMessage *header_matcher, struct wf_hdr_match *m);
+void wf_hdr_match_free(struct wf_hdr_match *m);
+/* http_filters (proxy/compile_filter.c): h->filters, in order, the router excluded. */
+int wf_compile_http_filters(struct wf_compile *c, const void *hcm, struct wf_hcm_cfg *h);
+void wf_http_filters_free(struct wf_hcm_cfg *h);
+/* typed_per_filter_config entries (Route/VirtualHost map entries) and the legacy `cors`
+ * field, for the filters in c->chain. */
+int wf_compile_per_filter(struct wf_compile *c, const void *owner, size_t n_entries, void *const *entries,
+                          const ProtobufCMessage *legacy_cors, struct wf_filter_route_cfg **out, uint32_t *n);
+void wf_filter_route_cfgs_free(struct wf_filter_route_cfg *f, uint32_t n);
+/* route.v3.RateLimit list -> descriptor actions. */
+int wf_compile_rate_limits(struct wf_compile *c, size_t n, void *const *msgs, struct wf_rate_limit **out,
+                           uint32_t *n_out);
+void wf_rate_limits_free(struct wf_rate_limit *rl, uint32_t n);
 void wf_tcp_free(struct wf_tcp_cfg *t);
 /* Refuse a document that sets a field declared in the .proto subset but not implemented yet
  * (proxy/unsupported.c). 0 or <0 with c->err located at the field. */

@@ -107,6 +107,13 @@ static int str_sm(struct wf_strmatch *m, uint8_t kind, const char *s)
 	return 0;
 }
 
+static int header_matcher(struct wf_compile *c, const HeaderMatcher *h, struct wf_hdr_match *m);
+
+int wf_compile_hdr_match(struct wf_compile *c, const ProtobufCMessage *msg, struct wf_hdr_match *m)
+{
+	return header_matcher(c, (const HeaderMatcher *)msg, m);
+}
+
 static int header_matcher(struct wf_compile *c, const HeaderMatcher *h, struct wf_hdr_match *m)
 {
 	if (!h->name || !*h->name)
@@ -568,6 +575,16 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 	}
 	if (EDITS(c, rm, 1, &r->req, request) < 0 || EDITS(c, rm, 0, &r->resp, response) < 0)
 		return -1;
+	const RouteAction *ra = rm->action_case == ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE ? rm->route : NULL;
+	if (wf_compile_per_filter(c, rm, rm->n_typed_per_filter_config, (void *const *)rm->typed_per_filter_config,
+	                          ra && ra->cors ? &ra->cors->base : NULL, &r->fcfg, &r->n_fcfg) < 0)
+		return -1;
+	if (ra) {
+		if (wf_compile_rate_limits(c, ra->n_rate_limits, (void *const *)ra->rate_limits, &r->rl, &r->n_rl) < 0)
+			return -1;
+		/* Envoy: the virtual host's rate limits count when the route asks, or has none */
+		r->include_vh_rl = ra->include_vh_rate_limits ? ra->include_vh_rate_limits->value : !ra->n_rate_limits;
+	}
 	return 0;
 }
 
@@ -660,6 +677,10 @@ struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMe
 		}
 		if (EDITS(c, v, 1, &vh->req, request) < 0 || EDITS(c, v, 0, &vh->resp, response) < 0)
 			goto fail;
+		if (wf_compile_per_filter(c, v, v->n_typed_per_filter_config, (void *const *)v->typed_per_filter_config,
+		                          v->cors ? &v->cors->base : NULL, &vh->fcfg, &vh->n_fcfg) < 0 ||
+		    wf_compile_rate_limits(c, v->n_rate_limits, (void *const *)v->rate_limits, &vh->rl, &vh->n_rl) < 0)
+			goto fail;
 	}
 	c->lenient_clusters = 0;
 	qsort(t->suffix, t->n_suffix, sizeof(*t->suffix), cmp_domain_len);
@@ -670,7 +691,7 @@ fail:
 	return NULL;
 }
 
-static void edits_free(struct wf_hdr_edits *e)
+void wf_hdr_edits_free(struct wf_hdr_edits *e)
 {
 	for (uint32_t i = 0; i < e->n_add; i++) {
 		free(e->add[i].key);
@@ -690,25 +711,31 @@ static void sm_free(struct wf_strmatch *m)
 		pcre2_code_free(m->re);
 }
 
+void wf_hdr_match_free(struct wf_hdr_match *m)
+{
+	free(m->name);
+	sm_free(&m->sm);
+}
+
 static void route_free(struct wf_route *r)
 {
 	free(r->name);
 	free(r->path);
 	if (r->path_re)
 		pcre2_code_free(r->path_re);
-	for (uint32_t i = 0; i < r->n_headers; i++) {
-		free(r->headers[i].name);
-		sm_free(&r->headers[i].sm);
-	}
+	for (uint32_t i = 0; i < r->n_headers; i++)
+		wf_hdr_match_free(&r->headers[i]);
 	free(r->headers);
+	wf_filter_route_cfgs_free(r->fcfg, r->n_fcfg);
+	wf_rate_limits_free(r->rl, r->n_rl);
 	for (uint32_t i = 0; i < r->n_query; i++) {
 		free(r->query[i].name);
 		sm_free(&r->query[i].sm);
 	}
 	free(r->query);
 	for (uint32_t i = 0; i < r->n_weighted; i++) {
-		edits_free(&r->weighted[i].req);
-		edits_free(&r->weighted[i].resp);
+		wf_hdr_edits_free(&r->weighted[i].req);
+		wf_hdr_edits_free(&r->weighted[i].resp);
 	}
 	free(r->weighted);
 	free(r->prefix_rewrite);
@@ -734,8 +761,8 @@ static void route_free(struct wf_route *r)
 		pcre2_code_free(r->redir_re);
 	free(r->redir_re_sub);
 	free(r->direct_body);
-	edits_free(&r->req);
-	edits_free(&r->resp);
+	wf_hdr_edits_free(&r->req);
+	wf_hdr_edits_free(&r->resp);
 }
 
 void wf_route_table_free(struct wf_route_table *t)
@@ -749,8 +776,10 @@ void wf_route_table_free(struct wf_route_table *t)
 		free(vh->routes);
 		free(vh->name);
 		wf_retry_free(vh->retry);
-		edits_free(&vh->req);
-		edits_free(&vh->resp);
+		wf_hdr_edits_free(&vh->req);
+		wf_hdr_edits_free(&vh->resp);
+		wf_filter_route_cfgs_free(vh->fcfg, vh->n_fcfg);
+		wf_rate_limits_free(vh->rl, vh->n_rl);
 	}
 	free(t->vhosts);
 	for (uint32_t i = 0; i < t->n_exact; i++) free(t->exact[i].s);
@@ -759,8 +788,8 @@ void wf_route_table_free(struct wf_route_table *t)
 	free(t->exact);
 	free(t->suffix);
 	free(t->prefix);
-	edits_free(&t->req);
-	edits_free(&t->resp);
+	wf_hdr_edits_free(&t->req);
+	wf_hdr_edits_free(&t->resp);
 	free(t->name);
 	free(t);
 }

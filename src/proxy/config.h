@@ -71,6 +71,22 @@ struct wf_query_match {
 /* ---- routes ------------------------------------------------------------------------------ */
 
 struct wf_cluster;
+struct wf_filter_route_cfg;
+struct wf_filter_inst;
+
+/* route.v3.RateLimit: descriptors built from a request, for the rate limit filters. */
+enum wf_rl_kind { WF_RL_DEST_CLUSTER, WF_RL_HEADER, WF_RL_REMOTE, WF_RL_GENERIC, WF_RL_HEADER_MATCH };
+struct wf_rl_action {
+	uint8_t kind;                      /* enum wf_rl_kind */
+	uint8_t skip_if_absent, expect_match;
+	char *header; uint32_t header_len; /* request_headers: lower-cased name */
+	char *key, *value;                 /* descriptor key / value */
+	struct wf_hdr_match *hm; uint32_t n_hm;
+};
+struct wf_rate_limit {
+	uint32_t stage;
+	struct wf_rl_action *a; uint32_t n;
+};
 
 enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX };
 
@@ -150,6 +166,9 @@ struct wf_route {
 	uint16_t direct_status;
 	char *direct_body; uint32_t direct_body_len; uint8_t has_direct_body;
 	struct wf_hdr_edits req, resp;
+	struct wf_filter_route_cfg *fcfg; uint32_t n_fcfg; /* typed_per_filter_config */
+	struct wf_rate_limit *rl; uint32_t n_rl;
+	uint8_t include_vh_rl;             /* include_vh_rate_limits (or the route has none) */
 };
 
 struct wf_vhost {
@@ -158,6 +177,8 @@ struct wf_vhost {
 	uint8_t include_attempt_count;     /* include_request_attempt_count */
 	struct wf_route *routes; uint32_t n_routes;
 	struct wf_hdr_edits req, resp;
+	struct wf_filter_route_cfg *fcfg; uint32_t n_fcfg; /* typed_per_filter_config */
+	struct wf_rate_limit *rl; uint32_t n_rl;
 };
 
 /* Virtual host lookup, in Envoy's order: exact domain, longest "*.suffix"/"*suffix",
@@ -310,6 +331,7 @@ struct wf_hcm_cfg {
 	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
 	char *server_name;                 /* default "envoy", as Envoy (clients and tests expect it) */
 	char *via;
+	struct wf_filter_inst *filters; uint32_t n_filters; /* http_filters before the router */
 	struct wf_hcm_stats st;
 };
 

@@ -13,6 +13,7 @@
  * watermark (64 KiB, or less when per_connection_buffer_limit_bytes of the listener or the
  * cluster says so), so a slow reader never makes a buffer grow. */
 #include "proxy/hcm.h"
+#include "proxy/filter.h"
 
 #include "core/log.h"
 #include "core/str.h"
@@ -111,6 +112,8 @@ struct hstream {
 	uint64_t idle_ms;
 	uint64_t t_sent_us;
 	struct wf_stream_info si;
+	struct wf_fstream fs;              /* what the HTTP filters see */
+	uint32_t f_ran;                    /* filters whose on_request ran */
 	char request_id[129];
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];
@@ -178,6 +181,9 @@ static void conn_update(struct hconn *c);
 static void conn_close(struct hconn *c);
 static void up_send_body(struct hstream *st);
 static void route_continue(struct hstream *st);
+static void route_dispatch(struct hstream *st);
+static void filters_run(struct hstream *st, uint32_t from);
+static void filters_end(struct hstream *st);
 enum { RETRY_CONNECT, RETRY_RESET, RETRY_TIMEOUT, RETRY_STATUS };
 struct wf_h1_resp;
 static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
@@ -559,6 +565,34 @@ static void host_done(struct hstream *st)
 	wf_cluster_rq_end(st->c->w, st->cluster, st->host);
 }
 
+/* The filters that ran release what they hold for the stream. */
+static void filters_end(struct hstream *st)
+{
+	for (uint32_t i = 0; i < st->f_ran; i++) {
+		const struct wf_filter_inst *f = &st->cfg->filters[i];
+		st->fs.index = i;
+		if (f->ops->on_end)
+			f->ops->on_end(&st->fs, f->cfg);
+	}
+	st->f_ran = 0;
+	wf_timer_cancel(LOOP(st->c), &st->fs.t);
+	free(st->fs.resp_add);
+	st->fs.resp_add = NULL;
+}
+
+/* Headers the filters add to the response. */
+static void filters_resp_headers(struct hstream *st, struct hlist *hl)
+{
+	const char *p = st->fs.resp_add, *end = p + st->fs.resp_add_len;
+	while (p && p < end) {
+		size_t kn = strlen(p);
+		const char *v = p + kn + 1;
+		size_t vn = strlen(v);
+		hl_add(hl, p, (uint32_t)kn, v, (uint32_t)vn);
+		p = v + vn + 1;
+	}
+}
+
 static void stream_free(struct hstream *st)
 {
 	if (st->cluster) {
@@ -573,6 +607,7 @@ static void stream_free(struct hstream *st)
 			wf_cb_put(&cb->retries);
 		st->parked = st->rq_taken = st->retry_taken = 0;
 	}
+	filters_end(st);
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
 	free(st->resp_head);
@@ -667,6 +702,7 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 	/* A request whose body we did not read cannot be followed by another on this connection. */
 	if (!st->req_done && st->rb != RB_NONE)
 		st->keep_alive = 0;
+	filters_resp_headers(st, &hl);
 	/* route / vhost / route-config response header edits apply to local replies too */
 	if (st->route)
 		hl_edits(&hl, &st->route->resp);
@@ -1099,6 +1135,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
 	if (st->set_cookie)
 		hl_add(&hl, "set-cookie", 10, st->set_cookie, (uint32_t)strlen(st->set_cookie));
+	filters_resp_headers(st, &hl);
 	if (st->wc)
 		hl_edits(&hl, &st->wc->resp);
 	hl_edits(&hl, &st->route->resp);
@@ -1875,17 +1912,91 @@ static void route_stream(struct hstream *st)
 	st->vh = q->host ? wf_route_vhost(cfg->routes, q->host, q->host_len, 0) : cfg->routes->any;
 	if (st->vh)
 		st->route = wf_route_match(st->vh, q);
+	st->idle_ms = st->route && st->route->idle_timeout_ms ? st->route->idle_timeout_ms : cfg->stream_idle_timeout_ms;
+	if (st->idle_ms) {
+		stream_touch(st);
+		wf_timer_set(LOOP(st->c), &st->idle, st->idle_ms);
+	}
+	if (!cfg->n_filters) {
+		route_dispatch(st);
+		return;
+	}
+	struct wf_fstream *fs = &st->fs;
+	fs->w = st->c->w;
+	fs->req = &st->req;
+	fs->route = st->route;
+	fs->vh = st->vh;
+	fs->client = st->si.downstream_remote;
+	fs->si = &st->si;
+	fs->t.data = fs;
+	filters_run(st, 0);
+}
+
+/* The most specific per-route config of filter i: the route's, else its virtual host's. */
+static const void *filter_route_cfg(const struct hstream *st, uint32_t i)
+{
+	if (st->route)
+		for (uint32_t k = 0; k < st->route->n_fcfg; k++)
+			if (st->route->fcfg[k].index == i)
+				return st->route->fcfg[k].cfg;
+	if (st->vh)
+		for (uint32_t k = 0; k < st->vh->n_fcfg; k++)
+			if (st->vh->fcfg[k].index == i)
+				return st->vh->fcfg[k].cfg;
+	return NULL;
+}
+
+/* Run the filters from `from` on; the router acts when all went on. A filter that stops has
+ * answered (the stream may be gone) or holds the stream until wf_fs_resume. */
+static void filters_run(struct hstream *st, uint32_t from)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	for (uint32_t i = from; i < cfg->n_filters; i++) {
+		const struct wf_filter_inst *f = &cfg->filters[i];
+		st->fs.index = i;
+		st->f_ran = i + 1;
+		if (f->ops->on_request(&st->fs, f->cfg, filter_route_cfg(st, i)) == WF_FILTER_STOP)
+			return;
+	}
+	route_dispatch(st);
+}
+
+#define FS_STREAM(fs) ((struct hstream *)((char *)(fs) - offsetof(struct hstream, fs)))
+
+void wf_fs_resume(struct wf_fstream *fs)
+{
+	struct hstream *st = FS_STREAM(fs);
+	struct hconn *c = st->c;
+	filters_run(st, fs->index + 1);
+	if (!c->dead)
+		conn_process(c);
+}
+
+void wf_fs_reply(struct wf_fstream *fs, int status, uint32_t flag, const char *body, int grpc_status)
+{
+	struct hstream *st = FS_STREAM(fs);
+	if (grpc_status >= 0 && wf_fs_is_grpc(fs)) {
+		char code[16];
+		snprintf(code, sizeof(code), "%d", grpc_status);
+		struct wf_hdr h[3] = {{"content-type", "application/grpc", 12, 16},
+		                      {"grpc-status", code, 11, (uint32_t)strlen(code)},
+		                      {"grpc-message", body ? body : "", 12, body ? (uint32_t)strlen(body) : 0}};
+		local_reply(st, 200, flag, NULL, h, body ? 3 : 2);
+		return;
+	}
+	local_reply(st, status, flag, body, NULL, 0);
+}
+
+/* The filters went on: the route's action. */
+static void route_dispatch(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
 	if (!st->route) {
 		wf_stat_inc(cfg->st.no_route);
 		local_reply(st, 404, WF_RF_NR, NULL, NULL, 0);
 		return;
 	}
 	const struct wf_route *r = st->route;
-	st->idle_ms = r->idle_timeout_ms ? r->idle_timeout_ms : cfg->stream_idle_timeout_ms;
-	if (st->idle_ms) {
-		stream_touch(st);
-		wf_timer_set(LOOP(st->c), &st->idle, st->idle_ms);
-	}
 	if (r->action == WF_ACT_DIRECT) {
 		local_reply_n(st, r->direct_status, 0, r->has_direct_body ? r->direct_body : NULL, r->direct_body_len, NULL, 0);
 		return;

@@ -284,6 +284,19 @@ def hcm(rc, stat_prefix="ingress", access_log=None, **extra):
     return tc
 
 
+FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+LOCAL_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
+CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+
+
+def http_filters(*filters):
+    """http_filters: the given (name, typed_config) pairs, then the router."""
+    out = [{"name": n, "typed_config": tc} if tc is not None else {"name": n} for n, tc in filters]
+    out.append({"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}})
+    return out
+
+
 def http_listener(port, rc, name="ingress", stat_prefix="ingress", access_log=None, **hcm_extra):
     return {"name": name, "address": address(port),
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",

@@ -24,11 +24,11 @@ typedef Envoy__Extensions__Filters__Common__Fault__V3__FaultDelay FaultDelay;
 struct fault {
 	uint8_t delay, header_delay;       /* a delay is configured; its length comes from a header */
 	uint64_t delay_ms;
-	struct wf_ppm delay_pct;
+	struct wf_pct delay_pct;
 	uint8_t abort, header_abort;
 	uint32_t http_status;
 	int grpc_status;                   /* -1: an HTTP abort */
-	struct wf_ppm abort_pct;
+	struct wf_pct abort_pct;
 	char *cluster;                     /* upstream_cluster */
 	struct wf_hdr_match *hm; uint32_t n_hm;
 	char **nodes; uint32_t n_nodes;    /* downstream_nodes */
@@ -70,7 +70,7 @@ static void *create(struct wf_compile *c, const char *stat_prefix, const Protobu
 			f->header_delay = 1;
 		else
 			goto refuse_delay;
-		f->delay_pct = wf_ppm_of(d->percentage);
+		f->delay_pct = wf_pct_of(d->percentage);
 	}
 	if (h->abort) {
 		const FaultAbort *a = h->abort;
@@ -98,7 +98,7 @@ static void *create(struct wf_compile *c, const char *stat_prefix, const Protobu
 			wf_cfg_err(c->doc, c->err, c->errlen, a, NULL, "an abort needs http_status, grpc_status or header_abort");
 			goto fail;
 		}
-		f->abort_pct = wf_ppm_of(a->percentage);
+		f->abort_pct = wf_pct_of(a->percentage);
 	}
 	if (h->upstream_cluster && *h->upstream_cluster)
 		f->cluster = strdup(h->upstream_cluster);
@@ -159,14 +159,14 @@ static int64_t header_u64(struct wf_fstream *fs, const char *name)
 
 /* The share of requests a fault applies to: the configured one, or (header-controlled) the
  * request's x-envoy-fault-*-percentage, never above the configured numerator. */
-static int chosen(struct wf_fstream *fs, struct wf_ppm pct, int from_header, const char *pct_header)
+static int chosen(struct wf_fstream *fs, struct wf_pct pct, int from_header, const char *pct_header)
 {
 	if (from_header) {
 		int64_t h = header_u64(fs, pct_header);
 		if (h >= 0 && (uint64_t)h < pct.numerator)
 			pct.numerator = (uint32_t)h;
 	}
-	return wf_fs_chance(fs, wf_ppm_value(pct));
+	return wf_fs_chance(fs, wf_ppm(pct.numerator, pct.scale));
 }
 
 static int take_active(const struct fault *f, struct wf_fstream *fs)

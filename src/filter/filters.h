@@ -6,6 +6,7 @@
 
 #include "envoy/config/core/v3/base.pb-c.h"
 #include "envoy/type/v3/percent.pb-c.h"
+#include "proxy/compile.h"
 #include "proxy/filter.h"
 
 void wf_filters_init(void);
@@ -14,34 +15,25 @@ extern const struct wf_http_filter_ops wf_filter_fault;
 extern const struct wf_http_filter_ops wf_filter_local_ratelimit;
 extern const struct wf_http_filter_ops wf_filter_cors;
 
-/* A FractionalPercent: numerator over 100, 10 000 or 1 000 000. */
-struct wf_ppm {
+/* A FractionalPercent: numerator, and the factor to parts per million. */
+struct wf_pct {
 	uint32_t numerator;
-	uint32_t scale;                    /* to parts per million: 10000, 100 or 1 */
+	uint32_t scale;
 };
 
-static inline struct wf_ppm wf_ppm_of(const Envoy__Type__V3__FractionalPercent *p)
+static inline struct wf_pct wf_pct_of(const Envoy__Type__V3__FractionalPercent *p)
 {
-	struct wf_ppm r = {0, 10000};
-	if (!p)
-		return r;
-	r.numerator = p->numerator;
-	r.scale = p->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__MILLION ? 1
-	          : p->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND ? 100
-	                                                                                           : 10000;
+	struct wf_pct r = {0, 10000};
+	if (p)
+		r = (struct wf_pct){p->numerator, wf_fraction_scale(p)};
 	return r;
 }
 
-static inline uint32_t wf_ppm_value(struct wf_ppm p)
-{
-	uint64_t v = (uint64_t)p.numerator * p.scale;
-	return v > 1000000 ? 1000000 : (uint32_t)v;
-}
-
-/* A RuntimeFractionalPercent's default_value (runtime keys are not used); `dflt` when unset. */
+/* A RuntimeFractionalPercent's default_value in parts per million (runtime keys are not
+ * used); `dflt` when unset. */
 static inline uint32_t wf_runtime_ppm(const Envoy__Config__Core__V3__RuntimeFractionalPercent *r, uint32_t dflt)
 {
-	return r && r->default_value ? wf_ppm_value(wf_ppm_of(r->default_value)) : dflt;
+	return r && r->default_value ? wf_ppm(r->default_value->numerator, wf_fraction_scale(r->default_value)) : dflt;
 }
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "google/protobuf/duration.pb-c.h"
 #include "envoy/config/core/v3/base.pb-c.h"
+#include "envoy/type/v3/percent.pb-c.h"
 #include "proxy/config.h"
 
 struct wf_compile {
@@ -27,6 +28,21 @@ static inline uint64_t wf_duration_ms(const Google__Protobuf__Duration *d)
 	if (!d || d->seconds < 0)
 		return 0;
 	return (uint64_t)d->seconds * 1000 + (uint64_t)(d->nanos + 999999) / 1000000;
+}
+
+/* A FractionalPercent's denominator as a factor to parts per million (10000, 100 or 1). */
+static inline uint32_t wf_fraction_scale(const Envoy__Type__V3__FractionalPercent *p)
+{
+	return p->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__MILLION        ? 1
+	       : p->denominator == ENVOY__TYPE__V3__FRACTIONAL_PERCENT__DENOMINATOR_TYPE__TEN_THOUSAND ? 100
+	                                                                                               : 10000;
+}
+
+/* numerator / denominator in parts per million (capped at 1 000 000). */
+static inline uint32_t wf_ppm(uint32_t numerator, uint32_t scale)
+{
+	uint64_t v = (uint64_t)numerator * scale;
+	return v > 1000000 ? 1000000 : (uint32_t)v;
 }
 
 /* The cluster named `name`, or NULL with an error located at msg.field. */

@@ -384,6 +384,28 @@ static int hash_policies(struct wf_compile *c, const RouteAction *ra, struct wf_
 	return 0;
 }
 
+static int mirror_policies(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
+{
+	r->mirrors = calloc(ra->n_request_mirror_policies, sizeof(*r->mirrors));
+	for (size_t i = 0; i < ra->n_request_mirror_policies; i++) {
+		const Envoy__Config__Route__V3__RouteAction__RequestMirrorPolicy *p = ra->request_mirror_policies[i];
+		struct wf_cluster *cl = c->lenient_clusters ? wf_snapshot_cluster(c->snap, p->cluster)
+		                                            : wf_compile_find_cluster(c, p, "cluster", p->cluster);
+		if (!cl) {
+			if (!c->lenient_clusters)
+				return -1;
+			continue; /* validate_clusters: false — a mirror to nowhere is skipped */
+		}
+		uint32_t ppm = 1000000; /* Envoy: no runtime_fraction mirrors every request */
+		if (p->runtime_fraction && p->runtime_fraction->default_value) {
+			const Envoy__Type__V3__FractionalPercent *f = p->runtime_fraction->default_value;
+			ppm = wf_ppm(f->numerator, wf_fraction_scale(f));
+		}
+		r->mirrors[r->n_mirrors++] = (struct wf_mirror){cl, ppm};
+	}
+	return 0;
+}
+
 static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->timeout_ms = 15000;
@@ -431,6 +453,8 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 		                  "a route action needs cluster or weighted_clusters");
 	}
 	if (ra->n_hash_policy && hash_policies(c, ra, r) < 0)
+		return -1;
+	if (ra->n_request_mirror_policies && mirror_policies(c, ra, r) < 0)
 		return -1;
 	if (ra->retry_policy) {
 		if (!(r->retry = retry_policy(c, ra->retry_policy)))
@@ -728,6 +752,7 @@ static void route_free(struct wf_route *r)
 	free(r->headers);
 	wf_filter_route_cfgs_free(r->fcfg, r->n_fcfg);
 	wf_rate_limits_free(r->rl, r->n_rl);
+	free(r->mirrors);
 	for (uint32_t i = 0; i < r->n_query; i++) {
 		free(r->query[i].name);
 		sm_free(&r->query[i].sm);

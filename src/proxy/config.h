@@ -88,6 +88,12 @@ struct wf_rate_limit {
 	struct wf_rl_action *a; uint32_t n;
 };
 
+/* route request_mirror_policies: a copy of each request to `cluster`, for ppm per million. */
+struct wf_mirror {
+	struct wf_cluster *cluster;
+	uint32_t ppm;
+};
+
 enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX };
 
 /* route hash_policy: what a request's hash (RING_HASH, MAGLEV) is made of */
@@ -169,6 +175,7 @@ struct wf_route {
 	struct wf_filter_route_cfg *fcfg; uint32_t n_fcfg; /* typed_per_filter_config */
 	struct wf_rate_limit *rl; uint32_t n_rl;
 	uint8_t include_vh_rl;             /* include_vh_rate_limits (or the route has none) */
+	struct wf_mirror *mirrors; uint32_t n_mirrors; /* request_mirror_policies */
 };
 
 struct wf_vhost {

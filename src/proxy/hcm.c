@@ -20,6 +20,7 @@
 #include "proxy/alog.h"
 #include "proxy/outlier.h"
 #include "proxy/router.h"
+#include "proxy/shadow.h"
 #include "proxy/stats.h"
 #include "proxy/upstream.h"
 
@@ -99,6 +100,7 @@ struct hstream {
 	struct wf_timer try_t;             /* per-try timeout, then the back-off before the next try */
 	uint8_t backing_off;
 	uint8_t replay_ok;                 /* the body sent so far is kept (up to REPLAY_MAX) */
+	uint8_t mirrored;                  /* request_mirror_policies done */
 	struct out replay;                 /* request body bytes as sent upstream, for a replay */
 	const struct wf_host *tried[8];    /* hosts of earlier attempts (previous_hosts predicate) */
 	uint32_t n_tried;
@@ -530,10 +532,7 @@ static void log_stream(struct hstream *st)
 	int code = si->response_code;
 	uint64_t ms = (si->end_us - si->start_us) / 1000;
 	wf_stat_hist(hs->rq_time, ms);
-	if (code >= 200 && code < 300) wf_stat_inc(hs->rq_2xx);
-	else if (code >= 300 && code < 400) wf_stat_inc(hs->rq_3xx);
-	else if (code >= 400 && code < 500) wf_stat_inc(hs->rq_4xx);
-	else if (code >= 500) wf_stat_inc(hs->rq_5xx);
+	wf_stat_classes(hs->rq_2xx, hs->rq_3xx, hs->rq_4xx, hs->rq_5xx, code);
 	wf_stat_dec(hs->rq_active);
 	if (st->cluster)
 		wf_stat_dec(st->cluster->st.rq_active);
@@ -548,10 +547,7 @@ static void log_stream(struct hstream *st)
 		/* Envoy charges the cluster with the responses it got, and with the 5xx it answered
 		 * for an upstream failure (connection failure, reset, timeout, protocol error). */
 		if (st->resp_started && (st->n_resp_hdrs || (si->response_flags & (WF_RF_UT | WF_RF_UF | WF_RF_UC | WF_RF_UPE)))) {
-			if (code >= 200 && code < 300) wf_stat_inc(cs->rq_2xx);
-			else if (code >= 300 && code < 400) wf_stat_inc(cs->rq_3xx);
-			else if (code >= 400 && code < 500) wf_stat_inc(cs->rq_4xx);
-			else if (code >= 500) wf_stat_inc(cs->rq_5xx);
+			wf_stat_classes(cs->rq_2xx, cs->rq_3xx, cs->rq_4xx, cs->rq_5xx, code);
 			wf_stat_code(cs->rq_code, code);
 			wf_stat_hist(cs->rq_time, st->t_sent_us ? (si->end_us - st->t_sent_us) / 1000 : ms);
 		}
@@ -837,14 +833,26 @@ static void client_address(struct hstream *st)
 	}
 }
 
-/* Serialize and send the request head upstream. */
-static int send_request_head(struct hstream *st)
+/* The "-shadow" authority of a mirrored request: host-shadow[:port]. */
+static void shadow_host(struct hlist *hl, const char *host, uint32_t n, char *buf, size_t cap)
 {
-	struct hconn *c = st->c;
+	const char *colon = memrchr(host, ':', n);
+	if (colon && memchr(host, ']', n) > (const void *)colon)
+		colon = NULL; /* an IPv6 literal without a port */
+	uint32_t hn = colon ? (uint32_t)(colon - host) : n;
+	int len = snprintf(buf, cap, "%.*s-shadow%.*s", (int)hn, host, (int)(n - hn), host + hn);
+	if (len > 0 && (size_t)len < cap)
+		hl_add(hl, "host", 4, buf, (uint32_t)len);
+}
+
+/* Serialize the request head as sent upstream into o; a mirror's (shadow) goes to host-shadow
+ * and asks the upstream to close after answering. */
+static void build_request_head(struct hstream *st, struct out *out, int shadow)
+{
 	const struct wf_hcm_cfg *cfg = st->cfg;
 	const struct wf_route *r = st->route;
 	const struct wf_h1_req *q = &st->req;
-	struct out o = out_take();
+	struct out o = *out;
 	/* path, after rewrites */
 	const char *path = q->path;
 	size_t plen = q->path_len;
@@ -892,10 +900,13 @@ static int send_request_head(struct hstream *st)
 	}
 	/* Host: rewritten or as received (absolute-form authority becomes the Host). */
 	hl_remove(&hl, "host", 4);
-	if (r->host_rewrite)
-		hl_add(&hl, "host", 4, r->host_rewrite, r->host_rewrite_len);
-	else if (q->host)
-		hl_add(&hl, "host", 4, q->host, q->host_len);
+	char shadow_buf[512];
+	const char *host = r->host_rewrite ? r->host_rewrite : q->host;
+	uint32_t host_len = r->host_rewrite ? r->host_rewrite_len : q->host_len;
+	if (shadow && host)
+		shadow_host(&hl, host, host_len, shadow_buf, sizeof(shadow_buf));
+	else if (host)
+		hl_add(&hl, "host", 4, host, host_len);
 	/* x-forwarded-for: every value received, joined, and the peer appended at the edge */
 	if (cfg->use_remote_address && !cfg->skip_xff_append) {
 		xff_build(st);
@@ -936,13 +947,51 @@ static int send_request_head(struct hstream *st)
 		out_content_length(&o, (uint64_t)q->content_length);
 	else if (st->rb == RB_CHUNKED)
 		OUT_LIT(&o, "transfer-encoding: chunked\r\n");
+	if (shadow)
+		OUT_LIT(&o, "connection: close\r\n");
 	OUT_LIT(&o, "\r\n");
+	*out = o;
+}
+
+/* Send copies of the request to the route's mirror clusters, once, when the request is all
+ * in (its body, up to REPLAY_MAX, is kept for this: a larger one is not mirrored). */
+static void mirror(struct hstream *st)
+{
+	const struct wf_route *r = st->route;
+	if (st->mirrored || !r->n_mirrors || !st->req_done)
+		return;
+	st->mirrored = 1;
+	if (st->rb != RB_NONE && !st->replay_ok)
+		return;
+	struct out head = {0};
+	for (uint32_t i = 0; i < r->n_mirrors; i++) {
+		if (r->mirrors[i].ppm < 1000000 && (uint32_t)(wf_rand(st->c->w) % 1000000) >= r->mirrors[i].ppm)
+			continue;
+		if (!head.p) {
+			build_request_head(st, &head, 1);
+			out_put(&head, st->replay.p, st->replay.n);
+		}
+		char *copy = malloc(head.n);
+		memcpy(copy, head.p, head.n);
+		wf_shadow_send(st->c->w, st->snap, r->mirrors[i].cluster, copy, head.n, r->timeout_ms);
+	}
+	free(head.p);
+}
+
+/* Serialize and send the request head upstream. */
+static int send_request_head(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	struct out o = out_take();
+	build_request_head(st, &o, 0);
 	int rc = wf_sio_write(&c->w->loop, &c->w->pool, &st->u->s, o.p, o.n);
 	out_give(&o);
 	st->u->requests++;
 	st->t_sent_us = wf_now_us();
-	if (st->rb == RB_NONE)
+	if (st->rb == RB_NONE) {
 		st->req_sent = 1;
+		mirror(st);
+	}
 	return rc;
 }
 
@@ -1052,6 +1101,7 @@ static void up_send_body(struct hstream *st)
 		st->req_sent = 1;
 		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout: the whole request is in */
 		arm_route_timer(st);
+		mirror(st);
 	}
 }
 
@@ -2028,7 +2078,7 @@ static void route_dispatch(struct hstream *st)
 	st->rq_taken = 1;
 	wf_stat_inc(st->cluster->st.rq_active);
 	st->retry = r->retry;
-	st->replay_ok = st->retry != NULL;
+	st->replay_ok = st->retry != NULL || r->n_mirrors; /* bodies are kept for retries and mirrors */
 	st->try_t.cb = retry_fire;
 	st->try_t.data = st;
 	if (st->cluster->per_connection_buffer_limit < WATERMARK)
@@ -2442,6 +2492,7 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 
 void wf_hcm_thread_exit(void)
 {
+	wf_shadow_thread_exit();
 	while (free_streams) {
 		struct hstream *st = free_streams;
 		free_streams = st->next_free;

@@ -47,6 +47,14 @@ static inline void wf_stat_code(uint32_t idx, int code)
 	if (code >= 100 && code < 100 + (int)WF_STAT_CODE_SLOTS)
 		wf_stat_inc(idx + (uint32_t)(code - 100));
 }
+/* The status class counters (..._2xx, _3xx, _4xx, _5xx) for a response code. */
+static inline void wf_stat_classes(uint32_t c2, uint32_t c3, uint32_t c4, uint32_t c5, int code)
+{
+	if (code >= 200 && code < 300) wf_stat_inc(c2);
+	else if (code >= 300 && code < 400) wf_stat_inc(c3);
+	else if (code >= 400 && code < 500) wf_stat_inc(c4);
+	else if (code >= 500) wf_stat_inc(c5);
+}
 /* Set the calling thread's slot (for gauges owned by the main thread, e.g. membership). */
 static inline void wf_stat_set(uint32_t idx, int64_t v) { __atomic_store_n(&wf_stats_tls[idx], v, __ATOMIC_RELAXED); }
 void wf_stat_hist(uint32_t idx, uint64_t ms);

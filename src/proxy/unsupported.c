@@ -19,7 +19,6 @@ struct pending {
 static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
 	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
-	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
 	{"envoy.config.route.v3.WeightedCluster.ClusterWeight", "typed_per_filter_config", NULL},
 	{"envoy.config.route.v3.RateLimit", "disable_key", "not supported (there is no runtime)"},
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},

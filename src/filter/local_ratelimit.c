@@ -4,12 +4,11 @@
  * from the route's `rate_limits` actions (header values, client address, generic keys, ...)
  * select per-descriptor buckets; a request that matches none uses the default bucket. Over
  * the limit: 429 (or `status`), flag RL, counted; x-ratelimit-* headers on request.
- *
- * A bucket is shared by all workers: one 64-bit word (tokens, refills so far) updated with
- * compare-and-swap, refilled lazily from the clock, so no timer runs when nothing is asked. */
+ * A bucket is shared by all workers (core/tbucket.h). */
 #include "filter/filters.h"
 
 #include "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.pb-c.h"
+#include "core/tbucket.h"
 #include "proxy/compile.h"
 #include "proxy/stats.h"
 #include "proxy/stream_info.h"
@@ -24,20 +23,14 @@ typedef Envoy__Type__V3__TokenBucket TokenBucket;
 
 #define TYPE "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 
-struct bucket {
-	uint32_t max, per_fill;
-	uint64_t fill_ms, t0;
-	uint64_t state;                    /* tokens << 32 | refills since t0 (atomic) */
-};
-
 struct desc {
 	struct wf_rl_entry *e; uint32_t n; /* key/value pairs, owned */
-	struct bucket b;
+	struct wf_tbucket b;
 };
 
 struct lrl {
 	uint32_t status;
-	struct bucket *dflt;               /* token_bucket, or NULL */
+	struct wf_tbucket *dflt;               /* token_bucket, or NULL */
 	struct desc *d; uint32_t n_d;
 	uint32_t enabled_ppm, enforced_ppm;
 	uint32_t stage;
@@ -46,46 +39,18 @@ struct lrl {
 	uint32_t st_enabled, st_enforced, st_limited, st_ok;
 };
 
-static int bucket_init(struct wf_compile *c, const TokenBucket *tb, struct bucket *b)
+static int bucket_init(struct wf_compile *c, const TokenBucket *tb, struct wf_tbucket *b)
 {
 	if (!tb->max_tokens)
 		return wf_cfg_err(c->doc, c->err, c->errlen, tb, "max_tokens", "max_tokens must be at least 1");
-	b->fill_ms = wf_duration_ms(tb->fill_interval);
-	if (!tb->fill_interval || b->fill_ms < 50)
+	uint64_t fill_ms = wf_duration_ms(tb->fill_interval);
+	if (!tb->fill_interval || fill_ms < 50)
 		return wf_cfg_err(c->doc, c->err, c->errlen, tb, "fill_interval", "fill_interval is required, at least 50ms");
-	b->max = tb->max_tokens;
-	b->per_fill = tb->tokens_per_fill ? tb->tokens_per_fill->value : 1;
-	if (!b->per_fill)
+	uint32_t per_fill = tb->tokens_per_fill ? tb->tokens_per_fill->value : 1;
+	if (!per_fill)
 		return wf_cfg_err(c->doc, c->err, c->errlen, tb, "tokens_per_fill", "tokens_per_fill must be at least 1");
-	b->t0 = wf_now_ms();
-	b->state = (uint64_t)b->max << 32;
+	wf_tbucket_init(b, tb->max_tokens, per_fill, fill_ms, wf_now_ms());
 	return 0;
-}
-
-/* Take a token: 1 when there was one. *left: tokens left; *reset_ms: until the next refill. */
-static int bucket_take(struct bucket *b, uint64_t now, uint32_t *left, uint64_t *reset_ms)
-{
-	uint64_t since = now > b->t0 ? now - b->t0 : 0;
-	uint32_t fills = (uint32_t)(since / b->fill_ms);
-	*reset_ms = b->fill_ms - since % b->fill_ms;
-	uint64_t old = __atomic_load_n(&b->state, __ATOMIC_RELAXED);
-	for (;;) {
-		uint64_t tokens = old >> 32;
-		uint32_t at = (uint32_t)old;
-		int32_t due = (int32_t)(fills - at); /* a worker whose clock lags sees <= 0 */
-		if (due > 0) {
-			tokens += (uint64_t)due * b->per_fill;
-			if (tokens > b->max)
-				tokens = b->max;
-			at = fills;
-		}
-		int ok = tokens > 0;
-		tokens -= (uint64_t)ok;
-		if (__atomic_compare_exchange_n(&b->state, &old, tokens << 32 | at, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-			*left = (uint32_t)tokens;
-			return ok;
-		}
-	}
 }
 
 static void destroy(void *p)
@@ -178,7 +143,7 @@ fail:
 /* The request's descriptors that a configured descriptor matches (same entries, in order). */
 struct matched {
 	const struct lrl *l;
-	struct bucket *b[8];
+	struct wf_tbucket *b[8];
 	uint32_t n;
 };
 
@@ -195,11 +160,11 @@ static void on_descriptor(struct wf_fstream *fs, const struct wf_rl_descriptor *
 			    cd->e[k].value_len != d->e[k].value_len || memcmp(cd->e[k].value, d->e[k].value, d->e[k].value_len))
 				break;
 		if (k == d->n)
-			m->b[m->n++] = (struct bucket *)&cd->b;
+			m->b[m->n++] = (struct wf_tbucket *)&cd->b;
 	}
 }
 
-static void x_ratelimit(struct wf_fstream *fs, const struct bucket *b, uint32_t left, uint64_t reset_ms)
+static void x_ratelimit(struct wf_fstream *fs, const struct wf_tbucket *b, uint32_t left, uint64_t reset_ms)
 {
 	char v[24];
 	int n = snprintf(v, sizeof(v), "%u", b->max);
@@ -232,7 +197,7 @@ static int on_request(struct wf_fstream *fs, const void *cfg, const void *route_
 	uint32_t left = 0, lf;
 	int ok = 1;
 	for (uint32_t i = 0; i < m.n; i++) {
-		ok &= bucket_take(m.b[i], now, &lf, &r);
+		ok &= wf_tbucket_take(m.b[i], now, &lf, &r);
 		if (!i)
 			left = lf, reset_ms = r;
 	}

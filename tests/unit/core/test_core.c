@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/loop.h"
 #include "core/str.h"
+#include "core/tbucket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -626,7 +627,47 @@ TEST(addr_str_split)
 	CHECK(!strcmp(ip, "fe80::1"));
 }
 
-TEST_MAIN("core", T(addr_str_split),
+/* ---- token bucket ------------------------------------------------------------------------ */
+
+TEST(tbucket_takes_and_refills)
+{
+	struct wf_tbucket b;
+	uint32_t left;
+	uint64_t reset;
+	wf_tbucket_init(&b, 3, 2, 1000, 5000);
+	CHECK_EQ(wf_tbucket_take(&b, 5000, &left, &reset), 1);
+	CHECK_EQ(left, 2);
+	CHECK_EQ(reset, 1000);
+	CHECK_EQ(wf_tbucket_take(&b, 5100, &left, &reset), 1);
+	CHECK_EQ(reset, 900);
+	CHECK_EQ(wf_tbucket_take(&b, 5200, &left, &reset), 1);
+	CHECK_EQ(left, 0);
+	CHECK_EQ(wf_tbucket_take(&b, 5999, &left, &reset), 0); /* empty until the first refill */
+	CHECK_EQ(left, 0);
+	CHECK_EQ(reset, 1);
+	/* one refill: per_fill (2) tokens */
+	CHECK_EQ(wf_tbucket_take(&b, 6000, &left, &reset), 1);
+	CHECK_EQ(left, 1);
+	CHECK_EQ(wf_tbucket_take(&b, 6001, &left, &reset), 1);
+	CHECK_EQ(wf_tbucket_take(&b, 6002, &left, &reset), 0);
+	/* many refills at once are capped at max */
+	CHECK_EQ(wf_tbucket_take(&b, 60000, &left, &reset), 1);
+	CHECK_EQ(left, 2);
+}
+
+TEST(tbucket_lagging_clock_does_not_refill)
+{
+	struct wf_tbucket b;
+	uint32_t left;
+	uint64_t reset;
+	wf_tbucket_init(&b, 1, 1, 100, 1000);
+	CHECK_EQ(wf_tbucket_take(&b, 1250, &left, &reset), 1); /* refills counted up to 2 */
+	CHECK_EQ(wf_tbucket_take(&b, 1150, &left, &reset), 0); /* an older clock: no refill, no wrap */
+	CHECK_EQ(wf_tbucket_take(&b, 900, &left, &reset), 0);  /* before t0 */
+	CHECK_EQ(wf_tbucket_take(&b, 1300, &left, &reset), 1);
+}
+
+TEST_MAIN("core", T(addr_str_split), T(tbucket_takes_and_refills), T(tbucket_lagging_clock_does_not_refill),
           T(timers_fire_in_deadline_order), T(rearming_an_armed_timer_moves_it),
           T(timer_callbacks_may_cancel_and_rearm), T(deferred_work_runs_after_the_batch),
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),

@@ -5,6 +5,7 @@
 #include "core/loop.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/health.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 
@@ -98,6 +99,7 @@ static void reload(const char *why)
 		return;
 	}
 	s->version = ++P.version;
+	wf_health_sync(&P.loop, s);
 	wf_snapshot_activate(s);
 	wf_snapshot_publish(s);
 	wf_info("config reloaded (%s): version %llu", why, (unsigned long long)s->version);
@@ -218,10 +220,11 @@ int wf_cmd_proxy(int argc, char **argv)
 		return 1;
 	}
 	s->version = ++P.version;
-	wf_snapshot_activate(s);
-	wf_snapshot_publish(s);
 	if (wf_loop_init(&P.loop) < 0)
 		return 1;
+	wf_health_sync(&P.loop, s);
+	wf_snapshot_activate(s);
+	wf_snapshot_publish(s);
 	/* signals through a signalfd, blocked before the workers start so they inherit the mask */
 	sigset_t set;
 	sigemptyset(&set);
@@ -255,6 +258,7 @@ int wf_cmd_proxy(int argc, char **argv)
 	wf_timer_set(&P.loop, &P.tick, 50);
 	wf_info("weft proxy started: %u listeners, %u clusters, %u workers", s->n_listeners, s->n_clusters, P.concurrency);
 	wf_loop_run(&P.loop);
+	wf_health_stop();
 	wf_workers_stop();
 	wf_info("exiting");
 	return P.exit_code;

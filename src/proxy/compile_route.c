@@ -670,7 +670,7 @@ fail:
 	return NULL;
 }
 
-static void edits_free(struct wf_hdr_edits *e)
+void wf_hdr_edits_free(struct wf_hdr_edits *e)
 {
 	for (uint32_t i = 0; i < e->n_add; i++) {
 		free(e->add[i].key);
@@ -707,8 +707,8 @@ static void route_free(struct wf_route *r)
 	}
 	free(r->query);
 	for (uint32_t i = 0; i < r->n_weighted; i++) {
-		edits_free(&r->weighted[i].req);
-		edits_free(&r->weighted[i].resp);
+		wf_hdr_edits_free(&r->weighted[i].req);
+		wf_hdr_edits_free(&r->weighted[i].resp);
 	}
 	free(r->weighted);
 	free(r->prefix_rewrite);
@@ -734,8 +734,8 @@ static void route_free(struct wf_route *r)
 		pcre2_code_free(r->redir_re);
 	free(r->redir_re_sub);
 	free(r->direct_body);
-	edits_free(&r->req);
-	edits_free(&r->resp);
+	wf_hdr_edits_free(&r->req);
+	wf_hdr_edits_free(&r->resp);
 }
 
 void wf_route_table_free(struct wf_route_table *t)
@@ -749,8 +749,8 @@ void wf_route_table_free(struct wf_route_table *t)
 		free(vh->routes);
 		free(vh->name);
 		wf_retry_free(vh->retry);
-		edits_free(&vh->req);
-		edits_free(&vh->resp);
+		wf_hdr_edits_free(&vh->req);
+		wf_hdr_edits_free(&vh->resp);
 	}
 	free(t->vhosts);
 	for (uint32_t i = 0; i < t->n_exact; i++) free(t->exact[i].s);
@@ -759,8 +759,8 @@ void wf_route_table_free(struct wf_route_table *t)
 	free(t->exact);
 	free(t->suffix);
 	free(t->prefix);
-	edits_free(&t->req);
-	edits_free(&t->resp);
+	wf_hdr_edits_free(&t->req);
+	wf_hdr_edits_free(&t->resp);
 	free(t->name);
 	free(t);
 }

@@ -312,8 +312,9 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 	struct wf_jbuf b = {0};
 #define IS(p) (pn == sizeof(p) - 1 && !memcmp(q->path, p, pn))
 	if (IS("/ready")) {
-		int live = !a->draining && !a->health_failed;
-		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", live ? "LIVE\n" : "DRAINING\n", live ? 5 : 9);
+		int live = !a->draining && !a->health_failed && !a->initializing;
+		const char *state = live ? "LIVE\n" : a->initializing && !a->draining ? "INITIALIZING\n" : "DRAINING\n";
+		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", state, strlen(state));
 	} else if (IS("/stats") || IS("/stats/prometheus")) {
 		char filter[256];
 		query_param(qs, qn, "filter", filter, sizeof(filter));

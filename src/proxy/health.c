@@ -354,6 +354,14 @@ void wf_health_sync(struct wf_loop *loop, struct wf_snapshot *snap)
 	H.snap = snap;
 }
 
+int wf_health_initializing(void)
+{
+	for (struct session *s = H.sessions; s; s = s->next)
+		if (s->st.first)
+			return 1;
+	return 0;
+}
+
 void wf_health_stop(void)
 {
 	while (H.sessions) {

@@ -58,6 +58,9 @@ uint64_t wf_hc_next_ms(const struct wf_hc_cfg *c, const struct wf_hc_state *s, i
  * start new ones, failing until their first check (at once, or within initial_jitter).
  * Call right before publishing s, so that no worker sees a new host unflagged. */
 void wf_health_sync(struct wf_loop *loop, struct wf_snapshot *s);
+/* 1 while some host has not completed its first check: at start, the listeners wait for that
+ * round, as Envoy's initialization waits for the clusters' first health checks. */
+int wf_health_initializing(void);
 /* Stop every check and let go of the snapshot (at exit). */
 void wf_health_stop(void);
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 import configs as C
-from harness import (HttpUpstream, TcpServer, Weft, check, closed_port, eq, free_port, request, run_weft,
+from harness import (HttpUpstream, TcpServer, Weft, check, closed_port, eq, free_port, port_open, request, run_weft,
                      tmp_path, wait_for, write_file)
 
 FAST = {"timeout": "1s", "interval": "0.1s", "unhealthy_threshold": 2, "healthy_threshold": 2}
@@ -307,3 +307,27 @@ def test_valid_config_accepted():
                "host, request_headers_to_add and _remove")
     finally:
         up.close()
+
+
+def test_listeners_wait_for_the_first_round():
+    slow, good = HttpUpstream("slow"), HttpUpstream("good")
+    release = threading.Event()
+
+    def health(req):
+        release.wait(5)
+        return (200, [], b"")
+    slow.responses["/healthz"] = health
+    try:
+        cfg, port = _cfg([_backend([slow.port, good.port], _hc(timeout="5s"))])
+        w = Weft(cfg, concurrency=1, wait_ready=False)
+        with w:
+            r = wait_for(lambda: w.admin("/ready", timeout=1), 5, what="the admin server")
+            eq((r.status, r.body), (503, b"INITIALIZING\n"), "/ready while the first check is in flight")
+            check(not port_open(port), "the listener is not open before the first round of checks")
+            release.set()
+            w.wait_until_ready()
+            eq(set(_served(port, 4)), {"slow", "good"}, "both hosts passed their first check: no 503 UH at start")
+    finally:
+        release.set()
+        slow.close()
+        good.close()

@@ -199,6 +199,11 @@ static int verdict(struct session *s)
 static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 {
 	struct session *s = io->data;
+	/* an event fetched before the check ended in this batch (a reload aborted it, or removed
+	 * the session, whose cluster may be freed already): checks start only from timers, which
+	 * run after the batch, so the fd cannot be a newer one */
+	if (s->phase == IDLE)
+		return;
 	const struct wf_hc_cfg *c = s->cl->hc;
 	if (s->phase == CONNECTING) {
 		int err = 0;

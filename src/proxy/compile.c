@@ -572,6 +572,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	for (unsigned w = 0; w < c->snap->n_workers; w++) {
 		cl->lb[w].current = calloc(cl->n_hosts + 1, sizeof(int64_t));
 		cl->lb[w].active = calloc(cl->n_hosts + 1, sizeof(int64_t));
+		cl->lb[w].usable = calloc(cl->n_hosts + 1, 1);
 	}
 	cl->usable = calloc(cl->n_hosts + 1, 1);
 	uint32_t *weights = calloc(cl->n_hosts + 1, sizeof(uint32_t));
@@ -615,6 +616,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	for (unsigned w = 0; cl->lb && w < n_workers; w++) {
 		free(cl->lb[w].current);
 		free(cl->lb[w].active);
+		free(cl->lb[w].usable);
 	}
 	free(cl->lb);
 	free(cl->usable);

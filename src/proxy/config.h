@@ -195,7 +195,8 @@ struct wf_host {
 struct wf_lb_state {
 	int64_t *current;                  /* smooth weighted round robin: current weights */
 	int64_t *active;                   /* active requests per host, as this worker sees them */
-	char pad[64 - 2 * sizeof(int64_t *)];
+	uint8_t *usable;                   /* scratch for a pick that leaves hosts out [n_hosts] */
+	char pad[64 - 3 * sizeof(int64_t *)];
 } __attribute__((aligned(64)));
 
 struct wf_cluster_stats {

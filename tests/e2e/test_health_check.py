@@ -331,3 +331,16 @@ def test_listeners_wait_for_the_first_round():
         release.set()
         slow.close()
         good.close()
+
+
+def test_large_cluster_skips_failing_hosts():
+    good = HttpUpstream("good")
+    dead = closed_port()
+    try:
+        # 300 hosts (one address 299 times: one session, one shared record)
+        cfg, port = _cfg([_backend([dead] * 299 + [good.port], _hc())])
+        with Weft(cfg, concurrency=1) as w:
+            _wait_flags(w, {dead: "/failed_active_hc", good.port: "healthy"})
+            eq(_served(port, 8), ["good"] * 8, "the failing hosts of a 300-host cluster get no traffic")
+    finally:
+        good.close()

@@ -182,9 +182,9 @@ static int verdict(struct session *s)
 	const struct wf_hc_cfg *c = s->cl->hc;
 	if (c->kind == WF_HC_TCP)
 		return wf_hc_tcp_match(c, s->rbuf, s->rlen) ? WF_HC_SUCCESS : -1;
-	struct wf_hdr hdrs[64];
+	struct wf_hdr hdrs[100];
 	struct wf_h1_resp resp = {.headers = hdrs};
-	struct wf_h1_limits lim = {.max_head_bytes = RECV_MAX, .max_headers = 64};
+	struct wf_h1_limits lim = {.max_head_bytes = RECV_MAX, .max_headers = 100};
 	int r = wf_h1_parse_response(s->rbuf, s->rlen, &lim, &resp);
 	if (r == 0)
 		return -1;

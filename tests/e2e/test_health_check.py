@@ -163,12 +163,15 @@ def test_tcp_send_receive_and_refused():
         hc = _hc(timeout="0.3s", tcp_health_check={"send": {"text": "70696E67"},            # "ping"
                                                    "receive": [{"text": "706f"}, {"text": "6e67"}]})  # "po", "ng"
         connect_only = _hc(tcp_health_check={})
+        binary = _hc(tcp_health_check={"send": {"binary": "cGluZw=="}, "receive": [{"binary": "cG9uZw=="}]})
         clusters = [_backend([good.port, wrong.port, refused], hc),
-                    _backend([good.port, refused], connect_only, name="plain")]
+                    _backend([good.port, refused], connect_only, name="plain"),
+                    _backend([good.port], binary, name="bin")]
         cfg, port = _cfg(clusters)
         with Weft(cfg, concurrency=1) as w:
             _wait_flags(w, {good.port: "healthy", wrong.port: "healthy", refused: "/failed_active_hc"})
             _wait_flags(w, {good.port: "healthy", refused: "/failed_active_hc"}, cluster="plain")
+            _wait_flags(w, {good.port: "healthy"}, cluster="bin")
             wait_for(lambda: _stat(w, "health_check.network_failure", "plain") >= 2, 5,
                      what="refused connections counted as network failures")
             wrong_answer[0] = b"nope"

@@ -5,6 +5,7 @@
 #include "core/loop.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/health.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 
@@ -35,6 +36,7 @@ static struct {
 	uint64_t version;
 	uint64_t reload_at;           /* debounced file-change reload */
 	int draining;
+	int starting;                 /* the workers wait for the first round of health checks */
 	int exit_code;
 } P;
 
@@ -68,7 +70,7 @@ static int admin_follow(const struct wf_snapshot *s, char *err, size_t n)
 	if (!s->has_admin || (P.admin_on && wf_addr_eq(&P.admin_addr, &s->admin_addr)))
 		return 0;
 	struct wf_admin next = {.on_drain = admin_drain, .on_quit = admin_quit, .draining = P.admin.draining,
-	                        .health_failed = P.admin.health_failed};
+	                        .health_failed = P.admin.health_failed, .initializing = P.admin.initializing};
 	int r = wf_admin_start(&next, &P.loop, &s->admin_addr);
 	if (r < 0) {
 		char a[64];
@@ -98,6 +100,7 @@ static void reload(const char *why)
 		return;
 	}
 	s->version = ++P.version;
+	wf_health_sync(&P.loop, s);
 	wf_snapshot_activate(s);
 	wf_snapshot_publish(s);
 	wf_info("config reloaded (%s): version %llu", why, (unsigned long long)s->version);
@@ -114,9 +117,27 @@ static void start_drain(const char *why)
 	wf_workers_drain();
 }
 
+/* Open the listeners: the workers start serving the published snapshot. */
+static int start_workers(void)
+{
+	char err[1024];
+	P.starting = 0;
+	P.admin.initializing = 0;
+	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weft: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 {
 	wf_snapshot_reap();
+	if (P.starting && !P.draining && !wf_health_initializing() && start_workers() < 0) {
+		P.exit_code = 1;
+		wf_loop_stop(loop);
+		return;
+	}
 	if (P.reload_at && wf_loop_now(loop) >= P.reload_at) {
 		P.reload_at = 0;
 		reload("file changed");
@@ -127,7 +148,7 @@ static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 		wf_loop_stop(loop);
 		return;
 	}
-	wf_timer_set(loop, t, 50);
+	wf_timer_set(loop, t, P.starting ? 5 : 50);
 }
 
 static void on_signal(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
@@ -218,10 +239,11 @@ int wf_cmd_proxy(int argc, char **argv)
 		return 1;
 	}
 	s->version = ++P.version;
-	wf_snapshot_activate(s);
-	wf_snapshot_publish(s);
 	if (wf_loop_init(&P.loop) < 0)
 		return 1;
+	wf_health_sync(&P.loop, s);
+	wf_snapshot_activate(s);
+	wf_snapshot_publish(s);
 	/* signals through a signalfd, blocked before the workers start so they inherit the mask */
 	sigset_t set;
 	sigemptyset(&set);
@@ -236,8 +258,10 @@ int wf_cmd_proxy(int argc, char **argv)
 		fprintf(stderr, "weft: %s\n", err);
 		return 1;
 	}
-	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
-		fprintf(stderr, "weft: %s\n", err);
+	if (wf_health_initializing()) {
+		P.starting = 1; /* on_tick starts the workers after the first round of health checks */
+		P.admin.initializing = 1;
+	} else if (start_workers() < 0) {
 		return 1;
 	}
 	/* watch the config's directory: editors and `mv` replace the file rather than write it */
@@ -252,9 +276,10 @@ int wf_cmd_proxy(int argc, char **argv)
 		wf_io_set(&P.loop, &P.ino, EPOLLIN);
 	}
 	P.tick.cb = on_tick;
-	wf_timer_set(&P.loop, &P.tick, 50);
+	wf_timer_set(&P.loop, &P.tick, P.starting ? 5 : 50);
 	wf_info("weft proxy started: %u listeners, %u clusters, %u workers", s->n_listeners, s->n_clusters, P.concurrency);
 	wf_loop_run(&P.loop);
+	wf_health_stop();
 	wf_workers_stop();
 	wf_info("exiting");
 	return P.exit_code;

@@ -52,3 +52,16 @@ int64_t wf_parse_u64(const char *p, size_t n, uint64_t max)
 	}
 	return v > max || v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
 }
+
+int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out)
+{
+	if (n % 2)
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = wf_hex_digit(p[i]), lo = wf_hex_digit(p[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int64_t)(n / 2);
+}

@@ -6,6 +6,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The value of a hex digit (either case), or -1. */
+static inline int wf_hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 /* A borrowed slice of bytes (not NUL-terminated). */
 struct wf_str {
 	const char *p;
@@ -23,5 +29,8 @@ unsigned wf_edit_distance(const char *a, const char *b, unsigned cap);
 /* Parse a decimal unsigned integer that fills the whole slice; -1 when not plain digits or
  * over max. */
 int64_t wf_parse_u64(const char *p, size_t n, uint64_t max);
+
+/* Decode n hex digits (n even) into out[n / 2]: the byte count, or -1 when not hex. */
+int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out);
 
 #endif

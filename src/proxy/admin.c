@@ -3,6 +3,7 @@
 #include "proxy/admin.h"
 
 #include "core/log.h"
+#include "core/str.h"
 #include "http/h1.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
@@ -80,11 +81,6 @@ static void respond_j(struct aconn *c, int code, const char *ctype, struct wf_jb
 	free(b->p);
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* The percent-decoded value of query parameter `name` ("" when absent). */
 static void query_param(const char *qs, size_t qn, const char *name, char *out, size_t outlen)
 {
@@ -97,7 +93,7 @@ static void query_param(const char *qs, size_t qn, const char *name, char *out, 
 		}
 	while (f && f < qs + qn && *f != '&' && k + 1 < outlen) {
 		int hi, lo;
-		if (*f == '%' && f + 2 < qs + qn + 1 && (hi = hexval(f[1])) >= 0 && (lo = hexval(f[2])) >= 0) {
+		if (*f == '%' && f + 2 < qs + qn + 1 && (hi = wf_hex_digit(f[1])) >= 0 && (lo = wf_hex_digit(f[2])) >= 0) {
 			out[k++] = (char)(hi * 16 + lo);
 			f += 3;
 		} else {
@@ -194,6 +190,23 @@ static void json_socket_address(struct wf_jbuf *b, const char *addr_str)
 	wf_jbuf_printf(b, ",\"port_value\":%u}}", port);
 }
 
+static int hc_failed(const struct wf_cluster *c, uint32_t k)
+{
+	return c->hc && __atomic_load_n(&c->ol_hosts[k]->hc_failed, __ATOMIC_RELAXED) != 0;
+}
+
+/* Envoy's health_flags: "healthy", or each failure flag in Envoy's order. */
+static const char *health_flags(const struct wf_cluster *c, uint32_t k, char *out)
+{
+	int ejected = c->ol_hosts && __atomic_load_n(&c->ol_hosts[k]->ejected_until, __ATOMIC_RELAXED) != 0;
+	int failed = hc_failed(c, k);
+	if (c->hosts[k].healthy && !ejected && !failed)
+		return "healthy";
+	sprintf(out, "%s%s%s", failed ? "/failed_active_hc" : "", ejected ? "/failed_outlier_check" : "",
+	        c->hosts[k].healthy ? "" : "/failed_eds_health");
+	return out;
+}
+
 /* Envoy's /clusters: text lines CLUSTER::HOST::STAT::VALUE, or ?format=json. */
 static void clusters(struct wf_jbuf *b, int json)
 {
@@ -211,6 +224,7 @@ static void clusters(struct wf_jbuf *b, int json)
 		}
 		for (uint32_t k = 0; k < c->n_hosts; k++) {
 			const struct wf_host *h = &c->hosts[k];
+			char flags[96];
 			struct { const char *name; uint32_t idx; int gauge; } st[] = {
 			    {"cx_active", h->st_cx_active, 1}, {"cx_connect_fail", h->st_cx_connect_fail, 0},
 			    {"cx_total", h->st_cx_total, 0}, {"rq_active", h->st_rq_active, 1},
@@ -223,17 +237,15 @@ static void clusters(struct wf_jbuf *b, int json)
 				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
 					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
-				wf_jbuf_printf(b, "],\"health_status\":{\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				wf_jbuf_printf(b, "],\"health_status\":{%s\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				               hc_failed(c, k) ? "\"failed_active_health_check\":true," : "",
 				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
 				continue;
 			}
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 				wf_jbuf_printf(b, "%s::%s::%s::%lld\n", c->name, h->addr_str, st[j].name, (long long)wf_stat_value(st[j].idx));
 			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
-			int ejected = c->ol_hosts && __atomic_load_n(&c->ol_hosts[k]->ejected_until, __ATOMIC_RELAXED) != 0;
-			wf_jbuf_printf(b, "%s::%s::health_flags::%s%s\n", c->name, h->addr_str,
-			               h->healthy && !ejected ? "healthy" : !h->healthy ? "/failed_eds_health" : "",
-			               ejected ? "/failed_outlier_check" : "");
+			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, health_flags(c, k, flags));
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
 			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"
 			               "%s::%s::priority::0\n%s::%s::success_rate::-1\n", c->name, h->addr_str, c->name,
@@ -300,8 +312,9 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 	struct wf_jbuf b = {0};
 #define IS(p) (pn == sizeof(p) - 1 && !memcmp(q->path, p, pn))
 	if (IS("/ready")) {
-		int live = !a->draining && !a->health_failed;
-		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", live ? "LIVE\n" : "DRAINING\n", live ? 5 : 9);
+		int live = !a->draining && !a->health_failed && !a->initializing;
+		const char *state = live ? "LIVE\n" : a->initializing && !a->draining ? "INITIALIZING\n" : "DRAINING\n";
+		respond(c, live ? 200 : 503, "text/plain; charset=UTF-8", state, strlen(state));
 	} else if (IS("/stats") || IS("/stats/prometheus")) {
 		char filter[256];
 		query_param(qs, qn, "filter", filter, sizeof(filter));

@@ -11,6 +11,7 @@ struct wf_admin {
 	struct wf_loop *loop;
 	int draining;                            /* /ready answers 503 */
 	int health_failed;
+	int initializing;                        /* /ready answers 503 INITIALIZING */
 	void (*on_drain)(struct wf_admin *a);
 	void (*on_quit)(struct wf_admin *a);
 };

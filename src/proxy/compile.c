@@ -184,16 +184,24 @@ static void cluster_stats(struct wf_cluster *cl)
 	}
 }
 
+void wf_cluster_membership(const struct wf_cluster *c)
+{
+	uint32_t healthy = 0, hc_healthy = 0;
+	for (uint32_t h = 0; h < c->n_hosts; h++) {
+		int hc_ok = !c->hc || !__atomic_load_n(&c->ol_hosts[h]->hc_failed, __ATOMIC_RELAXED);
+		healthy += c->hosts[h].healthy && hc_ok;
+		hc_healthy += hc_ok;
+	}
+	wf_stat_set(c->st.membership_total, c->n_hosts);
+	wf_stat_set(c->st.membership_healthy, healthy);
+	if (c->hc)
+		wf_stat_set(c->hc->st_healthy, hc_healthy);
+}
+
 void wf_snapshot_activate(struct wf_snapshot *s)
 {
-	for (uint32_t i = 0; i < s->n_clusters; i++) {
-		const struct wf_cluster *c = s->clusters[i];
-		uint32_t healthy = 0;
-		for (uint32_t h = 0; h < c->n_hosts; h++)
-			healthy += c->hosts[h].healthy;
-		wf_stat_set(c->st.membership_total, c->n_hosts);
-		wf_stat_set(c->st.membership_healthy, healthy);
-	}
+	for (uint32_t i = 0; i < s->n_clusters; i++)
+		wf_cluster_membership(s->clusters[i]);
 }
 
 /* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the
@@ -282,6 +290,16 @@ static int circuit_breakers(struct wf_compile *c, const Cluster *m, struct wf_cl
 	return 0;
 }
 
+/* The hosts' shared health records (outlier detection, active health checks). */
+static void host_states(struct wf_cluster *cl)
+{
+	if (cl->ol_hosts)
+		return;
+	cl->ol_hosts = calloc(cl->n_hosts + 1, sizeof(*cl->ol_hosts));
+	for (uint32_t i = 0; i < cl->n_hosts; i++)
+		cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str);
+}
+
 /* outlier_detection with Envoy's defaults: consecutive 5xx / gateway / local failures 5,
  * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s. */
 static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster__V3__OutlierDetection *m,
@@ -313,9 +331,7 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "base_ejection_time", "must be above 0");
 	/* `interval` paces Envoy's sweeps; here ejections expire lazily at the next pick after
 	 * their time, so it has no other effect. */
-	cl->ol_hosts = calloc(cl->n_hosts + 1, sizeof(*cl->ol_hosts));
-	for (uint32_t i = 0; i < cl->n_hosts; i++)
-		cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str);
+	host_states(cl);
 	const char *n = cl->stat_name;
 #define C(f, name) o->f = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "outlier_detection." name)
 	C(st_enforced_total, "ejections_enforced_total");
@@ -554,6 +570,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	for (unsigned w = 0; w < c->snap->n_workers; w++) {
 		cl->lb[w].current = calloc(cl->n_hosts + 1, sizeof(int64_t));
 		cl->lb[w].active = calloc(cl->n_hosts + 1, sizeof(int64_t));
+		cl->lb[w].usable = calloc(cl->n_hosts + 1, 1);
 	}
 	cl->usable = calloc(cl->n_hosts + 1, 1);
 	uint32_t *weights = calloc(cl->n_hosts + 1, sizeof(uint32_t));
@@ -573,10 +590,13 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		return NULL;
 	}
 	/* after the hosts: the outlier state is per host */
-	if (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0) {
+	if ((m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0) ||
+	    wf_compile_health(c, m, cl) < 0) {
 		cluster_free(cl, c->snap->n_workers);
 		return NULL;
 	}
+	if (cl->hc)
+		host_states(cl);
 	cluster_stats(cl);
 	return cl;
 fail:
@@ -594,10 +614,12 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	for (unsigned w = 0; cl->lb && w < n_workers; w++) {
 		free(cl->lb[w].current);
 		free(cl->lb[w].active);
+		free(cl->lb[w].usable);
 	}
 	free(cl->lb);
 	free(cl->usable);
 	free(cl->ol_hosts);
+	wf_hc_cfg_free(cl->hc);
 	wf_lb_free(&cl->policy);
 	free(cl->hosts);
 	free(cl->name);

@@ -76,6 +76,9 @@ void wf_tcp_free(struct wf_tcp_cfg *t);
 /* Refuse a document that sets a field declared in the .proto subset but not implemented yet
  * (proxy/unsupported.c). 0 or <0 with c->err located at the field. */
 int wf_compile_refuse_pending(struct wf_compile *c, const ProtobufCMessage *root);
+/* A Cluster message's health_checks into cl->hc (proxy/compile_health.c); after the hosts. */
+int wf_compile_health(struct wf_compile *c, const void *cluster_msg, struct wf_cluster *cl);
+void wf_hc_cfg_free(struct wf_hc_cfg *hc);
 /* A DataSource's bytes (inline or from a file), malloc'd. */
 int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *ds, char **out, uint32_t *len);
 

@@ -213,7 +213,7 @@ struct wf_host {
 	struct wf_addr addr;
 	char addr_str[64];
 	uint32_t weight;
-	uint8_t healthy;                   /* from health_status (active checks: later) */
+	uint8_t healthy;                   /* from health_status (active checks: wf_ol_host.hc_failed) */
 	/* per-host stats for /clusters (hidden, registered by cluster and address) */
 	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
 	    st_rq_success, st_rq_error, st_rq_timeout;
@@ -223,7 +223,8 @@ struct wf_host {
 struct wf_lb_state {
 	int64_t *current;                  /* smooth weighted round robin: current weights */
 	int64_t *active;                   /* active requests per host, as this worker sees them */
-	char pad[64 - 2 * sizeof(int64_t *)];
+	uint8_t *usable;                   /* scratch for a pick that leaves hosts out [n_hosts] */
+	char pad[64 - 3 * sizeof(int64_t *)];
 } __attribute__((aligned(64)));
 
 struct wf_cluster_stats {
@@ -242,13 +243,17 @@ struct wf_cluster_stats {
 struct wf_cb {
 	int64_t cx, pending, rq, retries;  /* atomics */
 	int64_t ejected;                   /* hosts ejected by outlier detection (atomic) */
+	int64_t hc_failed;                 /* hosts failing active health checks (atomic; the main
+	                                      thread's health checker counts them) */
 };
 
-/* Outlier detection state of one host (cluster name + address), never freed. */
+/* Shared health state of one host (cluster name + address), never freed: outlier detection
+ * (workers) and active health checking (main thread). */
 struct wf_ol_host {
 	int64_t c5xx, cgw, clocal;         /* consecutive failures (atomics) */
 	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
 	int64_t times;                     /* ejections so far (atomic) */
+	int64_t hc_failed;                 /* 1 while failing active health checks (atomic) */
 };
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);
@@ -261,6 +266,27 @@ struct wf_outlier_cfg {
 	uint32_t max_percent;
 	uint32_t st_enforced_total, st_active, st_overflow, st_det_5xx, st_enf_5xx, st_det_gw, st_enf_gw,
 	    st_det_local, st_enf_local;
+};
+
+/* health_checks[0]: an active health checker (proxy/health.c runs it on the main thread). */
+enum wf_hc_kind { WF_HC_HTTP, WF_HC_TCP };
+
+struct wf_hc_range { int64_t start, end; };         /* statuses [start, end) */
+struct wf_hc_block { char *p; uint32_t n; };
+
+struct wf_hc_cfg {
+	uint8_t kind;                      /* enum wf_hc_kind */
+	uint64_t timeout_ms, interval_ms;  /* both above 0 */
+	uint64_t jitter_ms, initial_jitter_ms;
+	uint32_t jitter_percent;
+	uint64_t unhealthy_ms, unhealthy_edge_ms, healthy_edge_ms; /* defaulted as Envoy does */
+	uint32_t unhealthy_threshold, healthy_threshold;           /* at least 1 */
+	char *send; uint32_t send_len;     /* HTTP: the whole request head; TCP: the payload (may be empty) */
+	struct wf_hc_block *receive; uint32_t n_receive;          /* TCP: blocks expected in order */
+	struct wf_hc_range *expected; uint32_t n_expected;        /* HTTP: default [200, 201) */
+	struct wf_hc_range *retriable; uint32_t n_retriable;      /* HTTP: failures that count to the threshold */
+	uint32_t st_attempt, st_success, st_failure, st_passive_failure, st_network_failure,
+	    st_verify_cluster, st_healthy;
 };
 
 /* Take one unit of `*n` if it is below `max`: 1, or 0 when the breaker is open. */
@@ -296,7 +322,8 @@ struct wf_cluster {
 	uint32_t max_connections, max_pending, max_requests, max_retries;
 	double budget_percent;             /* retry_budget: < 0 when none */
 	struct wf_outlier_cfg ol;          /* outlier_detection */
-	struct wf_ol_host **ol_hosts;      /* [n_hosts] */
+	struct wf_ol_host **ol_hosts;      /* [n_hosts]: with outlier detection or health checks */
+	struct wf_hc_cfg *hc;              /* health_checks; NULL when none */
 	uint32_t budget_min;               /* retry_budget.min_retry_concurrency */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
@@ -387,6 +414,9 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 /* Make a freshly loaded snapshot's config-derived gauges (cluster membership) current.
  * Main thread, right before publishing it. */
 void wf_snapshot_activate(struct wf_snapshot *s);
+/* Set a cluster's membership gauges (and health_check.healthy): hosts healthy by their
+ * health_status and not failing active health checks. Main thread. */
+void wf_cluster_membership(const struct wf_cluster *c);
 /* Free a snapshot and everything it owns (when its last reference is dropped). */
 void wf_snapshot_free(struct wf_snapshot *s);
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name);

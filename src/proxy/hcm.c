@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "proxy/alog.h"
+#include "proxy/hlist.h"
 #include "proxy/outlier.h"
 #include "proxy/router.h"
 #include "proxy/shadow.h"
@@ -366,21 +367,13 @@ static void out_fmt(struct out *o, const char *fmt, ...)
 
 /* ---- header lists with edits ------------------------------------------------------------- */
 
-/* A header list being built for output: entries point into the request/response copy or into
- * the config; `dead` marks removed ones. */
-struct hlist {
-	struct wf_hdr *h;
-	uint8_t *dead;
-	uint32_t n, cap;
-};
+/* Like `out`, one header list per worker is reused (hl_init takes it, hl_free gives it back). */
+static __thread struct wf_hlist tls_hl;
 
-/* Like `out`, one list per worker is reused (hl_init takes it, hl_free gives it back). */
-static __thread struct hlist tls_hl;
-
-static void hl_init(struct hlist *l, uint32_t cap)
+static void hl_init(struct wf_hlist *l, uint32_t cap)
 {
 	*l = tls_hl;
-	tls_hl = (struct hlist){0};
+	tls_hl = (struct wf_hlist){0};
 	l->n = 0;
 	if (l->cap < cap + 8) {
 		free(l->h);
@@ -391,7 +384,7 @@ static void hl_init(struct hlist *l, uint32_t cap)
 	}
 }
 
-static void hl_free(struct hlist *l)
+static void hl_free(struct wf_hlist *l)
 {
 	if (!tls_hl.h && l->cap <= 1024) {
 		tls_hl = *l;
@@ -399,73 +392,7 @@ static void hl_free(struct hlist *l)
 		free(l->h);
 		free(l->dead);
 	}
-	*l = (struct hlist){0};
-}
-
-static void hl_add(struct hlist *l, const char *k, uint32_t kn, const char *v, uint32_t vn)
-{
-	if (l->n == l->cap) {
-		l->cap *= 2;
-		l->h = realloc(l->h, l->cap * sizeof(*l->h));
-		l->dead = realloc(l->dead, l->cap);
-	}
-	l->h[l->n] = (struct wf_hdr){k, v, kn, vn};
-	l->dead[l->n] = 0;
-	l->n++;
-}
-
-static int hl_remove(struct hlist *l, const char *k, uint32_t kn)
-{
-	int found = 0;
-	for (uint32_t i = 0; i < l->n; i++)
-		if (!l->dead[i] && wf_hdr_name_is(&l->h[i], k, kn)) {
-			l->dead[i] = 1;
-			found = 1;
-		}
-	return found;
-}
-
-static int hl_has(const struct hlist *l, const char *k, uint32_t kn)
-{
-	for (uint32_t i = 0; i < l->n; i++)
-		if (!l->dead[i] && wf_hdr_name_is(&l->h[i], k, kn))
-			return 1;
-	return 0;
-}
-
-static void hl_set(struct hlist *l, const char *k, uint32_t kn, const char *v, uint32_t vn)
-{
-	hl_remove(l, k, kn);
-	hl_add(l, k, kn, v, vn);
-}
-
-static void hl_edits(struct hlist *l, const struct wf_hdr_edits *e)
-{
-	if (!e)
-		return;
-	for (uint32_t i = 0; i < e->n_remove; i++)
-		hl_remove(l, e->remove[i], e->remove_len[i]);
-	for (uint32_t i = 0; i < e->n_add; i++) {
-		const struct wf_hdr_add *a = &e->add[i];
-		if (!a->value_len && !a->keep_empty)
-			continue;
-		switch (a->action) {
-		case WF_APPEND_OR_ADD:
-			hl_add(l, a->key, a->key_len, a->value, a->value_len);
-			break;
-		case WF_ADD_IF_ABSENT:
-			if (!hl_has(l, a->key, a->key_len))
-				hl_add(l, a->key, a->key_len, a->value, a->value_len);
-			break;
-		case WF_OVERWRITE_OR_ADD:
-			hl_set(l, a->key, a->key_len, a->value, a->value_len);
-			break;
-		case WF_OVERWRITE_IF_EXISTS:
-			if (hl_has(l, a->key, a->key_len))
-				hl_set(l, a->key, a->key_len, a->value, a->value_len);
-			break;
-		}
-	}
+	*l = (struct wf_hlist){0};
 }
 
 /* Hop-by-hop headers never cross the proxy (RFC 9110 §7.6.1), nor does anything the
@@ -577,14 +504,14 @@ static void filters_end(struct hstream *st)
 }
 
 /* Headers the filters add to the response. */
-static void filters_resp_headers(struct hstream *st, struct hlist *hl)
+static void filters_resp_headers(struct hstream *st, struct wf_hlist *hl)
 {
 	const char *p = st->fs.resp_add, *end = p + st->fs.resp_add_len;
 	while (p && p < end) {
 		size_t kn = strlen(p);
 		const char *v = p + kn + 1;
 		size_t vn = strlen(v);
-		hl_add(hl, p, (uint32_t)kn, v, (uint32_t)vn);
+		wf_hlist_add(hl, p, (uint32_t)kn, v, (uint32_t)vn);
 		p = v + vn + 1;
 	}
 }
@@ -687,25 +614,25 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 	char date[64];
 	http_date(date, sizeof(date));
 	out_fmt(&o, "HTTP/1.%d %d %s\r\n", st->req.method && st->req.minor == 0 ? 0 : 1, code, status_text(code));
-	struct hlist hl;
+	struct wf_hlist hl;
 	hl_init(&hl, n_extra + 8);
 	for (uint32_t i = 0; i < n_extra; i++)
-		hl_add(&hl, extra[i].name, extra[i].name_len, extra[i].value, extra[i].value_len);
+		wf_hlist_add(&hl, extra[i].name, extra[i].name_len, extra[i].value, extra[i].value_len);
 	if (bl)
-		hl_add(&hl, "content-type", 12, "text/plain", 10);
+		wf_hlist_add(&hl, "content-type", 12, "text/plain", 10);
 	if (st->cfg && st->cfg->via)
-		hl_add(&hl, "via", 3, st->cfg->via, (uint32_t)strlen(st->cfg->via));
+		wf_hlist_add(&hl, "via", 3, st->cfg->via, (uint32_t)strlen(st->cfg->via));
 	/* A request whose body we did not read cannot be followed by another on this connection. */
 	if (!st->req_done && st->rb != RB_NONE)
 		st->keep_alive = 0;
 	filters_resp_headers(st, &hl);
 	/* route / vhost / route-config response header edits apply to local replies too */
 	if (st->route)
-		hl_edits(&hl, &st->route->resp);
+		wf_hlist_edits(&hl, &st->route->resp);
 	if (st->vh)
-		hl_edits(&hl, &st->vh->resp);
+		wf_hlist_edits(&hl, &st->vh->resp);
 	if (st->cfg && st->cfg->routes && (st->route || st->vh))
-		hl_edits(&hl, &st->cfg->routes->resp);
+		wf_hlist_edits(&hl, &st->cfg->routes->resp);
 	for (uint32_t i = 0; i < hl.n; i++)
 		if (!hl.dead[i])
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
@@ -834,7 +761,7 @@ static void client_address(struct hstream *st)
 }
 
 /* The "-shadow" authority of a mirrored request: host-shadow[:port]. */
-static void shadow_host(struct hlist *hl, const char *host, uint32_t n, char *buf, size_t cap)
+static void shadow_host(struct wf_hlist *hl, const char *host, uint32_t n, char *buf, size_t cap)
 {
 	const char *colon = memrchr(host, ':', n);
 	if (colon && memchr(host, ']', n) > (const void *)colon)
@@ -842,7 +769,7 @@ static void shadow_host(struct hlist *hl, const char *host, uint32_t n, char *bu
 	uint32_t hn = colon ? (uint32_t)(colon - host) : n;
 	int len = snprintf(buf, cap, "%.*s-shadow%.*s", (int)hn, host, (int)(n - hn), host + hn);
 	if (len > 0 && (size_t)len < cap)
-		hl_add(hl, "host", 4, buf, (uint32_t)len);
+		wf_hlist_add(hl, "host", 4, buf, (uint32_t)len);
 }
 
 /* Serialize the request head as sent upstream into o; a mirror's (shadow) goes to host-shadow
@@ -888,7 +815,7 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	int rewrote = rewritten != NULL;
 	free(rewritten);
 
-	struct hlist hl;
+	struct wf_hlist hl;
 	hl_init(&hl, q->n_headers + 8);
 	const struct wf_hdr *conn = hdr_get(st->hdrs, q->n_headers, "connection", 10);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
@@ -896,49 +823,49 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length") ||
 		    (WF_HDR_IS(h, "expect") && q->expect_continue && !cfg->proxy_100_continue))
 			continue;
-		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
+		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	/* Host: rewritten or as received (absolute-form authority becomes the Host). */
-	hl_remove(&hl, "host", 4);
+	wf_hlist_remove(&hl, "host", 4);
 	char shadow_buf[512];
 	const char *host = r->host_rewrite ? r->host_rewrite : q->host;
 	uint32_t host_len = r->host_rewrite ? r->host_rewrite_len : q->host_len;
 	if (shadow && host)
 		shadow_host(&hl, host, host_len, shadow_buf, sizeof(shadow_buf));
 	else if (host)
-		hl_add(&hl, "host", 4, host, host_len);
+		wf_hlist_add(&hl, "host", 4, host, host_len);
 	/* x-forwarded-for: every value received, joined, and the peer appended at the edge */
 	if (cfg->use_remote_address && !cfg->skip_xff_append) {
 		xff_build(st);
-		hl_set(&hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
+		wf_hlist_set(&hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
 	}
 	if (cfg->use_remote_address)
-		hl_set(&hl, "x-forwarded-proto", 17, "http", 4);
-	else if (!hl_has(&hl, "x-forwarded-proto", 17))
-		hl_add(&hl, "x-forwarded-proto", 17, "http", 4);
+		wf_hlist_set(&hl, "x-forwarded-proto", 17, "http", 4);
+	else if (!wf_hlist_has(&hl, "x-forwarded-proto", 17))
+		wf_hlist_add(&hl, "x-forwarded-proto", 17, "http", 4);
 	char attempts[24];
 	if (st->vh->include_attempt_count) {
 		attempts[fmt_u64(attempts, st->attempt)] = 0;
-		hl_set(&hl, "x-envoy-attempt-count", 21, attempts, (uint32_t)strlen(attempts));
+		wf_hlist_set(&hl, "x-envoy-attempt-count", 21, attempts, (uint32_t)strlen(attempts));
 	}
 	if (rewrote && !cfg->suppress_envoy_headers)
-		hl_set(&hl, "x-envoy-original-path", 21, q->path, q->path_len);
+		wf_hlist_set(&hl, "x-envoy-original-path", 21, q->path, q->path_len);
 	if (st->request_id[0])
-		hl_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
+		wf_hlist_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	char tmo[24];
 	if (r->timeout_ms && !cfg->suppress_envoy_headers) {
 		tmo[fmt_u64(tmo, r->timeout_ms)] = 0;
-		hl_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
+		wf_hlist_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
 	}
 	if (cfg->via) {
-		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
+		wf_hlist_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
 	}
 	/* Edits from the most specific level outward; the outer level is applied last and wins. */
 	if (st->wc)
-		hl_edits(&hl, &st->wc->req);
-	hl_edits(&hl, &r->req);
-	hl_edits(&hl, &st->vh->req);
-	hl_edits(&hl, &cfg->routes->req);
+		wf_hlist_edits(&hl, &st->wc->req);
+	wf_hlist_edits(&hl, &r->req);
+	wf_hlist_edits(&hl, &st->vh->req);
+	wf_hlist_edits(&hl, &cfg->routes->req);
 	for (uint32_t i = 0; i < hl.n; i++)
 		if (!hl.dead[i])
 			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
@@ -1162,35 +1089,35 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	OUT_LIT(&o, " ");
 	out_put(&o, base + (resp->reason - raw), resp->reason_len);
 	OUT_LIT(&o, "\r\n");
-	struct hlist hl;
+	struct wf_hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
 	const struct wf_hdr *conn = hdr_get(rh, st->n_resp_hdrs, "connection", 10);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
 		const struct wf_hdr *h = &rh[i];
 		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length"))
 			continue;
-		hl_add(&hl, h->name, h->name_len, h->value, h->value_len);
+		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	char *ust = st->ust;
 	uint64_t now_us = wf_now_us();
 	ust[fmt_u64(ust, (now_us - st->t_sent_us) / 1000)] = 0;
 	if (!cfg->suppress_envoy_headers)
-		hl_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
+		wf_hlist_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
 	st->si.upstream_service_us = (int64_t)(now_us - st->t_sent_us);
 	if (cfg->server_header_mode == 0)
-		hl_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
-	else if (cfg->server_header_mode == 1 && !hl_has(&hl, "server", 6))
-		hl_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
+		wf_hlist_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
+	else if (cfg->server_header_mode == 1 && !wf_hlist_has(&hl, "server", 6))
+		wf_hlist_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
 	if (cfg->via)
-		hl_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
+		wf_hlist_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
 	if (st->set_cookie)
-		hl_add(&hl, "set-cookie", 10, st->set_cookie, (uint32_t)strlen(st->set_cookie));
+		wf_hlist_add(&hl, "set-cookie", 10, st->set_cookie, (uint32_t)strlen(st->set_cookie));
 	filters_resp_headers(st, &hl);
 	if (st->wc)
-		hl_edits(&hl, &st->wc->resp);
-	hl_edits(&hl, &st->route->resp);
-	hl_edits(&hl, &st->vh->resp);
-	hl_edits(&hl, &cfg->routes->resp);
+		wf_hlist_edits(&hl, &st->wc->resp);
+	wf_hlist_edits(&hl, &st->route->resp);
+	wf_hlist_edits(&hl, &st->vh->resp);
+	wf_hlist_edits(&hl, &cfg->routes->resp);
 	/* keep the head as sent for the access log: live entries only */
 	if (cfg->n_logs)
 		st->out_hdrs = malloc((hl.n + 1) * sizeof(*st->out_hdrs));
@@ -2503,7 +2430,7 @@ void wf_hcm_thread_exit(void)
 	tls_out = (struct out){0};
 	free(tls_hl.h);
 	free(tls_hl.dead);
-	tls_hl = (struct hlist){0};
+	tls_hl = (struct wf_hlist){0};
 }
 
 void wf_hcm_drain_all(struct wf_worker *w)

@@ -178,13 +178,15 @@ const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c,
 {
 	struct wf_lb_state *st = &c->lb[w->id];
 	const uint8_t *usable = c->usable;
-	uint8_t local[256];
-	if (c->ol.enabled && __atomic_load_n(&c->cb->ejected, __ATOMIC_RELAXED) && c->n_hosts <= sizeof(local)) {
-		/* some hosts are ejected: leave them out of this pick */
+	int ejected = c->ol.enabled && __atomic_load_n(&c->cb->ejected, __ATOMIC_RELAXED);
+	int hc_failed = c->hc && __atomic_load_n(&c->cb->hc_failed, __ATOMIC_RELAXED);
+	if (ejected || hc_failed) {
+		/* some hosts are ejected or failing active health checks: leave them out of this pick */
 		uint64_t now = wf_loop_now(&w->loop);
 		for (uint32_t i = 0; i < c->n_hosts; i++)
-			local[i] = c->usable[i] && !wf_outlier_ejected(c, i, now);
-		usable = local;
+			st->usable[i] = c->usable[i] && !(ejected && wf_outlier_ejected(c, i, now)) &&
+			                !(hc_failed && __atomic_load_n(&c->ol_hosts[i]->hc_failed, __ATOMIC_RELAXED));
+		usable = st->usable;
 	}
 	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current, .usable = usable, .active = st->active,
 	                        .hash = hash, .has_hash = has_hash};

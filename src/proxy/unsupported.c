@@ -18,7 +18,14 @@ struct pending {
 
 static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
-	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
+	{"envoy.config.core.v3.HealthCheck", "grpc_health_check", NULL},
+	{"envoy.config.core.v3.HealthCheck", "custom_health_check", NULL},
+	{"envoy.config.core.v3.HealthCheck", "alt_port", NULL},
+	{"envoy.config.core.v3.HealthCheck", "event_log_path", "not supported yet (health check event logs)"},
+	{"envoy.config.core.v3.HealthCheck", "always_log_health_check_failures", "not supported yet (health check event logs)"},
+	{"envoy.config.core.v3.HealthCheck", "tls_options", "not supported yet (TLS comes later)"},
+	{"envoy.config.core.v3.HealthCheck", "transport_socket_match_criteria", "not supported yet (TLS comes later)"},
+	{"envoy.config.core.v3.HealthCheck.HttpHealthCheck", "service_name_matcher", NULL},
 	{"envoy.config.route.v3.WeightedCluster.ClusterWeight", "typed_per_filter_config", NULL},
 	{"envoy.config.route.v3.RateLimit", "disable_key", "not supported (there is no runtime)"},
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},

@@ -863,14 +863,15 @@ def test_max_requests_per_connection_downstream():
 def test_pending_features_are_refused_with_their_position():
     """Fields declared for features that are not implemented yet are refused, never ignored."""
     with HttpUpstream("up") as up:
-        cfg, _ = C.simple(up.port, cluster_extra={"health_checks": [{"timeout": "1s", "interval": "1s",
-                                                                   "tcp_health_check": {}}]})
+        cfg, _ = C.simple(up.port, cluster_extra={"health_checks": [{
+            "timeout": "1s", "interval": "1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+            "grpc_health_check": {}}]})
         _, p = _validate(cfg)
-        eq(p.returncode, 1, "health_checks refused")
-        check("static_resources.clusters[0].health_checks: health_checks is not supported yet" in p.stderr,
-              "error names the field: %s", p.stderr)
-        cfg, _ = C.simple(up.port, route_action={"request_mirror_policies": [{"cluster": "backend"}]})
+        eq(p.returncode, 1, "grpc_health_check refused")
+        check("static_resources.clusters[0].health_checks[0].grpc_health_check: grpc_health_check is not "
+              "supported yet" in p.stderr, "error names the field: %s", p.stderr)
+        cfg, _ = C.simple(up.port, common_http_protocol_options={"max_stream_duration": "1s"})
         _, p = _validate(cfg)
-        eq(p.returncode, 1, "request_mirror_policies refused")
-        check(".route.request_mirror_policies: request_mirror_policies is not supported yet" in p.stderr,
-              "error: %s", p.stderr)
+        eq(p.returncode, 1, "max_stream_duration refused")
+        check("common_http_protocol_options.max_stream_duration: max_stream_duration is not supported yet"
+              in p.stderr, "error: %s", p.stderr)

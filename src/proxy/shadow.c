@@ -65,16 +65,20 @@ static void on_readable(struct wf_uconn *u, void *owner)
 	while ((r = wf_sio_read(&s->w->pool, &u->s, 16 * 1024)) > 0) {
 		const char *p = wf_buf_data(&u->s.rb);
 		uint32_t n = wf_buf_len(&u->s.rb);
-		if (!s->counted && n >= 12 && !memcmp(p, "HTTP/1.", 7)) {
-			int code = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-			wf_stat_classes(s->c->st.rq_2xx, s->c->st.rq_3xx, s->c->st.rq_4xx, s->c->st.rq_5xx, code);
-			wf_stat_code(s->c->st.rq_code, code);
+		if (!s->counted) {
+			if (n < 12)
+				continue; /* the status line is not all here yet */
+			int code = !memcmp(p, "HTTP/1.", 7) ? (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0') : 0;
+			if (code >= 100 && code <= 599) {
+				wf_stat_classes(s->c->st.rq_2xx, s->c->st.rq_3xx, s->c->st.rq_4xx, s->c->st.rq_5xx, code);
+				wf_stat_code(s->c->st.rq_code, code);
+			}
 			s->counted = 1;
 		}
-		wf_buf_consume(&u->s.rb, &s->w->pool, n);
+		wf_buf_consume(&u->s.rb, &s->w->pool, n); /* the rest of the response is not needed */
 	}
 	if (r < 0)
-		finish(s); /* EOF: the upstream closed after its answer, as asked */
+		finish(s); /* EOF (the upstream closed after its answer, as asked) or an error */
 }
 
 static void on_drained(struct wf_uconn *u, void *owner)

@@ -14,6 +14,7 @@ void wf_filters_init(void);
 extern const struct wf_http_filter_ops wf_filter_fault;
 extern const struct wf_http_filter_ops wf_filter_local_ratelimit;
 extern const struct wf_http_filter_ops wf_filter_cors;
+extern const struct wf_http_filter_ops wf_filter_health_check;
 
 /* A FractionalPercent: numerator, and the factor to parts per million. */
 struct wf_pct {

@@ -36,6 +36,8 @@ struct aconn {
 	int dead;
 };
 
+int wf_health_failing;
+
 static void aconn_free(struct wf_defer *d)
 {
 	struct aconn *c = (struct aconn *)((char *)d - offsetof(struct aconn, defer));
@@ -352,7 +354,7 @@ static void handle(struct aconn *c, const struct wf_h1_req *q)
 		else if (IS("/quitquitquit"))
 			a->on_quit(a);
 		else
-			a->health_failed = IS("/healthcheck/fail");
+			__atomic_store_n(&wf_health_failing, a->health_failed = IS("/healthcheck/fail"), __ATOMIC_RELAXED);
 		respond(c, 200, "text/plain; charset=UTF-8", "OK\n", 3);
 	} else if (IS("/")) {
 		static const char idx[] = "admin commands are:\n  /clusters\n  /config_dump\n  /drain_listeners (POST)\n"

@@ -21,4 +21,8 @@ int wf_admin_start(struct wf_admin *a, struct wf_loop *loop, const struct wf_add
 /* Stop listening (requests being answered finish on their own). */
 void wf_admin_stop(struct wf_admin *a);
 
+/* Set while the proxy fails its health (POST /healthcheck/fail), for the health check filter
+ * on the workers (atomic). */
+extern int wf_health_failing;
+
 #endif

@@ -3,6 +3,7 @@
 #include "proxy/filter.h"
 
 #include "net/sock.h"
+#include "proxy/admin.h"
 #include "proxy/router.h"
 #include "proxy/worker.h"
 
@@ -56,6 +57,11 @@ void wf_fs_add_response_header(struct wf_fstream *fs, const char *name, const ch
 struct wf_loop *wf_fs_loop(struct wf_fstream *fs)
 {
 	return &fs->w->loop;
+}
+
+int wf_fs_server_failing(const struct wf_fstream *fs)
+{
+	return __atomic_load_n(&wf_health_failing, __ATOMIC_RELAXED) || fs->w->draining;
 }
 
 uint64_t wf_fs_rand(struct wf_fstream *fs)

@@ -96,6 +96,8 @@ void wf_fs_resume(struct wf_fstream *fs);
 /* Add a header to the response (upstream's or local) this stream sends. */
 void wf_fs_add_response_header(struct wf_fstream *fs, const char *name, const char *value, size_t vl);
 struct wf_loop *wf_fs_loop(struct wf_fstream *fs);
+/* Is this proxy failing its health (admin /healthcheck/fail) or draining? */
+int wf_fs_server_failing(const struct wf_fstream *fs);
 uint64_t wf_fs_rand(struct wf_fstream *fs);
 
 /* ---- rate limit descriptors (route / virtual host `rate_limits`) -------------------------- */

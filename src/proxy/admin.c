@@ -235,10 +235,13 @@ static void clusters(struct wf_jbuf *b, int json)
 			               h->healthy && !ejected ? "healthy" : !h->healthy ? "/failed_eds_health" : "",
 			               ejected ? "/failed_outlier_check" : "");
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
-			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"
-			               "%s::%s::priority::0\n%s::%s::success_rate::-1\n", c->name, h->addr_str, c->name,
-			               h->addr_str, c->name, h->addr_str, c->name, h->addr_str, c->name, h->addr_str,
-			               c->name, h->addr_str);
+			const struct wf_locality *loc = &c->levels[h->priority].loc[h->locality];
+#define OR_EMPTY(x) ((x) ? (x) : "")
+			wf_jbuf_printf(b, "%s::%s::region::%s\n%s::%s::zone::%s\n%s::%s::sub_zone::%s\n%s::%s::canary::false\n"
+			               "%s::%s::priority::%u\n%s::%s::success_rate::-1\n", c->name, h->addr_str, OR_EMPTY(loc->region),
+			               c->name, h->addr_str, OR_EMPTY(loc->zone), c->name, h->addr_str, OR_EMPTY(loc->sub_zone),
+			               c->name, h->addr_str, c->name, h->addr_str, h->priority, c->name, h->addr_str);
+#undef OR_EMPTY
 		}
 		if (json)
 			wf_jbuf_puts(b, "]}");

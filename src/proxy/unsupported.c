@@ -17,7 +17,9 @@ struct pending {
 };
 
 static const struct pending pending[] = {
-	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster.CommonLbConfig", "zone_aware_lb_config", NULL},
+	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_local_origin_success_rate", NULL},
+	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_failure_percentage_local_origin", NULL},
 	{"envoy.config.cluster.v3.Cluster", "health_checks", NULL},
 	{"envoy.config.route.v3.RouteAction", "request_mirror_policies", NULL},
 	{"envoy.config.route.v3.RouteAction", "rate_limits", NULL},

@@ -236,17 +236,13 @@ static int circuit_breakers(struct wf_compile *c, const Cluster *m, struct wf_cl
 }
 
 /* outlier_detection with Envoy's defaults: consecutive 5xx / gateway / local failures 5,
- * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s. */
+ * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s;
+ * every interval (10s), success rate (5 hosts of 100 requests, stdev factor 1.9, enforcing
+ * 100%) and failure percentage (5 hosts of 50 requests, 85%, enforcing 0%). */
 static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster__V3__OutlierDetection *m,
                              struct wf_cluster *cl)
 {
 	struct wf_outlier_cfg *o = &cl->ol;
-	if (m->enforcing_success_rate || m->success_rate_minimum_hosts || m->success_rate_request_volume ||
-	    m->success_rate_stdev_factor)
-		return wf_cfg_err(c->doc, c->err, c->errlen, m, m->success_rate_stdev_factor ? "success_rate_stdev_factor" :
-		                  m->success_rate_request_volume ? "success_rate_request_volume" :
-		                  m->success_rate_minimum_hosts ? "success_rate_minimum_hosts" : "enforcing_success_rate",
-		                  "success-rate ejection is not supported yet");
 #define U32(f, d) (m->f ? m->f->value : (d))
 	o->enabled = 1;
 	o->c5xx = U32(consecutive_5xx, 5);
@@ -256,16 +252,30 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 	o->egw = U32(enforcing_consecutive_gateway_failure, 0);
 	o->elocal = U32(enforcing_consecutive_local_origin_failure, 100);
 	o->max_percent = U32(max_ejection_percent, 10);
+	o->sr_min_hosts = U32(success_rate_minimum_hosts, 5);
+	o->sr_volume = U32(success_rate_request_volume, 100);
+	o->sr_stdev_factor = U32(success_rate_stdev_factor, 1900);
+	o->esr = U32(enforcing_success_rate, 100);
+	o->fp_threshold = U32(failure_percentage_threshold, 85);
+	o->fp_min_hosts = U32(failure_percentage_minimum_hosts, 5);
+	o->fp_volume = U32(failure_percentage_request_volume, 50);
+	o->efp = U32(enforcing_failure_percentage, 0);
 #undef U32
 	o->split_local = m->split_external_local_origin_errors;
 	o->base_ms = m->base_ejection_time ? wf_duration_ms(m->base_ejection_time) : 30000;
 	o->max_ms = m->max_ejection_time ? wf_duration_ms(m->max_ejection_time) : 300000;
-	if (o->e5xx > 100 || o->egw > 100 || o->elocal > 100 || o->max_percent > 100)
+	if (o->e5xx > 100 || o->egw > 100 || o->elocal > 100 || o->max_percent > 100 || o->esr > 100 || o->efp > 100 ||
+	    o->fp_threshold > 100)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "percentages must be 0..100");
 	if (!o->base_ms)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "base_ejection_time", "must be above 0");
-	/* `interval` paces Envoy's sweeps; here ejections expire lazily at the next pick after
-	 * their time, so it has no other effect. */
+	o->interval_ms = m->interval ? wf_duration_ms(m->interval) : 10000;
+	if (!o->interval_ms)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "interval", "must be above 0");
+	/* Fewer hosts than either minimum_hosts: neither can ever find an outlier, so requests are
+	 * not even counted. (Ejections expire lazily at the next pick after their time, not at
+	 * the interval sweeps.) */
+	o->per_interval = cl->n_hosts >= (o->sr_min_hosts < o->fp_min_hosts ? o->sr_min_hosts : o->fp_min_hosts);
 	cl->ol_hosts = calloc(cl->n_hosts + 1, sizeof(*cl->ol_hosts));
 	for (uint32_t i = 0; i < cl->n_hosts; i++)
 		cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str);
@@ -279,6 +289,10 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 	C(st_enf_gw, "ejections_enforced_consecutive_gateway_failure");
 	C(st_det_local, "ejections_detected_consecutive_local_origin_failure");
 	C(st_enf_local, "ejections_enforced_consecutive_local_origin_failure");
+	C(st_det_sr, "ejections_detected_success_rate");
+	C(st_enf_sr, "ejections_enforced_success_rate");
+	C(st_det_fp, "ejections_detected_failure_percentage");
+	C(st_enf_fp, "ejections_enforced_failure_percentage");
 #undef C
 	o->st_active = wf_stat_register(WF_STAT_GAUGE, "cluster", n, "outlier_detection.ejections_active");
 	return 0;

@@ -244,6 +244,7 @@ struct wf_cluster_stats {
 struct wf_cb {
 	int64_t cx, pending, rq, retries;  /* atomics */
 	int64_t ejected;                   /* hosts ejected by outlier detection (atomic) */
+	int64_t sweep_at;                  /* outlier detection: next interval sweep due, ms (atomic) */
 };
 
 /* Outlier detection state of one host (cluster name + address), never freed. */
@@ -251,6 +252,7 @@ struct wf_ol_host {
 	int64_t c5xx, cgw, clocal;         /* consecutive failures (atomics) */
 	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
 	int64_t times;                     /* ejections so far (atomic) */
+	int64_t rq_total, rq_fail;         /* requests and failures this interval (atomics) */
 };
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);
@@ -261,8 +263,12 @@ struct wf_outlier_cfg {
 	uint32_t e5xx, egw, elocal;        /* enforcing percentages */
 	uint64_t base_ms, max_ms;
 	uint32_t max_percent;
+	uint64_t interval_ms;              /* success rate / failure percentage sweeps (default 10 s) */
+	uint8_t per_interval;              /* enough hosts for either: count requests per interval */
+	uint32_t sr_min_hosts, sr_volume, sr_stdev_factor, esr;   /* success rate */
+	uint32_t fp_threshold, fp_min_hosts, fp_volume, efp;      /* failure percentage */
 	uint32_t st_enforced_total, st_active, st_overflow, st_det_5xx, st_enf_5xx, st_det_gw, st_enf_gw,
-	    st_det_local, st_enf_local;
+	    st_det_local, st_enf_local, st_det_sr, st_enf_sr, st_det_fp, st_enf_fp;
 };
 
 /* Take one unit of `*n` if it is below `max`: 1, or 0 when the breaker is open. */

@@ -223,8 +223,11 @@ static void clusters(struct wf_jbuf *b, int json)
 				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
 					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
-				wf_jbuf_printf(b, "],\"health_status\":{\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				wf_jbuf_printf(b, "],\"health_status\":{\"eds_health_status\":\"%s\"},\"weight\":%u",
 				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
+				if (h->priority) /* proto3 JSON leaves out a 0 */
+					wf_jbuf_printf(b, ",\"priority\":%u", h->priority);
+				wf_jbuf_puts(b, "}");
 				continue;
 			}
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)

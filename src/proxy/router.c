@@ -256,7 +256,7 @@ const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c,
 	uint32_t p = c->n_levels > 1 ? wf_prio_choose(load, x) : 0;
 	const struct wf_prio_level *lv = &c->levels[p];
 	int i = -1;
-	if (load->panic[p]) {
+	if (load->panic[p] && lv->n) {
 		wf_stat_inc(c->st.lb_healthy_panic);
 		usable = c->all;
 	} else if (c->locality_weighted) {

@@ -6,6 +6,7 @@ level by weight x availability.
 Statistical checks use bounds of at least 4.5 standard deviations of the binomial count, so a
 correct proxy fails them about once in 150000 runs."""
 
+import json
 import math
 
 import configs as C
@@ -75,6 +76,9 @@ def test_priority_p0_takes_all_when_healthy():
             check("backend::127.0.0.1:%d::priority::1" % c.port in lines, "/clusters priority of P1 hosts")
             check("backend::127.0.0.1:%d::priority::0" % a.port in lines, "/clusters priority of P0 hosts")
             check("backend::127.0.0.1:%d::zone::z2" % d.port in lines, "/clusters zone")
+            hosts = json.loads(w.admin("/clusters?format=json").body)["cluster_statuses"][0]["host_statuses"]
+            prio = {h["address"]["socket_address"]["port_value"]: h.get("priority", 0) for h in hosts}
+            eq(prio, {a.port: 0, b.port: 0, c.port: 1, d.port: 1}, "/clusters?format=json priority")
     finally:
         _close(ups)
 

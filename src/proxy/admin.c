@@ -194,6 +194,13 @@ static void json_socket_address(struct wf_jbuf *b, const char *addr_str)
 	wf_jbuf_printf(b, ",\"port_value\":%u}}", port);
 }
 
+/* Host k's success rate over the last outlier detection interval (percent), or -1. */
+static double host_success_rate(const struct wf_cluster *c, uint32_t k)
+{
+	int64_t v = c->ol_hosts ? __atomic_load_n(&c->ol_hosts[k]->success_rate, __ATOMIC_RELAXED) : -1;
+	return v < 0 ? -1 : (double)v / 1000.0;
+}
+
 /* Envoy's /clusters: text lines CLUSTER::HOST::STAT::VALUE, or ?format=json. */
 static void clusters(struct wf_jbuf *b, int json)
 {
@@ -227,6 +234,8 @@ static void clusters(struct wf_jbuf *b, int json)
 				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
 				if (h->priority) /* proto3 JSON leaves out a 0 */
 					wf_jbuf_printf(b, ",\"priority\":%u", h->priority);
+				if (host_success_rate(c, k) >= 0)
+					wf_jbuf_printf(b, ",\"success_rate\":{\"value\":%g}", host_success_rate(c, k));
 				wf_jbuf_puts(b, "}");
 				continue;
 			}
@@ -241,10 +250,15 @@ static void clusters(struct wf_jbuf *b, int json)
 			const struct wf_locality *loc = &c->levels[h->priority].loc[h->locality];
 #define OR_EMPTY(x) ((x) ? (x) : "")
 			wf_jbuf_printf(b, "%s::%s::region::%s\n%s::%s::zone::%s\n%s::%s::sub_zone::%s\n%s::%s::canary::false\n"
-			               "%s::%s::priority::%u\n%s::%s::success_rate::-1\n", c->name, h->addr_str, OR_EMPTY(loc->region),
+			               "%s::%s::priority::%u\n", c->name, h->addr_str, OR_EMPTY(loc->region),
 			               c->name, h->addr_str, OR_EMPTY(loc->zone), c->name, h->addr_str, OR_EMPTY(loc->sub_zone),
-			               c->name, h->addr_str, c->name, h->addr_str, h->priority, c->name, h->addr_str);
+			               c->name, h->addr_str, c->name, h->addr_str, h->priority);
 #undef OR_EMPTY
+			double sr = host_success_rate(c, k);
+			if (sr < 0)
+				wf_jbuf_printf(b, "%s::%s::success_rate::-1\n", c->name, h->addr_str);
+			else
+				wf_jbuf_printf(b, "%s::%s::success_rate::%g\n", c->name, h->addr_str, sr);
 		}
 		if (json)
 			wf_jbuf_puts(b, "]}");

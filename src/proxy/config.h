@@ -253,6 +253,7 @@ struct wf_ol_host {
 	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
 	int64_t times;                     /* ejections so far (atomic) */
 	int64_t rq_total, rq_fail;         /* requests and failures this interval (atomics) */
+	int64_t success_rate;              /* last interval's, in 1/1000 %; -1: none computed (atomic) */
 };
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);

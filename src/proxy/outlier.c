@@ -29,6 +29,7 @@ struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		e->key = strdup(key);
+		e->h.success_rate = -1;
 		e->next = entries;
 		entries = e;
 	}
@@ -95,7 +96,8 @@ static void sweep(struct wf_cluster *c, uint64_t now, int evaluate)
 	/* once per interval per cluster, never per request: allocating here is fine */
 	struct wf_ol_sample *s = calloc(n + 1, sizeof(*s));
 	uint8_t *out = calloc(n + 1, 1);
-	if (!s || !out)
+	double *rate = calloc(n + 1, sizeof(*rate));
+	if (!s || !out || !rate)
 		goto done;
 	for (uint32_t i = 0; i < n; i++) {
 		struct wf_ol_host *h = c->ol_hosts[i];
@@ -103,12 +105,15 @@ static void sweep(struct wf_cluster *c, uint64_t now, int evaluate)
 		s[i].fail = (uint64_t)__atomic_exchange_n(&h->rq_fail, 0, __ATOMIC_RELAXED);
 		s[i].skip = (uint64_t)ld(&h->ejected_until) > now;
 	}
+	uint32_t found = wf_ol_success_rate_outliers(s, n, o->sr_min_hosts, o->sr_volume, o->sr_stdev_factor, out, rate);
+	for (uint32_t i = 0; i < n; i++) /* for /clusters */
+		__atomic_store_n(&c->ol_hosts[i]->success_rate, evaluate && rate[i] >= 0 ? (int64_t)(rate[i] * 1000) : -1,
+		                 __ATOMIC_RELAXED);
 	if (!evaluate)
 		goto done;
-	if (wf_ol_success_rate_outliers(s, n, o->sr_min_hosts, o->sr_volume, o->sr_stdev_factor, out))
-		for (uint32_t i = 0; i < n; i++)
-			if (out[i])
-				eject(c, c->ol_hosts[i], o->esr, o->st_det_sr, o->st_enf_sr, now);
+	for (uint32_t i = 0; found && i < n; i++)
+		if (out[i])
+			eject(c, c->ol_hosts[i], o->esr, o->st_det_sr, o->st_enf_sr, now);
 	if (wf_ol_failure_percentage_outliers(s, n, o->fp_min_hosts, o->fp_volume, o->fp_threshold, out))
 		for (uint32_t i = 0; i < n; i++)
 			if (out[i])
@@ -116,6 +121,7 @@ static void sweep(struct wf_cluster *c, uint64_t now, int evaluate)
 done:
 	free(s);
 	free(out);
+	free(rate);
 }
 
 /* Count a request for the interval statistics, and sweep when the interval is over.

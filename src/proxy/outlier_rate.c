@@ -12,18 +12,24 @@ static double success_pct(const struct wf_ol_sample *s)
 }
 
 uint32_t wf_ol_success_rate_outliers(const struct wf_ol_sample *s, uint32_t n, uint32_t min_hosts, uint32_t volume,
-                                     uint32_t stdev_factor, uint8_t *out)
+                                     uint32_t stdev_factor, uint8_t *out, double *rate)
 {
 	memset(out, 0, n);
 	uint32_t q = 0;
 	double sum = 0;
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		if (rate)
+			rate[i] = -1;
 		if (qualifies(&s[i], volume)) {
 			q++;
 			sum += success_pct(&s[i]);
 		}
+	}
 	if (!q || q < min_hosts)
 		return 0;
+	for (uint32_t i = 0; rate && i < n; i++)
+		if (qualifies(&s[i], volume))
+			rate[i] = success_pct(&s[i]);
 	double mean = sum / q, var = 0;
 	for (uint32_t i = 0; i < n; i++)
 		if (qualifies(&s[i], volume))

@@ -18,9 +18,11 @@ struct wf_ol_sample {
 	uint8_t skip;                  /* already ejected: not part of the statistics */
 };
 
-/* Mark success-rate outliers in out[n] (1: outlier); returns how many. */
+/* Mark success-rate outliers in out[n] (1: outlier); returns how many. rate[n] (unless NULL)
+ * gets each host's success rate in percent, or -1 where none was computed (the host did not
+ * qualify, or too few did). */
 uint32_t wf_ol_success_rate_outliers(const struct wf_ol_sample *s, uint32_t n, uint32_t min_hosts, uint32_t volume,
-                                     uint32_t stdev_factor, uint8_t *out);
+                                     uint32_t stdev_factor, uint8_t *out, double *rate);
 /* Mark failure-percentage outliers in out[n]; returns how many. */
 uint32_t wf_ol_failure_percentage_outliers(const struct wf_ol_sample *s, uint32_t n, uint32_t min_hosts,
                                            uint32_t volume, uint32_t threshold, uint8_t *out);

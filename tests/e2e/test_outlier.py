@@ -109,6 +109,15 @@ def _interval_ejection(outlier, enforced_stat):
             eq(_stat(w, enforced_stat), 1, enforced_stat)
             after = {request(port, "/o").header("x-upstream") for _ in range(20)}
             eq(after, {"g0", "g1", "g2", "g3"}, "no traffic to the ejected host")
+            if "success_rate_request_volume" in outlier:
+                # /clusters shows the last interval's success rate of the hosts that qualified
+                line = "backend::127.0.0.1:%d::success_rate::100" % good[0].port
+
+                def shown():
+                    for _ in range(40):
+                        request(port, "/o")
+                    return line in w.admin("/clusters").text.splitlines()
+                wait_for(shown, 10, what=line)
             return w.stats()
     finally:
         flaky.close()

@@ -69,7 +69,8 @@ def _near(count, n, p, what):
 def test_priority_p0_takes_all_when_healthy():
     a, b, c, d = ups = _ups("a", "b", "c", "d")
     try:
-        cfg, port = _cfg([_lle([a, b]), _lle([c, d], priority=1, zone="z2")])
+        # P1 listed first: levels go by priority, not by order in the file
+        cfg, port = _cfg([_lle([c, d], priority=1, zone="z2"), _lle([a, b])])
         with Weft(cfg, concurrency=1) as w:
             eq(_count(port, 40), {"a": 20, "b": 20}, "P0 only, round robin")
             lines = w.admin("/clusters").text.splitlines()

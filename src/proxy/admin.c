@@ -209,6 +209,13 @@ static const char *health_flags(const struct wf_cluster *c, uint32_t k, char *ou
 	return out;
 }
 
+/* Host k's success rate over the last outlier detection interval (percent), or -1. */
+static double host_success_rate(const struct wf_cluster *c, uint32_t k)
+{
+	int64_t v = c->ol_hosts ? __atomic_load_n(&c->ol_hosts[k]->success_rate, __ATOMIC_RELAXED) : -1;
+	return v < 0 ? -1 : (double)v / 1000.0;
+}
+
 /* Envoy's /clusters: text lines CLUSTER::HOST::STAT::VALUE, or ?format=json. */
 static void clusters(struct wf_jbuf *b, int json)
 {
@@ -239,9 +246,14 @@ static void clusters(struct wf_jbuf *b, int json)
 				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
 					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
-				wf_jbuf_printf(b, "],\"health_status\":{%s\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				wf_jbuf_printf(b, "],\"health_status\":{%s\"eds_health_status\":\"%s\"},\"weight\":%u",
 				               hc_failed(c, k) ? "\"failed_active_health_check\":true," : "",
 				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
+				if (h->priority) /* proto3 JSON leaves out a 0 */
+					wf_jbuf_printf(b, ",\"priority\":%u", h->priority);
+				if (host_success_rate(c, k) >= 0)
+					wf_jbuf_printf(b, ",\"success_rate\":{\"value\":%g}", host_success_rate(c, k));
+				wf_jbuf_puts(b, "}");
 				continue;
 			}
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
@@ -249,10 +261,18 @@ static void clusters(struct wf_jbuf *b, int json)
 			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
 			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, health_flags(c, k, flags));
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
-			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"
-			               "%s::%s::priority::0\n%s::%s::success_rate::-1\n", c->name, h->addr_str, c->name,
-			               h->addr_str, c->name, h->addr_str, c->name, h->addr_str, c->name, h->addr_str,
-			               c->name, h->addr_str);
+			const struct wf_locality *loc = &c->levels[h->priority].loc[h->locality];
+#define OR_EMPTY(x) ((x) ? (x) : "")
+			wf_jbuf_printf(b, "%s::%s::region::%s\n%s::%s::zone::%s\n%s::%s::sub_zone::%s\n%s::%s::canary::false\n"
+			               "%s::%s::priority::%u\n", c->name, h->addr_str, OR_EMPTY(loc->region),
+			               c->name, h->addr_str, OR_EMPTY(loc->zone), c->name, h->addr_str, OR_EMPTY(loc->sub_zone),
+			               c->name, h->addr_str, c->name, h->addr_str, h->priority);
+#undef OR_EMPTY
+			double sr = host_success_rate(c, k);
+			if (sr < 0)
+				wf_jbuf_printf(b, "%s::%s::success_rate::-1\n", c->name, h->addr_str);
+			else
+				wf_jbuf_printf(b, "%s::%s::success_rate::%g\n", c->name, h->addr_str, sr);
 		}
 		if (json)
 			wf_jbuf_puts(b, "]}");

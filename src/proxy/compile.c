@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +121,8 @@ static int socket_address_(struct wf_compile *c, const Address *a, const void *o
 	return 0;
 }
 
-static int socket_address(struct wf_compile *c, const Address *a, const void *owner, const char *field,
-                          struct wf_addr *out)
+int wf_compile_socket_address(struct wf_compile *c, const Address *a, const void *owner, const char *field,
+                              struct wf_addr *out)
 {
 	return socket_address_(c, a, owner, field, out, 0);
 }
@@ -166,6 +165,7 @@ static void cluster_stats(struct wf_cluster *cl)
 	C(rq_retry_overflow, "upstream_rq_retry_overflow");
 	G(membership_total, "membership_total");
 	G(membership_healthy, "membership_healthy");
+	C(lb_healthy_panic, "lb_healthy_panic");
 #undef C
 #undef G
 	for (uint32_t i = 0; i < cl->n_hosts; i++) {
@@ -202,56 +202,6 @@ void wf_snapshot_activate(struct wf_snapshot *s)
 {
 	for (uint32_t i = 0; i < s->n_clusters; i++)
 		wf_cluster_membership(s->clusters[i]);
-}
-
-/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the
- * family dns_lookup_family chooses: AUTO prefers IPv6 when the name has any, V4_PREFERRED
- * the reverse, ALL takes both. */
-static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, unsigned port,
-                   uint32_t weight, struct wf_cluster *cl, size_t *cap, int family_mode)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_ONLY)
-		hints.ai_family = AF_INET;
-	else if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V6_ONLY)
-		hints.ai_family = AF_INET6;
-	struct addrinfo *res = NULL;
-	char ports[16];
-	snprintf(ports, sizeof(ports), "%u", port);
-	int r = getaddrinfo(name, ports, &hints, &res);
-	if (r)
-		return wf_cfg_err(c->doc, c->err, c->errlen, sa_msg, "address", "cannot resolve '%s': %s", name,
-		                  gai_strerror(r));
-	int want = 0; /* 0: any family */
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ||
-	    family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_PREFERRED) {
-		int first = family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ? AF_INET6 : AF_INET;
-		want = first == AF_INET6 ? AF_INET : AF_INET6;
-		for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-			if (ai->ai_family == first)
-				want = first;
-	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (want && ai->ai_family != want)
-			continue;
-		if (cl->n_hosts == *cap)
-			cl->hosts = realloc(cl->hosts, (*cap = *cap * 2 + 4) * sizeof(*cl->hosts));
-		struct wf_host *h = &cl->hosts[cl->n_hosts];
-		memset(h, 0, sizeof(*h));
-		memcpy(&h->addr.ss, ai->ai_addr, ai->ai_addrlen);
-		h->addr.len = ai->ai_addrlen;
-		int dup = 0;
-		for (uint32_t k = 0; k < cl->n_hosts; k++)
-			dup |= wf_addr_eq(&cl->hosts[k].addr, &h->addr);
-		if (dup)
-			continue;
-		wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
-		h->weight = weight;
-		h->healthy = 1;
-		cl->n_hosts++;
-	}
-	freeaddrinfo(res);
-	return 0;
 }
 
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
@@ -301,17 +251,13 @@ static void host_states(struct wf_cluster *cl)
 }
 
 /* outlier_detection with Envoy's defaults: consecutive 5xx / gateway / local failures 5,
- * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s. */
+ * enforcing 100 / 0 / 100 %, base_ejection_time 30s, max_ejection_percent 10, max 300s;
+ * every interval (10s), success rate (5 hosts of 100 requests, stdev factor 1.9, enforcing
+ * 100%) and failure percentage (5 hosts of 50 requests, 85%, enforcing 0%). */
 static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster__V3__OutlierDetection *m,
                              struct wf_cluster *cl)
 {
 	struct wf_outlier_cfg *o = &cl->ol;
-	if (m->enforcing_success_rate || m->success_rate_minimum_hosts || m->success_rate_request_volume ||
-	    m->success_rate_stdev_factor)
-		return wf_cfg_err(c->doc, c->err, c->errlen, m, m->success_rate_stdev_factor ? "success_rate_stdev_factor" :
-		                  m->success_rate_request_volume ? "success_rate_request_volume" :
-		                  m->success_rate_minimum_hosts ? "success_rate_minimum_hosts" : "enforcing_success_rate",
-		                  "success-rate ejection is not supported yet");
 #define U32(f, d) (m->f ? m->f->value : (d))
 	o->enabled = 1;
 	o->c5xx = U32(consecutive_5xx, 5);
@@ -321,16 +267,30 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 	o->egw = U32(enforcing_consecutive_gateway_failure, 0);
 	o->elocal = U32(enforcing_consecutive_local_origin_failure, 100);
 	o->max_percent = U32(max_ejection_percent, 10);
+	o->sr_min_hosts = U32(success_rate_minimum_hosts, 5);
+	o->sr_volume = U32(success_rate_request_volume, 100);
+	o->sr_stdev_factor = U32(success_rate_stdev_factor, 1900);
+	o->esr = U32(enforcing_success_rate, 100);
+	o->fp_threshold = U32(failure_percentage_threshold, 85);
+	o->fp_min_hosts = U32(failure_percentage_minimum_hosts, 5);
+	o->fp_volume = U32(failure_percentage_request_volume, 50);
+	o->efp = U32(enforcing_failure_percentage, 0);
 #undef U32
 	o->split_local = m->split_external_local_origin_errors;
 	o->base_ms = m->base_ejection_time ? wf_duration_ms(m->base_ejection_time) : 30000;
 	o->max_ms = m->max_ejection_time ? wf_duration_ms(m->max_ejection_time) : 300000;
-	if (o->e5xx > 100 || o->egw > 100 || o->elocal > 100 || o->max_percent > 100)
+	if (o->e5xx > 100 || o->egw > 100 || o->elocal > 100 || o->max_percent > 100 || o->esr > 100 || o->efp > 100 ||
+	    o->fp_threshold > 100)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "percentages must be 0..100");
 	if (!o->base_ms)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "base_ejection_time", "must be above 0");
-	/* `interval` paces Envoy's sweeps; here ejections expire lazily at the next pick after
-	 * their time, so it has no other effect. */
+	o->interval_ms = m->interval ? wf_duration_ms(m->interval) : 10000;
+	if (!o->interval_ms)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "interval", "must be above 0");
+	/* Fewer hosts than either minimum_hosts: neither can ever find an outlier, so requests are
+	 * not even counted. (Ejections expire lazily at the next pick after their time, not at
+	 * the interval sweeps.) */
+	o->per_interval = cl->n_hosts >= (o->sr_min_hosts < o->fp_min_hosts ? o->sr_min_hosts : o->fp_min_hosts);
 	host_states(cl);
 	const char *n = cl->stat_name;
 #define C(f, name) o->f = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "outlier_detection." name)
@@ -342,6 +302,10 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 	C(st_enf_gw, "ejections_enforced_consecutive_gateway_failure");
 	C(st_det_local, "ejections_detected_consecutive_local_origin_failure");
 	C(st_enf_local, "ejections_enforced_consecutive_local_origin_failure");
+	C(st_det_sr, "ejections_detected_success_rate");
+	C(st_enf_sr, "ejections_enforced_success_rate");
+	C(st_det_fp, "ejections_detected_failure_percentage");
+	C(st_enf_fp, "ejections_enforced_failure_percentage");
 #undef C
 	o->st_active = wf_stat_register(WF_STAT_GAUGE, "cluster", n, "outlier_detection.ejections_active");
 	return 0;
@@ -496,16 +460,15 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
 		goto fail;
 	}
-	enum wf_lb_kind lb_kind;
 	struct wf_lb_params lbp = {0};
 	if (lb_params(c, m, &lbp) < 0)
 		goto fail;
 	switch (m->lb_policy) {
-	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN: lb_kind = WF_LB_ROUND_ROBIN; break;
-	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST: lb_kind = WF_LB_LEAST_REQUEST; break;
-	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM: lb_kind = WF_LB_RANDOM; break;
-	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH: lb_kind = WF_LB_RING_HASH; break;
-	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV: lb_kind = WF_LB_MAGLEV; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN: cl->lb_kind = WF_LB_ROUND_ROBIN; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST: cl->lb_kind = WF_LB_LEAST_REQUEST; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM: cl->lb_kind = WF_LB_RANDOM; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH: cl->lb_kind = WF_LB_RING_HASH; break;
+	case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV: cl->lb_kind = WF_LB_MAGLEV; break;
 	default:
 		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy",
 		           "lb_policy %s is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)",
@@ -513,97 +476,18 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	}
 	cl->upstream_idle_ms = 3600000;
-	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0)
+	/* the outlier state is per host: after the hosts */
+	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0 || wf_compile_cluster_lb(c, m, cl, &lbp) < 0 ||
+	    (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
 		goto fail;
-	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
-	size_t cap = 0;
-	for (size_t i = 0; la && i < la->n_endpoints; i++) {
-		const Envoy__Config__Endpoint__V3__LocalityLbEndpoints *lle = la->endpoints[i];
-		if (lle->priority) {
-			wf_cfg_err(c->doc, c->err, c->errlen, lle, "priority", "priorities are not supported yet");
-			goto fail;
-		}
-		for (size_t k = 0; k < lle->n_lb_endpoints; k++) {
-			const Envoy__Config__Endpoint__V3__LbEndpoint *le = lle->lb_endpoints[k];
-			if (le->host_identifier_case != ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT) {
-				wf_cfg_err(c->doc, c->err, c->errlen, le, NULL, "an lb_endpoint needs an endpoint");
-				goto fail;
-			}
-			uint32_t weight = le->load_balancing_weight ? le->load_balancing_weight->value : 1;
-			if (!weight) {
-				wf_cfg_err(c->doc, c->err, c->errlen, le, "load_balancing_weight", "weight must be at least 1");
-				goto fail;
-			}
-			const Address *a = le->endpoint->address;
-			int healthy = le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
-			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
-			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
-			if (cl->type == WF_CLUSTER_STRICT_DNS) {
-				if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS) {
-					wf_cfg_err(c->doc, c->err, c->errlen, le->endpoint, "address", "a socket_address is required");
-					goto fail;
-				}
-				uint32_t before = cl->n_hosts;
-				if (resolve(c, a->socket_address, a->socket_address->address, a->socket_address->port_value,
-				            weight, cl, &cap, m->dns_lookup_family) < 0)
-					goto fail;
-				for (uint32_t h = before; h < cl->n_hosts; h++)
-					cl->hosts[h].healthy = (uint8_t)healthy;
-				continue;
-			}
-			if (cl->n_hosts == cap)
-				cl->hosts = realloc(cl->hosts, (cap = cap * 2 + 4) * sizeof(*cl->hosts));
-			struct wf_host *h = &cl->hosts[cl->n_hosts];
-			memset(h, 0, sizeof(*h));
-			if (socket_address(c, a, le->endpoint, "address", &h->addr) < 0)
-				goto fail;
-			wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
-			h->weight = weight;
-			h->healthy = (uint8_t)healthy;
-			cl->n_hosts++;
-		}
-	}
-	for (uint32_t i = 0; i < cl->n_hosts; i++)
-		cl->total_weight += cl->hosts[i].weight;
-	cl->lb = aligned_alloc(64, sizeof(struct wf_lb_state) * c->snap->n_workers);
-	memset(cl->lb, 0, sizeof(struct wf_lb_state) * c->snap->n_workers);
-	for (unsigned w = 0; w < c->snap->n_workers; w++) {
-		cl->lb[w].current = calloc(cl->n_hosts + 1, sizeof(int64_t));
-		cl->lb[w].active = calloc(cl->n_hosts + 1, sizeof(int64_t));
-		cl->lb[w].usable = calloc(cl->n_hosts + 1, 1);
-	}
-	cl->usable = calloc(cl->n_hosts + 1, 1);
-	uint32_t *weights = calloc(cl->n_hosts + 1, sizeof(uint32_t));
-	const char **keys = calloc(cl->n_hosts + 1, sizeof(char *));
-	for (uint32_t i = 0; i < cl->n_hosts; i++) {
-		cl->usable[i] = cl->hosts[i].healthy;
-		weights[i] = cl->hosts[i].weight;
-		keys[i] = cl->hosts[i].addr_str;
-	}
-	char lerr[256] = "";
-	int lr = wf_lb_build(&cl->policy, lb_kind, weights, keys, cl->n_hosts, &lbp, lerr, sizeof(lerr));
-	free(weights);
-	free(keys);
-	if (lr < 0) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "lb_policy", "%s", lerr);
-		cluster_free(cl, c->snap->n_workers);
-		return NULL;
-	}
-	/* after the hosts: the outlier state is per host */
-	if ((m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0) ||
-	    wf_compile_health(c, m, cl) < 0) {
-		cluster_free(cl, c->snap->n_workers);
-		return NULL;
-	}
+	if (wf_compile_health(c, m, cl) < 0)
+		goto fail;
 	if (cl->hc)
 		host_states(cl);
 	cluster_stats(cl);
 	return cl;
 fail:
-	free(cl->hosts);
-	free(cl->name);
-	free(cl->stat_name);
-	free(cl);
+	cluster_free(cl, c->snap->n_workers);
 	return NULL;
 }
 
@@ -611,16 +495,9 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 {
 	if (!cl)
 		return;
-	for (unsigned w = 0; cl->lb && w < n_workers; w++) {
-		free(cl->lb[w].current);
-		free(cl->lb[w].active);
-		free(cl->lb[w].usable);
-	}
-	free(cl->lb);
-	free(cl->usable);
+	wf_cluster_lb_free(cl, n_workers);
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
-	wf_lb_free(&cl->policy);
 	free(cl->hosts);
 	free(cl->name);
 	free(cl->stat_name);
@@ -889,7 +766,7 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 	if (b->admin) {
 		const Envoy__Config__Bootstrap__V3__Admin *a = b->admin;
 		if (a->address) {
-			if (socket_address(c, a->address, a, "address", &s->admin_addr) < 0)
+			if (wf_compile_socket_address(c, a->address, a, "address", &s->admin_addr) < 0)
 				return -1;
 			s->has_admin = 1;
 		}

@@ -7,6 +7,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "google/protobuf/duration.pb-c.h"
+#include "envoy/config/core/v3/address.pb-c.h"
 #include "envoy/config/core/v3/base.pb-c.h"
 #include "envoy/type/v3/percent.pb-c.h"
 #include "proxy/config.h"
@@ -79,6 +80,15 @@ int wf_compile_refuse_pending(struct wf_compile *c, const ProtobufCMessage *root
 /* A Cluster message's health_checks into cl->hc (proxy/compile_health.c); after the hosts. */
 int wf_compile_health(struct wf_compile *c, const void *cluster_msg, struct wf_cluster *cl);
 void wf_hc_cfg_free(struct wf_hc_cfg *hc);
+/* A socket_address (IP and port) into out, or <0 with the error at owner.field. */
+int wf_compile_socket_address(struct wf_compile *c, const Envoy__Config__Core__V3__Address *a, const void *owner,
+                              const char *field, struct wf_addr *out);
+/* A cluster's hosts, priority levels, localities and load balancers (proxy/compile_lb.c);
+ * m is its envoy.config.cluster.v3.Cluster. Freed by wf_cluster_lb_free. */
+struct Envoy__Config__Cluster__V3__Cluster;
+int wf_compile_cluster_lb(struct wf_compile *c, const struct Envoy__Config__Cluster__V3__Cluster *m,
+                          struct wf_cluster *cl, const struct wf_lb_params *p);
+void wf_cluster_lb_free(struct wf_cluster *cl, unsigned n_workers);
 /* A DataSource's bytes (inline or from a file), malloc'd. */
 int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *ds, char **out, uint32_t *len);
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "lb/lb.h"
+#include "lb/priority.h"
 #include "net/sock.h"
 
 struct wf_alog;
@@ -214,6 +215,8 @@ struct wf_host {
 	char addr_str[64];
 	uint32_t weight;
 	uint8_t healthy;                   /* from health_status (active checks: wf_ol_host.hc_failed) */
+	uint8_t priority;                  /* its LocalityLbEndpoints' priority: index in c->levels */
+	uint32_t locality;                 /* index in its level's loc[] */
 	/* per-host stats for /clusters (hidden, registered by cluster and address) */
 	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
 	    st_rq_success, st_rq_error, st_rq_timeout;
@@ -223,9 +226,34 @@ struct wf_host {
 struct wf_lb_state {
 	int64_t *current;                  /* smooth weighted round robin: current weights */
 	int64_t *active;                   /* active requests per host, as this worker sees them */
-	uint8_t *usable;                   /* scratch for a pick that leaves hosts out [n_hosts] */
-	char pad[64 - 3 * sizeof(int64_t *)];
+	uint8_t *usable;                   /* scratch: which hosts are usable for this pick [n_hosts] */
+	char pad[64 - 3 * sizeof(void *)];
 } __attribute__((aligned(64)));
+
+/* Hosts are sorted by priority, then by locality (LocalityLbEndpoints order), so that a level
+ * and each of its localities is a contiguous range of c->hosts, with a load balancer of its
+ * own over that range (Envoy builds one per priority, e.g. one hash ring each):
+ *
+ *   hosts:  [ P0 loc0 | P0 loc1 | P1 loc0 ]
+ *   levels: [ 0: first 0, n 5           | 1: first 5, n 2 ]
+ *   loc[]:    [0: first 0, n 3][1: first 3, n 2]   [0: first 5, n 2]
+ */
+#define WF_LOC_MAX 64                 /* localities per level with locality weighted lb */
+
+struct wf_locality {
+	uint32_t first, n;                 /* hosts [first, first + n) of the cluster */
+	uint32_t weight;                   /* LocalityLbEndpoints.load_balancing_weight (0 if unset) */
+	uint32_t n_healthy;                /* by health_status */
+	char *region, *zone, *sub_zone;
+	struct wf_lb lb;                   /* locality weighted lb only */
+};
+
+struct wf_prio_level {
+	uint32_t first, n;
+	uint32_t n_healthy;                /* by health_status */
+	struct wf_lb lb;
+	struct wf_locality *loc; uint32_t n_loc;
+};
 
 struct wf_cluster_stats {
 	uint32_t rq_total, rq_2xx, rq_3xx, rq_4xx, rq_5xx, rq_time;
@@ -236,6 +264,7 @@ struct wf_cluster_stats {
 	uint32_t rq_retry, rq_retry_success, rq_retry_limit_exceeded, rq_per_try_timeout;
 	uint32_t cx_overflow, rq_pending_overflow, rq_retry_overflow;
 	uint32_t membership_total, membership_healthy;
+	uint32_t lb_healthy_panic;
 };
 
 /* Circuit breaking: what a cluster has open across all workers. One per cluster name, never
@@ -245,6 +274,7 @@ struct wf_cb {
 	int64_t ejected;                   /* hosts ejected by outlier detection (atomic) */
 	int64_t hc_failed;                 /* hosts failing active health checks (atomic; the main
 	                                      thread's health checker counts them) */
+	int64_t sweep_at;                  /* outlier detection: next interval sweep due, ms (atomic) */
 };
 
 /* Shared health state of one host (cluster name + address), never freed: outlier detection
@@ -254,6 +284,8 @@ struct wf_ol_host {
 	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
 	int64_t times;                     /* ejections so far (atomic) */
 	int64_t hc_failed;                 /* 1 while failing active health checks (atomic) */
+	int64_t rq_total, rq_fail;         /* requests and failures this interval (atomics) */
+	int64_t success_rate;              /* last interval's, in 1/1000 %; -1: none computed (atomic) */
 };
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);
@@ -264,8 +296,12 @@ struct wf_outlier_cfg {
 	uint32_t e5xx, egw, elocal;        /* enforcing percentages */
 	uint64_t base_ms, max_ms;
 	uint32_t max_percent;
+	uint64_t interval_ms;              /* success rate / failure percentage sweeps (default 10 s) */
+	uint8_t per_interval;              /* enough hosts for either: count requests per interval */
+	uint32_t sr_min_hosts, sr_volume, sr_stdev_factor, esr;   /* success rate */
+	uint32_t fp_threshold, fp_min_hosts, fp_volume, efp;      /* failure percentage */
 	uint32_t st_enforced_total, st_active, st_overflow, st_det_5xx, st_enf_5xx, st_det_gw, st_enf_gw,
-	    st_det_local, st_enf_local;
+	    st_det_local, st_enf_local, st_det_sr, st_enf_sr, st_det_fp, st_enf_fp;
 };
 
 /* health_checks[0]: an active health checker (proxy/health.c runs it on the main thread). */
@@ -311,8 +347,14 @@ struct wf_cluster {
 	struct wf_host *hosts; uint32_t n_hosts;
 	uint64_t total_weight;
 	struct wf_lb_state *lb;            /* [n_workers] */
-	struct wf_lb policy;               /* lb_policy, built from the hosts */
-	uint8_t *usable;                   /* [n_hosts]: healthy (static health_status for now) */
+	uint8_t lb_kind;                   /* lb_policy: enum wf_lb_kind */
+	struct wf_prio_level *levels; uint32_t n_levels;  /* priorities 0 .. n_levels - 1 */
+	uint32_t overprov;                 /* overprovisioning_factor, percent (default 140) */
+	double panic_pct;                  /* healthy_panic_threshold (default 50; 0: no panic) */
+	uint8_t locality_weighted;         /* common_lb_config.locality_weighted_lb_config */
+	struct wf_prio_load load;          /* by health_status alone (no host out at run time) */
+	uint8_t *usable;                   /* [n_hosts]: healthy by health_status */
+	uint8_t *all;                      /* [n_hosts]: all 1, for a level in panic */
 	uint64_t upstream_idle_ms;         /* pooled connection idle timeout (default 1 h) */
 	uint32_t max_requests_per_connection; /* 0: unlimited */
 	uint32_t max_response_headers;     /* 0: 256 */

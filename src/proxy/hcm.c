@@ -1649,7 +1649,7 @@ static int start_upstream(struct hstream *st)
 	struct hconn *c = st->c;
 	struct wf_cluster *cl = st->cluster;
 	uint64_t hash = 0;
-	int has_hash = st->route->n_hash && (cl->policy.kind == WF_LB_RING_HASH || cl->policy.kind == WF_LB_MAGLEV) &&
+	int has_hash = st->route->n_hash && (cl->lb_kind == WF_LB_RING_HASH || cl->lb_kind == WF_LB_MAGLEV) &&
 	               request_hash(st, &hash);
 	const struct wf_host *h = pick_host(st, hash, has_hash);
 	st->attempt++;

@@ -1,8 +1,9 @@
 /* Passive health: Envoy's outlier detection on consecutive failures (consecutive_5xx,
- * consecutive_gateway_failure, consecutive_local_origin_failure). Workers report each
- * exchange's outcome; a host whose consecutive failures reach a threshold is ejected for
- * base_ejection_time x (times ejected), capped by max_ejection_time, and skipped by load
- * balancing until then. The state is per cluster name and host address, shared by the workers
+ * consecutive_gateway_failure, consecutive_local_origin_failure) and, every interval, on
+ * success rate and failure percentage (proxy/outlier_rate.h). Workers report each
+ * exchange's outcome; a host whose consecutive failures reach a threshold, or an interval
+ * sweep finds an outlier, is ejected for base_ejection_time x (times ejected), capped by
+ * max_ejection_time, and skipped by load balancing until then. The state is per cluster name and host address, shared by the workers
  * (atomics) and kept across reloads; ejected hosts come back lazily, at the next pick after
  * their time. */
 #ifndef WF_PROXY_OUTLIER_H

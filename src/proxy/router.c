@@ -2,6 +2,7 @@
 
 #include "core/str.h"
 #include "proxy/outlier.h"
+#include "proxy/stats.h"
 #include "proxy/worker.h"
 
 #include <string.h>
@@ -174,23 +175,101 @@ const struct wf_weighted *wf_route_weighted(struct wf_worker *w, const struct wf
 	return &wc[n - 1];
 }
 
+/* Can a host be out of the pick right now beyond its health_status? (When not, the loads
+ * computed at config time hold and the pick does no per-host work.) */
+static int hosts_may_be_out(const struct wf_cluster *c)
+{
+	return (c->ol.enabled && __atomic_load_n(&c->cb->ejected, __ATOMIC_RELAXED)) ||
+	       (c->hc && __atomic_load_n(&c->cb->hc_failed, __ATOMIC_RELAXED));
+}
+
+/* Is host i usable now: healthy by health_status, not ejected by outlier detection, not
+ * failing active health checks. The one place that decides; hosts_may_be_out() says when it
+ * is worth asking. */
+static int host_usable_now(struct wf_cluster *c, uint32_t i, uint64_t now)
+{
+	return c->hosts[i].healthy && !(c->ol.enabled && wf_outlier_ejected(c, i, now)) &&
+	       !(c->hc && __atomic_load_n(&c->ol_hosts[i]->hc_failed, __ATOMIC_RELAXED));
+}
+
+static uint32_t count_usable(const uint8_t *usable, uint32_t first, uint32_t n)
+{
+	uint32_t k = 0;
+	for (uint32_t i = first; i < first + n; i++)
+		k += usable[i];
+	return k;
+}
+
+/* Locality weighted lb: a locality of lv drawn by weight x availability, or -1 when none is
+ * available. x: a uniform 64-bit value. */
+static int pick_locality(const struct wf_cluster *c, const struct wf_prio_level *lv, const uint8_t *usable, uint64_t x)
+{
+	double eff[WF_LOC_MAX], total = 0;
+	uint32_t n = lv->n_loc;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct wf_locality *loc = &lv->loc[k];
+		uint32_t healthy = usable == c->usable ? loc->n_healthy : count_usable(usable, loc->first, loc->n);
+		eff[k] = wf_locality_effective_weight(loc->weight, healthy, loc->n, c->overprov);
+		total += eff[k];
+	}
+	if (total <= 0)
+		return -1;
+	double r = (double)(x >> 11) * (1.0 / 9007199254740992.0) * total;
+	for (uint32_t k = 0; k < n; k++) {
+		if (r < eff[k])
+			return (int)k;
+		r -= eff[k];
+	}
+	return (int)n - 1;
+}
+
+/* A host of hosts [first, first + n) with balancer lb. */
+static int pick_in(struct wf_lb_state *st, const struct wf_lb *lb, uint32_t first, const uint8_t *usable, struct wf_worker *w,
+                   uint64_t hash, int has_hash)
+{
+	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current + first, .usable = usable + first,
+	                        .active = st->active + first, .hash = hash, .has_hash = has_hash};
+	int i = wf_lb_pick(lb, &ctx);
+	return i < 0 ? -1 : (int)first + i;
+}
+
+/* Priority level (by the loads: from health_status, or recomputed when hosts are out now),
+ * then panic or locality, then the lb_policy within. A hashed request draws its level and
+ * locality from its hash, so it keeps them while health does not change. */
 const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c, uint64_t hash, int has_hash)
 {
 	struct wf_lb_state *st = &c->lb[w->id];
 	const uint8_t *usable = c->usable;
-	int ejected = c->ol.enabled && __atomic_load_n(&c->cb->ejected, __ATOMIC_RELAXED);
-	int hc_failed = c->hc && __atomic_load_n(&c->cb->hc_failed, __ATOMIC_RELAXED);
-	if (ejected || hc_failed) {
-		/* some hosts are ejected or failing active health checks: leave them out of this pick */
+	const struct wf_prio_load *load = &c->load;
+	struct wf_prio_load now_load;
+	if (hosts_may_be_out(c)) {
 		uint64_t now = wf_loop_now(&w->loop);
 		for (uint32_t i = 0; i < c->n_hosts; i++)
-			st->usable[i] = c->usable[i] && !(ejected && wf_outlier_ejected(c, i, now)) &&
-			                !(hc_failed && __atomic_load_n(&c->ol_hosts[i]->hc_failed, __ATOMIC_RELAXED));
+			st->usable[i] = (uint8_t)host_usable_now(c, i, now);
 		usable = st->usable;
+		uint32_t healthy[WF_PRIO_MAX], total[WF_PRIO_MAX];
+		for (uint32_t l = 0; l < c->n_levels; l++) {
+			healthy[l] = count_usable(usable, c->levels[l].first, c->levels[l].n);
+			total[l] = c->levels[l].n;
+		}
+		wf_prio_load_compute(&now_load, healthy, total, c->n_levels, c->overprov, c->panic_pct);
+		load = &now_load;
 	}
-	struct wf_lb_ctx ctx = {.rng = &w->rng, .rr = st->current, .usable = usable, .active = st->active,
-	                        .hash = hash, .has_hash = has_hash};
-	int i = wf_lb_pick(&c->policy, &ctx);
+	uint64_t x = c->n_levels > 1 || c->locality_weighted ? (has_hash ? hash : wf_rand(w)) : 0;
+	uint32_t p = c->n_levels > 1 ? wf_prio_choose(load, x) : 0;
+	const struct wf_prio_level *lv = &c->levels[p];
+	int i = -1;
+	if (load->panic[p] && lv->n) {
+		wf_stat_inc(c->st.lb_healthy_panic);
+		usable = c->all;
+	} else if (c->locality_weighted) {
+		/* a second draw, independent of the one that chose the level */
+		int k = pick_locality(c, lv, usable, has_hash ? wf_lb_hash(&hash, sizeof(hash), 11) : wf_rand(w));
+		if (k >= 0)
+			i = pick_in(st, &lv->loc[k].lb, lv->loc[k].first, usable, w, hash, has_hash);
+	}
+	if (i < 0)
+		i = pick_in(st, &lv->lb, lv->first, usable, w, hash, has_hash);
 	return i < 0 ? NULL : &c->hosts[i];
 }
 

@@ -17,7 +17,9 @@ struct pending {
 };
 
 static const struct pending pending[] = {
-	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster.CommonLbConfig", "zone_aware_lb_config", NULL},
+	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_local_origin_success_rate", NULL},
+	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_failure_percentage_local_origin", NULL},
 	{"envoy.config.core.v3.HealthCheck", "grpc_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "custom_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "alt_port", NULL},

@@ -30,8 +30,14 @@ def _cfg(clusters, port=None, admin_port=None):
     return cfg, port
 
 
-def _backend(ports, hc, name="backend"):
-    return C.cluster(name, ports, health_checks=[hc])
+NO_PANIC = {"healthy_panic_threshold": {"value": 0}}
+
+
+def _backend(ports, hc, name="backend", panic=False):
+    """Health checks on; the panic threshold off unless `panic` (with it, Envoy sends traffic to
+    every host once fewer than half are healthy — see test_panic_when_most_hosts_fail)."""
+    extra = {} if panic else {"common_lb_config": NO_PANIC}
+    return C.cluster(name, ports, health_checks=[hc], **extra)
 
 
 def _flags(w, cluster="backend"):
@@ -334,6 +340,19 @@ def test_listeners_wait_for_the_first_round():
         release.set()
         slow.close()
         good.close()
+
+
+def test_panic_when_most_hosts_fail():
+    """Envoy's default panic threshold (50%): with 2 of 3 hosts failing their checks, the level
+    panics and all three take traffic again (counted in lb_healthy_panic)."""
+    with HttpUpstream("good") as good, HttpUpstream("bad1") as bad1, HttpUpstream("bad2") as bad2:
+        for b in (bad1, bad2):
+            b.responses["/healthz"] = (503, [], b"down")
+        cfg, port = _cfg([_backend([good.port, bad1.port, bad2.port], _hc(), panic=True)])
+        with Weft(cfg, concurrency=1) as w:
+            _wait_flags(w, {good.port: "healthy", bad1.port: "/failed_active_hc", bad2.port: "/failed_active_hc"})
+            eq(sorted(set(_served(port, 9))), ["bad1", "bad2", "good"], "panic: every host takes traffic")
+            check(w.stat("cluster.backend.lb_healthy_panic") >= 9, "lb_healthy_panic counted")
 
 
 def test_large_cluster_skips_failing_hosts():

@@ -257,6 +257,50 @@ TEST(smooth_weighted_round_robin)
 	wf_snapshot_free(s);
 }
 
+TEST(priorities_sorted_into_levels)
+{
+	char err[512];
+	struct wf_snapshot *s = load(HCM_HEAD
+	    "            - {name: v, domains: [\"*\"], routes: []}\n"
+	    "  clusters:\n"
+	    "  - name: p\n"
+	    "    common_lb_config: {healthy_panic_threshold: {value: 0}, locality_weighted_lb_config: {}}\n"
+	    "    load_assignment:\n"
+	    "      policy: {overprovisioning_factor: 200}\n"
+	    "      endpoints:\n"
+	    "      - priority: 2\n"
+	    "        locality: {zone: z2}\n"
+	    "        lb_endpoints:\n"
+	    "        - endpoint: {address: {socket_address: {address: 127.0.0.3, port_value: 2}}}\n"
+	    "      - locality: {zone: z0}\n"
+	    "        load_balancing_weight: 5\n"
+	    "        lb_endpoints:\n"
+	    "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 2}}}\n"
+	    "          health_status: UNHEALTHY\n"
+	    "        - endpoint: {address: {socket_address: {address: 127.0.0.2, port_value: 2}}}\n",
+	    err, sizeof(err));
+	CHECK(s != NULL);
+	struct wf_cluster *c = s->clusters[0];
+	CHECK_EQ(c->n_levels, 3);             /* priority 1 is an empty level */
+	CHECK_EQ(c->levels[0].first, 0);
+	CHECK_EQ(c->levels[0].n, 2);
+	CHECK_EQ(c->levels[0].n_healthy, 1);
+	CHECK_EQ(c->levels[1].n, 0);
+	CHECK_EQ(c->levels[2].first, 2);
+	CHECK_EQ(c->levels[2].n, 1);
+	CHECK_STR(c->levels[2].loc[0].zone, strlen(c->levels[2].loc[0].zone), "z2");
+	CHECK_EQ(c->levels[0].loc[0].weight, 5);
+	CHECK_EQ(c->hosts[2].priority, 2);
+	CHECK_STR(c->hosts[0].addr_str, strlen(c->hosts[0].addr_str), "127.0.0.1:2");
+	CHECK_EQ(c->overprov, 200);
+	CHECK(c->panic_pct == 0 && c->locality_weighted);
+	CHECK_EQ(c->load.load[0], 100);        /* 200 x 50% = 100: P0 keeps everything */
+	struct wf_worker w = {.id = 0, .rng = 42};
+	for (int i = 0; i < 20; i++)
+		CHECK(wf_cluster_pick(&w, c, 0, 0) == &c->hosts[1]);
+	wf_snapshot_free(s);
+}
+
 TEST_MAIN("config", T(valid_config), T(unknown_field_is_located_with_suggestion), T(unknown_cluster_is_located),
           T(bad_regex), T(pseudo_header_match), T(oneof_twice), T(duplicate_domain), T(unsupported_lb_policy_is_refused), T(vhost_order),
-          T(route_matching), T(smooth_weighted_round_robin))
+          T(route_matching), T(smooth_weighted_round_robin), T(priorities_sorted_into_levels))

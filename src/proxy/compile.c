@@ -11,6 +11,7 @@
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
 #include "envoy/config/cluster/v3/outlier_detection.pb-c.h"
+#include "proxy/dns.h"
 #include "proxy/outlier.h"
 #include "core/log.h"
 #include "proxy/alog.h"
@@ -204,42 +205,36 @@ void wf_snapshot_activate(struct wf_snapshot *s)
 		wf_cluster_membership(s->clusters[i]);
 }
 
-/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the
- * family dns_lookup_family chooses: AUTO prefers IPv6 when the name has any, V4_PREFERRED
- * the reverse, ALL takes both. */
-static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, unsigned port,
-                   uint32_t weight, struct wf_cluster *cl, size_t *cap, int family_mode)
+/* A STRICT_DNS or LOGICAL_DNS endpoint: its name's latest addresses (proxy/dns.c) become hosts
+ * with the endpoint's port, weight and health: every address for STRICT_DNS (duplicates
+ * merged), the first one for LOGICAL_DNS. */
+static int dns_endpoint(struct wf_compile *c, const Envoy__Config__Core__V3__SocketAddress *sa, uint32_t weight,
+                        int healthy, struct wf_cluster *cl, size_t *cap)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_ONLY)
-		hints.ai_family = AF_INET;
-	else if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V6_ONLY)
-		hints.ai_family = AF_INET6;
-	struct addrinfo *res = NULL;
-	char ports[16];
-	snprintf(ports, sizeof(ports), "%u", port);
-	int r = getaddrinfo(name, ports, &hints, &res);
-	if (r)
-		return wf_cfg_err(c->doc, c->err, c->errlen, sa_msg, "address", "cannot resolve '%s': %s", name,
-		                  gai_strerror(r));
-	int want = 0; /* 0: any family */
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ||
-	    family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_PREFERRED) {
-		int first = family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ? AF_INET6 : AF_INET;
-		want = first == AF_INET6 ? AF_INET : AF_INET6;
-		for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-			if (ai->ai_family == first)
-				want = first;
+	if (sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE || sa->port_value > 65535)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "port_value", "a port_value (0..65535) is required");
+	const struct wf_addr *addrs;
+	uint32_t n;
+	int rc = wf_dns_addrs(cl->name, sa->address, cl->dns_family, &addrs, &n);
+	if (rc)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "address", "cannot resolve '%s': %s", sa->address,
+		                  wf_resolve_strerror(rc));
+	int known = 0;
+	for (uint32_t i = 0; i < cl->n_dns_names; i++)
+		known |= !strcmp(cl->dns_names[i], sa->address);
+	if (!known) {
+		cl->dns_names = realloc(cl->dns_names, (cl->n_dns_names + 1) * sizeof(*cl->dns_names));
+		cl->dns_names[cl->n_dns_names++] = strdup(sa->address);
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (want && ai->ai_family != want)
-			continue;
+	if (cl->type == WF_CLUSTER_LOGICAL_DNS)
+		n = 1;
+	for (uint32_t i = 0; i < n; i++) {
 		if (cl->n_hosts == *cap)
 			cl->hosts = realloc(cl->hosts, (*cap = *cap * 2 + 4) * sizeof(*cl->hosts));
 		struct wf_host *h = &cl->hosts[cl->n_hosts];
 		memset(h, 0, sizeof(*h));
-		memcpy(&h->addr.ss, ai->ai_addr, ai->ai_addrlen);
-		h->addr.len = ai->ai_addrlen;
+		h->addr = addrs[i];
+		wf_addr_set_port(&h->addr, sa->port_value);
 		int dup = 0;
 		for (uint32_t k = 0; k < cl->n_hosts; k++)
 			dup |= wf_addr_eq(&cl->hosts[k].addr, &h->addr);
@@ -247,14 +242,46 @@ static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, u
 			continue;
 		wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
 		h->weight = weight;
-		h->healthy = 1;
+		h->healthy = (uint8_t)healthy;
 		cl->n_hosts++;
 	}
-	freeaddrinfo(res);
+	return 0;
+}
+
+/* dns_refresh_rate (default 5 s, at least 1 ms), dns_failure_refresh_rate (base_interval
+ * required, max_interval default 10 x base) and dns_lookup_family. STATIC clusters ignore them,
+ * as Envoy does. */
+static int dns_settings(struct wf_compile *c, const Cluster *m, struct wf_cluster *cl)
+{
+	cl->dns_family = (uint8_t)m->dns_lookup_family;
+	cl->dns_refresh_ms = 5000;
+	if (m->dns_refresh_rate) {
+		const Google__Protobuf__Duration *d = m->dns_refresh_rate;
+		if (d->seconds < 0 || (d->seconds == 0 && d->nanos < 1000000))
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, "dns_refresh_rate", "must be at least 1ms");
+		cl->dns_refresh_ms = wf_duration_ms(d);
+	}
+	const Envoy__Config__Cluster__V3__Cluster__RefreshRate *f = m->dns_failure_refresh_rate;
+	if (f) {
+		const Google__Protobuf__Duration *b = f->base_interval;
+		if (!b || b->seconds < 0 || (b->seconds == 0 && b->nanos < 1000000))
+			return wf_cfg_err(c->doc, c->err, c->errlen, f, "base_interval", "base_interval is required, at least 1ms");
+		cl->dns_fail_base_ms = wf_duration_ms(b);
+		cl->dns_fail_max_ms = f->max_interval ? wf_duration_ms(f->max_interval) : 10 * cl->dns_fail_base_ms;
+		if (cl->dns_fail_max_ms < cl->dns_fail_base_ms)
+			return wf_cfg_err(c->doc, c->err, c->errlen, f, "max_interval", "must be at least base_interval");
+	}
 	return 0;
 }
 
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
+
+static void dns_names_free(struct wf_cluster *cl)
+{
+	for (uint32_t i = 0; i < cl->n_dns_names; i++)
+		free(cl->dns_names[i]);
+	free(cl->dns_names);
+}
 
 /* circuit_breakers: Envoy's defaults (1024 connections, pending and requests, 3 retries) unless
  * the DEFAULT priority's thresholds say otherwise. Routes have no priority yet, so HIGH
@@ -475,11 +502,6 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	cl->name = strdup(m->name);
 	cl->stat_name = strdup(m->alt_stat_name && *m->alt_stat_name ? m->alt_stat_name : m->name);
 	cl->connect_timeout_ms = m->connect_timeout ? wf_duration_ms(m->connect_timeout) : 5000;
-	if (m->dns_refresh_rate) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "dns_refresh_rate",
-		           "DNS re-resolution is not supported yet (STRICT_DNS names are resolved when the config loads)");
-		goto fail;
-	}
 	cl->per_connection_buffer_limit = m->per_connection_buffer_limit_bytes ?
 	    m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
 	if (cl->per_connection_buffer_limit < 4096) {
@@ -491,11 +513,16 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		cl->type = WF_CLUSTER_STATIC;
 	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS)
 		cl->type = WF_CLUSTER_STRICT_DNS;
+	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__LOGICAL_DNS)
+		cl->type = WF_CLUSTER_LOGICAL_DNS;
 	else {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "type", "cluster type %s is not supported yet (STATIC, STRICT_DNS)",
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "type",
+		           "cluster type %s is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)",
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
 		goto fail;
 	}
+	if (dns_settings(c, m, cl) < 0)
+		goto fail;
 	enum wf_lb_kind lb_kind;
 	struct wf_lb_params lbp = {0};
 	if (lb_params(c, m, &lbp) < 0)
@@ -517,6 +544,12 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
 	size_t cap = 0;
+	if (cl->type == WF_CLUSTER_LOGICAL_DNS &&
+	    (!la || la->n_endpoints != 1 || la->endpoints[0]->n_lb_endpoints != 1)) {
+		wf_cfg_err(c->doc, c->err, c->errlen, la ? (const void *)la : (const void *)m, la ? "endpoints" : "load_assignment",
+		           "a LOGICAL_DNS cluster needs exactly one locality with exactly one lb_endpoint");
+		goto fail;
+	}
 	for (size_t i = 0; la && i < la->n_endpoints; i++) {
 		const Envoy__Config__Endpoint__V3__LocalityLbEndpoints *lle = la->endpoints[i];
 		if (lle->priority) {
@@ -538,17 +571,13 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 			int healthy = le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
 			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
 			              le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
-			if (cl->type == WF_CLUSTER_STRICT_DNS) {
+			if (cl->type != WF_CLUSTER_STATIC) {
 				if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS) {
 					wf_cfg_err(c->doc, c->err, c->errlen, le->endpoint, "address", "a socket_address is required");
 					goto fail;
 				}
-				uint32_t before = cl->n_hosts;
-				if (resolve(c, a->socket_address, a->socket_address->address, a->socket_address->port_value,
-				            weight, cl, &cap, m->dns_lookup_family) < 0)
+				if (dns_endpoint(c, a->socket_address, weight, healthy, cl, &cap) < 0)
 					goto fail;
-				for (uint32_t h = before; h < cl->n_hosts; h++)
-					cl->hosts[h].healthy = (uint8_t)healthy;
 				continue;
 			}
 			if (cl->n_hosts == cap)
@@ -600,6 +629,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	cluster_stats(cl);
 	return cl;
 fail:
+	dns_names_free(cl);
 	free(cl->hosts);
 	free(cl->name);
 	free(cl->stat_name);
@@ -621,6 +651,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
 	wf_lb_free(&cl->policy);
+	dns_names_free(cl);
 	free(cl->hosts);
 	free(cl->name);
 	free(cl->stat_name);
@@ -908,13 +939,10 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 	return 0;
 }
 
-struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen)
+/* Compile a decoded document (taking over the caller's reference to it). */
+static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, unsigned n_workers, char *err,
+                                       size_t errlen)
 {
-	struct wf_cfgdoc *doc = wf_cfgdoc_new(file);
-	if (wf_yaml_load_file(doc, &envoy__config__bootstrap__v3__bootstrap__descriptor, err, errlen) < 0) {
-		wf_cfgdoc_free(doc);
-		return NULL;
-	}
 	struct wf_snapshot *s = calloc(1, sizeof(*s));
 	s->refs = 1;
 	s->n_workers = n_workers;
@@ -928,6 +956,21 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 		return NULL;
 	}
 	return s;
+}
+
+struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen)
+{
+	struct wf_cfgdoc *doc = wf_cfgdoc_new(file);
+	if (wf_yaml_load_file(doc, &envoy__config__bootstrap__v3__bootstrap__descriptor, err, errlen) < 0) {
+		wf_cfgdoc_free(doc);
+		return NULL;
+	}
+	return compile_doc(doc, file, n_workers, err, errlen);
+}
+
+struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen)
+{
+	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, err, errlen);
 }
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)

@@ -18,6 +18,8 @@ struct pending {
 
 static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster", "common_lb_config", NULL},
+	{"envoy.config.cluster.v3.Cluster", "respect_dns_ttl",
+	 "not supported (the system resolver does not report TTLs): names are re-resolved every dns_refresh_rate"},
 	{"envoy.config.core.v3.HealthCheck", "grpc_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "custom_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "alt_port", NULL},

@@ -898,7 +898,7 @@ class TcpServer:
         self._closed = False
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._lsock.bind((host, port))
+        self._lsock.bind((LOCAL, 0))
         self._lsock.listen(1024)
         self.port = self._lsock.getsockname()[1]
         _register(self)

@@ -117,7 +117,13 @@ static struct {
 	struct wf_io bell;                    /* eventfd on the loop */
 	struct wf_loop *loop;
 	void (*done)(struct wf_resolve_job *j);
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+	int (*resolve)(const char *name, int family, struct wf_addr **out, uint32_t *n);
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .resolve = wf_resolve};
+
+void wf_resolver_use(int (*resolve)(const char *name, int family, struct wf_addr **out, uint32_t *n))
+{
+	R.resolve = resolve;
+}
 
 static void *run(void *arg)
 {
@@ -133,7 +139,7 @@ static void *run(void *arg)
 			R.tail = NULL;
 		R.busy = 1;
 		pthread_mutex_unlock(&R.lock);
-		j->rc = wf_resolve(j->name, j->family, &j->addrs, &j->n);
+		j->rc = R.resolve(j->name, j->family, &j->addrs, &j->n);
 		pthread_mutex_lock(&R.lock);
 		R.busy = 0;
 		if (R.stop) { /* nobody is waiting for it any more */

@@ -50,6 +50,9 @@ void wf_resolve_job_free(struct wf_resolve_job *j);
 int wf_resolver_start(struct wf_loop *loop, void (*done)(struct wf_resolve_job *j));
 /* Queue a job (loop thread). The resolver owns it until done() gets it back. */
 void wf_resolver_submit(struct wf_resolve_job *j);
+/* The function the helper thread resolves with (default wf_resolve): tests substitute a slow
+ * or hanging one. Before wf_resolver_start. */
+void wf_resolver_use(int (*resolve)(const char *name, int family, struct wf_addr **out, uint32_t *n));
 /* Stop the helper thread and free the jobs it still holds (their done() is never called).
  * A thread stuck in getaddrinfo is left to finish on its own (detached): exit does not wait
  * for a hanging resolver. */

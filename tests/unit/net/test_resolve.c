@@ -6,7 +6,9 @@
 #include "net/resolve.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static struct wf_addr v4a, v4b, v6a;
 
@@ -96,4 +98,65 @@ TEST(helper_thread)
 	wf_loop_fini(&loop);
 }
 
-TEST_MAIN("resolve", T(pick_families), T(resolve_literals), T(helper_thread))
+/* A resolver that hangs until released: the loop keeps running its timers meanwhile, and
+ * stopping does not wait for it. */
+static pthread_mutex_t hang_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hang_cond = PTHREAD_COND_INITIALIZER;
+static int hang_released, hang_entered, hang_returned;
+
+static int hanging_resolve(const char *name, int family, struct wf_addr **out, uint32_t *n)
+{
+	pthread_mutex_lock(&hang_lock);
+	hang_entered = 1;
+	while (!hang_released)
+		pthread_cond_wait(&hang_cond, &hang_lock);
+	pthread_mutex_unlock(&hang_lock);
+	*out = NULL;
+	*n = 0;
+	__atomic_store_n(&hang_returned, 1, __ATOMIC_RELEASE);
+	return EAI_AGAIN;
+}
+
+static int ticks;
+
+static void on_tick(struct wf_loop *l, struct wf_timer *t)
+{
+	if (++ticks == 5)
+		wf_loop_stop(l);
+	else
+		wf_timer_set(l, t, 10);
+}
+
+TEST(hanging_resolver_blocks_nothing)
+{
+	n_done = 0;
+	CHECK_EQ(wf_loop_init(&loop), 0);
+	wf_resolver_use(hanging_resolve);
+	CHECK_EQ(wf_resolver_start(&loop, done), 0);
+	wf_resolver_submit(wf_resolve_job_new("hangs.test", WF_DNS_AUTO, NULL));
+	struct wf_timer tick = {.cb = on_tick};
+	wf_timer_set(&loop, &tick, 10);
+	uint64_t t0 = wf_now_ms();
+	wf_loop_run(&loop);
+	CHECK_EQ(ticks, 5);                     /* the loop ran its timers */
+	CHECK(wf_now_ms() - t0 < 2000);
+	CHECK_EQ(n_done, 0);
+	pthread_mutex_lock(&hang_lock);
+	int entered = hang_entered;
+	pthread_mutex_unlock(&hang_lock);
+	CHECK(entered);                         /* while the resolver hung */
+	t0 = wf_now_ms();
+	wf_resolver_stop();                     /* leaves the hung thread behind */
+	CHECK(wf_now_ms() - t0 < 500);
+	pthread_mutex_lock(&hang_lock);
+	hang_released = 1;
+	pthread_cond_broadcast(&hang_cond);
+	pthread_mutex_unlock(&hang_lock);
+	for (int i = 0; i < 200 && !__atomic_load_n(&hang_returned, __ATOMIC_ACQUIRE); i++)
+		usleep(5000);
+	usleep(20000); /* the thread frees its job and exits */
+	CHECK_EQ(n_done, 0);                    /* done() is never called after stop */
+	wf_loop_fini(&loop);
+}
+
+TEST_MAIN("resolve", T(pick_families), T(resolve_literals), T(helper_thread), T(hanging_resolver_blocks_nothing))

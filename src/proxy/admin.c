@@ -237,14 +237,19 @@ static void clusters(struct wf_jbuf *b, int json)
 				for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 					wf_jbuf_printf(b, "%s{\"name\":\"%s\",\"type\":\"%s\",\"value\":\"%lld\"}", j ? "," : "",
 					               st[j].name, st[j].gauge ? "GAUGE" : "COUNTER", (long long)wf_stat_value(st[j].idx));
-				wf_jbuf_printf(b, "],\"health_status\":{%s\"eds_health_status\":\"%s\"},\"weight\":%u}",
+				wf_jbuf_printf(b, "],\"health_status\":{%s\"eds_health_status\":\"%s\"},\"weight\":%u",
 				               hc_failed(c, k) ? "\"failed_active_health_check\":true," : "",
 				               h->healthy ? "HEALTHY" : "UNHEALTHY", h->weight);
+				if (h->hostname) {
+					wf_jbuf_puts(b, ",\"hostname\":");
+					wf_jbuf_put_jstr(b, h->hostname, strlen(h->hostname));
+				}
+				wf_jbuf_puts(b, "}");
 				continue;
 			}
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 				wf_jbuf_printf(b, "%s::%s::%s::%lld\n", c->name, h->addr_str, st[j].name, (long long)wf_stat_value(st[j].idx));
-			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
+			wf_jbuf_printf(b, "%s::%s::hostname::%s\n", c->name, h->addr_str, h->hostname ? h->hostname : "");
 			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, health_flags(c, k, flags));
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
 			wf_jbuf_printf(b, "%s::%s::region::\n%s::%s::zone::\n%s::%s::sub_zone::\n%s::%s::canary::false\n"

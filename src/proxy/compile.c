@@ -218,12 +218,13 @@ static int dns_endpoint(struct wf_compile *c, const Envoy__Config__Core__V3__Soc
 	if (rc)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "address", "cannot resolve '%s': %s", sa->address,
 		                  wf_resolve_strerror(rc));
-	int known = 0;
-	for (uint32_t i = 0; i < cl->n_dns_names; i++)
-		known |= !strcmp(cl->dns_names[i], sa->address);
-	if (!known) {
+	const char *hostname = NULL;
+	for (uint32_t i = 0; i < cl->n_dns_names && !hostname; i++)
+		if (!strcmp(cl->dns_names[i], sa->address))
+			hostname = cl->dns_names[i];
+	if (!hostname) {
 		cl->dns_names = realloc(cl->dns_names, (cl->n_dns_names + 1) * sizeof(*cl->dns_names));
-		cl->dns_names[cl->n_dns_names++] = strdup(sa->address);
+		hostname = cl->dns_names[cl->n_dns_names++] = strdup(sa->address);
 	}
 	if (cl->type == WF_CLUSTER_LOGICAL_DNS)
 		n = 1;
@@ -242,6 +243,7 @@ static int dns_endpoint(struct wf_compile *c, const Envoy__Config__Core__V3__Soc
 		wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
 		h->weight = weight;
 		h->healthy = (uint8_t)healthy;
+		h->hostname = hostname;
 		cl->n_hosts++;
 	}
 	return 0;

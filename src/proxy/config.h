@@ -214,6 +214,8 @@ struct wf_host {
 	char addr_str[64];
 	uint32_t weight;
 	uint8_t healthy;                   /* from health_status (active checks: wf_ol_host.hc_failed) */
+	const char *hostname;              /* DNS clusters: the name it was resolved from (the
+	                                      cluster's dns_names own it); NULL otherwise */
 	/* per-host stats for /clusters (hidden, registered by cluster and address) */
 	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
 	    st_rq_success, st_rq_error, st_rq_timeout;

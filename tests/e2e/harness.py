@@ -4,9 +4,11 @@ Stdlib only. What is here:
 
   free_port()              a port on 127.0.0.1 nobody listens on (never handed out twice)
   Weft(config, ...)        runs `weft proxy -c` on a config, waits for admin /ready, stops it
-                           with SIGTERM at exit and fails the test if it did not exit 0
+                           with SIGTERM at exit and fails the test if it did not exit 0;
+                           wrap= a command prefix (e.g. unshare) that execs weft
   run_weft(args)           runs the binary to completion (validate, bad configs)
   HttpUpstream(name)       HTTP/1.1 upstream in threads; records every request it receives
+                           (host=/port= to listen on another loopback address)
   TcpServer / TcpEcho      raw TCP peers; Blackhole accepts and never answers
   closed_port()            a port where connect() is refused
   raw / RawConn            raw sockets with timeouts and an HTTP/1 response reader

@@ -7,6 +7,7 @@ listen on other loopback addresses (127.0.0.2, 127.0.0.3) on one shared port, so
 the cluster stays the same while the name moves between them."""
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -104,6 +105,10 @@ def test_dns_strict_dns_follows_changes():
         with Weft(cfg, wrap=hosts.wrap()) as w:
             eq(_served(port, 4), ["a"] * 4, "the name resolves to a")
             eq(_hosts(w), ["%s:%d" % (A, up_port)], "/clusters")
+            check("backend::%s:%d::hostname::svc.test\n" % (A, up_port) in w.admin("/clusters").text,
+                  "/clusters names the host's DNS name")
+            js = json.loads(w.admin("/clusters?format=json").body)
+            eq([h.get("hostname") for h in js["cluster_statuses"][0]["host_statuses"]], [NAME], "hostname in JSON")
             eq(_stat(w, "membership_total"), 1, "membership_total")
             # unchanged results rebuild nothing
             wait_for(lambda: _stat(w, "update_no_rebuild") >= 3, 5, what="refreshes with the same answer")

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 import configs as C
 from harness import (HttpUpstream, Weft, check, eq, free_port, request, run_weft, tmp_path, wait_for,
@@ -203,6 +204,55 @@ def test_dns_logical_dns_first_address():
             wait_for(lambda: _stat(w, "update_no_rebuild") >= n + 2, 5, what="refreshes")
             eq(_stat(w, "membership_change"), 1, "the first address did not change")
             eq(_served(port, 3), ["b"] * 3, "still the first address")
+
+
+def test_dns_change_keeps_per_host_state():
+    with _world([(A, NAME)]) as (a, b, hosts, up_port):
+        cfg, port = _cfg(_dns_cluster(up_port, outlier_detection={
+            "consecutive_5xx": 1, "base_ejection_time": "30s", "max_ejection_percent": 100}))
+        with Weft(cfg, wrap=hosts.wrap()) as w:
+            eq(request(port, "/status/503").status, 503, "a 5xx from a")
+            wait_for(lambda: _stat(w, "outlier_detection.ejections_active") == 1, 5, what="a ejected")
+            eq(request(port, "/").status, 503, "no host left")
+            hosts.set([(A, NAME), (B, NAME)])
+            wait_for(lambda: _stat(w, "membership_total") == 2, 5, what="b added")
+            eq(_served(port, 6), ["b"] * 6, "a stays ejected across the DNS change; b takes the traffic")
+            check("backend::%s:%d::health_flags::/failed_outlier_check" % (A, up_port) in w.admin("/clusters").text,
+                  "/clusters shows a still ejected")
+
+
+def test_dns_reload_keeps_answers_and_follows_rates():
+    with _world([(A, NAME), (B, "other.test")]) as (a, b, hosts, up_port):
+        port = free_port()
+
+        def cfg(refresh, more=()):
+            return C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+                C.route(C.prefix("/"), cluster="backend")])])], clusters=[_dns_cluster(up_port, refresh=refresh)] +
+                list(more), admin_port=admin_port)
+        admin_port = free_port()
+        other = C.cluster("other", [C.lb_endpoint(up_port, host="other.test")], type="STRICT_DNS",
+                          dns_refresh_rate="0.05s")
+        with Weft(cfg("60s"), wrap=hosts.wrap()) as w:
+            eq(_served(port, 1), ["a"], "before")
+            hosts.set([(B, NAME), (B, "other.test")])
+            # a reload keeps svc.test's cached answer (no refresh is due for 60 s) and resolves
+            # the name of the cluster it adds
+            w.reload(cfg("60s", [other]))
+            wait_for(lambda: "config reloaded (SIGHUP)" in w.stderr(), 5, what="the reload")
+            check(re.search(r"^other::%s:%d::hostname::other\.test$" % (re.escape(B), up_port),
+                            w.admin("/clusters").text, re.M), "the new cluster's name resolved at the reload")
+            eq(_served(port, 3), ["a"] * 3, "the reload used svc.test's cached answer")
+            # a reload that shortens dns_refresh_rate re-arms the refresh at the new rate
+            w.reload(cfg("0.1s", [other]))
+            wait_for(lambda: _served(port, 1) == ["b"], 5, what="svc.test refreshed at the new rate")
+            # a reload that drops the cluster forgets its name: no more attempts
+            n = w.stat("cluster.other.update_attempt")
+            wait_for(lambda: w.stat("cluster.other.update_attempt") > n + 2, 5, what="other.test refreshed")
+            w.reload(cfg("0.1s"))
+            wait_for(lambda: w.stderr().count("config reloaded (SIGHUP)") == 3, 5, what="the third reload")
+            n = w.stat("cluster.other.update_attempt")
+            time.sleep(0.3)
+            eq(w.stat("cluster.other.update_attempt"), n, "a removed cluster's name is not resolved any more")
 
 
 def test_dns_requests_keep_flowing_during_refreshes():

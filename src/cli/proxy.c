@@ -5,6 +5,7 @@
 #include "core/loop.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/dns.h"
 #include "proxy/health.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -25,6 +26,7 @@ static struct {
 	struct wf_loop loop;
 	struct wf_io sig, ino;
 	struct wf_timer tick;
+	struct wf_timer rebuild;      /* a DNS cluster's hosts changed: recompile and publish */
 	struct wf_admin admin;
 	struct wf_addr admin_addr;
 	int admin_on;
@@ -87,6 +89,17 @@ static int admin_follow(const struct wf_snapshot *s, char *err, size_t n)
 	return 0;
 }
 
+/* Publish a new snapshot: the health checkers and the DNS refresh timers follow it first,
+ * so that no worker sees a new host unflagged or a name that nobody re-resolves. */
+static void publish(struct wf_snapshot *s)
+{
+	s->version = ++P.version;
+	wf_health_sync(&P.loop, s);
+	wf_dns_sync(s);
+	wf_snapshot_activate(s);
+	wf_snapshot_publish(s);
+}
+
 static void reload(const char *why)
 {
 	char err[1024];
@@ -99,11 +112,32 @@ static void reload(const char *why)
 		wf_snapshot_free(s);
 		return;
 	}
-	s->version = ++P.version;
-	wf_health_sync(&P.loop, s);
-	wf_snapshot_activate(s);
-	wf_snapshot_publish(s);
+	publish(s);
 	wf_info("config reloaded (%s): version %llu", why, (unsigned long long)s->version);
+}
+
+/* A DNS cluster's addresses changed: compile the config being served again (never the file
+ * on disk, which may have changed or be invalid since) with the new addresses. Every change
+ * seen in one pass of the main loop makes one new snapshot. */
+static void on_rebuild(struct wf_loop *loop, struct wf_timer *t)
+{
+	char err[1024];
+	struct wf_snapshot *old = wf_snapshot_acquire();
+	struct wf_snapshot *s = old ? wf_config_rebuild(old, err, sizeof(err)) : NULL;
+	wf_snapshot_release(old);
+	if (!s) {
+		if (old)
+			wf_error("DNS change not applied, the previous hosts keep serving: %s", err);
+		return;
+	}
+	publish(s);
+	wf_debug("config rebuilt (DNS change): version %llu", (unsigned long long)s->version);
+}
+
+static void on_dns_change(void)
+{
+	if (!wf_timer_armed(&P.rebuild))
+		wf_timer_set(&P.loop, &P.rebuild, 1);
 }
 
 static void start_drain(const char *why)
@@ -238,12 +272,18 @@ int wf_cmd_proxy(int argc, char **argv)
 		fprintf(stderr, "weft: %s\n", err);
 		return 1;
 	}
-	s->version = ++P.version;
 	if (wf_loop_init(&P.loop) < 0)
 		return 1;
-	wf_health_sync(&P.loop, s);
-	wf_snapshot_activate(s);
-	wf_snapshot_publish(s);
+	/* The first resolution of DNS clusters' names happened in wf_config_load, blocking, as
+	 * Envoy warms its clusters before opening listeners; from here on names are re-resolved
+	 * on the resolver thread. */
+	P.rebuild.cb = on_rebuild;
+	int dr = wf_dns_start(&P.loop, on_dns_change);
+	if (dr < 0) {
+		fprintf(stderr, "weft: cannot start the DNS resolver thread: %s\n", strerror(-dr));
+		return 1;
+	}
+	publish(s);
 	/* signals through a signalfd, blocked before the workers start so they inherit the mask */
 	sigset_t set;
 	sigemptyset(&set);
@@ -280,6 +320,7 @@ int wf_cmd_proxy(int argc, char **argv)
 	wf_info("weft proxy started: %u listeners, %u clusters, %u workers", s->n_listeners, s->n_clusters, P.concurrency);
 	wf_loop_run(&P.loop);
 	wf_health_stop();
+	wf_dns_stop();
 	wf_workers_stop();
 	wf_info("exiting");
 	return P.exit_code;

@@ -32,6 +32,14 @@ int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port)
 	return -EINVAL;
 }
 
+void wf_addr_set_port(struct wf_addr *a, unsigned port)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+	else if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+}
+
 char *wf_addr_str(const struct wf_addr *a, char *out, size_t n)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";

@@ -12,6 +12,8 @@ struct wf_addr {
 
 /* Fill *a from a numeric IP ("127.0.0.1", "::1") and port. 0, or -EINVAL when not an IP. */
 int wf_addr_from_ip(struct wf_addr *a, const char *ip, unsigned port);
+/* Set the port of an IPv4 or IPv6 address. */
+void wf_addr_set_port(struct wf_addr *a, unsigned port);
 /* "127.0.0.1:80" / "[::1]:80" into out; returns out. */
 char *wf_addr_str(const struct wf_addr *a, char *out, size_t n);
 int wf_addr_eq(const struct wf_addr *a, const struct wf_addr *b);

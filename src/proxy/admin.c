@@ -253,12 +253,16 @@ static void clusters(struct wf_jbuf *b, int json)
 					wf_jbuf_printf(b, ",\"priority\":%u", h->priority);
 				if (host_success_rate(c, k) >= 0)
 					wf_jbuf_printf(b, ",\"success_rate\":{\"value\":%g}", host_success_rate(c, k));
+				if (h->hostname) {
+					wf_jbuf_puts(b, ",\"hostname\":");
+					wf_jbuf_put_jstr(b, h->hostname, strlen(h->hostname));
+				}
 				wf_jbuf_puts(b, "}");
 				continue;
 			}
 			for (size_t j = 0; j < sizeof(st) / sizeof(st[0]); j++)
 				wf_jbuf_printf(b, "%s::%s::%s::%lld\n", c->name, h->addr_str, st[j].name, (long long)wf_stat_value(st[j].idx));
-			wf_jbuf_printf(b, "%s::%s::hostname::\n", c->name, h->addr_str);
+			wf_jbuf_printf(b, "%s::%s::hostname::%s\n", c->name, h->addr_str, h->hostname ? h->hostname : "");
 			wf_jbuf_printf(b, "%s::%s::health_flags::%s\n", c->name, h->addr_str, health_flags(c, k, flags));
 			wf_jbuf_printf(b, "%s::%s::weight::%u\n", c->name, h->addr_str, h->weight);
 			const struct wf_locality *loc = &c->levels[h->priority].loc[h->locality];

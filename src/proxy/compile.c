@@ -11,6 +11,7 @@
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
 #include "envoy/config/cluster/v3/outlier_detection.pb-c.h"
+#include "proxy/dns.h"
 #include "proxy/outlier.h"
 #include "core/log.h"
 #include "proxy/alog.h"
@@ -204,7 +205,40 @@ void wf_snapshot_activate(struct wf_snapshot *s)
 		wf_cluster_membership(s->clusters[i]);
 }
 
+/* dns_refresh_rate (default 5 s, at least 1 ms), dns_failure_refresh_rate (base_interval
+ * required, max_interval default 10 x base) and dns_lookup_family. STATIC clusters ignore them,
+ * as Envoy does. */
+static int dns_settings(struct wf_compile *c, const Cluster *m, struct wf_cluster *cl)
+{
+	cl->dns_family = (uint8_t)m->dns_lookup_family;
+	cl->dns_refresh_ms = 5000;
+	if (m->dns_refresh_rate) {
+		const Google__Protobuf__Duration *d = m->dns_refresh_rate;
+		if (d->seconds < 0 || (d->seconds == 0 && d->nanos < 1000000))
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, "dns_refresh_rate", "must be at least 1ms");
+		cl->dns_refresh_ms = wf_duration_ms(d);
+	}
+	const Envoy__Config__Cluster__V3__Cluster__RefreshRate *f = m->dns_failure_refresh_rate;
+	if (f) {
+		const Google__Protobuf__Duration *b = f->base_interval;
+		if (!b || b->seconds < 0 || (b->seconds == 0 && b->nanos < 1000000))
+			return wf_cfg_err(c->doc, c->err, c->errlen, f, "base_interval", "base_interval is required, at least 1ms");
+		cl->dns_fail_base_ms = wf_duration_ms(b);
+		cl->dns_fail_max_ms = f->max_interval ? wf_duration_ms(f->max_interval) : 10 * cl->dns_fail_base_ms;
+		if (cl->dns_fail_max_ms < cl->dns_fail_base_ms)
+			return wf_cfg_err(c->doc, c->err, c->errlen, f, "max_interval", "must be at least base_interval");
+	}
+	return 0;
+}
+
 static void cluster_free(struct wf_cluster *cl, unsigned n_workers);
+
+static void dns_names_free(struct wf_cluster *cl)
+{
+	for (uint32_t i = 0; i < cl->n_dns_names; i++)
+		free(cl->dns_names[i]);
+	free(cl->dns_names);
+}
 
 /* circuit_breakers: Envoy's defaults (1024 connections, pending and requests, 3 retries) unless
  * the DEFAULT priority's thresholds say otherwise. Routes have no priority yet, so HIGH
@@ -439,11 +473,6 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	cl->name = strdup(m->name);
 	cl->stat_name = strdup(m->alt_stat_name && *m->alt_stat_name ? m->alt_stat_name : m->name);
 	cl->connect_timeout_ms = m->connect_timeout ? wf_duration_ms(m->connect_timeout) : 5000;
-	if (m->dns_refresh_rate) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "dns_refresh_rate",
-		           "DNS re-resolution is not supported yet (STRICT_DNS names are resolved when the config loads)");
-		goto fail;
-	}
 	cl->per_connection_buffer_limit = m->per_connection_buffer_limit_bytes ?
 	    m->per_connection_buffer_limit_bytes->value : 1024 * 1024;
 	if (cl->per_connection_buffer_limit < 4096) {
@@ -455,11 +484,16 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		cl->type = WF_CLUSTER_STATIC;
 	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS)
 		cl->type = WF_CLUSTER_STRICT_DNS;
+	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__LOGICAL_DNS)
+		cl->type = WF_CLUSTER_LOGICAL_DNS;
 	else {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "type", "cluster type %s is not supported yet (STATIC, STRICT_DNS)",
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "type",
+		           "cluster type %s is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)",
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
 		goto fail;
 	}
+	if (dns_settings(c, m, cl) < 0)
+		goto fail;
 	struct wf_lb_params lbp = {0};
 	if (lb_params(c, m, &lbp) < 0)
 		goto fail;
@@ -498,6 +532,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	wf_cluster_lb_free(cl, n_workers);
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
+	dns_names_free(cl);
 	free(cl->hosts);
 	free(cl->name);
 	free(cl->stat_name);
@@ -785,13 +820,10 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 	return 0;
 }
 
-struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen)
+/* Compile a decoded document (taking over the caller's reference to it). */
+static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, unsigned n_workers, char *err,
+                                       size_t errlen)
 {
-	struct wf_cfgdoc *doc = wf_cfgdoc_new(file);
-	if (wf_yaml_load_file(doc, &envoy__config__bootstrap__v3__bootstrap__descriptor, err, errlen) < 0) {
-		wf_cfgdoc_free(doc);
-		return NULL;
-	}
 	struct wf_snapshot *s = calloc(1, sizeof(*s));
 	s->refs = 1;
 	s->n_workers = n_workers;
@@ -805,6 +837,21 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 		return NULL;
 	}
 	return s;
+}
+
+struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen)
+{
+	struct wf_cfgdoc *doc = wf_cfgdoc_new(file);
+	if (wf_yaml_load_file(doc, &envoy__config__bootstrap__v3__bootstrap__descriptor, err, errlen) < 0) {
+		wf_cfgdoc_free(doc);
+		return NULL;
+	}
+	return compile_doc(doc, file, n_workers, err, errlen);
+}
+
+struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen)
+{
+	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, err, errlen);
 }
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)

@@ -6,9 +6,10 @@
 
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "net/resolve.h"
+#include "proxy/dns.h"
 #include "xds/cfgdoc.h"
 
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,49 +27,44 @@ static struct wf_host *new_host(struct wf_cluster *cl, size_t *cap)
 	return h;
 }
 
-/* STRICT_DNS: every address the name resolves to is a host (resolved here, at load), in the
- * family dns_lookup_family chooses: AUTO prefers IPv6 when the name has any, V4_PREFERRED
- * the reverse, ALL takes both. */
-static int resolve(struct wf_compile *c, const void *sa_msg, const char *name, unsigned port, struct wf_cluster *cl,
-                   size_t *cap, int family_mode, const struct wf_host *proto)
+/* A STRICT_DNS or LOGICAL_DNS endpoint: its name's latest addresses (proxy/dns.c) become hosts
+ * like `proto` (weight, health, level, locality) with the endpoint's port: every address for
+ * STRICT_DNS (duplicates merged), the first one for LOGICAL_DNS. */
+static int dns_endpoint(struct wf_compile *c, const Envoy__Config__Core__V3__SocketAddress *sa, struct wf_cluster *cl,
+                        size_t *cap, const struct wf_host *proto)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_ONLY)
-		hints.ai_family = AF_INET;
-	else if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V6_ONLY)
-		hints.ai_family = AF_INET6;
-	struct addrinfo *res = NULL;
-	char ports[16];
-	snprintf(ports, sizeof(ports), "%u", port);
-	int r = getaddrinfo(name, ports, &hints, &res);
-	if (r)
-		return wf_cfg_err(c->doc, c->err, c->errlen, sa_msg, "address", "cannot resolve '%s': %s", name,
-		                  gai_strerror(r));
-	int want = 0; /* 0: any family */
-	if (family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ||
-	    family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__V4_PREFERRED) {
-		int first = family_mode == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DNS_LOOKUP_FAMILY__AUTO ? AF_INET6 : AF_INET;
-		want = first == AF_INET6 ? AF_INET : AF_INET6;
-		for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-			if (ai->ai_family == first)
-				want = first;
+	if (sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE || sa->port_value > 65535)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "port_value", "a port_value (0..65535) is required");
+	const struct wf_addr *addrs;
+	uint32_t n;
+	int rc = wf_dns_addrs(cl->name, sa->address, cl->dns_family, &addrs, &n);
+	if (rc)
+		return wf_cfg_err(c->doc, c->err, c->errlen, sa, "address", "cannot resolve '%s': %s", sa->address,
+		                  wf_resolve_strerror(rc));
+	const char *hostname = NULL;
+	for (uint32_t i = 0; i < cl->n_dns_names && !hostname; i++)
+		if (!strcmp(cl->dns_names[i], sa->address))
+			hostname = cl->dns_names[i];
+	if (!hostname) {
+		cl->dns_names = realloc(cl->dns_names, (cl->n_dns_names + 1) * sizeof(*cl->dns_names));
+		hostname = cl->dns_names[cl->n_dns_names++] = strdup(sa->address);
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (want && ai->ai_family != want)
-			continue;
+	if (cl->type == WF_CLUSTER_LOGICAL_DNS)
+		n = 1;
+	for (uint32_t i = 0; i < n; i++) {
 		struct wf_host *h = new_host(cl, cap);
 		*h = *proto;
-		memcpy(&h->addr.ss, ai->ai_addr, ai->ai_addrlen);
-		h->addr.len = ai->ai_addrlen;
+		h->addr = addrs[i];
+		wf_addr_set_port(&h->addr, sa->port_value);
 		int dup = 0;
 		for (uint32_t k = 0; k < cl->n_hosts; k++)
 			dup |= wf_addr_eq(&cl->hosts[k].addr, &h->addr);
 		if (dup)
 			continue;
 		wf_addr_str(&h->addr, h->addr_str, sizeof(h->addr_str));
+		h->hostname = hostname;
 		cl->n_hosts++;
 	}
-	freeaddrinfo(res);
 	return 0;
 }
 
@@ -89,11 +85,10 @@ static int locality_hosts(struct wf_compile *c, const Cluster *m, const Locality
 		                le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
 		                le->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
 		const Envoy__Config__Core__V3__Address *a = le->endpoint->address;
-		if (cl->type == WF_CLUSTER_STRICT_DNS) {
+		if (cl->type != WF_CLUSTER_STATIC) {
 			if (!a || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS)
 				return wf_cfg_err(c->doc, c->err, c->errlen, le->endpoint, "address", "a socket_address is required");
-			if (resolve(c, a->socket_address, a->socket_address->address, a->socket_address->port_value, cl, cap,
-			            m->dns_lookup_family, &proto) < 0)
+			if (dns_endpoint(c, a->socket_address, cl, cap, &proto) < 0)
 				return -1;
 			continue;
 		}
@@ -116,6 +111,10 @@ static int endpoints(struct wf_compile *c, const Cluster *m, struct wf_cluster *
 {
 	const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *la = m->load_assignment;
 	size_t n = la ? la->n_endpoints : 0;
+	if (cl->type == WF_CLUSTER_LOGICAL_DNS && (n != 1 || la->endpoints[0]->n_lb_endpoints != 1))
+		return wf_cfg_err(c->doc, c->err, c->errlen, la ? (const void *)la : (const void *)m,
+		                  la ? "endpoints" : "load_assignment",
+		                  "a LOGICAL_DNS cluster needs exactly one locality with exactly one lb_endpoint");
 	uint32_t max_prio = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (la->endpoints[i]->priority >= WF_PRIO_MAX)

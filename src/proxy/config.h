@@ -208,7 +208,7 @@ struct wf_route_table {
 
 /* ---- clusters ---------------------------------------------------------------------------- */
 
-enum wf_cluster_type { WF_CLUSTER_STATIC, WF_CLUSTER_STRICT_DNS };
+enum wf_cluster_type { WF_CLUSTER_STATIC, WF_CLUSTER_STRICT_DNS, WF_CLUSTER_LOGICAL_DNS };
 
 struct wf_host {
 	struct wf_addr addr;
@@ -217,6 +217,8 @@ struct wf_host {
 	uint8_t healthy;                   /* from health_status (active checks: wf_ol_host.hc_failed) */
 	uint8_t priority;                  /* its LocalityLbEndpoints' priority: index in c->levels */
 	uint32_t locality;                 /* index in its level's loc[] */
+	const char *hostname;              /* DNS clusters: the name it was resolved from (the
+	                                      cluster's dns_names own it); NULL otherwise */
 	/* per-host stats for /clusters (hidden, registered by cluster and address) */
 	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
 	    st_rq_success, st_rq_error, st_rq_timeout;
@@ -369,6 +371,11 @@ struct wf_cluster {
 	uint32_t budget_min;               /* retry_budget.min_retry_concurrency */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
+	/* STRICT_DNS, LOGICAL_DNS: the names proxy/dns.c keeps resolving, and how often */
+	char **dns_names; uint32_t n_dns_names;
+	uint8_t dns_family;                /* enum wf_dns_family (dns_lookup_family) */
+	uint64_t dns_refresh_ms;           /* dns_refresh_rate, default 5 s */
+	uint64_t dns_fail_base_ms, dns_fail_max_ms; /* dns_failure_refresh_rate; 0: dns_refresh_ms */
 };
 
 /* ---- listeners --------------------------------------------------------------------------- */
@@ -453,6 +460,10 @@ struct wf_snapshot {
 /* Decode a bootstrap file into a snapshot for n_workers workers. NULL with err set
  * ("file:line:col: path: what") when the file is refused. Main thread only. */
 struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *err, size_t errlen);
+/* Compile the config `from` was compiled from again (the same messages; the names of DNS
+ * clusters as they resolve now), without reading the file: how a DNS change is applied.
+ * NULL with err set. Main thread only. */
+struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen);
 /* Make a freshly loaded snapshot's config-derived gauges (cluster membership) current.
  * Main thread, right before publishing it. */
 void wf_snapshot_activate(struct wf_snapshot *s);

@@ -20,6 +20,8 @@ static const struct pending pending[] = {
 	{"envoy.config.cluster.v3.Cluster.CommonLbConfig", "zone_aware_lb_config", NULL},
 	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_local_origin_success_rate", NULL},
 	{"envoy.config.cluster.v3.OutlierDetection", "enforcing_failure_percentage_local_origin", NULL},
+	{"envoy.config.cluster.v3.Cluster", "respect_dns_ttl",
+	 "not supported (the system resolver does not report TTLs): names are re-resolved every dns_refresh_rate"},
 	{"envoy.config.core.v3.HealthCheck", "grpc_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "custom_health_check", NULL},
 	{"envoy.config.core.v3.HealthCheck", "alt_port", NULL},

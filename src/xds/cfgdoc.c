@@ -18,6 +18,7 @@ struct mark {
 };
 
 struct wf_cfgdoc {
+	int refs;                  /* atomic: snapshots compiled from it */
 	char *source;
 	ProtobufCMessage *root;
 	struct mark *marks;
@@ -29,7 +30,14 @@ struct wf_cfgdoc *wf_cfgdoc_new(const char *source)
 	struct wf_cfgdoc *doc = calloc(1, sizeof(*doc));
 	if (!doc)
 		return NULL;
+	doc->refs = 1;
 	doc->source = strdup(source ? source : "<config>");
+	return doc;
+}
+
+struct wf_cfgdoc *wf_cfgdoc_ref(struct wf_cfgdoc *doc)
+{
+	__atomic_add_fetch(&doc->refs, 1, __ATOMIC_RELAXED);
 	return doc;
 }
 
@@ -39,7 +47,7 @@ void wf_cfgdoc_set_root(struct wf_cfgdoc *doc, ProtobufCMessage *root) { doc->ro
 
 void wf_cfgdoc_free(struct wf_cfgdoc *doc)
 {
-	if (!doc)
+	if (!doc || __atomic_sub_fetch(&doc->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (uint32_t i = 0; i < doc->cap; i++) {
 		free(doc->marks[i].path);

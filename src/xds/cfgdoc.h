@@ -14,7 +14,10 @@
 struct wf_cfgdoc;
 
 struct wf_cfgdoc *wf_cfgdoc_new(const char *source_name);
-/* Frees the document, its root message, and every message unpacked through it. */
+/* Another owner of the document (a snapshot recompiled from it): returns doc. Any thread. */
+struct wf_cfgdoc *wf_cfgdoc_ref(struct wf_cfgdoc *doc);
+/* Drops one reference; the last one frees the document, its root message, and every message
+ * unpacked through it. Unpacking (wf_cfgdoc_any) stays on one thread (the main thread). */
 void wf_cfgdoc_free(struct wf_cfgdoc *doc);
 const char *wf_cfgdoc_source(const struct wf_cfgdoc *doc);
 ProtobufCMessage *wf_cfgdoc_root(const struct wf_cfgdoc *doc);

@@ -4,9 +4,11 @@ Stdlib only. What is here:
 
   free_port()              a port on 127.0.0.1 nobody listens on (never handed out twice)
   Weft(config, ...)        runs `weft proxy -c` on a config, waits for admin /ready, stops it
-                           with SIGTERM at exit and fails the test if it did not exit 0
+                           with SIGTERM at exit and fails the test if it did not exit 0;
+                           wrap= a command prefix (e.g. unshare) that execs weft
   run_weft(args)           runs the binary to completion (validate, bad configs)
   HttpUpstream(name)       HTTP/1.1 upstream in threads; records every request it receives
+                           (host=/port= to listen on another loopback address)
   TcpServer / TcpEcho      raw TCP peers; Blackhole accepts and never answers
   closed_port()            a port where connect() is refused
   raw / RawConn            raw sockets with timeouts and an HTTP/1 response reader
@@ -222,7 +224,7 @@ class Weft:
     """
 
     def __init__(self, config, concurrency=1, args=(), ready_timeout=15.0, drain_time=2,
-                 log_level=None, wait_ready=True, expect_exit=0, env=None):
+                 log_level=None, wait_ready=True, expect_exit=0, env=None, wrap=()):
         self.config = str(config)
         self.concurrency = concurrency
         self.args = list(args)
@@ -232,6 +234,7 @@ class Weft:
         self.wait_ready = wait_ready
         self.expect_exit = expect_exit
         self.env = env
+        self.wrap = list(wrap)      # a command prefix that ends by exec'ing its arguments
         self.admin_port = getattr(config, "admin_port", None) or _find_admin_port(self.config)
         self.listen_ports = list(getattr(config, "listen_ports", []) or [])
         self.dir = tempfile.mkdtemp(dir=session_dir(), prefix="weft-")
@@ -252,7 +255,7 @@ class Weft:
             cmd += ["--drain-time-s", str(self.drain_time)]
         if self.log_level and "-l" not in self.args:
             cmd += ["-l", self.log_level]
-        return cmd + self.args
+        return self.wrap + cmd + self.args
 
     def start(self):
         if not os.path.exists(WEFT_BIN):
@@ -569,7 +572,8 @@ def pattern_bytes(n):
 
 
 class HttpUpstream:
-    """An HTTP/1.1 server in threads (one per connection), on 127.0.0.1 and a kernel-chosen port.
+    """An HTTP/1.1 server in threads (one per connection), on 127.0.0.1 (or `host`, another
+    loopback address) and a kernel-chosen port (or `port`).
 
     Records every request (self.requests) and counts connections (self.connections; requests
     carry conn_id/seq, so reuse can be asserted). Answers by path (query ignored):
@@ -594,8 +598,9 @@ class HttpUpstream:
     (or bytes, written raw, then the connection closes) overrides a path.
     """
 
-    def __init__(self, name="upstream", responses=None):
+    def __init__(self, name="upstream", responses=None, host=LOCAL, port=0):
         self.name = name
+        self.host = host
         self.responses = dict(responses or {})
         self.requests = []
         self.connections = 0
@@ -605,7 +610,7 @@ class HttpUpstream:
         self._closed = False
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._lsock.bind((LOCAL, 0))
+        self._lsock.bind((host, port))
         self._lsock.listen(1024)
         self.port = self._lsock.getsockname()[1]
         _register(self)

@@ -7,7 +7,7 @@ import threading
 import time
 
 import configs as C
-from harness import HttpUpstream, Weft, check, eq, free_port, request
+from harness import HttpUpstream, Weft, check, eq, free_port, request, wait_for
 
 
 def _cfg(ups, lb_policy, hash_policy=None, cluster_extra=None):
@@ -60,7 +60,7 @@ def test_least_request_avoids_the_busy_host():
     slow, fast = HttpUpstream("slow"), HttpUpstream("fast")
 
     def stall(req):
-        time.sleep(5.0)
+        time.sleep(8.0)  # longer than the test's requests take, so the slow host stays busy
         return (200, [("content-type", "text/plain")], b"slow")
     slow.responses["/x"] = stall
     try:
@@ -71,20 +71,22 @@ def test_least_request_avoids_the_busy_host():
             lock = threading.Lock()
 
             def one(done):
-                r = request(port, "/x", timeout=10)
+                r = request(port, "/x", timeout=12)
                 with lock:
                     got.append(r.header("x-upstream"))
                 done.set()
             ts = []
             for _ in range(20):
-                # the next request starts once this one is answered (it went to the fast
-                # host) or is clearly held (slow host), so the fast host is idle at each pick
-                # however slow the machine is
+                # the next request starts once this one is answered (it went to the fast host)
+                # or has reached the slow host, never on a timer: at each pick the fast host
+                # is idle and the slow one holds every request sent to it, however slow the
+                # machine is
                 done = threading.Event()
+                before = len(slow.requests)
                 t = threading.Thread(target=one, args=(done,))
                 t.start()
                 ts.append(t)
-                done.wait(0.3)
+                wait_for(lambda: done.is_set() or len(slow.requests) > before, 10, what="request placed")
             for t in ts:
                 t.join(15)
             eq(len(got), 20, "all requests answered")

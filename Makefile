@@ -9,7 +9,7 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
-           -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing $(SAN) \
+           -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -fno-math-errno $(SAN) \
            -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
 LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lpthread -lm
 LDFLAGS += $(SAN)

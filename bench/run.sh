@@ -17,8 +17,9 @@
 # (-c$BENCH_TCP_CONNS): MiB/s and CPU per MiB, measured the same way.
 # A "direct" row (wrk straight to the upstream) shows the ceiling of the load side. A
 # "weft-resilience" row runs Weft with bench/weft-resilience.yaml.in: the same setup plus a
-# retry policy, outlier detection and circuit breakers, configured but never firing; its CPU
-# per request is compared with the "weft" row's.
+# retry policy, a 0% mirror, the rate limit, fault and CORS filters, outlier detection,
+# circuit breakers and active health checks, configured but never firing; its CPU per request
+# is compared with the "weft" row's.
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
@@ -456,7 +457,7 @@ fi
 if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[weft-resilience.rps]:-}" ]; then
 	res_ratio=$(fmt '%.2f' "${R[weft-resilience.cpu_us]} / ${R[weft.cpu_us]}")
 	echo
-	echo "Weft with retries/outlier detection/circuit breakers configured vs bare Weft:" \
+	echo "Weft with the traffic-management features configured (not firing) vs bare Weft:" \
 		"CPU per request ${res_ratio}x (target <= ${TARGET_RESILIENCE_RATIO}x)" \
 		"$(verdict "$res_ratio <= $TARGET_RESILIENCE_RATIO")"
 fi

@@ -1,0 +1,573 @@
+#include "http/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_CHUNK (64 * 1024)  /* serialize up to this much per wf_h2_send_pending */
+
+/* Per stream: the header block being received, and the DATA queued to send. */
+struct stream {
+	int32_t id;
+	struct stream *prev, *next;        /* every stream of the connection */
+	struct stream *next_unopened;
+	/* receiving a header block: names and values in hb, (offset, length) pairs in idx */
+	char *hb; uint32_t hb_len, hb_cap;
+	uint32_t *idx; uint32_t n_idx, cap_idx;
+	uint32_t list_bytes;
+	uint8_t too_large;
+	/* sending */
+	struct wf_buf q;
+	uint8_t end;                       /* no more DATA after q */
+	uint8_t provider;                  /* a data provider is attached (nghttp2 reads q) */
+	uint8_t deferred;                  /* the provider said "nothing yet" */
+	uint8_t local_done;                /* our side ended (END_STREAM sent or queued) */
+	uint8_t peer_done;                 /* the peer's side ended */
+	nghttp2_nv *trailers; size_t n_trailers;
+};
+
+struct wf_h2 {
+	nghttp2_session *s;
+	struct stream *unopened;           /* client: requests submitted, not yet sent */
+	struct stream *all;
+	struct wf_h2_limits lim;
+	const struct wf_h2_ops *ops;
+	void *ctx;
+	struct wf_pool *pool;
+	int server;
+	struct wf_buf out;                 /* serialized frames not yet written */
+	enum wf_h2_error err;
+	uint8_t fatal;
+	/* abuse accounting */
+	uint32_t continuations;            /* CONTINUATION frames in the current header block */
+	uint32_t empty_run;                /* consecutive frames with an empty payload */
+	uint64_t streams_opened, streams_closed, premature_resets;
+	uint64_t priority_frames, window_updates, data_frames_sent;
+};
+
+void wf_h2_limits_default(struct wf_h2_limits *l)
+{
+	*l = (struct wf_h2_limits){
+	    .max_concurrent_streams = 2147483647u,
+	    .initial_stream_window = 268435456u,
+	    .initial_connection_window = 268435456u,
+	    .hpack_table_size = 4096,
+	    .max_header_list = 60 * 1024,
+	    .max_headers = 100,
+	    .max_outbound_frames = 10000,
+	    .max_outbound_control_frames = 1000,
+	    .max_consecutive_empty_frames = 1,
+	    .max_priority_frames_per_stream = 100,
+	    .max_window_updates_per_data_sent = 10,
+	    .max_continuations = 8,
+	};
+}
+
+const char *wf_h2_error_str(enum wf_h2_error e)
+{
+	switch (e) {
+	case WF_H2_OK: return "ok";
+	case WF_H2_PROTOCOL: return "protocol error";
+	case WF_H2_RAPID_RESET: return "too many streams reset by the peer (rapid reset)";
+	case WF_H2_CONTINUATION_FLOOD: return "too many CONTINUATION frames";
+	case WF_H2_HEADER_LIST_TOO_LARGE: return "header list too large";
+	case WF_H2_CONTROL_FLOOD: return "too many control frames queued (PING/SETTINGS flood)";
+	case WF_H2_OUTBOUND_FLOOD: return "too many frames queued for a peer that does not read";
+	case WF_H2_EMPTY_FRAMES: return "too many consecutive empty frames";
+	case WF_H2_PRIORITY_FLOOD: return "too many PRIORITY frames";
+	case WF_H2_WINDOW_UPDATE_FLOOD: return "too many WINDOW_UPDATE frames";
+	}
+	return "?";
+}
+
+/* A fatal abuse: GOAWAY (ENHANCE_YOUR_CALM, or PROTOCOL_ERROR) and stop. */
+static int fail(struct wf_h2 *h, enum wf_h2_error e)
+{
+	if (!h->fatal) {
+		h->fatal = 1;
+		h->err = e;
+		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+		                      e == WF_H2_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM, NULL, 0);
+	}
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static struct stream *stream_of(struct wf_h2 *h, int32_t id)
+{
+	struct stream *st = nghttp2_session_get_stream_user_data(h->s, id);
+	for (struct stream *u = h->unopened; !st && u; u = u->next_unopened)
+		if (u->id == id)
+			st = u; /* nghttp2 makes the stream when its HEADERS leave */
+	return st;
+}
+
+static void opened(struct wf_h2 *h, int32_t id)
+{
+	for (struct stream **u = &h->unopened; *u; u = &(*u)->next_unopened)
+		if ((*u)->id == id) {
+			*u = (*u)->next_unopened;
+			return;
+		}
+}
+
+static struct stream *stream_new(struct wf_h2 *h, int32_t id)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	st->id = id;
+	st->next = h->all;
+	if (h->all)
+		h->all->prev = st;
+	h->all = st;
+	h->streams_opened++;
+	return st;
+}
+
+static void free_nv(nghttp2_nv *nv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(nv[i].name);
+		free(nv[i].value);
+	}
+	free(nv);
+}
+
+static void stream_free(struct wf_h2 *h, struct stream *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		h->all = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	free(st->hb);
+	free(st->idx);
+	wf_buf_release(&st->q, h->pool);
+	free_nv(st->trailers, st->n_trailers);
+	free(st);
+}
+
+/* ---- receiving ----------------------------------------------------------------------------- */
+
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user)
+{
+	struct wf_h2 *h = user;
+	if (hd->type == NGHTTP2_CONTINUATION && ++h->continuations > h->lim.max_continuations)
+		return fail(h, WF_H2_CONTINUATION_FLOOD);
+	if (hd->type == NGHTTP2_HEADERS)
+		h->continuations = 0;
+	/* frames that carry nothing and do not end anything: a cheap way to keep a peer busy */
+	int empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
+	            (hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_CONTINUATION);
+	if (!empty)
+		h->empty_run = 0;
+	else if (++h->empty_run > h->lim.max_consecutive_empty_frames)
+		return fail(h, WF_H2_EMPTY_FRAMES);
+	if (hd->type == NGHTTP2_PRIORITY &&
+	    ++h->priority_frames > (uint64_t)h->lim.max_priority_frames_per_stream * (1 + h->streams_opened))
+		return fail(h, WF_H2_PRIORITY_FLOOD);
+	if (hd->type == NGHTTP2_WINDOW_UPDATE &&
+	    ++h->window_updates > 10 + 2 * h->streams_opened + (uint64_t)h->lim.max_window_updates_per_data_sent * h->data_frames_sent)
+		return fail(h, WF_H2_WINDOW_UPDATE_FLOOD);
+	return 0;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+	struct wf_h2 *h = user;
+	struct stream *st = stream_of(h, f->hd.stream_id);
+	if (!st) {
+		if (!h->server)
+			return 0; /* a push or an unknown stream: nghttp2 refuses pushes (disabled) */
+		st = stream_new(h, f->hd.stream_id);
+		nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+	}
+	st->hb_len = st->n_idx = st->list_bytes = 0;
+	st->too_large = 0;
+	return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl, const uint8_t *value,
+                     size_t vl, uint8_t flags, void *user)
+{
+	struct wf_h2 *h = user;
+	struct stream *st = stream_of(h, f->hd.stream_id);
+	if (!st || st->too_large)
+		return 0;
+	st->list_bytes += (uint32_t)(nl + vl + 32);
+	if (st->list_bytes > h->lim.max_header_list || st->n_idx / 4 >= h->lim.max_headers) {
+		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
+		st->too_large = 1;
+		h->premature_resets++;
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	if (st->hb_len + nl + vl > st->hb_cap) {
+		while (st->hb_len + nl + vl > st->hb_cap)
+			st->hb_cap = st->hb_cap ? st->hb_cap * 2 : 1024;
+		st->hb = realloc(st->hb, st->hb_cap);
+	}
+	if (st->n_idx + 4 > st->cap_idx) {
+		st->cap_idx = st->cap_idx ? st->cap_idx * 2 : 64;
+		st->idx = realloc(st->idx, st->cap_idx * sizeof(*st->idx));
+	}
+	st->idx[st->n_idx++] = st->hb_len;
+	st->idx[st->n_idx++] = (uint32_t)nl;
+	memcpy(st->hb + st->hb_len, name, nl);
+	st->hb_len += (uint32_t)nl;
+	st->idx[st->n_idx++] = st->hb_len;
+	st->idx[st->n_idx++] = (uint32_t)vl;
+	memcpy(st->hb + st->hb_len, value, vl);
+	st->hb_len += (uint32_t)vl;
+	return 0;
+}
+
+static int deliver_headers(struct wf_h2 *h, struct stream *st, int end_stream, int trailers)
+{
+	uint32_t n = st->n_idx / 4;
+	struct wf_hdr small[32], *hv = !n ? NULL : n <= 32 ? small : malloc(n * sizeof(*hv));
+	for (uint32_t i = 0; i < n; i++)
+		hv[i] = (struct wf_hdr){st->hb + st->idx[4 * i], st->hb + st->idx[4 * i + 2], st->idx[4 * i + 1],
+		                        st->idx[4 * i + 3]};
+	int r = h->ops->headers(h->ctx, st->id, hv, n, end_stream, trailers);
+	if (hv && hv != small)
+		free(hv);
+	return r;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+	struct wf_h2 *h = user;
+	int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+	struct stream *st = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
+	switch (f->hd.type) {
+	case NGHTTP2_HEADERS:
+		if (!st || st->too_large)
+			return 0;
+	{
+		if (end)
+			st->peer_done = 1;
+		/* a later block without pseudo-headers is a trailer section (a final response after
+		 * a 1xx is also a later block, but starts with :status) */
+		int trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS && (!st->n_idx || st->hb[st->idx[0]] != ':');
+		if (deliver_headers(h, st, end, trailers) < 0)
+			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		return 0;
+	}
+	case NGHTTP2_DATA:
+		if (st && end) {
+			st->peer_done = 1;
+			if (h->ops->data(h->ctx, st->id, NULL, 0, 1) < 0)
+				nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		}
+		return 0;
+	case NGHTTP2_RST_STREAM:
+		/* a reset before our answer was complete: the shape of a rapid-reset attack when most
+		 * streams end so (Envoy's rule: half of at least 100 closed streams) */
+		if (st && !st->local_done)
+			h->premature_resets++;
+		return 0;
+	case NGHTTP2_GOAWAY:
+		if (h->ops->goaway)
+			h->ops->goaway(h->ctx, f->goaway.last_stream_id, f->goaway.error_code);
+		return 0;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *p, size_t n, void *user)
+{
+	struct wf_h2 *h = user;
+	struct stream *st = stream_of(h, id);
+	if (!st) {
+		nghttp2_session_consume(s, id, n);
+		return 0;
+	}
+	if (h->ops->data(h->ctx, id, p, n, 0) < 0)
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
+{
+	struct wf_h2 *h = user;
+	struct stream *st = stream_of(h, id);
+	if (!st)
+		return 0;
+	nghttp2_session_set_stream_user_data(s, id, NULL);
+	opened(h, id);
+	h->streams_closed++;
+	h->ops->closed(h->ctx, id, code);
+	stream_free(h, st);
+	if (h->server && h->streams_closed >= 100 && h->premature_resets * 2 >= h->streams_closed)
+		return fail(h, WF_H2_RAPID_RESET);
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+	struct wf_h2 *h = user;
+	if (f->hd.type == NGHTTP2_DATA)
+		h->data_frames_sent++;
+	else if (f->hd.type == NGHTTP2_HEADERS && !h->server && h->unopened)
+		opened(h, f->hd.stream_id);
+	return 0;
+}
+
+/* ---- sending DATA ---------------------------------------------------------------------------- */
+
+static ssize_t read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *user)
+{
+	struct wf_h2 *h = user;
+	struct stream *st = src->ptr;
+	size_t avail = wf_buf_len(&st->q), n = avail < len ? avail : len;
+	if (n) {
+		memcpy(buf, wf_buf_data(&st->q), n);
+		wf_buf_consume(&st->q, h->pool, (uint32_t)n);
+	}
+	if (!wf_buf_len(&st->q)) {
+		if (st->end) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+			st->provider = 0;
+			if (st->trailers) {
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+				nghttp2_submit_trailer(s, id, st->trailers, st->n_trailers);
+			}
+		} else if (!n) {
+			st->deferred = 1;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+		if (h->ops->drained)
+			h->ops->drained(h->ctx, id);
+	}
+	return (ssize_t)n;
+}
+
+static nghttp2_nv *to_nv(const struct wf_hdr *hdrs, uint32_t n)
+{
+	nghttp2_nv *nv = calloc(n ? n : 1, sizeof(*nv));
+	for (uint32_t i = 0; i < n; i++) {
+		nv[i].name = malloc(hdrs[i].name_len + 1);
+		nv[i].value = malloc(hdrs[i].value_len + 1);
+		for (uint32_t k = 0; k < hdrs[i].name_len; k++) { /* HTTP/2 field names are lower case */
+			char c = hdrs[i].name[k];
+			nv[i].name[k] = (uint8_t)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+		}
+		memcpy(nv[i].value, hdrs[i].value, hdrs[i].value_len);
+		nv[i].namelen = hdrs[i].name_len;
+		nv[i].valuelen = hdrs[i].value_len;
+	}
+	return nv;
+}
+
+int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
+{
+	struct stream *st = stream_new(h, 0);
+	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_data};
+	nghttp2_nv *nv = to_nv(hdrs, n);
+	st->provider = !end_stream;
+	st->local_done = (uint8_t)end_stream;
+	int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, end_stream ? NULL : &dp, st);
+	free_nv(nv, n);
+	if (id < 0) {
+		h->streams_opened--;
+		stream_free(h, st);
+		return -1;
+	}
+	st->id = id;
+	st->next_unopened = h->unopened;
+	h->unopened = st;
+	return id;
+}
+
+int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
+{
+	struct stream *st = stream_of(h, id);
+	if (!st)
+		return -1;
+	nghttp2_nv *nv = to_nv(hdrs, n);
+	if (st->provider || wf_buf_len(&st->q)) {
+		/* trailers after queued DATA: they leave when the queue is empty */
+		if (!end_stream || st->trailers) {
+			free_nv(nv, n);
+			return -1;
+		}
+		st->trailers = nv;
+		st->n_trailers = n;
+		st->end = 1;
+		st->local_done = 1;
+		if (st->deferred) {
+			st->deferred = 0;
+			nghttp2_session_resume_data(h->s, id);
+		}
+		return 0;
+	}
+	int r = nghttp2_submit_headers(h->s, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, NULL, nv, n, NULL);
+	free_nv(nv, n);
+	if (end_stream)
+		st->local_done = 1;
+	return r < 0 ? -1 : 0;
+}
+
+int wf_h2_send_data(struct wf_h2 *h, int32_t id, const void *p, size_t n, int end_stream)
+{
+	struct stream *st = stream_of(h, id);
+	if (!st || st->end)
+		return -1;
+	if (n && wf_buf_append(&st->q, h->pool, p, n) < 0)
+		return -1;
+	if (end_stream) {
+		st->end = 1;
+		st->local_done = 1;
+	}
+	if (!st->provider) {
+		nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_data};
+		if (nghttp2_submit_data(h->s, NGHTTP2_FLAG_END_STREAM, id, &dp) < 0)
+			return -1;
+		st->provider = 1;
+		st->deferred = 0;
+	} else if (st->deferred) {
+		st->deferred = 0;
+		nghttp2_session_resume_data(h->s, id);
+	}
+	return 0;
+}
+
+size_t wf_h2_stream_queued(struct wf_h2 *h, int32_t id)
+{
+	struct stream *st = stream_of(h, id);
+	return st ? wf_buf_len(&st->q) : 0;
+}
+
+void wf_h2_consume(struct wf_h2 *h, int32_t id, size_t n)
+{
+	nghttp2_session_consume(h->s, id, n);
+}
+
+void wf_h2_reset(struct wf_h2 *h, int32_t id, uint32_t code)
+{
+	nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, code);
+}
+
+void wf_h2_goaway(struct wf_h2 *h, uint32_t code)
+{
+	nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), code, NULL, 0);
+}
+
+void wf_h2_ping(struct wf_h2 *h)
+{
+	nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, NULL);
+}
+
+uint32_t wf_h2_streams(const struct wf_h2 *h)
+{
+	return (uint32_t)(h->streams_opened - h->streams_closed);
+}
+
+/* ---- the connection ---------------------------------------------------------------------------- */
+
+struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct wf_h2_ops *ops, void *ctx,
+                        struct wf_pool *pool)
+{
+	struct wf_h2 *h = calloc(1, sizeof(*h));
+	h->lim = *lim;
+	h->ops = ops;
+	h->ctx = ctx;
+	h->pool = pool;
+	h->server = server;
+	nghttp2_session_callbacks *cb;
+	nghttp2_session_callbacks_new(&cb);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_option *opt;
+	nghttp2_option_new(&opt);
+	nghttp2_option_set_no_auto_window_update(opt, 1);  /* wf_h2_consume acknowledges */
+	nghttp2_option_set_max_outbound_ack(opt, lim->max_outbound_control_frames);
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, lim->hpack_table_size);
+	nghttp2_option_set_max_continuations(opt, lim->max_continuations + 1);
+	if (!server)
+		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+	int r = server ? nghttp2_session_server_new2(&h->s, cb, h, opt) : nghttp2_session_client_new2(&h->s, cb, h, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cb);
+	if (r) {
+		free(h);
+		return NULL;
+	}
+	nghttp2_settings_entry iv[] = {
+	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_concurrent_streams},
+	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->initial_stream_window > 2147483647u ? 2147483647u : lim->initial_stream_window},
+	    {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, lim->hpack_table_size},
+	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->max_header_list},
+	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+	};
+	/* ENABLE_PUSH is a client setting only */
+	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, server ? 4 : 5);
+	if (lim->initial_connection_window > 65535)
+		nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)(lim->initial_connection_window > 2147483647u
+		                                                                            ? 2147483647u : lim->initial_connection_window));
+	return h;
+}
+
+void wf_h2_free(struct wf_h2 *h)
+{
+	if (!h)
+		return;
+	nghttp2_session_del(h->s); /* no stream callbacks from here: free what is left */
+	while (h->all)
+		stream_free(h, h->all);
+	wf_buf_release(&h->out, h->pool);
+	free(h);
+}
+
+int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
+{
+	if (h->fatal)
+		return -1;
+	ssize_t r = nghttp2_session_mem_recv(h->s, p, n);
+	if (r < 0 && !h->fatal) {
+		h->fatal = 1;
+		h->err = r == NGHTTP2_ERR_FLOODED                 ? WF_H2_CONTROL_FLOOD
+		         : r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? WF_H2_CONTINUATION_FLOOD
+		                                                   : WF_H2_PROTOCOL;
+	}
+	if (!h->fatal && nghttp2_session_get_outbound_queue_size(h->s) > h->lim.max_outbound_frames)
+		fail(h, WF_H2_OUTBOUND_FLOOD);
+	return h->fatal ? -1 : 0;
+}
+
+size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
+{
+	while (wf_buf_len(&h->out) < OUT_CHUNK) {
+		const uint8_t *d;
+		ssize_t n = nghttp2_session_mem_send(h->s, &d);
+		if (n <= 0)
+			break;
+		if (wf_buf_append(&h->out, h->pool, d, (size_t)n) < 0)
+			break;
+	}
+	size_t n = wf_buf_len(&h->out);
+	*p = n ? (const uint8_t *)wf_buf_data(&h->out) : NULL;
+	return n;
+}
+
+void wf_h2_sent(struct wf_h2 *h, size_t n)
+{
+	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
+}
+
+int wf_h2_done(const struct wf_h2 *h)
+{
+	if (wf_buf_len(&h->out))
+		return 0;
+	return h->fatal || (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s));
+}
+
+enum wf_h2_error wf_h2_error(const struct wf_h2 *h)
+{
+	return h->err;
+}

@@ -1,0 +1,442 @@
+/* Unit tests for src/http/h2.c: a client and a server codec talking in memory (requests,
+ * responses, bodies, trailers, flow control and back-pressure, GOAWAY), and the abuse limits
+ * driven by hand-built frames: rapid reset, CONTINUATION flood, HPACK bomb, PING flood, empty
+ * frames, too many concurrent streams. */
+#include "test.h"
+
+#include "http/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a recording endpoint -------------------------------------------------------------------- */
+
+struct ev {
+	int headers, trailers, ends, closed, goaways;
+	uint32_t last_close_code;
+	int32_t last_stream;
+	char status[8], path[64], method[16], custom[64], trailer[64];
+	size_t body;
+	int consume;                       /* acknowledge received DATA at once */
+};
+
+static struct wf_pool pool;
+
+static void copy_hdr(const struct wf_hdr *h, uint32_t n, const char *name, char *out, size_t cap)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (h[i].name_len == strlen(name) && !memcmp(h[i].name, name, h[i].name_len)) {
+			size_t k = h[i].value_len < cap - 1 ? h[i].value_len : cap - 1;
+			memcpy(out, h[i].value, k);
+			out[k] = 0;
+		}
+}
+
+
+static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n, int end, int trailers)
+{
+	struct ev *e = ctx;
+	e->last_stream = id;
+	if (trailers) {
+		e->trailers++;
+		copy_hdr(h, n, "grpc-status", e->trailer, sizeof(e->trailer));
+	} else {
+		e->headers++;
+		copy_hdr(h, n, ":status", e->status, sizeof(e->status));
+		copy_hdr(h, n, ":path", e->path, sizeof(e->path));
+		copy_hdr(h, n, ":method", e->method, sizeof(e->method));
+		copy_hdr(h, n, "x-custom", e->custom, sizeof(e->custom));
+	}
+	e->ends += end;
+	return 0;
+}
+
+static struct wf_h2 *cur_consumer;
+
+static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end)
+{
+	struct ev *e = ctx;
+	e->body += n;
+	e->ends += end;
+	if (e->consume && n && cur_consumer)
+		wf_h2_consume(cur_consumer, id, n);
+	return 0;
+}
+
+static void on_closed(void *ctx, int32_t id, uint32_t code)
+{
+	struct ev *e = ctx;
+	e->closed++;
+	e->last_close_code = code;
+}
+
+static void on_goaway(void *ctx, int32_t last, uint32_t code)
+{
+	struct ev *e = ctx;
+	e->goaways++;
+	e->last_close_code = code;
+}
+
+static const struct wf_h2_ops ops = {on_headers, on_data, on_closed, on_goaway, NULL};
+
+/* Move bytes both ways until neither side has anything to send. */
+static void pump(struct wf_h2 *c, struct ev *ce, struct wf_h2 *s, struct ev *se)
+{
+	for (int round = 0; round < 1000; round++) {
+		const uint8_t *p;
+		size_t n1 = wf_h2_send_pending(c, &p);
+		if (n1) {
+			cur_consumer = s;
+			wf_h2_recv(s, p, n1);
+			wf_h2_sent(c, n1);
+		}
+		size_t n2 = wf_h2_send_pending(s, &p);
+		if (n2) {
+			cur_consumer = c;
+			wf_h2_recv(c, p, n2);
+			wf_h2_sent(s, n2);
+		}
+		if (!n1 && !n2)
+			return;
+	}
+	(void)ce;
+	(void)se;
+}
+
+#define H(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1}
+
+static const struct wf_hdr GET[] = {H(":method", "GET"), H(":scheme", "http"), H(":authority", "example.test"),
+                                    H(":path", "/hello"), H("x-custom", "yes")};
+static const struct wf_hdr POST[] = {H(":method", "POST"), H(":scheme", "http"), H(":authority", "example.test"),
+                                     H(":path", "/upload")};
+static const struct wf_hdr OK200[] = {H(":status", "200"), H("content-type", "text/plain")};
+static const struct wf_hdr TRAILERS[] = {H("grpc-status", "0")};
+
+static void pair(struct wf_h2 **c, struct ev *ce, struct wf_h2 **s, struct ev *se, const struct wf_h2_limits *sl)
+{
+	struct wf_h2_limits l;
+	wf_h2_limits_default(&l);
+	*c = wf_h2_new(0, &l, &ops, ce, &pool);
+	*s = wf_h2_new(1, sl ? sl : &l, &ops, se, &pool);
+}
+
+TEST(request_and_response)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+	CHECK(id == 1);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(se.headers, 1);
+	CHECK(!strcmp(se.method, "GET") && !strcmp(se.path, "/hello") && !strcmp(se.custom, "yes"));
+	CHECK_EQ(se.ends, 1);
+	CHECK_EQ(wf_h2_submit_headers(s, id, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_data(s, id, "hello", 5, 1), 0);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(ce.headers, 1);
+	CHECK(!strcmp(ce.status, "200"));
+	CHECK_EQ(ce.body, 5);
+	CHECK_EQ(ce.ends, 1);
+	CHECK_EQ(ce.closed, 1);
+	CHECK_EQ(se.closed, 1);
+	CHECK_EQ(ce.last_close_code, 0);
+	CHECK_EQ(wf_h2_streams(s), 0);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(bodies_both_ways_and_trailers)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	int32_t id = wf_h2_submit_request(c, POST, 4, 0);
+	static char big[300000];
+	memset(big, 'x', sizeof(big));
+	CHECK_EQ(wf_h2_send_data(c, id, big, 100000, 0), 0);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(wf_h2_send_data(c, id, big, 200000, 1), 0);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(se.body, 300000);
+	CHECK_EQ(se.ends, 1);
+	CHECK_EQ(wf_h2_submit_headers(s, id, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_data(s, id, big, 70000, 0), 0);
+	CHECK_EQ(wf_h2_submit_headers(s, id, TRAILERS, 1, 1), 0); /* after queued DATA */
+	pump(c, &ce, s, &se);
+	CHECK_EQ(ce.body, 70000);
+	CHECK_EQ(ce.trailers, 1);
+	CHECK(!strcmp(ce.trailer, "0"));
+	CHECK_EQ(ce.ends, 1);
+	CHECK_EQ(ce.closed, 1);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(flow_control_holds_the_peer_until_consumed)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 0};
+	struct wf_h2 *c, *s;
+	struct wf_h2_limits sl;
+	wf_h2_limits_default(&sl);
+	sl.initial_stream_window = 65535;
+	sl.initial_connection_window = 65535;
+	pair(&c, &ce, &s, &se, &sl);
+	int32_t id = wf_h2_submit_request(c, POST, 4, 0);
+	static char big[1 << 20];
+	CHECK_EQ(wf_h2_send_data(c, id, big, sizeof(big), 1), 0);
+	pump(c, &ce, s, &se);
+	CHECK(se.body <= 65535);                         /* the server's window */
+	CHECK(wf_h2_stream_queued(c, id) >= sizeof(big) - 65535);
+	size_t got = se.body;
+	wf_h2_consume(s, id, got);                       /* passed on: the client may send more */
+	pump(c, &ce, s, &se);
+	CHECK(se.body > got);
+	for (int i = 0; i < 100 && se.ends == 0; i++) {
+		wf_h2_consume(s, id, se.body - got);
+		got = se.body;
+		pump(c, &ce, s, &se);
+	}
+	CHECK_EQ(se.body, sizeof(big));
+	CHECK_EQ(se.ends, 1);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(goaway_reaches_the_peer)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	wf_h2_goaway(s, 0);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(ce.goaways, 1);
+	CHECK_EQ(ce.last_close_code, 0);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+/* ---- hand-built frames for the abuse cases ---------------------------------------------------- */
+
+struct raw {
+	uint8_t b[1 << 20];
+	size_t n;
+};
+
+static void frame(struct raw *r, uint8_t type, uint8_t flags, uint32_t stream, const void *payload, size_t len)
+{
+	uint8_t *p = r->b + r->n;
+	p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)len;
+	p[3] = type, p[4] = flags;
+	p[5] = (uint8_t)(stream >> 24), p[6] = (uint8_t)(stream >> 16), p[7] = (uint8_t)(stream >> 8), p[8] = (uint8_t)stream;
+	if (len)
+		memcpy(p + 9, payload, len);
+	r->n += 9 + len;
+}
+
+static void preface(struct raw *r)
+{
+	memcpy(r->b, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+	r->n = NGHTTP2_CLIENT_MAGIC_LEN;
+	frame(r, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+}
+
+/* An HPACK-encoded request head. */
+static size_t block(nghttp2_hd_deflater *d, uint8_t *out, size_t cap, const struct wf_hdr *h, size_t n)
+{
+	nghttp2_nv nv[8];
+	for (size_t i = 0; i < n; i++)
+		nv[i] = (nghttp2_nv){(uint8_t *)h[i].name, (uint8_t *)h[i].value, h[i].name_len, h[i].value_len, 0};
+	return (size_t)nghttp2_hd_deflate_hd(d, out, cap, nv, n);
+}
+
+static struct wf_h2 *server(struct ev *se, const struct wf_h2_limits *l)
+{
+	struct wf_h2_limits d;
+	wf_h2_limits_default(&d);
+	return wf_h2_new(1, l ? l : &d, &ops, se, &pool);
+}
+
+/* Frame types in what the codec wants to send. */
+static int sent_frames(struct wf_h2 *s, int type, int code)
+{
+	const uint8_t *p;
+	size_t out = wf_h2_send_pending(s, &p);
+	int k = 0;
+	for (size_t off = 0; off + 9 <= out;) {
+		size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+		const uint8_t *pl = p + off + 9;
+		int c = p[off + 3] == NGHTTP2_RST_STREAM && len >= 4 ? pl[3] : p[off + 3] == NGHTTP2_GOAWAY && len >= 8 ? pl[7] : -1;
+		if (p[off + 3] == type && (code < 0 || c == code))
+			k++;
+		off += 9 + len;
+	}
+	wf_h2_sent(s, out);
+	return k;
+}
+
+TEST(rapid_reset_closes_the_connection)
+{
+	struct ev se = {0};
+	struct wf_h2 *s = server(&se, NULL);
+	nghttp2_hd_deflater *d;
+	nghttp2_hd_deflate_new(&d, 4096);
+	static struct raw r;
+	preface(&r);
+	uint8_t hb[256], rst[4] = {0, 0, 0, NGHTTP2_CANCEL};
+	int rc = 0;
+	for (uint32_t i = 0; i < 300 && rc == 0; i++) {
+		size_t n = block(d, hb, sizeof(hb), GET, 4);
+		frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
+		frame(&r, NGHTTP2_RST_STREAM, 0, 2 * i + 1, rst, 4);
+		rc = wf_h2_recv(s, r.b, r.n);
+		r.n = 0;
+		if (rc == 0)
+			sent_frames(s, -1, -1); /* a reading peer: only the resets count */
+	}
+	CHECK_EQ(rc, -1);
+	CHECK_EQ(wf_h2_error(s), WF_H2_RAPID_RESET);
+	CHECK(se.closed >= 100 && se.closed <= 101);     /* stopped as soon as the rule held */
+	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, NGHTTP2_ENHANCE_YOUR_CALM), 1);
+	nghttp2_hd_deflate_del(d);
+	wf_h2_free(s);
+}
+
+TEST(streams_answered_then_reset_are_not_an_attack)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	for (int i = 0; i < 300; i++) {
+		int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+		pump(c, &ce, s, &se);
+		wf_h2_submit_headers(s, id, OK200, 2, 1);
+		pump(c, &ce, s, &se);
+	}
+	CHECK_EQ(wf_h2_error(s), WF_H2_OK);
+	CHECK_EQ(se.closed, 300);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(continuation_flood_closes_the_connection)
+{
+	struct ev se = {0};
+	struct wf_h2 *s = server(&se, NULL);
+	nghttp2_hd_deflater *d;
+	nghttp2_hd_deflate_new(&d, 4096);
+	static struct raw r;
+	preface(&r);
+	uint8_t hb[256];
+	size_t n = block(d, hb, sizeof(hb), GET, 4);
+	frame(&r, NGHTTP2_HEADERS, 0, 1, hb, 1); /* no END_HEADERS: CONTINUATIONs follow */
+	for (int i = 0; i < 50; i++)
+		frame(&r, NGHTTP2_CONTINUATION, 0, 1, hb + 1, i == 0 ? n - 1 : 0);
+	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+	CHECK(wf_h2_error(s) == WF_H2_CONTINUATION_FLOOD || wf_h2_error(s) == WF_H2_EMPTY_FRAMES);
+	CHECK_EQ(se.headers, 0);
+	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, -1), 1); /* a GOAWAY is queued for the peer */
+	nghttp2_hd_deflate_del(d);
+	wf_h2_free(s);
+}
+
+TEST(hpack_bomb_resets_the_stream)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	static char huge[70000];
+	memset(huge, 'a', sizeof(huge));
+	struct wf_hdr h[5] = {H(":method", "GET"), H(":scheme", "http"), H(":authority", "x"), H(":path", "/"),
+	                      {"x-big", huge, 5, sizeof(huge)}};
+	wf_h2_submit_request(c, h, 5, 1);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(se.headers, 0);                         /* never delivered */
+	CHECK_EQ(ce.closed, 1);
+	CHECK(ce.last_close_code != 0);                  /* reset */
+	CHECK_EQ(wf_h2_error(s), WF_H2_OK);              /* one such stream is not fatal */
+	int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(se.headers, 1);                         /* the connection serves on */
+	CHECK(id == 3);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(ping_flood_from_a_peer_that_does_not_read)
+{
+	struct ev se = {0};
+	struct wf_h2 *s = server(&se, NULL);
+	static struct raw r;
+	preface(&r);
+	uint8_t ping[8] = {0};
+	for (int i = 0; i < 3000; i++)
+		frame(&r, NGHTTP2_PING, 0, 0, ping, 8);
+	/* the peer sends PINGs and never reads our ACKs */
+	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+	CHECK_EQ(wf_h2_error(s), WF_H2_CONTROL_FLOOD);
+	wf_h2_free(s);
+}
+
+TEST(empty_data_frames_close_the_connection)
+{
+	struct ev se = {0};
+	struct wf_h2 *s = server(&se, NULL);
+	nghttp2_hd_deflater *d;
+	nghttp2_hd_deflate_new(&d, 4096);
+	static struct raw r;
+	preface(&r);
+	uint8_t hb[256];
+	size_t n = block(d, hb, sizeof(hb), POST, 4);
+	frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, hb, n);
+	for (int i = 0; i < 10; i++)
+		frame(&r, NGHTTP2_DATA, 0, 1, NULL, 0);
+	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+	CHECK_EQ(wf_h2_error(s), WF_H2_EMPTY_FRAMES);
+	nghttp2_hd_deflate_del(d);
+	wf_h2_free(s);
+}
+
+TEST(streams_over_the_limit_close_the_connection)
+{
+	struct ev se = {.consume = 1};
+	struct wf_h2_limits l;
+	wf_h2_limits_default(&l);
+	l.max_concurrent_streams = 2;
+	struct wf_h2 *s = server(&se, &l);
+	nghttp2_hd_deflater *d;
+	nghttp2_hd_deflate_new(&d, 4096);
+	static struct raw r;
+	preface(&r);
+	frame(&r, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0); /* the server's limit (2) is known */
+	uint8_t hb[256];
+	for (uint32_t i = 0; i < 3; i++) {
+		size_t n = block(d, hb, sizeof(hb), GET, 4);
+		frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
+	}
+	sent_frames(s, -1, -1); /* the server's SETTINGS went out first */
+	wf_h2_recv(s, r.b, r.n);
+	CHECK_EQ(se.headers, 2);                         /* the third is never delivered */
+	/* a peer that ignores an acknowledged limit breaks the protocol: GOAWAY, and done */
+	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, NGHTTP2_PROTOCOL_ERROR), 1);
+	CHECK(wf_h2_done(s));
+	nghttp2_hd_deflate_del(d);
+	wf_h2_free(s);
+}
+
+int main(void)
+{
+	wf_pool_init(&pool, 64);
+	static const struct wf_t_case cases[] = {
+	    T(request_and_response), T(bodies_both_ways_and_trailers), T(flow_control_holds_the_peer_until_consumed),
+	    T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
+	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
+	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
+	    T(empty_data_frames_close_the_connection), T(streams_over_the_limit_close_the_connection)};
+	int r = wf_t_run(cases, sizeof(cases) / sizeof(cases[0]), "h2");
+	wf_pool_fini(&pool);
+	return r;
+}

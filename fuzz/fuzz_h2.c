@@ -10,19 +10,13 @@
  *    lengths add up).
  * AddressSanitizer and UBSan catch the rest. */
 #include "http/h2.h"
+#include "ensure.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ENSURE(cond)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);  \
-			abort();                                                                       \
-		}                                                                                  \
-	} while (0)
 
 struct fz {
 	struct wf_h2 *h;

@@ -88,8 +88,9 @@ const struct wf_hdr *wf_fs_header(const struct wf_fstream *fs, const char *name)
 int wf_fs_is_grpc(const struct wf_fstream *fs);
 /* The cluster the route sends to (first of weighted clusters), or NULL. */
 const char *wf_fs_cluster(const struct wf_fstream *fs);
-/* Answer locally and end the stream; the filter then returns WF_FILTER_STOP. For gRPC
- * requests with grpc_status >= 0 the answer is gRPC-shaped (200 + grpc-status). */
+/* Answer locally and end the stream; the filter then returns WF_FILTER_STOP. A gRPC client
+ * gets it gRPC-shaped (200 + grpc-status + grpc-message), with grpc_status when >= 0, else
+ * the status the HTTP status maps to. */
 void wf_fs_reply(struct wf_fstream *fs, int status, uint32_t flag, const char *body, int grpc_status);
 /* Go on with the next filter after a STOP that held the stream. */
 void wf_fs_resume(struct wf_fstream *fs);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "proxy/alog.h"
+#include "http/grpc.h"
 #include "proxy/hlist.h"
 #include "proxy/outlier.h"
 #include "proxy/router.h"
@@ -117,6 +118,7 @@ struct hstream {
 	struct wf_stream_info si;
 	struct wf_fstream fs;              /* what the HTTP filters see */
 	uint32_t f_ran;                    /* filters whose on_request ran */
+	int16_t grpc_status1;              /* a local reply's gRPC status + 1; 0: from its HTTP status */
 	char request_id[129];
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];
@@ -596,6 +598,25 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 {
 	struct hconn *c = st->c;
 	st->si.response_flags |= flag;
+	const struct wf_hdr *ct = st->req.method ? hdr_get(st->hdrs, st->req.n_headers, "content-type", 12) : NULL;
+	char gstatus[12], gmsg[512];
+	struct wf_hdr grpc[3];
+	if (code >= 400 && ct && wf_grpc_content_type(ct->value, ct->value_len) && !st->resp_started) {
+		/* a gRPC client hears of errors in gRPC terms: 200, grpc-status and grpc-message,
+		 * no body (a trailers-only response), as Envoy answers */
+		int gs = st->grpc_status1 ? st->grpc_status1 - 1 : wf_grpc_status_from_http(code);
+		int gl = snprintf(gstatus, sizeof(gstatus), "%d", gs);
+		size_t ml = wf_grpc_message_encode(body ? body : status_text(code), body ? bl : strlen(status_text(code)),
+		                                   gmsg, sizeof(gmsg));
+		grpc[0] = (struct wf_hdr){"content-type", "application/grpc", 12, 16};
+		grpc[1] = (struct wf_hdr){"grpc-status", gstatus, 11, (uint32_t)gl};
+		grpc[2] = (struct wf_hdr){"grpc-message", gmsg, 12, (uint32_t)ml};
+		code = 200;
+		body = NULL;
+		bl = 0;
+		extra = grpc;
+		n_extra = 3;
+	}
 	if (st->resp_started) {
 		/* Mid-response: all we can do is cut the connection. */
 		if (st->cfg)
@@ -1952,15 +1973,8 @@ void wf_fs_resume(struct wf_fstream *fs)
 void wf_fs_reply(struct wf_fstream *fs, int status, uint32_t flag, const char *body, int grpc_status)
 {
 	struct hstream *st = FS_STREAM(fs);
-	if (grpc_status >= 0 && wf_fs_is_grpc(fs)) {
-		char code[16];
-		snprintf(code, sizeof(code), "%d", grpc_status);
-		struct wf_hdr h[3] = {{"content-type", "application/grpc", 12, 16},
-		                      {"grpc-status", code, 11, (uint32_t)strlen(code)},
-		                      {"grpc-message", body ? body : "", 12, body ? (uint32_t)strlen(body) : 0}};
-		local_reply(st, 200, flag, NULL, h, body ? 3 : 2);
-		return;
-	}
+	if (grpc_status >= 0)
+		st->grpc_status1 = (int16_t)(grpc_status + 1); /* used when the client speaks gRPC */
 	local_reply(st, status, flag, body, NULL, 0);
 }
 

@@ -5,6 +5,7 @@
 #include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/config/route/v3/route_components.pb-c.h"
 #include "core/str.h"
+#include "http/grpc.h"
 #include "xds/cfgdoc.h"
 
 #include <stdio.h>
@@ -221,7 +222,8 @@ int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add, He
 static int header_matcher(struct wf_compile *c, const HeaderMatcher *h, struct wf_hdr_match *m);
 
 /* retry_on: Envoy's comma-separated conditions. */
-static int retry_on(struct wf_compile *c, const Envoy__Config__Route__V3__RetryPolicy *p, uint32_t *on)
+static int retry_on(struct wf_compile *c, const Envoy__Config__Route__V3__RetryPolicy *p, uint32_t *on,
+                    uint32_t *grpc_codes)
 {
 	static const struct { const char *name; uint32_t bit; } names[] = {
 	    {"5xx", WF_RETRY_5XX}, {"gateway-error", WF_RETRY_GATEWAY}, {"reset", WF_RETRY_RESET},
@@ -242,12 +244,17 @@ static int retry_on(struct wf_compile *c, const Envoy__Config__Route__V3__RetryP
 		for (i = 0; i < n; i++)
 			if (strlen(names[i].name) == (size_t)(e - s) && !memcmp(names[i].name, s, (size_t)(e - s)))
 				break;
-		if (i == n)
+		int g = i == n ? wf_grpc_retry_code(s, (size_t)(e - s)) : -1;
+		if (i == n && g < 0)
 			return wf_cfg_err(c->doc, c->err, c->errlen, p, "retry_on",
 			                  "unknown or unsupported retry condition '%.*s' (5xx, gateway-error, reset, "
 			                  "connect-failure, retriable-4xx, retriable-status-codes, retriable-headers, "
-			                  "refused-stream)", (int)(e - s), s);
-		*on |= names[i].bit;
+			                  "refused-stream, cancelled, deadline-exceeded, internal, resource-exhausted, "
+			                  "unavailable)", (int)(e - s), s);
+		if (g >= 0)
+			*grpc_codes |= 1u << g;
+		else
+			*on |= names[i].bit;
 		s = e;
 	}
 	return 0;
@@ -256,7 +263,7 @@ static int retry_on(struct wf_compile *c, const Envoy__Config__Route__V3__RetryP
 static struct wf_retry *retry_policy(struct wf_compile *c, const Envoy__Config__Route__V3__RetryPolicy *p)
 {
 	struct wf_retry *r = calloc(1, sizeof(*r));
-	if (retry_on(c, p, &r->on) < 0)
+	if (retry_on(c, p, &r->on, &r->grpc_codes) < 0)
 		goto fail;
 	r->num_retries = p->num_retries ? p->num_retries->value : 1;
 	r->per_try_timeout_ms = wf_duration_ms(p->per_try_timeout);
@@ -564,6 +571,7 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 	for (size_t i = 0; i < m->n_headers; i++)
 		if (header_matcher(c, m->headers[i], &r->headers[i]) < 0)
 			return -1;
+	r->grpc_only = m->grpc != NULL;
 	r->query = calloc(m->n_query_parameters ? m->n_query_parameters : 1, sizeof(*r->query));
 	r->n_query = (uint32_t)m->n_query_parameters;
 	for (size_t i = 0; i < m->n_query_parameters; i++)

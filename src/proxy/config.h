@@ -140,6 +140,7 @@ struct wf_retry {
 	uint32_t host_reselect;             /* host_selection_retry_max_attempts (default 1) */
 	uint32_t *codes; uint32_t n_codes;
 	struct wf_hdr_match *headers; uint32_t n_headers;
+	uint32_t grpc_codes;                /* 1 << gRPC status, from retry_on's gRPC names */
 };
 
 struct wf_route {
@@ -151,6 +152,7 @@ struct wf_route {
 	pcre2_code *path_re;
 	struct wf_hdr_match *headers;   uint32_t n_headers;
 	struct wf_query_match *query;   uint32_t n_query;
+	uint8_t grpc_only;                 /* match.grpc: gRPC requests only */
 	/* action */
 	uint8_t action;                    /* enum wf_action */
 	struct wf_cluster *cluster;        /* single cluster, or NULL with weighted */

@@ -1526,6 +1526,13 @@ static int retriable_status(const struct wf_retry *r, int code, const struct wf_
 		for (uint32_t i = 0; i < r->n_codes; i++)
 			if (r->codes[i] == (uint32_t)code)
 				return 1;
+	if (r->grpc_codes && resp) {
+		/* a trailers-only gRPC answer: its grpc-status is in the head (Envoy retries only these) */
+		const struct wf_hdr *g = hdr_get(resp->headers, resp->n_headers, "grpc-status", 11);
+		int gs = g ? wf_grpc_status_parse(g->value, g->value_len) : -1;
+		if (gs >= 0 && gs < 32 && (r->grpc_codes & (1u << gs)))
+			return 1;
+	}
 	if ((r->on & WF_RETRY_HEADERS) && resp) {
 		/* the response's headers, seen through the request matcher (no pseudo-headers) */
 		struct wf_h1_req view = {.headers = resp->headers, .n_headers = resp->n_headers, .path = "", .method = ""};

@@ -62,3 +62,38 @@ def test_grpc_message_is_percent_encoded():
     with Weft(cfg):
         r = _grpc(port)
         eq((r.header("grpc-status"), r.header("grpc-message")), ("14", "100%25 busy%0A"), "encoded")
+
+
+def test_grpc_route_match():
+    port = free_port()
+    cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+        C.route(C.prefix("/", grpc={}), direct=(200, "grpc route")),
+        C.route(C.prefix("/"), direct=(200, "plain route"))])])])
+    with Weft(cfg):
+        eq(request(port, "/svc", method="POST", headers={"content-type": "application/grpc+proto"}).body,
+           b"grpc route", "gRPC requests take the grpc route")
+        eq(request(port, "/svc", method="POST", headers={"content-type": "application/json"}).body,
+           b"plain route", "others do not")
+
+
+def test_retry_on_grpc_status_in_a_trailers_only_answer():
+    with HttpUpstream("a") as a, HttpUpstream("b") as b:
+        a.responses["/pkg.Svc/Call"] = (200, [("content-type", "application/grpc"), ("grpc-status", "14")], b"")
+        b.responses["/pkg.Svc/Call"] = (200, [("content-type", "application/grpc"), ("grpc-status", "0")], b"")
+        port = free_port()
+        cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+            C.route(C.prefix("/"), cluster="svc", action={"retry_policy": {
+                "retry_on": "unavailable,cancelled", "num_retries": 2,
+                "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts"}]}})])])],
+            clusters=[C.cluster("svc", [a.port, b.port])])
+        with Weft(cfg, concurrency=1) as w:
+            for _ in range(4):
+                r = _grpc(port)
+                eq((r.status, r.header("grpc-status"), r.header("x-upstream")), (200, "0", "b"),
+                   "UNAVAILABLE from a is retried on b")
+            # round robin alternates a, b: every first attempt lands on a, its retry on b
+            eq(w.stat("cluster.svc.upstream_rq_retry"), 4, "each attempt that reached a was retried")
+        a.responses["/pkg.Svc/Call"] = (200, [("content-type", "application/grpc"), ("grpc-status", "13")], b"")
+        with Weft(cfg, concurrency=1):
+            codes = {_grpc(port).header("grpc-status") for _ in range(4)}
+            eq(codes, {"0", "13"}, "INTERNAL is not in retry_on: passed through")

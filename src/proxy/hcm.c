@@ -119,6 +119,7 @@ struct hstream {
 	struct wf_fstream fs;              /* what the HTTP filters see */
 	uint32_t f_ran;                    /* filters whose on_request ran */
 	int16_t grpc_status1;              /* a local reply's gRPC status + 1; 0: from its HTTP status */
+	uint64_t timeout_ms;               /* the route timeout, or a shorter grpc-timeout; 0: none */
 	char request_id[129];
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];
@@ -874,8 +875,8 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	if (st->request_id[0])
 		wf_hlist_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	char tmo[24];
-	if (r->timeout_ms && !cfg->suppress_envoy_headers) {
-		tmo[fmt_u64(tmo, r->timeout_ms)] = 0;
+	if (st->timeout_ms && !cfg->suppress_envoy_headers) {
+		tmo[fmt_u64(tmo, st->timeout_ms)] = 0;
 		wf_hlist_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
 	}
 	if (cfg->via) {
@@ -947,8 +948,8 @@ static int send_request_head(struct hstream *st)
  * per-try timeout (each attempt). */
 static void arm_route_timer(struct hstream *st)
 {
-	if (st->route && st->route->action == WF_ACT_ROUTE && st->route->timeout_ms && !wf_timer_armed(&st->t))
-		wf_timer_set(LOOP(st->c), &st->t, st->route->timeout_ms);
+	if (st->route && st->route->action == WF_ACT_ROUTE && st->timeout_ms && !wf_timer_armed(&st->t))
+		wf_timer_set(LOOP(st->c), &st->t, st->timeout_ms);
 	if (st->retry && st->retry->per_try_timeout_ms && !st->backing_off)
 		wf_timer_set(LOOP(st->c), &st->try_t, st->retry->per_try_timeout_ms);
 }
@@ -1712,8 +1713,8 @@ static int start_upstream(struct hstream *st)
 		st->waiter.ready = on_connection_free;
 		wf_upstream_wait(c->w, &st->waiter);
 		/* the route timeout bounds the wait, as it bounds the whole exchange */
-		if (st->req_done && st->route->timeout_ms && !wf_timer_armed(&st->t))
-			wf_timer_set(LOOP(c), &st->t, st->route->timeout_ms);
+		if (st->req_done && st->timeout_ms && !wf_timer_armed(&st->t))
+			wf_timer_set(LOOP(c), &st->t, st->timeout_ms);
 		return 0;
 	}
 	if (!st->u) {
@@ -2025,6 +2026,13 @@ static void route_dispatch(struct hstream *st)
 	}
 	st->rq_taken = 1;
 	wf_stat_inc(st->cluster->st.rq_active);
+	/* a gRPC client's deadline (grpc-timeout) shortens the route timeout, never lengthens it */
+	st->timeout_ms = r->timeout_ms;
+	const struct wf_hdr *gt = hdr_get(st->hdrs, st->req.n_headers, "grpc-timeout", 12);
+	const struct wf_hdr *ct = gt ? hdr_get(st->hdrs, st->req.n_headers, "content-type", 12) : NULL;
+	int64_t g = ct && wf_grpc_content_type(ct->value, ct->value_len) ? wf_grpc_timeout_ms(gt->value, gt->value_len) : -1;
+	if (g >= 0 && (!st->timeout_ms || (uint64_t)g < st->timeout_ms))
+		st->timeout_ms = g ? (uint64_t)g : 1;
 	st->retry = r->retry;
 	st->replay_ok = st->retry != NULL || r->n_mirrors; /* bodies are kept for retries and mirrors */
 	st->try_t.cb = retry_fire;

@@ -7,7 +7,7 @@ import json
 import time
 
 import configs as C
-from harness import HttpUpstream, Weft, closed_port, eq, free_port, read_lines, request, tmp_path, wait_for
+from harness import HttpUpstream, Weft, check, closed_port, eq, free_port, read_lines, request, tmp_path, wait_for
 
 GRPC = {"content-type": "application/grpc", "te": "trailers"}
 
@@ -97,3 +97,30 @@ def test_retry_on_grpc_status_in_a_trailers_only_answer():
         with Weft(cfg, concurrency=1):
             codes = {_grpc(port).header("grpc-status") for _ in range(4)}
             eq(codes, {"0", "13"}, "INTERNAL is not in retry_on: passed through")
+
+
+def test_grpc_timeout_shortens_the_route_timeout():
+    with HttpUpstream("slow") as slow:
+        def stall(req):
+            time.sleep(1.5)
+            return (200, [("content-type", "application/grpc"), ("grpc-status", "0")], b"")
+        slow.responses["/pkg.Svc/Call"] = stall
+        port = free_port()
+        cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], [
+            C.route(C.prefix("/"), cluster="slow", action={"timeout": "1s"})])])],
+            clusters=[C.cluster("slow", [slow.port])])
+        with Weft(cfg):
+            t = time.monotonic()
+            r = request(port, "/pkg.Svc/Call", method="POST", body=b"\0\0\0\0\0",
+                        headers=dict(GRPC, **{"grpc-timeout": "200m"}))
+            took = time.monotonic() - t
+            eq((r.status, r.header("grpc-status"), r.header("grpc-message")), (200, "14", "upstream request timeout"),
+               "cut at the client's deadline")
+            check(0.15 < took < 0.9, "after about 200 ms, not the route's 1 s: %.3f" % took)
+            eq(slow.requests[0].header("x-envoy-expected-rq-timeout-ms"), "200", "the upstream hears of it")
+            t = time.monotonic()
+            r = request(port, "/pkg.Svc/Call", method="POST", body=b"\0\0\0\0\0",
+                        headers=dict(GRPC, **{"grpc-timeout": "10S"}))
+            took = time.monotonic() - t
+            eq(r.header("grpc-status"), "14", "timed out")
+            check(0.9 < took < 1.45, "a longer deadline does not lengthen the route timeout: %.3f" % took)

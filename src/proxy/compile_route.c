@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
 typedef Envoy__Config__Route__V3__VirtualHost VirtualHost;
@@ -406,6 +407,35 @@ static int mirror_policies(struct wf_compile *c, const RouteAction *ra, struct w
 	return 0;
 }
 
+/* RouteAction.upgrade_configs: per-route overrides of the connection manager's upgrade types;
+ * for CONNECT, connect_config makes Weft terminate the CONNECT itself. */
+static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
+{
+	r->upgrades = calloc(ra->n_upgrade_configs, sizeof(*r->upgrades));
+	for (size_t i = 0; i < ra->n_upgrade_configs; i++) {
+		const Envoy__Config__Route__V3__RouteAction__UpgradeConfig *u = ra->upgrade_configs[i];
+		if (!u->upgrade_type || !*u->upgrade_type)
+			return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type", "upgrade_type is required");
+		for (uint32_t k = 0; k < r->n_upgrades; k++)
+			if (!strcasecmp(r->upgrades[k].type, u->upgrade_type))
+				return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type",
+				                  "upgrade type '%s' is configured twice", u->upgrade_type);
+		int is_connect = !strcasecmp(u->upgrade_type, "CONNECT");
+		if (u->connect_config && !is_connect)
+			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
+			                  "connect_config is only for upgrade_type CONNECT");
+		if (is_connect && !u->connect_config && (!u->enabled || u->enabled->value))
+			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
+			                  "forwarding CONNECT upstream is not supported yet: set connect_config: {} "
+			                  "so that Weft terminates the CONNECT");
+		struct wf_upgrade *w = &r->upgrades[r->n_upgrades++];
+		w->type = strdup(u->upgrade_type);
+		w->enabled = u->enabled ? u->enabled->value : 1;
+		w->connect_terminate = u->connect_config != NULL;
+	}
+	return 0;
+}
+
 static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->timeout_ms = 15000;
@@ -455,6 +485,8 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 	if (ra->n_hash_policy && hash_policies(c, ra, r) < 0)
 		return -1;
 	if (ra->n_request_mirror_policies && mirror_policies(c, ra, r) < 0)
+		return -1;
+	if (ra->n_upgrade_configs && route_upgrades(c, ra, r) < 0)
 		return -1;
 	if (ra->retry_policy) {
 		if (!(r->retry = retry_policy(c, ra->retry_policy)))
@@ -551,9 +583,12 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 		if (regex(c, m->safe_regex, &r->path_re, 1) < 0)
 			return -1;
 		break;
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER:
+		r->path_kind = WF_PATH_CONNECT;
+		break;
 	default:
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL,
-		                  "a route match needs one of prefix, path, safe_regex, path_separated_prefix");
+		                  "a route match needs one of prefix, path, safe_regex, path_separated_prefix, connect_matcher");
 	}
 	if (p) {
 		r->path = r->case_sensitive ? strdup(p) : lower_dup(p, NULL);
@@ -574,6 +609,16 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 		r->action = WF_ACT_ROUTE;
 		if (route_action(c, rm->route, r) < 0)
 			return -1;
+		if (r->path_kind == WF_PATH_CONNECT) {
+			uint32_t k;
+			for (k = 0; k < r->n_upgrades && strcasecmp(r->upgrades[k].type, "CONNECT"); k++)
+				;
+			if (k == r->n_upgrades)
+				return wf_cfg_err(c->doc, c->err, c->errlen, rm, "route",
+				                  "forwarding CONNECT upstream is not supported yet: give this route "
+				                  "upgrade_configs: [{upgrade_type: CONNECT, connect_config: {}}] so that Weft "
+				                  "terminates the CONNECT");
+		}
 		break;
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_REDIRECT:
 		r->action = WF_ACT_REDIRECT;
@@ -753,6 +798,9 @@ static void route_free(struct wf_route *r)
 	wf_filter_route_cfgs_free(r->fcfg, r->n_fcfg);
 	wf_rate_limits_free(r->rl, r->n_rl);
 	free(r->mirrors);
+	for (uint32_t i = 0; i < r->n_upgrades; i++)
+		free(r->upgrades[i].type);
+	free(r->upgrades);
 	for (uint32_t i = 0; i < r->n_query; i++) {
 		free(r->query[i].name);
 		sm_free(&r->query[i].sm);

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -598,15 +597,9 @@ static int upgrade_configs(struct wf_compile *c, const Hcm *m, struct wf_hcm_cfg
 	for (size_t i = 0; i < m->n_upgrade_configs; i++) {
 		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__UpgradeConfig *u =
 		    m->upgrade_configs[i];
-		if (!u->upgrade_type || !*u->upgrade_type)
-			return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type", "upgrade_type is required");
-		for (uint32_t k = 0; k < h->n_upgrades; k++)
-			if (!strcasecmp(h->upgrades[k].type, u->upgrade_type))
-				return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type",
-				                  "upgrade type '%s' is configured twice", u->upgrade_type);
-		struct wf_upgrade *w = &h->upgrades[h->n_upgrades++];
-		w->type = strdup(u->upgrade_type);
-		w->enabled = u->enabled ? u->enabled->value : 1;
+		if (wf_compile_upgrade(c, u, u->upgrade_type, u->enabled ? u->enabled->value : 1, h->upgrades,
+		                       &h->n_upgrades) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -407,6 +407,20 @@ static int mirror_policies(struct wf_compile *c, const RouteAction *ra, struct w
 	return 0;
 }
 
+int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, int enabled,
+                       struct wf_upgrade *list, uint32_t *n)
+{
+	if (!type || !*type)
+		return wf_cfg_err(c->doc, c->err, c->errlen, msg, "upgrade_type", "upgrade_type is required");
+	for (uint32_t k = 0; k < *n; k++)
+		if (!strcasecmp(list[k].type, type))
+			return wf_cfg_err(c->doc, c->err, c->errlen, msg, "upgrade_type", "upgrade type '%s' is configured twice",
+			                  type);
+	list[*n] = (struct wf_upgrade){.type = strdup(type), .enabled = (uint8_t)(enabled != 0)};
+	(*n)++;
+	return 0;
+}
+
 /* RouteAction.upgrade_configs: per-route overrides of the connection manager's upgrade types;
  * for CONNECT, connect_config makes Weft terminate the CONNECT itself. */
 static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
@@ -414,12 +428,9 @@ static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf
 	r->upgrades = calloc(ra->n_upgrade_configs, sizeof(*r->upgrades));
 	for (size_t i = 0; i < ra->n_upgrade_configs; i++) {
 		const Envoy__Config__Route__V3__RouteAction__UpgradeConfig *u = ra->upgrade_configs[i];
-		if (!u->upgrade_type || !*u->upgrade_type)
-			return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type", "upgrade_type is required");
-		for (uint32_t k = 0; k < r->n_upgrades; k++)
-			if (!strcasecmp(r->upgrades[k].type, u->upgrade_type))
-				return wf_cfg_err(c->doc, c->err, c->errlen, u, "upgrade_type",
-				                  "upgrade type '%s' is configured twice", u->upgrade_type);
+		if (wf_compile_upgrade(c, u, u->upgrade_type, u->enabled ? u->enabled->value : 1, r->upgrades,
+		                       &r->n_upgrades) < 0)
+			return -1;
 		int is_connect = !strcasecmp(u->upgrade_type, "CONNECT");
 		if (u->connect_config && !is_connect)
 			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
@@ -428,10 +439,7 @@ static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf
 			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
 			                  "forwarding CONNECT upstream is not supported yet: set connect_config: {} "
 			                  "so that Weft terminates the CONNECT");
-		struct wf_upgrade *w = &r->upgrades[r->n_upgrades++];
-		w->type = strdup(u->upgrade_type);
-		w->enabled = u->enabled ? u->enabled->value : 1;
-		w->connect_terminate = u->connect_config != NULL;
+		r->upgrades[r->n_upgrades - 1].connect_terminate = u->connect_config != NULL;
 	}
 	return 0;
 }

@@ -336,6 +336,34 @@ def test_websocket_tunnel_half_close_and_access_log_and_stats():
             eq(up.eofs, 1, "the upstream saw the client's half-close")
 
 
+def test_websocket_upstream_reset_closes_client():
+    """An upstream that resets the tunnel gets the client's connection closed at once (not at
+    the idle timeout), and a client that resets gets the upstream's closed."""
+    def reset_after_101(s, srv):
+        s.recv(65536)
+        s.sendall(UpgradeServer.SWITCH)
+        s.recv(65536)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    with TcpServer(reset_after_101) as up:
+        cfg, port = _cfg(up.port)
+        with Weft(cfg):
+            with RawConn(port) as conn:
+                eq(_upgrade(conn).status, 101, "upgrade status")
+                conn.send(b"x")
+                check(conn.is_closed(2), "the client connection should close when the upstream resets")
+            eq(get_stats(cfg.admin_port).get("http.ingress.downstream_cx_upgrades_active"), 0,
+               "upgrades active after the reset")
+    with UpgradeServer() as up:
+        cfg, port = _cfg(up.port)
+        with Weft(cfg):
+            conn = RawConn(port)
+            eq(_upgrade(conn).status, 101, "upgrade status")
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+            wait_for(lambda: up.eofs == 1, 2, what="the upstream connection closed after the client's reset")
+
+
 def test_websocket_payload_sent_with_the_request_waits_for_the_101():
     """Bytes the client sends right behind its upgrade request go through the tunnel after the
     101, not to the upstream as part of the request."""

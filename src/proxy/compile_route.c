@@ -422,7 +422,8 @@ int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, 
 }
 
 /* RouteAction.upgrade_configs: per-route overrides of the connection manager's upgrade types;
- * for CONNECT, connect_config makes Weft terminate the CONNECT itself. */
+ * for CONNECT, connect_config makes Weft terminate the CONNECT itself (without it, the CONNECT
+ * is forwarded to the cluster, an HTTP proxy). */
 static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->upgrades = calloc(ra->n_upgrade_configs, sizeof(*r->upgrades));
@@ -435,10 +436,6 @@ static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf
 		if (u->connect_config && !is_connect)
 			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
 			                  "connect_config is only for upgrade_type CONNECT");
-		if (is_connect && !u->connect_config && (!u->enabled || u->enabled->value))
-			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
-			                  "forwarding CONNECT upstream is not supported yet: set connect_config: {} "
-			                  "so that Weft terminates the CONNECT");
 		r->upgrades[r->n_upgrades - 1].connect_terminate = u->connect_config != NULL;
 	}
 	return 0;
@@ -617,16 +614,6 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 		r->action = WF_ACT_ROUTE;
 		if (route_action(c, rm->route, r) < 0)
 			return -1;
-		if (r->path_kind == WF_PATH_CONNECT) {
-			uint32_t k;
-			for (k = 0; k < r->n_upgrades && strcasecmp(r->upgrades[k].type, "CONNECT"); k++)
-				;
-			if (k == r->n_upgrades)
-				return wf_cfg_err(c->doc, c->err, c->errlen, rm, "route",
-				                  "forwarding CONNECT upstream is not supported yet: give this route "
-				                  "upgrade_configs: [{upgrade_type: CONNECT, connect_config: {}}] so that Weft "
-				                  "terminates the CONNECT");
-		}
 		break;
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_REDIRECT:
 		r->action = WF_ACT_REDIRECT;

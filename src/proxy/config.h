@@ -104,7 +104,8 @@ struct wf_upgrade {
 	char *type;
 	uint8_t enabled;
 	uint8_t connect_terminate;         /* route, CONNECT with connect_config: Weft answers 200 and
-	                                      relays the payload to the cluster as raw TCP */
+	                                      relays the payload to the cluster as raw TCP (without
+	                                      it the CONNECT is forwarded to the cluster) */
 };
 
 /* route hash_policy: what a request's hash (RING_HASH, MAGLEV) is made of */

@@ -17,8 +17,9 @@
  * Upgrade and Connection headers; a 101 turns both connections into a byte tunnel
  * (proxy/tunnel.c) until both sides have closed; any other answer is relayed and the
  * connection closes (bytes after an upgrade request's head are upgrade payload, never a next
- * request). A CONNECT to a route with connect_config is answered 200 by Weft once a fresh
- * TCP connection to the cluster is up, and tunnelled the same way. */
+ * request). A CONNECT goes upstream the same way (a 2xx opens the tunnel), or, on a route with
+ * connect_config, is answered 200 by Weft once a fresh TCP connection to the cluster is up,
+ * and tunnelled the same way. */
 #include "proxy/hcm.h"
 #include "proxy/filter.h"
 
@@ -813,7 +814,10 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	const char *path = q->path;
 	size_t plen = q->path_len;
 	char *rewritten = NULL;
-	if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
+	if (q->form == WF_H1_AUTHORITY) {
+		path = q->target; /* a CONNECT forwarded as it came (no rewrites: it has no path) */
+		plen = q->target_len;
+	} else if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
 		size_t keep = r->path_len <= plen ? r->path_len : plen;
 		size_t n = r->prefix_rewrite_len + plen - keep;
 		rewritten = malloc(n + 1);
@@ -1116,7 +1120,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	}
 	st->n_resp_hdrs = resp->n_headers;
 
-	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
+	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
 	struct out o = out_take();
 	if (st->req.minor == 0)
 		OUT_LIT(&o, "HTTP/1.0 ");
@@ -1252,8 +1256,8 @@ static void tunnel_start(struct hstream *st)
 	stream_touch(st);
 }
 
-/* The upstream switched protocols: pass the 101 on and start relaying (what came after the
- * 101, and what the client sent after its request, go first). */
+/* The upstream switched protocols (a 101, or a 2xx to a CONNECT): pass its answer on and start
+ * relaying (what came after it, and what the client sent after its request, go first). */
 static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n)
 {
 	struct hconn *c = st->c;
@@ -1371,7 +1375,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				return 0;
 			}
 			if (resp.status < 200) {
-				if (resp.status == 101 && st->upgrade && !st->connect_terminate) {
+				if (resp.status == 101 && st->upgrade && st->req.form != WF_H1_AUTHORITY) {
 					upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
 					return 0;
 				}
@@ -1387,6 +1391,11 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					st->sent_100 = 1;
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
+			}
+			if (st->upgrade && st->req.form == WF_H1_AUTHORITY && resp.status < 300) {
+				/* a CONNECT forwarded to an upstream proxy that opened its tunnel */
+				upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
+				return 0;
 			}
 			report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
 			           : resp.status >= 500                     ? WF_OUT_5XX

@@ -378,11 +378,10 @@ def test_websocket_payload_sent_with_the_request_waits_for_the_101():
 
 # ---- CONNECT ------------------------------------------------------------------------------------
 
-def _connect_cfg(echo_port, extra_routes=()):
+def _connect_cfg(echo_port, terminate=True):
     port = free_port()
-    routes = list(extra_routes) + [
-        C.route({"connect_matcher": {}}, cluster="echo",
-                action={"upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}]})]
+    action = {"upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}]} if terminate else None
+    routes = [C.route({"connect_matcher": {}}, cluster="echo", action=action)]
     cfg = C.bootstrap(listeners=[C.http_listener(port, [C.vhost("all", ["*"], routes)],
                                                  upgrade_configs=[{"upgrade_type": "CONNECT"}])],
                       clusters=[C.cluster("echo", [echo_port])])
@@ -409,6 +408,32 @@ def test_connect_terminated_tunnels_to_tcp():
             st = get_stats(cfg.admin_port)
             eq(st.get("cluster.echo.upstream_cx_total"), 1, "upstream_cx_total")
             eq(st.get("http.ingress.downstream_cx_upgrades_total"), 1, "CONNECT counts as an upgrade")
+
+
+def test_connect_forwarded_to_an_upstream_proxy():
+    """Without connect_config the CONNECT goes to the cluster (an HTTP proxy) as it came; its
+    2xx opens the tunnel, anything else is relayed and the connection closes."""
+    with UpgradeServer(answer=b"HTTP/1.1 200 Connection Established\r\n\r\n", greeting=b"HI") as proxy:
+        cfg, port = _connect_cfg(proxy.port, terminate=False)
+        with Weft(cfg):
+            with RawConn(port) as conn:
+                conn.send(CONNECT_REQ + b"payload")
+                head = conn._read_until(b"\r\n\r\n")
+                check(head.startswith(b"HTTP/1.1 200 Connection Established\r\n"), "CONNECT answer: %r", head)
+                check(b"transfer-encoding" not in head.lower(), "a 2xx to CONNECT has no body framing: %r", head)
+                eq(_recv_exactly(conn, 9), b"HIpayload", "greeting and echo through the tunnel")
+            line = proxy.heads[0].split("\r\n")[0]
+            eq(line, "CONNECT db.internal:5432 HTTP/1.1", "request line the upstream proxy got")
+            check("host: db.internal:5432" in proxy.heads[0].lower(), "head: %r", proxy.heads[0])
+    deny = b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 4\r\n\r\nauth"
+    with UpgradeServer(answer=deny) as proxy:
+        cfg, port = _connect_cfg(proxy.port, terminate=False)
+        with Weft(cfg):
+            with RawConn(port) as conn:
+                conn.send(CONNECT_REQ)
+                r = conn.read_response()
+                eq((r.status, r.body), (407, b"auth"), "refusal relayed")
+                check(conn.is_closed(3), "the connection should close after a refused CONNECT")
 
 
 def _connect_refused(route, hcm_upgrades, status):
@@ -453,11 +478,6 @@ def _hcm_of(doc):
     return doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
-def _forward_connect(doc):
-    _hcm_of(doc)["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["upgrade_configs"] = [
-        {"upgrade_type": "CONNECT"}]
-
-
 def _upgrade_filters(doc):
     _hcm_of(doc)["upgrade_configs"] = [{"upgrade_type": "websocket", "filters": [
         {"name": "envoy.filters.http.router",
@@ -475,7 +495,7 @@ def _twice(doc):
 
 def test_config_refuses_what_is_not_supported():
     """What Weft does not do is refused at load time, naming the field; a good config passes."""
-    cases = [(_forward_connect, "connect_config"), (_upgrade_filters, "filters is not supported yet"),
+    cases = [(_upgrade_filters, "filters is not supported yet"),
              (_proxy_protocol, "proxy_protocol_config"), (_twice, "configured twice")]
     for edit, needle in cases:
         p = _validate(edit)

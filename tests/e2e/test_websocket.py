@@ -289,9 +289,15 @@ def test_upgrade_type_case_insensitive_and_h2c_is_not_an_upgrade():
 # ---- the tunnel ---------------------------------------------------------------------------------
 
 def test_websocket_idle_timeout_closes_tunnel():
-    """The route's idle_timeout (stream_idle_timeout otherwise) closes an idle tunnel, both ends."""
+    """The route's idle_timeout, or the connection manager's stream_idle_timeout, closes an idle
+    tunnel, both ends."""
+    for route_action, hcm_extra in (({"idle_timeout": "0.3s"}, {}), (None, {"stream_idle_timeout": "0.3s"})):
+        _idle_tunnel_closes(route_action, hcm_extra)
+
+
+def _idle_tunnel_closes(route_action, hcm_extra):
     with UpgradeServer() as up:
-        cfg, port = _cfg(up.port, route_action={"idle_timeout": "0.3s"})
+        cfg, port = _cfg(up.port, route_action=route_action, **hcm_extra)
         with Weft(cfg):
             with RawConn(port) as conn:
                 eq(_upgrade(conn).status, 101, "upgrade status")
@@ -302,6 +308,8 @@ def test_websocket_idle_timeout_closes_tunnel():
                 check(time.monotonic() - t0 >= 0.2, "closed after %.3fs, before the idle timeout",
                       time.monotonic() - t0)
             wait_for(lambda: up.eofs == 1, 5, what="the upstream side of the tunnel closed")
+            eq(get_stats(cfg.admin_port).get("http.ingress.downstream_rq_idle_timeout"), 1,
+               "downstream_rq_idle_timeout")
 
 
 def test_websocket_tunnel_half_close_and_access_log_and_stats():

@@ -46,6 +46,13 @@ else
 	count "fuzz-replay" "$out" 1
 fi
 
+# The e2e tests' Node peers (the ws package), from the lock file, when missing or stale.
+NODE=tests/e2e/node
+if [ ! -d "$NODE/node_modules/ws" ] || [ "$NODE/package-lock.json" -nt "$NODE/node_modules/.package-lock.json" ]; then
+	npm ci --prefix "$NODE" --no-audit --no-fund --loglevel=error > "$LOG/npm-ci.log" 2>&1 ||
+		echo "npm ci --prefix $NODE failed (see $LOG/npm-ci.log): the WebSocket tests will fail"
+fi
+
 for bin in build/weft build/asan/weft; do
 	out="$LOG/e2e-$(echo "$bin" | tr / _).log"
 	WEFT_BIN="$PWD/$bin" timeout 900 python3 tests/e2e/run.py "$@" > "$out" 2>&1

@@ -581,9 +581,27 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	C(rq_idle_timeout, "downstream_rq_idle_timeout");
 	C(rq_header_timeout, "downstream_rq_header_timeout");
 	C(no_cluster, "no_cluster");
+	C(cx_upgrades_total, "downstream_cx_upgrades_total");
+	G(cx_upgrades_active, "downstream_cx_upgrades_active");
+	C(rq_ws_on_non_ws_route, "downstream_rq_ws_on_non_ws_route");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
 #undef C
 #undef G
+}
+
+/* upgrade_configs: the upgrade types this connection manager lets through (enabled defaults to
+ * true). Custom filter chains per upgrade type (`filters`) are refused by unsupported.c. */
+static int upgrade_configs(struct wf_compile *c, const Hcm *m, struct wf_hcm_cfg *h)
+{
+	h->upgrades = calloc(m->n_upgrade_configs, sizeof(*h->upgrades));
+	for (size_t i = 0; i < m->n_upgrade_configs; i++) {
+		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__UpgradeConfig *u =
+		    m->upgrade_configs[i];
+		if (wf_compile_upgrade(c, u, u->upgrade_type, u->enabled ? u->enabled->value : 1, h->upgrades,
+		                       &h->n_upgrades) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
@@ -660,6 +678,8 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 			h->default_host_10 = strdup(o->default_host_for_http_10);
 		}
 	}
+	if (m->n_upgrade_configs && upgrade_configs(c, m, h) < 0)
+		goto fail;
 	hcm_stats(h);
 	return h;
 fail:
@@ -880,6 +900,9 @@ void wf_hcm_free(struct wf_hcm_cfg *h)
 	free(h->server_name);
 	free(h->via);
 	free(h->default_host_10);
+	for (uint32_t i = 0; i < h->n_upgrades; i++)
+		free(h->upgrades[i].type);
+	free(h->upgrades);
 	free(h);
 }
 

@@ -92,4 +92,10 @@ void wf_cluster_lb_free(struct wf_cluster *cl, unsigned n_workers);
 /* A DataSource's bytes (inline or from a file), malloc'd. */
 int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *ds, char **out, uint32_t *len);
 
+/* Add an upgrade_configs entry of message `msg` to list[*n] (room for it is there): its
+ * upgrade_type must be set and not already in the list (compared without case). 0, or -1 with
+ * the error written. */
+int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, int enabled,
+                       struct wf_upgrade *list, uint32_t *n);
+
 #endif

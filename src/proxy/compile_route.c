@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
 typedef Envoy__Config__Route__V3__VirtualHost VirtualHost;
@@ -413,6 +414,40 @@ static int mirror_policies(struct wf_compile *c, const RouteAction *ra, struct w
 	return 0;
 }
 
+int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, int enabled,
+                       struct wf_upgrade *list, uint32_t *n)
+{
+	if (!type || !*type)
+		return wf_cfg_err(c->doc, c->err, c->errlen, msg, "upgrade_type", "upgrade_type is required");
+	for (uint32_t k = 0; k < *n; k++)
+		if (!strcasecmp(list[k].type, type))
+			return wf_cfg_err(c->doc, c->err, c->errlen, msg, "upgrade_type", "upgrade type '%s' is configured twice",
+			                  type);
+	list[*n] = (struct wf_upgrade){.type = strdup(type), .enabled = (uint8_t)(enabled != 0)};
+	(*n)++;
+	return 0;
+}
+
+/* RouteAction.upgrade_configs: per-route overrides of the connection manager's upgrade types;
+ * for CONNECT, connect_config makes Weft terminate the CONNECT itself (without it, the CONNECT
+ * is forwarded to the cluster, an HTTP proxy). */
+static int route_upgrades(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
+{
+	r->upgrades = calloc(ra->n_upgrade_configs, sizeof(*r->upgrades));
+	for (size_t i = 0; i < ra->n_upgrade_configs; i++) {
+		const Envoy__Config__Route__V3__RouteAction__UpgradeConfig *u = ra->upgrade_configs[i];
+		if (wf_compile_upgrade(c, u, u->upgrade_type, u->enabled ? u->enabled->value : 1, r->upgrades,
+		                       &r->n_upgrades) < 0)
+			return -1;
+		int is_connect = !strcasecmp(u->upgrade_type, "CONNECT");
+		if (u->connect_config && !is_connect)
+			return wf_cfg_err(c->doc, c->err, c->errlen, u, "connect_config",
+			                  "connect_config is only for upgrade_type CONNECT");
+		r->upgrades[r->n_upgrades - 1].connect_terminate = u->connect_config != NULL;
+	}
+	return 0;
+}
+
 static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_route *r)
 {
 	r->timeout_ms = 15000;
@@ -462,6 +497,8 @@ static int route_action(struct wf_compile *c, const RouteAction *ra, struct wf_r
 	if (ra->n_hash_policy && hash_policies(c, ra, r) < 0)
 		return -1;
 	if (ra->n_request_mirror_policies && mirror_policies(c, ra, r) < 0)
+		return -1;
+	if (ra->n_upgrade_configs && route_upgrades(c, ra, r) < 0)
 		return -1;
 	if (ra->retry_policy) {
 		if (!(r->retry = retry_policy(c, ra->retry_policy)))
@@ -558,9 +595,12 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 		if (regex(c, m->safe_regex, &r->path_re, 1) < 0)
 			return -1;
 		break;
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER:
+		r->path_kind = WF_PATH_CONNECT;
+		break;
 	default:
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL,
-		                  "a route match needs one of prefix, path, safe_regex, path_separated_prefix");
+		                  "a route match needs one of prefix, path, safe_regex, path_separated_prefix, connect_matcher");
 	}
 	if (p) {
 		r->path = r->case_sensitive ? strdup(p) : lower_dup(p, NULL);
@@ -761,6 +801,9 @@ static void route_free(struct wf_route *r)
 	wf_filter_route_cfgs_free(r->fcfg, r->n_fcfg);
 	wf_rate_limits_free(r->rl, r->n_rl);
 	free(r->mirrors);
+	for (uint32_t i = 0; i < r->n_upgrades; i++)
+		free(r->upgrades[i].type);
+	free(r->upgrades);
 	for (uint32_t i = 0; i < r->n_query; i++) {
 		free(r->query[i].name);
 		sm_free(&r->query[i].sm);

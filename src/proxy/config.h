@@ -95,7 +95,18 @@ struct wf_mirror {
 	uint32_t ppm;
 };
 
-enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX };
+/* WF_PATH_CONNECT: connect_matcher, which matches CONNECT requests only (no other kind does). */
+enum wf_path_kind { WF_PATH_PREFIX, WF_PATH_EXACT, WF_PATH_REGEX, WF_PATH_SEP_PREFIX, WF_PATH_CONNECT };
+
+/* An upgrade_configs entry (connection manager or route): an upgrade type ("websocket",
+ * "CONNECT", ...; compared case-insensitively) and whether it is allowed. */
+struct wf_upgrade {
+	char *type;
+	uint8_t enabled;
+	uint8_t connect_terminate;         /* route, CONNECT with connect_config: Weft answers 200 and
+	                                      relays the payload to the cluster as raw TCP (without
+	                                      it the CONNECT is forwarded to the cluster) */
+};
 
 /* route hash_policy: what a request's hash (RING_HASH, MAGLEV) is made of */
 enum wf_hash_kind { WF_HASH_HEADER, WF_HASH_COOKIE, WF_HASH_SOURCE_IP, WF_HASH_QUERY };
@@ -179,6 +190,7 @@ struct wf_route {
 	struct wf_rate_limit *rl; uint32_t n_rl;
 	uint8_t include_vh_rl;             /* include_vh_rate_limits (or the route has none) */
 	struct wf_mirror *mirrors; uint32_t n_mirrors; /* request_mirror_policies */
+	struct wf_upgrade *upgrades; uint32_t n_upgrades; /* RouteAction.upgrade_configs */
 };
 
 struct wf_vhost {
@@ -387,6 +399,7 @@ struct wf_hcm_stats {
 	uint32_t cx_total, cx_active, cx_http1_total, cx_destroy, cx_protocol_error;
 	uint32_t rq_active, no_route, rq_timeout, rx_reset, tx_reset, cx_idle_timeout;
 	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
+	uint32_t cx_upgrades_total, cx_upgrades_active, rq_ws_on_non_ws_route;
 };
 
 struct wf_hcm_cfg {
@@ -417,6 +430,7 @@ struct wf_hcm_cfg {
 	char *server_name;                 /* default "envoy", as Envoy (clients and tests expect it) */
 	char *via;
 	struct wf_filter_inst *filters; uint32_t n_filters; /* http_filters before the router */
+	struct wf_upgrade *upgrades; uint32_t n_upgrades; /* upgrade_configs */
 	struct wf_hcm_stats st;
 };
 

@@ -11,7 +11,15 @@
  *     -> next pipelined request, or close when the connection must not be kept.
  * Back-pressure: neither side reads while the other side's output queue is over its
  * watermark (64 KiB, or less when per_connection_buffer_limit_bytes of the listener or the
- * cluster says so), so a slow reader never makes a buffer grow. */
+ * cluster says so), so a slow reader never makes a buffer grow.
+ *
+ * Upgrades (WebSocket and the like, upgrade_configs): the request goes upstream with its
+ * Upgrade and Connection headers; a 101 turns both connections into a byte tunnel
+ * (proxy/tunnel.c) until both sides have closed; any other answer is relayed and the
+ * connection closes (bytes after an upgrade request's head are upgrade payload, never a next
+ * request). A CONNECT goes upstream the same way (a 2xx opens the tunnel), or, on a route with
+ * connect_config, is answered 200 by Weft once a fresh TCP connection to the cluster is up,
+ * and tunnelled the same way. */
 #include "proxy/hcm.h"
 #include "proxy/filter.h"
 
@@ -24,6 +32,7 @@
 #include "proxy/router.h"
 #include "proxy/shadow.h"
 #include "proxy/stats.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
 #include <errno.h>
@@ -84,6 +93,11 @@ struct hstream {
 	uint8_t retried;
 	uint8_t ended;
 	uint8_t wait_body;                 /* routed, waiting for the first chunk-size line */
+	uint8_t tunnel;                    /* upgraded: st->tun relays bytes both ways */
+	uint8_t connect_terminate;         /* CONNECT answered by Weft, payload to a raw TCP upstream */
+	const char *upgrade;               /* the upgrade asked for ("websocket", "CONNECT"), or NULL */
+	uint32_t upgrade_len;
+	struct wf_tunnel tun;
 	uint32_t down_wm, up_wm;           /* output watermarks toward the client / the upstream */
 	uint64_t req_left;
 	struct wf_h1_chunked req_ch, resp_ch;
@@ -190,6 +204,11 @@ static void route_continue(struct hstream *st);
 static void route_dispatch(struct hstream *st);
 static void filters_run(struct hstream *st, uint32_t from);
 static void filters_end(struct hstream *st);
+static void upgrade_request(struct hstream *st);
+static void tunnel_run(struct hstream *st);
+static void connect_established(struct hstream *st);
+static int upgrade_allowed(struct hstream *st);
+static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n);
 enum { RETRY_CONNECT, RETRY_RESET, RETRY_TIMEOUT, RETRY_STATUS };
 struct wf_h1_resp;
 static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
@@ -422,6 +441,12 @@ static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
 	return 0;
 }
 
+/* An upgrade's Upgrade and Connection headers cross the proxy as they came (as in Envoy). */
+static int upgrade_header(const struct wf_hdr *h)
+{
+	return WF_HDR_IS(h, "upgrade") || WF_HDR_IS(h, "connection");
+}
+
 /* ---- stream lifecycle ------------------------------------------------------------------- */
 
 static void log_stream(struct hstream *st)
@@ -436,6 +461,11 @@ static void log_stream(struct hstream *st)
 	si->authority = st->req.host;
 	si->authority_len = st->req.host_len;
 	si->protocol = !st->req.method ? NULL : st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
+	if (st->tunnel) {
+		si->bytes_received += st->tun.bytes[0];
+		si->bytes_sent += st->tun.bytes[1];
+		wf_stat_dec(cfg->st.cx_upgrades_active);
+	}
 	si->req_headers = st->hdrs;
 	si->n_req_headers = st->req.n_headers;
 	si->resp_headers = st->out_hdrs;
@@ -806,7 +836,10 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	const char *path = q->path;
 	size_t plen = q->path_len;
 	char *rewritten = NULL;
-	if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
+	if (q->form == WF_H1_AUTHORITY) {
+		path = q->target; /* a CONNECT forwarded as it came (no rewrites: it has no path) */
+		plen = q->target_len;
+	} else if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
 		size_t keep = r->path_len <= plen ? r->path_len : plen;
 		size_t n = r->prefix_rewrite_len + plen - keep;
 		rewritten = malloc(n + 1);
@@ -842,7 +875,7 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	const struct wf_hdr *conn = hdr_get(st->hdrs, q->n_headers, "connection", 10);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &st->hdrs[i];
-		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length") ||
+		if ((hop_by_hop(h, conn) && !(st->upgrade && upgrade_header(h))) || WF_HDR_IS(h, "content-length") ||
 		    (WF_HDR_IS(h, "expect") && q->expect_continue && !cfg->proxy_100_continue))
 			continue;
 		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
@@ -1064,6 +1097,10 @@ static void on_up_connected(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
 	count_bound(st);
+	if (st->connect_terminate) {
+		connect_established(st);
+		return;
+	}
 	up_send_body(st);
 	if (!st->ended)
 		conn_process(st->c);
@@ -1072,6 +1109,10 @@ static void on_up_connected(struct wf_uconn *u, void *owner)
 static void on_up_drained(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
+	if (st->tunnel) {
+		tunnel_run(st);
+		return;
+	}
 	/* room upstream again: resume reading the request body downstream */
 	up_send_body(st);
 	if (!st->ended)
@@ -1101,7 +1142,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	}
 	st->n_resp_hdrs = resp->n_headers;
 
-	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, 0);
+	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
 	struct out o = out_take();
 	if (st->req.minor == 0)
 		OUT_LIT(&o, "HTTP/1.0 ");
@@ -1116,7 +1157,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	const struct wf_hdr *conn = hdr_get(rh, st->n_resp_hdrs, "connection", 10);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
 		const struct wf_hdr *h = &rh[i];
-		if (hop_by_hop(h, conn) || WF_HDR_IS(h, "content-length"))
+		if ((hop_by_hop(h, conn) && !(st->tunnel && upgrade_header(h))) || WF_HDR_IS(h, "content-length"))
 			continue;
 		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
@@ -1175,7 +1216,9 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	}
 	if (resp->conn_close || resp->minor == 0)
 		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
-	if (!st->keep_alive)
+	if (st->tunnel)
+		; /* the 101 keeps the upstream's Connection: upgrade */
+	else if (!st->keep_alive)
 		OUT_LIT(&o, "connection: close\r\n");
 	else if (st->req.minor == 0)
 		OUT_LIT(&o, "connection: keep-alive\r\n");
@@ -1196,6 +1239,86 @@ static void response_done(struct hstream *st)
 	st->rs = RS_DONE;
 	wf_timer_cancel(LOOP(c), &st->t);
 	stream_end(st);
+}
+
+/* ---- tunnels (upgrades) -------------------------------------------------------------------- */
+
+/* Relay what can be relayed; end the stream when the tunnel is over or failed. */
+static void tunnel_run(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	uint64_t before = st->tun.bytes[0] + st->tun.bytes[1];
+	int r = wf_tunnel_run(&st->tun, LOOP(c), POOL(c));
+	if (st->tun.bytes[0] + st->tun.bytes[1] != before)
+		stream_touch(st);
+	if (r == 0)
+		return;
+	/* Both sides closed (r > 0), or one failed: the stream ends, both connections close. */
+	st->keep_alive = 0;
+	st->up_keep = 0;
+	st->rs = RS_DONE;
+	stream_end(st);
+}
+
+/* The response (101, or Weft's 200 to a CONNECT) is queued downstream: from now on the two
+ * connections are a tunnel. The route timeout no longer applies (as in Envoy); the stream idle
+ * timeout does. The upstream connection never goes back to the pool. */
+static void tunnel_start(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	wf_timer_cancel(LOOP(c), &st->t);
+	wf_timer_cancel(LOOP(c), &st->try_t);
+	st->up_keep = 0;
+	st->tunnel = 1;
+	st->tun.s[0] = &c->s;
+	st->tun.s[1] = &st->u->s;
+	st->tun.wm = st->down_wm < st->up_wm ? st->down_wm : st->up_wm;
+	wf_stat_inc(st->cfg->st.cx_upgrades_total);
+	wf_stat_inc(st->cfg->st.cx_upgrades_active);
+	stream_touch(st);
+}
+
+/* The upstream switched protocols (a 101, or a 2xx to a CONNECT): pass its answer on and start
+ * relaying (what came after it, and what the client sent after its request, go first). */
+static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n)
+{
+	struct hconn *c = st->c;
+	report(st, WF_OUT_SUCCESS);
+	st->tunnel = 1; /* send_response_head keeps Upgrade and Connection */
+	if (send_response_head(st, resp, raw, n) < 0) {
+		st->tunnel = 0;
+		st->keep_alive = 0;
+		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+		return;
+	}
+	wf_buf_consume(&st->u->s.rb, &c->w->pool, n);
+	tunnel_start(st);
+}
+
+/* CONNECT with connect_config: the TCP connection to the upstream is up; answer 200. */
+static void connect_established(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	struct out o = out_take();
+	char date[64];
+	http_date(date, sizeof(date));
+	OUT_LIT(&o, "HTTP/1.1 200 OK\r\n");
+	out_fmt(&o, "date: %s\r\n", date);
+	if (st->cfg->server_header_mode != 2)
+		out_fmt(&o, "server: %s\r\n", st->cfg->server_name);
+	OUT_LIT(&o, "\r\n");
+	st->resp_started = 1;
+	st->si.response_code = 200;
+	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
+	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
+	out_give(&o);
+	if (rc < 0) {
+		st->keep_alive = 0;
+		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+		return;
+	}
+	tunnel_start(st);
+	tunnel_run(st);
 }
 
 /* Upstream bytes: response head, then body, re-framed for the downstream. Returns 1 when it
@@ -1274,6 +1397,10 @@ static int up_readable(struct wf_uconn *u, void *owner)
 				return 0;
 			}
 			if (resp.status < 200) {
+				if (resp.status == 101 && st->upgrade && st->req.form != WF_H1_AUTHORITY) {
+					upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
+					return 0;
+				}
 				if (resp.status == 101) {
 					st->up_keep = 0;
 					up_fail(st, 502, WF_RF_UPE, "protocol error");
@@ -1286,6 +1413,11 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					st->sent_100 = 1;
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
+			}
+			if (st->upgrade && st->req.form == WF_H1_AUTHORITY && resp.status < 300) {
+				/* a CONNECT forwarded to an upstream proxy that opened its tunnel */
+				upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
+				return 0;
 			}
 			report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
 			           : resp.status >= 500                     ? WF_OUT_5XX
@@ -1381,6 +1513,10 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
 	struct hconn *c = st->c; /* outlives the stream within this event batch (deferred free) */
+	if (st->tunnel) {
+		tunnel_run(st);
+		return;
+	}
 	for (;;) {
 		c->s.cork = 1;
 		int paused = up_readable(u, owner);
@@ -1388,6 +1524,11 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			return;
 		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s))) {
 			conn_close(c);
+			return;
+		}
+		if (c->st && c->st->tunnel) {
+			/* just upgraded: relay what both sides already hold */
+			tunnel_run(c->st);
 			return;
 		}
 		/* Paused for the downstream, which then took it all at uncork: carry on with what
@@ -1693,7 +1834,10 @@ static int start_upstream(struct hstream *st)
 	wf_stat_inc(h->st_rq_active);
 	wf_cluster_rq_start(c->w, cl, h);
 	int err = 0;
-	st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
+	if (st->connect_terminate)
+		st->u = wf_upstream_connect(c->w, cl, h, &up_ops, st, &err);
+	else
+		st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
 	if (!st->u && err == -EAGAIN) {
 		/* max_connections: wait for one, unless max_pending_requests already wait */
 		host_done(st);
@@ -1727,6 +1871,13 @@ static int start_upstream(struct hstream *st)
 		count_bound(st);
 	else
 		wf_stat_inc(cl->st.rq_pending_total);
+	if (st->connect_terminate) {
+		/* nothing to send: Weft answers the CONNECT itself once connected */
+		st->t_sent_us = wf_now_us();
+		st->req_sent = 1;
+		arm_route_timer(st);
+		return 0;
+	}
 	if (send_request_head(st) < 0) {
 		stream_drop_upstream(st, 0);
 		up_fail(st, 503, WF_RF_UC, "connection termination");
@@ -1895,6 +2046,23 @@ static void strip_port(struct hstream *st)
 	st->req.host_len = (uint32_t)(colon - h);
 }
 
+/* Is the upgrade the request asks for allowed? The route's upgrade_configs decide when they
+ * name the type; otherwise the connection manager's. Also notes a CONNECT to terminate. */
+static int upgrade_allowed(struct hstream *st)
+{
+	const struct wf_route *r = st->route;
+	for (uint32_t i = 0; r && i < r->n_upgrades; i++)
+		if (wf_str_ieq(r->upgrades[i].type, strlen(r->upgrades[i].type), st->upgrade, st->upgrade_len)) {
+			st->connect_terminate = r->upgrades[i].connect_terminate;
+			return r->upgrades[i].enabled;
+		}
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	for (uint32_t i = 0; i < cfg->n_upgrades; i++)
+		if (wf_str_ieq(cfg->upgrades[i].type, strlen(cfg->upgrades[i].type), st->upgrade, st->upgrade_len))
+			return cfg->upgrades[i].enabled;
+	return 0;
+}
+
 static void route_stream(struct hstream *st)
 {
 	const struct wf_hcm_cfg *cfg = st->cfg;
@@ -1922,6 +2090,15 @@ static void route_stream(struct hstream *st)
 	if (st->idle_ms) {
 		stream_touch(st);
 		wf_timer_set(LOOP(st->c), &st->idle, st->idle_ms);
+	}
+	if (st->upgrade && st->route && !upgrade_allowed(st)) {
+		/* Envoy: an upgrade the route (or, without a say from the route, the connection
+		 * manager) does not allow gets 403, and the connection closes so that no upgrade
+		 * payload can be taken for a request. */
+		wf_stat_inc(cfg->st.rq_ws_on_non_ws_route);
+		st->keep_alive = 0;
+		local_reply(st, 403, 0, NULL, NULL, 0);
+		return;
 	}
 	if (!cfg->n_filters) {
 		route_dispatch(st);
@@ -2035,6 +2212,12 @@ static void route_dispatch(struct hstream *st)
 		st->timeout_ms = g ? (uint64_t)g : 1;
 	st->retry = r->retry;
 	st->replay_ok = st->retry != NULL || r->n_mirrors; /* bodies are kept for retries and mirrors */
+	if (st->upgrade) {
+		/* a tunnel is neither retried nor mirrored */
+		st->retry = NULL;
+		st->replay_ok = 0;
+		st->mirrored = 1;
+	}
 	st->try_t.cb = retry_fire;
 	st->try_t.data = st;
 	if (st->cluster->per_connection_buffer_limit < WATERMARK)
@@ -2207,14 +2390,40 @@ static int start_stream(struct hconn *c)
 		st->req.host = cfg->default_host_10;
 		st->req.host_len = (uint32_t)strlen(cfg->default_host_10);
 	}
-	if (req.form == WF_H1_AUTHORITY || req.form == WF_H1_ASTERISK) {
-		/* CONNECT comes with upgrades support; OPTIONS * has nothing to route */
-		st->keep_alive = req.form == WF_H1_ASTERISK && st->keep_alive;
-		local_reply(st, req.form == WF_H1_AUTHORITY ? 404 : 404, WF_RF_NR, NULL, NULL, 0);
+	if (req.form == WF_H1_ASTERISK) {
+		/* OPTIONS * has nothing to route */
+		local_reply(st, 404, WF_RF_NR, NULL, NULL, 0);
 		return c->dead ? -1 : 1;
 	}
+	if (req.conn_upgrade || req.form == WF_H1_AUTHORITY)
+		upgrade_request(st);
 	route_stream(st);
 	return c->dead ? -1 : 1;
+}
+
+/* An upgrade request (Connection: upgrade and an Upgrade header; Upgrade: h2c is not one, its
+ * headers are dropped as Envoy does) or a CONNECT. As in Envoy, what follows the head is upgrade
+ * payload, not a body nor a next request: it waits in the read buffer for the tunnel, and the
+ * connection does not outlive the stream. A CONNECT is routed by its target. */
+static void upgrade_request(struct hstream *st)
+{
+	if (st->req.form == WF_H1_AUTHORITY) {
+		st->upgrade = "CONNECT";
+		st->upgrade_len = 7;
+		st->req.host = st->req.target;
+		st->req.host_len = st->req.target_len;
+	} else {
+		const struct wf_hdr *h = hdr_get(st->hdrs, st->req.n_headers, "upgrade", 7);
+		if (!h || !h->value_len || wf_str_ieq(h->value, h->value_len, "h2c", 3))
+			return;
+		st->upgrade = h->value;
+		st->upgrade_len = h->value_len;
+	}
+	st->keep_alive = 0;
+	st->rb = RB_NONE;
+	st->req_done = 1;
+	st->req_left = 0;
+	wf_timer_cancel(LOOP(st->c), &st->c->t); /* no request_timeout: there is no body */
 }
 
 static void conn_free(struct wf_defer *d)
@@ -2372,6 +2581,10 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	struct hconn *c = io->data;
 	if (c->dead)
 		return;
+	if (c->st && c->st->tunnel) {
+		tunnel_run(c->st);
+		return;
+	}
 	if (ev & EPOLLOUT) {
 		int r = wf_sio_flush(loop, POOL(c), &c->s);
 		if (r < 0) {

@@ -152,10 +152,16 @@ const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf
 {
 	const char *path = req->path;
 	size_t path_len = req->path_len;
+	int connect = req->form == WF_H1_AUTHORITY;
 	for (uint32_t i = 0; i < vh->n_routes; i++) {
 		const struct wf_route *r = &vh->routes[i];
-		if (!path_ok(r, path, path_len) || (r->grpc_only && !is_grpc(req)))
+		/* a CONNECT has no path: connect_matcher routes take it, and only it */
+		if (connect || r->path_kind == WF_PATH_CONNECT) {
+			if (!connect || r->path_kind != WF_PATH_CONNECT)
+				continue;
+		} else if (!path_ok(r, path, path_len) || (r->grpc_only && !is_grpc(req))) {
 			continue;
+		}
 		uint32_t k;
 		for (k = 0; k < r->n_headers; k++)
 			if (!wf_hdr_match(&r->headers[k], req))

@@ -35,6 +35,10 @@ static const struct pending pending[] = {
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_stream_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "headers_with_underscores_action", NULL},
+	{"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig", "filters",
+	 "not supported yet (upgrades run through the connection manager's http_filters)"},
+	{"envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig", "allow_post",
+	 "not supported yet (only CONNECT requests are terminated)"},
 };
 
 static const char *pending_why(const char *message, const char *field)

@@ -216,6 +216,12 @@ struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, cons
 		return u;
 	}
 	*reused = 0;
+	return wf_upstream_connect(w, c, h, ops, owner, err);
+}
+
+struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
+                                     const struct wf_uconn_ops *ops, void *owner, int *err)
+{
 	if (!wf_cb_take(&c->cb->cx, c->max_connections)) {
 		wf_stat_inc(c->st.cx_overflow);
 		*err = -EAGAIN;

@@ -65,6 +65,10 @@ void wf_upstream_unwait(struct wf_worker *w, struct wf_uwaiter *wt);
  * wf_upstream_wait), or -errno when a socket cannot be created. */
 struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
                                  const struct wf_uconn_ops *ops, void *owner, int *reused, int *err);
+/* Always a new connection to h (a raw TCP tunnel must not take a pooled HTTP connection);
+ * NULL with *err set as above. */
+struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
+                                     const struct wf_uconn_ops *ops, void *owner, int *err);
 /* The owner is done: back to the pool when `reusable`, else closed. */
 void wf_upstream_release(struct wf_uconn *u, int reusable);
 /* Set the epoll interest the owner needs (EPOLLIN or 0) besides pending output. */

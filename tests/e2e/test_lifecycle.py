@@ -45,10 +45,11 @@ def test_sigterm_refuses_new_connections():
         cfg, port = C.simple(up.port)
         with Weft(cfg, drain_time=5) as w:
             result = {}
-            t = _inflight(port, "/delay/1500", result)
+            t = _inflight(port, "/delay/3000", result)
             up.wait_requests(1)
             w.signal(signal.SIGTERM)
-            wait_for(lambda: connect_refused(port), 1.0, what="the listener to close after SIGTERM")
+            # while the request is still in flight (3 s), however loaded the machine
+            wait_for(lambda: connect_refused(port), 2.5, what="the listener to close after SIGTERM")
             t.join(10)
             check("r" in result and result["r"].status == 200, "in-flight request: %r", result)
             eq(w.wait_exit(6), 0, "exit status")

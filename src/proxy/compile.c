@@ -748,6 +748,13 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 	if (!in)
 		return -1;
 	const char *lname = l->addr_str;
+	char label[80];
+	snprintf(label, sizeof(label), "%s", m->stat_prefix && *m->stat_prefix ? m->stat_prefix : lname);
+	for (char *p = label; *p; p++)
+		if (*p == ':' || *p == '[' || *p == ']')
+			*p = '_';
+	if (wf_compile_transport_socket(c, fc->transport_socket, 1, "listener", label, &l->tls) < 0)
+		return -1;
 	if (!strcmp(in->descriptor->name, HCM_TYPE)) {
 		l->kind = WF_NF_HCM;
 		if (!(l->hcm = hcm(c, (const Hcm *)in)))
@@ -761,11 +768,6 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 		                  "network filter %s is not supported here (http_connection_manager, tcp_proxy)",
 		                  in->descriptor->name);
 	}
-	char label[80];
-	snprintf(label, sizeof(label), "%s", m->stat_prefix && *m->stat_prefix ? m->stat_prefix : lname);
-	for (char *p = label; *p; p++)
-		if (*p == ':' || *p == '[' || *p == ']')
-			*p = '_';
 	l->st_cx_total = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_total");
 	l->st_cx_active = wf_stat_register(WF_STAT_GAUGE, "listener", label, "downstream_cx_active");
 	l->st_cx_destroy = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_destroy");
@@ -900,6 +902,7 @@ void wf_snapshot_free(struct wf_snapshot *s)
 	for (uint32_t i = 0; i < s->n_listeners; i++) {
 		wf_hcm_free(s->listeners[i].hcm);
 		wf_tcp_free(s->listeners[i].tcp);
+		wf_tls_cfg_free(s->listeners[i].tls);
 		free(s->listeners[i].name);
 	}
 	free(s->listeners);

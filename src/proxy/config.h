@@ -428,6 +428,32 @@ struct wf_tcp_cfg {
 	uint32_t st_cx_total, st_cx_active, st_rx_bytes, st_tx_bytes, st_idle_timeout;
 };
 
+/* ---- TLS (transport_socket envoy.transport_sockets.tls) --------------------------------- */
+
+struct ssl_ctx_st;
+
+/* match_typed_subject_alt_names: a SAN of this type (GEN_DNS, GEN_URI, GEN_EMAIL, GEN_IPADD)
+ * whose value matches. */
+struct wf_san_match {
+	int type;
+	struct wf_strmatch sm;
+};
+
+/* A DownstreamTlsContext (server) or UpstreamTlsContext (client), compiled: the OpenSSL
+ * context holds certificates, CA, versions, ciphers, curves, ALPN and session settings;
+ * the rest is what the transport checks itself. Stats are Envoy's <scope>.ssl.*. */
+struct wf_tls_cfg {
+	struct ssl_ctx_st *ctx;
+	uint8_t server;
+	uint8_t verify;                    /* a trusted CA is configured: the peer is verified */
+	uint8_t require_cert;              /* server: require_client_certificate */
+	struct wf_san_match *san; uint32_t n_san;
+	unsigned char *alpn; uint32_t alpn_len;  /* wire format (length-prefixed) */
+	char *sni;                         /* client: UpstreamTlsContext.sni */
+	uint32_t st_handshake, st_connection_error, st_no_certificate, st_fail_verify_san,
+	         st_fail_verify_error, st_session_reused;
+};
+
 enum wf_netfilter { WF_NF_HCM, WF_NF_TCP };
 
 struct wf_listener {
@@ -437,6 +463,7 @@ struct wf_listener {
 	uint8_t kind;                      /* enum wf_netfilter */
 	struct wf_hcm_cfg *hcm;
 	struct wf_tcp_cfg *tcp;
+	struct wf_tls_cfg *tls;            /* the filter chain's transport_socket; NULL: plain */
 	uint32_t buffer_limit;             /* per_connection_buffer_limit_bytes, default 1 MiB */
 	uint8_t ipv4_compat;               /* an IPv6 listener also takes IPv4 (v4-mapped) */
 	uint32_t st_cx_total, st_cx_active, st_cx_destroy;

@@ -35,6 +35,20 @@ static const struct pending pending[] = {
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_stream_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "headers_with_underscores_action", NULL},
+	{"envoy.config.cluster.v3.Cluster", "transport_socket", "not supported yet (upstream TLS comes next)"},
+	{"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", "require_sni", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "allow_renegotiation",
+	 "not supported (renegotiation is refused)"},
+	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "max_session_keys", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "password", "not supported yet (use an unencrypted key)"},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "ocsp_staple", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "pkcs12", "not supported yet (use PEM)"},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "verify_certificate_hash", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "verify_certificate_spki", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "crl", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "allow_expired_certificate", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "trust_chain_verification", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", "oid", "not supported yet (OTHER_NAME SANs)"},
 };
 
 static const char *pending_why(const char *message, const char *field)

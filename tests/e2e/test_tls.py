@@ -1,0 +1,352 @@
+"""TLS in the data plane: downstream TLS termination on a listener's filter chain
+(envoy.transport_sockets.tls with a DownstreamTlsContext), for the HTTP connection manager
+and for tcp_proxy.
+
+The PKI is generated at test time with the openssl CLI in the test's tmp dir: a CA and a
+second, unrelated CA; a server certificate in RSA and one in ECDSA P-256 (SANs localhost,
+*.example.com, 127.0.0.1); client certificates with a SPIFFE URI SAN. Clients are curl,
+openssl s_client and Python's ssl module.
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+
+import configs as C
+from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, run_weft, tmp_path,
+                     wait_for, write_file)
+
+TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+SPIFFE = "spiffe://weft.test/ns/default/sa/client"
+
+_pki = None
+
+
+def _ossl(*args, cwd):
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL)
+    check(p.returncode == 0, "openssl %s: %s", " ".join(args), p.stderr.decode())
+
+
+def _ca(d, name):
+    _ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+          "-subj", "/CN=%s" % name, "-keyout", name + ".key", "-out", name + ".crt", cwd=d)
+
+
+def _leaf(d, name, ca, sans, key="ec", serial=1, cn=None):
+    """A certificate for `name` signed by `ca`, with subjectAltName `sans`."""
+    keyopt = ["-newkey", "rsa:2048"] if key == "rsa" else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    _ossl("req", *keyopt, "-nodes", "-subj", "/CN=%s" % (cn or name), "-keyout", name + ".key",
+          "-out", name + ".csr", cwd=d)
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n" % sans)
+    _ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-set_serial",
+          str(serial), "-days", "2", "-extfile", name + ".ext", "-out", name + ".crt", cwd=d)
+
+
+def pki():
+    """Paths of the test PKI (generated once per run): pki()["srv_rsa.crt"] and so on."""
+    global _pki
+    if _pki is None:
+        d = os.path.dirname(tmp_path("pki"))
+        _ca(d, "ca")
+        _ca(d, "otherca")
+        srv = "DNS:localhost,DNS:*.example.com,IP:127.0.0.1"
+        _leaf(d, "srv_rsa", "ca", srv, key="rsa", serial=0x1001)
+        _leaf(d, "srv_ec", "ca", srv, serial=0x1002)
+        _leaf(d, "srv_new", "ca", srv, serial=0x2002)
+        _leaf(d, "other", "ca", "DNS:other.test", serial=0x1003, cn="other.test")
+        _leaf(d, "client", "ca", "URI:%s,DNS:client.test" % SPIFFE, serial=0x3001)
+        _leaf(d, "client_badsan", "ca", "URI:spiffe://weft.test/ns/default/sa/intruder", serial=0x3002)
+        _leaf(d, "client_otherca", "otherca", "URI:%s" % SPIFFE, serial=0x3003)
+        _pki = {n: os.path.join(d, n) for n in os.listdir(d)}
+    return _pki
+
+
+def cert(name):
+    p = pki()
+    return {"certificate_chain": {"filename": p[name + ".crt"]}, "private_key": {"filename": p[name + ".key"]}}
+
+
+def tls_socket(names=("srv_ec",), params=None, alpn=None, validation=None, **extra):
+    ctx = {"tls_certificates": [cert(n) for n in names]}
+    if params:
+        ctx["tls_params"] = params
+    if alpn:
+        ctx["alpn_protocols"] = list(alpn)
+    if validation:
+        ctx["validation_context"] = validation
+    tc = {"@type": TLS, "common_tls_context": ctx}
+    tc.update(extra)
+    return {"name": "envoy.transport_sockets.tls", "typed_config": tc}
+
+
+def https_config(up_port, ts=None, **hcm_extra):
+    cfg, port = C.simple(up_port, **hcm_extra)
+    cfg.doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = ts or tls_socket()
+    return C.bootstrap(listeners=cfg.doc["static_resources"]["listeners"],
+                       clusters=cfg.doc["static_resources"]["clusters"], admin_port=cfg.admin_port), port
+
+
+def curl_https(port, path="/", *args, host="localhost"):
+    return curl_request("https://%s:%d%s" % (host, port, path), "--cacert", pki()["ca.crt"],
+                        "--resolve", "%s:%d:127.0.0.1" % (host, port), "--max-time", "5", *args)
+
+
+def s_client(port, *args, data=b"", servername="localhost"):
+    """openssl s_client; returns its stdout+stderr text."""
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", servername,
+                        "-CAfile", pki()["ca.crt"]] + list(args),
+                       input=data, capture_output=True, timeout=10)
+    return p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+
+
+def py_client(port, cafile=True, server_hostname="localhost", **kw):
+    ctx = ssl.create_default_context(cafile=pki()["ca.crt"] if cafile else None)
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname=server_hostname)
+
+
+# ---------------------------------------------------------------------------------------------
+# downstream TLS with the HTTP connection manager
+
+def test_tls_https_request_and_forwarded_proto():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port)
+        with Weft(cfg) as w:
+            code, body, err = curl_https(port, "/hello")
+            eq(code, 200, "https request through Weft (%s)" % err)
+            req = up.requests[-1]
+            eq(req.path, "/hello", "upstream path")
+            eq(req.header("x-forwarded-proto"), "https", "x-forwarded-proto on a TLS connection")
+            # keep-alive over TLS: several requests on one connection
+            code, _, err = curl_https(port, "/a", "-o", "/dev/null", "https://localhost:%d/b" % port)
+            eq(code, 200200, "two requests on one TLS connection (%s)" % err)
+            eq(w.stat("listener.127.0.0.1_%d.ssl.handshake" % port), 2, "ssl.handshake")
+            # plain HTTP to a TLS listener is not served
+            code, _, _ = curl_request("http://127.0.0.1:%d/" % port, "--max-time", "3")
+            check(code != 200, "plain HTTP on a TLS listener must fail, got %s", code)
+            check(w.stat("listener.127.0.0.1_%d.ssl.connection_error" % port) >= 1, "ssl.connection_error")
+
+
+# ---------------------------------------------------------------------------------------------
+# downstream TLS with tcp_proxy: terminated, plain bytes to the upstream
+
+def test_tls_tcp_proxy_termination():
+    with TcpEcho() as echo:
+        port = free_port()
+        lst = C.tcp_listener(port, "echo")
+        lst["filter_chains"][0]["transport_socket"] = tls_socket()
+        cfg = C.bootstrap(listeners=[lst], clusters=[C.cluster("echo", [echo.port])])
+        with Weft(cfg) as w:
+            s = py_client(port)
+            payload = os.urandom(200000)
+            s.sendall(payload)
+            got = b""
+            while len(got) < len(payload):
+                chunk = s.recv(65536)
+                check(chunk, "connection closed after %d bytes", len(got))
+                got += chunk
+            eq(got == payload, True, "200 kB echoed through TLS termination intact")
+            check(echo.bytes_in == len(payload), "the upstream got plain bytes: %d", echo.bytes_in)
+            # close_notify from the client: the upstream sees EOF and closes its side, and Weft
+            # answers with its own close_notify (unwrap() waits for it)
+            s.unwrap()
+            s.close()
+            eq(echo.eofs, 1, "upstream EOF after the client's close_notify")
+            eq(w.stat("listener.127.0.0.1_%d.ssl.handshake" % port), 1, "ssl.handshake")
+
+
+# ---------------------------------------------------------------------------------------------
+# versions, certificates by key type, ALPN
+
+def _py_handshake(port, **kw):
+    """Version string of a handshake with Python's ssl module, or the exception's text."""
+    try:
+        with py_client(port, **kw) as s:
+            return s.version()
+    except (ssl.SSLError, OSError) as e:
+        return "failed: %s" % e
+
+
+def test_tls_protocol_version_limits():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(params={"tls_minimum_protocol_version": "TLSv1_3",
+                                                             "tls_maximum_protocol_version": "TLSv1_3"}))
+        with Weft(cfg):
+            eq(_py_handshake(port), "TLSv1.3", "a TLS 1.3 client")
+            v = _py_handshake(port, maximum_version=ssl.TLSVersion.TLSv1_2)
+            check(v.startswith("failed"), "TLS 1.2 client to a 1.3-only listener must fail: %s", v)
+        cfg, port = https_config(up.port, tls_socket(params={"tls_maximum_protocol_version": "TLSv1_2",
+                                                             "cipher_suites": ["ECDHE-ECDSA-AES128-GCM-SHA256"],
+                                                             "ecdh_curves": ["P-256"]}))
+        with Weft(cfg):
+            eq(_py_handshake(port), "TLSv1.2", "the listener's maximum is 1.2")
+            v = _py_handshake(port, minimum_version=ssl.TLSVersion.TLSv1_3)
+            check(v.startswith("failed"), "TLS 1.3-only client to a 1.2-max listener must fail: %s", v)
+            with py_client(port) as s:
+                eq(s.cipher()[0], "ECDHE-ECDSA-AES128-GCM-SHA256", "the configured cipher suite")
+            code, _, err = curl_https(port, "/", "--tls-max", "1.2")
+            eq(code, 200, "curl --tls-max 1.2 (%s)" % err)
+
+
+def test_tls_rsa_and_ecdsa_by_client_preference():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(names=("srv_rsa", "srv_ec")))
+        with Weft(cfg):
+            out = s_client(port, "-sigalgs", "ECDSA+SHA256", data=b"")
+            check("Peer signature type: ECDSA" in out, "an ECDSA-only client gets the ECDSA cert:\n%s", out[-1500:])
+            out = s_client(port, "-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256", data=b"")
+            check("Peer signature type: RSA" in out, "an RSA-only client gets the RSA cert:\n%s", out[-1500:])
+            code, _, err = curl_https(port)
+            eq(code, 200, "curl with both certificates configured (%s)" % err)
+
+
+def test_tls_alpn_advertises_configured():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(alpn=["http/1.1"]))
+        with Weft(cfg):
+            with py_client(port) as s:
+                pass
+            ctx = ssl.create_default_context(cafile=pki()["ca.crt"])
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost") as s:
+                eq(s.selected_alpn_protocol(), "http/1.1", "ALPN: the configured protocol, not h2")
+            ctx.set_alpn_protocols(["h2"])
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost") as s:
+                eq(s.selected_alpn_protocol(), None, "no common protocol: no ALPN (Envoy's behaviour)")
+
+
+# ---------------------------------------------------------------------------------------------
+# client certificates (mTLS)
+
+def _mtls_config(up_port):
+    return https_config(up_port, tls_socket(
+        validation={"trusted_ca": {"filename": pki()["ca.crt"]},
+                    "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": SPIFFE}}]},
+        require_client_certificate=True))
+
+
+def test_tls_client_certificate_required_and_verified():
+    with HttpUpstream("up") as up:
+        cfg, port = _mtls_config(up.port)
+        stat = "listener.127.0.0.1_%d.ssl.%%s" % port
+        with Weft(cfg) as w:
+            p = pki()
+            code, _, err = curl_https(port, "/ok", "--cert", p["client.crt"], "--key", p["client.key"])
+            eq(code, 200, "a client certificate from the CA with the SPIFFE SAN (%s)" % err)
+            eq(up.requests[-1].path, "/ok", "the request went through")
+            code, _, _ = curl_https(port, "/nocert")
+            check(code != 200, "no client certificate must fail, got %s", code)
+            wait_for(lambda: w.stat(stat % "no_certificate") == 1, what="ssl.no_certificate")
+            code, _, _ = curl_https(port, "/otherca", "--cert", p["client_otherca.crt"], "--key",
+                                    p["client_otherca.key"])
+            check(code != 200, "a client certificate from another CA must fail, got %s", code)
+            wait_for(lambda: w.stat(stat % "fail_verify_error") == 1, what="ssl.fail_verify_error")
+            code, _, _ = curl_https(port, "/badsan", "--cert", p["client_badsan.crt"], "--key",
+                                    p["client_badsan.key"])
+            check(code != 200, "a client certificate without the SAN must fail, got %s", code)
+            wait_for(lambda: w.stat(stat % "fail_verify_san") == 1, what="ssl.fail_verify_san")
+            check(all(r.path == "/ok" for r in up.requests), "only the verified client reached the upstream")
+
+
+# ---------------------------------------------------------------------------------------------
+# session resumption
+
+def _resumed(port, *args):
+    sess = tmp_path("sess.pem")
+    req = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    first = s_client(port, "-ign_eof", "-sess_out", sess, *args, data=req)
+    check("HTTP/1.1 200" in first, "first connection served:\n%s", first[-1500:])
+    if not os.path.exists(sess):
+        return False  # nothing to resume: no session id and no ticket
+    second = s_client(port, "-ign_eof", "-sess_in", sess, *args, data=req)
+    check("HTTP/1.1 200" in second, "second connection served:\n%s", second[-1500:])
+    return "Reused," in second
+
+
+def test_tls_session_resumption():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port)
+        with Weft(cfg) as w:
+            check(_resumed(port), "TLS 1.3 session resumption with a ticket")
+            check(_resumed(port, "-tls1_2"), "TLS 1.2 session resumption with a ticket")
+            eq(w.stat("listener.127.0.0.1_%d.ssl.session_reused" % port), 2, "ssl.session_reused")
+        cfg, port = https_config(up.port, tls_socket(disable_stateless_session_resumption=True,
+                                                     disable_stateful_session_resumption=True))
+        with Weft(cfg):
+            check(not _resumed(port, "-tls1_2"), "no resumption when both kinds are disabled")
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and reloading certificates
+
+def test_tls_bad_files_refused_with_path_and_reason():
+    d = os.path.dirname(tmp_path("x"))
+    garbage = os.path.join(d, "garbage.pem")
+    write_file(garbage, "not a certificate\n")
+    port = free_port()
+    for ts, needle in [
+        (tls_socket(), None),
+        ({"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": TLS, "common_tls_context": {"tls_certificates": [
+                {"certificate_chain": {"filename": garbage}, "private_key": {"filename": pki()["srv_ec.key"]}}]}}},
+         garbage),
+        ({"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": TLS, "common_tls_context": {"tls_certificates": [
+                {"certificate_chain": {"filename": pki()["srv_ec.crt"]}, "private_key": {"filename": pki()["srv_rsa.key"]}}]}}},
+         "does not match"),
+        (tls_socket(validation={"trusted_ca": {"filename": os.path.join(d, "missing.pem")}}), "missing.pem"),
+        (tls_socket(require_sni=True), "require_sni"),
+    ]:
+        cfg, _ = https_config(free_port(), ts)
+        path = tmp_path("weft.yaml")
+        write_file(path, str(cfg))
+        p = run_weft(["validate", path])
+        if needle is None:
+            eq(p.returncode, 0, "a valid TLS config validates (%s)" % p.stderr)
+            continue
+        check(p.returncode != 0, "refused: %s", needle)
+        check(needle in p.stderr and "weft.yaml:" in p.stderr, "the error names %s and the position:\n%s",
+              needle, p.stderr)
+    del port
+
+
+def _serial(port):
+    out = s_client(port, data=b"")
+    p = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=out.encode(), capture_output=True)
+    return p.stdout.decode().strip()
+
+
+def test_tls_certificate_reload_on_sighup():
+    d = os.path.dirname(tmp_path("x"))
+    crt, key = os.path.join(d, "live.crt"), os.path.join(d, "live.key")
+    p = pki()
+    for src, dst in ((p["srv_ec.crt"], crt), (p["srv_ec.key"], key)):
+        with open(src, "rb") as f:
+            write_file(dst, f.read())
+    ts = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS, "common_tls_context": {
+        "tls_certificates": [{"certificate_chain": {"filename": crt}, "private_key": {"filename": key}}]}}}
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, ts)
+        with Weft(cfg) as w:
+            eq(_serial(port), "serial=1002", "the first certificate")
+            old = py_client(port)
+            old.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(b" 200 " in old.recv(65536), "a request on the open connection")
+            # a broken file on reload: refused, the old certificate keeps serving
+            write_file(crt, "broken")
+            w.reload(str(cfg))
+            wait_for(lambda: "live.crt" in w.stderr(), what="the reload error naming the file")
+            eq(_serial(port), "serial=1002", "the last good certificate still serves")
+            for src, dst in ((p["srv_new.crt"], crt), (p["srv_new.key"], key)):
+                with open(src, "rb") as f:
+                    write_file(dst, f.read())
+            w.reload(str(cfg))
+            wait_for(lambda: _serial(port) == "serial=2002", what="new handshakes get the new certificate")
+            old.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(b" 200 " in old.recv(65536), "the connection opened before the reload keeps working")
+            old.close()

@@ -454,7 +454,11 @@ struct wf_tls_cfg {
 	         st_fail_verify_error, st_session_reused;
 };
 
-enum wf_netfilter { WF_NF_HCM, WF_NF_TCP };
+/* WF_NF_MATCH: a listener with several filter chains (or the TLS inspector): each
+ * connection first gets its chain, itself a wf_listener of kind HCM or TCP. */
+enum wf_netfilter { WF_NF_HCM, WF_NF_TCP, WF_NF_MATCH };
+
+enum wf_transport_match { WF_TP_ANY, WF_TP_RAW, WF_TP_TLS };
 
 struct wf_listener {
 	char *name;
@@ -467,7 +471,27 @@ struct wf_listener {
 	uint32_t buffer_limit;             /* per_connection_buffer_limit_bytes, default 1 MiB */
 	uint8_t ipv4_compat;               /* an IPv6 listener also takes IPv4 (v4-mapped) */
 	uint32_t st_cx_total, st_cx_active, st_cx_destroy;
+	/* kind WF_NF_MATCH: the filter chains (each shares name, address, limits and stats
+	 * with this listener), the default chain, and the TLS inspector */
+	struct wf_listener *chains; uint32_t n_chains;
+	struct wf_listener *default_chain;
+	uint8_t inspect;                   /* peek the ClientHello (tls_inspector) before matching */
+	uint8_t continue_on_timeout;       /* continue_on_listener_filters_timeout */
+	uint64_t inspect_timeout_ms;       /* listener_filters_timeout (default 15 s; 0: none) */
+	uint32_t st_no_chain_match, st_pre_cx_timeout;
+	/* a chain's filter_chain_match (empty lists match anything) */
+	uint8_t is_chain;
+	char *chain_name;
+	char **server_names; uint32_t n_server_names;  /* lower-cased; "*.x.com" kept as is */
+	uint8_t transport;                 /* enum wf_transport_match */
+	char **alpn; uint32_t n_alpn;
 };
+
+/* The chain of a WF_NF_MATCH listener for a connection (Envoy's order: server_names, then
+ * transport_protocol, then application_protocols, the most specific match at each step),
+ * or its default chain, or NULL. sni: lower-cased (or NULL); alpn: wire format. */
+const struct wf_listener *wf_chain_select(const struct wf_listener *l, const char *sni, const uint8_t *alpn,
+                                          uint32_t alpn_len, int is_tls);
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 

@@ -2389,13 +2389,13 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
-void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
+void wf_hcm_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
 	c->w = w;
-	c->snap = w->snap;
+	c->snap = snap;
 	wf_worker_hold(w, c->snap);
-	c->l = &c->snap->listeners[ls->idx];
+	c->l = l;
 	c->s.io.fd = fd;
 	c->s.io.cb = on_conn_io;
 	c->s.io.data = c;

@@ -403,15 +403,15 @@ static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 	wf_timer_set(loop, t, s->cfg->idle_timeout_ms - idle);
 }
 
-void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
+void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd)
 {
 	struct tsess *s = calloc(1, sizeof(*s));
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	s->w = w;
-	s->snap = w->snap;
+	s->snap = snap;
 	wf_worker_hold(w, s->snap);
-	s->l = &s->snap->listeners[ls->idx];
+	s->l = l;
 	s->cfg = s->l->tcp;
 	s->si.start_us = wf_now_us();
 	s->si.start_wall_us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;

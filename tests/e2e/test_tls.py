@@ -110,6 +110,15 @@ def py_client(port, cafile=True, server_hostname="localhost", **kw):
     return ctx.wrap_socket(s, server_hostname=server_hostname)
 
 
+def recv_exactly(s, n):
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(65536)
+        check(chunk, "connection closed after %d of %d bytes", len(got), n)
+        got += chunk
+    return got
+
+
 # ---------------------------------------------------------------------------------------------
 # downstream TLS with the HTTP connection manager
 
@@ -145,11 +154,7 @@ def test_tls_tcp_proxy_termination():
             s = py_client(port)
             payload = os.urandom(200000)
             s.sendall(payload)
-            got = b""
-            while len(got) < len(payload):
-                chunk = s.recv(65536)
-                check(chunk, "connection closed after %d bytes", len(got))
-                got += chunk
+            got = recv_exactly(s, len(payload))
             eq(got == payload, True, "200 kB echoed through TLS termination intact")
             check(echo.bytes_in == len(payload), "the upstream got plain bytes: %d", echo.bytes_in)
             # close_notify from the client: the upstream sees EOF and closes its side, and Weft
@@ -350,3 +355,160 @@ def test_tls_certificate_reload_on_sighup():
             old.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
             check(b" 200 " in old.recv(65536), "the connection opened before the reload keeps working")
             old.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# filter chain match: SNI, transport protocol, ALPN, default chain, passthrough
+
+def _direct_chain(body, ts=None, **match):
+    """A filter chain answering every request with 200 `body`."""
+    fc = {"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                       "typed_config": C.hcm([C.vhost("all", ["*"], [C.route(C.prefix("/"), direct=(200, body))])],
+                                             stat_prefix="h_" + body)}]}
+    if match:
+        fc["filter_chain_match"] = match
+    if ts:
+        fc["transport_socket"] = ts
+    return fc
+
+
+def _inspector():
+    return [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+
+
+def _sni_listener(port, default=True):
+    lst = {"name": "sni", "address": C.address(port), "listener_filters": _inspector(), "filter_chains": [
+        _direct_chain("wild", tls_socket(names=("srv_ec",)), server_names=["*.example.com"]),
+        _direct_chain("exact", tls_socket(names=("srv_rsa",)), server_names=["api.example.com"]),
+        _direct_chain("other", tls_socket(names=("other",)), server_names=["other.test"]),
+        _direct_chain("special", tls_socket(names=("srv_ec",), alpn=["x-special"]),
+                      server_names=["*.example.com"], application_protocols=["x-special"]),
+        _direct_chain("plain", transport_protocol="raw_buffer"),
+    ]}
+    if default:
+        lst["default_filter_chain"] = _direct_chain("default", tls_socket(names=("srv_rsa",)))
+    return lst
+
+
+def test_tls_sni_chains_and_default():
+    port = free_port()
+    cfg = C.bootstrap(listeners=[_sni_listener(port)])
+    with Weft(cfg) as w:
+        for host, body in [("www.example.com", "wild"), ("a.b.example.com", "wild"), ("api.example.com", "exact"),
+                           ("other.test", "other"), ("nomatch.test", "default")]:
+            # (the wildcard certificate does not cover a.b.example.com, nor nomatch.test)
+            code, got, err = curl_https(port, "/", "-k" if host.count(".") > 2 or body == "default" else "-s", host=host)
+            eq((code, got.decode()), (200, body), "SNI %s (%s)" % (host, err))
+        # the certificate is the chain's: other.test verifies against its own certificate
+        out = s_client(port, servername="other.test")
+        check("CN = other.test" in out or "CN=other.test" in out, "other.test's certificate:\n%s", out[-1500:])
+        # ALPN narrows among the chains for the same name
+        ctx = ssl.create_default_context(cafile=pki()["ca.crt"])
+        ctx.set_alpn_protocols(["x-special"])
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="www.example.com") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            check(s.recv(65536).endswith(b"special"), "the chain with application_protocols x-special")
+        # not TLS at all: the raw_buffer chain
+        code, got, _ = curl_request("http://127.0.0.1:%d/" % port, "--max-time", "3")
+        eq((code, got), (200, b"plain"), "plain HTTP goes to the raw_buffer chain")
+    cfg = C.bootstrap(listeners=[_sni_listener(port, default=False)])
+    with Weft(cfg) as w:
+        code, _, _ = curl_https(port, "/", "-k", host="nomatch.test")
+        check(code != 200, "no chain and no default chain: the connection is closed, got %s", code)
+        eq(w.stat("listener.127.0.0.1_%d.no_filter_chain_match" % port), 1, "no_filter_chain_match")
+
+
+class TlsEcho:
+    """A TLS echo server (Python's ssl) that records the SNI each client asked for."""
+
+    def __init__(self, name="srv_ec"):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki()[name + ".crt"], pki()[name + ".key"])
+        self.snis = []
+        self.ctx.sni_callback = lambda sock, sni, ctx: self.snis.append(sni)
+        self.srv = TcpEcho()
+        self.srv.handler = self._handle
+        self.port = self.srv.port
+
+    def _handle(self, s, _srv):
+        with self.ctx.wrap_socket(s, server_side=True) as t:
+            while True:
+                data = t.recv(65536)
+                if not data:
+                    return
+                t.sendall(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.close()
+
+
+def test_tls_passthrough_by_sni():
+    with TlsEcho("srv_ec") as up:
+        port = free_port()
+        lst = _sni_listener(port)
+        passthrough = {"filter_chain_match": {"server_names": ["pass.example.com"]},
+                       "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                           "@type": C.TCP_PROXY, "stat_prefix": "pass", "cluster": "tls_up"}}]}
+        lst["filter_chains"].insert(0, passthrough)
+        cfg = C.bootstrap(listeners=[lst], clusters=[C.cluster("tls_up", [up.port])])
+        with Weft(cfg) as w:
+            with py_client(port, server_hostname="pass.example.com") as s:
+                serial = ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))
+                payload = os.urandom(100000)
+                s.sendall(payload)
+                got = recv_exactly(s, len(payload))
+                eq(got == payload, True, "bytes relayed untouched end to end")
+            with open(pki()["srv_ec.crt"]) as f:
+                eq(serial.strip() == f.read().strip(), True, "the upstream's own certificate (TLS not terminated)")
+            eq(up.snis, ["pass.example.com"], "the upstream saw the client's SNI")
+            eq(w.stat("listener.127.0.0.1_%d.ssl.handshake" % port), 0, "Weft did not handshake")
+            # the terminating chains still work beside it
+            code, got, err = curl_https(port, "/", host="www.example.com")
+            eq((code, got), (200, b"wild"), "a terminated chain on the same listener (%s)" % err)
+
+
+def test_tls_inspector_waits_for_a_split_hello_and_times_out():
+    port = free_port()
+    lst = _sni_listener(port)
+    lst["listener_filters_timeout"] = "0.3s"
+    with Weft(C.bootstrap(listeners=[lst])) as w:
+        # a ClientHello in two pieces, 100 ms apart: still routed by its SNI
+        ctx = ssl.create_default_context(cafile=pki()["ca.crt"])
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inb, outb, server_hostname="other.test")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outb.read()
+        raw_sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw_sock.sendall(hello[:20])
+        import time
+        time.sleep(0.1)
+        raw_sock.sendall(hello[20:])
+        data = raw_sock.recv(65536)
+        check(data and data[0] == 22, "a ServerHello after a split ClientHello")
+        inb.write(data)
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                out = outb.read()
+                if out:
+                    raw_sock.sendall(out)
+                more = raw_sock.recv(65536)
+                check(more, "closed during the handshake")
+                inb.write(more)
+        raw_sock.sendall(outb.read())
+        eq(obj.getpeercert()["subject"][0][0][1], "other.test", "the other.test chain's certificate")
+        raw_sock.close()
+        # silence: closed at listener_filters_timeout
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        eq(s.recv(10), b"", "closed after listener_filters_timeout")
+        s.close()
+        eq(w.stat("listener.127.0.0.1_%d.downstream_pre_cx_timeout" % port), 1, "downstream_pre_cx_timeout")

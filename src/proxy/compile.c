@@ -514,6 +514,13 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0 || wf_compile_cluster_lb(c, m, cl, &lbp) < 0 ||
 	    (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
 		goto fail;
+	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
+		goto fail;
+	if (cl->tls && m->n_health_checks) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "health_checks",
+		           "health checks of a cluster with a transport_socket (TLS) are not supported yet");
+		goto fail;
+	}
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)
@@ -532,6 +539,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	wf_cluster_lb_free(cl, n_workers);
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
+	wf_tls_cfg_free(cl->tls);
 	dns_names_free(cl);
 	free(cl->hosts);
 	free(cl->name);
@@ -677,6 +685,11 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 	t->stat_prefix = strdup(m->stat_prefix);
 	if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
 		t->cluster = wf_compile_find_cluster(c, m, "cluster", m->cluster);
+		if (t->cluster && t->cluster->tls) {
+			wf_cfg_err(c->doc, c->err, c->errlen, m, "cluster",
+			           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
+			goto fail;
+		}
 		if (!t->cluster)
 			goto fail;
 	} else if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
@@ -684,6 +697,11 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 		t->weighted = calloc(wc->n_clusters + 1, sizeof(*t->weighted));
 		for (size_t i = 0; i < wc->n_clusters; i++) {
 			t->weighted[i].cluster = wf_compile_find_cluster(c, wc->clusters[i], "name", wc->clusters[i]->name);
+			if (t->weighted[i].cluster && t->weighted[i].cluster->tls) {
+				wf_cfg_err(c->doc, c->err, c->errlen, wc->clusters[i], "name",
+				           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
+				goto fail;
+			}
 			if (!t->weighted[i].cluster)
 				goto fail;
 			t->weighted[i].weight = wc->clusters[i]->weight;

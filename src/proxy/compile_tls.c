@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <openssl/x509v3.h>
+#include <xxhash.h>
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext DownstreamTlsContext;
 typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpstreamTlsContext;
@@ -341,6 +342,8 @@ int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core_
 			t->sni = strdup(u->sni);
 		if (r == 0)
 			SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, t->verify ? wf_tls_verify_cb : NULL);
+		/* the same context (same text) after a reload may reuse pooled connections */
+		t->key = XXH64(ts->typed_config->value.data, ts->typed_config->value.len, 0) | 1;
 	}
 	if (r < 0) {
 		wf_tls_cfg_free(t);

@@ -344,6 +344,7 @@ struct wf_cb *wf_cb_for(const char *name);
 struct wf_cluster {
 	char *name;
 	char *stat_name;                   /* alt_stat_name, or name */
+	struct wf_tls_cfg *tls;            /* transport_socket: TLS origination; NULL: plain */
 	uint8_t type;                      /* enum wf_cluster_type */
 	uint64_t connect_timeout_ms;
 	struct wf_host *hosts; uint32_t n_hosts;
@@ -450,6 +451,8 @@ struct wf_tls_cfg {
 	struct wf_san_match *san; uint32_t n_san;
 	unsigned char *alpn; uint32_t alpn_len;  /* wire format (length-prefixed) */
 	char *sni;                         /* client: UpstreamTlsContext.sni */
+	uint64_t key;                      /* client: hash of the context's config; pooled
+	                                    * connections are reused only for the same key */
 	uint32_t st_handshake, st_connection_error, st_no_certificate, st_fail_verify_san,
 	         st_fail_verify_error, st_session_reused;
 };

@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -32,6 +34,7 @@ struct tconn {
 	uint8_t done;                 /* handshake complete (counted) */
 	uint8_t failed_san;           /* the verify callback refused the peer's SANs */
 	uint8_t shut;                 /* close_notify sent */
+	char why[160];                /* why the handshake failed */
 };
 
 static void handshake_done(struct tconn *t)
@@ -56,11 +59,18 @@ static int handshake_failed(struct tconn *t)
 	const struct wf_tls_cfg *cfg = t->cfg;
 	char why[256];
 	wf_tls_errstr(why, sizeof(why));
+	long vr = SSL_get_verify_result(t->ssl);
+	if (t->failed_san)
+		snprintf(t->why, sizeof(t->why), "peer certificate SAN mismatch");
+	else if (vr != X509_V_OK)
+		snprintf(t->why, sizeof(t->why), "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+	else
+		snprintf(t->why, sizeof(t->why), "%.150s", why);
 	if (t->done) {
 		wf_debug("tls: connection error: %s", why);
 	} else if (t->failed_san) {
 		wf_stat_inc(cfg->st_fail_verify_san);
-	} else if (SSL_get_verify_result(t->ssl) != X509_V_OK) {
+	} else if (vr != X509_V_OK) {
 		wf_stat_inc(cfg->st_fail_verify_error);
 	} else if (cfg->server && cfg->require_cert && !SSL_get0_peer_certificate(t->ssl) &&
 	           strstr(why, "certificate")) {
@@ -108,8 +118,10 @@ static int tls_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
 		case SSL_ERROR_SYSCALL:
 			if (n < 0 && (sys == EAGAIN || sys == EINTR))
 				return total;
-			if (!t->done)
+			if (!t->done) {
 				wf_stat_inc(t->cfg->st_connection_error);
+				snprintf(t->why, sizeof(t->why), "connection closed during the handshake");
+			}
 			break;
 		default:
 			if (total)
@@ -139,6 +151,7 @@ static int tls_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *
 				t->want_out = 1;
 			else if (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EINTR) {
 				wf_stat_inc(t->cfg->st_connection_error);
+				snprintf(t->why, sizeof(t->why), "connection closed during the handshake");
 				s->err = 1;
 				return -EPIPE;
 			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_SYSCALL)
@@ -271,6 +284,12 @@ int wf_tls_established(const struct wf_sio *s)
 {
 	const struct tconn *t = s->xctx;
 	return t && t->done;
+}
+
+const char *wf_tls_failure(const struct wf_sio *s)
+{
+	const struct tconn *t = s->xctx;
+	return t && t->why[0] ? t->why : "connection closed during the handshake";
 }
 
 struct san_check {

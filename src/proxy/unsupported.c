@@ -35,7 +35,6 @@ static const struct pending pending[] = {
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_connection_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "max_stream_duration", NULL},
 	{"envoy.config.core.v3.HttpProtocolOptions", "headers_with_underscores_action", NULL},
-	{"envoy.config.cluster.v3.Cluster", "transport_socket", "not supported yet (upstream TLS comes next)"},
 	{"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", "require_sni", NULL},
 	{"envoy.config.listener.v3.FilterChainMatch", "destination_port", NULL},
 	{"envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "enable_ja3_fingerprinting", NULL},

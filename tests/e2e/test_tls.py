@@ -512,3 +512,131 @@ def test_tls_inspector_waits_for_a_split_hello_and_times_out():
         eq(s.recv(10), b"", "closed after listener_filters_timeout")
         s.close()
         eq(w.stat("listener.127.0.0.1_%d.downstream_pre_cx_timeout" % port), 1, "downstream_pre_cx_timeout")
+
+
+# ---------------------------------------------------------------------------------------------
+# upstream TLS: origination, server verification, client certificates
+
+UP_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+
+
+class HttpsUpstream:
+    """A keep-alive HTTPS/1.1 server (Python's http.server + ssl) that records the SNI of each
+    handshake and the client certificate's URI SANs; answers 200 "ok <path>"."""
+
+    def __init__(self, name="srv_ec", client_ca=None):
+        import http.server
+        import threading
+        self.snis, self.peers, self.handshakes = [], [], 0
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki()[name + ".crt"], pki()[name + ".key"])
+        if client_ca:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        outer = self
+
+        def on_sni(sock, sni, _ctx):
+            outer.snis.append(sni)
+            outer.handshakes += 1
+        ctx.sni_callback = on_sni
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                cert = self.connection.getpeercert()
+                if cert:
+                    outer.peers.append([v for k, v in cert.get("subjectAltName", ()) if k == "URI"])
+                body = ("ok " + self.path).encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                return ctx.wrap_socket(sock, server_side=True), addr
+
+            def handle_error(self, *a):
+                pass
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _up_tls(sni="backend.example.com", ca="ca", sans=None, client=None):
+    ctx = {}
+    if ca:
+        ctx["validation_context"] = {"trusted_ca": {"filename": pki()[ca + ".crt"]}}
+        if sans:
+            ctx["validation_context"]["match_typed_subject_alt_names"] = sans
+    if client:
+        ctx["tls_certificates"] = [cert(client)]
+    tc = {"@type": UP_TLS, "common_tls_context": ctx}
+    if sni:
+        tc["sni"] = sni
+    return {"name": "envoy.transport_sockets.tls", "typed_config": tc}
+
+
+def _origination_config(up_port, ts, log=None):
+    return C.simple(up_port, cluster_extra={"transport_socket": ts}, access_log=log)
+
+
+def test_tls_upstream_origination_sni_verification_and_pooling():
+    with HttpsUpstream("srv_ec") as up:
+        cfg, port = _origination_config(up.port, _up_tls())
+        with Weft(cfg) as w:
+            for i in range(3):
+                code, body, err = curl_request("http://127.0.0.1:%d/r%d" % (port, i), "--max-time", "5")
+                eq((code, body), (200, b"ok /r%d" % i), "request %d over TLS to the upstream (%s)" % (i, err))
+            eq(up.snis[0], "backend.example.com", "the configured SNI")
+            eq(up.handshakes, 1, "three requests, one pooled TLS connection")
+            eq(w.stat("cluster.backend.ssl.handshake"), 1, "cluster.backend.ssl.handshake")
+
+
+def test_tls_upstream_bad_ca_and_san_mismatch_are_uf():
+    log = tmp_path("access.log")
+    with HttpsUpstream("srv_ec") as up:
+        for ts, stat in [(_up_tls(ca="otherca"), "fail_verify_error"),
+                         (_up_tls(sans=[{"san_type": "DNS", "matcher": {"exact": "db.internal"}}]), "fail_verify_san")]:
+            cfg, port = _origination_config(up.port, ts, log=[C.file_log(log, text="%RESPONSE_FLAGS% %RESPONSE_CODE%\n")])
+            with Weft(cfg) as w:
+                code, body, _ = curl_request("http://127.0.0.1:%d/x" % port, "--max-time", "5")
+                eq(code, 503, "an upstream that fails verification: 503")
+                eq(w.stat("cluster.backend.ssl." + stat), 1, "cluster.backend.ssl." + stat)
+                wait_for(lambda: "UF 503" in open(log).read(), what="UF in the access log")
+                wait_for(lambda: "TLS handshake with" in w.stderr(), what="the handshake failure in the log")
+                check("certificate verify failed" in w.stderr() or "SAN mismatch" in w.stderr(),
+                      "the log says why:\n%s", w.stderr()[-800:])
+        # SAN matching that fits: served
+        cfg, port = _origination_config(up.port, _up_tls(sans=[{"san_type": "DNS", "matcher": {"suffix": ".example.com"}}]))
+        with Weft(cfg):
+            code, body, _ = curl_request("http://127.0.0.1:%d/y" % port, "--max-time", "5")
+            eq((code, body), (200, b"ok /y"), "a matching SAN")
+
+
+def test_tls_upstream_mtls_origination():
+    with HttpsUpstream("srv_ec", client_ca=pki()["ca.crt"]) as up:
+        cfg, port = _origination_config(up.port, _up_tls(client="client"))
+        with Weft(cfg):
+            code, body, err = curl_request("http://127.0.0.1:%d/m" % port, "--max-time", "5")
+            eq((code, body), (200, b"ok /m"), "the upstream required and got Weft's client certificate (%s)" % err)
+            eq(up.peers, [[SPIFFE]], "the upstream saw the client certificate's SPIFFE identity")
+        cfg, port = _origination_config(up.port, _up_tls())
+        with Weft(cfg):
+            code, _, _ = curl_request("http://127.0.0.1:%d/m" % port, "--max-time", "5")
+            eq(code, 503, "without a client certificate the upstream refuses")

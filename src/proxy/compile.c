@@ -1065,5 +1065,6 @@ void wf_snapshot_free(struct wf_snapshot *s)
 	free_logs(s->admin_logs, s->n_admin_logs);
 	wf_cfgdoc_free(s->doc);
 	free(s->source);
+	strs_free(s->tls_files, s->n_tls_files);
 	free(s);
 }

@@ -55,9 +55,13 @@ static int source(struct wf_compile *c, const DataSource *ds, char **out, uint32
 {
 	if (wf_compile_datasource(c, &ds->base, out, len) < 0)
 		return -1;
-	if (ds->specifier_case == ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME)
+	if (ds->specifier_case == ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME) {
 		snprintf(what, wlen, "'%s'", ds->filename);
-	else
+		/* remembered, so that the proxy reloads when the file changes */
+		struct wf_snapshot *s = c->snap;
+		s->tls_files = realloc(s->tls_files, (s->n_tls_files + 1) * sizeof(*s->tls_files));
+		s->tls_files[s->n_tls_files++] = strdup(ds->filename);
+	} else
 		snprintf(what, wlen, "inline data");
 	return 0;
 }

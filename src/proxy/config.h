@@ -508,6 +508,7 @@ struct wf_snapshot {
 	struct wf_alog **admin_logs; uint32_t n_admin_logs;
 	struct wf_cfgdoc *doc;             /* the messages it was compiled from (config_dump) */
 	char *source;                      /* config file path */
+	char **tls_files; uint32_t n_tls_files; /* certificate, key and CA files (watched: a change reloads) */
 	uint64_t loaded_wall_s;
 };
 

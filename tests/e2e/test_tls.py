@@ -326,34 +326,46 @@ def _serial(port):
     return p.stdout.decode().strip()
 
 
+class LiveCert:
+    """A certificate + key pair at fixed paths in the tmp dir, replaced by install(name)
+    (written aside, then renamed over, as cert-manager and friends do)."""
+
+    def __init__(self, stem):
+        d = os.path.dirname(tmp_path("x"))
+        self.crt, self.key = os.path.join(d, stem + ".crt"), os.path.join(d, stem + ".key")
+        self.socket = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS, "common_tls_context": {
+            "tls_certificates": [{"certificate_chain": {"filename": self.crt}, "private_key": {"filename": self.key}}]}}}
+
+    def install(self, name):
+        for src, dst in ((pki()[name + ".crt"], self.crt), (pki()[name + ".key"], self.key)):
+            with open(src, "rb") as f:
+                write_file(dst + ".tmp", f.read())
+            os.replace(dst + ".tmp", dst)
+
+
+def _get_ok(s, path):
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(b" 200 " in s.recv(65536), "a request for %s on the open connection", path)
+
+
 def test_tls_certificate_reload_on_sighup():
-    d = os.path.dirname(tmp_path("x"))
-    crt, key = os.path.join(d, "live.crt"), os.path.join(d, "live.key")
-    p = pki()
-    for src, dst in ((p["srv_ec.crt"], crt), (p["srv_ec.key"], key)):
-        with open(src, "rb") as f:
-            write_file(dst, f.read())
-    ts = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS, "common_tls_context": {
-        "tls_certificates": [{"certificate_chain": {"filename": crt}, "private_key": {"filename": key}}]}}}
+    live = LiveCert("live")
+    live.install("srv_ec")
     with HttpUpstream("up") as up:
-        cfg, port = https_config(up.port, ts)
+        cfg, port = https_config(up.port, live.socket)
         with Weft(cfg) as w:
             eq(_serial(port), "serial=1002", "the first certificate")
             old = py_client(port)
-            old.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
-            check(b" 200 " in old.recv(65536), "a request on the open connection")
+            _get_ok(old, "/before")
             # a broken file on reload: refused, the old certificate keeps serving
-            write_file(crt, "broken")
+            write_file(live.crt, "broken")
             w.reload(str(cfg))
             wait_for(lambda: "live.crt" in w.stderr(), what="the reload error naming the file")
             eq(_serial(port), "serial=1002", "the last good certificate still serves")
-            for src, dst in ((p["srv_new.crt"], crt), (p["srv_new.key"], key)):
-                with open(src, "rb") as f:
-                    write_file(dst, f.read())
+            live.install("srv_new")
             w.reload(str(cfg))
             wait_for(lambda: _serial(port) == "serial=2002", what="new handshakes get the new certificate")
-            old.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
-            check(b" 200 " in old.recv(65536), "the connection opened before the reload keeps working")
+            _get_ok(old, "/after")  # the connection opened before the reload keeps working
             old.close()
 
 
@@ -640,3 +652,36 @@ def test_tls_upstream_mtls_origination():
         with Weft(cfg):
             code, _, _ = curl_request("http://127.0.0.1:%d/m" % port, "--max-time", "5")
             eq(code, 503, "without a client certificate the upstream refuses")
+
+
+def test_tls_certificate_file_change_reloads():
+    live = LiveCert("watched")
+    live.install("srv_ec")
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, live.socket)
+        with Weft(cfg):
+            eq(_serial(port), "serial=1002", "the first certificate")
+            old = py_client(port)
+            _get_ok(old, "/before")
+            live.install("srv_new")  # no SIGHUP: the file change alone
+            wait_for(lambda: _serial(port) == "serial=2002", what="new handshakes get the new certificate")
+            _get_ok(old, "/after")  # the connection opened before the change keeps working
+            old.close()
+
+
+def test_tls_config_dump_redacts_inline_private_keys():
+    p = pki()
+    with open(p["srv_ec.key"]) as f:
+        key = f.read()
+    ts = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS, "common_tls_context": {
+        "tls_certificates": [{"certificate_chain": {"filename": p["srv_ec.crt"]}, "private_key": {"inline_string": key}},
+                             cert("srv_rsa")]}}}
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, ts)
+        with Weft(cfg) as w:
+            code, _, err = curl_https(port)
+            eq(code, 200, "served with an inline key (%s)" % err)
+            dump = w.admin("/config_dump").text
+            check("PRIVATE KEY" not in dump, "an inline private key must not appear in /config_dump")
+            check("[redacted]" in dump, "the inline key shows as [redacted]")
+            check(p["srv_rsa.key"] in dump, "a key's file name is shown")

@@ -50,7 +50,13 @@ static void server_name(struct rd ext, struct wf_client_hello *h)
 			return;
 		if (type != 0 || !n || n >= sizeof(h->sni))
 			continue;
-		for (uint32_t i = 0; i < n; i++) {
+		/* a host name is printable ASCII: anything else (a NUL...) is no SNI at all */
+		uint32_t i;
+		for (i = 0; i < n && name[i] > 0x20 && name[i] < 0x7f; i++)
+			;
+		if (i < n)
+			return;
+		for (i = 0; i < n; i++) {
 			char c = (char)name[i];
 			h->sni[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 		}

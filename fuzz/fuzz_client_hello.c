@@ -10,18 +10,11 @@
  * Inputs are parsed from exact-size heap copies so that AddressSanitizer sees any read past
  * `len`. */
 #include "net/client_hello.h"
+#include "ensure.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ENSURE(cond)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);  \
-			abort();                                                                       \
-		}                                                                                  \
-	} while (0)
 
 static int parse_copy(const uint8_t *data, size_t n, struct wf_client_hello *h)
 {

@@ -14,20 +14,13 @@
  * Prefixes are parsed from exact-size heap copies so that AddressSanitizer sees any read
  * past `len`. */
 #include "http/h1.h"
+#include "ensure.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_HDRS 100
-
-#define ENSURE(cond)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);  \
-			abort();                                                                       \
-		}                                                                                  \
-	} while (0)
 
 static const struct wf_h1_limits limits[] = {
 	{.max_head_bytes = 60 * 1024, .max_headers = MAX_HDRS},

@@ -12,6 +12,7 @@
  *    NUL-terminated buffer of the length it says, compact or indented;
  *  - everything is freed (LeakSanitizer checks it). */
 #include "xds/cfgdoc.h"
+#include "ensure.h"
 #include "xds/json.h"
 #include "xds/registry.h"
 
@@ -23,14 +24,6 @@
 #include <string.h>
 
 #define SOURCE "fuzz.yaml"
-
-#define ENSURE(cond)                                                                       \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);  \
-			abort();                                                                       \
-		}                                                                                  \
-	} while (0)
 
 static const ProtobufCMessageDescriptor *const root_type =
     &envoy__config__bootstrap__v3__bootstrap__descriptor;

@@ -14,8 +14,12 @@ import ssl
 import subprocess
 
 import configs as C
-from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, run_weft, tmp_path,
-                     wait_for, write_file)
+import hashlib
+import json
+import time
+
+from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, pattern_bytes, run_weft,
+                     tmp_path, wait_for, write_file)
 
 TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 SPIFFE = "spiffe://weft.test/ns/default/sa/client"
@@ -139,6 +143,30 @@ def test_tls_https_request_and_forwarded_proto():
             code, _, _ = curl_request("http://127.0.0.1:%d/" % port, "--max-time", "3")
             check(code != 200, "plain HTTP on a TLS listener must fail, got %s", code)
             check(w.stat("listener.127.0.0.1_%d.ssl.connection_error" % port) >= 1, "ssl.connection_error")
+
+
+def test_tls_large_bodies_both_ways_with_a_slow_reader():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port)
+        with Weft(cfg):
+            body = os.urandom(3 * 1024 * 1024)
+            path = write_file(tmp_path("up.bin"), body)
+            code, got, err = curl_https(port, "/sink", "--data-binary", "@" + path)
+            eq(code, 200, "3 MiB upload over TLS (%s)" % err)
+            eq(json.loads(got), {"len": len(body), "sha256": hashlib.sha256(body).hexdigest()}, "upload intact")
+            n = 4 * 1024 * 1024
+            code, got, err = curl_https(port, "/bytes/%d" % n)
+            eq((code, got == pattern_bytes(n)), (200, True), "4 MiB download over TLS (%s)" % err)
+            # a reader that stalls: Weft stops reading the upstream, then resumes (back-pressure
+            # through the TLS output queue and the bytes OpenSSL holds)
+            with py_client(port) as s:
+                s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+                first = s.recv(1000)
+                check(first.startswith(b"HTTP/1.1 200"), "response head")
+                time.sleep(0.3)  # stall (not a wait for anything: any length works)
+                head_end = first.index(b"\r\n\r\n") + 4
+                got = first + recv_exactly(s, head_end + n - len(first))
+                eq(got[head_end:] == pattern_bytes(n), True, "the stalled download completes intact")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -826,6 +826,40 @@ static int chain(struct wf_compile *c, const FilterChain *fc, const struct wf_li
 	return chain_filters(c, fc, ch, label);
 }
 
+static int same_set(char **a, uint32_t na, char **b, uint32_t nb)
+{
+	for (uint32_t i = 0; i < na; i++) {
+		uint32_t k = 0;
+		while (k < nb && strcmp(a[i], b[k]))
+			k++;
+		if (k == nb)
+			return 0;
+	}
+	for (uint32_t k = 0; k < nb; k++) {
+		uint32_t i = 0;
+		while (i < na && strcmp(a[i], b[k]))
+			i++;
+		if (i == na)
+			return 0;
+	}
+	return 1;
+}
+
+/* As Envoy: two chains with the same match would make the second unreachable. */
+static int distinct_matches(struct wf_compile *c, const Listener *m, const struct wf_listener *l)
+{
+	for (uint32_t i = 0; i < l->n_chains; i++)
+		for (uint32_t k = 0; k < i; k++) {
+			const struct wf_listener *a = &l->chains[k], *b = &l->chains[i];
+			if (a->transport == b->transport && same_set(a->server_names, a->n_server_names, b->server_names,
+			                                             b->n_server_names) &&
+			    same_set(a->alpn, a->n_alpn, b->alpn, b->n_alpn))
+				return wf_cfg_err(c->doc, c->err, c->errlen, m->filter_chains[i], "filter_chain_match",
+				                  "filter chains %u and %u have the same filter_chain_match", k, i);
+		}
+	return 0;
+}
+
 static int listener_filters(struct wf_compile *c, const Listener *m, struct wf_listener *l)
 {
 	for (size_t i = 0; i < m->n_listener_filters; i++) {
@@ -898,6 +932,8 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 		if (chain(c, m->default_filter_chain, l, l->default_chain, label, &needs_inspector) < 0)
 			return -1;
 	}
+	if (distinct_matches(c, m, l) < 0)
+		return -1;
 	/* As Envoy, a listener whose chains match on SNI, ALPN or TLS gets the inspector itself. */
 	if (needs_inspector)
 		l->inspect = 1;

@@ -348,6 +348,25 @@ def test_tls_bad_files_refused_with_path_and_reason():
     del port
 
 
+def test_tls_chain_match_errors_are_located():
+    port = free_port()
+    dup = _sni_listener(port)
+    dup["filter_chains"].append(_direct_chain("again", tls_socket(), server_names=["OTHER.test"]))
+    bad_wild = _sni_listener(port)
+    bad_wild["filter_chains"][0]["filter_chain_match"]["server_names"] = ["api.*.com"]
+    bad_tp = _sni_listener(port)
+    bad_tp["filter_chains"][4]["filter_chain_match"]["transport_protocol"] = "quic"
+    other_filter = _sni_listener(port)
+    other_filter["listener_filters"] = [{"name": "envoy.filters.listener.proxy_protocol"}]
+    for lst, needle in [(dup, "filter chains 2 and 5 have the same filter_chain_match"),
+                        (bad_wild, "'api.*.com'"), (bad_tp, "'quic': tls or raw_buffer"),
+                        (other_filter, "listener filter envoy.filters.listener.proxy_protocol is not supported")]:
+        path = write_file(tmp_path("weft.yaml"), str(C.bootstrap(listeners=[lst])))
+        p = run_weft(["validate", path])
+        check(p.returncode != 0 and needle in p.stderr and "weft.yaml:" in p.stderr,
+              "refused with %r and a position:\n%s", needle, p.stderr)
+
+
 def _serial(port):
     out = s_client(port, data=b"")
     p = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=out.encode(), capture_output=True)

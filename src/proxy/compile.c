@@ -826,7 +826,7 @@ static int chain(struct wf_compile *c, const FilterChain *fc, const struct wf_li
 	return chain_filters(c, fc, ch, label);
 }
 
-static int same_set(char **a, uint32_t na, char **b, uint32_t nb)
+static int subset(char **a, uint32_t na, char **b, uint32_t nb)
 {
 	for (uint32_t i = 0; i < na; i++) {
 		uint32_t k = 0;
@@ -835,14 +835,12 @@ static int same_set(char **a, uint32_t na, char **b, uint32_t nb)
 		if (k == nb)
 			return 0;
 	}
-	for (uint32_t k = 0; k < nb; k++) {
-		uint32_t i = 0;
-		while (i < na && strcmp(a[i], b[k]))
-			i++;
-		if (i == na)
-			return 0;
-	}
 	return 1;
+}
+
+static int same_set(char **a, uint32_t na, char **b, uint32_t nb)
+{
+	return subset(a, na, b, nb) && subset(b, nb, a, na);
 }
 
 /* As Envoy: two chains with the same match would make the second unreachable. */

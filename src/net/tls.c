@@ -223,3 +223,62 @@ int wf_tls_each_san(X509 *cert, int (*fn)(void *arg, int type, const char *s, si
 	GENERAL_NAMES_free(names);
 	return rc ? rc : visited;
 }
+
+/* ---- client sessions ----------------------------------------------------------------------
+ * The slots hang off the SSL_CTX (ex_data), so they live exactly as long as the context and
+ * any connection using it, whatever config version made it. */
+
+struct sessions {
+	unsigned n;
+	SSL_SESSION *s[];
+};
+
+static int sess_idx = -1, slot_idx = -1;
+
+static void sessions_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct sessions *ss = ptr;
+	if (!ss)
+		return;
+	for (unsigned i = 0; i < ss->n; i++)
+		SSL_SESSION_free(ss->s[i]);
+	OPENSSL_free(ss);
+}
+
+/* OpenSSL hands over a new session (after the handshake, or a TLS 1.3 ticket later). */
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct sessions *ss = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), sess_idx);
+	uintptr_t slot = (uintptr_t)SSL_get_ex_data(ssl, slot_idx);
+	if (!ss || !slot || slot > ss->n || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	SSL_SESSION_free(ss->s[slot - 1]);
+	ss->s[slot - 1] = sess;
+	return 1; /* the reference is ours now */
+}
+
+int wf_tls_client_sessions(SSL_CTX *ctx, unsigned n_slots)
+{
+	if (sess_idx < 0) { /* main thread, config time */
+		sess_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sessions_free);
+		slot_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	}
+	struct sessions *ss = OPENSSL_zalloc(sizeof(*ss) + n_slots * sizeof(ss->s[0]));
+	if (!ss)
+		return -1;
+	ss->n = n_slots;
+	SSL_CTX_set_ex_data(ctx, sess_idx, ss);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session);
+	return 0;
+}
+
+void wf_tls_client_session_use(SSL *ssl, unsigned slot)
+{
+	struct sessions *ss = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), sess_idx);
+	if (!ss || slot >= ss->n)
+		return;
+	SSL_set_ex_data(ssl, slot_idx, (void *)(uintptr_t)(slot + 1));
+	if (ss->s[slot])
+		SSL_set_session(ssl, ss->s[slot]);
+}

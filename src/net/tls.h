@@ -30,6 +30,13 @@ int wf_tls_set_curves(SSL_CTX *ctx, const char *list, char *err, size_t errlen);
 void wf_tls_set_alpn_server(SSL_CTX *ctx, const unsigned char *wire, unsigned len);
 /* The 80 bytes of an Envoy session ticket key (name 16, HMAC 32, AES 32). */
 int wf_tls_set_ticket_key(SSL_CTX *ctx, const unsigned char *key, size_t len, char *err, size_t errlen);
+/* Client session resumption: the context keeps the newest session (TLS 1.2 session or
+ * TLS 1.3 ticket) per slot (one slot per worker: no locking), for the next connection of
+ * that slot to offer. Config time, before any SSL of ctx exists. 0, or -1 (no memory). */
+int wf_tls_client_sessions(SSL_CTX *ctx, unsigned n_slots);
+/* Bind ssl to a slot: it offers the slot's session, and the sessions it gets go there. */
+void wf_tls_client_session_use(SSL *ssl, unsigned slot);
+
 /* Drain OpenSSL's error queue of this thread into buf ("reason; reason"); returns buf. */
 const char *wf_tls_errstr(char *buf, size_t len);
 

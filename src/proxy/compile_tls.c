@@ -346,6 +346,8 @@ int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core_
 			t->sni = strdup(u->sni);
 		if (r == 0)
 			SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, t->verify ? wf_tls_verify_cb : NULL);
+		if (r == 0 && wf_tls_client_sessions(t->ctx, c->snap->n_workers ? c->snap->n_workers : 1) < 0)
+			r = wf_cfg_err(c->doc, c->err, c->errlen, ts, NULL, "out of memory");
 		/* the same context (same text) after a reload may reuse pooled connections */
 		t->key = XXH64(ts->typed_config->value.data, ts->typed_config->value.len, 0) | 1;
 	}

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "net/tls.h"
 #include "proxy/stats.h"
+#include "proxy/worker.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -272,6 +273,8 @@ int wf_tls_attach(struct wf_sio *s, const struct wf_tls_cfg *cfg)
 		SSL_set_connect_state(t->ssl);
 		if (cfg->sni)
 			SSL_set_tlsext_host_name(t->ssl, cfg->sni);
+		if (wf_self)
+			wf_tls_client_session_use(t->ssl, wf_self->id);
 	}
 	t->cfg = cfg;
 	t->s = s;

@@ -732,3 +732,21 @@ def test_tls_config_dump_redacts_inline_private_keys():
             check("PRIVATE KEY" not in dump, "an inline private key must not appear in /config_dump")
             check("[redacted]" in dump, "the inline key shows as [redacted]")
             check(p["srv_rsa.key"] in dump, "a key's file name is shown")
+
+
+def test_tls_upstream_new_connections_resume_the_session():
+    opts = {"@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "common_http_protocol_options": {"max_requests_per_connection": 1},
+            "explicit_http_config": {"http_protocol_options": {}}}
+    with HttpsUpstream("srv_ec") as up:
+        for version in ("TLSv1_3", "TLSv1_2"):
+            ts = _up_tls()
+            ts["typed_config"]["common_tls_context"]["tls_params"] = {"tls_maximum_protocol_version": version}
+            cfg, port = C.simple(up.port, cluster_extra={"transport_socket": ts, "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts}})
+            with Weft(cfg) as w:
+                for i in range(3):
+                    code, body, err = curl_request("http://127.0.0.1:%d/s%d" % (port, i), "--max-time", "5")
+                    eq((code, body), (200, b"ok /s%d" % i), "request %d (%s)" % (i, err))
+                eq(w.stat("cluster.backend.ssl.handshake"), 3, "a new connection (and handshake) per request")
+                eq(w.stat("cluster.backend.ssl.session_reused"), 2, "%s: the 2nd and 3rd resumed" % version)

@@ -11,7 +11,7 @@ SAN     ?=
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -fno-math-errno $(SAN) \
            -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
-LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lnghttp2 -lpthread -lm
+LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lnghttp2 -lssl -lcrypto -lpthread -lm
 LDFLAGS += $(SAN)
 
 PROTOS    := $(shell find src/xds/proto -name '*.proto' | sort)

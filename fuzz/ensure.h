@@ -1,4 +1,5 @@
-/* ENSURE(cond): a fuzz target's invariant; abort (a crash libFuzzer keeps) when it fails. */
+/* What every fuzz target checks its invariants with: a broken one aborts, which libFuzzer
+ * (and the corpus replayer) report as a crash with the failed condition. */
 #ifndef WF_FUZZ_ENSURE_H
 #define WF_FUZZ_ENSURE_H
 

@@ -22,7 +22,6 @@
 
 #define MAX_HDRS 100
 
-
 static const struct wf_h1_limits limits[] = {
 	{.max_head_bytes = 60 * 1024, .max_headers = MAX_HDRS},
 	{.max_head_bytes = 200, .max_headers = 4},

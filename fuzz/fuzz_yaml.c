@@ -25,7 +25,6 @@
 
 #define SOURCE "fuzz.yaml"
 
-
 static const ProtobufCMessageDescriptor *const root_type =
     &envoy__config__bootstrap__v3__bootstrap__descriptor;
 

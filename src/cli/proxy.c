@@ -25,6 +25,7 @@
 static struct {
 	struct wf_loop loop;
 	struct wf_io sig, ino;
+	struct wf_io cert_ino;        /* the served config's certificate files (see watch_tls_files) */
 	struct wf_timer tick;
 	struct wf_timer rebuild;      /* a DNS cluster's hosts changed: recompile and publish */
 	struct wf_admin admin;
@@ -91,13 +92,63 @@ static int admin_follow(const struct wf_snapshot *s, char *err, size_t n)
 
 /* Publish a new snapshot: the health checkers and the DNS refresh timers follow it first,
  * so that no worker sees a new host unflagged or a name that nobody re-resolves. */
+static void watch_tls_files(const struct wf_snapshot *s);
+
 static void publish(struct wf_snapshot *s)
 {
 	s->version = ++P.version;
 	wf_health_sync(&P.loop, s);
 	wf_dns_sync(s);
 	wf_snapshot_activate(s);
+	watch_tls_files(s);
 	wf_snapshot_publish(s);
+}
+
+/* Certificate, key and CA files: their directories are watched (files are replaced by
+ * rename as often as they are rewritten), and a change to one of the files reloads the
+ * config, as an edit of the config file does. Rebuilt for each published config. */
+static void on_cert_inotify(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t n;
+	int hit = 0;
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	while ((n = read(io->fd, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+			for (uint32_t i = 0; s && e->len && i < s->n_tls_files; i++) {
+				char *d = strdup(s->tls_files[i]);
+				if (!strcmp(basename(d), e->name))
+					hit = 1;
+				free(d);
+			}
+			p += sizeof(*e) + e->len;
+		}
+	wf_snapshot_release(s);
+	if (hit)
+		P.reload_at = wf_loop_now(loop) + 100; /* a certificate and its key come in two writes */
+}
+
+static void watch_tls_files(const struct wf_snapshot *s)
+{
+	if (P.cert_ino.fd >= 0) {
+		wf_io_del(&P.loop, &P.cert_ino);
+		close(P.cert_ino.fd);
+		P.cert_ino.fd = -1;
+	}
+	if (!s->n_tls_files)
+		return;
+	P.cert_ino.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (P.cert_ino.fd < 0)
+		return;
+	for (uint32_t i = 0; i < s->n_tls_files; i++) {
+		char *d = strdup(s->tls_files[i]);
+		if (inotify_add_watch(P.cert_ino.fd, dirname(d), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)
+			wf_warn("cannot watch %s for certificate changes: %s", s->tls_files[i], strerror(errno));
+		free(d);
+	}
+	P.cert_ino.cb = on_cert_inotify;
+	wf_io_set(&P.loop, &P.cert_ino, EPOLLIN);
 }
 
 static void reload(const char *why)
@@ -233,6 +284,7 @@ int wf_cmd_proxy(int argc, char **argv)
 	P.concurrency = nproc > 0 ? (unsigned)nproc : 1;
 	P.drain_ms = 30000;
 	int o;
+	P.cert_ino.fd = -1;
 	while ((o = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': P.config = optarg; break;

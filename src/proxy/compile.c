@@ -514,6 +514,13 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0 || wf_compile_cluster_lb(c, m, cl, &lbp) < 0 ||
 	    (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
 		goto fail;
+	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
+		goto fail;
+	if (cl->tls && m->n_health_checks) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "health_checks",
+		           "health checks of a cluster with a transport_socket (TLS) are not supported yet");
+		goto fail;
+	}
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)
@@ -532,6 +539,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	wf_cluster_lb_free(cl, n_workers);
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
+	wf_tls_cfg_free(cl->tls);
 	dns_names_free(cl);
 	free(cl->hosts);
 	free(cl->name);
@@ -697,6 +705,11 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 	t->stat_prefix = strdup(m->stat_prefix);
 	if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
 		t->cluster = wf_compile_find_cluster(c, m, "cluster", m->cluster);
+		if (t->cluster && t->cluster->tls) {
+			wf_cfg_err(c->doc, c->err, c->errlen, m, "cluster",
+			           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
+			goto fail;
+		}
 		if (!t->cluster)
 			goto fail;
 	} else if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
@@ -704,6 +717,11 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 		t->weighted = calloc(wc->n_clusters + 1, sizeof(*t->weighted));
 		for (size_t i = 0; i < wc->n_clusters; i++) {
 			t->weighted[i].cluster = wf_compile_find_cluster(c, wc->clusters[i], "name", wc->clusters[i]->name);
+			if (t->weighted[i].cluster && t->weighted[i].cluster->tls) {
+				wf_cfg_err(c->doc, c->err, c->errlen, wc->clusters[i], "name",
+				           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
+				goto fail;
+			}
 			if (!t->weighted[i].cluster)
 				goto fail;
 			t->weighted[i].weight = wc->clusters[i]->weight;
@@ -737,6 +755,151 @@ fail:
 	return NULL;
 }
 
+#define INSPECTOR_NAME "envoy.filters.listener.tls_inspector"
+#define INSPECTOR_TYPE "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+#define MAX_CHAINS 256
+
+typedef Envoy__Config__Listener__V3__FilterChain FilterChain;
+typedef Envoy__Config__Listener__V3__FilterChainMatch FilterChainMatch;
+
+/* A filter chain's network filter and transport socket, into ch (kind, hcm or tcp, tls). */
+static int chain_filters(struct wf_compile *c, const FilterChain *fc, struct wf_listener *ch, const char *label)
+{
+	if (fc->n_filters != 1)
+		return wf_cfg_err(c->doc, c->err, c->errlen, fc, "filters",
+		                  "a filter chain needs exactly one network filter: http_connection_manager or tcp_proxy");
+	const Envoy__Config__Listener__V3__Filter *f = fc->filters[0];
+	if (f->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
+		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config", "typed_config is required");
+	ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
+	if (!in)
+		return -1;
+	if (wf_compile_transport_socket(c, fc->transport_socket, 1, "listener", label, &ch->tls) < 0)
+		return -1;
+	if (!strcmp(in->descriptor->name, HCM_TYPE)) {
+		ch->kind = WF_NF_HCM;
+		if (!(ch->hcm = hcm(c, (const Hcm *)in)))
+			return -1;
+	} else if (!strcmp(in->descriptor->name, TCP_TYPE)) {
+		ch->kind = WF_NF_TCP;
+		if (!(ch->tcp = tcp(c, (const TcpProxy *)in)))
+			return -1;
+	} else {
+		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config",
+		                  "network filter %s is not supported here (http_connection_manager, tcp_proxy)",
+		                  in->descriptor->name);
+	}
+	return 0;
+}
+
+static char **lower_strs(char **v, size_t n)
+{
+	char **out = calloc(n ? n : 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		out[i] = strdup(v[i]);
+		for (char *p = out[i]; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p + 32);
+	}
+	return out;
+}
+
+/* One chain of a matching listener: the parent's identity, its own filters and match. Says
+ * whether its match needs the TLS inspector (*needs_inspector). */
+static int chain(struct wf_compile *c, const FilterChain *fc, const struct wf_listener *l, struct wf_listener *ch,
+                 const char *label, int *needs_inspector)
+{
+	ch->is_chain = 1;
+	ch->name = l->name;
+	ch->addr = l->addr;
+	memcpy(ch->addr_str, l->addr_str, sizeof(ch->addr_str));
+	ch->buffer_limit = l->buffer_limit;
+	ch->ipv4_compat = l->ipv4_compat;
+	ch->st_cx_total = l->st_cx_total;
+	ch->st_cx_active = l->st_cx_active;
+	ch->st_cx_destroy = l->st_cx_destroy;
+	if (fc->name && *fc->name)
+		ch->chain_name = strdup(fc->name);
+	const FilterChainMatch *m = fc->filter_chain_match;
+	if (m) {
+		for (size_t i = 0; i < m->n_server_names; i++) {
+			const char *sn = m->server_names[i];
+			if (!*sn || (strchr(sn, '*') && (sn[0] != '*' || sn[1] != '.' || strchr(sn + 1, '*'))))
+				return wf_cfg_err(c->doc, c->err, c->errlen, m, "server_names",
+				                  "'%s': a name, or a wildcard of the form *.example.com", sn);
+		}
+		ch->server_names = lower_strs(m->server_names, m->n_server_names);
+		ch->n_server_names = (uint32_t)m->n_server_names;
+		ch->alpn = lower_strs(m->application_protocols, m->n_application_protocols);
+		ch->n_alpn = (uint32_t)m->n_application_protocols;
+		const char *tp = m->transport_protocol ? m->transport_protocol : "";
+		if (!strcmp(tp, "tls"))
+			ch->transport = WF_TP_TLS;
+		else if (!strcmp(tp, "raw_buffer"))
+			ch->transport = WF_TP_RAW;
+		else if (*tp)
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, "transport_protocol",
+			                  "'%s': tls or raw_buffer", tp);
+		if (ch->n_server_names || ch->n_alpn || ch->transport == WF_TP_TLS)
+			*needs_inspector = 1;
+	}
+	return chain_filters(c, fc, ch, label);
+}
+
+static int subset(char **a, uint32_t na, char **b, uint32_t nb)
+{
+	for (uint32_t i = 0; i < na; i++) {
+		uint32_t k = 0;
+		while (k < nb && strcmp(a[i], b[k]))
+			k++;
+		if (k == nb)
+			return 0;
+	}
+	return 1;
+}
+
+static int same_set(char **a, uint32_t na, char **b, uint32_t nb)
+{
+	return subset(a, na, b, nb) && subset(b, nb, a, na);
+}
+
+/* As Envoy: two chains with the same match would make the second unreachable. */
+static int distinct_matches(struct wf_compile *c, const Listener *m, const struct wf_listener *l)
+{
+	for (uint32_t i = 0; i < l->n_chains; i++)
+		for (uint32_t k = 0; k < i; k++) {
+			const struct wf_listener *a = &l->chains[k], *b = &l->chains[i];
+			if (a->transport == b->transport && same_set(a->server_names, a->n_server_names, b->server_names,
+			                                             b->n_server_names) &&
+			    same_set(a->alpn, a->n_alpn, b->alpn, b->n_alpn))
+				return wf_cfg_err(c->doc, c->err, c->errlen, m->filter_chains[i], "filter_chain_match",
+				                  "filter chains %u and %u have the same filter_chain_match", k, i);
+		}
+	return 0;
+}
+
+static int listener_filters(struct wf_compile *c, const Listener *m, struct wf_listener *l)
+{
+	for (size_t i = 0; i < m->n_listener_filters; i++) {
+		const Envoy__Config__Listener__V3__ListenerFilter *f = m->listener_filters[i];
+		const char *type = NULL;
+		if (f->config_type_case == ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__CONFIG_TYPE_TYPED_CONFIG) {
+			ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
+			if (!in)
+				return -1;
+			type = in->descriptor->name;
+		}
+		if (type ? strcmp(type, INSPECTOR_TYPE) : strcmp(f->name ? f->name : "", INSPECTOR_NAME))
+			return wf_cfg_err(c->doc, c->err, c->errlen, f, type ? "typed_config" : "name",
+			                  "listener filter %s is not supported yet (" INSPECTOR_NAME " is)",
+			                  type ? type : f->name ? f->name : "");
+		l->inspect = 1;
+	}
+	l->inspect_timeout_ms = m->listener_filters_timeout ? wf_duration_ms(m->listener_filters_timeout) : 15000;
+	l->continue_on_timeout = m->continue_on_listener_filters_timeout;
+	return 0;
+}
+
 static int listener(struct wf_compile *c, const Listener *m, struct wf_listener *l)
 {
 	if (!m->name || !*m->name)
@@ -752,43 +915,46 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 	if (l->buffer_limit < 4096)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "per_connection_buffer_limit_bytes", "must be at least 4096");
 	l->ipv4_compat = m->address->socket_address->ipv4_compat;
-	if (m->n_listener_filters)
-		return wf_cfg_err(c->doc, c->err, c->errlen, m, "listener_filters", "listener filters are not supported yet");
-	if (m->n_filter_chains != 1)
-		return wf_cfg_err(c->doc, c->err, c->errlen, m, "filter_chains",
-		                  "exactly one filter chain is supported (filter chain matching comes with TLS)");
-	const Envoy__Config__Listener__V3__FilterChain *fc = m->filter_chains[0];
-	if (fc->n_filters != 1)
-		return wf_cfg_err(c->doc, c->err, c->errlen, fc, "filters",
-		                  "a filter chain needs exactly one network filter: http_connection_manager or tcp_proxy");
-	const Envoy__Config__Listener__V3__Filter *f = fc->filters[0];
-	if (f->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
-		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config", "typed_config is required");
-	ProtobufCMessage *in = wf_cfgdoc_any(c->doc, &f->typed_config->base, c->err, c->errlen);
-	if (!in)
+	if (listener_filters(c, m, l) < 0)
 		return -1;
-	const char *lname = l->addr_str;
-	if (!strcmp(in->descriptor->name, HCM_TYPE)) {
-		l->kind = WF_NF_HCM;
-		if (!(l->hcm = hcm(c, (const Hcm *)in)))
-			return -1;
-	} else if (!strcmp(in->descriptor->name, TCP_TYPE)) {
-		l->kind = WF_NF_TCP;
-		if (!(l->tcp = tcp(c, (const TcpProxy *)in)))
-			return -1;
-	} else {
-		return wf_cfg_err(c->doc, c->err, c->errlen, f, "typed_config",
-		                  "network filter %s is not supported here (http_connection_manager, tcp_proxy)",
-		                  in->descriptor->name);
-	}
 	char label[80];
-	snprintf(label, sizeof(label), "%s", m->stat_prefix && *m->stat_prefix ? m->stat_prefix : lname);
+	snprintf(label, sizeof(label), "%s", m->stat_prefix && *m->stat_prefix ? m->stat_prefix : l->addr_str);
 	for (char *p = label; *p; p++)
 		if (*p == ':' || *p == '[' || *p == ']')
 			*p = '_';
 	l->st_cx_total = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_total");
 	l->st_cx_active = wf_stat_register(WF_STAT_GAUGE, "listener", label, "downstream_cx_active");
 	l->st_cx_destroy = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_cx_destroy");
+	if (!m->n_filter_chains && !m->default_filter_chain)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "filter_chains", "a listener needs a filter chain");
+	if (m->n_filter_chains > MAX_CHAINS)
+		return wf_cfg_err(c->doc, c->err, c->errlen, m, "filter_chains", "at most %d filter chains", MAX_CHAINS);
+	/* One chain that matches everything, no inspector: the listener is the chain. */
+	if (m->n_filter_chains == 1 && !m->filter_chains[0]->filter_chain_match && !m->default_filter_chain && !l->inspect)
+		return chain_filters(c, m->filter_chains[0], l, label);
+	l->kind = WF_NF_MATCH;
+	l->st_no_chain_match = wf_stat_register(WF_STAT_COUNTER, "listener", label, "no_filter_chain_match");
+	l->st_pre_cx_timeout = wf_stat_register(WF_STAT_COUNTER, "listener", label, "downstream_pre_cx_timeout");
+	l->chains = calloc(m->n_filter_chains ? m->n_filter_chains : 1, sizeof(*l->chains));
+	int needs_inspector = 0;
+	for (size_t i = 0; i < m->n_filter_chains; i++) {
+		l->n_chains++;
+		if (chain(c, m->filter_chains[i], l, &l->chains[i], label, &needs_inspector) < 0)
+			return -1;
+	}
+	if (m->default_filter_chain) {
+		l->default_chain = calloc(1, sizeof(*l->default_chain));
+		if (m->default_filter_chain->filter_chain_match)
+			return wf_cfg_err(c->doc, c->err, c->errlen, m->default_filter_chain, "filter_chain_match",
+			                  "the default filter chain has no filter_chain_match");
+		if (chain(c, m->default_filter_chain, l, l->default_chain, label, &needs_inspector) < 0)
+			return -1;
+	}
+	if (distinct_matches(c, m, l) < 0)
+		return -1;
+	/* As Envoy, a listener whose chains match on SNI, ALPN or TLS gets the inspector itself. */
+	if (needs_inspector)
+		l->inspect = 1;
 	return 0;
 }
 
@@ -916,14 +1082,38 @@ void wf_tcp_free(struct wf_tcp_cfg *t)
 	free(t);
 }
 
+static void strs_free(char **v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* What a listener or one of its chains owns (a chain shares its parent's name). */
+static void listener_parts_free(struct wf_listener *l)
+{
+	wf_hcm_free(l->hcm);
+	wf_tcp_free(l->tcp);
+	wf_tls_cfg_free(l->tls);
+	strs_free(l->server_names, l->n_server_names);
+	strs_free(l->alpn, l->n_alpn);
+	free(l->chain_name);
+}
+
 void wf_snapshot_free(struct wf_snapshot *s)
 {
 	if (!s)
 		return;
 	for (uint32_t i = 0; i < s->n_listeners; i++) {
-		wf_hcm_free(s->listeners[i].hcm);
-		wf_tcp_free(s->listeners[i].tcp);
-		free(s->listeners[i].name);
+		struct wf_listener *l = &s->listeners[i];
+		for (uint32_t k = 0; k < l->n_chains; k++)
+			listener_parts_free(&l->chains[k]);
+		free(l->chains);
+		if (l->default_chain)
+			listener_parts_free(l->default_chain);
+		free(l->default_chain);
+		listener_parts_free(l);
+		free(l->name);
 	}
 	free(s->listeners);
 	for (uint32_t i = 0; i < s->n_clusters; i++)
@@ -932,5 +1122,6 @@ void wf_snapshot_free(struct wf_snapshot *s)
 	free_logs(s->admin_logs, s->n_admin_logs);
 	wf_cfgdoc_free(s->doc);
 	free(s->source);
+	strs_free(s->tls_files, s->n_tls_files);
 	free(s);
 }

@@ -74,6 +74,11 @@ int wf_compile_rate_limits(struct wf_compile *c, size_t n, void *const *msgs, st
                            uint32_t *n_out);
 void wf_rate_limits_free(struct wf_rate_limit *rl, uint32_t n);
 void wf_tcp_free(struct wf_tcp_cfg *t);
+/* A transport_socket: *out is the TLS config, or NULL for plain (absent, raw_buffer). Stats
+ * are <scope>.<label>.ssl.*. server: a listener's (DownstreamTlsContext), else a cluster's. */
+int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core__V3__TransportSocket *ts, int server,
+                                const char *scope, const char *label, struct wf_tls_cfg **out);
+void wf_tls_cfg_free(struct wf_tls_cfg *t);
 /* Refuse a document that sets a field declared in the .proto subset but not implemented yet
  * (proxy/unsupported.c). 0 or <0 with c->err located at the field. */
 int wf_compile_refuse_pending(struct wf_compile *c, const ProtobufCMessage *root);

@@ -358,6 +358,7 @@ struct wf_cb *wf_cb_for(const char *name);
 struct wf_cluster {
 	char *name;
 	char *stat_name;                   /* alt_stat_name, or name */
+	struct wf_tls_cfg *tls;            /* transport_socket: TLS origination; NULL: plain */
 	uint8_t type;                      /* enum wf_cluster_type */
 	uint64_t connect_timeout_ms;
 	struct wf_host *hosts; uint32_t n_hosts;
@@ -444,7 +445,39 @@ struct wf_tcp_cfg {
 	uint32_t st_cx_total, st_cx_active, st_rx_bytes, st_tx_bytes, st_idle_timeout;
 };
 
-enum wf_netfilter { WF_NF_HCM, WF_NF_TCP };
+/* ---- TLS (transport_socket envoy.transport_sockets.tls) --------------------------------- */
+
+struct ssl_ctx_st;
+
+/* match_typed_subject_alt_names: a SAN of this type (GEN_DNS, GEN_URI, GEN_EMAIL, GEN_IPADD)
+ * whose value matches. */
+struct wf_san_match {
+	int type;
+	struct wf_strmatch sm;
+};
+
+/* A DownstreamTlsContext (server) or UpstreamTlsContext (client), compiled: the OpenSSL
+ * context holds certificates, CA, versions, ciphers, curves, ALPN and session settings;
+ * the rest is what the transport checks itself. Stats are Envoy's <scope>.ssl.*. */
+struct wf_tls_cfg {
+	struct ssl_ctx_st *ctx;
+	uint8_t server;
+	uint8_t verify;                    /* a trusted CA is configured: the peer is verified */
+	uint8_t require_cert;              /* server: require_client_certificate */
+	struct wf_san_match *san; uint32_t n_san;
+	unsigned char *alpn; uint32_t alpn_len;  /* wire format (length-prefixed) */
+	char *sni;                         /* client: UpstreamTlsContext.sni */
+	uint64_t key;                      /* client: hash of the context's config; pooled
+	                                    * connections are reused only for the same key */
+	uint32_t st_handshake, st_connection_error, st_no_certificate, st_fail_verify_san,
+	         st_fail_verify_error, st_session_reused;
+};
+
+/* WF_NF_MATCH: a listener with several filter chains (or the TLS inspector): each
+ * connection first gets its chain, itself a wf_listener of kind HCM or TCP. */
+enum wf_netfilter { WF_NF_HCM, WF_NF_TCP, WF_NF_MATCH };
+
+enum wf_transport_match { WF_TP_ANY, WF_TP_RAW, WF_TP_TLS };
 
 struct wf_listener {
 	char *name;
@@ -453,10 +486,31 @@ struct wf_listener {
 	uint8_t kind;                      /* enum wf_netfilter */
 	struct wf_hcm_cfg *hcm;
 	struct wf_tcp_cfg *tcp;
+	struct wf_tls_cfg *tls;            /* the filter chain's transport_socket; NULL: plain */
 	uint32_t buffer_limit;             /* per_connection_buffer_limit_bytes, default 1 MiB */
 	uint8_t ipv4_compat;               /* an IPv6 listener also takes IPv4 (v4-mapped) */
 	uint32_t st_cx_total, st_cx_active, st_cx_destroy;
+	/* kind WF_NF_MATCH: the filter chains (each shares name, address, limits and stats
+	 * with this listener), the default chain, and the TLS inspector */
+	struct wf_listener *chains; uint32_t n_chains;
+	struct wf_listener *default_chain;
+	uint8_t inspect;                   /* peek the ClientHello (tls_inspector) before matching */
+	uint8_t continue_on_timeout;       /* continue_on_listener_filters_timeout */
+	uint64_t inspect_timeout_ms;       /* listener_filters_timeout (default 15 s; 0: none) */
+	uint32_t st_no_chain_match, st_pre_cx_timeout;
+	/* a chain's filter_chain_match (empty lists match anything) */
+	uint8_t is_chain;
+	char *chain_name;
+	char **server_names; uint32_t n_server_names;  /* lower-cased; "*.x.com" kept as is */
+	uint8_t transport;                 /* enum wf_transport_match */
+	char **alpn; uint32_t n_alpn;
 };
+
+/* The chain of a WF_NF_MATCH listener for a connection (Envoy's order: server_names, then
+ * transport_protocol, then application_protocols, the most specific match at each step),
+ * or its default chain, or NULL. sni: lower-cased (or NULL); alpn: wire format. */
+const struct wf_listener *wf_chain_select(const struct wf_listener *l, const char *sni, const uint8_t *alpn,
+                                          uint32_t alpn_len, int is_tls);
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
@@ -470,6 +524,7 @@ struct wf_snapshot {
 	struct wf_alog **admin_logs; uint32_t n_admin_logs;
 	struct wf_cfgdoc *doc;             /* the messages it was compiled from (config_dump) */
 	char *source;                      /* config file path */
+	char **tls_files; uint32_t n_tls_files; /* certificate, key and CA files (watched: a change reloads) */
 	uint64_t loaded_wall_s;
 };
 

@@ -32,6 +32,7 @@
 #include "proxy/router.h"
 #include "proxy/shadow.h"
 #include "proxy/stats.h"
+#include "proxy/tls.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
@@ -894,10 +895,12 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 		xff_build(st);
 		wf_hlist_set(&hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
 	}
+	/* the scheme the downstream connection really used */
+	const char *proto = wf_sio_is_tls(&st->c->s) ? "https" : "http";
 	if (cfg->use_remote_address)
-		wf_hlist_set(&hl, "x-forwarded-proto", 17, "http", 4);
+		wf_hlist_set(&hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
 	else if (!wf_hlist_has(&hl, "x-forwarded-proto", 17))
-		wf_hlist_add(&hl, "x-forwarded-proto", 17, "http", 4);
+		wf_hlist_add(&hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
 	char attempts[24];
 	if (st->vh->include_attempt_count) {
 		attempts[fmt_u64(attempts, st->attempt)] = 0;
@@ -2628,13 +2631,13 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
-void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
+void wf_hcm_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
 	c->w = w;
-	c->snap = w->snap;
+	c->snap = snap;
 	wf_worker_hold(w, c->snap);
-	c->l = &c->snap->listeners[ls->idx];
+	c->l = l;
 	c->s.io.fd = fd;
 	c->s.io.cb = on_conn_io;
 	c->s.io.data = c;
@@ -2650,11 +2653,17 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 	c->link.kind = WF_NF_HCM;
 	wf_conn_link_add(w, &c->link);
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
+
 	wf_stat_inc(cfg->st.cx_total);
 	wf_stat_inc(cfg->st.cx_active);
 	wf_stat_inc(cfg->st.cx_http1_total);
 	wf_stat_inc(c->l->st_cx_total);
 	wf_stat_inc(c->l->st_cx_active);
+	/* TLS: the handshake runs within the first reads; the idle timeout bounds it */
+	if (c->l->tls && wf_tls_attach(&c->s, c->l->tls) < 0) {
+		conn_close(c);
+		return;
+	}
 	conn_update(c);
 	wf_timer_set(&w->loop, &c->t, cfg->idle_timeout_ms);
 }

@@ -1,6 +1,7 @@
 #include "proxy/sio.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void wf_sio_update(struct wf_loop *loop, struct wf_sio *s)
@@ -9,11 +10,15 @@ void wf_sio_update(struct wf_loop *loop, struct wf_sio *s)
 		return;
 	/* while corked, queued bytes leave at uncork: no need to wait for writability */
 	uint32_t ev = s->want | (wf_buf_len(&s->wb) && !s->cork ? EPOLLOUT : 0);
+	if (s->xprt)
+		ev = s->xprt->interest(loop, s, ev);
 	wf_io_want(loop, &s->io, ev);
 }
 
 int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 {
+	if (s->xprt)
+		return s->xprt->flush(loop, pool, s);
 	while (wf_buf_len(&s->wb)) {
 		ssize_t n = write(s->io.fd, wf_buf_data(&s->wb), wf_buf_len(&s->wb));
 		if (n < 0) {
@@ -32,6 +37,8 @@ int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 
 int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const struct iovec *iov, int n)
 {
+	if (s->xprt)
+		return s->xprt->writev(loop, pool, s, iov, n);
 	if (s->err)
 		return -EPIPE;
 	size_t total = 0;
@@ -97,6 +104,8 @@ int wf_sio_uncork(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 
 int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
 {
+	if (s->xprt)
+		return s->xprt->read(pool, s, max);
 	if (wf_buf_len(&s->rb) >= max)
 		return 0;
 	int room = wf_buf_reserve(&s->rb, pool, 4096, max);
@@ -121,8 +130,21 @@ int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
 	return errno == ECONNRESET ? -1 : -errno;
 }
 
+void wf_sio_shutdown(struct wf_sio *s)
+{
+	if (s->xprt)
+		s->xprt->shutdown(s);
+	if (s->io.fd >= 0)
+		shutdown(s->io.fd, SHUT_WR);
+}
+
 void wf_sio_close(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 {
+	if (s->xprt) {
+		s->xprt->close(s);
+		s->xprt = NULL;
+		s->xctx = NULL;
+	}
 	if (s->io.fd >= 0) {
 		wf_io_del(loop, &s->io);
 		close(s->io.fd);

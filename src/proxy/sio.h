@@ -1,6 +1,10 @@
 /* A non-blocking socket with an input and an output buffer (both from the worker's pool,
  * both released when empty). Writes go straight to the socket when nothing is queued, so the
- * output buffer is only used for what the kernel would not take. */
+ * output buffer is only used for what the kernel would not take.
+ *
+ * Transport: plain bytes (xprt == NULL, the code below, kept branch-free for speed) or a
+ * transport ops table (TLS, proxy/tls.c) that every call is handed to, so that the HTTP code
+ * and the TCP proxy read and write the same way whatever the socket carries. */
 #ifndef WF_PROXY_SIO_H
 #define WF_PROXY_SIO_H
 
@@ -9,8 +13,23 @@
 #include "core/buf.h"
 #include "core/loop.h"
 
+struct wf_sio;
+
+/* A transport other than plain bytes. Same contracts as the wf_sio_* functions below;
+ * `interest` adds what the transport itself needs to the owner's epoll interest. */
+struct wf_xprt_ops {
+	int (*read)(struct wf_pool *pool, struct wf_sio *s, uint32_t max);
+	int (*writev)(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, const struct iovec *iov, int n);
+	int (*flush)(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
+	uint32_t (*interest)(struct wf_loop *loop, struct wf_sio *s, uint32_t events);
+	void (*shutdown)(struct wf_sio *s);  /* the transport's end of output (TLS close_notify) */
+	void (*close)(struct wf_sio *s);   /* before the fd is closed; frees xctx */
+};
+
 struct wf_sio {
 	struct wf_io io;
+	const struct wf_xprt_ops *xprt;  /* NULL: plain */
+	void *xctx;                      /* the transport's per-connection state */
 	struct wf_buf rb, wb;
 	uint32_t want;            /* interest the owner wants besides EPOLLOUT for queued output */
 	unsigned eof : 1;         /* the peer closed its side */
@@ -39,6 +58,8 @@ int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max);
 /* Update epoll interest: s->want plus EPOLLOUT while output is queued. */
 void wf_sio_update(struct wf_loop *loop, struct wf_sio *s);
 static inline uint32_t wf_sio_queued(const struct wf_sio *s) { return wf_buf_len(&s->wb); }
+/* End the output (after what is queued has left): the transport's goodbye, then SHUT_WR. */
+void wf_sio_shutdown(struct wf_sio *s);
 /* Release buffers and close the fd. */
 void wf_sio_close(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
 

@@ -5,11 +5,17 @@
  *   upstream fd   --splice--> pipe[1] --splice--> downstream fd    (direction 1: "tx")
  *
  * Half-close is passed on: when one side's reads end and its pipe is empty, the other side
- * gets shutdown(SHUT_WR); the session ends when both directions are done. */
+ * gets shutdown(SHUT_WR); the session ends when both directions are done.
+ *
+ * A filter chain with TLS terminates it here: the downstream is then a wf_sio with the TLS
+ * transport, whose plaintext cannot be spliced, so both directions go through its buffers
+ * (pump_tls) and the upstream gets plain bytes. */
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/router.h"
+#include "proxy/sio.h"
 #include "proxy/stats.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -22,6 +28,7 @@
 #include <unistd.h>
 
 #define PIPE_CHUNK (64 * 1024)
+#define TLS_BUF (64 * 1024)          /* bytes held per direction on the TLS path */
 
 struct tsess;
 static void connect_failed(struct tsess *s);
@@ -50,6 +57,8 @@ struct tsess {
 	struct wf_cluster *cluster;
 	const struct wf_host *host;
 	struct side down, up;
+	struct wf_sio ds;                  /* TLS downstream (its fd instead of down.io's) */
+	uint8_t tls;
 	struct dir d[2];
 	struct wf_timer t;
 	uint8_t connecting, dead;
@@ -99,6 +108,8 @@ static void sess_close(struct tsess *s, uint32_t flags)
 			wf_io_del(&w->loop, &sides[i]->io);
 			close(sides[i]->io.fd);
 		}
+	if (s->tls)
+		wf_sio_close(&w->loop, &w->pool, &s->ds);
 	for (int i = 0; i < 2; i++) {
 		if (s->d[i].pr >= 0)
 			close(s->d[i].pr);
@@ -169,8 +180,104 @@ static void update_interest(struct tsess *s)
 	wf_io_want(&s->w->loop, &s->up.io, up);
 }
 
+/* The TLS path: decrypted downstream bytes from ds.rb to the upstream, upstream bytes into
+ * ds (encrypted as they leave). At most TLS_BUF bytes wait in each direction. <0 fatal. */
+static int pump_tls(struct tsess *s)
+{
+	struct wf_sio *ds = &s->ds;
+	struct wf_loop *loop = &s->w->loop;
+	struct wf_pool *pool = &s->w->pool;
+	struct dir *d = &s->d[0];
+	for (;;) {
+		if (wf_buf_len(&ds->rb)) {
+			ssize_t n = write(s->up.io.fd, wf_buf_data(&ds->rb), wf_buf_len(&ds->rb));
+			if (n < 0) {
+				if (errno == EAGAIN)
+					break;
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			wf_buf_consume(&ds->rb, pool, (uint32_t)n);
+			d->total += (uint64_t)n;
+			wf_stat_add(s->cfg->st_rx_bytes, n);
+			s->last_ms = wf_loop_now(loop);
+			continue;
+		}
+		if (d->eof) {
+			if (!d->shut) {
+				d->shut = 1;
+				shutdown(s->up.io.fd, SHUT_WR);
+			}
+			break;
+		}
+		int r = wf_sio_read(pool, ds, TLS_BUF);
+		if (r == 0)
+			break;
+		if (r == -1)
+			d->eof = 1;
+		else if (r < 0)
+			return r;
+	}
+	d = &s->d[1];
+	for (;;) {
+		if (wf_sio_queued(ds) >= TLS_BUF)
+			break;
+		if (d->eof) {
+			if (!d->shut && !wf_sio_queued(ds)) {
+				d->shut = 1;
+				wf_sio_shutdown(ds);
+			}
+			break;
+		}
+		char buf[16384];
+		ssize_t n = read(s->up.io.fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno != ECONNRESET)
+				return -errno;
+			n = 0;
+		}
+		if (n == 0) {
+			d->eof = 1;
+			continue;
+		}
+		d->total += (uint64_t)n;
+		wf_stat_add(s->cfg->st_tx_bytes, n);
+		s->last_ms = wf_loop_now(loop);
+		if (wf_sio_write(loop, pool, ds, buf, (size_t)n) < 0)
+			return -EPIPE;
+	}
+	return 0;
+}
+
+static void update_interest_tls(struct tsess *s)
+{
+	struct wf_sio *ds = &s->ds;
+	ds->want = !s->d[0].eof && !wf_buf_len(&ds->rb) ? EPOLLIN : 0;
+	wf_sio_update(&s->w->loop, ds);
+	uint32_t up = (!s->d[1].eof && wf_sio_queued(ds) < TLS_BUF ? EPOLLIN : 0) | (wf_buf_len(&ds->rb) ? EPOLLOUT : 0);
+	wf_io_want(&s->w->loop, &s->up.io, up);
+}
+
 static void run(struct tsess *s)
 {
+	if (s->tls) {
+		int r = pump_tls(s);
+		if (r < 0) {
+			sess_close(s, r == -EPIPE || r == -ECONNRESET || r == -EPROTO ? 0 : WF_RF_UC);
+			return;
+		}
+		if (s->d[0].shut && s->d[1].shut) {
+			sess_close(s, 0);
+			return;
+		}
+		update_interest_tls(s);
+		return;
+	}
 	int r = pump(s, 0, s->down.io.fd, s->up.io.fd);
 	if (r == 0)
 		r = pump(s, 1, s->up.io.fd, s->down.io.fd);
@@ -240,6 +347,21 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	struct tsess *s = sd->s;
 	if (s->dead)
 		return;
+	if (s->tls && sd->which == 0 && (ev & EPOLLOUT) && wf_sio_flush(loop, &s->w->pool, &s->ds) < 0) {
+		sess_close(s, WF_RF_DC);
+		return;
+	}
+	if (s->connecting && s->tls && sd->which == 0) {
+		/* the handshake (and the first bytes) while the upstream connects */
+		int r = wf_sio_read(&s->w->pool, &s->ds, TLS_BUF);
+		if (r == -1 || r < -1) {
+			sess_close(s, WF_RF_DC);
+			return;
+		}
+		s->ds.want = wf_buf_len(&s->ds.rb) < TLS_BUF ? EPOLLIN : 0;
+		wf_sio_update(loop, &s->ds);
+		return;
+	}
 	if (s->connecting) {
 		if (sd->which == 0) {
 			/* downstream hung up before the upstream answered */
@@ -281,15 +403,15 @@ static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 	wf_timer_set(loop, t, s->cfg->idle_timeout_ms - idle);
 }
 
-void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
+void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd)
 {
 	struct tsess *s = calloc(1, sizeof(*s));
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	s->w = w;
-	s->snap = w->snap;
+	s->snap = snap;
 	wf_worker_hold(w, s->snap);
-	s->l = &s->snap->listeners[ls->idx];
+	s->l = l;
 	s->cfg = s->l->tcp;
 	s->si.start_us = wf_now_us();
 	s->si.start_wall_us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
@@ -332,6 +454,19 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd)
 		return;
 	}
 	s->d[1].pr = p1[0], s->d[1].pw = p1[1];
-	wf_io_set(&w->loop, &s->down.io, 0); /* read once the upstream is there */
+	if (s->l->tls) {
+		/* the fd moves into the TLS sio; the handshake starts now */
+		s->tls = 1;
+		s->ds.io = s->down.io;
+		s->down.io.fd = -1;
+		if (wf_tls_attach(&s->ds, s->l->tls) < 0) {
+			sess_close(s, WF_RF_LR);
+			return;
+		}
+		s->ds.want = EPOLLIN;
+		wf_sio_update(&w->loop, &s->ds);
+	} else {
+		wf_io_set(&w->loop, &s->down.io, 0); /* read once the upstream is there */
+	}
 	connect_next(s);
 }

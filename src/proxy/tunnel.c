@@ -42,7 +42,7 @@ static int pump(struct wf_tunnel *t, int i, struct wf_loop *loop, struct wf_pool
 	}
 	if (t->eof[i] && !t->shut[1 - i] && !wf_sio_queued(dst)) {
 		t->shut[1 - i] = 1;
-		shutdown(dst->io.fd, SHUT_WR);
+		wf_sio_shutdown(dst); /* TLS: close_notify first */
 	}
 	return 0;
 }

@@ -39,6 +39,21 @@ static const struct pending pending[] = {
 	 "not supported yet (upgrades run through the connection manager's http_filters)"},
 	{"envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig", "allow_post",
 	 "not supported yet (only CONNECT requests are terminated)"},
+	{"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", "require_sni", NULL},
+	{"envoy.config.listener.v3.FilterChainMatch", "destination_port", NULL},
+	{"envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "enable_ja3_fingerprinting", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "allow_renegotiation",
+	 "not supported (renegotiation is refused)"},
+	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "max_session_keys", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "password", "not supported yet (use an unencrypted key)"},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "ocsp_staple", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", "pkcs12", "not supported yet (use PEM)"},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "verify_certificate_hash", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "verify_certificate_spki", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "crl", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "allow_expired_certificate", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "trust_chain_verification", NULL},
+	{"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", "oid", "not supported yet (OTHER_NAME SANs)"},
 };
 
 static const char *pending_why(const char *message, const char *field)

@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "proxy/stats.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -11,16 +12,19 @@
 #include <unistd.h>
 
 
+/* A pool per (address, TLS config): a TLS connection is reused only by a cluster with the
+ * same UpstreamTlsContext (SNI, certificates, verification), and never for plain requests. */
 struct wf_pool_entry {
 	struct wf_addr addr;
+	uint64_t tls_key;
 	struct wf_uconn *idle;
 	uint32_t n_idle;
 };
 
-static struct wf_pool_entry *pool_entry(struct wf_worker *w, const struct wf_addr *a)
+static struct wf_pool_entry *pool_entry(struct wf_worker *w, const struct wf_addr *a, uint64_t tls_key)
 {
 	for (uint32_t i = 0; i < w->n_upools; i++)
-		if (wf_addr_eq(&w->upools[i].addr, a))
+		if (wf_addr_eq(&w->upools[i].addr, a) && w->upools[i].tls_key == tls_key)
 			return &w->upools[i];
 	if (w->n_upools == w->cap_upools) {
 		/* Connections find their pool by address, never by pointer, so the array may move. */
@@ -30,6 +34,7 @@ static struct wf_pool_entry *pool_entry(struct wf_worker *w, const struct wf_add
 	struct wf_pool_entry *e = &w->upools[w->n_upools++];
 	memset(e, 0, sizeof(*e));
 	e->addr = *a;
+	e->tls_key = tls_key;
 	return e;
 }
 
@@ -97,7 +102,7 @@ static void free_uconn(struct wf_defer *d)
 
 static void unlink_idle(struct wf_uconn *u)
 {
-	struct wf_pool_entry *pe = pool_entry(u->w, &u->addr);
+	struct wf_pool_entry *pe = pool_entry(u->w, &u->addr, u->tls_key);
 	for (struct wf_uconn **pp = &pe->idle; *pp; pp = &(*pp)->next)
 		if (*pp == u) {
 			*pp = u->next;
@@ -135,10 +140,46 @@ static void fail(struct wf_uconn *u, int err, int connecting)
 	ops->failed(u, owner, err, connecting);
 }
 
+/* Connected (TCP, then TLS if any): the owner may talk. */
+static void established(struct wf_loop *loop, struct wf_uconn *u)
+{
+	wf_timer_cancel(loop, &u->t);
+	u->state = WF_U_BUSY;
+	u->tls = NULL;
+	u->cluster_name = NULL;
+	u->s.want = EPOLLIN | EPOLLRDHUP; /* the pool's mask too: no epoll_ctl when it changes hands */
+	int r = wf_sio_flush(loop, &u->w->pool, &u->s);
+	if (r < 0) {
+		fail(u, r, 0);
+		return;
+	}
+	u->ops->connected(u, u->owner);
+}
+
+/* One step of the TLS handshake (inside the connect timeout). A failure is a connect
+ * failure (UF), logged with OpenSSL's reason. */
+static void handshake(struct wf_loop *loop, struct wf_uconn *u)
+{
+	int r = wf_sio_flush(loop, &u->w->pool, &u->s);
+	if (r < 0) {
+		wf_warn("cluster '%s': TLS handshake with %s failed: %s", u->cluster_name, u->addr_str,
+		        wf_tls_failure(&u->s));
+		wf_stat_inc(u->st_cx_connect_fail);
+		wf_stat_inc(u->st_host_connect_fail);
+		fail(u, -EPROTO, 1);
+		return;
+	}
+	if (wf_tls_established(&u->s)) {
+		established(loop, u);
+		return;
+	}
+	wf_sio_update(loop, &u->s);
+}
+
 static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 {
 	struct wf_uconn *u = t->data;
-	if (u->state == WF_U_CONNECTING) {
+	if (u->state == WF_U_CONNECTING || u->state == WF_U_HANDSHAKE) {
 		wf_stat_inc(u->st_cx_connect_timeout);
 		wf_stat_inc(u->st_cx_connect_fail);
 		wf_stat_inc(u->st_host_connect_fail);
@@ -171,15 +212,21 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			fail(u, -(soerr ? soerr : ECONNREFUSED), 1);
 			return;
 		}
-		wf_timer_cancel(loop, &u->t);
-		u->state = WF_U_BUSY;
-		u->s.want = EPOLLIN | EPOLLRDHUP; /* the pool's mask too: no epoll_ctl when it changes hands */
-		int r = wf_sio_flush(loop, &u->w->pool, &u->s);
-		if (r < 0) {
-			fail(u, r, 0);
+		if (!u->tls) {
+			established(loop, u);
 			return;
 		}
-		u->ops->connected(u, u->owner);
+		if (wf_tls_attach(&u->s, u->tls) < 0) {
+			fail(u, -ENOMEM, 1);
+			return;
+		}
+		u->state = WF_U_HANDSHAKE;
+		u->s.want = 0; /* the transport asks for what the handshake needs */
+		handshake(loop, u);
+		return;
+	}
+	if (u->state == WF_U_HANDSHAKE) {
+		handshake(loop, u);
 		return;
 	}
 	if (ev & EPOLLOUT) {
@@ -200,7 +247,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 struct wf_uconn *wf_upstream_get(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h,
                                  const struct wf_uconn_ops *ops, void *owner, int *reused, int *err)
 {
-	struct wf_pool_entry *pe = pool_entry(w, &h->addr);
+	struct wf_pool_entry *pe = pool_entry(w, &h->addr, c->tls ? c->tls->key : 0);
 	if (pe->idle) {
 		struct wf_uconn *u = pe->idle;
 		pe->idle = u->next;
@@ -245,6 +292,9 @@ struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, 
 	u->state = WF_U_CONNECTING;
 	memcpy(u->addr_str, h->addr_str, sizeof(u->addr_str));
 	u->addr = h->addr;
+	u->tls = c->tls;
+	u->tls_key = c->tls ? c->tls->key : 0;
+	u->cluster_name = c->name;
 	u->cb = c->cb;
 	u->max_requests = c->max_requests_per_connection;
 	u->idle_ms = c->upstream_idle_ms;
@@ -268,7 +318,7 @@ struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, 
 
 void wf_upstream_want(struct wf_uconn *u, uint32_t ev)
 {
-	if (u->dead || u->state == WF_U_CONNECTING)
+	if (u->dead || u->state == WF_U_CONNECTING || u->state == WF_U_HANDSHAKE)
 		return;
 	u->s.want = ev;
 	wf_sio_update(&u->w->loop, &u->s);
@@ -284,7 +334,7 @@ void wf_upstream_release(struct wf_uconn *u, int reusable)
 		destroy(u);
 		return;
 	}
-	struct wf_pool_entry *pe = pool_entry(w, &u->addr);
+	struct wf_pool_entry *pe = pool_entry(w, &u->addr, u->tls_key);
 	u->state = WF_U_IDLE;
 	u->ops = NULL;
 	u->owner = NULL;

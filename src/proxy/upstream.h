@@ -23,7 +23,9 @@ struct wf_uconn_ops {
 	void (*failed)(struct wf_uconn *u, void *owner, int err, int connecting);
 };
 
-enum wf_uconn_state { WF_U_CONNECTING, WF_U_BUSY, WF_U_IDLE };
+/* CONNECTING (TCP) -> HANDSHAKE (TLS clusters) -> BUSY <-> IDLE; `connected` is called when
+ * BUSY is first reached, so the owner's bytes always go out over an established transport. */
+enum wf_uconn_state { WF_U_CONNECTING, WF_U_BUSY, WF_U_IDLE, WF_U_HANDSHAKE };
 
 struct wf_uconn {
 	struct wf_sio s;
@@ -31,6 +33,9 @@ struct wf_uconn {
 	struct wf_timer t;                 /* connect timeout, then idle timeout */
 	struct wf_defer defer;
 	struct wf_addr addr;
+	uint64_t tls_key;                  /* the cluster's TLS config (wf_tls_cfg.key); 0: plain */
+	const struct wf_tls_cfg *tls;      /* while connecting: the config to handshake with */
+	const char *cluster_name;          /* while connecting: for the handshake failure log */
 	struct wf_cb *cb;                  /* counts in cb->cx while open */
 	struct wf_uconn *next;             /* in the pool's idle list */
 	const struct wf_uconn_ops *ops;

@@ -161,11 +161,19 @@ static void on_accept(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			return;
 		}
 		const struct wf_listener *l = &w->snap->listeners[ls->idx];
-		if (l->kind == WF_NF_HCM)
-			wf_hcm_accept(w, ls, fd);
+		if (l->kind == WF_NF_MATCH)
+			wf_inspect_accept(w, w->snap, l, fd);
 		else
-			wf_tcp_accept(w, ls, fd);
+			wf_worker_dispatch(w, w->snap, l, fd);
 	}
+}
+
+void wf_worker_dispatch(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *chain, int fd)
+{
+	if (chain->kind == WF_NF_HCM)
+		wf_hcm_accept(w, snap, chain, fd);
+	else
+		wf_tcp_accept(w, snap, chain, fd);
 }
 
 static void on_pause_end(struct wf_loop *loop, struct wf_timer *t)

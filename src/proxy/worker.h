@@ -128,9 +128,15 @@ static inline uint64_t wf_rand(struct wf_worker *w)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* Network filters: what a worker runs on an accepted connection. */
-void wf_hcm_accept(struct wf_worker *w, struct wf_lsock *ls, int fd);
-void wf_tcp_accept(struct wf_worker *w, struct wf_lsock *ls, int fd);
+/* Network filters: what a worker runs on an accepted connection, for listener (or filter
+ * chain) l of snapshot snap. They take their own hold on snap; the fd is theirs. */
+void wf_hcm_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd);
+void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd);
+/* A connection to a listener with several filter chains: inspect (tls_inspector) if the
+ * listener says so, pick the chain, hand the fd to its network filter. */
+void wf_inspect_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *l, int fd);
+/* Hand fd to chain (HCM or TCP) of snapshot snap. */
+void wf_worker_dispatch(struct wf_worker *w, struct wf_snapshot *snap, const struct wf_listener *chain, int fd);
 /* Drain every connection of the worker (close idle ones; busy ones close after their stream). */
 void wf_hcm_drain_all(struct wf_worker *w);
 /* Free what the connection manager caches per thread (at worker exit). */

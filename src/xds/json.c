@@ -512,6 +512,31 @@ static int put_map(struct jw *w, const ProtobufCFieldDescriptor *f,
 }
 
 /* The members of m that are set, appended to an object already open at `level`. */
+static int put_object(struct jw *w, const ProtobufCMessage *m, int level);
+
+/* Secrets (Envoy's `sensitive` fields: private keys, key passwords, session ticket keys) are
+ * never printed when inline; a file name or an environment variable's name is. */
+static int sensitive(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+	static const char *const tls = "envoy.extensions.transport_sockets.tls.v3.";
+	size_t n = strlen(tls);
+	if (strncmp(d->name, tls, n))
+		return 0;
+	return (!strcmp(d->name + n, "TlsCertificate") && (!strcmp(f->name, "private_key") || !strcmp(f->name, "password"))) ||
+	       (!strcmp(d->name + n, "TlsSessionTicketKeys") && !strcmp(f->name, "keys"));
+}
+
+/* A DataSource in a sensitive field: as is when it names a file or variable, else redacted. */
+static int put_secret(struct jw *w, const ProtobufCMessage *ds, int level)
+{
+	static const char redacted[] = "{\"inline_string\":\"[redacted]\"}";
+	const ProtobufCFieldDescriptor *fn = field_of(ds, "filename", PROTOBUF_C_TYPE_STRING);
+	const ProtobufCFieldDescriptor *env = field_of(ds, "environment_variable", PROTOBUF_C_TYPE_STRING);
+	if ((fn && is_present(ds, fn)) || (env && is_present(ds, env)))
+		return put_object(w, ds, level);
+	return jbuf_put(w->b, redacted, sizeof(redacted) - 1);
+}
+
 static int put_fields(struct jw *w, const ProtobufCMessage *m, int level, size_t *count)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -519,6 +544,25 @@ static int put_fields(struct jw *w, const ProtobufCMessage *m, int level, size_t
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const void *p = at(m, f->offset);
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && sensitive(d, f)) {
+			size_t n = f->label == PROTOBUF_C_LABEL_REPEATED ? *(const size_t *)at(m, f->quantifier_offset) : 1;
+			const ProtobufCMessage *const *arr = f->label == PROTOBUF_C_LABEL_REPEATED
+			                                         ? *(const ProtobufCMessage *const *const *)p
+			                                         : (const ProtobufCMessage *const *)p;
+			if (!n || !arr || !arr[0])
+				continue;
+			TRY(jw_key(w, level + 1, count, f->name, strlen(f->name)));
+			if (f->label == PROTOBUF_C_LABEL_REPEATED)
+				TRY(jbuf_put(w->b, "[", 1));
+			for (size_t k = 0; k < n; k++) {
+				if (k)
+					TRY(jbuf_put(w->b, ",", 1));
+				TRY(put_secret(w, arr[k], level + 1));
+			}
+			if (f->label == PROTOBUF_C_LABEL_REPEATED)
+				TRY(jbuf_put(w->b, "]", 1));
+			continue;
+		}
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)at(m, f->quantifier_offset);
 			const void *arr = *(const void *const *)p;

@@ -27,7 +27,8 @@ def test_doc_configs_validate():
         # access logs in examples may point at /var/log: validate checks that the file could be
         # opened, so point them at a temporary directory
         body = re.sub(r"path: /var/log/[^\s]+", "path: " + tmp_path("doc.log"), body)
-        p = run_weft(["validate", write_file(tmp_path("doc.yaml"), body)])
+        # relative paths (examples/tls/*.crt) are relative to the repository
+        p = run_weft(["validate", write_file(tmp_path("doc.yaml"), body)], cwd=REPO)
         if p.returncode != 0:
             bad.append("%s:%d: %s" % (name, line, p.stderr.strip()))
     check(n >= 10, "expected the docs to carry at least 10 full example configs, found %d", n)

@@ -57,11 +57,13 @@ class WsServer:
         return False
 
 
-def ws_client(port, scenario, path="/chat"):
-    """Run a ws_peer.js client scenario through Weft; its JSON result."""
+def ws_client(port, scenario, path="/chat", tls_ca=None):
+    """Run a ws_peer.js client scenario through Weft; its JSON result. tls_ca: wss://, trusting
+    that CA file."""
     _need_ws()
-    p = subprocess.run(["node", PEER, "client", "ws://127.0.0.1:%d%s" % (port, path), scenario],
-                       capture_output=True, text=True, timeout=30)
+    url = "%s://localhost:%d%s" % ("wss" if tls_ca else "ws", port, path)
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=tls_ca) if tls_ca else None
+    p = subprocess.run(["node", PEER, "client", url, scenario], capture_output=True, text=True, timeout=30, env=env)
     lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
     check(lines, "ws client printed nothing (exit %s, stderr %r)", p.returncode, p.stderr[-500:])
     res = json.loads(lines[-1])
@@ -140,6 +142,23 @@ def _hdr(headers, name):
 
 
 # ---- WebSocket with real peers ------------------------------------------------------------------
+
+def test_websocket_over_tls():
+    """wss:// through a TLS listener: the tunnel carries the TLS-decrypted bytes both ways, and
+    the close handshake (a TLS close_notify, then the half-close) goes through."""
+    from test_tls import pki, tls_socket
+    with WsServer() as srv:
+        cfg, port = _cfg(srv.port)
+        cfg.doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = tls_socket()
+        cfg = C.bootstrap(listeners=cfg.doc["static_resources"]["listeners"],
+                          clusters=cfg.doc["static_resources"]["clusters"], admin_port=cfg.admin_port)
+        with Weft(cfg):
+            res = ws_client(port, "echo", tls_ca=pki()["ca.crt"])
+            eq(res["sizes"], [1, 64 * 1024, 1 << 20], "echoed message sizes over TLS")
+            check(res["same"], "echoed messages differ from what was sent")
+            res = ws_client(port, "close", tls_ca=pki()["ca.crt"])
+            eq(res["code"], 4000, "the close handshake over TLS")
+
 
 def test_websocket_echo_sizes():
     """1 B, 64 KiB and 1 MiB messages cross the tunnel intact; the upstream saw the upgrade."""

@@ -11,7 +11,9 @@ SAN     ?=
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -Wno-missing-field-initializers -D_GNU_SOURCE -fno-strict-aliasing -fno-math-errno $(SAN) \
            -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
-LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lnghttp2 -lssl -lcrypto -lpthread -lm
+# OpenSSL is not linked: src/net/ssl_api.c loads it when a config first needs TLS (unit tests
+# that drive OpenSSL themselves link it).
+LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lnghttp2 -ldl -lpthread -lm
 LDFLAGS += $(SAN)
 
 PROTOS    := $(shell find src/xds/proto -name '*.proto' | sort)
@@ -63,7 +65,7 @@ $(BUILD)/weft: $(CLI_OBJS) $(BUILD)/libweft.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS) -lssl -lcrypto
 
 unit: $(UNIT_BINS)
 

@@ -4,9 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include "net/ssl_api.h"
 
 const char *wf_tls_errstr(char *buf, size_t len)
 {
@@ -38,6 +36,8 @@ static int fail(char *err, size_t errlen, const char *what, const char *doing)
 
 SSL_CTX *wf_tls_ctx_new(int server, char *err, size_t errlen)
 {
+	if (wf_ssl_load(err, errlen) < 0) /* the first TLS context loads OpenSSL */
+		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!ctx) {
 		fail(err, errlen, NULL, "cannot create a TLS context");
@@ -58,7 +58,7 @@ int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const cha
 	ERR_clear_error();
 	BIO *b = BIO_new_mem_buf(chain, (int)chain_len);
 	X509 *leaf = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
-	STACK_OF(X509) *rest = sk_X509_new_null();
+	OPENSSL_STACK *rest = OPENSSL_sk_new_null(); /* the typed sk_ helpers would bypass ssl_api.h */
 	EVP_PKEY *pk = NULL;
 	int rc = -1;
 	if (!leaf) {
@@ -67,7 +67,7 @@ int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const cha
 	}
 	X509 *x;
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
-		sk_X509_push(rest, x);
+		OPENSSL_sk_push(rest, x);
 	ERR_clear_error(); /* the end of the PEM data reads as an error */
 	BIO_free(b);
 	b = BIO_new_mem_buf(key, (int)key_len);
@@ -86,7 +86,7 @@ int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const cha
 		goto out;
 	}
 	/* override=0: a second certificate of the same key type is refused, not silently replacing */
-	if (SSL_CTX_use_cert_and_key(ctx, leaf, pk, rest, 0) != 1) {
+	if (SSL_CTX_use_cert_and_key(ctx, leaf, pk, (STACK_OF(X509) *)rest, 0) != 1) {
 		fail(err, errlen, what, "cannot use this certificate (one per key type, RSA and ECDSA, is supported)");
 		goto out;
 	}
@@ -95,7 +95,7 @@ out:
 	BIO_free(b);
 	X509_free(leaf);
 	EVP_PKEY_free(pk);
-	sk_X509_pop_free(rest, X509_free);
+	OPENSSL_sk_pop_free(rest, (OPENSSL_sk_freefunc)X509_free);
 	return rc;
 }
 
@@ -191,9 +191,9 @@ int wf_tls_each_san(X509 *cert, int (*fn)(void *arg, int type, const char *s, si
 	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	if (!names)
 		return 0;
-	int n = sk_GENERAL_NAME_num(names), visited = 0, rc = 0;
+	int n = OPENSSL_sk_num((const OPENSSL_STACK *)names), visited = 0, rc = 0;
 	for (int i = 0; i < n && !rc; i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		const GENERAL_NAME *g = OPENSSL_sk_value((const OPENSSL_STACK *)names, i);
 		char ip[INET6_ADDRSTRLEN];
 		const char *s = NULL;
 		size_t len = 0;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/ssl.h>
+#include "net/ssl_api.h"
 
 /* A new context for a server (server=1) or a client, TLS 1.2..1.3 by default, no
  * renegotiation, partial writes allowed. NULL with err filled. */

@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
+#include "net/ssl_api.h"
 
 struct tconn {
 	SSL *ssl;

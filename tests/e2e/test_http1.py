@@ -602,3 +602,23 @@ def test_upstream_http2_refused():
         p = run_weft(["validate", write_file(tmp_path("h2.yaml"), cfg)])
         eq(p.returncode, 1, "HTTP/2 upstreams refused for now")
         check("HTTP/2 upstreams are not supported yet" in p.stderr, "error: %s", p.stderr)
+
+
+def test_upgrade_h2c_is_declined_and_served_as_http1():
+    """`Upgrade: h2c` (curl --http2 on http://) is not an upgrade Weft takes: the request is
+    served over HTTP/1.1 (no 101), its Upgrade/HTTP2-Settings headers are not passed on, and
+    the connection keeps working."""
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        with Weft(cfg):
+            status, body, err = curl_request("http://127.0.0.1:%d/h2c" % port, "--http2", "-v")
+            eq(status, 200, "served")
+            check("< HTTP/1.1 200" in err and "101 Switching" not in err,
+                  "answered over HTTP/1.1 without switching: %s", err[-600:])
+            got = dict((k.lower(), v) for k, v in up.requests[0].headers)
+            check("upgrade" not in got and "http2-settings" not in got, "upgrade headers stripped: %r", got)
+            with RawConn(port) as c:
+                c.send(b"GET /a HTTP/1.1\r\nhost: x\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+                       b"http2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+                eq(c.read_response().status, 200, "first")
+                eq(c.get("/b").status, 200, "the connection stays HTTP/1.1")

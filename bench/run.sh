@@ -20,6 +20,18 @@
 # retry policy, a 0% mirror, the rate limit, fault and CORS filters, outlier detection,
 # circuit breakers and active health checks, configured but never firing; its CPU per request
 # is compared with the "weft" row's.
+# TLS case: Weft (bench/weft-tls.yaml.in) and HAProxy (bench/haproxy-tls.cfg.in) terminate
+# TLS 1.3 with X25519 and an ECDSA P-256 certificate (examples/tls/'s, or one made with openssl
+# in the work directory), one worker on CPU 0 as above. Two sets of interleaved runs:
+#   full handshakes  wrk -c$BENCH_CONNS -H "Connection: close" GET /hello, answered by the proxy
+#                    itself: a new connection and a full handshake per request. wrk (like h2load)
+#                    resumes the previous session when it reconnects, so both proxies have
+#                    resumption off, and their own counters must show no resumed handshake.
+#                    handshakes/s, CPU per handshake, and per core: 1 s / CPU per handshake.
+#   keep-alive       wrk -c$BENCH_CONNS GET / over kept-alive TLS connections, to the upstream
+#                    over plain HTTP: req/s and CPU per request.
+# Both negotiate the same (checked with openssl s_client). Without openssl the TLS case is
+# skipped; with an HAProxy built without OpenSSL, its rows are.
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
@@ -53,17 +65,19 @@ ROUND_SECS=$((DURATION / ROUNDS))
 
 # Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's; idle RSS <= 3 MB;
 # RSS growth per idle keep-alive connection <= 1 KiB; with retries, outlier detection and
-# circuit breakers configured (not firing), CPU per request <= 1.10x bare Weft's.
+# circuit breakers configured (not firing), CPU per request <= 1.10x bare Weft's; full TLS
+# handshakes per second per core >= HAProxy's.
 TARGET_CPU_RATIO=0.80
 TARGET_RESILIENCE_RATIO=1.10
 TARGET_IDLE_RSS_BYTES=3000000
 TARGET_CONN_BYTES=1024
+TARGET_TLS_HS_RATIO=1.00    # Weft's full TLS handshakes per second per core / HAProxy's
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
 
 for t in "$HAPROXY" "$NGINX" wrk taskset python3 curl; do
-	command -v "$t" >/dev/null || die "$t not found (Debian: apt-get install haproxy nginx wrk util-linux python3 curl)"
+	command -v "$t" >/dev/null || die "$t not found (Debian: apt-get install haproxy nginx wrk util-linux python3 curl openssl)"
 done
 [ -x "$WEFT" ] || die "$WEFT not found: run make first"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
@@ -176,9 +190,9 @@ EOF
 	PORT=$p
 }
 
-render() {   # render TEMPLATE OUT PORT
+render() {   # render TEMPLATE OUT PORT (and ADMIN_PORT, for the templates that have an admin port)
 	sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$3|g" -e "s|@UP_PORT@|$UP_PORT|g" \
-		-e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$NOFILE|g" "$1" >"$2"
+		-e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$NOFILE|g" "$1" >"$2"
 }
 
 rss_kib() { python3 "$HERE/procinfo.py" rss "$1"; }
@@ -190,16 +204,18 @@ pids_csv() { python3 "$HERE/procinfo.py" pids "$1" | tr ' ' ','; }
 PERF=""
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then PERF=perf; fi
 
-# warm NAME PID URL CONNS UNIT: a warm-up run; sets SYSCALLS per UNIT (req or MiB), or "-".
+# warm NAME PID URL CONNS UNIT [WRK_ARG...]: a warm-up run; sets SYSCALLS per UNIT (req or
+# MiB), or "-".
 warm() {
 	local name=$1 pid=$2 url=$3 conns=$4 unit=$5 perf_pid="" n
+	shift 5
 	SYSCALLS=-
 	if [ -n "$PERF" ]; then
 		start "$LOAD_CPU" "$WORK/perf-$name.log" perf stat -x, -e raw_syscalls:sys_enter \
 			-p "$(pids_csv "$pid")" -o "$WORK/perf-$name.txt" -- sleep "$WARMUP"
 		perf_pid=$LAST_PID
 	fi
-	run_wrk "$name-warmup" "$url" "$conns" "$WARMUP"
+	run_wrk "$name-warmup" "$url" "$conns" "$WARMUP" "$@"
 	[ -n "$perf_pid" ] || return 0
 	reap "$perf_pid"
 	n=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$WORK/perf-$name.txt" 2>/dev/null)
@@ -219,11 +235,13 @@ upstream_counters() {
 	curl -s "http://127.0.0.1:$UP_PORT/up_status" | awk 'NR == 3 { print $1, $3 }'
 }
 
-# run_wrk NAME URL CONNS SECONDS: wrk on the load CPU; its summary line parsed into W_*.
+# run_wrk NAME URL CONNS SECONDS [WRK_ARG...]: wrk on the load CPU (with the extra arguments,
+# e.g. -H "Connection: close"); its summary line parsed into W_*.
 run_wrk() {
 	local name=$1 url=$2 conns=$3 secs=$4 out="$WORK/wrk-$1.txt" line kv
+	shift 4
 	run "$LOAD_CPU" "$out" wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency \
-		-s "$HERE/report.lua" "$url" || { cat "$out" >&2; die "wrk failed ($name)"; }
+		-s "$HERE/report.lua" "$@" "$url" || { cat "$out" >&2; die "wrk failed ($name)"; }
 	line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no wrk summary ($name)"; }
 	for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
 	W_errors=$((W_err_connect + W_err_read + W_err_write + W_err_status + W_err_timeout))
@@ -235,15 +253,17 @@ add() { R[$1]=$(( ${R[$1]:-0} + $2 )); }
 
 declare -A R   # results: R[name.metric]
 declare -A PID_OF URL_OF
+declare -A NO_UPSTREAM   # NO_UPSTREAM[name]=1: the proxy answers NAME's requests itself
 FAILED=0
 
-# measure_round NAME CONNS SECONDS ROUND: one wrk run against NAME (URL_OF, PID_OF; PID_OF is
-# empty for the upstream itself), added to NAME's totals.
+# measure_round NAME CONNS SECONDS ROUND [WRK_ARG...]: one wrk run against NAME (URL_OF,
+# PID_OF; PID_OF is empty for the upstream itself), added to NAME's totals.
 measure_round() {
 	local n=$1 conns=$2 secs=$3 r=$4 pid=${PID_OF[$1]} c0=0 c1=0 a0 q0 a1 q1 e v
+	shift 4
 	read -r a0 q0 < <(upstream_counters)
 	[ -z "$pid" ] || c0=$(cpu_ticks "$pid")
-	run_wrk "$n-$r" "${URL_OF[$n]}" "$conns" "$secs"
+	run_wrk "$n-$r" "${URL_OF[$n]}" "$conns" "$secs" "$@"
 	[ -z "$pid" ] || c1=$(cpu_ticks "$pid")
 	read -r a1 q1 < <(upstream_counters)
 	add "$n.requests" "$W_requests"
@@ -260,18 +280,19 @@ measure_round() {
 	R[$n.p99s]+="$W_p99_us "
 }
 
-# measure "NAMES" CONNS: BENCH_ROUNDS rounds; each round runs wrk against every name in turn
-# (starting one further along each round), so that a change in the background load of the
-# machine falls on all of them alike. Then the totals are checked: at most 0.1% errors, and
-# every request seen by the upstream.
+# measure "NAMES" CONNS [WRK_ARG...]: BENCH_ROUNDS rounds; each round runs wrk against every
+# name in turn (starting one further along each round), so that a change in the background
+# load of the machine falls on all of them alike. Then the totals are checked: at most 0.1%
+# errors, and every request seen by the upstream (unless NO_UPSTREAM).
 measure() {
 	local names conns=$2 r i n k
 	read -ra names <<<"$1"
+	shift 2
 	k=${#names[@]}
 	for ((r = 0; r < ROUNDS; r++)); do
 		for ((i = 0; i < k; i++)); do
 			n=${names[$(((r + i) % k))]}
-			measure_round "$n" "$conns" "$ROUND_SECS" "$r"
+			measure_round "$n" "$conns" "$ROUND_SECS" "$r" "$@"
 		done
 	done
 	for n in "${names[@]}"; do
@@ -281,7 +302,7 @@ measure() {
 				"write ${R[$n.err_write]}, status>=400 ${R[$n.err_status]}, timeout ${R[$n.err_timeout]})"
 			FAILED=1
 		fi
-		if [ $((R[$n.up_reqs] + ROUNDS * conns)) -lt "$req" ]; then
+		if [ -z "${NO_UPSTREAM[$n]:-}" ] && [ $((R[$n.up_reqs] + ROUNDS * conns)) -lt "$req" ]; then
 			log "FAIL $n: the upstream saw ${R[$n.up_reqs]} requests, wrk counted $req"
 			FAILED=1
 		fi
@@ -337,6 +358,13 @@ start_proxy() {   # start_proxy NAME PORT: NAME's pid in LAST_PID
 		render "$HERE/haproxy-tcp.cfg.in" "$d/haproxy.cfg" "$port"
 		[ "$name" = haproxy-tcp ] ||
 			sed -i 's/^\( *\)option splice-auto$/\1option splice-request\n\1option splice-response/' "$d/haproxy.cfg"
+		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
+	weft-tls)
+		free_port; ADMIN_PORT=$PORT   # read by tls_handshakes
+		render "$HERE/weft-tls.yaml.in" "$d/weft.yaml" "$port"
+		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
+	haproxy-tls)
+		render "$HERE/haproxy-tls.cfg.in" "$d/haproxy.cfg" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
 	*) die "unknown proxy $name" ;;
 	esac
@@ -410,6 +438,122 @@ for P in $TCP_PROXIES; do
 	stop "${PID_OF[$P]}"
 done
 
+# ---------------------------------------------------------------------------------------------
+# TLS: termination with TLS 1.3, X25519 and an ECDSA P-256 certificate
+
+# tls_cert: an ECDSA P-256 certificate and its key in $WORK/tls (server.crt, server.key, and
+# server.pem = both, HAProxy's crt file): examples/tls/'s demo certificate if it is one, else a
+# throwaway CA and leaf made here.
+tls_cert() {
+	local d="$WORK/tls" ex="$ROOT/examples/tls"
+	mkdir -p "$d"
+	if [[ $(openssl pkey -in "$ex/server.key" -noout -text 2>/dev/null) == *"NIST CURVE: P-256"* ]] &&
+		[ -r "$ex/server.crt" ]; then
+		cp "$ex/server.crt" "$ex/server.key" "$d/"
+	else
+		ec() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
+		ec -x509 -days 2 -subj "/CN=weft bench CA" -keyout "$d/ca.key" -out "$d/ca.crt"
+		ec -subj /CN=localhost -keyout "$d/server.key" -out "$d/server.csr"
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/server.ext"
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial 1 \
+			-days 2 -extfile "$d/server.ext" -out "$d/server.crt" 2>/dev/null
+	fi
+	cat "$d/server.crt" "$d/server.key" >"$d/server.pem"
+}
+
+# tls_session PORT: what a handshake with PORT negotiates: "protocol cipher group signature"
+# (s_client's output in $WORK/tls/s_client-PORT.txt).
+tls_session() {
+	openssl s_client -connect "127.0.0.1:$1" -servername localhost </dev/null \
+		>"$WORK/tls/s_client-$1.txt" 2>&1 || true
+	awk <"$WORK/tls/s_client-$1.txt" '
+		/^New, / { p = $2; sub(/,$/, "", p); c = $5 }   # New, TLSv1.3, Cipher is TLS_AES_...
+		/^Server Temp Key:/ { g = $4; sub(/,$/, "", g) } /^Peer signature type:/ { s = $4 }
+		END { print p, c, g, s }'
+}
+
+# tls_handshakes NAME: "FULL RESUMED", the handshakes NAME's proxy has completed so far, from
+# its own counters (Weft: the listener's ssl.handshake, which includes ssl.session_reused;
+# HAProxy: the frontend's ssl_sess and ssl_reused_sess on its stats socket).
+tls_handshakes() {
+	case $1 in
+	weft-tls)
+		curl -s "http://127.0.0.1:$ADMIN_PORT/stats?filter=ssl" |
+			awk '/ssl\.handshake:/ { h = $2 } /ssl\.session_reused:/ { r = $2 } END { print h - r, r + 0 }' ;;
+	haproxy-tls)
+		python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+sys.stdout.write(s.makefile().read())' "$WORK/haproxy-tls/stats.sock" | awk -F, '
+			NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "ssl_sess") f = i; if ($i == "ssl_reused_sess") r = i } }
+			$2 == "FRONTEND" { print $f, $r }' ;;
+	esac
+}
+
+# Both proxies run with session resumption off (no tickets, no session cache): wrk, like
+# h2load, offers the previous connection's session when it reconnects, and would otherwise
+# measure resumed handshakes. The proxies' counters check that every handshake was full.
+TLS_PROXIES=""
+for P in $PROXIES; do
+	case $P in weft) TLS_PROXIES+="weft-tls " ;; haproxy) TLS_PROXIES+="haproxy-tls " ;; esac
+done
+if [ -n "$TLS_PROXIES" ] && ! command -v openssl >/dev/null; then
+	log "TLS: skipped (no openssl command; Debian: apt-get install openssl)"
+	TLS_PROXIES=""
+fi
+if [[ " $TLS_PROXIES" == *" haproxy-tls "* ]] && [[ $("$HAPROXY" -vv 2>/dev/null) != *USE_OPENSSL=1* ]]; then
+	log "TLS: $HAPROXY is built without OpenSSL: no HAProxy rows"
+	TLS_PROXIES=${TLS_PROXIES/haproxy-tls /}
+fi
+HS_ROWS="" TLS_SESSION=""
+if [ -n "$TLS_PROXIES" ]; then
+	tls_cert
+	log "TLS: $ROUNDS rounds of wrk -t1 -c$CONNS -d${ROUND_SECS}s against each of: ${TLS_PROXIES% }" \
+		"(new connection per request, then keep-alive)"
+	for P in $TLS_PROXIES; do
+		free_port
+		start_proxy "$P" "$PORT"
+		port=${PORT_OF[$P]}
+		URL_OF[$P]="https://127.0.0.1:$port/"        # keep-alive, through to the upstream
+		URL_OF[$P-hs]="https://127.0.0.1:$port/hello"   # answered by the proxy
+		PID_OF[$P-hs]=${PID_OF[$P]}
+		NO_UPSTREAM[$P-hs]=1
+		HS_ROWS+="$P-hs "
+		session=$(tls_session "$port")
+		[[ $session == "TLSv1.3 "*" X25519 ECDSA" ]] || die "$P: the handshake negotiates '$session'"
+		[ "$session" = "${TLS_SESSION:=$session}" ] ||
+			die "$P negotiates '$session', the others '$TLS_SESSION': not the same TLS"
+		for u in "${URL_OF[$P]}" "${URL_OF[$P-hs]}"; do
+			body=$(curl -sk -w ' %{http_code}' "$u")
+			[ "$body" = $'hello world\n 200' ] || die "$P: unexpected answer from $u: $body"
+		done
+		warm "$P-hs" "${PID_OF[$P]}" "${URL_OF[$P-hs]}" "$CONNS" req -H "Connection: close"
+		R[$P-hs.syscalls]=$SYSCALLS
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$CONNS" req
+		R[$P.syscalls]=$SYSCALLS
+	done
+	for P in $TLS_PROXIES; do R[$P.hs0]=$(tls_handshakes "$P"); done
+	measure "$HS_ROWS" "$CONNS" -H "Connection: close"
+	for P in $TLS_PROXIES; do
+		read -r f0 r0 <<<"${R[$P.hs0]}"
+		read -r f1 r1 < <(tls_handshakes "$P")
+		R[$P-hs.full]=$((f1 - f0))
+		R[$P-hs.resumed]=$((r1 - r0))
+		R[$P-hs.core]=$(fmt '%.0f' "1000000 / (${R[$P-hs.cpu_us]} > 0 ? ${R[$P-hs.cpu_us]} : 1)")
+		if [ "${R[$P-hs.resumed]}" -ne 0 ] || [ "${R[$P-hs.full]}" -lt "${R[$P-hs.requests]}" ]; then
+			log "FAIL $P: ${R[$P-hs.full]} full and ${R[$P-hs.resumed]} resumed handshakes for" \
+				"${R[$P-hs.requests]} requests on new connections"
+			FAILED=1
+		fi
+		log "$P: ${R[$P-hs.rps]} full handshakes/s, ${R[$P-hs.cpu_us]} us CPU/handshake" \
+			"(${R[$P-hs.cpu_pct]}% CPU; ${R[$P-hs.full]} full, ${R[$P-hs.resumed]} resumed)"
+	done
+	measure "$TLS_PROXIES" "$CONNS"
+	for P in $TLS_PROXIES; do
+		log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
+		stop "${PID_OF[$P]}"
+	done
+fi
+
 ELAPSED=$(($(date +%s) - START_TIME))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -478,6 +622,37 @@ if [ -n "$TCP_PROXIES" ]; then
 				"CPU per MiB $(fmt '%.2f' "${R[weft-tcp.cpu_us_mib]} / (${R[$H.cpu_us_mib]} > 0 ? ${R[$H.cpu_us_mib]} : 1)")x"
 		fi
 	done
+fi
+if [ -n "$TLS_PROXIES" ]; then
+	echo
+	echo "TLS termination ($TLS_SESSION, ECDSA P-256 certificate), 1 worker on CPU $PROXY_CPU;"
+	echo "wrk -t1 -c$CONNS on CPU $LOAD_CPU; each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows'"
+	hrow() { printf '%-15s %7s %9s %5s %9s %9s %8s %8s %7s\n' "$@"; }
+	hrow "full handshake" hs/s CPU/hs,us CPU% hs/s/core syscl/hs p50,ms p99,ms errors
+	for P in $TLS_PROXIES; do
+		hrow "$P" "${R[$P-hs.rps]}" "${R[$P-hs.cpu_us]}" "${R[$P-hs.cpu_pct]}" "${R[$P-hs.core]}" \
+			"${R[$P-hs.syscalls]}" "$(ms "${R[$P-hs.p50]}")" "$(ms "${R[$P-hs.p99]}")" "${R[$P-hs.errors]}"
+	done
+	echo "  a new connection and a full handshake per request (-H \"Connection: close\"; resumption off on"
+	echo "  both proxies, and their counters saw none), GET /hello answered by the proxy itself."
+	echo "  hs/s/core: 1 s / CPU per handshake, what one core of the proxy's would do. While the proxy"
+	echo "  is below 100% CPU, hs/s is the load generator's limit (it verifies every server signature)."
+	row "keep-alive" req/s CPU/req,us CPU% syscl/req p50,ms p99,ms - - up-conns errors
+	for P in $TLS_PROXIES; do
+		row "$P" "${R[$P.rps]}" "${R[$P.cpu_us]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "$(ms "${R[$P.p50]}")" \
+			"$(ms "${R[$P.p99]}")" - - "${R[$P.up_conns]}" "${R[$P.errors]}"
+	done
+	echo "  GET / on keep-alive TLS connections, proxied to the upstream over plain HTTP/1.1 keep-alive."
+	if [ -n "${R[weft-tls.rps]:-}" ] && [ -n "${R[haproxy-tls.rps]:-}" ]; then
+		hs_ratio=$(fmt '%.2f' "${R[weft-tls-hs.core]} / ${R[haproxy-tls-hs.core]}")
+		echo "Weft / HAProxy: full handshakes per second per core ${hs_ratio}x (CPU per handshake" \
+			"$(fmt '%.2f' "${R[weft-tls-hs.cpu_us]} / ${R[haproxy-tls-hs.cpu_us]}")x, measured handshakes/s" \
+			"$(fmt '%.2f' "${R[weft-tls-hs.rps]} / ${R[haproxy-tls-hs.rps]}")x);"
+		echo "  keep-alive: requests/s $(fmt '%.2f' "${R[weft-tls.rps]} / ${R[haproxy-tls.rps]}")x," \
+			"CPU per request $(fmt '%.2f' "${R[weft-tls.cpu_us]} / ${R[haproxy-tls.cpu_us]}")x"
+		printf '  %-4s full handshakes per second per core >= HAProxy'"'"'s   (%sx)\n' \
+			"$(verdict "$hs_ratio >= $TARGET_TLS_HS_RATIO")" "$hs_ratio"
+	fi
 fi
 echo
 echo "measured in ${ELAPSED}s; load average before: $LOAD_START, after: $LOAD_END (other work on the machine skews the figures)"

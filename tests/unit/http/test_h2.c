@@ -260,6 +260,31 @@ static struct wf_h2 *server(struct ev *se, const struct wf_h2_limits *l)
 	return wf_h2_new(1, l ? l : &d, &ops, se, &pool);
 }
 
+/* A server codec, and a hand-made client: an HPACK encoder and a buffer that already holds
+ * the connection preface and an empty SETTINGS. */
+struct rawpeer {
+	struct ev se;
+	struct wf_h2 *s;
+	nghttp2_hd_deflater *d;
+	struct raw r;
+};
+
+static struct rawpeer *raw_peer(const struct wf_h2_limits *l)
+{
+	static struct rawpeer p;
+	memset(&p, 0, sizeof(p));
+	p.s = server(&p.se, l);
+	nghttp2_hd_deflate_new(&p.d, 4096);
+	preface(&p.r);
+	return &p;
+}
+
+static void raw_peer_free(struct rawpeer *p)
+{
+	nghttp2_hd_deflate_del(p->d);
+	wf_h2_free(p->s);
+}
+
 /* Frame types in what the codec wants to send. */
 static int sent_frames(struct wf_h2 *s, int type, int code)
 {
@@ -280,29 +305,27 @@ static int sent_frames(struct wf_h2 *s, int type, int code)
 
 TEST(rapid_reset_closes_the_connection)
 {
-	struct ev se = {0};
-	struct wf_h2 *s = server(&se, NULL);
-	nghttp2_hd_deflater *d;
-	nghttp2_hd_deflate_new(&d, 4096);
-	static struct raw r;
-	preface(&r);
+	struct rawpeer *rp = raw_peer(NULL);
+	struct wf_h2 *s = rp->s;
+	struct ev *se = &rp->se;
+	nghttp2_hd_deflater *d = rp->d;
+	struct raw *r = &rp->r;
 	uint8_t hb[256], rst[4] = {0, 0, 0, NGHTTP2_CANCEL};
 	int rc = 0;
 	for (uint32_t i = 0; i < 300 && rc == 0; i++) {
 		size_t n = block(d, hb, sizeof(hb), GET, 4);
-		frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
-		frame(&r, NGHTTP2_RST_STREAM, 0, 2 * i + 1, rst, 4);
-		rc = wf_h2_recv(s, r.b, r.n);
-		r.n = 0;
+		frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
+		frame(r, NGHTTP2_RST_STREAM, 0, 2 * i + 1, rst, 4);
+		rc = wf_h2_recv(s, r->b, r->n);
+		r->n = 0;
 		if (rc == 0)
 			sent_frames(s, -1, -1); /* a reading peer: only the resets count */
 	}
 	CHECK_EQ(rc, -1);
 	CHECK_EQ(wf_h2_error(s), WF_H2_RAPID_RESET);
-	CHECK(se.closed >= 100 && se.closed <= 101);     /* stopped as soon as the rule held */
+	CHECK(se->closed >= 100 && se->closed <= 101);     /* stopped as soon as the rule held */
 	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, NGHTTP2_ENHANCE_YOUR_CALM), 1);
-	nghttp2_hd_deflate_del(d);
-	wf_h2_free(s);
+	raw_peer_free(rp);
 }
 
 TEST(streams_answered_then_reset_are_not_an_attack)
@@ -324,23 +347,21 @@ TEST(streams_answered_then_reset_are_not_an_attack)
 
 TEST(continuation_flood_closes_the_connection)
 {
-	struct ev se = {0};
-	struct wf_h2 *s = server(&se, NULL);
-	nghttp2_hd_deflater *d;
-	nghttp2_hd_deflate_new(&d, 4096);
-	static struct raw r;
-	preface(&r);
+	struct rawpeer *rp = raw_peer(NULL);
+	struct wf_h2 *s = rp->s;
+	struct ev *se = &rp->se;
+	nghttp2_hd_deflater *d = rp->d;
+	struct raw *r = &rp->r;
 	uint8_t hb[256];
 	size_t n = block(d, hb, sizeof(hb), GET, 4);
-	frame(&r, NGHTTP2_HEADERS, 0, 1, hb, 1); /* no END_HEADERS: CONTINUATIONs follow */
+	frame(r, NGHTTP2_HEADERS, 0, 1, hb, 1); /* no END_HEADERS: CONTINUATIONs follow */
 	for (int i = 0; i < 50; i++)
-		frame(&r, NGHTTP2_CONTINUATION, 0, 1, hb + 1, i == 0 ? n - 1 : 0);
-	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+		frame(r, NGHTTP2_CONTINUATION, 0, 1, hb + 1, i == 0 ? n - 1 : 0);
+	CHECK_EQ(wf_h2_recv(s, r->b, r->n), -1);
 	CHECK(wf_h2_error(s) == WF_H2_CONTINUATION_FLOOD || wf_h2_error(s) == WF_H2_EMPTY_FRAMES);
-	CHECK_EQ(se.headers, 0);
+	CHECK_EQ(se->headers, 0);
 	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, -1), 1); /* a GOAWAY is queued for the peer */
-	nghttp2_hd_deflate_del(d);
-	wf_h2_free(s);
+	raw_peer_free(rp);
 }
 
 TEST(hpack_bomb_resets_the_stream)
@@ -368,63 +389,58 @@ TEST(hpack_bomb_resets_the_stream)
 
 TEST(ping_flood_from_a_peer_that_does_not_read)
 {
-	struct ev se = {0};
-	struct wf_h2 *s = server(&se, NULL);
-	static struct raw r;
-	preface(&r);
+	struct rawpeer *rp = raw_peer(NULL);
+	struct wf_h2 *s = rp->s;
+	struct raw *r = &rp->r;
 	uint8_t ping[8] = {0};
 	for (int i = 0; i < 3000; i++)
-		frame(&r, NGHTTP2_PING, 0, 0, ping, 8);
+		frame(r, NGHTTP2_PING, 0, 0, ping, 8);
 	/* the peer sends PINGs and never reads our ACKs */
-	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+	CHECK_EQ(wf_h2_recv(s, r->b, r->n), -1);
 	CHECK_EQ(wf_h2_error(s), WF_H2_CONTROL_FLOOD);
-	wf_h2_free(s);
+	raw_peer_free(rp);
 }
 
 TEST(empty_data_frames_close_the_connection)
 {
-	struct ev se = {0};
-	struct wf_h2 *s = server(&se, NULL);
-	nghttp2_hd_deflater *d;
-	nghttp2_hd_deflate_new(&d, 4096);
-	static struct raw r;
-	preface(&r);
+	struct rawpeer *rp = raw_peer(NULL);
+	struct wf_h2 *s = rp->s;
+	nghttp2_hd_deflater *d = rp->d;
+	struct raw *r = &rp->r;
 	uint8_t hb[256];
 	size_t n = block(d, hb, sizeof(hb), POST, 4);
-	frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, hb, n);
+	frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, hb, n);
 	for (int i = 0; i < 10; i++)
-		frame(&r, NGHTTP2_DATA, 0, 1, NULL, 0);
-	CHECK_EQ(wf_h2_recv(s, r.b, r.n), -1);
+		frame(r, NGHTTP2_DATA, 0, 1, NULL, 0);
+	CHECK_EQ(wf_h2_recv(s, r->b, r->n), -1);
 	CHECK_EQ(wf_h2_error(s), WF_H2_EMPTY_FRAMES);
-	nghttp2_hd_deflate_del(d);
-	wf_h2_free(s);
+	raw_peer_free(rp);
 }
 
 TEST(streams_over_the_limit_close_the_connection)
 {
-	struct ev se = {.consume = 1};
 	struct wf_h2_limits l;
 	wf_h2_limits_default(&l);
 	l.max_concurrent_streams = 2;
-	struct wf_h2 *s = server(&se, &l);
-	nghttp2_hd_deflater *d;
-	nghttp2_hd_deflate_new(&d, 4096);
-	static struct raw r;
-	preface(&r);
-	frame(&r, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0); /* the server's limit (2) is known */
+	struct rawpeer *rp = raw_peer(&l);
+	struct wf_h2 *s = rp->s;
+	struct ev *se = &rp->se;
+	nghttp2_hd_deflater *d = rp->d;
+	struct raw *r = &rp->r;
+	se->consume = 1;
+	frame(r, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0); /* the server's limit (2) is known */
 	uint8_t hb[256];
 	for (uint32_t i = 0; i < 3; i++) {
 		size_t n = block(d, hb, sizeof(hb), GET, 4);
-		frame(&r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
+		frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
 	}
 	sent_frames(s, -1, -1); /* the server's SETTINGS went out first */
-	wf_h2_recv(s, r.b, r.n);
-	CHECK_EQ(se.headers, 2);                         /* the third is never delivered */
+	wf_h2_recv(s, r->b, r->n);
+	CHECK_EQ(se->headers, 2);                         /* the third is never delivered */
 	/* a peer that ignores an acknowledged limit breaks the protocol: GOAWAY, and done */
 	CHECK_EQ(sent_frames(s, NGHTTP2_GOAWAY, NGHTTP2_PROTOCOL_ERROR), 1);
 	CHECK(wf_h2_done(s));
-	nghttp2_hd_deflate_del(d);
-	wf_h2_free(s);
+	raw_peer_free(rp);
 }
 
 int main(void)

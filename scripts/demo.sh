@@ -18,6 +18,8 @@ weft demo: proxy on 127.0.0.1:10000 (HTTP) and :10001 (TCP), admin on 127.0.0.1:
   curl -s -H 'x-canary: 1' localhost:10000/ -i     # reviews-v2, x-served-by: canary
   curl -s localhost:10000/health                   # answered by the proxy
   curl -si localhost:10000/old/page | head -3      # 301 -> /new/page
+  curl -s -o /dev/null -w '%{http_code}\n' localhost:10000/flaky     # fault filter: ~half 503
+  curl -si localhost:10000/limited | grep -i ratelimit              # 3 per 10 s, then 429
   curl -s localhost:9901/stats | grep upstream_rq_2xx
 MSG
 build/weft proxy -c examples/demo.yaml --drain-time-s 2 &

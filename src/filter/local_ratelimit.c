@@ -14,6 +14,7 @@
 #include "proxy/stream_info.h"
 #include "xds/cfgdoc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ typedef Envoy__Type__V3__TokenBucket TokenBucket;
 
 struct desc {
 	struct wf_rl_entry *e; uint32_t n; /* key/value pairs, owned */
-	struct wf_tbucket b;
+	struct wf_tbucket *b;
 };
 
 struct lrl {
@@ -39,7 +40,38 @@ struct lrl {
 	uint32_t st_enabled, st_enforced, st_limited, st_ok;
 };
 
-static int bucket_init(struct wf_compile *c, const TokenBucket *tb, struct wf_tbucket *b)
+/* Buckets outlive config snapshots: a reload, or a rebuild because a DNS answer changed,
+ * must not hand every client a full bucket again. A bucket is found again by where its
+ * TokenBucket sits in the config and by its settings (changed settings: a new, full bucket).
+ * Never freed, like the circuit breaker state; one per distinct configured bucket. */
+struct kept {
+	char *key;
+	struct wf_tbucket b;
+	struct kept *next;
+};
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept *kept;
+
+static struct wf_tbucket *bucket_for(const char *where, uint32_t max, uint32_t per_fill, uint64_t fill_ms)
+{
+	char key[1024];
+	snprintf(key, sizeof(key), "%s|%u|%u|%llu", where, max, per_fill, (unsigned long long)fill_ms);
+	pthread_mutex_lock(&kept_lock);
+	struct kept *k;
+	for (k = kept; k && strcmp(k->key, key); k = k->next)
+		;
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		k->key = strdup(key);
+		wf_tbucket_init(&k->b, max, per_fill, fill_ms, wf_now_ms());
+		k->next = kept;
+		kept = k;
+	}
+	pthread_mutex_unlock(&kept_lock);
+	return &k->b;
+}
+
+static int bucket_init(struct wf_compile *c, const TokenBucket *tb, struct wf_tbucket **b)
 {
 	if (!tb->max_tokens)
 		return wf_cfg_err(c->doc, c->err, c->errlen, tb, "max_tokens", "max_tokens must be at least 1");
@@ -49,14 +81,13 @@ static int bucket_init(struct wf_compile *c, const TokenBucket *tb, struct wf_tb
 	uint32_t per_fill = tb->tokens_per_fill ? tb->tokens_per_fill->value : 1;
 	if (!per_fill)
 		return wf_cfg_err(c->doc, c->err, c->errlen, tb, "tokens_per_fill", "tokens_per_fill must be at least 1");
-	wf_tbucket_init(b, tb->max_tokens, per_fill, fill_ms, wf_now_ms());
+	*b = bucket_for(wf_cfgdoc_path(c->doc, tb), tb->max_tokens, per_fill, fill_ms);
 	return 0;
 }
 
 static void destroy(void *p)
 {
 	struct lrl *l = p;
-	free(l->dflt);
 	for (uint32_t i = 0; i < l->n_d; i++) {
 		for (uint32_t k = 0; k < l->d[i].n; k++) {
 			free((char *)l->d[i].e[k].key);
@@ -99,11 +130,8 @@ static void *create(struct wf_compile *c, const char *stat_prefix, const Protobu
 		}
 		l->status = (uint32_t)r->status->code;
 	}
-	if (r->token_bucket) {
-		l->dflt = calloc(1, sizeof(*l->dflt));
-		if (bucket_init(c, r->token_bucket, l->dflt) < 0)
-			goto fail;
-	}
+	if (r->token_bucket && bucket_init(c, r->token_bucket, &l->dflt) < 0)
+		goto fail;
 	l->enabled_ppm = wf_runtime_ppm(r->filter_enabled, 0);
 	l->enforced_ppm = wf_runtime_ppm(r->filter_enforced, 0);
 	l->stage = r->stage;
@@ -160,7 +188,7 @@ static void on_descriptor(struct wf_fstream *fs, const struct wf_rl_descriptor *
 			    cd->e[k].value_len != d->e[k].value_len || memcmp(cd->e[k].value, d->e[k].value, d->e[k].value_len))
 				break;
 		if (k == d->n)
-			m->b[m->n++] = (struct wf_tbucket *)&cd->b;
+			m->b[m->n++] = cd->b;
 	}
 }
 

@@ -121,6 +121,12 @@ void wf_cfgdoc_mark(struct wf_cfgdoc *doc, const void *msg, uint32_t field_id, u
 		m->path = strdup(path);
 }
 
+const char *wf_cfgdoc_path(const struct wf_cfgdoc *doc, const void *msg)
+{
+	const struct mark *m = msg ? lookup(doc, msg, 0) : NULL;
+	return m && m->path ? m->path : "";
+}
+
 int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void *msg,
                const char *field, const char *fmt, ...)
 {

@@ -177,3 +177,17 @@ def test_bad_ratelimit_config_refused():
         p = run_weft(["validate", write_file(tmp_path("rl-name.yaml"), cfg)])
         eq(p.returncode, 1, "a name without typed_config is refused")
         check("needs a typed_config" in p.stderr, "error: %s", p.stderr)
+
+
+def test_bucket_survives_a_reload_unless_its_settings_change():
+    """A reload (or a rebuild after a DNS change) keeps an emptied bucket empty: clients do not
+    get a full bucket again because the config was read again. Changed settings: a new bucket."""
+    with HttpUpstream() as up:
+        cfg, port = _cfg(up, _lrl(_bucket(2)))
+        with Weft(cfg) as w:
+            eq([request(port, "/").status for _ in range(3)], [200, 200, 429], "emptied")
+            w.reload(cfg)
+            wait_for(lambda: "config reloaded" in w.stderr(), 3, what="the reload")
+            eq(request(port, "/").status, 429, "still empty after re-reading the same config")
+            w.reload(str(cfg).replace("max_tokens: 2", "max_tokens: 3"))
+            wait_for(lambda: request(port, "/").status == 200, 3, what="a new, full bucket (3 tokens)")

@@ -174,6 +174,26 @@ TEST(bodies_both_ways_and_trailers)
 	wf_h2_free(s);
 }
 
+TEST(informational_then_final_response)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	static const struct wf_hdr early[] = {H(":status", "103"), H("link", "</a.css>; rel=preload")};
+	CHECK_EQ(wf_h2_submit_headers(s, id, early, 2, 0), 0);
+	CHECK_EQ(wf_h2_submit_headers(s, id, OK200, 2, 1), 0); /* the final head, no body */
+	pump(c, &ce, s, &se);
+	CHECK_EQ(ce.headers, 2);                         /* 103, then 200: neither is a trailer */
+	CHECK_EQ(ce.trailers, 0);
+	CHECK(!strcmp(ce.status, "200"));
+	CHECK_EQ(ce.ends, 1);
+	CHECK_EQ(ce.closed, 1);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
 TEST(flow_control_holds_the_peer_until_consumed)
 {
 	struct ev ce = {.consume = 1}, se = {.consume = 0};
@@ -448,7 +468,7 @@ int main(void)
 	wf_pool_init(&pool, 64);
 	static const struct wf_t_case cases[] = {
 	    T(request_and_response), T(bodies_both_ways_and_trailers), T(flow_control_holds_the_peer_until_consumed),
-	    T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
+	    T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
 	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
 	    T(empty_data_frames_close_the_connection), T(streams_over_the_limit_close_the_connection)};

@@ -28,6 +28,8 @@
  */
 #include "http/h1.h"
 
+#include "http/grpc.h"
+
 #include <limits.h>
 #include <string.h>
 
@@ -215,6 +217,7 @@ struct head {
 	unsigned conn_keep_alive : 1;
 	unsigned conn_upgrade : 1;
 	unsigned expect_continue : 1;
+	unsigned grpc : 1;
 	const char *err;
 };
 
@@ -320,6 +323,10 @@ static int field_semantics(struct head *h, const struct wf_hdr *f)
 	case 10:
 		if (IEQ(f->name, 10, "connection"))
 			return on_connection(h, f->value, f->value_len);
+		break;
+	case 12:
+		if (h->is_req && IEQ(f->name, 12, "content-type"))
+			h->grpc = wf_grpc_content_type(f->value, f->value_len);
 		break;
 	case 14:
 		if (IEQ(f->name, 14, "content-length"))
@@ -637,6 +644,7 @@ int wf_h1_parse_request(const char *buf, size_t len, const struct wf_h1_limits *
 	req->conn_keep_alive = h.conn_keep_alive;
 	req->conn_upgrade = h.conn_upgrade;
 	req->expect_continue = h.expect_continue;
+	req->grpc = h.grpc;
 	return r;
 }
 

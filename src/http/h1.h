@@ -53,6 +53,7 @@ struct wf_h1_req {
 	unsigned conn_keep_alive : 1;               /* Connection: keep-alive */
 	unsigned conn_upgrade : 1;                  /* Connection: upgrade */
 	unsigned expect_continue : 1;               /* Expect: 100-continue */
+	unsigned grpc : 1;                          /* Content-Type: application/grpc[+...|;...] */
 	struct wf_hdr *headers;                     /* caller's array of lim->max_headers entries */
 	uint32_t n_headers;
 	const char *err;                            /* static reason when the parse failed */

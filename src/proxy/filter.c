@@ -2,7 +2,6 @@
  * connection manager's stream (reply, resume) live in hcm.c. */
 #include "proxy/filter.h"
 
-#include "http/grpc.h"
 #include "net/sock.h"
 #include "proxy/admin.h"
 #include "proxy/router.h"
@@ -20,12 +19,6 @@ const struct wf_hdr *wf_fs_header(const struct wf_fstream *fs, const char *name)
 			return h;
 	}
 	return NULL;
-}
-
-int wf_fs_is_grpc(const struct wf_fstream *fs)
-{
-	const struct wf_hdr *h = wf_fs_header(fs, "content-type");
-	return h && wf_grpc_content_type(h->value, h->value_len);
 }
 
 const char *wf_fs_cluster(const struct wf_fstream *fs)

@@ -28,7 +28,7 @@ enum { WF_FILTER_CONTINUE, WF_FILTER_STOP };
 /* The stream as filters see it (embedded in the connection manager's stream). */
 struct wf_fstream {
 	struct wf_worker *w;
-	const struct wf_h1_req *req;       /* method, path, host, headers (as received) */
+	const struct wf_h1_req *req;       /* method, path, host, headers (as received), grpc */
 	const struct wf_route *route;      /* NULL when no route matched */
 	const struct wf_vhost *vh;
 	const char *client;                /* the downstream address (XFF-trusted or peer), ip:port */
@@ -84,8 +84,6 @@ struct wf_filter_route_cfg {
 
 /* The first request header called `name` (lower case), or NULL. */
 const struct wf_hdr *wf_fs_header(const struct wf_fstream *fs, const char *name);
-/* Is this a gRPC request (content-type application/grpc...)? */
-int wf_fs_is_grpc(const struct wf_fstream *fs);
 /* The cluster the route sends to (first of weighted clusters), or NULL. */
 const char *wf_fs_cluster(const struct wf_fstream *fs);
 /* Answer locally and end the stream; the filter then returns WF_FILTER_STOP. A gRPC client

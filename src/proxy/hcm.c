@@ -630,10 +630,9 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 {
 	struct hconn *c = st->c;
 	st->si.response_flags |= flag;
-	const struct wf_hdr *ct = st->req.method ? hdr_get(st->hdrs, st->req.n_headers, "content-type", 12) : NULL;
 	char gstatus[12], gmsg[512];
 	struct wf_hdr grpc[3];
-	if (code >= 400 && ct && wf_grpc_content_type(ct->value, ct->value_len) && !st->resp_started) {
+	if (code >= 400 && st->req.method && st->req.grpc && !st->resp_started) {
 		/* a gRPC client hears of errors in gRPC terms: 200, grpc-status and grpc-message,
 		 * no body (a trailers-only response), as Envoy answers */
 		int gs = st->grpc_status1 ? st->grpc_status1 - 1 : wf_grpc_status_from_http(code);
@@ -2208,9 +2207,8 @@ static void route_dispatch(struct hstream *st)
 	wf_stat_inc(st->cluster->st.rq_active);
 	/* a gRPC client's deadline (grpc-timeout) shortens the route timeout, never lengthens it */
 	st->timeout_ms = r->timeout_ms;
-	const struct wf_hdr *gt = hdr_get(st->hdrs, st->req.n_headers, "grpc-timeout", 12);
-	const struct wf_hdr *ct = gt ? hdr_get(st->hdrs, st->req.n_headers, "content-type", 12) : NULL;
-	int64_t g = ct && wf_grpc_content_type(ct->value, ct->value_len) ? wf_grpc_timeout_ms(gt->value, gt->value_len) : -1;
+	const struct wf_hdr *gt = st->req.grpc ? hdr_get(st->hdrs, st->req.n_headers, "grpc-timeout", 12) : NULL;
+	int64_t g = gt ? wf_grpc_timeout_ms(gt->value, gt->value_len) : -1;
 	if (g >= 0 && (!st->timeout_ms || (uint64_t)g < st->timeout_ms))
 		st->timeout_ms = g ? (uint64_t)g : 1;
 	st->retry = r->retry;

@@ -1,7 +1,6 @@
 #include "proxy/router.h"
 
 #include "core/str.h"
-#include "http/grpc.h"
 #include "proxy/outlier.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -140,14 +139,6 @@ static int path_ok(const struct wf_route *r, const char *path, size_t n)
 	return 0;
 }
 
-static int is_grpc(const struct wf_h1_req *req)
-{
-	for (uint32_t i = 0; i < req->n_headers; i++)
-		if (WF_HDR_IS(&req->headers[i], "content-type"))
-			return wf_grpc_content_type(req->headers[i].value, req->headers[i].value_len);
-	return 0;
-}
-
 const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf_h1_req *req)
 {
 	const char *path = req->path;
@@ -159,7 +150,7 @@ const struct wf_route *wf_route_match(const struct wf_vhost *vh, const struct wf
 		if (connect || r->path_kind == WF_PATH_CONNECT) {
 			if (!connect || r->path_kind != WF_PATH_CONNECT)
 				continue;
-		} else if (!path_ok(r, path, path_len) || (r->grpc_only && !is_grpc(req))) {
+		} else if (!path_ok(r, path, path_len) || (r->grpc_only && !req->grpc)) {
 			continue;
 		}
 		uint32_t k;

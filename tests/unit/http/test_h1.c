@@ -221,6 +221,17 @@ TEST(expect_continue)
 	CHECK_EQ(r.expect_continue, 0);
 }
 
+TEST(grpc_content_type)
+{
+	struct wf_h1_req r;
+	CHECK(REQ("POST /pkg.Svc/M HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc+proto\r\n\r\n", &r) > 0);
+	CHECK_EQ(r.grpc, 1);
+	CHECK(REQ("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc-web\r\n\r\n", &r) > 0);
+	CHECK_EQ(r.grpc, 0);
+	CHECK(REQ("POST / HTTP/1.1\r\nHost: a\r\n\r\n", &r) > 0);
+	CHECK_EQ(r.grpc, 0);
+}
+
 TEST(absolute_form)
 {
 	static const char s[] = "GET hTTp://Example.com:8080/a/b?c=d HTTP/1.1\r\nHost: example.COM:8080\r\n\r\n";
@@ -1011,7 +1022,7 @@ TEST_MAIN("h1",
           T(values_keep_tab_and_obs_text), T(post_content_length),
           T(content_length_zero_and_leading_zeros), T(post_chunked), T(chunked_case_insensitive),
           T(pipelined_two_requests), T(every_prefix_is_incomplete), T(leading_empty_lines),
-          T(connection_tokens), T(connection_bad_token), T(expect_continue), T(absolute_form),
+          T(connection_tokens), T(connection_bad_token), T(expect_continue), T(grpc_content_type), T(absolute_form),
           T(absolute_form_without_path), T(absolute_form_host_differs),
           T(absolute_form_malformed), T(connect_authority_form), T(options_asterisk),
           T(refuse_cl_and_te), T(refuse_cl_duplicate_equal), T(refuse_cl_differing),

@@ -1,5 +1,8 @@
 #include "core/str.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int wf_str_ieq(const char *a, size_t an, const char *b, size_t bn)
 {
 	if (an != bn)
@@ -64,4 +67,15 @@ int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out)
 		out[i / 2] = (uint8_t)(hi << 4 | lo);
 	}
 	return (int64_t)(n / 2);
+}
+
+char *wf_strdup_lower(const char *s, uint32_t *len)
+{
+	size_t n = strlen(s);
+	char *d = malloc(n + 1);
+	for (size_t i = 0; i <= n; i++)
+		d[i] = wf_lower(s[i]);
+	if (len)
+		*len = (uint32_t)n;
+	return d;
 }

@@ -736,6 +736,14 @@ int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size_t lower_len)
 	return ieq_lit(h->name, h->name_len, lower, lower_len);
 }
 
+const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char *lower, size_t lower_len)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (wf_hdr_name_is(&h[i], lower, lower_len))
+			return &h[i];
+	return NULL;
+}
+
 /* Chunked decoder states. A zeroed struct is in CK_SIZE. */
 enum {
 	CK_SIZE = 0,       /* first hex digit of a chunk size */

@@ -121,5 +121,7 @@ int wf_h1_chunked_decode(struct wf_h1_chunked *c, const char *in, size_t len, si
 /* Case-insensitive ASCII comparison of a header name to a lower-case literal. */
 int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size_t lower_len);
 #define WF_HDR_IS(h, lit) wf_hdr_name_is((h), lit, sizeof(lit) - 1)
+/* The first of h[0..n) called `lower`, or NULL. */
+const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char *lower, size_t lower_len);
 
 #endif

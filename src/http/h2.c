@@ -1,5 +1,7 @@
 #include "http/h2.h"
 
+#include "core/str.h"
+
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,8 +351,7 @@ static nghttp2_nv *to_nv(const struct wf_hdr *hdrs, uint32_t n)
 		nv[i].name = malloc(hdrs[i].name_len + 1);
 		nv[i].value = malloc(hdrs[i].value_len + 1);
 		for (uint32_t k = 0; k < hdrs[i].name_len; k++) { /* HTTP/2 field names are lower case */
-			char c = hdrs[i].name[k];
-			nv[i].name[k] = (uint8_t)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+			nv[i].name[k] = (uint8_t)wf_lower(hdrs[i].name[k]);
 		}
 		memcpy(nv[i].value, hdrs[i].value, hdrs[i].value_len);
 		nv[i].namelen = hdrs[i].name_len;

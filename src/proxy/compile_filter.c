@@ -4,6 +4,8 @@
  * route.v3.RateLimit descriptor actions. */
 #include "proxy/compile.h"
 
+#include "core/str.h"
+
 #include "envoy/config/route/v3/route_components.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
@@ -203,16 +205,6 @@ void wf_filter_route_cfgs_free(struct wf_filter_route_cfg *f, uint32_t n)
 
 /* ---- rate_limits ------------------------------------------------------------------------- */
 
-static char *lower_dup(const char *s, uint32_t *len)
-{
-	char *d = strdup(s);
-	for (char *p = d; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	*len = (uint32_t)strlen(d);
-	return d;
-}
-
 static int action(struct wf_compile *c, const Action *a, struct wf_rl_action *out)
 {
 	switch (a->action_specifier_case) {
@@ -226,7 +218,7 @@ static int action(struct wf_compile *c, const Action *a, struct wf_rl_action *ou
 			return wf_cfg_err(c->doc, c->err, c->errlen, r, !r->header_name || !*r->header_name ? "header_name" : "descriptor_key",
 			                  "request_headers needs header_name and descriptor_key");
 		out->kind = WF_RL_HEADER;
-		out->header = lower_dup(r->header_name, &out->header_len);
+		out->header = wf_strdup_lower(r->header_name, &out->header_len);
 		out->key = strdup(r->descriptor_key);
 		out->skip_if_absent = r->skip_if_absent;
 		return 0;

@@ -25,17 +25,6 @@ typedef Envoy__Type__Matcher__V3__StringMatcher StringMatcher;
 typedef Envoy__Type__Matcher__V3__RegexMatcher RegexMatcher;
 typedef Envoy__Config__Core__V3__HeaderValueOption HeaderValueOption;
 
-static char *lower_dup(const char *s, uint32_t *len)
-{
-	size_t n = strlen(s);
-	char *d = malloc(n + 1);
-	for (size_t i = 0; i <= n; i++)
-		d[i] = wf_lower(s[i]);
-	if (len)
-		*len = (uint32_t)n;
-	return d;
-}
-
 /* RE2's "\1" in a substitution is PCRE2's "$1"; a literal '$' must be "$$". */
 static char *re2_subst(const char *s)
 {
@@ -96,7 +85,7 @@ int wf_compile_strmatch(struct wf_compile *c, const ProtobufCMessage *msg, struc
 	}
 	if ((m->kind == WF_SM_PREFIX || m->kind == WF_SM_SUFFIX || m->kind == WF_SM_CONTAINS) && !*s)
 		return wf_cfg_err(c->doc, c->err, c->errlen, sm, NULL, "the match string must not be empty");
-	m->s = m->ignore_case ? lower_dup(s, &m->n) : strdup(s);
+	m->s = m->ignore_case ? wf_strdup_lower(s, &m->n) : strdup(s);
 	m->n = (uint32_t)strlen(s);
 	return 0;
 }
@@ -120,7 +109,7 @@ static int header_matcher(struct wf_compile *c, const HeaderMatcher *h, struct w
 {
 	if (!h->name || !*h->name)
 		return wf_cfg_err(c->doc, c->err, c->errlen, h, "name", "a header matcher needs a name");
-	m->name = lower_dup(h->name, &m->name_len);
+	m->name = wf_strdup_lower(h->name, &m->name_len);
 	m->invert = h->invert_match;
 	switch (h->header_match_specifier_case) {
 	case ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER__NOT_SET:
@@ -190,7 +179,7 @@ int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add, He
 		if (strchr(v, '%'))
 			return wf_cfg_err(c->doc, c->err, c->errlen, o->header, "value",
 			                  "header value formatters (%%...%%) are not supported yet; write a literal value");
-		a->key = lower_dup(k, &a->key_len);
+		a->key = wf_strdup_lower(k, &a->key_len);
 		a->value = strdup(v);
 		a->value_len = (uint32_t)strlen(v);
 		a->keep_empty = o->keep_empty_value;
@@ -211,7 +200,7 @@ int wf_compile_hdr_edits(struct wf_compile *c, const void *msg, size_t n_add, He
 			return wf_cfg_err(c->doc, c->err, c->errlen, msg,
 			                  is_request ? "request_headers_to_remove" : "response_headers_to_remove",
 			                  "'%s' cannot be removed", remove[i]);
-		e->remove[i] = lower_dup(remove[i], &e->remove_len[i]);
+		e->remove[i] = wf_strdup_lower(remove[i], &e->remove_len[i]);
 	}
 	return 0;
 }
@@ -350,7 +339,7 @@ static int hash_policies(struct wf_compile *c, const RouteAction *ra, struct wf_
 			h->kind = WF_HASH_HEADER;
 			if (!hp->header->header_name || !*hp->header->header_name)
 				return wf_cfg_err(c->doc, c->err, c->errlen, hp->header, "header_name", "a header name is required");
-			h->name = lower_dup(hp->header->header_name, &h->name_len);
+			h->name = wf_strdup_lower(hp->header->header_name, &h->name_len);
 			if (hp->header->regex_rewrite) {
 				if (!hp->header->regex_rewrite->pattern)
 					return wf_cfg_err(c->doc, c->err, c->errlen, hp->header->regex_rewrite, "pattern", "missing pattern");
@@ -541,7 +530,7 @@ static int redirect_action(struct wf_compile *c, const RedirectAction *ra, struc
 	if (ra->scheme_rewrite_specifier_case == ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__SCHEME_REWRITE_SPECIFIER_HTTPS_REDIRECT && ra->https_redirect)
 		r->redir_scheme = strdup("https");
 	else if (ra->scheme_rewrite_specifier_case == ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__SCHEME_REWRITE_SPECIFIER_SCHEME_REDIRECT)
-		r->redir_scheme = lower_dup(ra->scheme_redirect, NULL);
+		r->redir_scheme = wf_strdup_lower(ra->scheme_redirect, NULL);
 	if (ra->host_redirect && *ra->host_redirect)
 		r->redir_host = strdup(ra->host_redirect);
 	r->redir_port = ra->port_redirect;
@@ -603,7 +592,7 @@ static int route(struct wf_compile *c, const Route *rm, struct wf_route *r)
 		                  "a route match needs one of prefix, path, safe_regex, path_separated_prefix, connect_matcher");
 	}
 	if (p) {
-		r->path = r->case_sensitive ? strdup(p) : lower_dup(p, NULL);
+		r->path = r->case_sensitive ? strdup(p) : wf_strdup_lower(p, NULL);
 		r->path_len = (uint32_t)strlen(p);
 	}
 	r->headers = calloc(m->n_headers ? m->n_headers : 1, sizeof(*r->headers));

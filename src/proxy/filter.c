@@ -12,13 +12,7 @@
 
 const struct wf_hdr *wf_fs_header(const struct wf_fstream *fs, const char *name)
 {
-	size_t n = strlen(name);
-	for (uint32_t i = 0; i < fs->req->n_headers; i++) {
-		const struct wf_hdr *h = &fs->req->headers[i];
-		if (h->name_len == n && !strncasecmp(h->name, name, n))
-			return h;
-	}
-	return NULL;
+	return wf_hdr_find(fs->req->headers, fs->req->n_headers, name, strlen(name));
 }
 
 const char *wf_fs_cluster(const struct wf_fstream *fs)

@@ -265,14 +265,6 @@ static uint64_t wall_us(void)
 	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
 }
 
-static const struct wf_hdr *hdr_get(const struct wf_hdr *h, uint32_t n, const char *name, size_t nl)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (wf_hdr_name_is(&h[i], name, nl))
-			return &h[i];
-	return NULL;
-}
-
 /* A growable output string for heads. One per worker is kept for reuse (out_take/out_give),
  * so serialising a head allocates nothing once the worker has warmed up; a nested user (a
  * redirect building its Location while a reply is serialised) simply gets a fresh one. */
@@ -872,7 +864,7 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 
 	struct wf_hlist hl;
 	hl_init(&hl, q->n_headers + 8);
-	const struct wf_hdr *conn = hdr_get(st->hdrs, q->n_headers, "connection", 10);
+	const struct wf_hdr *conn = wf_hdr_find(st->hdrs, q->n_headers, "connection", 10);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &st->hdrs[i];
 		if ((hop_by_hop(h, conn) && !(st->upgrade && upgrade_header(h))) || WF_HDR_IS(h, "content-length") ||
@@ -1156,7 +1148,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	OUT_LIT(&o, "\r\n");
 	struct wf_hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
-	const struct wf_hdr *conn = hdr_get(rh, st->n_resp_hdrs, "connection", 10);
+	const struct wf_hdr *conn = wf_hdr_find(rh, st->n_resp_hdrs, "connection", 10);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
 		const struct wf_hdr *h = &rh[i];
 		if ((hop_by_hop(h, conn) && !(st->tunnel && upgrade_header(h))) || WF_HDR_IS(h, "content-length"))
@@ -1593,7 +1585,7 @@ static int request_hash(struct hstream *st, uint64_t *out)
 		char ip[64];
 		PCRE2_UCHAR rw[1024];
 		if (p->kind == WF_HASH_HEADER) {
-			const struct wf_hdr *h = hdr_get(st->hdrs, st->req.n_headers, p->name, p->name_len);
+			const struct wf_hdr *h = wf_hdr_find(st->hdrs, st->req.n_headers, p->name, p->name_len);
 			if (h) {
 				v = h->value, vl = h->value_len;
 				PCRE2_SIZE rl = sizeof(rw);
@@ -1672,7 +1664,7 @@ static int retriable_status(const struct wf_retry *r, int code, const struct wf_
 				return 1;
 	if (r->grpc_codes && resp) {
 		/* a trailers-only gRPC answer: its grpc-status is in the head (Envoy retries only these) */
-		const struct wf_hdr *g = hdr_get(resp->headers, resp->n_headers, "grpc-status", 11);
+		const struct wf_hdr *g = wf_hdr_find(resp->headers, resp->n_headers, "grpc-status", 11);
 		int gs = g ? wf_grpc_status_parse(g->value, g->value_len) : -1;
 		if (gs >= 0 && gs < 32 && (r->grpc_codes & (1u << gs)))
 			return 1;
@@ -2071,7 +2063,7 @@ static void route_stream(struct hstream *st)
 	const struct wf_h1_req *q = &st->req;
 	client_address(st);
 	/* x-request-id: kept, or generated (and regenerated for external requests at the edge) */
-	const struct wf_hdr *rid = hdr_get(st->hdrs, q->n_headers, "x-request-id", 12);
+	const struct wf_hdr *rid = wf_hdr_find(st->hdrs, q->n_headers, "x-request-id", 12);
 	if (rid && rid->value_len < sizeof(st->request_id) &&
 	    (!cfg->use_remote_address || cfg->preserve_external_request_id)) {
 		memcpy(st->request_id, rid->value, rid->value_len);
@@ -2207,7 +2199,7 @@ static void route_dispatch(struct hstream *st)
 	wf_stat_inc(st->cluster->st.rq_active);
 	/* a gRPC client's deadline (grpc-timeout) shortens the route timeout, never lengthens it */
 	st->timeout_ms = r->timeout_ms;
-	const struct wf_hdr *gt = st->req.grpc ? hdr_get(st->hdrs, st->req.n_headers, "grpc-timeout", 12) : NULL;
+	const struct wf_hdr *gt = st->req.grpc ? wf_hdr_find(st->hdrs, st->req.n_headers, "grpc-timeout", 12) : NULL;
 	int64_t g = gt ? wf_grpc_timeout_ms(gt->value, gt->value_len) : -1;
 	if (g >= 0 && (!st->timeout_ms || (uint64_t)g < st->timeout_ms))
 		st->timeout_ms = g ? (uint64_t)g : 1;
@@ -2414,7 +2406,7 @@ static void upgrade_request(struct hstream *st)
 		st->req.host = st->req.target;
 		st->req.host_len = st->req.target_len;
 	} else {
-		const struct wf_hdr *h = hdr_get(st->hdrs, st->req.n_headers, "upgrade", 7);
+		const struct wf_hdr *h = wf_hdr_find(st->hdrs, st->req.n_headers, "upgrade", 7);
 		if (!h || !h->value_len || wf_str_ieq(h->value, h->value_len, "h2c", 3))
 			return;
 		st->upgrade = h->value;

@@ -190,9 +190,8 @@ static int verdict(struct session *s)
 		return -1;
 	if (r < 0)
 		return WF_HC_NETWORK; /* not HTTP: a protocol error, as Envoy counts it */
-	for (uint32_t i = 0; i < resp.n_headers; i++)
-		if (wf_hdr_name_is(&hdrs[i], "x-envoy-immediate-health-check-fail", 35))
-			return WF_HC_ACTIVE;
+	if (wf_hdr_find(hdrs, resp.n_headers, "x-envoy-immediate-health-check-fail", 35))
+		return WF_HC_ACTIVE;
 	return wf_hc_http_status(c, resp.status);
 }
 

@@ -30,11 +30,4 @@ static inline struct wf_pct wf_pct_of(const Envoy__Type__V3__FractionalPercent *
 	return r;
 }
 
-/* A RuntimeFractionalPercent's default_value in parts per million (runtime keys are not
- * used); `dflt` when unset. */
-static inline uint32_t wf_runtime_ppm(const Envoy__Config__Core__V3__RuntimeFractionalPercent *r, uint32_t dflt)
-{
-	return r && r->default_value ? wf_ppm(r->default_value->numerator, wf_fraction_scale(r->default_value)) : dflt;
-}
-
 #endif

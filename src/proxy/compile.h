@@ -46,6 +46,13 @@ static inline uint32_t wf_ppm(uint32_t numerator, uint32_t scale)
 	return v > 1000000 ? 1000000 : (uint32_t)v;
 }
 
+/* A RuntimeFractionalPercent's default_value in parts per million (runtime keys are not
+ * used); `dflt` when unset. */
+static inline uint32_t wf_runtime_ppm(const Envoy__Config__Core__V3__RuntimeFractionalPercent *r, uint32_t dflt)
+{
+	return r && r->default_value ? wf_ppm(r->default_value->numerator, wf_fraction_scale(r->default_value)) : dflt;
+}
+
 /* The cluster named `name`, or NULL with an error located at msg.field. */
 struct wf_cluster *wf_compile_find_cluster(struct wf_compile *c, const void *msg, const char *field,
                                            const char *name);

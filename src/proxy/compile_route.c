@@ -393,11 +393,8 @@ static int mirror_policies(struct wf_compile *c, const RouteAction *ra, struct w
 				return -1;
 			continue; /* validate_clusters: false — a mirror to nowhere is skipped */
 		}
-		uint32_t ppm = 1000000; /* Envoy: no runtime_fraction mirrors every request */
-		if (p->runtime_fraction && p->runtime_fraction->default_value) {
-			const Envoy__Type__V3__FractionalPercent *f = p->runtime_fraction->default_value;
-			ppm = wf_ppm(f->numerator, wf_fraction_scale(f));
-		}
+		/* Envoy: no runtime_fraction mirrors every request */
+		uint32_t ppm = wf_runtime_ppm(p->runtime_fraction, 1000000);
 		r->mirrors[r->n_mirrors++] = (struct wf_mirror){cl, ppm};
 	}
 	return 0;

@@ -89,6 +89,12 @@ struct wf_rate_limit {
 	struct wf_rl_action *a; uint32_t n;
 };
 
+/* Does a uniform random number fall in a share of ppm parts per million? */
+static inline int wf_ppm_hit(uint64_t rnd, uint32_t ppm)
+{
+	return ppm >= 1000000 || (ppm && (uint32_t)(rnd % 1000000) < ppm);
+}
+
 /* route request_mirror_policies: a copy of each request to `cluster`, for ppm per million. */
 struct wf_mirror {
 	struct wf_cluster *cluster;

@@ -120,7 +120,7 @@ void wf_fs_rl_descriptors(struct wf_fstream *fs, uint32_t stage,
 /* Chance helpers: a FractionalPercent as parts per million. */
 static inline int wf_fs_chance(struct wf_fstream *fs, uint32_t ppm)
 {
-	return ppm >= 1000000 || (ppm && (uint32_t)(wf_fs_rand(fs) % 1000000) < ppm);
+	return wf_ppm_hit(ppm && ppm < 1000000 ? wf_fs_rand(fs) : 0, ppm);
 }
 
 #endif

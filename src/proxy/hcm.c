@@ -941,7 +941,8 @@ static void mirror(struct hstream *st)
 		return;
 	struct out head = {0};
 	for (uint32_t i = 0; i < r->n_mirrors; i++) {
-		if (r->mirrors[i].ppm < 1000000 && (uint32_t)(wf_rand(st->c->w) % 1000000) >= r->mirrors[i].ppm)
+		uint32_t ppm = r->mirrors[i].ppm;
+		if (!wf_ppm_hit(ppm && ppm < 1000000 ? wf_rand(st->c->w) : 0, ppm))
 			continue;
 		if (!head.p) {
 			build_request_head(st, &head, 1);

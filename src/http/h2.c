@@ -26,6 +26,7 @@ struct stream {
 	uint8_t local_done;                /* our side ended (END_STREAM sent or queued) */
 	uint8_t peer_done;                 /* the peer's side ended */
 	nghttp2_nv *trailers; size_t n_trailers;
+	void *owner;                       /* the owner's object for the stream */
 };
 
 struct wf_h2 {
@@ -431,6 +432,19 @@ int wf_h2_send_data(struct wf_h2 *h, int32_t id, const void *p, size_t n, int en
 		nghttp2_session_resume_data(h->s, id);
 	}
 	return 0;
+}
+
+void wf_h2_set_owner(struct wf_h2 *h, int32_t id, void *owner)
+{
+	struct stream *st = stream_of(h, id);
+	if (st)
+		st->owner = owner;
+}
+
+void *wf_h2_owner(struct wf_h2 *h, int32_t id)
+{
+	struct stream *st = stream_of(h, id);
+	return st ? st->owner : NULL;
 }
 
 size_t wf_h2_stream_queued(struct wf_h2 *h, int32_t id)

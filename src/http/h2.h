@@ -96,6 +96,9 @@ int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_
 int wf_h2_submit_headers(struct wf_h2 *h, int32_t stream, const struct wf_hdr *hdrs, uint32_t n, int end_stream);
 /* Queue DATA on a stream (copied); end_stream ends it. 0 or <0. */
 int wf_h2_send_data(struct wf_h2 *h, int32_t stream, const void *p, size_t n, int end_stream);
+/* The owner's object for a stream (NULL until set, and once the stream is gone). */
+void wf_h2_set_owner(struct wf_h2 *h, int32_t stream, void *owner);
+void *wf_h2_owner(struct wf_h2 *h, int32_t stream);
 /* Bytes queued on a stream and not yet framed. */
 size_t wf_h2_stream_queued(struct wf_h2 *h, int32_t stream);
 /* n bytes of the stream's received DATA were passed on: let the peer send as much more. */

@@ -61,6 +61,7 @@
 	X(SSL_ctrl) \
 	X(SSL_do_handshake) \
 	X(SSL_free) \
+	X(SSL_get0_alpn_selected) \
 	X(SSL_get0_peer_certificate) \
 	X(SSL_get_SSL_CTX) \
 	X(SSL_get_error) \
@@ -148,6 +149,7 @@ int wf_ssl_load(char *err, size_t errlen);
 #define SSL_ctrl wf_ssl.SSL_ctrl
 #define SSL_do_handshake wf_ssl.SSL_do_handshake
 #define SSL_free wf_ssl.SSL_free
+#define SSL_get0_alpn_selected wf_ssl.SSL_get0_alpn_selected
 #define SSL_get0_peer_certificate wf_ssl.SSL_get0_peer_certificate
 #define SSL_get_SSL_CTX wf_ssl.SSL_get_SSL_CTX
 #define SSL_get_error wf_ssl.SSL_get_error

@@ -347,6 +347,62 @@ static int outlier_detection(struct wf_compile *c, const Envoy__Config__Cluster_
 
 #define UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
+static int h2_u32(struct wf_compile *c, const void *o, const char *field, const Google__Protobuf__UInt32Value *v,
+                  uint32_t lo, uint32_t hi, uint32_t *dst)
+{
+	if (!v)
+		return 0;
+	if (v->value < lo || v->value > hi) {
+		char why[64];
+		snprintf(why, sizeof(why), "must be %u..%u", lo, hi);
+		return wf_cfg_err(c->doc, c->err, c->errlen, o, field, "%s", why);
+	}
+	*dst = v->value;
+	return 0;
+}
+
+/* http2_protocol_options, with Envoy's defaults and ranges, except the flow-control windows:
+ * 64 KiB per stream and 1 MiB per connection unless set (Envoy's edge recommendation; its
+ * 256 MiB default would let one client park that much request body in the proxy). */
+int wf_compile_h2_options(struct wf_compile *c, const Envoy__Config__Core__V3__Http2ProtocolOptions *o, struct wf_h2_cfg *h)
+{
+	struct wf_h2_limits *l = &h->lim;
+	wf_h2_limits_default(l);
+	l->initial_stream_window = 65536;
+	l->initial_connection_window = 1024 * 1024;
+	h->ping_interval_ms = 0;
+	h->ping_timeout_ms = 5000;
+	if (!o)
+		return 0;
+#define H2U32(field, lo, hi, dst) \
+	if (h2_u32(c, o, #field, o->field, lo, hi, &(dst)) < 0) \
+		return -1
+	H2U32(hpack_table_size, 0, 4294967295u, l->hpack_table_size);
+	H2U32(max_concurrent_streams, 1, 2147483647, l->max_concurrent_streams);
+	H2U32(initial_stream_window_size, 65535, 2147483647, l->initial_stream_window);
+	H2U32(initial_connection_window_size, 65535, 2147483647, l->initial_connection_window);
+	H2U32(max_outbound_frames, 1, 4294967295u, l->max_outbound_frames);
+	H2U32(max_outbound_control_frames, 1, 4294967295u, l->max_outbound_control_frames);
+	H2U32(max_consecutive_inbound_frames_with_empty_payload, 0, 4294967295u, l->max_consecutive_empty_frames);
+	H2U32(max_inbound_priority_frames_per_stream, 0, 4294967295u, l->max_priority_frames_per_stream);
+	H2U32(max_inbound_window_update_frames_per_data_frame_sent, 1, 4294967295u, l->max_window_updates_per_data_sent);
+#undef H2U32
+	if (o->allow_connect)
+		return wf_cfg_err(c->doc, c->err, c->errlen, o, "allow_connect", "CONNECT over HTTP/2 is not supported yet");
+	if (o->connection_keepalive) {
+		const Envoy__Config__Core__V3__KeepaliveSettings *k = o->connection_keepalive;
+		if (k->connection_idle_interval)
+			return wf_cfg_err(c->doc, c->err, c->errlen, k, "connection_idle_interval", "not supported yet");
+		h->ping_interval_ms = wf_duration_ms(k->interval);
+		if (k->timeout)
+			h->ping_timeout_ms = wf_duration_ms(k->timeout);
+		if (!h->ping_interval_ms || !h->ping_timeout_ms)
+			return wf_cfg_err(c->doc, c->err, c->errlen, k, k->timeout && !h->ping_timeout_ms ? "timeout" : "interval",
+			                  "must be at least 1ms");
+	}
+	return 0;
+}
+
 static int http1_options_unset(struct wf_compile *c, const Envoy__Config__Core__V3__Http1ProtocolOptions *o)
 {
 	if (o && (o->allow_absolute_url || o->accept_http_10 || (o->default_host_for_http_10 && *o->default_host_for_http_10)))
@@ -592,6 +648,8 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	C(cx_upgrades_total, "downstream_cx_upgrades_total");
 	G(cx_upgrades_active, "downstream_cx_upgrades_active");
 	C(rq_ws_on_non_ws_route, "downstream_rq_ws_on_non_ws_route");
+	C(cx_http2_total, "downstream_cx_http2_total");
+	s->h2_abuse = wf_stat_register(WF_STAT_COUNTER, "http", n, "downstream_cx_http2_abuse");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
 #undef C
 #undef G
@@ -620,11 +678,15 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 		goto fail;
 	}
 	h->stat_prefix = strdup(m->stat_prefix);
-	if (m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2 ||
-	    m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "codec_type", "only AUTO and HTTP1 are supported yet");
+	if (m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, "codec_type", "HTTP3 is not supported (AUTO, HTTP1 and HTTP2 are)");
 		goto fail;
 	}
+	h->codec = m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2
+	               ? WF_CODEC_HTTP2
+	           : m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP1
+	               ? WF_CODEC_HTTP1
+	               : WF_CODEC_AUTO;
 	if (m->route_specifier_case != ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
 		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "route_config is required (rds comes with xDS)");
 		goto fail;
@@ -661,6 +723,10 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 		wf_cfg_err(c->doc, c->err, c->errlen, m, "max_request_headers_kb", "must be 1..8192");
 		goto fail;
 	}
+	if (wf_compile_h2_options(c, m->http2_protocol_options, &h->h2) < 0)
+		goto fail;
+	h->h2.lim.max_header_list = h->max_request_headers_kb * 1024;
+	h->h2.lim.max_headers = h->max_headers_count;
 	h->use_remote_address = m->use_remote_address ? m->use_remote_address->value : 0;
 	h->xff_num_trusted_hops = m->xff_num_trusted_hops;
 	h->skip_xff_append = m->skip_xff_append;

@@ -9,6 +9,7 @@
 #include "google/protobuf/duration.pb-c.h"
 #include "envoy/config/core/v3/address.pb-c.h"
 #include "envoy/config/core/v3/base.pb-c.h"
+#include "envoy/config/core/v3/protocol.pb-c.h"
 #include "envoy/type/v3/percent.pb-c.h"
 #include "proxy/config.h"
 
@@ -109,5 +110,9 @@ int wf_compile_datasource(struct wf_compile *c, const ProtobufCMessage *ds, char
  * the error written. */
 int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, int enabled,
                        struct wf_upgrade *list, uint32_t *n);
+
+/* http2_protocol_options into *h (Envoy's defaults when o is NULL). 0, or -1 with the error. */
+int wf_compile_h2_options(struct wf_compile *c, const Envoy__Config__Core__V3__Http2ProtocolOptions *o,
+                          struct wf_h2_cfg *h);
 
 #endif

@@ -14,6 +14,7 @@
 #include <pcre2.h>
 #include <stdint.h>
 
+#include "http/h2.h"
 #include "lb/lb.h"
 #include "lb/priority.h"
 #include "net/sock.h"
@@ -407,6 +408,16 @@ struct wf_hcm_stats {
 	uint32_t rq_active, no_route, rq_timeout, rx_reset, tx_reset, cx_idle_timeout;
 	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
 	uint32_t cx_upgrades_total, cx_upgrades_active, rq_ws_on_non_ws_route;
+	uint32_t cx_http2_total, h2_abuse;
+};
+
+enum { WF_CODEC_AUTO, WF_CODEC_HTTP1, WF_CODEC_HTTP2 };
+
+/* http2_protocol_options (connection manager or cluster). */
+struct wf_h2_cfg {
+	struct wf_h2_limits lim;
+	uint64_t ping_interval_ms;         /* connection_keepalive.interval; 0: no PINGs */
+	uint64_t ping_timeout_ms;          /* connection_keepalive.timeout (default 5 s) */
 };
 
 struct wf_hcm_cfg {
@@ -438,6 +449,8 @@ struct wf_hcm_cfg {
 	char *via;
 	struct wf_filter_inst *filters; uint32_t n_filters; /* http_filters before the router */
 	struct wf_upgrade *upgrades; uint32_t n_upgrades; /* upgrade_configs */
+	uint8_t codec;                     /* codec_type: WF_CODEC_* */
+	struct wf_h2_cfg h2;               /* http2_protocol_options */
 	struct wf_hcm_stats st;
 };
 

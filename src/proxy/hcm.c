@@ -20,8 +20,7 @@
  * request). A CONNECT goes upstream the same way (a 2xx opens the tunnel), or, on a route with
  * connect_config, is answered 200 by Weft once a fresh TCP connection to the cluster is up,
  * and tunnelled the same way. */
-#include "proxy/hcm.h"
-#include "proxy/filter.h"
+#include "proxy/hcm_int.h"
 
 #include "core/log.h"
 #include "core/str.h"
@@ -47,99 +46,6 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WATERMARK (64 * 1024)
-#define REPLAY_MAX (64 * 1024) /* request bodies up to this are kept for retries */
-
-enum { RB_NONE, RB_CL, RB_CHUNKED };
-enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
-
-struct hconn;
-
-/* A growable byte string (heads being built, bodies kept for a replay). */
-struct out {
-	char *p;
-	size_t n, cap;
-};
-
-#define INLINE_HDRS 101   /* the default header count limit, plus a generated x-request-id */
-#define INLINE_HEAD 1024
-
-struct hstream {
-	struct hstream *next_free;         /* in the worker's cache of stream objects */
-	struct hconn *c;
-	struct wf_snapshot *snap;
-	const struct wf_hcm_cfg *cfg;
-	char *head;                        /* copy of the request head; req points into it */
-	struct wf_h1_req req;
-	struct wf_hdr *hdrs;               /* cfg->max_headers_count entries */
-	const struct wf_route *route;
-	const struct wf_vhost *vh;
-	const struct wf_weighted *wc;
-	struct wf_cluster *cluster;
-	const struct wf_host *host;
-	struct wf_uconn *u;
-	int u_reused;
-	uint8_t rb;                        /* request body kind */
-	uint8_t req_done;                  /* request fully received from downstream */
-	uint8_t req_sent;                  /* request fully written upstream */
-	uint8_t rs;                        /* response state */
-	uint8_t down_chunked;              /* response re-framed as chunked downstream */
-	uint8_t down_close;                /* close-delimited downstream response */
-	uint8_t resp_started;              /* response head sent downstream */
-	uint8_t is_head;
-	uint8_t keep_alive;                /* downstream connection may be reused after this stream */
-	uint8_t up_keep;                   /* upstream connection may be reused */
-	uint8_t sent_100;
-	uint8_t retried;
-	uint8_t ended;
-	uint8_t wait_body;                 /* routed, waiting for the first chunk-size line */
-	uint8_t tunnel;                    /* upgraded: st->tun relays bytes both ways */
-	uint8_t connect_terminate;         /* CONNECT answered by Weft, payload to a raw TCP upstream */
-	const char *upgrade;               /* the upgrade asked for ("websocket", "CONNECT"), or NULL */
-	uint32_t upgrade_len;
-	struct wf_tunnel tun;
-	uint32_t down_wm, up_wm;           /* output watermarks toward the client / the upstream */
-	uint64_t req_left;
-	struct wf_h1_chunked req_ch, resp_ch;
-	uint64_t resp_left;
-	char *resp_head;                   /* copy of the upstream response head */
-	struct wf_hdr *resp_hdrs;
-	uint32_t n_resp_hdrs;
-	struct wf_hdr *out_hdrs;           /* the response head as sent downstream (for the log) */
-	uint32_t n_out_hdrs;
-	char ust[24];                      /* x-envoy-upstream-service-time value */
-	char *xff;                         /* x-forwarded-for as sent upstream */
-	char *set_cookie;                  /* a hash-policy cookie to set on the response */
-	/* retries (route retry_policy) */
-	const struct wf_retry *retry;
-	uint32_t attempt;                  /* attempts started, 1-based */
-	struct wf_timer try_t;             /* per-try timeout, then the back-off before the next try */
-	uint8_t backing_off;
-	uint8_t replay_ok;                 /* the body sent so far is kept (up to REPLAY_MAX) */
-	uint8_t mirrored;                  /* request_mirror_policies done */
-	struct out replay;                 /* request body bytes as sent upstream, for a replay */
-	const struct wf_host *tried[8];    /* hosts of earlier attempts (previous_hosts predicate) */
-	uint32_t n_tried;
-	/* circuit breakers: what this stream holds of its cluster's limits */
-	struct wf_uwaiter waiter;          /* parked for a connection (max_connections) */
-	uint8_t parked, rq_taken, retry_taken;
-	char client[64];                   /* trusted client address inferred from XFF */
-	struct wf_timer t;                 /* route timeout */
-	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
-	uint64_t active;                   /* ms of the last byte moved for this stream */
-	uint64_t idle_ms;
-	uint64_t t_sent_us;
-	struct wf_stream_info si;
-	struct wf_fstream fs;              /* what the HTTP filters see */
-	uint32_t f_ran;                    /* filters whose on_request ran */
-	int16_t grpc_status1;              /* a local reply's gRPC status + 1; 0: from its HTTP status */
-	uint64_t timeout_ms;               /* the route timeout, or a shorter grpc-timeout; 0: none */
-	char request_id[129];
-	/* Most requests fit these; larger ones fall back to malloc. */
-	struct wf_hdr hdrs_inline[INLINE_HDRS];
-	char head_inline[INLINE_HEAD];
-};
 
 /* Stream objects are recycled per worker: a request costs no allocation in the common case. */
 static __thread struct hstream *free_streams;
@@ -176,22 +82,6 @@ static void stream_recycle(struct hstream *st)
 	n_free_streams++;
 }
 
-struct hconn {
-	struct wf_conn_link link;
-	struct wf_defer defer;
-	struct wf_worker *w;
-	struct wf_sio s;
-	struct wf_snapshot *snap;          /* held while the connection lives */
-	const struct wf_listener *l;
-	struct hstream *st;
-	struct wf_timer t;                 /* idle / request headers timeout */
-	uint64_t head_started;             /* ms when the first byte of the current head came */
-	uint64_t opened_ms;
-	uint8_t closing;                   /* close once the output is flushed */
-	uint32_t requests;                 /* streams started on this connection */
-	uint8_t dead;
-	char remote[64], local[64];
-};
 
 static void stream_end(struct hstream *st);
 static void conn_process(struct hconn *c);
@@ -453,7 +343,7 @@ static void log_stream(struct hstream *st)
 	si->path_len = st->req.path_len;
 	si->authority = st->req.host;
 	si->authority_len = st->req.host_len;
-	si->protocol = !st->req.method ? NULL : st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
+	si->protocol = !st->req.method ? NULL : st->c->h2 ? "HTTP/2" : st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
 	if (st->tunnel) {
 		si->bytes_received += st->tun.bytes[0];
 		si->bytes_sent += st->tun.bytes[1];
@@ -565,9 +455,15 @@ static void stream_free(struct hstream *st)
 	free(st->xff);
 	free(st->set_cookie);
 	free(st->replay.p);
+	wf_buf_release(&st->rq, POOL(st->c));
 	wf_timer_cancel(LOOP(st->c), &st->try_t);
 	wf_worker_release(st->c->w, st->snap);
 	stream_recycle(st);
+}
+
+void hcm_stream_free(struct hstream *st)
+{
+	stream_free(st);
 }
 
 /* Detach the upstream connection: back to the pool if the exchange ended cleanly. */
@@ -589,21 +485,7 @@ static void stream_end(struct hstream *st)
 	st->ended = 1;
 	stream_drop_upstream(st, st->up_keep && st->rs == RS_DONE && st->req_sent);
 	log_stream(st);
-	c->st = NULL;
-	if (!st->keep_alive || !st->req_done)
-		c->closing = 1;
-	stream_free(st);
-	if (c->closing) {
-		if (wf_sio_queued(&c->s) == 0)
-			conn_close(c);
-		else
-			conn_update(c); /* stop reading; closed once the output is flushed */
-		return;
-	}
-	/* Idle until the next request (or a pipelined one already buffered). */
-	c->head_started = 0;
-	wf_timer_set(LOOP(c), &c->t, c->l->hcm->idle_timeout_ms);
-	conn_process(c);
+	c->codec->done(st);
 }
 
 /* Send a complete local reply (when no response byte went out yet) and end the stream. */
@@ -654,10 +536,8 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 	wf_timer_cancel(LOOP(c), &st->t);
 	if (!body)
 		bl = 0;
-	struct out o = out_take();
 	char date[64];
 	http_date(date, sizeof(date));
-	out_fmt(&o, "HTTP/1.%d %d %s\r\n", st->req.method && st->req.minor == 0 ? 0 : 1, code, status_text(code));
 	struct wf_hlist hl;
 	hl_init(&hl, n_extra + 8);
 	for (uint32_t i = 0; i < n_extra; i++)
@@ -677,30 +557,36 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 		wf_hlist_edits(&hl, &st->vh->resp);
 	if (st->cfg && st->cfg->routes && (st->route || st->vh))
 		wf_hlist_edits(&hl, &st->cfg->routes->resp);
-	for (uint32_t i = 0; i < hl.n; i++)
-		if (!hl.dead[i])
-			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
-	out_fmt(&o, "content-length: %zu\r\ndate: %s\r\n", bl, date);
+	wf_hlist_add(&hl, "date", 4, date, (uint32_t)strlen(date));
+	const char *server = st->cfg ? st->cfg->server_name : "envoy";
 	if (!st->cfg || st->cfg->server_header_mode != 2)
-		out_fmt(&o, "server: %s\r\n", st->cfg ? st->cfg->server_name : "envoy");
-	if (!st->keep_alive)
-		OUT_LIT(&o, "connection: close\r\n");
-	else if (st->req.method && st->req.minor == 0)
-		OUT_LIT(&o, "connection: keep-alive\r\n");
-	OUT_LIT(&o, "\r\n");
-	if (bl && !st->is_head)
-		out_put(&o, body, bl);
+		wf_hlist_add(&hl, "server", 6, server, (uint32_t)strlen(server));
 	st->resp_started = 1;
 	st->si.response_code = code;
 	st->si.bytes_sent = st->is_head ? 0 : bl;
 	/* keep the reply headers for the access log (RESP(...)) */
 	st->n_resp_hdrs = 0;
+	const char *reason = status_text(code);
+	int end = !bl || st->is_head;
+	unsigned corked = c->s.cork; /* head and body leave in one write */
+	c->s.cork = 1;
+	int rc = c->codec->head(st, code, reason, (uint32_t)strlen(reason), &hl, (int64_t)bl, end);
 	hl_free(&hl);
-	if (wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n) < 0)
+	if (rc == 0 && !end)
+		rc = c->codec->body(st, body, bl);
+	if (rc < 0)
 		st->keep_alive = 0;
-	out_give(&o);
+	else
+		c->codec->end(st);
+	if (!corked && wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0)
+		st->keep_alive = 0;
 	st->rs = RS_DONE;
 	stream_end(st);
+}
+
+void hcm_local_reply(struct hstream *st, int code, uint32_t flag, const char *body)
+{
+	local_reply(st, code, flag, body, NULL, 0);
 }
 
 /* ---- upstream side ----------------------------------------------------------------------- */
@@ -1016,12 +902,61 @@ static void body_refused(struct hstream *st)
 	local_reply(st, 400, WF_RF_DPE, "Bad Request", NULL, 0);
 }
 
-/* Move request body bytes from the downstream read buffer to the upstream. */
+/* The request is all in and sent: the route timer starts, mirrors go. */
+static void request_sent(struct hstream *st)
+{
+	st->req_sent = 1;
+	if (!st->c->h2)
+		wf_timer_cancel(LOOP(st->c), &st->c->t); /* request_timeout: the whole request is in */
+	arm_route_timer(st);
+	mirror(st);
+}
+
+/* HTTP/2: move the request body received on the stream (DATA payload, no framing) to the
+ * upstream, framed as the upstream request declared it (content-length, or chunked), and
+ * let the client send as much more (flow control follows the upstream's pace). */
+static void up_send_h2(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	while (wf_buf_len(&st->rq) && wf_sio_queued(&st->u->s) < st->up_wm) {
+		uint32_t n = wf_buf_len(&st->rq);
+		char hdr[24];
+		struct iovec v[3];
+		int k = 0;
+		if (st->rb == RB_CHUNKED)
+			v[k++] = (struct iovec){hdr, (size_t)chunk_line(hdr, n)};
+		v[k++] = (struct iovec){wf_buf_data(&st->rq), n};
+		if (st->rb == RB_CHUNKED)
+			v[k++] = (struct iovec){"\r\n", 2};
+		replay_keep(st, v, k);
+		if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, v, k) < 0)
+			return; /* the upstream failure path takes over */
+		st->si.bytes_received += n;
+		wf_buf_consume(&st->rq, POOL(c), n);
+		wf_h2_consume(c->h2, st->sid, n);
+	}
+	if (wf_buf_len(&st->rq) || !st->in_end)
+		return;
+	if (st->rb == RB_CHUNKED) {
+		struct iovec v = {"0\r\n\r\n", 5};
+		replay_keep(st, &v, 1);
+		if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, "0\r\n\r\n", 5) < 0)
+			return;
+	}
+	st->req_done = 1;
+	request_sent(st);
+}
+
+/* Move request body bytes from the downstream to the upstream. */
 static void up_send_body(struct hstream *st)
 {
 	struct hconn *c = st->c;
 	if (!st->u || st->u->state != WF_U_BUSY || st->req_sent)
 		return;
+	if (c->h2 && st->rb != RB_NONE) {
+		up_send_h2(st);
+		return;
+	}
 	if (st->rb == RB_CHUNKED && wf_buf_len(&c->s.rb) && chunked_precheck(st) < 0) {
 		body_refused(st);
 		return;
@@ -1074,12 +1009,13 @@ static void up_send_body(struct hstream *st)
 		if (r == 0 && used == 0)
 			break;
 	}
-	if (st->req_done) {
-		st->req_sent = 1;
-		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout: the whole request is in */
-		arm_route_timer(st);
-		mirror(st);
-	}
+	if (st->req_done)
+		request_sent(st);
+}
+
+void hcm_up_send_body(struct hstream *st)
+{
+	up_send_body(st);
 }
 
 static void count_bound(struct hstream *st)
@@ -1138,15 +1074,6 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	st->n_resp_hdrs = resp->n_headers;
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
-	struct out o = out_take();
-	if (st->req.minor == 0)
-		OUT_LIT(&o, "HTTP/1.0 ");
-	else
-		OUT_LIT(&o, "HTTP/1.1 ");
-	out_u64(&o, (uint64_t)resp->status);
-	OUT_LIT(&o, " ");
-	out_put(&o, base + (resp->reason - raw), resp->reason_len);
-	OUT_LIT(&o, "\r\n");
 	struct wf_hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
 	const struct wf_hdr *conn = wf_hdr_find(rh, st->n_resp_hdrs, "connection", 10);
@@ -1177,60 +1104,137 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	wf_hlist_edits(&hl, &st->vh->resp);
 	wf_hlist_edits(&hl, &cfg->routes->resp);
 	/* keep the head as sent for the access log: live entries only */
-	if (cfg->n_logs)
+	if (cfg->n_logs) {
 		st->out_hdrs = malloc((hl.n + 1) * sizeof(*st->out_hdrs));
-	st->n_out_hdrs = 0;
-	for (uint32_t i = 0; i < hl.n; i++)
-		if (!hl.dead[i]) {
-			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
-			if (st->out_hdrs)
+		st->n_out_hdrs = 0;
+		for (uint32_t i = 0; i < hl.n; i++)
+			if (!hl.dead[i])
 				st->out_hdrs[st->n_out_hdrs++] = hl.h[i];
-		}
-	hl_free(&hl);
+	}
 	/* framing downstream */
+	int64_t cl = -1;
 	if (!has_body) {
 		if (resp->content_length >= 0 && st->is_head)
-			out_content_length(&o, (uint64_t)resp->content_length);
+			cl = resp->content_length;
 		st->rs = RS_DONE;
 	} else if (resp->chunked) {
 		st->rs = RS_CHUNKED;
 		memset(&st->resp_ch, 0, sizeof(st->resp_ch));
 	} else if (resp->content_length >= 0) {
-		out_content_length(&o, (uint64_t)resp->content_length);
+		cl = resp->content_length;
 		st->resp_left = (uint64_t)resp->content_length;
 		st->rs = st->resp_left ? RS_CL : RS_DONE;
 	} else {
 		st->rs = RS_CLOSE;
 		st->up_keep = 0;
 	}
-	if (st->rs == RS_CHUNKED || st->rs == RS_CLOSE) {
-		if (st->req.minor >= 1)
+	if (resp->conn_close || resp->minor == 0)
+		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
+	st->si.response_code = resp->status;
+	st->resp_started = 1;
+	if (!c->h2)
+		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
+	int rc = c->codec->head(st, resp->status, base + (resp->reason - raw), resp->reason_len, &hl, cl,
+	                        st->rs == RS_DONE && !st->tunnel);
+	hl_free(&hl);
+	return rc;
+}
+
+/* ---- the HTTP/1 codec ---------------------------------------------------------------------- */
+
+static int h1_head(struct hstream *st, int status, const char *reason, uint32_t rl, struct wf_hlist *hl, int64_t cl,
+                   int end)
+{
+	struct hconn *c = st->c;
+	int v10 = st->req.method && st->req.minor == 0;
+	struct out o = out_take();
+	if (v10)
+		OUT_LIT(&o, "HTTP/1.0 ");
+	else
+		OUT_LIT(&o, "HTTP/1.1 ");
+	out_u64(&o, (uint64_t)status);
+	OUT_LIT(&o, " ");
+	out_put(&o, reason, rl);
+	OUT_LIT(&o, "\r\n");
+	for (uint32_t i = 0; i < hl->n; i++)
+		if (!hl->dead[i])
+			out_hdr(&o, hl->h[i].name, hl->h[i].name_len, hl->h[i].value, hl->h[i].value_len);
+	if (cl >= 0)
+		out_content_length(&o, (uint64_t)cl);
+	else if (!end && !st->tunnel) {
+		/* a body of unknown length: chunked, or delimited by the close for HTTP/1.0 */
+		if (!v10)
 			st->down_chunked = 1, OUT_LIT(&o, "transfer-encoding: chunked\r\n");
 		else
 			st->down_close = 1, st->keep_alive = 0;
 	}
-	if (resp->conn_close || resp->minor == 0)
-		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
 	if (st->tunnel)
 		; /* the 101 keeps the upstream's Connection: upgrade */
 	else if (!st->keep_alive)
 		OUT_LIT(&o, "connection: close\r\n");
-	else if (st->req.minor == 0)
+	else if (v10)
 		OUT_LIT(&o, "connection: keep-alive\r\n");
 	OUT_LIT(&o, "\r\n");
-	st->si.response_code = resp->status;
-	st->resp_started = 1;
-	wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
 	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
 	out_give(&o);
 	return rc;
 }
 
+static void h1_interim(struct hstream *st, const char *raw, uint32_t n)
+{
+	if (st->req.minor >= 1)
+		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, raw, n);
+}
+
+static int h1_body(struct hstream *st, const char *p, size_t n)
+{
+	return send_body(st->c, &st->c->s, p, n, st->down_chunked);
+}
+
+static void h1_end(struct hstream *st)
+{
+	if (st->down_chunked)
+		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "0\r\n\r\n", 5);
+}
+
+static uint32_t h1_queued(const struct hstream *st)
+{
+	return wf_sio_queued(&st->c->s);
+}
+
+static void h1_done(struct hstream *st)
+{
+	struct hconn *c = st->c;
+	c->st = NULL;
+	if (!st->keep_alive || !st->req_done)
+		c->closing = 1;
+	stream_free(st);
+	if (c->closing) {
+		if (wf_sio_queued(&c->s) == 0)
+			conn_close(c);
+		else
+			conn_update(c); /* stop reading; closed once the output is flushed */
+		return;
+	}
+	/* Idle until the next request (or a pipelined one already buffered). */
+	c->head_started = 0;
+	wf_timer_set(LOOP(c), &c->t, c->l->hcm->idle_timeout_ms);
+	conn_process(c);
+}
+
+static const struct hcm_codec h1_codec = {
+	.head = h1_head,
+	.interim = h1_interim,
+	.body = h1_body,
+	.end = h1_end,
+	.queued = h1_queued,
+	.done = h1_done,
+};
+
 static void response_done(struct hstream *st)
 {
 	struct hconn *c = st->c;
-	if (st->down_chunked)
-		wf_sio_write(LOOP(c), POOL(c), &c->s, "0\r\n\r\n", 5);
+	c->codec->end(st);
 	st->rs = RS_DONE;
 	wf_timer_cancel(LOOP(c), &st->t);
 	stream_end(st);
@@ -1294,20 +1298,21 @@ static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, 
 static void connect_established(struct hstream *st)
 {
 	struct hconn *c = st->c;
-	struct out o = out_take();
 	char date[64];
 	http_date(date, sizeof(date));
-	OUT_LIT(&o, "HTTP/1.1 200 OK\r\n");
-	out_fmt(&o, "date: %s\r\n", date);
+	struct wf_hlist hl;
+	hl_init(&hl, 2);
+	wf_hlist_add(&hl, "date", 4, date, (uint32_t)strlen(date));
 	if (st->cfg->server_header_mode != 2)
-		out_fmt(&o, "server: %s\r\n", st->cfg->server_name);
-	OUT_LIT(&o, "\r\n");
+		wf_hlist_add(&hl, "server", 6, st->cfg->server_name, (uint32_t)strlen(st->cfg->server_name));
 	st->resp_started = 1;
 	st->si.response_code = 200;
 	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
-	int rc = wf_sio_write(LOOP(c), POOL(c), &c->s, o.p, o.n);
-	out_give(&o);
+	st->tunnel = 1; /* no framing: the connection is a tunnel from here */
+	int rc = c->codec->head(st, 200, "OK", 2, &hl, -1, 0);
+	hl_free(&hl);
 	if (rc < 0) {
+		st->tunnel = 0;
 		st->keep_alive = 0;
 		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
 		return;
@@ -1330,8 +1335,9 @@ static int up_readable(struct wf_uconn *u, void *owner)
 	for (;;) {
 		if (st->ended)
 			return 0;
-		if (wf_sio_queued(&c->s) >= st->down_wm) {
+		if (c->codec->queued(st) >= st->down_wm) {
 			wf_upstream_want(u, 0); /* resumed when the downstream drains */
+			st->up_paused = 1;
 			return 1;
 		}
 		/* Read only when what is buffered is used up (or an incomplete head): a response
@@ -1402,8 +1408,8 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					return 0;
 				}
 				/* 1xx interim responses are passed on (100 only if we did not send ours) */
-				if (st->req.minor >= 1 && !(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
-					wf_sio_write(LOOP(c), POOL(c), &c->s, wf_buf_data(&u->s.rb), (size_t)n);
+				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
+					c->codec->interim(st, wf_buf_data(&u->s.rb), (uint32_t)n);
 				if (resp.status == 100)
 					st->sent_100 = 1;
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
@@ -1461,7 +1467,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			uint32_t k = avail;
 			if (st->rs == RS_CL && st->resp_left < k)
 				k = (uint32_t)st->resp_left;
-			send_body(c, &c->s, p, k, st->down_chunked);
+			c->codec->body(st, p, k);
 			st->si.bytes_sent += k;
 			wf_buf_consume(&u->s.rb, &c->w->pool, k);
 			if (st->rs == RS_CL) {
@@ -1489,7 +1495,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			return 0;
 		}
 		if (cr == 1 && dl) {
-			send_body(c, &c->s, d, dl, st->down_chunked);
+			c->codec->body(st, d, dl);
 			st->si.bytes_sent += dl;
 		}
 		wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)used);
@@ -1517,6 +1523,11 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 		int paused = up_readable(u, owner);
 		if (c->dead)
 			return;
+		if (c->h2) {
+			hcm_h2_flush(c); /* the frames made, into the gathered output */
+			if (c->dead)
+				return;
+		}
 		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s))) {
 			conn_close(c);
 			return;
@@ -1529,10 +1540,28 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 		/* Paused for the downstream, which then took it all at uncork: carry on with what
 		 * the upstream buffer holds (no epoll event would come for it). Otherwise the
 		 * downstream's EPOLLOUT resumes us. */
-		if (!paused || wf_sio_queued(&c->s) >= st->down_wm)
+		if (!paused || c->codec->queued(st) >= st->down_wm)
 			return;
+		st->up_paused = 0;
 		wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
 	}
+}
+
+/* Room downstream again: let the upstream talk, starting with what it already sent and we
+ * hold. */
+void hcm_up_resume(struct hstream *st)
+{
+	struct wf_uconn *u = st->u;
+	st->up_paused = 0;
+	if (!u)
+		return;
+	if (st->tunnel) {
+		tunnel_run(st);
+		return;
+	}
+	wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
+	if (wf_buf_len(&u->s.rb))
+		on_up_readable(u, st);
 }
 
 static const struct wf_uconn_ops up_ops = {
@@ -2219,7 +2248,7 @@ static void route_dispatch(struct hstream *st)
 	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {
 		/* Envoy's default: answer the expectation ourselves, right away, and do not pass it on */
 		st->sent_100 = 1;
-		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		st->c->codec->interim(st, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	route_continue(st);
 }
@@ -2228,7 +2257,7 @@ static void route_dispatch(struct hstream *st)
  * chunked_precheck); until then the stream waits for more bytes (the line is bounded). */
 static void route_continue(struct hstream *st)
 {
-	if (st->rb == RB_CHUNKED) {
+	if (st->rb == RB_CHUNKED && !st->c->h2) {
 		int r = chunked_precheck(st);
 		if (r < 0) {
 			body_refused(st);
@@ -2248,6 +2277,7 @@ static void route_continue(struct hstream *st)
 /* Refuse the request being received (a malformed head: 400/431; a head that stalled: 408),
  * with a reply and an access log line, then close. */
 static void bad_request_flag(struct hconn *c, int status, const char *why, uint32_t flag);
+static void stream_init(struct hstream *st, struct hconn *c);
 
 static void bad_request(struct hconn *c, int status, const char *why)
 {
@@ -2262,14 +2292,7 @@ static void bad_request_flag(struct hconn *c, int status, const char *why, uint3
 		wf_stat_inc(c->l->hcm->st.cx_protocol_error);
 	if (!st) {
 		st = stream_alloc();
-		st->c = c;
-		st->cfg = c->l->hcm;
-		st->snap = c->snap;
-		wf_worker_hold(c->w, st->snap);
-		st->t.cb = on_stream_timer;
-		st->t.data = st;
-		st->si.start_us = wf_now_us();
-		st->si.start_wall_us = wall_us();
+		stream_init(st, c);
 		st->req.method = NULL;
 		c->st = st;
 		wf_stat_inc(st->cfg->st.rq_total);
@@ -2281,6 +2304,70 @@ static void bad_request_flag(struct hconn *c, int status, const char *why, uint3
 	st->rb = RB_CL;
 	local_reply(st, status, flag,
 	            status == 431 ? "Request Header Fields Too Large" : status == 408 ? why : "Bad Request", NULL, 0);
+}
+
+/* What every stream starts with, whatever its codec. */
+static void stream_init(struct hstream *st, struct hconn *c)
+{
+	st->c = c;
+	st->snap = c->snap;
+	wf_worker_hold(c->w, st->snap);
+	st->cfg = c->l->hcm;
+	st->t.cb = on_stream_timer;
+	st->t.data = st;
+	st->idle.cb = on_stream_idle;
+	st->idle.data = st;
+	st->si.start_us = wf_now_us();
+	st->si.start_wall_us = wall_us();
+	st->si.upstream_service_us = -1;
+	st->down_wm = c->l->buffer_limit < WATERMARK ? c->l->buffer_limit : WATERMARK;
+	st->up_wm = st->down_wm;
+}
+
+/* HTTP/2: a stream object for a request head being received; the codec fills st->head,
+ * st->hdrs (cfg->max_headers_count + 1 entries) and st->req, then calls hcm_stream_begin. */
+struct hstream *hcm_stream_new(struct hconn *c)
+{
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	struct hstream *st = stream_alloc();
+	st->hdrs = cfg->max_headers_count + 1 <= INLINE_HDRS ? st->hdrs_inline
+	           : malloc((cfg->max_headers_count + 1) * sizeof(*st->hdrs));
+	stream_init(st, c);
+	c->requests++;
+	return st;
+}
+
+/* HTTP/2: the request head is in (and its body framing known): count it and route it. */
+void hcm_stream_begin(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
+	st->keep_alive = 1;
+	wf_stat_inc(cfg->st.rq_total);
+	wf_stat_inc(cfg->st.rq_active);
+	if (st->req.form == WF_H1_AUTHORITY) {
+		/* CONNECT over HTTP/2 needs allow_connect (refused by the compiler for now) */
+		local_reply(st, 403, 0, NULL, NULL, 0);
+		return;
+	}
+	route_stream(st);
+}
+
+/* The client reset the stream (HTTP/2), or its connection went, while the stream was active. */
+void hcm_stream_abort(struct hstream *st)
+{
+	if (st->ended)
+		return;
+	if (!st->resp_started || st->rs != RS_DONE)
+		st->si.response_flags |= WF_RF_DC;
+	st->up_keep = 0;
+	if (st->cluster)
+		wf_stat_inc(st->cluster->st.rq_tx_reset);
+	wf_stat_inc(st->cfg->st.rx_reset);
+	st->ended = 1;
+	stream_drop_upstream(st, 0);
+	log_stream(st);
+	st->c->codec->done(st);
 }
 
 /* Parse the next request head from the read buffer and start its stream. 1 if a stream
@@ -2320,17 +2407,8 @@ static int start_stream(struct hconn *c)
 		return 0;
 	}
 	/* A stream, with its own copy of the head. */
-	st->c = c;
-	st->snap = c->snap;
-	wf_worker_hold(c->w, st->snap);
-	st->cfg = cfg;
-	st->t.cb = on_stream_timer;
-	st->t.data = st;
-	st->idle.cb = on_stream_idle;
-	st->idle.data = st;
+	stream_init(st, c);
 	st->si.start_us = wf_now_us() - (wf_loop_now(LOOP(c)) - c->head_started) * 1000;
-	st->si.start_wall_us = wall_us();
-	st->si.upstream_service_us = -1;
 	const char *base = wf_buf_data(&c->s.rb);
 	st->head = n <= INLINE_HEAD ? st->head_inline : malloc((size_t)n);
 	memcpy(st->head, base, (size_t)n);
@@ -2350,11 +2428,10 @@ static int start_stream(struct hconn *c)
 	c->st = st;
 	c->head_started = 0;
 	wf_timer_cancel(LOOP(c), &c->t);
-	st->down_wm = c->l->buffer_limit < WATERMARK ? c->l->buffer_limit : WATERMARK;
-	st->up_wm = st->down_wm;
 	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
 	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
-	c->requests++;
+	if (++c->requests == 1)
+		wf_stat_inc(cfg->st.cx_http1_total);
 	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
 		st->keep_alive = 0; /* the response says connection: close */
 	if (req.chunked) {
@@ -2433,20 +2510,11 @@ static void conn_close(struct hconn *c)
 	c->dead = 1;
 	struct wf_worker *w = c->w;
 	if (c->st) {
-		struct hstream *st = c->st;
-		if (!st->resp_started || st->rs != RS_DONE)
-			st->si.response_flags |= WF_RF_DC;
-		st->keep_alive = 0;
-		st->up_keep = 0;
-		if (st->cluster)
-			wf_stat_inc(st->cluster->st.rq_tx_reset);
-		wf_stat_inc(st->cfg->st.rx_reset);
-		st->ended = 1;
-		stream_drop_upstream(st, 0);
-		log_stream(st);
-		c->st = NULL;
-		stream_free(st);
+		c->st->keep_alive = 0;
+		hcm_stream_abort(c->st);
 	}
+	if (c->h2)
+		hcm_h2_free(c);
 	wf_timer_cancel(&w->loop, &c->t);
 	wf_sio_close(&w->loop, &w->pool, &c->s);
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
@@ -2475,10 +2543,27 @@ static uint32_t read_limit(const struct hconn *c)
 	return 16 * 1024;
 }
 
+void hcm_conn_close(struct hconn *c)
+{
+	conn_close(c);
+}
+
+void hcm_conn_update(struct hconn *c)
+{
+	conn_update(c);
+}
+
 static void conn_update(struct hconn *c)
 {
 	if (c->dead)
 		return;
+	if (c->h2) {
+		/* HTTP/2 flow control bounds what a client may send; stop reading only while the
+		 * client does not read what we have for it */
+		c->s.want = !c->closing && wf_sio_queued(&c->s) < WATERMARK ? EPOLLIN | EPOLLRDHUP : 0;
+		wf_sio_update(LOOP(c), &c->s);
+		return;
+	}
 	uint32_t lim = read_limit(c);
 	c->s.want = lim && wf_buf_len(&c->s.rb) < lim ? EPOLLIN | EPOLLRDHUP : 0;
 	wf_sio_update(LOOP(c), &c->s);
@@ -2487,6 +2572,10 @@ static void conn_update(struct hconn *c)
 /* Drive the connection: parse/start streams, feed request bodies. */
 static void conn_process(struct hconn *c)
 {
+	if (c->h2) {
+		hcm_h2_process(c);
+		return;
+	}
 	conn_process_(c);
 	conn_update(c);
 }
@@ -2510,14 +2599,29 @@ static void adopt_snapshot(struct hconn *c)
 	}
 }
 
+void hcm_conn_refresh(struct hconn *c)
+{
+	wf_worker_refresh(c->w);
+	if (c->snap != c->w->snap)
+		adopt_snapshot(c);
+}
+
 static void conn_process_(struct hconn *c)
 {
 	while (!c->dead && !c->closing) {
 		if (!c->st) {
 			/* new stream: adopt the newest config first */
-			wf_worker_refresh(c->w);
-			if (c->snap != c->w->snap)
-				adopt_snapshot(c);
+			hcm_conn_refresh(c);
+			if (!c->requests && c->l->hcm->codec != WF_CODEC_HTTP1) {
+				/* HTTP/2: ALPN said so on TLS, or the client's preface (prior knowledge) */
+				int h2 = c->l->hcm->codec == WF_CODEC_HTTP2 ? 1 : hcm_h2_sniff(c);
+				if (h2 < 0)
+					return;
+				if (h2) {
+					hcm_h2_start(c);
+					return;
+				}
+			}
 			int r = start_stream(c);
 			if (r <= 0)
 				return;
@@ -2547,6 +2651,10 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 {
 	struct hconn *c = t->data;
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	if (c->h2) {
+		hcm_h2_timer(c);
+		return;
+	}
 	if (c->st) {
 		/* request_timeout: the whole request did not arrive in time */
 		wf_stat_inc(cfg->st.rq_timeout);
@@ -2575,6 +2683,10 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	struct hconn *c = io->data;
 	if (c->dead)
 		return;
+	if (c->h2) {
+		hcm_h2_io(c, ev);
+		return;
+	}
 	if (c->st && c->st->tunnel) {
 		tunnel_run(c->st);
 		return;
@@ -2594,10 +2706,7 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			/* room downstream: let the upstream talk again, starting with what it already
 			 * sent and we hold */
 			if (c->st && c->st->u) {
-				struct wf_uconn *u = c->st->u;
-				wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
-				if (wf_buf_len(&u->s.rb))
-					on_up_readable(u, c->st);
+				hcm_up_resume(c->st);
 				if (c->dead)
 					return;
 			}
@@ -2643,11 +2752,11 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct w
 		wf_addr_str(&a, c->local, sizeof(c->local));
 	c->link.kind = WF_NF_HCM;
 	wf_conn_link_add(w, &c->link);
+	c->codec = &h1_codec;
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 
 	wf_stat_inc(cfg->st.cx_total);
 	wf_stat_inc(cfg->st.cx_active);
-	wf_stat_inc(cfg->st.cx_http1_total);
 	wf_stat_inc(c->l->st_cx_total);
 	wf_stat_inc(c->l->st_cx_active);
 	/* TLS: the handshake runs within the first reads; the idle timeout bounds it */
@@ -2681,7 +2790,9 @@ void wf_hcm_drain_all(struct wf_worker *w)
 	while (l != &w->conns) {
 		struct wf_conn_link *next = l->next;
 		struct hconn *c = (struct hconn *)((char *)l - offsetof(struct hconn, link));
-		if (l->kind == WF_NF_HCM) {
+		if (l->kind == WF_NF_HCM && c->h2) {
+			hcm_h2_drain(c);
+		} else if (l->kind == WF_NF_HCM) {
 			if (!c->st && !wf_buf_len(&c->s.rb))
 				conn_close(c);
 			else if (c->st)

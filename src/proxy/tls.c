@@ -288,6 +288,17 @@ int wf_tls_established(const struct wf_sio *s)
 	return t && t->done;
 }
 
+int wf_tls_alpn_is(const struct wf_sio *s, const char *proto)
+{
+	const struct tconn *t = s->xctx;
+	const unsigned char *p = NULL;
+	unsigned n = 0;
+	if (!t || !t->done)
+		return 0;
+	SSL_get0_alpn_selected(t->ssl, &p, &n);
+	return p && n == strlen(proto) && !memcmp(p, proto, n);
+}
+
 const char *wf_tls_failure(const struct wf_sio *s)
 {
 	const struct tconn *t = s->xctx;

@@ -16,6 +16,8 @@ int wf_tls_attach(struct wf_sio *s, const struct wf_tls_cfg *cfg);
 static inline int wf_sio_is_tls(const struct wf_sio *s) { return s->xprt != NULL; }
 /* Whether the handshake is complete. */
 int wf_tls_established(const struct wf_sio *s);
+/* Whether the handshake settled on this ALPN protocol ("h2"). */
+int wf_tls_alpn_is(const struct wf_sio *s, const char *proto);
 /* Why the handshake failed, for logs (after an sio call returned <0, before wf_sio_close). */
 const char *wf_tls_failure(const struct wf_sio *s);
 /* OpenSSL's verify callback for contexts built from a wf_tls_cfg: chain verification, then

@@ -18,8 +18,8 @@ import hashlib
 import json
 import time
 
-from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, pattern_bytes, run_weft,
-                     tmp_path, wait_for, write_file)
+from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, pattern_bytes, recv_all,
+                     run_weft, tmp_path, wait_for, write_file)
 
 TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 SPIFFE = "spiffe://weft.test/ns/default/sa/client"
@@ -963,3 +963,100 @@ def test_tls_unimplemented_fields_are_refused_with_their_position():
         check(p.returncode != 0 and "weft.yaml:%d:" % line in p.stderr and field in p.stderr
               and "not supported" in p.stderr,
               "%s: refused with its position (line %d) and name:\n%s", field, line, p.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# tcp_proxy to a TLS cluster: Weft originates TLS for plain (or TLS-terminated) clients
+
+class TlsEchoHalfClose(TlsEcho):
+    """A TLS echo server that, once the client has ended (close_notify), still sends "bye"
+    before its own close_notify: half-close must pass both ways."""
+
+    def __init__(self, name="srv_ec"):
+        super().__init__(name)
+        self.ended = 0
+        self.received = 0
+
+    def _handle(self, s, _srv):
+        with self.ctx.wrap_socket(s, server_side=True) as t:
+            while True:
+                data = t.recv(65536)
+                if not data:
+                    break
+                self.received += len(data)
+                t.sendall(data)
+            self.ended += 1
+            t.sendall(b"bye")
+            t.unwrap()
+
+
+def _tcp_tls_config(up_port, up_ts, port=None, down_ts=None, log=None):
+    port = port or free_port()
+    lst = C.tcp_listener(port, "tls_up", **({"access_log": log} if log else {}))
+    if down_ts:
+        lst["filter_chains"][0]["transport_socket"] = down_ts
+    return C.bootstrap(listeners=[lst], clusters=[C.cluster("tls_up", [up_port], transport_socket=up_ts)]), port
+
+
+def _echo_both_ways(s, payload):
+    """Send payload from a thread while reading the echo here (neither side may block)."""
+    import threading
+    sender = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
+    sender.start()
+    got = recv_exactly(s, len(payload))
+    sender.join(5)
+    return got
+
+
+def test_tls_tcp_proxy_originates_tls():
+    with TlsEchoHalfClose() as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(sni="db.example.com"))
+        with Weft(cfg) as w:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            payload = os.urandom(1024 * 1024)
+            eq(_echo_both_ways(s, payload) == payload, True, "1 MiB echoed intact through TLS origination")
+            eq(up.received, len(payload), "the upstream got the bytes over TLS")
+            eq(up.snis, ["db.example.com"], "the configured SNI")
+            # half-close: the client's EOF reaches the upstream as close_notify; the upstream
+            # can still answer, and its close_notify reaches the client as EOF
+            s.shutdown(socket.SHUT_WR)
+            got = recv_all(s)
+            eq(got, b"bye", "the upstream's last words after the client's half-close, then EOF")
+            eq(up.ended, 1, "the upstream saw the client's end")
+            s.close()
+            eq(w.stat("cluster.tls_up.ssl.handshake"), 1, "cluster.tls_up.ssl.handshake")
+            wait_for(lambda: w.stat("tcp.tcp.downstream_cx_tx_bytes_total") == len(payload) + 3,
+                     what="tx bytes counted")
+
+
+def test_tls_tcp_proxy_tls_on_both_sides():
+    with TlsEchoHalfClose("srv_rsa") as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(sni="backend.example.com"), down_ts=tls_socket())
+        with Weft(cfg) as w:
+            with py_client(port) as s:
+                eq(s.getpeercert()["serialNumber"], "1002", "Weft's own certificate downstream")
+                payload = os.urandom(300000)
+                eq(_echo_both_ways(s, payload) == payload, True, "bytes re-encrypted both ways intact")
+            eq(w.stat("listener.127.0.0.1_%d.ssl.handshake" % port), 1, "downstream handshake")
+            eq(w.stat("cluster.tls_up.ssl.handshake"), 1, "upstream handshake")
+
+
+def test_tls_tcp_proxy_upstream_verification_failure_closes():
+    log = tmp_path("access.log")
+    with TlsEchoHalfClose() as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(ca="otherca"),
+                                    log=[C.file_log(log, text="%RESPONSE_FLAGS% %UPSTREAM_HOST%\n")])
+        with Weft(cfg) as w:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"secret")
+            try:
+                got = s.recv(100)
+            except ConnectionResetError:
+                got = b""
+            eq(got, b"", "the client's connection is closed")
+            s.close()
+            eq(up.received, 0, "nothing reached an upstream that failed verification")
+            eq(w.stat("cluster.tls_up.ssl.fail_verify_error"), 1, "cluster.tls_up.ssl.fail_verify_error")
+            eq(w.stat("cluster.tls_up.upstream_cx_connect_fail"), 1, "upstream_cx_connect_fail")
+            wait_for(lambda: open(log).read().startswith("UF 127.0.0.1:%d" % up.port), what="UF in the access log")
+            wait_for(lambda: "TLS handshake with" in w.stderr(), what="the reason in the log")

@@ -516,11 +516,6 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
 		goto fail;
-	if (cl->tls && m->n_health_checks) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "health_checks",
-		           "health checks of a cluster with a transport_socket (TLS) are not supported yet");
-		goto fail;
-	}
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)

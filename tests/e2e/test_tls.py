@@ -590,7 +590,7 @@ class HttpsUpstream:
     def __init__(self, name="srv_ec", client_ca=None):
         import http.server
         import threading
-        self.snis, self.peers, self.handshakes = [], [], 0
+        self.snis, self.peers, self.paths, self.handshakes = [], [], [], 0
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki()[name + ".crt"], pki()[name + ".key"])
         if client_ca:
@@ -607,6 +607,7 @@ class HttpsUpstream:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
+                outer.paths.append(self.path)
                 cert = self.connection.getpeercert()
                 if cert:
                     outer.peers.append([v for k, v in cert.get("subjectAltName", ()) if k == "URI"])
@@ -1060,3 +1061,33 @@ def test_tls_tcp_proxy_upstream_verification_failure_closes():
             eq(w.stat("cluster.tls_up.upstream_cx_connect_fail"), 1, "upstream_cx_connect_fail")
             wait_for(lambda: open(log).read().startswith("UF 127.0.0.1:%d" % up.port), what="UF in the access log")
             wait_for(lambda: "TLS handshake with" in w.stderr(), what="the reason in the log")
+
+
+# ---------------------------------------------------------------------------------------------
+# active health checks of a TLS cluster go over TLS (with the cluster's settings)
+
+def test_tls_health_checks_use_the_cluster_tls():
+    from test_health_check import _cfg, _hc, _wait_flags
+    # good: a TLS-only server the CA vouches for; bad: one the CA does not (handshakes fail)
+    with HttpsUpstream("srv_ec") as good, HttpsUpstream("client_otherca") as bad:
+        for hc in (_hc(), _hc(tcp_health_check={})):
+            cluster = C.cluster("backend", [good.port, bad.port], health_checks=[hc],
+                                transport_socket=_up_tls(sni="backend.example.com"),
+                                common_lb_config={"healthy_panic_threshold": {"value": 0}})
+            cfg, port = _cfg([cluster])
+            with Weft(cfg, concurrency=1) as w:
+                _wait_flags(w, {good.port: "healthy", bad.port: "/failed_active_hc"})
+                check(w.stat("cluster.backend.ssl.fail_verify_error") >= 1, "the bad host's handshakes fail")
+                for i in range(3):
+                    code, body, err = curl_request("http://127.0.0.1:%d/r%d" % (port, i), "--max-time", "5")
+                    eq((code, body), (200, b"ok /r%d" % i), "requests go to the healthy host (%s)" % err)
+                if "http_health_check" in hc:
+                    wait_for(lambda: "/healthz" in good.paths, what="the check's request over TLS")
+                check("backend.example.com" in good.snis, "the checks send the cluster's SNI")
+                check(not bad.paths, "nothing was asked of the host that failed verification")
+    # transport_socket_match_criteria (transport_socket_matches) is refused, with its position
+    hc = _hc(transport_socket_match_criteria={"tls": "off"})
+    cfg, _ = _cfg([C.cluster("backend", [free_port()], health_checks=[hc], transport_socket=_up_tls())])
+    p = run_weft(["validate", write_file(tmp_path("weft.yaml"), str(cfg))])
+    check(p.returncode != 0 and "transport_socket_match_criteria" in p.stderr and "weft.yaml:" in p.stderr,
+          "transport_socket_match_criteria refused with its position:\n%s", p.stderr)

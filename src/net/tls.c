@@ -265,6 +265,7 @@ int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const cha
 	struct certent *e = &cs->e[cs->n++];
 	*e = (struct certent){.leaf = leaf, .pk = pk, .chain = rest, .type = type};
 	cert_names(e);
+	BIO_free(b);
 	return 0; /* the entry owns leaf, pk and rest */
 out:
 	BIO_free(b);

@@ -182,3 +182,25 @@ def test_tcp_stats():
                      what="tcp.tcp.downstream_cx_total == 3")
             eq(w.stat("cluster.echo.upstream_cx_total"), 3, "cluster.echo.upstream_cx_total")
             eq(w.stat("listener.127.0.0.1_%d.downstream_cx_total" % port), 3, "listener downstream_cx_total")
+
+
+def test_tcp_max_connections_closes_the_overflow():
+    """The cluster's max_connections counts tcp_proxy sessions: one over it is closed at once
+    (flag UO, upstream_cx_overflow), as in Envoy."""
+    with TcpEcho() as echo:
+        port = free_port()
+        cfg = C.bootstrap(listeners=[C.tcp_listener(port, "echo")], clusters=[
+            C.cluster("echo", [echo.port], circuit_breakers={"thresholds": [{"max_connections": 1}]})])
+        with Weft(cfg, concurrency=1) as w:
+            first = socket.create_connection(("127.0.0.1", port), timeout=5)
+            first.sendall(b"one")
+            eq(recv_all(first, 3), b"one", "the first session is relayed")
+            second = socket.create_connection(("127.0.0.1", port), timeout=5)
+            eq(recv_all(second, None), b"", "the second session is closed")
+            eq(w.stat("cluster.echo.upstream_cx_overflow"), 1, "upstream_cx_overflow")
+            first.close()
+            wait_for(lambda: w.stat("cluster.echo.upstream_cx_active") == 0, what="the first upstream closed")
+            third = socket.create_connection(("127.0.0.1", port), timeout=5)
+            third.sendall(b"three")
+            eq(recv_all(third, 5), b"three", "room again once the first has closed")
+            third.close()

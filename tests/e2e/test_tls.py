@@ -319,6 +319,20 @@ def test_tls_session_resumption():
             check(not _resumed(port, "-tls1_2"), "no resumption when both kinds are disabled")
 
 
+def test_tls_prefer_client_ciphers():
+    server_order = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"]
+    with HttpUpstream("up") as up:
+        for prefer, want in ((False, server_order[0]), (True, server_order[1])):
+            params = {"tls_maximum_protocol_version": "TLSv1_2", "cipher_suites": server_order}
+            cfg, port = https_config(up.port, tls_socket(params=params, prefer_client_ciphers=prefer))
+            with Weft(cfg):
+                ctx = ssl.create_default_context(cafile=pki()["ca.crt"])
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                ctx.set_ciphers(":".join(reversed(server_order)))
+                with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost") as s:
+                    eq(s.cipher()[0], want, "prefer_client_ciphers: %s" % prefer)
+
+
 # ---------------------------------------------------------------------------------------------
 # loading and reloading certificates
 
@@ -744,9 +758,11 @@ def test_tls_upstream_new_connections_resume_the_session():
             "common_http_protocol_options": {"max_requests_per_connection": 1},
             "explicit_http_config": {"http_protocol_options": {}}}
     with HttpsUpstream("srv_ec") as up:
-        for version in ("TLSv1_3", "TLSv1_2"):
+        for version, keys in (("TLSv1_3", None), ("TLSv1_2", None), ("TLSv1_3", 0), ("TLSv1_2", 0)):
             ts = _up_tls()
             ts["typed_config"]["common_tls_context"]["tls_params"] = {"tls_maximum_protocol_version": version}
+            if keys is not None:
+                ts["typed_config"]["max_session_keys"] = keys
             cfg, port = C.simple(up.port, cluster_extra={"transport_socket": ts, "typed_extension_protocol_options": {
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts}})
             with Weft(cfg) as w:
@@ -754,7 +770,8 @@ def test_tls_upstream_new_connections_resume_the_session():
                     code, body, err = curl_request("http://127.0.0.1:%d/s%d" % (port, i), "--max-time", "5")
                     eq((code, body), (200, b"ok /s%d" % i), "request %d (%s)" % (i, err))
                 eq(w.stat("cluster.backend.ssl.handshake"), 3, "a new connection (and handshake) per request")
-                eq(w.stat("cluster.backend.ssl.session_reused"), 2, "%s: the 2nd and 3rd resumed" % version)
+                eq(w.stat("cluster.backend.ssl.session_reused"), 0 if keys == 0 else 2,
+                   "%s, max_session_keys %s: the 2nd and 3rd resumed (unless 0)" % (version, keys))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,6 +69,39 @@ int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out)
 	return (int64_t)(n / 2);
 }
 
+static int b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+' || c == '-') return 62;
+	if (c == '/' || c == '_') return 63;
+	return -1;
+}
+
+long wf_base64_decode(const char *in, size_t len, unsigned char *out)
+{
+	while (len && in[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return -1;
+	long k = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[k++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return k;
+}
+
 char *wf_strdup_lower(const char *s, uint32_t *len)
 {
 	size_t n = strlen(s);

@@ -33,6 +33,10 @@ int64_t wf_parse_u64(const char *p, size_t n, uint64_t max);
 /* Decode n hex digits (n even) into out[n / 2]: the byte count, or -1 when not hex. */
 int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out);
 
+/* Decode base64 (standard or URL-safe alphabet, padding optional) into out (room for
+ * len / 4 * 3 + 3): the byte count, or -1 when malformed. */
+long wf_base64_decode(const char *in, size_t len, unsigned char *out);
+
 /* A malloc'd lower-cased copy of s; *len (when not NULL) gets its length. */
 char *wf_strdup_lower(const char *s, uint32_t *len);
 

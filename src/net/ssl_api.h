@@ -29,8 +29,10 @@
 	X(ERR_error_string_n) \
 	X(ERR_get_error) \
 	X(ERR_reason_error_string) \
+	X(EVP_Digest) \
 	X(EVP_PKEY_free) \
 	X(EVP_PKEY_get_base_id) \
+	X(EVP_sha256) \
 	X(GENERAL_NAMES_free) \
 	X(OPENSSL_sk_new_null) \
 	X(OPENSSL_sk_num) \
@@ -40,6 +42,7 @@
 	X(PEM_read_bio_PrivateKey) \
 	X(PEM_read_bio_X509) \
 	X(PEM_read_bio_X509_AUX) \
+	X(SSL_CTX_clear_options) \
 	X(SSL_CTX_ctrl) \
 	X(SSL_CTX_free) \
 	X(SSL_CTX_get_cert_store) \
@@ -48,6 +51,8 @@
 	X(SSL_CTX_sess_set_new_cb) \
 	X(SSL_CTX_set_alpn_protos) \
 	X(SSL_CTX_set_alpn_select_cb) \
+	X(SSL_CTX_set_cert_cb) \
+	X(SSL_CTX_set_cert_verify_callback) \
 	X(SSL_CTX_set_cipher_list) \
 	X(SSL_CTX_set_ex_data) \
 	X(SSL_CTX_set_options) \
@@ -58,6 +63,7 @@
 	X(SSL_CTX_use_cert_and_key) \
 	X(SSL_SESSION_free) \
 	X(SSL_SESSION_is_resumable) \
+	X(SSL_certs_clear) \
 	X(SSL_ctrl) \
 	X(SSL_do_handshake) \
 	X(SSL_free) \
@@ -67,8 +73,10 @@
 	X(SSL_get_error) \
 	X(SSL_get_ex_data) \
 	X(SSL_get_ex_data_X509_STORE_CTX_idx) \
+	X(SSL_get_servername) \
 	X(SSL_get_verify_result) \
 	X(SSL_is_init_finished) \
+	X(SSL_is_server) \
 	X(SSL_new) \
 	X(SSL_pending) \
 	X(SSL_read) \
@@ -80,18 +88,28 @@
 	X(SSL_set_fd) \
 	X(SSL_set_session) \
 	X(SSL_shutdown) \
+	X(SSL_use_cert_and_key) \
 	X(SSL_write) \
 	X(TLS_client_method) \
 	X(TLS_server_method) \
+	X(X509_NAME_ENTRY_get_data) \
+	X(X509_NAME_get_entry) \
+	X(X509_NAME_get_index_by_NID) \
+	X(X509_STORE_CTX_get0_cert) \
 	X(X509_STORE_CTX_get_current_cert) \
 	X(X509_STORE_CTX_get_error_depth) \
 	X(X509_STORE_CTX_get_ex_data) \
 	X(X509_STORE_CTX_set_error) \
 	X(X509_STORE_add_cert) \
 	X(X509_check_private_key) \
+	X(X509_digest) \
 	X(X509_free) \
+	X(X509_get_X509_PUBKEY) \
 	X(X509_get_ext_d2i) \
-	X(X509_verify_cert_error_string)
+	X(X509_get_subject_name) \
+	X(X509_verify_cert) \
+	X(X509_verify_cert_error_string) \
+	X(i2d_X509_PUBKEY)
 
 struct wf_ssl_api {
 #define WF_SSL_MEMBER(f) __typeof__(&f) f;
@@ -117,8 +135,10 @@ int wf_ssl_load(char *err, size_t errlen);
 #define ERR_error_string_n wf_ssl.ERR_error_string_n
 #define ERR_get_error wf_ssl.ERR_get_error
 #define ERR_reason_error_string wf_ssl.ERR_reason_error_string
+#define EVP_Digest wf_ssl.EVP_Digest
 #define EVP_PKEY_free wf_ssl.EVP_PKEY_free
 #define EVP_PKEY_get_base_id wf_ssl.EVP_PKEY_get_base_id
+#define EVP_sha256 wf_ssl.EVP_sha256
 #define GENERAL_NAMES_free wf_ssl.GENERAL_NAMES_free
 #define OPENSSL_sk_new_null wf_ssl.OPENSSL_sk_new_null
 #define OPENSSL_sk_num wf_ssl.OPENSSL_sk_num
@@ -128,6 +148,7 @@ int wf_ssl_load(char *err, size_t errlen);
 #define PEM_read_bio_PrivateKey wf_ssl.PEM_read_bio_PrivateKey
 #define PEM_read_bio_X509 wf_ssl.PEM_read_bio_X509
 #define PEM_read_bio_X509_AUX wf_ssl.PEM_read_bio_X509_AUX
+#define SSL_CTX_clear_options wf_ssl.SSL_CTX_clear_options
 #define SSL_CTX_ctrl wf_ssl.SSL_CTX_ctrl
 #define SSL_CTX_free wf_ssl.SSL_CTX_free
 #define SSL_CTX_get_cert_store wf_ssl.SSL_CTX_get_cert_store
@@ -136,6 +157,8 @@ int wf_ssl_load(char *err, size_t errlen);
 #define SSL_CTX_sess_set_new_cb wf_ssl.SSL_CTX_sess_set_new_cb
 #define SSL_CTX_set_alpn_protos wf_ssl.SSL_CTX_set_alpn_protos
 #define SSL_CTX_set_alpn_select_cb wf_ssl.SSL_CTX_set_alpn_select_cb
+#define SSL_CTX_set_cert_cb wf_ssl.SSL_CTX_set_cert_cb
+#define SSL_CTX_set_cert_verify_callback wf_ssl.SSL_CTX_set_cert_verify_callback
 #define SSL_CTX_set_cipher_list wf_ssl.SSL_CTX_set_cipher_list
 #define SSL_CTX_set_ex_data wf_ssl.SSL_CTX_set_ex_data
 #define SSL_CTX_set_options wf_ssl.SSL_CTX_set_options
@@ -146,6 +169,7 @@ int wf_ssl_load(char *err, size_t errlen);
 #define SSL_CTX_use_cert_and_key wf_ssl.SSL_CTX_use_cert_and_key
 #define SSL_SESSION_free wf_ssl.SSL_SESSION_free
 #define SSL_SESSION_is_resumable wf_ssl.SSL_SESSION_is_resumable
+#define SSL_certs_clear wf_ssl.SSL_certs_clear
 #define SSL_ctrl wf_ssl.SSL_ctrl
 #define SSL_do_handshake wf_ssl.SSL_do_handshake
 #define SSL_free wf_ssl.SSL_free
@@ -155,8 +179,10 @@ int wf_ssl_load(char *err, size_t errlen);
 #define SSL_get_error wf_ssl.SSL_get_error
 #define SSL_get_ex_data wf_ssl.SSL_get_ex_data
 #define SSL_get_ex_data_X509_STORE_CTX_idx wf_ssl.SSL_get_ex_data_X509_STORE_CTX_idx
+#define SSL_get_servername wf_ssl.SSL_get_servername
 #define SSL_get_verify_result wf_ssl.SSL_get_verify_result
 #define SSL_is_init_finished wf_ssl.SSL_is_init_finished
+#define SSL_is_server wf_ssl.SSL_is_server
 #define SSL_new wf_ssl.SSL_new
 #define SSL_pending wf_ssl.SSL_pending
 #define SSL_read wf_ssl.SSL_read
@@ -168,18 +194,28 @@ int wf_ssl_load(char *err, size_t errlen);
 #define SSL_set_fd wf_ssl.SSL_set_fd
 #define SSL_set_session wf_ssl.SSL_set_session
 #define SSL_shutdown wf_ssl.SSL_shutdown
+#define SSL_use_cert_and_key wf_ssl.SSL_use_cert_and_key
 #define SSL_write wf_ssl.SSL_write
 #define TLS_client_method wf_ssl.TLS_client_method
 #define TLS_server_method wf_ssl.TLS_server_method
+#define X509_NAME_ENTRY_get_data wf_ssl.X509_NAME_ENTRY_get_data
+#define X509_NAME_get_entry wf_ssl.X509_NAME_get_entry
+#define X509_NAME_get_index_by_NID wf_ssl.X509_NAME_get_index_by_NID
+#define X509_STORE_CTX_get0_cert wf_ssl.X509_STORE_CTX_get0_cert
 #define X509_STORE_CTX_get_current_cert wf_ssl.X509_STORE_CTX_get_current_cert
 #define X509_STORE_CTX_get_error_depth wf_ssl.X509_STORE_CTX_get_error_depth
 #define X509_STORE_CTX_get_ex_data wf_ssl.X509_STORE_CTX_get_ex_data
 #define X509_STORE_CTX_set_error wf_ssl.X509_STORE_CTX_set_error
 #define X509_STORE_add_cert wf_ssl.X509_STORE_add_cert
 #define X509_check_private_key wf_ssl.X509_check_private_key
+#define X509_digest wf_ssl.X509_digest
 #define X509_free wf_ssl.X509_free
+#define X509_get_X509_PUBKEY wf_ssl.X509_get_X509_PUBKEY
 #define X509_get_ext_d2i wf_ssl.X509_get_ext_d2i
+#define X509_get_subject_name wf_ssl.X509_get_subject_name
+#define X509_verify_cert wf_ssl.X509_verify_cert
 #define X509_verify_cert_error_string wf_ssl.X509_verify_cert_error_string
+#define i2d_X509_PUBKEY wf_ssl.i2d_X509_PUBKEY
 #endif
 
 #endif

@@ -1,6 +1,8 @@
 #include "net/tls.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +54,171 @@ SSL_CTX *wf_tls_ctx_new(int server, char *err, size_t errlen)
 	return ctx;
 }
 
+/* ---- server certificates ------------------------------------------------------------------
+ * A context keeps every certificate of its DownstreamTlsContext (ex_data, freed with it), and
+ * the first of each key type is also the context's own: what a handshake gets when nothing
+ * else is chosen. With several certificates, a certificate callback (run once the ClientHello
+ * is read, before OpenSSL picks a certificate by the client's signature algorithms) replaces
+ * the connection's certificates with the first of each key type whose names match the SNI:
+ * Envoy's default selector. */
+
+struct certent {
+	X509 *leaf;
+	EVP_PKEY *pk;
+	OPENSSL_STACK *chain;           /* the intermediates */
+	int type;                       /* 0 RSA, 1 ECDSA */
+	char **names;                   /* DNS SANs (or the CN without SANs), lower-cased */
+	int n_names;
+};
+
+struct certset {
+	int n;
+	uint8_t require_sni, full_scan;
+	int def[2];                     /* the context's own, per key type: index or -1 */
+	struct certent *e;
+};
+
+static int certs_idx = -1;
+
+static void certset_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct certset *cs = ptr;
+	if (!cs)
+		return;
+	for (int i = 0; i < cs->n; i++) {
+		struct certent *e = &cs->e[i];
+		X509_free(e->leaf);
+		EVP_PKEY_free(e->pk);
+		OPENSSL_sk_pop_free(e->chain, (OPENSSL_sk_freefunc)X509_free);
+		for (int k = 0; k < e->n_names; k++)
+			free(e->names[k]);
+		free(e->names);
+	}
+	free(cs->e);
+	free(cs);
+}
+
+static void add_name(struct certent *e, const unsigned char *s, int n)
+{
+	if (n <= 0 || memchr(s, 0, (size_t)n))
+		return;
+	char *v = malloc((size_t)n + 1);
+	for (int i = 0; i < n; i++)
+		v[i] = (char)tolower(s[i]);
+	v[n] = 0;
+	e->names = realloc(e->names, (size_t)(e->n_names + 1) * sizeof(*e->names));
+	e->names[e->n_names++] = v;
+}
+
+static int name_one(void *arg, int type, const char *s, size_t n)
+{
+	if (type == GEN_DNS)
+		add_name(arg, (const unsigned char *)s, (int)n);
+	return 0;
+}
+
+/* The names a certificate serves (RFC 6125): its DNS SANs, or its CN when it has no SANs. */
+static void cert_names(struct certent *e)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(e->leaf, NID_subject_alt_name, NULL, NULL);
+	if (sans) {
+		GENERAL_NAMES_free(sans);
+		wf_tls_each_san(e->leaf, name_one, e);
+		return;
+	}
+	X509_NAME *subj = X509_get_subject_name(e->leaf);
+	int i = subj ? X509_NAME_get_index_by_NID(subj, NID_commonName, -1) : -1;
+	X509_NAME_ENTRY *cn = i >= 0 ? X509_NAME_get_entry(subj, i) : NULL;
+	if (cn) {
+		ASN1_STRING *d = X509_NAME_ENTRY_get_data(cn);
+		add_name(e, ASN1_STRING_get0_data(d), ASN1_STRING_length(d));
+	}
+}
+
+/* Certificates whose names hold `name` exactly ("*.x.com" is a name too, for wildcards):
+ * the first of each key type into pick[]. 1 when any matched. */
+static int pick_by_name(const struct certset *cs, const char *name, int pick[2])
+{
+	int found = 0;
+	for (int i = 0; i < cs->n; i++) {
+		const struct certent *e = &cs->e[i];
+		if (pick[e->type] >= 0)
+			continue;
+		for (int k = 0; k < e->n_names; k++)
+			if (!strcmp(e->names[k], name)) {
+				pick[e->type] = i;
+				found = 1;
+				break;
+			}
+	}
+	return found;
+}
+
+static int choose_cert(SSL *ssl, void *arg)
+{
+	if (!SSL_is_server(ssl))
+		return 1;
+	const struct certset *cs = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), certs_idx);
+	if (!cs)
+		return 1;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (!sni || !*sni)
+		return !cs->require_sni; /* no SNI: the context's own, by key type (Envoy's full scan) */
+	char name[256];
+	size_t n = strlen(sni);
+	if (n >= sizeof(name) - 1)
+		return !cs->require_sni;
+	for (size_t i = 0; i <= n; i++)
+		name[i] = (char)tolower((unsigned char)sni[i]);
+	int pick[2] = {-1, -1};
+	if (!pick_by_name(cs, name, pick)) {
+		/* a wildcard covers one label: *.example.com for www.example.com, not a.b.example.com */
+		const char *dot = strchr(name + 1, '.');
+		if (dot && dot[1]) {
+			char wild[258];
+			snprintf(wild, sizeof(wild), "*%s", dot);
+			pick_by_name(cs, wild, pick);
+		}
+	}
+	if (pick[0] < 0 && pick[1] < 0) {
+		if (cs->require_sni)
+			return 0;
+		if (cs->full_scan)
+			return 1;
+		pick[cs->e[0].type] = 0; /* Envoy: the first certificate, whatever its key type */
+	}
+	if (pick[0] == cs->def[0] && pick[1] == cs->def[1])
+		return 1;
+	SSL_certs_clear(ssl);
+	for (int t = 0; t < 2; t++) {
+		const struct certent *e = pick[t] >= 0 ? &cs->e[pick[t]] : NULL;
+		if (e && SSL_use_cert_and_key(ssl, e->leaf, e->pk, (STACK_OF(X509) *)e->chain, 1) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+static struct certset *certset(SSL_CTX *ctx)
+{
+	if (certs_idx < 0) /* main thread, config time */
+		certs_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, certset_free);
+	struct certset *cs = SSL_CTX_get_ex_data(ctx, certs_idx);
+	if (!cs) {
+		cs = calloc(1, sizeof(*cs));
+		cs->def[0] = cs->def[1] = -1;
+		SSL_CTX_set_ex_data(ctx, certs_idx, cs);
+		SSL_CTX_set_cert_cb(ctx, choose_cert, NULL);
+	}
+	return cs;
+}
+
+void wf_tls_set_sni_policy(SSL_CTX *ctx, int require_sni, int full_scan)
+{
+	struct certset *cs = certset(ctx);
+	cs->require_sni = (uint8_t)require_sni;
+	cs->full_scan = (uint8_t)full_scan;
+}
+
 int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const char *key, size_t key_len,
                     const char *what, char *err, size_t errlen)
 {
@@ -85,18 +252,42 @@ int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const cha
 		snprintf(err, errlen, "%s: only RSA and ECDSA keys are supported", what);
 		goto out;
 	}
-	/* override=0: a second certificate of the same key type is refused, not silently replacing */
-	if (SSL_CTX_use_cert_and_key(ctx, leaf, pk, (STACK_OF(X509) *)rest, 0) != 1) {
-		fail(err, errlen, what, "cannot use this certificate (one per key type, RSA and ECDSA, is supported)");
+	struct certset *cs = certset(ctx);
+	int type = id == EVP_PKEY_EC;
+	/* the first of its key type is the context's own */
+	if (cs->def[type] < 0 && SSL_CTX_use_cert_and_key(ctx, leaf, pk, (STACK_OF(X509) *)rest, 0) != 1) {
+		fail(err, errlen, what, "cannot use this certificate");
 		goto out;
 	}
-	rc = 0;
+	if (cs->def[type] < 0)
+		cs->def[type] = cs->n;
+	cs->e = realloc(cs->e, (size_t)(cs->n + 1) * sizeof(*cs->e));
+	struct certent *e = &cs->e[cs->n++];
+	*e = (struct certent){.leaf = leaf, .pk = pk, .chain = rest, .type = type};
+	cert_names(e);
+	BIO_free(b);
+	return 0; /* the entry owns leaf, pk and rest */
 out:
 	BIO_free(b);
 	X509_free(leaf);
 	EVP_PKEY_free(pk);
 	OPENSSL_sk_pop_free(rest, (OPENSSL_sk_freefunc)X509_free);
 	return rc;
+}
+
+int wf_tls_cert_digests(X509 *cert, unsigned char der[32], unsigned char spki[32])
+{
+	unsigned n = 0;
+	if (X509_digest(cert, EVP_sha256(), der, &n) != 1 || n != 32)
+		return -1;
+	X509_PUBKEY *pub = X509_get_X509_PUBKEY(cert);
+	int len = pub ? i2d_X509_PUBKEY(pub, NULL) : -1;
+	if (len <= 0)
+		return -1;
+	unsigned char *buf = malloc((size_t)len), *p = buf;
+	int r = i2d_X509_PUBKEY(pub, &p) == len && EVP_Digest(buf, (size_t)len, spki, &n, EVP_sha256(), NULL) == 1;
+	free(buf);
+	return r && n == 32 ? 0 : -1;
 }
 
 int wf_tls_set_ca(SSL_CTX *ctx, const char *pem, size_t len, const char *what, char *err, size_t errlen)

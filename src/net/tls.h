@@ -13,10 +13,20 @@
 /* A new context for a server (server=1) or a client, TLS 1.2..1.3 by default, no
  * renegotiation, partial writes allowed. NULL with err filled. */
 SSL_CTX *wf_tls_ctx_new(int server, char *err, size_t errlen);
-/* Add a certificate chain + private key (PEM). One per key type (RSA, ECDSA): OpenSSL then
- * serves the one the client's signature algorithms accept. `what` names them in errors. */
+/* Add a certificate chain + private key (PEM), RSA or ECDSA; `what` names them in errors.
+ * A server may have several: a handshake gets, of the certificates whose DNS SANs (or CN,
+ * without SANs) match the client's SNI exactly, else by a one-label wildcard, the first of
+ * each key type; OpenSSL then serves the one the client's signature algorithms accept.
+ * Without SNI: the first of each key type; with an SNI no certificate matches: the first
+ * certificate (Envoy's default selector). */
 int wf_tls_add_cert(SSL_CTX *ctx, const char *chain, size_t chain_len, const char *key, size_t key_len,
                     const char *what, char *err, size_t errlen);
+/* Server: require_sni fails handshakes without an SNI, or with one no certificate matches;
+ * full_scan: an SNI no certificate matches gets the first of each key type, as without SNI. */
+void wf_tls_set_sni_policy(SSL_CTX *ctx, int require_sni, int full_scan);
+/* SHA-256 of the certificate's DER and of its SubjectPublicKeyInfo's DER (Envoy's
+ * verify_certificate_hash and verify_certificate_spki). 0, or -1. */
+int wf_tls_cert_digests(X509 *cert, unsigned char der[32], unsigned char spki[32]);
 /* Trust the CA certificates in `pem` for verifying the peer. */
 int wf_tls_set_ca(SSL_CTX *ctx, const char *pem, size_t len, const char *what, char *err, size_t errlen);
 /* Protocol range, as TLS1_2_VERSION..TLS1_3_VERSION (0: OpenSSL's lowest / highest). */

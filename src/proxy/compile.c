@@ -572,11 +572,6 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
 		goto fail;
-	if (cl->tls && m->n_health_checks) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, "health_checks",
-		           "health checks of a cluster with a transport_socket (TLS) are not supported yet");
-		goto fail;
-	}
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)
@@ -771,11 +766,6 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 	t->stat_prefix = strdup(m->stat_prefix);
 	if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
 		t->cluster = wf_compile_find_cluster(c, m, "cluster", m->cluster);
-		if (t->cluster && t->cluster->tls) {
-			wf_cfg_err(c->doc, c->err, c->errlen, m, "cluster",
-			           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
-			goto fail;
-		}
 		if (!t->cluster)
 			goto fail;
 	} else if (m->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
@@ -783,11 +773,6 @@ static struct wf_tcp_cfg *tcp(struct wf_compile *c, const TcpProxy *m)
 		t->weighted = calloc(wc->n_clusters + 1, sizeof(*t->weighted));
 		for (size_t i = 0; i < wc->n_clusters; i++) {
 			t->weighted[i].cluster = wf_compile_find_cluster(c, wc->clusters[i], "name", wc->clusters[i]->name);
-			if (t->weighted[i].cluster && t->weighted[i].cluster->tls) {
-				wf_cfg_err(c->doc, c->err, c->errlen, wc->clusters[i], "name",
-				           "tcp_proxy to a cluster with a transport_socket (TLS origination) is not supported yet");
-				goto fail;
-			}
 			if (!t->weighted[i].cluster)
 				goto fail;
 			t->weighted[i].weight = wc->clusters[i]->weight;

@@ -7,6 +7,7 @@
 
 #include "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.pb-c.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "core/str.h"
 #include "net/tls.h"
 #include "proxy/stats.h"
 #include "proxy/tls.h"
@@ -45,6 +46,8 @@ void wf_tls_cfg_free(struct wf_tls_cfg *t)
 			pcre2_code_free(t->san[i].sm.re);
 	}
 	free(t->san);
+	free(t->pin_cert);
+	free(t->pin_spki);
 	free(t->alpn);
 	free(t->sni);
 	free(t);
@@ -181,11 +184,51 @@ static int san_matchers(struct wf_compile *c, const ValidationContext *v, struct
 	return 0;
 }
 
+/* verify_certificate_hash (hex, colons allowed) and verify_certificate_spki (base64): SHA-256
+ * values, 32 bytes each. */
+static int pins(struct wf_compile *c, const ValidationContext *v, struct wf_tls_cfg *t)
+{
+	if (v->n_verify_certificate_hash)
+		t->pin_cert = calloc(v->n_verify_certificate_hash, 32);
+	for (size_t i = 0; i < v->n_verify_certificate_hash; i++) {
+		const char *h = v->verify_certificate_hash[i];
+		char hex[65];
+		size_t n = 0;
+		for (; *h && n < sizeof(hex) - 1; h++)
+			if (*h != ':')
+				hex[n++] = *h;
+		if (*h || n != 64 || wf_hex_decode(hex, 64, t->pin_cert[i]) != 32)
+			return wf_cfg_err(c->doc, c->err, c->errlen, v, "verify_certificate_hash",
+			                  "'%s' is not a SHA-256 in hex (64 digits, colons allowed)", v->verify_certificate_hash[i]);
+		t->n_pin_cert++;
+	}
+	if (v->n_verify_certificate_spki)
+		t->pin_spki = calloc(v->n_verify_certificate_spki, 32);
+	for (size_t i = 0; i < v->n_verify_certificate_spki; i++) {
+		const char *b = v->verify_certificate_spki[i];
+		unsigned char raw[48];
+		size_t n = strlen(b);
+		if (n > 44 || wf_base64_decode(b, n, raw) != 32)
+			return wf_cfg_err(c->doc, c->err, c->errlen, v, "verify_certificate_spki",
+			                  "'%s' is not a SHA-256 in base64 (44 characters)", b);
+		memcpy(t->pin_spki[t->n_pin_spki++], raw, 32);
+	}
+	return 0;
+}
+
 static int validation(struct wf_compile *c, const ValidationContext *v, struct wf_tls_cfg *t)
 {
-	if (!v->trusted_ca)
+	if (pins(c, v, t) < 0)
+		return -1;
+	t->verify = t->n_pin_cert || t->n_pin_spki;
+	if (!v->trusted_ca && !t->verify)
 		return wf_cfg_err(c->doc, c->err, c->errlen, v, "trusted_ca",
-		                  "trusted_ca is required (the peer is verified against it)");
+		                  "trusted_ca (the peer is verified against it) or verify_certificate_hash / "
+		                  "verify_certificate_spki is required");
+	if (v->max_verify_depth)
+		SSL_CTX_set_verify_depth(t->ctx, (int)v->max_verify_depth->value);
+	if (!v->trusted_ca)
+		return san_matchers(c, v, t);
 	char *pem = NULL, what[600], e[1024];
 	uint32_t len;
 	if (source(c, v->trusted_ca, &pem, &len, what, sizeof(what)) < 0)
@@ -196,9 +239,7 @@ static int validation(struct wf_compile *c, const ValidationContext *v, struct w
 	free(pem);
 	if (r < 0)
 		return wf_cfg_err(c->doc, c->err, c->errlen, v, "trusted_ca", "%s", e);
-	if (v->max_verify_depth)
-		SSL_CTX_set_verify_depth(t->ctx, (int)v->max_verify_depth->value);
-	t->verify = 1;
+	t->verify = t->verify_chain = 1;
 	return san_matchers(c, v, t);
 }
 
@@ -260,6 +301,7 @@ static void stats(struct wf_tls_cfg *t, const char *scope, const char *label)
 	t->st_no_certificate = wf_stat_register(WF_STAT_COUNTER, scope, label, "ssl.no_certificate");
 	t->st_fail_verify_san = wf_stat_register(WF_STAT_COUNTER, scope, label, "ssl.fail_verify_san");
 	t->st_fail_verify_error = wf_stat_register(WF_STAT_COUNTER, scope, label, "ssl.fail_verify_error");
+	t->st_fail_verify_cert_hash = wf_stat_register(WF_STAT_COUNTER, scope, label, "ssl.fail_verify_cert_hash");
 	t->st_session_reused = wf_stat_register(WF_STAT_COUNTER, scope, label, "ssl.session_reused");
 }
 
@@ -270,10 +312,14 @@ static int downstream(struct wf_compile *c, const DownstreamTlsContext *m, struc
 	t->require_cert = m->require_client_certificate && m->require_client_certificate->value;
 	if (t->require_cert && !t->verify)
 		return wf_cfg_err(c->doc, c->err, c->errlen, m, "require_client_certificate",
-		                  "needs common_tls_context.validation_context.trusted_ca to verify the client's certificate");
+		                  "needs common_tls_context.validation_context (trusted_ca, or certificate pins) to "
+		                  "verify the client's certificate");
 	if (t->verify)
-		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | (t->require_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-		                   wf_tls_verify_cb);
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | (t->require_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+	wf_tls_set_sni_policy(t->ctx, m->require_sni && m->require_sni->value,
+	                      m->full_scan_certs_on_sni_mismatch && m->full_scan_certs_on_sni_mismatch->value);
+	if (m->prefer_client_ciphers)
+		SSL_CTX_clear_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* sessions resume only on the listener that created them */
 	unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
 	size_t n = strlen(label) < sizeof(sid) ? strlen(label) : sizeof(sid);
@@ -345,8 +391,10 @@ int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core_
 		if (r == 0 && u->sni && *u->sni)
 			t->sni = strdup(u->sni);
 		if (r == 0)
-			SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, t->verify ? wf_tls_verify_cb : NULL);
-		if (r == 0 && wf_tls_client_sessions(t->ctx, c->snap->n_workers ? c->snap->n_workers : 1) < 0)
+			SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+		/* max_session_keys: 0 disables resumption; otherwise each worker keeps its newest */
+		int resume = !u->max_session_keys || u->max_session_keys->value;
+		if (r == 0 && resume && wf_tls_client_sessions(t->ctx, c->snap->n_workers ? c->snap->n_workers : 1) < 0)
 			r = wf_cfg_err(c->doc, c->err, c->errlen, ts, NULL, "out of memory");
 		/* the same context (same text) after a reload may reuse pooled connections */
 		t->key = XXH64(ts->typed_config->value.data, ts->typed_config->value.len, 0) | 1;
@@ -355,6 +403,8 @@ int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core_
 		wf_tls_cfg_free(t);
 		return -1;
 	}
+	if (t->verify)
+		SSL_CTX_set_cert_verify_callback(t->ctx, wf_tls_verify_peer, t);
 	stats(t, scope, label);
 	*out = t;
 	return 0;

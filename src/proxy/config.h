@@ -481,15 +481,20 @@ struct wf_san_match {
 struct wf_tls_cfg {
 	struct ssl_ctx_st *ctx;
 	uint8_t server;
-	uint8_t verify;                    /* a trusted CA is configured: the peer is verified */
+	uint8_t verify;                    /* the peer is verified (a trusted CA, or pins) */
+	uint8_t verify_chain;              /* trusted_ca: the peer's chain must lead to it */
 	uint8_t require_cert;              /* server: require_client_certificate */
 	struct wf_san_match *san; uint32_t n_san;
+	/* verify_certificate_hash / verify_certificate_spki: SHA-256 values; any one matching
+	 * (in either list) accepts the peer's certificate */
+	uint8_t (*pin_cert)[32]; uint32_t n_pin_cert;
+	uint8_t (*pin_spki)[32]; uint32_t n_pin_spki;
 	unsigned char *alpn; uint32_t alpn_len;  /* wire format (length-prefixed) */
 	char *sni;                         /* client: UpstreamTlsContext.sni */
 	uint64_t key;                      /* client: hash of the context's config; pooled
 	                                    * connections are reused only for the same key */
 	uint32_t st_handshake, st_connection_error, st_no_certificate, st_fail_verify_san,
-	         st_fail_verify_error, st_session_reused;
+	         st_fail_verify_error, st_fail_verify_cert_hash, st_session_reused;
 };
 
 /* WF_NF_MATCH: a listener with several filter chains (or the TLS inspector): each

@@ -5,13 +5,18 @@
  *       ^                 │ the timer is the check's timeout while a check is in flight │
  *       └──── next check after wf_hc_next_ms ── finish(result) <── refused, EOF, timeout ┘
  *
- * Only the main thread touches sessions; the workers see only the hosts' shared records. */
+ * A check speaks through a wf_sio: over TLS when the cluster has a transport_socket (as
+ * Envoy's checks do by default), the handshake then being part of SENDING (a TCP check
+ * without payloads passes once the handshake is done). Only the main thread touches
+ * sessions; the workers see only the hosts' shared records. */
 #include "proxy/health.h"
 
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/h1.h"
+#include "proxy/sio.h"
 #include "proxy/stats.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -94,7 +99,7 @@ enum phase { IDLE, CONNECTING, SENDING, RECEIVING };
 #define RECV_MAX 65536
 
 struct session {
-	struct wf_io io;              /* fd -1 while idle */
+	struct wf_sio sio;            /* fd -1 while idle */
 	struct wf_timer timer;        /* the next check while idle, the timeout while in flight */
 	struct wf_defer defer;
 	char *key;                    /* "cluster|address" */
@@ -105,9 +110,6 @@ struct session {
 	struct wf_hc_state st;
 	uint8_t phase;                /* enum phase */
 	uint8_t seen;                 /* wf_health_sync: still in the config */
-	uint32_t sent;
-	char *rbuf;
-	uint32_t rlen;
 	struct session *next;
 };
 
@@ -115,6 +117,8 @@ static struct {
 	struct wf_loop *loop;
 	struct wf_snapshot *snap;     /* the config the sessions run (a reference of our own) */
 	struct session *sessions;
+	struct wf_pool pool;          /* the sessions' buffers */
+	uint8_t pool_ready;
 	uint64_t rng;
 } H;
 
@@ -142,16 +146,17 @@ static void recount(const struct wf_cluster *cl)
 	wf_cluster_membership(cl);
 }
 
+static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev);
+
+static void sio_reset(struct session *s)
+{
+	s->sio = (struct wf_sio){.io = {.fd = -1, .cb = on_io, .data = s}};
+}
+
 static void end_check(struct session *s)
 {
-	if (s->io.fd >= 0) {
-		wf_io_del(H.loop, &s->io);
-		close(s->io.fd);
-		s->io.fd = -1;
-	}
-	free(s->rbuf);
-	s->rbuf = NULL;
-	s->rlen = s->sent = 0;
+	wf_sio_close(H.loop, &H.pool, &s->sio);
+	sio_reset(s);
 	s->phase = IDLE;
 }
 
@@ -180,12 +185,14 @@ static void finish(struct session *s, enum wf_hc_result r)
 static int verdict(struct session *s)
 {
 	const struct wf_hc_cfg *c = s->cl->hc;
+	const char *p = wf_buf_data(&s->sio.rb);
+	uint32_t n = wf_buf_len(&s->sio.rb);
 	if (c->kind == WF_HC_TCP)
-		return wf_hc_tcp_match(c, s->rbuf, s->rlen) ? WF_HC_SUCCESS : -1;
+		return wf_hc_tcp_match(c, p, n) ? WF_HC_SUCCESS : -1;
 	struct wf_hdr hdrs[100];
 	struct wf_h1_resp resp = {.headers = hdrs};
 	struct wf_h1_limits lim = {.max_head_bytes = RECV_MAX, .max_headers = 100};
-	int r = wf_h1_parse_response(s->rbuf, s->rlen, &lim, &resp);
+	int r = wf_h1_parse_response(p, n, &lim, &resp);
 	if (r == 0)
 		return -1;
 	if (r < 0)
@@ -193,6 +200,21 @@ static int verdict(struct session *s)
 	if (wf_hdr_find(hdrs, resp.n_headers, "x-envoy-immediate-health-check-fail", 35))
 		return WF_HC_ACTIVE;
 	return wf_hc_http_status(c, resp.status);
+}
+
+/* Connected: TLS when the cluster has it, and the payload (the HTTP request, the TCP send
+ * block) queued. <0 when the connection failed. */
+static int connected(struct session *s, struct wf_io *io, uint32_t ev)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err || (ev & (EPOLLERR | EPOLLHUP)))
+		return -1;
+	const struct wf_hc_cfg *c = s->cl->hc;
+	if (s->cl->tls && wf_tls_attach(&s->sio, s->cl->tls) < 0)
+		return -1;
+	s->phase = SENDING;
+	return c->send_len ? wf_sio_write(H.loop, &H.pool, &s->sio, c->send, c->send_len) : 0;
 }
 
 static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
@@ -204,48 +226,42 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	if (s->phase == IDLE)
 		return;
 	const struct wf_hc_cfg *c = s->cl->hc;
-	if (s->phase == CONNECTING) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err || (ev & (EPOLLERR | EPOLLHUP))) {
-			finish(s, WF_HC_NETWORK);
-			return;
-		}
-		s->phase = SENDING;
+	if (s->phase == CONNECTING && connected(s, io, ev) < 0) {
+		finish(s, WF_HC_NETWORK);
+		return;
+	}
+	int r = wf_sio_flush(loop, &H.pool, &s->sio); /* TLS: the handshake goes on here */
+	if (r < 0) {
+		if (wf_sio_is_tls(&s->sio))
+			wf_debug("health check: cluster '%s' host %s: TLS: %s", s->cl->name, s->addr_str,
+			         wf_tls_failure(&s->sio));
+		finish(s, WF_HC_NETWORK);
+		return;
 	}
 	if (s->phase == SENDING) {
-		while (s->sent < c->send_len) {
-			ssize_t n = write(io->fd, c->send + s->sent, c->send_len - s->sent);
-			if (n < 0 && errno == EAGAIN)
-				return;
-			if (n <= 0) {
-				finish(s, WF_HC_NETWORK);
-				return;
-			}
-			s->sent += (uint32_t)n;
+		if (r == 0 || (wf_sio_is_tls(&s->sio) && !wf_tls_established(&s->sio))) {
+			wf_sio_update(loop, &s->sio); /* more to send, or the handshake to finish */
+			return;
 		}
 		if (c->kind == WF_HC_TCP && !c->n_receive) {
 			finish(s, WF_HC_SUCCESS); /* connect (and send) only */
 			return;
 		}
 		s->phase = RECEIVING;
-		s->rbuf = malloc(RECV_MAX);
-		wf_io_set(loop, io, EPOLLIN);
+		s->sio.want = EPOLLIN;
+	}
+	int n = wf_sio_read(&H.pool, &s->sio, RECV_MAX);
+	if (n == 0 && wf_buf_len(&s->sio.rb) < RECV_MAX) {
+		wf_sio_update(loop, &s->sio);
 		return;
 	}
-	ssize_t n = read(io->fd, s->rbuf + s->rlen, RECV_MAX - s->rlen);
-	if (n < 0 && errno == EAGAIN)
-		return;
-	if (n <= 0) {
-		finish(s, WF_HC_NETWORK); /* closed or reset before an answer */
-		return;
-	}
-	s->rlen += (uint32_t)n;
-	int v = verdict(s);
+	int v = n > 0 ? verdict(s) : -1;
 	if (v >= 0)
 		finish(s, (enum wf_hc_result)v);
-	else if (s->rlen == RECV_MAX)
-		finish(s, WF_HC_NETWORK); /* no answer in 64 KiB */
+	else if (n < 0 || wf_buf_len(&s->sio.rb) >= RECV_MAX)
+		finish(s, WF_HC_NETWORK); /* closed or reset before an answer, or none in 64 KiB */
+	else
+		wf_sio_update(loop, &s->sio);
 }
 
 static void start_check(struct session *s)
@@ -257,9 +273,9 @@ static void start_check(struct session *s)
 		finish(s, WF_HC_NETWORK);
 		return;
 	}
-	s->io.fd = fd;
+	s->sio.io.fd = fd;
 	s->phase = CONNECTING;
-	wf_io_set(H.loop, &s->io, EPOLLOUT);
+	wf_io_set(H.loop, &s->sio.io, EPOLLOUT);
 	wf_timer_set(H.loop, &s->timer, c->timeout_ms);
 }
 
@@ -304,6 +320,10 @@ static void first_check_at(struct session *s, const struct wf_hc_cfg *c)
 void wf_health_sync(struct wf_loop *loop, struct wf_snapshot *snap)
 {
 	H.loop = loop;
+	if (!H.pool_ready) {
+		wf_pool_init(&H.pool, 16);
+		H.pool_ready = 1;
+	}
 	for (struct session *s = H.sessions; s; s = s->next)
 		s->seen = 0;
 	for (uint32_t i = 0; i < snap->n_clusters; i++) {
@@ -325,7 +345,7 @@ void wf_health_sync(struct wf_loop *loop, struct wf_snapshot *snap)
 				s->key = strdup(key);
 				s->addr = cl->hosts[h].addr;
 				snprintf(s->addr_str, sizeof(s->addr_str), "%s", cl->hosts[h].addr_str);
-				s->io = (struct wf_io){.fd = -1, .cb = on_io, .data = s};
+				sio_reset(s);
 				s->timer = (struct wf_timer){.cb = on_timer, .data = s};
 				wf_hc_state_init(&s->st);
 				s->next = H.sessions;
@@ -377,4 +397,8 @@ void wf_health_stop(void)
 	}
 	wf_snapshot_release(H.snap);
 	H.snap = NULL;
+	if (H.pool_ready) {
+		wf_pool_fini(&H.pool);
+		H.pool_ready = 0;
+	}
 }

@@ -1,21 +1,31 @@
-/* envoy.filters.network.tcp_proxy: relay bytes between the downstream and an upstream with
- * splice(2) through a pipe per direction, so the payload never enters user space.
+/* envoy.filters.network.tcp_proxy: relay bytes between the downstream and an upstream.
+ *
+ * Plain on both sides: splice(2) through a pipe per direction, so the payload never enters
+ * user space.
  *
  *   downstream fd --splice--> pipe[0] --splice--> upstream fd      (direction 0: "rx")
  *   upstream fd   --splice--> pipe[1] --splice--> downstream fd    (direction 1: "tx")
  *
- * Half-close is passed on: when one side's reads end and its pipe is empty, the other side
- * gets shutdown(SHUT_WR); the session ends when both directions are done.
+ * TLS on either side (a filter chain that terminates it, a cluster that originates it): the
+ * bytes are decrypted or encrypted in user space, so they go through the two wf_sio's buffers
+ * with the byte tunnel (proxy/tunnel.c, the relay WebSocket upgrades use), at most TLS_BUF
+ * bytes waiting per direction.
  *
- * A filter chain with TLS terminates it here: the downstream is then a wf_sio with the TLS
- * transport, whose plaintext cannot be spliced, so both directions go through its buffers
- * (pump_tls) and the upstream gets plain bytes. */
+ * Either way half-close is passed on (TLS: close_notify is an EOF, an EOF is sent as
+ * close_notify), and the session ends when both directions are done.
+ *
+ * The upstream connection is a wf_uconn (proxy/upstream.c) never taken from or given back to
+ * the HTTP pools: it brings the connect timeout, the TLS handshake (a failed one is a connect
+ * failure, UF, retried under max_connect_attempts), max_connections and the cluster's
+ * connection stats. */
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/router.h"
 #include "proxy/sio.h"
 #include "proxy/stats.h"
 #include "proxy/tls.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -29,15 +39,6 @@
 
 #define PIPE_CHUNK (64 * 1024)
 #define TLS_BUF (64 * 1024)          /* bytes held per direction on the TLS path */
-
-struct tsess;
-static void connect_failed(struct tsess *s);
-
-struct side {
-	struct wf_io io;
-	struct tsess *s;
-	int which;                     /* 0 downstream, 1 upstream */
-};
 
 struct dir {
 	int pr, pw;                    /* pipe read / write ends */
@@ -56,17 +57,20 @@ struct tsess {
 	const struct wf_tcp_cfg *cfg;
 	struct wf_cluster *cluster;
 	const struct wf_host *host;
-	struct side down, up;
-	struct wf_sio ds;                  /* TLS downstream (its fd instead of down.io's) */
-	uint8_t tls;
-	struct dir d[2];
-	struct wf_timer t;
+	struct wf_sio ds;                  /* downstream (TLS when the chain terminates it) */
+	struct wf_uconn *u;                /* upstream: connecting, then relaying */
+	uint8_t tunnel;                    /* TLS on a side: relay through the sio buffers */
+	struct wf_tunnel tun;
+	struct dir d[2];                   /* splice */
+	struct wf_timer t;                 /* idle timeout */
 	uint8_t connecting, dead;
 	uint32_t attempts;                 /* connect attempts made (max_connect_attempts) */
 	uint64_t last_ms;
 	struct wf_stream_info si;
 	char remote[64], local[64];
 };
+
+static void connect_next(struct tsess *s);
 
 static void sess_free(struct wf_defer *d)
 {
@@ -81,8 +85,8 @@ static void sess_close(struct tsess *s, uint32_t flags)
 	struct wf_worker *w = s->w;
 	s->si.response_flags |= flags;
 	s->si.end_us = wf_now_us();
-	s->si.bytes_received = s->d[0].total;
-	s->si.bytes_sent = s->d[1].total;
+	s->si.bytes_received = s->tunnel ? s->tun.bytes[0] : s->d[0].total;
+	s->si.bytes_sent = s->tunnel ? s->tun.bytes[1] : s->d[1].total;
 	s->si.downstream_remote = s->remote;
 	s->si.downstream_local = s->local;
 	if (s->host) {
@@ -97,19 +101,10 @@ static void sess_close(struct tsess *s, uint32_t flags)
 	wf_stat_dec(s->cfg->st_cx_active);
 	wf_stat_dec(s->l->st_cx_active);
 	wf_stat_inc(s->l->st_cx_destroy);
-	if (s->cluster && s->up.io.fd >= 0) {
-		wf_stat_dec(s->cluster->st.cx_active);
-		wf_stat_inc(s->cluster->st.cx_destroy);
-	}
 	wf_timer_cancel(&w->loop, &s->t);
-	struct side *sides[2] = {&s->down, &s->up};
-	for (int i = 0; i < 2; i++)
-		if (sides[i]->io.fd >= 0) {
-			wf_io_del(&w->loop, &sides[i]->io);
-			close(sides[i]->io.fd);
-		}
-	if (s->tls)
-		wf_sio_close(&w->loop, &w->pool, &s->ds);
+	if (s->u)
+		wf_upstream_release(s->u, 0);
+	wf_sio_close(&w->loop, &w->pool, &s->ds);
 	for (int i = 0; i < 2; i++) {
 		if (s->d[i].pr >= 0)
 			close(s->d[i].pr);
@@ -176,124 +171,91 @@ static void update_interest(struct tsess *s)
 	 * other (write interest while that pipe holds bytes) */
 	uint32_t down = (!s->d[0].eof && !s->d[0].pending ? EPOLLIN : 0) | (s->d[1].pending ? EPOLLOUT : 0);
 	uint32_t up = (!s->d[1].eof && !s->d[1].pending ? EPOLLIN : 0) | (s->d[0].pending ? EPOLLOUT : 0);
-	wf_io_want(&s->w->loop, &s->down.io, down);
-	wf_io_want(&s->w->loop, &s->up.io, up);
+	wf_io_want(&s->w->loop, &s->ds.io, down);
+	wf_upstream_want(s->u, up);
 }
 
-/* The TLS path: decrypted downstream bytes from ds.rb to the upstream, upstream bytes into
- * ds (encrypted as they leave). At most TLS_BUF bytes wait in each direction. <0 fatal. */
-static int pump_tls(struct tsess *s)
+/* The TLS path: one step of the tunnel, its bytes counted as the splice path counts them. */
+static int run_tunnel(struct tsess *s)
 {
-	struct wf_sio *ds = &s->ds;
-	struct wf_loop *loop = &s->w->loop;
-	struct wf_pool *pool = &s->w->pool;
-	struct dir *d = &s->d[0];
-	for (;;) {
-		if (wf_buf_len(&ds->rb)) {
-			ssize_t n = write(s->up.io.fd, wf_buf_data(&ds->rb), wf_buf_len(&ds->rb));
-			if (n < 0) {
-				if (errno == EAGAIN)
-					break;
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			wf_buf_consume(&ds->rb, pool, (uint32_t)n);
-			d->total += (uint64_t)n;
-			wf_stat_add(s->cfg->st_rx_bytes, n);
-			s->last_ms = wf_loop_now(loop);
-			continue;
-		}
-		if (d->eof) {
-			if (!d->shut) {
-				d->shut = 1;
-				shutdown(s->up.io.fd, SHUT_WR);
-			}
-			break;
-		}
-		int r = wf_sio_read(pool, ds, TLS_BUF);
-		if (r == 0)
-			break;
-		if (r == -1)
-			d->eof = 1;
-		else if (r < 0)
-			return r;
+	uint64_t rx = s->tun.bytes[0], tx = s->tun.bytes[1];
+	int r = wf_tunnel_run(&s->tun, &s->w->loop, &s->w->pool);
+	if (s->tun.bytes[0] != rx || s->tun.bytes[1] != tx) {
+		wf_stat_add(s->cfg->st_rx_bytes, (int64_t)(s->tun.bytes[0] - rx));
+		wf_stat_add(s->cfg->st_tx_bytes, (int64_t)(s->tun.bytes[1] - tx));
+		s->last_ms = wf_loop_now(&s->w->loop);
 	}
-	d = &s->d[1];
-	for (;;) {
-		if (wf_sio_queued(ds) >= TLS_BUF)
-			break;
-		if (d->eof) {
-			if (!d->shut && !wf_sio_queued(ds)) {
-				d->shut = 1;
-				wf_sio_shutdown(ds);
-			}
-			break;
-		}
-		char buf[16384];
-		ssize_t n = read(s->up.io.fd, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EAGAIN)
-				break;
-			if (errno == EINTR)
-				continue;
-			if (errno != ECONNRESET)
-				return -errno;
-			n = 0;
-		}
-		if (n == 0) {
-			d->eof = 1;
-			continue;
-		}
-		d->total += (uint64_t)n;
-		wf_stat_add(s->cfg->st_tx_bytes, n);
-		s->last_ms = wf_loop_now(loop);
-		if (wf_sio_write(loop, pool, ds, buf, (size_t)n) < 0)
-			return -EPIPE;
-	}
-	return 0;
-}
-
-static void update_interest_tls(struct tsess *s)
-{
-	struct wf_sio *ds = &s->ds;
-	ds->want = !s->d[0].eof && !wf_buf_len(&ds->rb) ? EPOLLIN : 0;
-	wf_sio_update(&s->w->loop, ds);
-	uint32_t up = (!s->d[1].eof && wf_sio_queued(ds) < TLS_BUF ? EPOLLIN : 0) | (wf_buf_len(&ds->rb) ? EPOLLOUT : 0);
-	wf_io_want(&s->w->loop, &s->up.io, up);
+	return r;
 }
 
 static void run(struct tsess *s)
 {
-	if (s->tls) {
-		int r = pump_tls(s);
-		if (r < 0) {
-			sess_close(s, r == -EPIPE || r == -ECONNRESET || r == -EPROTO ? 0 : WF_RF_UC);
-			return;
-		}
-		if (s->d[0].shut && s->d[1].shut) {
-			sess_close(s, 0);
-			return;
-		}
-		update_interest_tls(s);
+	if (s->dead || s->connecting)
 		return;
+	int r;
+	if (s->tunnel) {
+		r = run_tunnel(s);
+	} else {
+		r = pump(s, 0, s->ds.io.fd, s->u->s.io.fd);
+		if (r == 0)
+			r = pump(s, 1, s->u->s.io.fd, s->ds.io.fd);
+		if (r == 0 && s->d[0].shut && s->d[1].shut)
+			r = 1;
+		if (r == 0)
+			update_interest(s);
 	}
-	int r = pump(s, 0, s->down.io.fd, s->up.io.fd);
-	if (r == 0)
-		r = pump(s, 1, s->up.io.fd, s->down.io.fd);
-	if (r < 0) {
-		sess_close(s, r == -EPIPE || r == -ECONNRESET ? 0 : WF_RF_UC);
-		return;
-	}
-	if (s->d[0].shut && s->d[1].shut) {
+	if (r < 0)
+		sess_close(s, r == -EPIPE || r == -ECONNRESET || r == -EPROTO ? 0 : WF_RF_UC);
+	else if (r > 0)
 		sess_close(s, 0);
-		return;
-	}
-	update_interest(s);
 }
 
-/* Pick a host and start connecting to it; on failure, connect_failed decides whether
- * another attempt is allowed (max_connect_attempts). */
+/* ---- the upstream connection ------------------------------------------------------------- */
+
+static void up_connected(struct wf_uconn *u, void *owner)
+{
+	struct tsess *s = owner;
+	s->connecting = 0;
+	s->last_ms = wf_loop_now(&s->w->loop);
+	wf_timer_set(&s->w->loop, &s->t, s->cfg->idle_timeout_ms);
+	if (s->tunnel) {
+		s->tun.s[0] = &s->ds;
+		s->tun.s[1] = &u->s;
+		s->tun.wm = TLS_BUF;
+	}
+	run(s);
+}
+
+static void up_event(struct wf_uconn *u, void *owner)
+{
+	run(owner);
+}
+
+/* Connecting (TCP or TLS) failed: another attempt when max_connect_attempts allows.
+ * Afterwards (a write failed): the session ends. u is gone either way. */
+static void up_failed(struct wf_uconn *u, void *owner, int err, int connecting)
+{
+	struct tsess *s = owner;
+	s->u = NULL;
+	if (!connecting) {
+		sess_close(s, err == -EPIPE || err == -ECONNRESET ? 0 : WF_RF_UC);
+		return;
+	}
+	if (s->attempts < s->cfg->max_connect_attempts) {
+		connect_next(s);
+		return;
+	}
+	sess_close(s, WF_RF_UF);
+}
+
+static const struct wf_uconn_ops up_ops = {
+	.connected = up_connected,
+	.readable = up_event,
+	.drained = up_event,
+	.failed = up_failed,
+};
+
+/* Pick a host and start connecting to it. */
 static void connect_next(struct tsess *s)
 {
 	struct wf_worker *w = s->w;
@@ -307,54 +269,33 @@ static void connect_next(struct tsess *s)
 		return;
 	}
 	wf_cluster_rq_start(w, s->cluster, s->host);
-	int ufd = wf_sock_connect(&s->host->addr);
-	if (ufd < 0) {
-		connect_failed(s);
+	int err = 0;
+	s->u = wf_upstream_connect(w, s->cluster, s->host, &up_ops, s, &err);
+	if (s->u)
+		return;
+	if (err == -EAGAIN) {
+		sess_close(s, WF_RF_UO); /* max_connections */
 		return;
 	}
-	s->up.io.fd = ufd;
-	s->up.io.registered = 0;
-	if (s->cluster->keepalive)
-		wf_sock_keepalive(ufd, s->cluster->keepalive_time, s->cluster->keepalive_interval,
-		                  s->cluster->keepalive_probes);
-	wf_stat_inc(s->cluster->st.cx_total);
-	wf_stat_inc(s->cluster->st.cx_active);
-	s->connecting = 1;
-	wf_io_set(&w->loop, &s->up.io, EPOLLOUT);
-	wf_timer_set(&w->loop, &s->t, s->cluster->connect_timeout_ms ? s->cluster->connect_timeout_ms : 5000);
-}
-
-static void connect_failed(struct tsess *s)
-{
 	wf_stat_inc(s->cluster->st.cx_connect_fail);
-	if (s->up.io.fd >= 0) {
-		wf_io_del(&s->w->loop, &s->up.io);
-		close(s->up.io.fd);
-		s->up.io.fd = -1;
-		wf_stat_dec(s->cluster->st.cx_active);
-		wf_stat_inc(s->cluster->st.cx_destroy);
-	}
-	if (s->attempts < s->cfg->max_connect_attempts) {
-		connect_next(s);
-		return;
-	}
-	sess_close(s, WF_RF_UF);
+	up_failed(NULL, s, err, 1);
 }
 
-static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+/* ---- the downstream ---------------------------------------------------------------------- */
+
+static void on_down(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 {
-	struct side *sd = io->data;
-	struct tsess *s = sd->s;
+	struct tsess *s = io->data;
 	if (s->dead)
 		return;
-	if (s->tls && sd->which == 0 && (ev & EPOLLOUT) && wf_sio_flush(loop, &s->w->pool, &s->ds) < 0) {
-		sess_close(s, WF_RF_DC);
+	if (!s->connecting) {
+		run(s);
 		return;
 	}
-	if (s->connecting && s->tls && sd->which == 0) {
+	if (wf_sio_is_tls(&s->ds)) {
 		/* the handshake (and the first bytes) while the upstream connects */
-		int r = wf_sio_read(&s->w->pool, &s->ds, TLS_BUF);
-		if (r == -1 || r < -1) {
+		if (((ev & EPOLLOUT) && wf_sio_flush(loop, &s->w->pool, &s->ds) < 0) ||
+		    wf_sio_read(&s->w->pool, &s->ds, TLS_BUF) < 0) {
 			sess_close(s, WF_RF_DC);
 			return;
 		}
@@ -362,38 +303,17 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		wf_sio_update(loop, &s->ds);
 		return;
 	}
-	if (s->connecting) {
-		if (sd->which == 0) {
-			/* downstream hung up before the upstream answered */
-			if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
-				char c;
-				if (recv(io->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (ev & (EPOLLHUP | EPOLLERR)))
-					sess_close(s, WF_RF_DC);
-			}
-			return;
-		}
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-		getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-		if (soerr || (ev & (EPOLLERR | EPOLLHUP))) {
-			connect_failed(s);
-			return;
-		}
-		s->connecting = 0;
-		s->last_ms = wf_loop_now(loop);
-		wf_timer_set(loop, &s->t, s->cfg->idle_timeout_ms ? s->cfg->idle_timeout_ms : 0);
+	/* plain: not read yet; did it hang up before the upstream answered? */
+	if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		char c;
+		if (recv(io->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (ev & (EPOLLHUP | EPOLLERR)))
+			sess_close(s, WF_RF_DC);
 	}
-	run(s);
 }
 
 static void on_timer(struct wf_loop *loop, struct wf_timer *t)
 {
 	struct tsess *s = t->data;
-	if (s->connecting) {
-		wf_stat_inc(s->cluster->st.cx_connect_timeout);
-		connect_failed(s);
-		return;
-	}
 	uint64_t idle = wf_loop_now(loop) - s->last_ms;
 	if (idle >= s->cfg->idle_timeout_ms) {
 		wf_stat_inc(s->cfg->st_idle_timeout);
@@ -416,18 +336,13 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct w
 	s->si.start_us = wf_now_us();
 	s->si.start_wall_us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
 	s->si.upstream_service_us = -1;
-	s->down.io.fd = fd;
-	s->down.io.cb = on_io;
-	s->down.io.data = &s->down;
-	s->down.s = s;
-	s->up.io.fd = -1;
-	s->up.io.cb = on_io;
-	s->up.io.data = &s->up;
-	s->up.s = s;
-	s->up.which = 1;
+	s->ds.io.fd = fd;
+	s->ds.io.cb = on_down;
+	s->ds.io.data = s;
 	s->d[0].pr = s->d[0].pw = s->d[1].pr = s->d[1].pw = -1;
 	s->t.cb = on_timer;
 	s->t.data = s;
+	s->connecting = 1;
 	struct wf_addr a;
 	if (wf_sock_peer(fd, &a) == 0)
 		wf_addr_str(&a, s->remote, sizeof(s->remote));
@@ -443,22 +358,22 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct w
 	s->cluster = cfg->cluster;
 	if (cfg->n_weighted)
 		s->cluster = wf_route_weighted(w, cfg->weighted, cfg->n_weighted, cfg->total_weight)->cluster;
-	int p0[2], p1[2];
-	if (pipe2(p0, O_NONBLOCK | O_CLOEXEC) < 0) {
-		sess_close(s, WF_RF_LR);
-		return;
+	s->tunnel = s->l->tls || s->cluster->tls;
+	if (!s->tunnel) {
+		int p0[2], p1[2];
+		if (pipe2(p0, O_NONBLOCK | O_CLOEXEC) < 0) {
+			sess_close(s, WF_RF_LR);
+			return;
+		}
+		s->d[0].pr = p0[0], s->d[0].pw = p0[1];
+		if (pipe2(p1, O_NONBLOCK | O_CLOEXEC) < 0) {
+			sess_close(s, WF_RF_LR);
+			return;
+		}
+		s->d[1].pr = p1[0], s->d[1].pw = p1[1];
 	}
-	s->d[0].pr = p0[0], s->d[0].pw = p0[1];
-	if (pipe2(p1, O_NONBLOCK | O_CLOEXEC) < 0) {
-		sess_close(s, WF_RF_LR);
-		return;
-	}
-	s->d[1].pr = p1[0], s->d[1].pw = p1[1];
 	if (s->l->tls) {
-		/* the fd moves into the TLS sio; the handshake starts now */
-		s->tls = 1;
-		s->ds.io = s->down.io;
-		s->down.io.fd = -1;
+		/* the handshake starts now, while the upstream connects */
 		if (wf_tls_attach(&s->ds, s->l->tls) < 0) {
 			sess_close(s, WF_RF_LR);
 			return;
@@ -466,7 +381,7 @@ void wf_tcp_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct w
 		s->ds.want = EPOLLIN;
 		wf_sio_update(&w->loop, &s->ds);
 	} else {
-		wf_io_set(&w->loop, &s->down.io, 0); /* read once the upstream is there */
+		wf_io_set(&w->loop, &s->ds.io, 0); /* read once the upstream is there */
 	}
 	connect_next(s);
 }

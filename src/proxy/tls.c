@@ -33,6 +33,7 @@ struct tconn {
 	uint8_t want_out;             /* OpenSSL must write before it can go on */
 	uint8_t done;                 /* handshake complete (counted) */
 	uint8_t failed_san;           /* the verify callback refused the peer's SANs */
+	uint8_t failed_pin;           /* ... or its hash and SPKI pins */
 	uint8_t shut;                 /* close_notify sent */
 	char why[160];                /* why the handshake failed */
 };
@@ -62,6 +63,8 @@ static int handshake_failed(struct tconn *t)
 	long vr = SSL_get_verify_result(t->ssl);
 	if (t->failed_san)
 		snprintf(t->why, sizeof(t->why), "peer certificate SAN mismatch");
+	else if (t->failed_pin)
+		snprintf(t->why, sizeof(t->why), "peer certificate hash/SPKI mismatch");
 	else if (vr != X509_V_OK)
 		snprintf(t->why, sizeof(t->why), "certificate verify failed: %s", X509_verify_cert_error_string(vr));
 	else
@@ -70,6 +73,8 @@ static int handshake_failed(struct tconn *t)
 		wf_debug("tls: connection error: %s", why);
 	} else if (t->failed_san) {
 		wf_stat_inc(cfg->st_fail_verify_san);
+	} else if (t->failed_pin) {
+		wf_stat_inc(cfg->st_fail_verify_cert_hash);
 	} else if (vr != X509_V_OK) {
 		wf_stat_inc(cfg->st_fail_verify_error);
 	} else if (cfg->server && cfg->require_cert && !SSL_get0_peer_certificate(t->ssl) &&
@@ -318,18 +323,42 @@ static int san_one(void *arg, int type, const char *v, size_t n)
 	return 0;
 }
 
-int wf_tls_verify_cb(int ok, X509_STORE_CTX *x)
+static int pinned(const struct wf_tls_cfg *cfg, X509 *cert)
 {
-	if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
-		return ok;
+	unsigned char der[32], spki[32];
+	if (wf_tls_cert_digests(cert, der, spki) < 0)
+		return 0;
+	for (uint32_t i = 0; i < cfg->n_pin_cert; i++)
+		if (!memcmp(cfg->pin_cert[i], der, 32))
+			return 1;
+	for (uint32_t i = 0; i < cfg->n_pin_spki; i++)
+		if (!memcmp(cfg->pin_spki[i], spki, 32))
+			return 1;
+	return 0;
+}
+
+int wf_tls_verify_peer(X509_STORE_CTX *x, void *arg)
+{
+	const struct wf_tls_cfg *cfg = arg;
+	if (cfg->verify_chain && X509_verify_cert(x) <= 0)
+		return 0;
 	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct tconn *t = ssl ? SSL_get_app_data(ssl) : NULL;
-	if (!t || !t->cfg->n_san)
-		return 1;
-	struct san_check c = {t->cfg};
-	if (wf_tls_each_san(X509_STORE_CTX_get_current_cert(x), san_one, &c) < 0)
-		return 1;
-	t->failed_san = 1;
-	X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
-	return 0;
+	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	if (!t || !leaf)
+		return 0;
+	if (cfg->n_san) {
+		struct san_check c = {cfg};
+		if (wf_tls_each_san(leaf, san_one, &c) >= 0) {
+			t->failed_san = 1;
+			X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+			return 0;
+		}
+	}
+	if ((cfg->n_pin_cert || cfg->n_pin_spki) && !pinned(cfg, leaf)) {
+		t->failed_pin = 1;
+		X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	return 1;
 }

@@ -20,8 +20,9 @@ int wf_tls_established(const struct wf_sio *s);
 int wf_tls_alpn_is(const struct wf_sio *s, const char *proto);
 /* Why the handshake failed, for logs (after an sio call returned <0, before wf_sio_close). */
 const char *wf_tls_failure(const struct wf_sio *s);
-/* OpenSSL's verify callback for contexts built from a wf_tls_cfg: chain verification, then
- * match_typed_subject_alt_names on the peer's certificate. */
-int wf_tls_verify_cb(int preverify_ok, struct x509_store_ctx_st *x);
+/* OpenSSL's certificate verification for contexts built from the wf_tls_cfg `cfg`: the chain
+ * (when a trusted CA is configured), then match_typed_subject_alt_names, then the hash and
+ * SPKI pins, on the peer's certificate. 1 accepted, 0 refused. */
+int wf_tls_verify_peer(struct x509_store_ctx_st *x, void *cfg);
 
 #endif

@@ -324,40 +324,6 @@ static int map_value_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *
 	return 0;
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+' || c == '-') return 62;
-	if (c == '/' || c == '_') return 63;
-	return -1;
-}
-
-/* Decode base64 into out (room for len / 4 * 3 + 3). Length, or -1 when malformed. */
-static long base64_decode(const char *in, size_t len, unsigned char *out)
-{
-	while (len && in[len - 1] == '=')
-		len--;
-	if (len % 4 == 1)
-		return -1;
-	long k = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[k++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return k;
-}
-
 /* ---- fields ------------------------------------------------------------------------------ */
 
 static int map_scalar_into(struct mapper *m, const yaml_node_t *n, const ProtobufCFieldDescriptor *f,
@@ -417,7 +383,7 @@ static int map_scalar_into(struct mapper *m, const yaml_node_t *n, const Protobu
 			return fail(m, n, "expected a base64 string, got %s", kind_name(n));
 		ProtobufCBinaryData *bd = dst;
 		bd->data = malloc(n->data.scalar.length / 4 * 3 + 4);
-		long k = base64_decode(scalar(n), n->data.scalar.length, bd->data);
+		long k = wf_base64_decode(scalar(n), n->data.scalar.length, bd->data);
 		if (k < 0) {
 			free(bd->data);
 			bd->data = NULL;

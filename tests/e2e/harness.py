@@ -12,6 +12,7 @@ Stdlib only. What is here:
   TcpServer / TcpEcho      raw TCP peers; Blackhole accepts and never answers
   closed_port()            a port where connect() is refused
   raw / RawConn            raw sockets with timeouts and an HTTP/1 response reader
+  recv_all(sock, n)        read n bytes, or to EOF
   request / Client         http.client, one-shot or keep-alive
   curl / curl_request      the curl binary
   get_stats, admin_get     admin helpers
@@ -885,6 +886,18 @@ class HttpUpstream:
 
 # ---------------------------------------------------------------------------------------------
 # raw TCP peers
+
+def recv_all(s, n=None, timeout=5.0):
+    """Read from socket s until n bytes (or EOF when n is None)."""
+    s.settimeout(timeout)
+    out = bytearray()
+    while n is None or len(out) < n:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        out += b
+    return bytes(out)
+
 
 class TcpServer:
     """A TCP server in threads; handler(sock, server) serves one connection."""

@@ -7,7 +7,7 @@ import threading
 import time
 
 import configs as C
-from harness import (TcpEcho, TcpServer, Weft, check, closed_port, eq, free_port, wait_for)
+from harness import (TcpEcho, TcpServer, Weft, check, closed_port, eq, free_port, recv_all, wait_for)
 
 
 def _tcp_cfg(upstream_port, **tcp_extra):
@@ -15,18 +15,6 @@ def _tcp_cfg(upstream_port, **tcp_extra):
     cfg = C.bootstrap(listeners=[C.tcp_listener(port, "echo", **tcp_extra)],
                       clusters=[C.cluster("echo", [upstream_port])])
     return cfg, port
-
-
-def _recv_all(s, n=None, timeout=5.0):
-    """Read until n bytes (or EOF when n is None)."""
-    s.settimeout(timeout)
-    out = bytearray()
-    while n is None or len(out) < n:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        out += b
-    return bytes(out)
 
 
 def test_tcp_echo_1mib():
@@ -37,7 +25,7 @@ def test_tcp_echo_1mib():
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             t = threading.Thread(target=s.sendall, args=(data,), daemon=True)
             t.start()
-            got = _recv_all(s, len(data), timeout=10)
+            got = recv_all(s, len(data), timeout=10)
             t.join(5)
             s.close()
             eq(len(got), len(data), "echoed length")
@@ -54,7 +42,7 @@ def test_tcp_half_close_downstream():
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
-            got = _recv_all(s, None, timeout=5)
+            got = recv_all(s, None, timeout=5)
             s.close()
             eq(len(got), len(data) + 3, "bytes received after half-close")
             check(got == data + b"BYE", "echo + trailer after half-close differs")
@@ -81,7 +69,7 @@ def test_tcp_half_close_upstream():
         cfg, port = _tcp_cfg(up.port)
         with Weft(cfg):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            got = _recv_all(s, None, timeout=5)                 # EOF after HELLO
+            got = recv_all(s, None, timeout=5)                 # EOF after HELLO
             eq(got, b"HELLO", "greeting then EOF")
             s.sendall(b"still talking")
             s.shutdown(socket.SHUT_WR)
@@ -96,7 +84,7 @@ def test_tcp_idle_timeout():
         with Weft(cfg):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"ping")
-            eq(_recv_all(s, 4), b"ping", "echo")
+            eq(recv_all(s, 4), b"ping", "echo")
             t0 = time.monotonic()
             s.settimeout(4)
             try:
@@ -118,7 +106,7 @@ def test_tcp_idle_timeout_not_hit_when_active():
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             for i in range(5):                                  # 2 s of traffic, never 1 s idle
                 s.sendall(b"x%d" % i)
-                eq(_recv_all(s, 2), b"x%d" % i, "echo %d" % i)
+                eq(recv_all(s, 2), b"x%d" % i, "echo %d" % i)
                 time.sleep(0.4)
             s.close()
 
@@ -150,7 +138,7 @@ def test_tcp_upstream_close_closes_downstream():
         with Weft(cfg):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"hi")
-            eq(_recv_all(s, None, timeout=4), b"bye", "data then EOF when the upstream closes")
+            eq(recv_all(s, None, timeout=4), b"bye", "data then EOF when the upstream closes")
             s.close()
 
 
@@ -164,7 +152,7 @@ def test_tcp_many_concurrent_sessions():
                 s = socket.create_connection(("127.0.0.1", port), timeout=5)
                 msg = (b"session-%d;" % i) * 1000
                 s.sendall(msg)
-                got = _recv_all(s, len(msg))
+                got = recv_all(s, len(msg))
                 s.close()
                 if got != msg:
                     errors.append("session %d: %d bytes back" % (i, len(got)))
@@ -188,9 +176,31 @@ def test_tcp_stats():
             for i in range(3):
                 s = socket.create_connection(("127.0.0.1", port), timeout=5)
                 s.sendall(b"12345")
-                eq(_recv_all(s, 5), b"12345", "echo")
+                eq(recv_all(s, 5), b"12345", "echo")
                 s.close()
             wait_for(lambda: w.stat("tcp.tcp.downstream_cx_total") == 3, 3,
                      what="tcp.tcp.downstream_cx_total == 3")
             eq(w.stat("cluster.echo.upstream_cx_total"), 3, "cluster.echo.upstream_cx_total")
             eq(w.stat("listener.127.0.0.1_%d.downstream_cx_total" % port), 3, "listener downstream_cx_total")
+
+
+def test_tcp_max_connections_closes_the_overflow():
+    """The cluster's max_connections counts tcp_proxy sessions: one over it is closed at once
+    (flag UO, upstream_cx_overflow), as in Envoy."""
+    with TcpEcho() as echo:
+        port = free_port()
+        cfg = C.bootstrap(listeners=[C.tcp_listener(port, "echo")], clusters=[
+            C.cluster("echo", [echo.port], circuit_breakers={"thresholds": [{"max_connections": 1}]})])
+        with Weft(cfg, concurrency=1) as w:
+            first = socket.create_connection(("127.0.0.1", port), timeout=5)
+            first.sendall(b"one")
+            eq(recv_all(first, 3), b"one", "the first session is relayed")
+            second = socket.create_connection(("127.0.0.1", port), timeout=5)
+            eq(recv_all(second, None), b"", "the second session is closed")
+            eq(w.stat("cluster.echo.upstream_cx_overflow"), 1, "upstream_cx_overflow")
+            first.close()
+            wait_for(lambda: w.stat("cluster.echo.upstream_cx_active") == 0, what="the first upstream closed")
+            third = socket.create_connection(("127.0.0.1", port), timeout=5)
+            third.sendall(b"three")
+            eq(recv_all(third, 5), b"three", "room again once the first has closed")
+            third.close()

@@ -18,8 +18,8 @@ import hashlib
 import json
 import time
 
-from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, pattern_bytes, run_weft,
-                     tmp_path, wait_for, write_file)
+from harness import (HttpUpstream, TcpEcho, Weft, check, curl_request, eq, free_port, pattern_bytes, recv_all,
+                     run_weft, tmp_path, wait_for, write_file)
 
 TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 SPIFFE = "spiffe://weft.test/ns/default/sa/client"
@@ -43,8 +43,8 @@ def _leaf(d, name, ca, sans, key="ec", serial=1, cn=None):
     _ossl("req", *keyopt, "-nodes", "-subj", "/CN=%s" % (cn or name), "-keyout", name + ".key",
           "-out", name + ".csr", cwd=d)
     with open(os.path.join(d, name + ".ext"), "w") as f:
-        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
-                "extendedKeyUsage=serverAuth,clientAuth\n" % sans)
+        f.write(("subjectAltName=%s\n" % sans if sans else "") +
+                "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n")
     _ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-set_serial",
           str(serial), "-days", "2", "-extfile", name + ".ext", "-out", name + ".crt", cwd=d)
 
@@ -64,6 +64,11 @@ def pki():
         _leaf(d, "client", "ca", "URI:%s,DNS:client.test" % SPIFFE, serial=0x3001)
         _leaf(d, "client_badsan", "ca", "URI:spiffe://weft.test/ns/default/sa/intruder", serial=0x3002)
         _leaf(d, "client_otherca", "otherca", "URI:%s" % SPIFFE, serial=0x3003)
+        # several certificates in one context, chosen by SNI (and key type)
+        _leaf(d, "a_rsa", "ca", "DNS:a.test", key="rsa", serial=0x4001)
+        _leaf(d, "a_ec", "ca", "DNS:a.test", serial=0x4002)
+        _leaf(d, "wild_rsa", "ca", "DNS:*.wild.test", key="rsa", serial=0x4003)
+        _leaf(d, "cn_only", "ca", None, serial=0x4004, cn="cn.test")
         _pki = {n: os.path.join(d, n) for n in os.listdir(d)}
     return _pki
 
@@ -314,6 +319,20 @@ def test_tls_session_resumption():
             check(not _resumed(port, "-tls1_2"), "no resumption when both kinds are disabled")
 
 
+def test_tls_prefer_client_ciphers():
+    server_order = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"]
+    with HttpUpstream("up") as up:
+        for prefer, want in ((False, server_order[0]), (True, server_order[1])):
+            params = {"tls_maximum_protocol_version": "TLSv1_2", "cipher_suites": server_order}
+            cfg, port = https_config(up.port, tls_socket(params=params, prefer_client_ciphers=prefer))
+            with Weft(cfg):
+                ctx = ssl.create_default_context(cafile=pki()["ca.crt"])
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                ctx.set_ciphers(":".join(reversed(server_order)))
+                with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost") as s:
+                    eq(s.cipher()[0], want, "prefer_client_ciphers: %s" % prefer)
+
+
 # ---------------------------------------------------------------------------------------------
 # loading and reloading certificates
 
@@ -333,7 +352,6 @@ def test_tls_bad_files_refused_with_path_and_reason():
                 {"certificate_chain": {"filename": pki()["srv_ec.crt"]}, "private_key": {"filename": pki()["srv_rsa.key"]}}]}}},
          "does not match"),
         (tls_socket(validation={"trusted_ca": {"filename": os.path.join(d, "missing.pem")}}), "missing.pem"),
-        (tls_socket(require_sni=True), "require_sni"),
     ]:
         cfg, _ = https_config(free_port(), ts)
         path = tmp_path("weft.yaml")
@@ -586,7 +604,7 @@ class HttpsUpstream:
     def __init__(self, name="srv_ec", client_ca=None):
         import http.server
         import threading
-        self.snis, self.peers, self.handshakes = [], [], 0
+        self.snis, self.peers, self.paths, self.handshakes = [], [], [], 0
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki()[name + ".crt"], pki()[name + ".key"])
         if client_ca:
@@ -603,6 +621,7 @@ class HttpsUpstream:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
+                outer.paths.append(self.path)
                 cert = self.connection.getpeercert()
                 if cert:
                     outer.peers.append([v for k, v in cert.get("subjectAltName", ()) if k == "URI"])
@@ -739,9 +758,11 @@ def test_tls_upstream_new_connections_resume_the_session():
             "common_http_protocol_options": {"max_requests_per_connection": 1},
             "explicit_http_config": {"http_protocol_options": {}}}
     with HttpsUpstream("srv_ec") as up:
-        for version in ("TLSv1_3", "TLSv1_2"):
+        for version, keys in (("TLSv1_3", None), ("TLSv1_2", None), ("TLSv1_3", 0), ("TLSv1_2", 0)):
             ts = _up_tls()
             ts["typed_config"]["common_tls_context"]["tls_params"] = {"tls_maximum_protocol_version": version}
+            if keys is not None:
+                ts["typed_config"]["max_session_keys"] = keys
             cfg, port = C.simple(up.port, cluster_extra={"transport_socket": ts, "typed_extension_protocol_options": {
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts}})
             with Weft(cfg) as w:
@@ -749,4 +770,341 @@ def test_tls_upstream_new_connections_resume_the_session():
                     code, body, err = curl_request("http://127.0.0.1:%d/s%d" % (port, i), "--max-time", "5")
                     eq((code, body), (200, b"ok /s%d" % i), "request %d (%s)" % (i, err))
                 eq(w.stat("cluster.backend.ssl.handshake"), 3, "a new connection (and handshake) per request")
-                eq(w.stat("cluster.backend.ssl.session_reused"), 2, "%s: the 2nd and 3rd resumed" % version)
+                eq(w.stat("cluster.backend.ssl.session_reused"), 0 if keys == 0 else 2,
+                   "%s, max_session_keys %s: the 2nd and 3rd resumed (unless 0)" % (version, keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# several certificates in one DownstreamTlsContext: chosen by SNI, then key type
+
+def _served(port, servername=None, *args):
+    """(serial, peer signature type) of the certificate served to openssl s_client, or the
+    s_client output when the handshake failed."""
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", pki()["ca.crt"]]
+    cmd += ["-servername", servername] if servername else ["-noservername"]
+    p = subprocess.run(cmd + list(args), input=b"", capture_output=True, timeout=10)
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    x = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=p.stdout, capture_output=True)
+    if x.returncode != 0:
+        return out
+    kind = "ECDSA" if "Peer signature type: ECDSA" in out else "RSA" if "Peer signature type: RSA" in out else "?"
+    return x.stdout.decode().strip().replace("serial=", ""), kind
+
+
+RSA_ONLY = ("-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256")
+
+
+def test_tls_certificate_chosen_by_sni_then_key_type():
+    names = ("srv_ec", "a_rsa", "a_ec", "wild_rsa", "cn_only")
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(names=names))
+        with Weft(cfg):
+            for sni, args, want in [
+                ("a.test", (), ("4002", "ECDSA")),          # exact name, ECDSA preferred
+                ("a.test", RSA_ONLY, ("4001", "RSA")),      # same name, the client's sigalgs
+                ("A.Test", (), ("4002", "ECDSA")),          # names are case-insensitive
+                ("x.wild.test", (), ("4003", "RSA")),       # one-label wildcard
+                ("a.b.wild.test", (), ("1002", "ECDSA")),   # two labels: no match, the first
+                ("cn.test", (), ("4004", "ECDSA")),         # a certificate without SANs: its CN
+                ("www.example.com", (), ("1002", "ECDSA")),
+                ("nomatch.test", (), ("1002", "ECDSA")),    # no match: the first certificate
+                (None, (), ("1002", "ECDSA")),              # no SNI: the first of each key type
+                (None, RSA_ONLY, ("4001", "RSA")),
+            ]:
+                eq(_served(port, sni, *args), want, "certificate for SNI %s %s" % (sni, " ".join(args)))
+            # an SNI no certificate matches, from an RSA-only client: Envoy serves the first
+            # certificate (ECDSA) all the same, and the handshake fails
+            check(isinstance(_served(port, "nomatch.test", *RSA_ONLY), str), "no RSA fallback without full scan")
+            # Python's ssl verifies the name: every certificate fits its own name
+            for host in ("a.test", "x.wild.test", "localhost"):
+                with py_client(port, server_hostname=host) as s:
+                    s.sendall(b"GET /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % host.encode())
+                    check(s.recv(100).startswith(b"HTTP/1.1 200"), "served over the certificate for %s", host)
+        # full_scan_certs_on_sni_mismatch: an unmatched SNI is treated as no SNI
+        cfg, port = https_config(up.port, tls_socket(names=names, full_scan_certs_on_sni_mismatch=True))
+        with Weft(cfg):
+            eq(_served(port, "nomatch.test", *RSA_ONLY), ("4001", "RSA"), "full scan: the first RSA certificate")
+            eq(_served(port, "nomatch.test"), ("1002", "ECDSA"), "full scan: ECDSA first")
+            eq(_served(port, "a.test"), ("4002", "ECDSA"), "an SNI match is unchanged")
+
+
+def test_tls_require_sni():
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(names=("srv_ec", "a_rsa"), require_sni=True))
+        with Weft(cfg) as w:
+            eq(_served(port, "a.test"), ("4001", "RSA"), "an SNI that a certificate matches")
+            eq(_served(port, "localhost"), ("1002", "ECDSA"), "the other certificate's name")
+            check(isinstance(_served(port, None), str), "no SNI: the handshake fails")
+            check(isinstance(_served(port, "nomatch.test"), str), "an SNI no certificate matches: fails")
+            code, _, err = curl_https(port, "/", host="a.test")
+            eq(code, 200, "curl sends SNI (%s)" % err)
+            eq(w.stat("listener.127.0.0.1_%d.ssl.connection_error" % port), 2, "ssl.connection_error")
+
+
+# ---------------------------------------------------------------------------------------------
+# certificate pinning: verify_certificate_hash and verify_certificate_spki
+
+def _fingerprints(name):
+    """(hex SHA-256 of the DER certificate, base64 SHA-256 of its SubjectPublicKeyInfo)."""
+    import base64
+    with open(pki()[name + ".crt"]) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    pub = subprocess.run(["openssl", "x509", "-in", pki()[name + ".crt"], "-noout", "-pubkey"],
+                         capture_output=True, check=True).stdout
+    spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, capture_output=True,
+                          check=True).stdout
+    return hashlib.sha256(der).hexdigest(), base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def _pinned(**validation):
+    ts = _up_tls(ca=None)
+    ts["typed_config"]["common_tls_context"]["validation_context"] = validation
+    return ts
+
+
+def test_tls_upstream_certificate_pins():
+    ec_hash, ec_spki = _fingerprints("srv_ec")
+    rsa_hash, rsa_spki = _fingerprints("srv_rsa")
+    colons = ":".join(ec_hash[i:i + 2] for i in range(0, 64, 2)).upper()
+    with HttpsUpstream("srv_ec") as up:
+        for validation, ok in [
+            ({"verify_certificate_hash": [rsa_hash, ec_hash]}, True),        # any one matches
+            ({"verify_certificate_hash": [colons]}, True),                    # Envoy's colon form
+            ({"verify_certificate_spki": [ec_spki]}, True),
+            ({"verify_certificate_hash": [rsa_hash], "verify_certificate_spki": [ec_spki]}, True),
+            ({"verify_certificate_hash": [rsa_hash]}, False),
+            ({"verify_certificate_spki": [rsa_spki]}, False),
+            # with a CA, the chain is verified too: the other CA fails despite the pin
+            ({"trusted_ca": {"filename": pki()["otherca.crt"]}, "verify_certificate_hash": [ec_hash]}, False),
+            ({"trusted_ca": {"filename": pki()["ca.crt"]}, "verify_certificate_hash": [ec_hash]}, True),
+        ]:
+            cfg, port = _origination_config(up.port, _pinned(**validation))
+            with Weft(cfg) as w:
+                code, body, _ = curl_request("http://127.0.0.1:%d/p" % port, "--max-time", "5")
+                eq(code, 200 if ok else 503, "pins %s" % validation)
+                if not ok and "trusted_ca" not in validation:
+                    eq(w.stat("cluster.backend.ssl.fail_verify_cert_hash"), 1, "ssl.fail_verify_cert_hash")
+                    wait_for(lambda: "hash/SPKI mismatch" in w.stderr(), what="the reason in the log")
+
+
+def test_tls_client_certificate_pinned_by_spki():
+    _, spki = _fingerprints("client")
+    with HttpUpstream("up") as up:
+        cfg, port = https_config(up.port, tls_socket(validation={"verify_certificate_spki": [spki]},
+                                                     require_client_certificate=True))
+        with Weft(cfg) as w:
+            p = pki()
+            code, _, err = curl_https(port, "/pinned", "--cert", p["client.crt"], "--key", p["client.key"])
+            eq(code, 200, "the pinned client certificate (no CA configured) (%s)" % err)
+            code, _, _ = curl_https(port, "/other", "--cert", p["client_badsan.crt"], "--key", p["client_badsan.key"])
+            check(code != 200, "another certificate from the same CA is refused, got %s", code)
+            wait_for(lambda: w.stat("listener.127.0.0.1_%d.ssl.fail_verify_cert_hash" % port) == 1,
+                     what="ssl.fail_verify_cert_hash")
+
+
+def test_tls_pins_must_be_sha256():
+    for validation, needle in [({"verify_certificate_hash": ["abcd"]}, "verify_certificate_hash"),
+                               ({"verify_certificate_spki": ["bm90IGEgaGFzaA=="]}, "verify_certificate_spki"),
+                               ({"match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": "x"}}]},
+                                "trusted_ca")]:
+        cfg, _ = https_config(free_port(), tls_socket(validation=validation))
+        path = write_file(tmp_path("weft.yaml"), str(cfg))
+        p = run_weft(["validate", path])
+        check(p.returncode != 0 and needle in p.stderr and "weft.yaml:" in p.stderr,
+              "refused with %r and a position:\n%s", needle, p.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# fields of the TLS contexts that Weft does not implement: refused by name and position
+
+SDS = {"name": "server-cert", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
+EXT = {"name": "x", "typed_config": {"@type": TLS}}
+
+
+def test_tls_unimplemented_fields_are_refused_with_their_position():
+    d = os.path.dirname(tmp_path("x"))
+    down_ts = lambda **kw: tls_socket(**kw)  # noqa: E731
+    cases = [
+        # (where, field, value)
+        ("down", "ocsp_staple_policy", "MUST_STAPLE"),
+        ("down", "session_ticket_keys_sds_secret_config", SDS),
+        ("common", "tls_certificate_sds_secret_configs", [SDS]),
+        ("common", "validation_context_sds_secret_config", SDS),
+        ("common", "combined_validation_context", {"default_validation_context": {}, "validation_context_sds_secret_config": SDS}),
+        ("common", "tls_certificate_provider_instance", {"instance_name": "x"}),
+        ("common", "custom_tls_certificate_selector", EXT),
+        ("common", "custom_handshaker", EXT),
+        ("common", "key_log", {"path": os.path.join(d, "keys.log")}),
+        ("common", "read_ahead_buffer_size", 16384),
+        ("params", "compliance_policies", ["FIPS_202205"]),
+        ("cert", "password", {"inline_string": "secret"}),
+        ("cert", "ocsp_staple", {"inline_bytes": "AAAA"}),
+        ("cert", "pkcs12", {"filename": os.path.join(d, "x.p12")}),
+        ("cert", "watched_directory", {"path": d}),
+        ("cert", "private_key_provider", {"provider_name": "cryptomb"}),
+        ("cert", "signed_certificate_timestamp", [{"inline_bytes": "AAAA"}]),
+        ("valid", "crl", {"filename": os.path.join(d, "x.crl")}),
+        ("valid", "only_verify_leaf_cert_crl", True),
+        ("valid", "allow_expired_certificate", True),
+        ("valid", "trust_chain_verification", "ACCEPT_UNTRUSTED"),
+        ("valid", "ca_certificate_provider_instance", {"instance_name": "x"}),
+        ("valid", "system_root_certs", {}),
+        ("valid", "watched_directory", {"path": d}),
+        ("valid", "match_subject_alt_names", [{"exact": "x"}]),
+        ("valid", "require_signed_certificate_timestamp", True),
+        ("valid", "custom_validator_config", EXT),
+        ("up", "auto_host_sni", True),
+        ("up", "auto_sni_san_validation", True),
+        ("up", "allow_renegotiation", True),
+    ]
+    for where, field, value in cases:
+        if where == "up":
+            ts = _up_tls()
+            ts["typed_config"][field] = value
+            cfg, _ = _origination_config(free_port(), ts)
+        else:
+            ts = down_ts(validation={"trusted_ca": {"filename": pki()["ca.crt"]}})
+            tc = ts["typed_config"]
+            target = {"down": tc, "common": tc["common_tls_context"],
+                      "params": tc["common_tls_context"].setdefault("tls_params", {}),
+                      "cert": tc["common_tls_context"]["tls_certificates"][0],
+                      "valid": tc["common_tls_context"]["validation_context"]}[where]
+            target[field] = value
+            if field.startswith(("validation_context_", "combined_")):
+                del tc["common_tls_context"]["validation_context"]  # one of them only
+            cfg, _ = https_config(free_port(), ts)
+        text = str(cfg)
+        path = write_file(tmp_path("weft.yaml"), text)
+        p = run_weft(["validate", path])
+        # the position is the field's own line (and its column)
+        line = next(i + 1 for i, l in enumerate(text.splitlines()) if l.lstrip(" -").startswith(field + ":"))
+        check(p.returncode != 0 and "weft.yaml:%d:" % line in p.stderr and field in p.stderr
+              and "not supported" in p.stderr,
+              "%s: refused with its position (line %d) and name:\n%s", field, line, p.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# tcp_proxy to a TLS cluster: Weft originates TLS for plain (or TLS-terminated) clients
+
+class TlsEchoHalfClose(TlsEcho):
+    """A TLS echo server that, once the client has ended (close_notify), still sends "bye"
+    before its own close_notify: half-close must pass both ways."""
+
+    def __init__(self, name="srv_ec"):
+        super().__init__(name)
+        self.ended = 0
+        self.received = 0
+
+    def _handle(self, s, _srv):
+        with self.ctx.wrap_socket(s, server_side=True) as t:
+            while True:
+                data = t.recv(65536)
+                if not data:
+                    break
+                self.received += len(data)
+                t.sendall(data)
+            self.ended += 1
+            t.sendall(b"bye")
+            t.unwrap()
+
+
+def _tcp_tls_config(up_port, up_ts, port=None, down_ts=None, log=None):
+    port = port or free_port()
+    lst = C.tcp_listener(port, "tls_up", **({"access_log": log} if log else {}))
+    if down_ts:
+        lst["filter_chains"][0]["transport_socket"] = down_ts
+    return C.bootstrap(listeners=[lst], clusters=[C.cluster("tls_up", [up_port], transport_socket=up_ts)]), port
+
+
+def _echo_both_ways(s, payload):
+    """Send payload from a thread while reading the echo here (neither side may block)."""
+    import threading
+    sender = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
+    sender.start()
+    got = recv_exactly(s, len(payload))
+    sender.join(5)
+    return got
+
+
+def test_tls_tcp_proxy_originates_tls():
+    with TlsEchoHalfClose() as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(sni="db.example.com"))
+        with Weft(cfg) as w:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            payload = os.urandom(1024 * 1024)
+            eq(_echo_both_ways(s, payload) == payload, True, "1 MiB echoed intact through TLS origination")
+            eq(up.received, len(payload), "the upstream got the bytes over TLS")
+            eq(up.snis, ["db.example.com"], "the configured SNI")
+            # half-close: the client's EOF reaches the upstream as close_notify; the upstream
+            # can still answer, and its close_notify reaches the client as EOF
+            s.shutdown(socket.SHUT_WR)
+            got = recv_all(s)
+            eq(got, b"bye", "the upstream's last words after the client's half-close, then EOF")
+            eq(up.ended, 1, "the upstream saw the client's end")
+            s.close()
+            eq(w.stat("cluster.tls_up.ssl.handshake"), 1, "cluster.tls_up.ssl.handshake")
+            wait_for(lambda: w.stat("tcp.tcp.downstream_cx_tx_bytes_total") == len(payload) + 3,
+                     what="tx bytes counted")
+
+
+def test_tls_tcp_proxy_tls_on_both_sides():
+    with TlsEchoHalfClose("srv_rsa") as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(sni="backend.example.com"), down_ts=tls_socket())
+        with Weft(cfg) as w:
+            with py_client(port) as s:
+                eq(s.getpeercert()["serialNumber"], "1002", "Weft's own certificate downstream")
+                payload = os.urandom(300000)
+                eq(_echo_both_ways(s, payload) == payload, True, "bytes re-encrypted both ways intact")
+            eq(w.stat("listener.127.0.0.1_%d.ssl.handshake" % port), 1, "downstream handshake")
+            eq(w.stat("cluster.tls_up.ssl.handshake"), 1, "upstream handshake")
+
+
+def test_tls_tcp_proxy_upstream_verification_failure_closes():
+    log = tmp_path("access.log")
+    with TlsEchoHalfClose() as up:
+        cfg, port = _tcp_tls_config(up.port, _up_tls(ca="otherca"),
+                                    log=[C.file_log(log, text="%RESPONSE_FLAGS% %UPSTREAM_HOST%\n")])
+        with Weft(cfg) as w:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"secret")
+            try:
+                got = s.recv(100)
+            except ConnectionResetError:
+                got = b""
+            eq(got, b"", "the client's connection is closed")
+            s.close()
+            eq(up.received, 0, "nothing reached an upstream that failed verification")
+            eq(w.stat("cluster.tls_up.ssl.fail_verify_error"), 1, "cluster.tls_up.ssl.fail_verify_error")
+            eq(w.stat("cluster.tls_up.upstream_cx_connect_fail"), 1, "upstream_cx_connect_fail")
+            wait_for(lambda: open(log).read().startswith("UF 127.0.0.1:%d" % up.port), what="UF in the access log")
+            wait_for(lambda: "TLS handshake with" in w.stderr(), what="the reason in the log")
+
+
+# ---------------------------------------------------------------------------------------------
+# active health checks of a TLS cluster go over TLS (with the cluster's settings)
+
+def test_tls_health_checks_use_the_cluster_tls():
+    from test_health_check import _cfg, _hc, _wait_flags
+    # good: a TLS-only server the CA vouches for; bad: one the CA does not (handshakes fail)
+    with HttpsUpstream("srv_ec") as good, HttpsUpstream("client_otherca") as bad:
+        for hc in (_hc(), _hc(tcp_health_check={})):
+            cluster = C.cluster("backend", [good.port, bad.port], health_checks=[hc],
+                                transport_socket=_up_tls(sni="backend.example.com"),
+                                common_lb_config={"healthy_panic_threshold": {"value": 0}})
+            cfg, port = _cfg([cluster])
+            with Weft(cfg, concurrency=1) as w:
+                _wait_flags(w, {good.port: "healthy", bad.port: "/failed_active_hc"})
+                check(w.stat("cluster.backend.ssl.fail_verify_error") >= 1, "the bad host's handshakes fail")
+                for i in range(3):
+                    code, body, err = curl_request("http://127.0.0.1:%d/r%d" % (port, i), "--max-time", "5")
+                    eq((code, body), (200, b"ok /r%d" % i), "requests go to the healthy host (%s)" % err)
+                if "http_health_check" in hc:
+                    wait_for(lambda: "/healthz" in good.paths, what="the check's request over TLS")
+                check("backend.example.com" in good.snis, "the checks send the cluster's SNI")
+                check(not bad.paths, "nothing was asked of the host that failed verification")
+    # transport_socket_match_criteria (transport_socket_matches) is refused, with its position
+    hc = _hc(transport_socket_match_criteria={"tls": "off"})
+    cfg, _ = _cfg([C.cluster("backend", [free_port()], health_checks=[hc], transport_socket=_up_tls())])
+    p = run_weft(["validate", write_file(tmp_path("weft.yaml"), str(cfg))])
+    check(p.returncode != 0 and "transport_socket_match_criteria" in p.stderr and "weft.yaml:" in p.stderr,
+          "transport_socket_match_criteria refused with its position:\n%s", p.stderr)

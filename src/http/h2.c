@@ -473,6 +473,11 @@ void wf_h2_ping(struct wf_h2 *h)
 	nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, NULL);
 }
 
+uint32_t wf_h2_peer_max_streams(const struct wf_h2 *h)
+{
+	return nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
 uint32_t wf_h2_streams(const struct wf_h2 *h)
 {
 	return (uint32_t)(h->streams_opened - h->streams_closed);

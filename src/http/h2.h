@@ -109,6 +109,8 @@ void wf_h2_reset(struct wf_h2 *h, int32_t stream, uint32_t error_code);
 void wf_h2_goaway(struct wf_h2 *h, uint32_t error_code);
 /* A PING (keepalive); the peer's ACK is not reported. */
 void wf_h2_ping(struct wf_h2 *h);
+/* The peer's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive). */
+uint32_t wf_h2_peer_max_streams(const struct wf_h2 *h);
 /* Open streams. */
 uint32_t wf_h2_streams(const struct wf_h2 *h);
 

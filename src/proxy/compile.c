@@ -442,18 +442,24 @@ static int upstream_options(struct wf_compile *c, const Cluster *m, struct wf_cl
 		}
 		switch (o->upstream_protocol_options_case) {
 		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG:
+			if (o->explicit_http_config->protocol_config_case ==
+			    ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS) {
+				cl->protocol = WF_UP_HTTP2;
+				if (wf_compile_h2_options(c, o->explicit_http_config->http2_protocol_options, &cl->h2) < 0)
+					return -1;
+				break;
+			}
 			if (o->explicit_http_config->protocol_config_case !=
 			    ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP_PROTOCOL_OPTIONS)
-				return wf_cfg_err(c->doc, c->err, c->errlen, o->explicit_http_config, "http2_protocol_options",
-				                  "HTTP/2 upstreams are not supported yet (they come with HTTP/2 support)");
+				return wf_cfg_err(c->doc, c->err, c->errlen, o->explicit_http_config, "http3_protocol_options",
+				                  "HTTP/3 upstreams are not supported");
 			if (http1_options_unset(c, o->explicit_http_config->http_protocol_options) < 0)
 				return -1;
 			break;
 		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_USE_DOWNSTREAM_PROTOCOL_CONFIG:
-			/* downstreams speak HTTP/1 for now, so upstreams do too */
-			if (o->use_downstream_protocol_config->http2_protocol_options)
-				return wf_cfg_err(c->doc, c->err, c->errlen, o->use_downstream_protocol_config, "http2_protocol_options",
-				                  "HTTP/2 upstreams are not supported yet");
+			cl->protocol = WF_UP_DOWNSTREAM;
+			if (wf_compile_h2_options(c, o->use_downstream_protocol_config->http2_protocol_options, &cl->h2) < 0)
+				return -1;
 			if (http1_options_unset(c, o->use_downstream_protocol_config->http_protocol_options) < 0)
 				return -1;
 			break;
@@ -566,12 +572,15 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	}
 	cl->upstream_idle_ms = 3600000;
+	wf_compile_h2_options(c, NULL, &cl->h2);
 	/* the outlier state is per host: after the hosts */
 	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0 || wf_compile_cluster_lb(c, m, cl, &lbp) < 0 ||
 	    (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
 		goto fail;
 	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
 		goto fail;
+	if (cl->tls && cl->protocol == WF_UP_HTTP2)
+		wf_tls_cfg_alpn_default(cl->tls, (const unsigned char *)"\x02h2", 3); /* HTTP/2 over TLS needs ALPN h2 */
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)

@@ -114,5 +114,7 @@ int wf_compile_upgrade(struct wf_compile *c, const void *msg, const char *type, 
 /* http2_protocol_options into *h (Envoy's defaults when o is NULL). 0, or -1 with the error. */
 int wf_compile_h2_options(struct wf_compile *c, const Envoy__Config__Core__V3__Http2ProtocolOptions *o,
                           struct wf_h2_cfg *h);
+/* A client context's ALPN when the config set none (wire format). */
+void wf_tls_cfg_alpn_default(struct wf_tls_cfg *t, const unsigned char *wire, uint32_t len);
 
 #endif

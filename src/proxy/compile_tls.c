@@ -268,6 +268,16 @@ static int alpn(struct wf_compile *c, const CommonTlsContext *m, struct wf_tls_c
 	return 0;
 }
 
+void wf_tls_cfg_alpn_default(struct wf_tls_cfg *t, const unsigned char *wire, uint32_t len)
+{
+	if (t->alpn_len)
+		return; /* alpn_protocols set by the user win */
+	t->alpn = malloc(len);
+	memcpy(t->alpn, wire, len);
+	t->alpn_len = len;
+	SSL_CTX_set_alpn_protos(t->ctx, t->alpn, t->alpn_len);
+}
+
 static int common(struct wf_compile *c, const void *owner, const CommonTlsContext *m, struct wf_tls_cfg *t)
 {
 	char e[256];

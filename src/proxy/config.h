@@ -362,6 +362,19 @@ static inline int64_t wf_cb_load(const int64_t *n) { return __atomic_load_n(n, _
 /* The circuit breaker state of cluster `name` (main thread; created on first use). */
 struct wf_cb *wf_cb_for(const char *name);
 
+enum { WF_CODEC_AUTO, WF_CODEC_HTTP1, WF_CODEC_HTTP2 };
+
+/* http2_protocol_options (connection manager or cluster). */
+struct wf_h2_cfg {
+	struct wf_h2_limits lim;
+	uint64_t ping_interval_ms;         /* connection_keepalive.interval; 0: no PINGs */
+	uint64_t ping_timeout_ms;          /* connection_keepalive.timeout (default 5 s) */
+};
+
+/* The protocol a cluster speaks to its hosts: HTTP/1.1, HTTP/2 (explicit_http_config), or the
+ * downstream's (use_downstream_protocol_config). */
+enum wf_up_protocol { WF_UP_HTTP1, WF_UP_HTTP2, WF_UP_DOWNSTREAM };
+
 struct wf_cluster {
 	char *name;
 	char *stat_name;                   /* alt_stat_name, or name */
@@ -393,6 +406,8 @@ struct wf_cluster {
 	uint32_t budget_min;               /* retry_budget.min_retry_concurrency */
 	struct wf_cluster_stats st;
 	uint32_t per_connection_buffer_limit;
+	uint8_t protocol;                  /* enum wf_up_protocol (typed_extension_protocol_options) */
+	struct wf_h2_cfg h2;               /* its http2_protocol_options */
 	/* STRICT_DNS, LOGICAL_DNS: the names proxy/dns.c keeps resolving, and how often */
 	char **dns_names; uint32_t n_dns_names;
 	uint8_t dns_family;                /* enum wf_dns_family (dns_lookup_family) */
@@ -411,14 +426,6 @@ struct wf_hcm_stats {
 	uint32_t cx_http2_total, h2_abuse;
 };
 
-enum { WF_CODEC_AUTO, WF_CODEC_HTTP1, WF_CODEC_HTTP2 };
-
-/* http2_protocol_options (connection manager or cluster). */
-struct wf_h2_cfg {
-	struct wf_h2_limits lim;
-	uint64_t ping_interval_ms;         /* connection_keepalive.interval; 0: no PINGs */
-	uint64_t ping_timeout_ms;          /* connection_keepalive.timeout (default 5 s) */
-};
 
 struct wf_hcm_cfg {
 	char *stat_prefix;

@@ -100,10 +100,10 @@ static void tunnel_run(struct hstream *st);
 static void connect_established(struct hstream *st);
 static int upgrade_allowed(struct hstream *st);
 static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n);
-enum { RETRY_CONNECT, RETRY_RESET, RETRY_TIMEOUT, RETRY_STATUS };
+enum { RETRY_CONNECT, RETRY_RESET, RETRY_REFUSED, RETRY_TIMEOUT, RETRY_STATUS };
 struct wf_h1_resp;
 static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
-static void replay_keep(struct hstream *st, const struct iovec *iov, int n);
+static void replay_keep(struct hstream *st, const char *p, size_t n);
 
 static const struct wf_uconn_ops up_ops;
 
@@ -451,6 +451,8 @@ static void stream_free(struct hstream *st)
 	wf_timer_cancel(LOOP(st->c), &st->idle);
 	free(st->resp_head);
 	free(st->resp_hdrs);
+	free(st->trailers);
+	free(st->trailers_buf);
 	free(st->out_hdrs);
 	free(st->xff);
 	free(st->set_cookie);
@@ -469,6 +471,11 @@ void hcm_stream_free(struct hstream *st)
 /* Detach the upstream connection: back to the pool if the exchange ended cleanly. */
 static void stream_drop_upstream(struct hstream *st, int reusable)
 {
+	if (st->us.conn) {
+		wf_up2_detach(&st->us, !(reusable && st->rs == RS_DONE && st->req_sent));
+		st->up_unacked = 0;
+		return;
+	}
 	if (!st->u)
 		return;
 	struct wf_uconn *u = st->u;
@@ -702,110 +709,129 @@ static void shadow_host(struct wf_hlist *hl, const char *host, uint32_t n, char 
 		wf_hlist_add(hl, "host", 4, buf, (uint32_t)len);
 }
 
-/* Serialize the request head as sent upstream into o; a mirror's (shadow) goes to host-shadow
- * and asks the upstream to close after answering. */
-static void build_request_head(struct hstream *st, struct out *out, int shadow)
+/* The request head as it goes upstream, whatever the protocol: the path after rewrites and
+ * the header list after every edit (buffers its entries point to live here too). */
+struct reqhead {
+	struct wf_hlist hl;
+	const char *path;
+	size_t plen;
+	char *rewritten;
+	char shadow[512], attempts[24], tmo[24];
+};
+
+static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 {
 	const struct wf_hcm_cfg *cfg = st->cfg;
 	const struct wf_route *r = st->route;
 	const struct wf_h1_req *q = &st->req;
-	struct out o = *out;
 	/* path, after rewrites */
-	const char *path = q->path;
-	size_t plen = q->path_len;
-	char *rewritten = NULL;
+	rh->path = q->path;
+	rh->plen = q->path_len;
+	rh->rewritten = NULL;
 	if (q->form == WF_H1_AUTHORITY) {
-		path = q->target; /* a CONNECT forwarded as it came (no rewrites: it has no path) */
-		plen = q->target_len;
+		rh->path = q->target; /* a CONNECT forwarded as it came (no rewrites: it has no path) */
+		rh->plen = q->target_len;
 	} else if (r->has_prefix_rewrite && r->path_kind != WF_PATH_REGEX) {
-		size_t keep = r->path_len <= plen ? r->path_len : plen;
-		size_t n = r->prefix_rewrite_len + plen - keep;
-		rewritten = malloc(n + 1);
-		memcpy(rewritten, r->prefix_rewrite, r->prefix_rewrite_len);
-		memcpy(rewritten + r->prefix_rewrite_len, path + keep, plen - keep);
-		path = rewritten;
-		plen = n;
+		size_t keep = r->path_len <= rh->plen ? r->path_len : rh->plen;
+		size_t n = r->prefix_rewrite_len + rh->plen - keep;
+		rh->rewritten = malloc(n + 1);
+		memcpy(rh->rewritten, r->prefix_rewrite, r->prefix_rewrite_len);
+		memcpy(rh->rewritten + r->prefix_rewrite_len, rh->path + keep, rh->plen - keep);
+		rh->path = rh->rewritten;
+		rh->plen = n;
 	} else if (r->rewrite_re) {
 		/* regex_rewrite applies to the path without the query, which is kept */
-		const char *qm = memchr(path, '?', plen);
-		size_t pn = qm ? (size_t)(qm - path) : plen;
+		const char *qm = memchr(rh->path, '?', rh->plen);
+		size_t pn = qm ? (size_t)(qm - rh->path) : rh->plen;
 		PCRE2_UCHAR buf[8192];
 		PCRE2_SIZE bl = sizeof(buf);
-		int rc = pcre2_substitute(r->rewrite_re, (PCRE2_SPTR)path, pn, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL,
+		int rc = pcre2_substitute(r->rewrite_re, (PCRE2_SPTR)rh->path, pn, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL,
 		                          NULL, (PCRE2_SPTR)r->rewrite_sub, PCRE2_ZERO_TERMINATED, buf, &bl);
 		if (rc >= 0) {
-			rewritten = malloc(bl + (plen - pn) + 1);
-			memcpy(rewritten, buf, bl);
-			memcpy(rewritten + bl, path + pn, plen - pn);
-			path = rewritten;
-			plen = bl + (plen - pn);
+			rh->rewritten = malloc(bl + (rh->plen - pn) + 1);
+			memcpy(rh->rewritten, buf, bl);
+			memcpy(rh->rewritten + bl, rh->path + pn, rh->plen - pn);
+			rh->path = rh->rewritten;
+			rh->plen = bl + (rh->plen - pn);
 		}
 	}
-	out_put(&o, q->method, q->method_len);
-	OUT_LIT(&o, " ");
-	out_put(&o, path, plen);
-	OUT_LIT(&o, " HTTP/1.1\r\n");
-	int rewrote = rewritten != NULL;
-	free(rewritten);
-
-	struct wf_hlist hl;
-	hl_init(&hl, q->n_headers + 8);
+	struct wf_hlist *hl = &rh->hl;
+	hl_init(hl, q->n_headers + 8);
 	const struct wf_hdr *conn = wf_hdr_find(st->hdrs, q->n_headers, "connection", 10);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &st->hdrs[i];
 		if ((hop_by_hop(h, conn) && !(st->upgrade && upgrade_header(h))) || WF_HDR_IS(h, "content-length") ||
 		    (WF_HDR_IS(h, "expect") && q->expect_continue && !cfg->proxy_100_continue))
 			continue;
-		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
+		wf_hlist_add(hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	/* Host: rewritten or as received (absolute-form authority becomes the Host). */
-	wf_hlist_remove(&hl, "host", 4);
-	char shadow_buf[512];
+	wf_hlist_remove(hl, "host", 4);
 	const char *host = r->host_rewrite ? r->host_rewrite : q->host;
 	uint32_t host_len = r->host_rewrite ? r->host_rewrite_len : q->host_len;
 	if (shadow && host)
-		shadow_host(&hl, host, host_len, shadow_buf, sizeof(shadow_buf));
+		shadow_host(hl, host, host_len, rh->shadow, sizeof(rh->shadow));
 	else if (host)
-		wf_hlist_add(&hl, "host", 4, host, host_len);
+		wf_hlist_add(hl, "host", 4, host, host_len);
 	/* x-forwarded-for: every value received, joined, and the peer appended at the edge */
 	if (cfg->use_remote_address && !cfg->skip_xff_append) {
 		xff_build(st);
-		wf_hlist_set(&hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
+		wf_hlist_set(hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
 	}
 	/* the scheme the downstream connection really used */
 	const char *proto = wf_sio_is_tls(&st->c->s) ? "https" : "http";
 	if (cfg->use_remote_address)
-		wf_hlist_set(&hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
-	else if (!wf_hlist_has(&hl, "x-forwarded-proto", 17))
-		wf_hlist_add(&hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
-	char attempts[24];
+		wf_hlist_set(hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
+	else if (!wf_hlist_has(hl, "x-forwarded-proto", 17))
+		wf_hlist_add(hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
 	if (st->vh->include_attempt_count) {
-		attempts[fmt_u64(attempts, st->attempt)] = 0;
-		wf_hlist_set(&hl, "x-envoy-attempt-count", 21, attempts, (uint32_t)strlen(attempts));
+		rh->attempts[fmt_u64(rh->attempts, st->attempt)] = 0;
+		wf_hlist_set(hl, "x-envoy-attempt-count", 21, rh->attempts, (uint32_t)strlen(rh->attempts));
 	}
-	if (rewrote && !cfg->suppress_envoy_headers)
-		wf_hlist_set(&hl, "x-envoy-original-path", 21, q->path, q->path_len);
+	if (rh->rewritten && !cfg->suppress_envoy_headers)
+		wf_hlist_set(hl, "x-envoy-original-path", 21, q->path, q->path_len);
 	if (st->request_id[0])
-		wf_hlist_set(&hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
-	char tmo[24];
+		wf_hlist_set(hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	if (st->timeout_ms && !cfg->suppress_envoy_headers) {
-		tmo[fmt_u64(tmo, st->timeout_ms)] = 0;
-		wf_hlist_set(&hl, "x-envoy-expected-rq-timeout-ms", 30, tmo, (uint32_t)strlen(tmo));
+		rh->tmo[fmt_u64(rh->tmo, st->timeout_ms)] = 0;
+		wf_hlist_set(hl, "x-envoy-expected-rq-timeout-ms", 30, rh->tmo, (uint32_t)strlen(rh->tmo));
 	}
-	if (cfg->via) {
-		wf_hlist_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
-	}
+	if (cfg->via)
+		wf_hlist_add(hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
 	/* Edits from the most specific level outward; the outer level is applied last and wins. */
 	if (st->wc)
-		wf_hlist_edits(&hl, &st->wc->req);
-	wf_hlist_edits(&hl, &r->req);
-	wf_hlist_edits(&hl, &st->vh->req);
-	wf_hlist_edits(&hl, &cfg->routes->req);
-	for (uint32_t i = 0; i < hl.n; i++)
-		if (!hl.dead[i])
-			out_hdr(&o, hl.h[i].name, hl.h[i].name_len, hl.h[i].value, hl.h[i].value_len);
-	hl_free(&hl);
-	if (st->rb == RB_CL)
+		wf_hlist_edits(hl, &st->wc->req);
+	wf_hlist_edits(hl, &r->req);
+	wf_hlist_edits(hl, &st->vh->req);
+	wf_hlist_edits(hl, &cfg->routes->req);
+}
+
+static void reqhead_free(struct reqhead *rh)
+{
+	hl_free(&rh->hl);
+	free(rh->rewritten);
+}
+
+/* Serialize the request head as sent to an HTTP/1.1 upstream into o; a mirror's (shadow) goes
+ * to host-shadow, with the body kept for it (a content-length), and asks the upstream to close
+ * after answering. */
+static void build_request_head(struct hstream *st, struct out *out, int shadow)
+{
+	const struct wf_h1_req *q = &st->req;
+	struct out o = *out;
+	struct reqhead rh;
+	reqhead_build(st, &rh, shadow);
+	out_put(&o, q->method, q->method_len);
+	OUT_LIT(&o, " ");
+	out_put(&o, rh.path, rh.plen);
+	OUT_LIT(&o, " HTTP/1.1\r\n");
+	for (uint32_t i = 0; i < rh.hl.n; i++)
+		if (!rh.hl.dead[i])
+			out_hdr(&o, rh.hl.h[i].name, rh.hl.h[i].name_len, rh.hl.h[i].value, rh.hl.h[i].value_len);
+	reqhead_free(&rh);
+	if (shadow && st->rb != RB_NONE)
+		out_content_length(&o, st->replay.n);
+	else if (st->rb == RB_CL)
 		out_content_length(&o, (uint64_t)q->content_length);
 	else if (st->rb == RB_CHUNKED)
 		OUT_LIT(&o, "transfer-encoding: chunked\r\n");
@@ -912,24 +938,53 @@ static void request_sent(struct hstream *st)
 	mirror(st);
 }
 
-/* HTTP/2: move the request body received on the stream (DATA payload, no framing) to the
- * upstream, framed as the upstream request declared it (content-length, or chunked), and
- * let the client send as much more (flow control follows the upstream's pace). */
+/* ---- the request body, to either kind of upstream ------------------------------------------ */
+
+/* Body bytes to the upstream: framed as a chunk for an HTTP/1.1 upstream when the request
+ * goes chunked, as DATA to an HTTP/2 one. `keep`: kept for a replay (retries, mirrors). */
+static int up_body(struct hstream *st, const char *p, size_t n, int keep)
+{
+	struct hconn *c = st->c;
+	if (keep)
+		replay_keep(st, p, n);
+	if (st->us.conn)
+		return wf_up2_send(&st->us, p, n, 0);
+	if (st->rb != RB_CHUNKED)
+		return wf_sio_write(LOOP(c), POOL(c), &st->u->s, p, n);
+	char hdr[24];
+	struct iovec v[3] = {{hdr, (size_t)chunk_line(hdr, n)}, {(void *)p, n}, {"\r\n", 2}};
+	return wf_sio_writev(LOOP(c), POOL(c), &st->u->s, v, 3);
+}
+
+/* The end of the request body. */
+static int up_body_end(struct hstream *st)
+{
+	if (st->us.conn)
+		return wf_up2_send(&st->us, NULL, 0, 1);
+	if (st->rb == RB_CHUNKED)
+		return wf_sio_write(LOOP(st->c), POOL(st->c), &st->u->s, "0\r\n\r\n", 5);
+	return 0;
+}
+
+/* Request bytes not yet taken by the upstream (back-pressure toward the client). */
+static uint32_t up_queued(const struct hstream *st)
+{
+	return st->us.conn ? (uint32_t)wf_up2_queued(&st->us) : st->u ? wf_sio_queued(&st->u->s) : 0;
+}
+
+static int up_ready(const struct hstream *st)
+{
+	return st->us.conn ? 1 : st->u && st->u->state == WF_U_BUSY;
+}
+
+/* HTTP/2 downstream: move the request body received on the stream (DATA payload) upstream,
+ * and let the client send as much more (flow control follows the upstream's pace). */
 static void up_send_h2(struct hstream *st)
 {
 	struct hconn *c = st->c;
-	while (wf_buf_len(&st->rq) && wf_sio_queued(&st->u->s) < st->up_wm) {
+	while (wf_buf_len(&st->rq) && up_queued(st) < st->up_wm) {
 		uint32_t n = wf_buf_len(&st->rq);
-		char hdr[24];
-		struct iovec v[3];
-		int k = 0;
-		if (st->rb == RB_CHUNKED)
-			v[k++] = (struct iovec){hdr, (size_t)chunk_line(hdr, n)};
-		v[k++] = (struct iovec){wf_buf_data(&st->rq), n};
-		if (st->rb == RB_CHUNKED)
-			v[k++] = (struct iovec){"\r\n", 2};
-		replay_keep(st, v, k);
-		if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, v, k) < 0)
+		if (up_body(st, wf_buf_data(&st->rq), n, 1) < 0)
 			return; /* the upstream failure path takes over */
 		st->si.bytes_received += n;
 		wf_buf_consume(&st->rq, POOL(c), n);
@@ -937,12 +992,8 @@ static void up_send_h2(struct hstream *st)
 	}
 	if (wf_buf_len(&st->rq) || !st->in_end)
 		return;
-	if (st->rb == RB_CHUNKED) {
-		struct iovec v = {"0\r\n\r\n", 5};
-		replay_keep(st, &v, 1);
-		if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, "0\r\n\r\n", 5) < 0)
-			return;
-	}
+	if (up_body_end(st) < 0)
+		return;
 	st->req_done = 1;
 	request_sent(st);
 }
@@ -951,10 +1002,12 @@ static void up_send_h2(struct hstream *st)
 static void up_send_body(struct hstream *st)
 {
 	struct hconn *c = st->c;
-	if (!st->u || st->u->state != WF_U_BUSY || st->req_sent)
+	if (!up_ready(st) || st->req_sent)
 		return;
 	if (c->h2 && st->rb != RB_NONE) {
 		up_send_h2(st);
+		if (st->us.conn)
+			wf_up2_flush(&st->us);
 		return;
 	}
 	if (st->rb == RB_CHUNKED && wf_buf_len(&c->s.rb) && chunked_precheck(st) < 0) {
@@ -965,20 +1018,21 @@ static void up_send_body(struct hstream *st)
 		st->req_sent = 1;
 		return;
 	}
-	while (wf_buf_len(&c->s.rb) && wf_sio_queued(&st->u->s) < st->up_wm && !st->req_done) {
+	while (wf_buf_len(&c->s.rb) && up_queued(st) < st->up_wm && !st->req_done) {
 		const char *p = wf_buf_data(&c->s.rb);
 		uint32_t n = wf_buf_len(&c->s.rb);
 		if (st->rb == RB_CL) {
 			uint32_t k = st->req_left < n ? (uint32_t)st->req_left : n;
-			struct iovec v = {(void *)p, k};
-			replay_keep(st, &v, 1);
-			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, p, k) < 0)
+			if (up_body(st, p, k, 1) < 0)
 				return; /* the upstream failure path takes over */
 			st->req_left -= k;
 			st->si.bytes_received += k;
 			wf_buf_consume(&c->s.rb, POOL(c), k);
-			if (!st->req_left)
+			if (!st->req_left) {
 				st->req_done = 1;
+				if (up_body_end(st) < 0)
+					return;
+			}
 			continue;
 		}
 		size_t used;
@@ -990,25 +1044,21 @@ static void up_send_body(struct hstream *st)
 			return;
 		}
 		if (r == 1 && dl) {
-			char hdr[24];
-			int hl = chunk_line(hdr, dl);
-			struct iovec v[3] = {{hdr, (size_t)hl}, {(void *)d, dl}, {"\r\n", 2}};
-			replay_keep(st, v, 3);
-			if (wf_sio_writev(LOOP(c), POOL(c), &st->u->s, v, 3) < 0)
+			if (up_body(st, d, dl, 1) < 0)
 				return;
 			st->si.bytes_received += dl;
 		}
 		wf_buf_consume(&c->s.rb, POOL(c), (uint32_t)used);
 		if (r == 2) {
-			struct iovec v = {"0\r\n\r\n", 5};
-			replay_keep(st, &v, 1);
-			if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, "0\r\n\r\n", 5) < 0)
+			if (up_body_end(st) < 0)
 				return;
 			st->req_done = 1;
 		}
 		if (r == 0 && used == 0)
 			break;
 	}
+	if (st->us.conn)
+		wf_up2_flush(&st->us);
 	if (st->req_done)
 		request_sent(st);
 }
@@ -1051,26 +1101,35 @@ static void on_up_drained(struct wf_uconn *u, void *owner)
 }
 
 /* The response head arrived: rewrite it and send it downstream. */
-static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t rawlen)
+/* A copy of h[0..n) in one allocation (*buf), the entries pointing into it. */
+static struct wf_hdr *hdrs_copy(const struct wf_hdr *h, uint32_t n, char **buf)
+{
+	size_t total = 1;
+	for (uint32_t i = 0; i < n; i++)
+		total += h[i].name_len + h[i].value_len;
+	struct wf_hdr *v = malloc((n + 1) * sizeof(*v));
+	char *o = *buf = malloc(total);
+	for (uint32_t i = 0; i < n; i++) {
+		v[i] = h[i];
+		v[i].name = memcpy(o, h[i].name, h[i].name_len);
+		o += h[i].name_len;
+		v[i].value = memcpy(o, h[i].value, h[i].value_len);
+		o += h[i].value_len;
+	}
+	return v;
+}
+
+/* The response head arrived (from either kind of upstream): rewrite it and send it
+ * downstream. end_stream: the upstream said no body follows (HTTP/2). */
+static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp, int end_stream)
 {
 	struct hconn *c = st->c;
 	const struct wf_hcm_cfg *cfg = st->cfg;
-	/* The parsed head points into the upstream buffer, valid during this call. Access logs
+	/* The parsed head points into the upstream's buffer, valid during this call. Access logs
 	 * need the headers later: only then is the head copied. */
-	const char *base = raw;
 	const struct wf_hdr *rh = resp->headers;
-	if (cfg->n_logs) {
-		st->resp_head = malloc(rawlen);
-		memcpy(st->resp_head, raw, rawlen);
-		st->resp_hdrs = malloc((resp->n_headers + 1) * sizeof(struct wf_hdr));
-		for (uint32_t i = 0; i < resp->n_headers; i++) {
-			st->resp_hdrs[i] = resp->headers[i];
-			st->resp_hdrs[i].name = st->resp_head + (resp->headers[i].name - raw);
-			st->resp_hdrs[i].value = st->resp_head + (resp->headers[i].value - raw);
-		}
-		base = st->resp_head;
-		rh = st->resp_hdrs;
-	}
+	if (cfg->n_logs)
+		rh = st->resp_hdrs = hdrs_copy(resp->headers, resp->n_headers, &st->resp_head);
 	st->n_resp_hdrs = resp->n_headers;
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
@@ -1134,8 +1193,14 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	st->resp_started = 1;
 	if (!c->h2)
 		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
-	int rc = c->codec->head(st, resp->status, base + (resp->reason - raw), resp->reason_len, &hl, cl,
-	                        st->rs == RS_DONE && !st->tunnel);
+	if (end_stream && st->rs != RS_DONE) {
+		st->rs = RS_DONE;
+		if (cl < 0)
+			cl = 0;
+	}
+	const char *reason = resp->reason ? resp->reason : status_text(resp->status);
+	int rc = c->codec->head(st, resp->status, reason, resp->reason ? resp->reason_len : (uint32_t)strlen(reason), &hl,
+	                        cl, st->rs == RS_DONE && !st->tunnel);
 	hl_free(&hl);
 	return rc;
 }
@@ -1193,6 +1258,7 @@ static int h1_body(struct hstream *st, const char *p, size_t n)
 
 static void h1_end(struct hstream *st)
 {
+	/* trailers (st->trailers) are not relayed to HTTP/1 clients, as Envoy's default */
 	if (st->down_chunked)
 		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "0\r\n\r\n", 5);
 }
@@ -1284,7 +1350,7 @@ static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, 
 	struct hconn *c = st->c;
 	report(st, WF_OUT_SUCCESS);
 	st->tunnel = 1; /* send_response_head keeps Upgrade and Connection */
-	if (send_response_head(st, resp, raw, n) < 0) {
+	if (send_response_head(st, resp, 0) < 0) {
 		st->tunnel = 0;
 		st->keep_alive = 0;
 		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
@@ -1429,7 +1495,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			if (st->attempt > 1)
 				wf_stat_inc(st->cluster->st.rq_retry_success);
 			st->up_keep = 1;
-			if (send_response_head(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n) < 0) {
+			if (send_response_head(st, &resp, 0) < 0) {
 				st->keep_alive = 0;
 				local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
 				return 0;
@@ -1553,6 +1619,13 @@ void hcm_up_resume(struct hstream *st)
 {
 	struct wf_uconn *u = st->u;
 	st->up_paused = 0;
+	if (st->us.conn) {
+		/* HTTP/2 upstream: acknowledge what the client has taken, so more may come */
+		wf_up2_consume(&st->us, st->up_unacked);
+		st->up_unacked = 0;
+		wf_up2_flush(&st->us);
+		return;
+	}
 	if (!u)
 		return;
 	if (st->tunnel) {
@@ -1727,6 +1800,9 @@ static int try_retry(struct hstream *st, int reason, int code, const struct wf_h
 	case RETRY_RESET:
 		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY | WF_RETRY_RESET);
 		break;
+	case RETRY_REFUSED:
+		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY | WF_RETRY_RESET | WF_RETRY_REFUSED_STREAM);
+		break;
 	case RETRY_TIMEOUT:
 		ok = r->on & (WF_RETRY_5XX | WF_RETRY_GATEWAY);
 		break;
@@ -1799,12 +1875,11 @@ static void retry_fire(struct wf_loop *loop, struct wf_timer *t)
 }
 
 /* Keep what is sent upstream of the body, for a replay, while it stays small. */
-static void replay_keep(struct hstream *st, const struct iovec *iov, int n)
+static void replay_keep(struct hstream *st, const char *p, size_t n)
 {
 	if (!st->replay_ok)
 		return;
-	for (int i = 0; i < n; i++)
-		out_put(&st->replay, iov[i].iov_base, iov[i].iov_len);
+	out_put(&st->replay, p, n);
 	if (st->replay.n > REPLAY_MAX) {
 		st->replay_ok = 0;
 		free(st->replay.p);
@@ -1827,6 +1902,222 @@ static const struct wf_host *pick_host(struct hstream *st, uint64_t hash, int ha
 		h = wf_cluster_pick(st->c->w, st->cluster, hash ^ (k + 1) * 0x9E3779B97F4A7C15ull, has_hash);
 	}
 	return h;
+}
+
+/* ---- HTTP/2 upstreams ------------------------------------------------------------------------ */
+
+/* Does this attempt go to its host over HTTP/2? (Upgrades and CONNECT stay HTTP/1.1.) */
+static int up_is_h2(const struct hstream *st)
+{
+	const struct wf_cluster *cl = st->cluster;
+	if (st->upgrade || st->connect_terminate)
+		return 0;
+	return cl->protocol == WF_UP_HTTP2 || (cl->protocol == WF_UP_DOWNSTREAM && st->c->h2);
+}
+
+/* The request head as HTTP/2 fields: pseudo-headers first, Host as :authority, the body's
+ * length when known, and `te: trailers` when the client asked for trailers (gRPC needs it). */
+static uint32_t request_fields(struct hstream *st, struct reqhead *rh, struct wf_hdr *v, char *len)
+{
+	const struct wf_h1_req *q = &st->req;
+	uint32_t k = 0;
+	v[k++] = (struct wf_hdr){":method", q->method, 7, q->method_len};
+	v[k++] = (struct wf_hdr){":scheme", st->cluster->tls ? "https" : "http", 7, st->cluster->tls ? 5 : 4};
+	v[k++] = (struct wf_hdr){":authority", "", 10, 0};
+	v[k++] = (struct wf_hdr){":path", rh->path, 5, (uint32_t)rh->plen};
+	for (uint32_t i = 0; i < rh->hl.n; i++) {
+		if (rh->hl.dead[i])
+			continue;
+		if (WF_HDR_IS(&rh->hl.h[i], "host")) {
+			v[2].value = rh->hl.h[i].value;
+			v[2].value_len = rh->hl.h[i].value_len;
+			continue;
+		}
+		v[k++] = rh->hl.h[i];
+	}
+	if (st->rb == RB_CL) {
+		uint32_t n = (uint32_t)fmt_u64(len, (uint64_t)q->content_length);
+		v[k++] = (struct wf_hdr){"content-length", len, 14, n};
+	}
+	const struct wf_hdr *te = wf_hdr_find(st->hdrs, q->n_headers, "te", 2);
+	if (te && te->value_len >= 8 && memmem(te->value, te->value_len, "trailers", 8))
+		v[k++] = (struct wf_hdr){"te", "trailers", 2, 8};
+	return k;
+}
+
+static void up2_connected(void *owner)
+{
+	struct hstream *st = owner;
+	count_bound(st);
+	up_send_body(st);
+	if (!st->ended)
+		conn_process(st->c);
+}
+
+/* Downstream output is gathered while an upstream event is handled: one write at the end. */
+static void up2_cork(struct hconn *c)
+{
+	c->s.cork = 1;
+}
+
+static void up2_uncork(struct hconn *c)
+{
+	if (c->dead)
+		return;
+	if (c->h2)
+		hcm_h2_flush(c);
+	if (c->dead)
+		return;
+	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s)))
+		conn_close(c);
+}
+
+static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end_stream, int trailers)
+{
+	struct hstream *st = owner;
+	struct hconn *c = st->c;
+	if (trailers) {
+		if (!st->resp_started || st->rs == RS_DONE)
+			return;
+		free(st->trailers);
+		free(st->trailers_buf);
+		st->trailers = hdrs_copy(h, n, &st->trailers_buf);
+		st->n_trailers = n;
+		if (end_stream) {
+			up2_cork(c);
+			response_done(st);
+			up2_uncork(c);
+		}
+		return;
+	}
+	if (st->resp_started)
+		return;
+	/* :status, then the fields (HTTP/2 has no reason phrase, nor connection framing) */
+	struct wf_h1_resp resp = {.status = 0, .minor = 1, .content_length = -1};
+	uint32_t i = 0;
+	for (; i < n && h[i].name_len && h[i].name[0] == ':'; i++)
+		if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7)) {
+			int64_t v = wf_parse_u64(h[i].value, h[i].value_len, 999);
+			resp.status = v >= 100 ? (int)v : 0;
+		}
+	resp.headers = (struct wf_hdr *)h + i;
+	resp.n_headers = n - i;
+	const struct wf_hdr *cl = wf_hdr_find(resp.headers, resp.n_headers, "content-length", 14);
+	if (cl)
+		resp.content_length = wf_parse_u64(cl->value, cl->value_len, INT64_MAX);
+	if (!resp.status) {
+		wf_stat_inc(st->cluster->st.cx_protocol_error);
+		up_fail(st, 502, WF_RF_UPE, "protocol error");
+		return;
+	}
+	if (resp.status < 200)
+		return; /* 1xx: not relayed */
+	stream_touch(st);
+	report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
+	           : resp.status >= 500                     ? WF_OUT_5XX
+	                                                    : WF_OUT_SUCCESS);
+	if (try_retry(st, RETRY_STATUS, resp.status, &resp))
+		return;
+	wf_timer_cancel(LOOP(c), &st->try_t);
+	if (st->attempt > 1)
+		wf_stat_inc(st->cluster->st.rq_retry_success);
+	up2_cork(c);
+	if (send_response_head(st, &resp, end_stream) < 0) {
+		st->keep_alive = 0;
+		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+	} else {
+		if (!st->req_sent)
+			wf_timer_cancel(LOOP(c), &st->t); /* the stream idle timeout from now on */
+		if (st->rs == RS_DONE)
+			response_done(st);
+		else
+			st->rs = RS_CLOSE; /* the body ends with the stream (END_STREAM) */
+	}
+	up2_uncork(c);
+}
+
+static void up2_data(void *owner, const uint8_t *p, size_t n, int end_stream)
+{
+	struct hstream *st = owner;
+	struct hconn *c = st->c;
+	if (!st->resp_started || st->rs == RS_DONE) {
+		wf_up2_consume(&st->us, n);
+		return;
+	}
+	up2_cork(c);
+	if (n) {
+		stream_touch(st);
+		c->codec->body(st, (const char *)p, n);
+		st->si.bytes_sent += n;
+		/* acknowledged upstream now, or when the client has taken enough (hcm_up_resume) */
+		st->up_unacked += (uint32_t)n;
+		if (c->codec->queued(st) < st->down_wm) {
+			wf_up2_consume(&st->us, st->up_unacked);
+			st->up_unacked = 0;
+		} else {
+			st->up_paused = 1;
+		}
+	}
+	if (end_stream)
+		response_done(st);
+	up2_uncork(c);
+}
+
+static void up2_writable(void *owner)
+{
+	struct hstream *st = owner;
+	up_send_body(st);
+	if (!st->ended)
+		conn_process(st->c);
+}
+
+/* The upstream stream is gone before we let go of it. */
+static void up2_reset(void *owner, int code, int connecting)
+{
+	struct hstream *st = owner;
+	if (st->ended)
+		return;
+	st->up_unacked = 0;
+	if (connecting) {
+		on_up_failed(NULL, st, code, 1);
+		return;
+	}
+	if (st->resp_started && st->rs == RS_DONE)
+		return;
+	report(st, WF_OUT_LOCAL);
+	if (!st->resp_started && try_retry(st, code == 7 ? RETRY_REFUSED : RETRY_RESET, 0, NULL))
+		return;
+	if (st->cluster)
+		wf_stat_inc(st->cluster->st.rq_rx_reset);
+	st->keep_alive = st->keep_alive && !st->resp_started;
+	up_fail(st, 503, code > 0 ? WF_RF_UR : WF_RF_UC, code > 0 ? "remote reset" : "connection termination");
+}
+
+static const struct wf_up2_ops up2_ops = {
+	.connected = up2_connected,
+	.headers = up2_headers,
+	.data = up2_data,
+	.writable = up2_writable,
+	.reset = up2_reset,
+};
+
+/* Open the attempt's stream on an HTTP/2 connection to h. 0, or -EAGAIN (max_connections),
+ * or another -errno. */
+static int start_h2(struct hstream *st, const struct wf_host *h, int *reused)
+{
+	struct reqhead rh;
+	reqhead_build(st, &rh, 0);
+	char len[24];
+	struct wf_hdr small[64], *v = rh.hl.n + 6 <= 64 ? small : malloc((rh.hl.n + 6) * sizeof(*v));
+	uint32_t k = request_fields(st, &rh, v, len);
+	int end = st->rb == RB_NONE;
+	st->us.ops = &up2_ops;
+	st->us.owner = st;
+	int r = wf_up2_open(st->c->w, st->cluster, h, v, k, end, &st->us, reused);
+	if (v != small)
+		free(v);
+	reqhead_free(&rh);
+	return r;
 }
 
 /* A parked stream's turn: a connection to its host is idle, or a connection slot opened. */
@@ -1857,12 +2148,14 @@ static int start_upstream(struct hstream *st)
 		st->tried[st->n_tried++] = h;
 	wf_stat_inc(h->st_rq_active);
 	wf_cluster_rq_start(c->w, cl, h);
-	int err = 0;
-	if (st->connect_terminate)
+	int err = 0, h2 = up_is_h2(st);
+	if (h2)
+		err = start_h2(st, h, &st->u_reused);
+	else if (st->connect_terminate)
 		st->u = wf_upstream_connect(c->w, cl, h, &up_ops, st, &err);
 	else
 		st->u = wf_upstream_get(c->w, cl, h, &up_ops, st, &st->u_reused, &err);
-	if (!st->u && err == -EAGAIN) {
+	if (err == -EAGAIN) {
 		/* max_connections: wait for one, unless max_pending_requests already wait */
 		host_done(st);
 		st->n_tried--;
@@ -1885,7 +2178,7 @@ static int start_upstream(struct hstream *st)
 			wf_timer_set(LOOP(c), &st->t, st->timeout_ms);
 		return 0;
 	}
-	if (!st->u) {
+	if (err || (!h2 && !st->u)) {
 		up_fail(st, 503, WF_RF_UF, "connection failure");
 		return -1;
 	}
@@ -1902,20 +2195,30 @@ static int start_upstream(struct hstream *st)
 		arm_route_timer(st);
 		return 0;
 	}
-	if (send_request_head(st) < 0) {
+	if (h2) {
+		st->t_sent_us = wf_now_us();
+		if (st->rb == RB_NONE) {
+			st->req_sent = 1;
+			mirror(st);
+		}
+	} else if (send_request_head(st) < 0) {
 		stream_drop_upstream(st, 0);
 		up_fail(st, 503, WF_RF_UC, "connection termination");
 		return -1;
 	}
 	if (st->attempt > 1 && st->replay.n) {
 		/* a retry: what was sent of the body goes again; the rest follows from the client */
-		if (wf_sio_write(LOOP(c), POOL(c), &st->u->s, st->replay.p, st->replay.n) < 0)
+		if (up_body(st, st->replay.p, st->replay.n, 0) < 0 || (st->req_done && up_body_end(st) < 0))
 			return -1;
 		if (st->req_done)
 			st->req_sent = 1;
 	}
 	if (st->req_sent)
 		arm_route_timer(st);
+	else if (h2)
+		up_send_body(st); /* HTTP/2 queues DATA before the connection is up */
+	if (h2 && st->us.conn)
+		wf_up2_flush(&st->us);
 	return 0;
 }
 
@@ -2539,7 +2842,7 @@ static uint32_t read_limit(const struct hconn *c)
 	if (!st)
 		return c->l->hcm->max_request_headers_kb * 1024 + 1;
 	if (!st->req_done)
-		return (st->u && wf_sio_queued(&st->u->s) >= st->up_wm) ? 0 : st->down_wm;
+		return up_queued(st) >= st->up_wm ? 0 : st->down_wm;
 	return 16 * 1024;
 }
 
@@ -2705,7 +3008,7 @@ static void on_conn_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			}
 			/* room downstream: let the upstream talk again, starting with what it already
 			 * sent and we hold */
-			if (c->st && c->st->u) {
+			if (c->st && (c->st->u || c->st->us.conn)) {
 				hcm_up_resume(c->st);
 				if (c->dead)
 					return;

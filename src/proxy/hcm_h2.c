@@ -318,7 +318,10 @@ static void h2_end(struct hstream *st)
 	if (st->h2_closed || st->down_done)
 		return;
 	st->down_done = 1;
-	wf_h2_send_data(st->c->h2, st->sid, NULL, 0, 1);
+	if (st->n_trailers)
+		wf_h2_submit_headers(st->c->h2, st->sid, st->trailers, st->n_trailers, 1);
+	else
+		wf_h2_send_data(st->c->h2, st->sid, NULL, 0, 1);
 }
 
 static uint32_t h2_queued(const struct hstream *st)

@@ -12,6 +12,7 @@
 #include "proxy/hlist.h"
 #include "proxy/sio.h"
 #include "proxy/tunnel.h"
+#include "proxy/up2.h"
 #include "proxy/upstream.h"
 #include "http/h2.h"
 
@@ -112,6 +113,13 @@ struct hstream {
 	uint8_t h2_closed;                 /* the h2 stream is gone (closed or reset) */
 	uint8_t up_paused;                 /* upstream reading paused for the downstream */
 	struct hstream *h2_prev, *h2_next; /* the connection's streams */
+	/* HTTP/2 upstream: the stream on the upstream connection (us.conn NULL otherwise), and
+	 * response DATA passed downstream but not yet acknowledged upstream (back-pressure) */
+	struct wf_up2_stream us;
+	uint32_t up_unacked;
+	struct wf_hdr *trailers;           /* response trailers from an HTTP/2 upstream (copied) */
+	char *trailers_buf;
+	uint32_t n_trailers;
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];
 	char head_inline[INLINE_HEAD];

@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
+#include "proxy/up2.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -290,6 +291,7 @@ static void on_bell(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		reconcile(w, NULL, 0);
 		wf_hcm_drain_all(w);
 		wf_upstream_close_idle(w);
+		wf_up2_close_idle(w);
 	}
 }
 

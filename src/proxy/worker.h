@@ -60,6 +60,7 @@ struct wf_worker {
 	struct wf_conn_link conns;    /* downstream connections (list head) */
 	uint32_t n_conns;
 	struct wf_pool_entry *upools; /* upstream pools by host address */
+	struct wf_up2 *up2;           /* HTTP/2 upstream connections (proxy/up2.c) */
 	struct wf_uwaiter *waiters;   /* requests waiting for an upstream connection (FIFO) */
 	uint32_t n_upools, cap_upools;
 	struct wf_alog **dirty_logs;  /* access logs with buffered lines, flushed when idle */

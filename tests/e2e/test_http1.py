@@ -596,14 +596,6 @@ def test_upstream_tcp_keepalive():
             check("keepalive" in out, "the pooled upstream connection has a keepalive timer:\n%s", out)
 
 
-def test_upstream_http2_refused():
-    with HttpUpstream("up") as up:
-        cfg, _ = _upstream_opts_cfg(up, protocol={"explicit_http_config": {"http2_protocol_options": {}}})
-        p = run_weft(["validate", write_file(tmp_path("h2.yaml"), cfg)])
-        eq(p.returncode, 1, "HTTP/2 upstreams refused for now")
-        check("HTTP/2 upstreams are not supported yet" in p.stderr, "error: %s", p.stderr)
-
-
 def test_upgrade_h2c_is_declined_and_served_as_http1():
     """`Upgrade: h2c` (curl --http2 on http://) is not an upgrade Weft takes: the request is
     served over HTTP/1.1 (no 101), its Upgrade/HTTP2-Settings headers are not passed on, and

@@ -310,6 +310,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
 	struct wf_h2 *h = user;
 	if (f->hd.type == NGHTTP2_DATA)
 		h->data_frames_sent++;
+	else if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code && !h->fatal) {
+		h->fatal = 1; /* nghttp2 found a connection error itself */
+		h->err = WF_H2_PROTOCOL;
+	}
 	else if (f->hd.type == NGHTTP2_HEADERS && !h->server && h->unopened)
 		opened(h, f->hd.stream_id);
 	return 0;

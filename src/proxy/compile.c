@@ -653,6 +653,8 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	G(cx_upgrades_active, "downstream_cx_upgrades_active");
 	C(rq_ws_on_non_ws_route, "downstream_rq_ws_on_non_ws_route");
 	C(cx_http2_total, "downstream_cx_http2_total");
+	G(cx_http1_active, "downstream_cx_http1_active");
+	G(cx_http2_active, "downstream_cx_http2_active");
 	s->h2_abuse = wf_stat_register(WF_STAT_COUNTER, "http", n, "downstream_cx_http2_abuse");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
 #undef C
@@ -1030,6 +1032,7 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 			struct wf_cluster *cl = cluster(c, sr->clusters[i]);
 			if (!cl)
 				return -1;
+			cl->index = s->n_clusters;
 			s->clusters[s->n_clusters++] = cl;
 		}
 		s->listeners = calloc(sr->n_listeners + 1, sizeof(*s->listeners));

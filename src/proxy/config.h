@@ -377,6 +377,7 @@ enum wf_up_protocol { WF_UP_HTTP1, WF_UP_HTTP2, WF_UP_DOWNSTREAM };
 
 struct wf_cluster {
 	char *name;
+	uint32_t index;                    /* in its snapshot's clusters */
 	char *stat_name;                   /* alt_stat_name, or name */
 	struct wf_tls_cfg *tls;            /* transport_socket: TLS origination; NULL: plain */
 	uint8_t type;                      /* enum wf_cluster_type */
@@ -423,7 +424,7 @@ struct wf_hcm_stats {
 	uint32_t rq_active, no_route, rq_timeout, rx_reset, tx_reset, cx_idle_timeout;
 	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
 	uint32_t cx_upgrades_total, cx_upgrades_active, rq_ws_on_non_ws_route;
-	uint32_t cx_http2_total, h2_abuse;
+	uint32_t cx_http2_total, h2_abuse, cx_http1_active, cx_http2_active;
 };
 
 

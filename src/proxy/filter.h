@@ -33,6 +33,8 @@ struct wf_fstream {
 	const struct wf_vhost *vh;
 	const char *client;                /* the downstream address (XFF-trusted or peer), ip:port */
 	struct wf_stream_info *si;
+	const struct wf_cluster *cluster;  /* the cluster the request went to (once routed) */
+	int16_t grpc_status1;              /* the call's gRPC status + 1, once known (0: not known) */
 	struct wf_timer t;                 /* for the filter holding the stream (fs->t.data = fs) */
 	uint64_t word[WF_FILTERS_MAX];     /* one word of per-stream state per filter, zeroed */
 	uint32_t index;                    /* the filter being run */

@@ -2734,7 +2734,7 @@ static int start_stream(struct hconn *c)
 	st->is_head = st->req.method_len == 4 && !memcmp(st->req.method, "HEAD", 4);
 	st->keep_alive = req.minor >= 1 ? !req.conn_close : req.conn_keep_alive && !req.conn_close;
 	if (++c->requests == 1)
-		wf_stat_inc(cfg->st.cx_http1_total);
+		wf_stat_inc(cfg->st.cx_http1_total), wf_stat_inc(cfg->st.cx_http1_active);
 	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
 		st->keep_alive = 0; /* the response says connection: close */
 	if (req.chunked) {
@@ -2822,6 +2822,10 @@ static void conn_close(struct hconn *c)
 	wf_sio_close(&w->loop, &w->pool, &c->s);
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	wf_stat_dec(cfg->st.cx_active);
+	if (c->codec == &hcm_h2_codec)
+		wf_stat_dec(cfg->st.cx_http2_active);
+	else if (c->requests)
+		wf_stat_dec(cfg->st.cx_http1_active);
 	wf_stat_inc(cfg->st.cx_destroy);
 	wf_stat_hist(cfg->st.cx_length_ms, wf_loop_now(&w->loop) - c->opened_ms);
 	wf_stat_dec(c->l->st_cx_active);
@@ -2861,9 +2865,9 @@ static void conn_update(struct hconn *c)
 	if (c->dead)
 		return;
 	if (c->h2) {
-		/* HTTP/2 flow control bounds what a client may send; stop reading only while the
-		 * client does not read what we have for it */
-		c->s.want = !c->closing && wf_sio_queued(&c->s) < WATERMARK ? EPOLLIN | EPOLLRDHUP : 0;
+		/* HTTP/2: always read (as Envoy): flow control bounds what a client may send, and
+		 * the flood limits what one that does not read can make the session queue */
+		c->s.want = !c->closing ? EPOLLIN | EPOLLRDHUP : 0;
 		wf_sio_update(LOOP(c), &c->s);
 		return;
 	}

@@ -33,6 +33,7 @@
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static int serialize(struct hconn *c);
+static void failed(struct hconn *c);
 
 static struct wf_loop *LOOP(struct hconn *c) { return &c->w->loop; }
 static struct wf_pool *POOL(struct hconn *c) { return &c->w->pool; }
@@ -380,6 +381,8 @@ static int serialize(struct hconn *c)
 		}
 		wf_h2_sent(c->h2, n);
 	}
+	if (wf_h2_error(c->h2) != WF_H2_OK)
+		failed(c);
 	if (wf_h2_done(c->h2) && !c->n_streams)
 		c->closing = 1;
 	if (c->closing && !wf_sio_queued(&c->s) && !c->s.cork && !c->flushing) {
@@ -416,6 +419,20 @@ void hcm_h2_flush(struct hconn *c)
 		serialize(c);
 }
 
+/* The session found the client at fault (a flood, or a connection error): count it once; the
+ * GOAWAY leaves, then the connection closes. */
+static void failed(struct hconn *c)
+{
+	if (c->h2_failed)
+		return;
+	c->h2_failed = 1;
+	enum wf_h2_error e = wf_h2_error(c->h2);
+	wf_debug("%s: HTTP/2: %s", c->remote, wf_h2_error_str(e));
+	wf_stat_inc(e == WF_H2_PROTOCOL ? c->l->hcm->st.cx_protocol_error : c->l->hcm->st.h2_abuse);
+	c->goaway = 1;
+	c->closing = 1;
+}
+
 /* Feed what was read to the session. */
 static void feed(struct hconn *c)
 {
@@ -428,13 +445,8 @@ static void feed(struct hconn *c)
 	c->in_h2 = 0;
 	if (!c->dead)
 		wf_buf_consume(&c->s.rb, POOL(c), n);
-	if (r < 0 && !c->dead) {
-		enum wf_h2_error e = wf_h2_error(c->h2);
-		wf_debug("%s: HTTP/2: %s", c->remote, wf_h2_error_str(e));
-		wf_stat_inc(e == WF_H2_PROTOCOL ? c->l->hcm->st.cx_protocol_error : c->l->hcm->st.h2_abuse);
-		c->goaway = 1;
-		c->closing = 1; /* the GOAWAY leaves, then the connection closes */
-	}
+	if (r < 0 && !c->dead)
+		failed(c);
 }
 
 static void drive(struct hconn *c)
@@ -464,6 +476,7 @@ int hcm_h2_start(struct hconn *c)
 	}
 	c->codec = &hcm_h2_codec;
 	wf_stat_inc(cfg->st.cx_http2_total);
+	wf_stat_inc(cfg->st.cx_http2_active);
 	c->head_started = wf_loop_now(LOOP(c));
 	c->ping_at = c->head_started + cfg->h2.ping_interval_ms;
 	arm(c);

@@ -147,6 +147,7 @@ struct hconn {
 	uint8_t goaway;                    /* HTTP/2: GOAWAY sent, no new streams */
 	uint8_t in_h2;                     /* HTTP/2: inside the session's callbacks */
 	uint8_t flushing, flush_again;     /* HTTP/2: in hcm_h2_flush */
+	uint8_t h2_failed;                 /* HTTP/2: the client's fault, counted */
 	uint64_t ping_sent;                /* HTTP/2 keepalive: ms the unanswered PING left, or 0 */
 	uint64_t ping_at;                  /* HTTP/2 keepalive: ms the next PING is due */
 };

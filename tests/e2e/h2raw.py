@@ -18,7 +18,8 @@ what real clients never send (floods, resets, bombs) and to see every frame the 
                                               stream's head, body, trailers and reset code, and
                                               the GOAWAYs
 
-`python3 h2raw.py` runs the self-test (RFC 7541 Appendix C vectors, round trips).
+`python3 h2raw.py` runs the self-test (RFC 7541 Appendix C vectors, round trips); so does
+test_h2.test_h2_client_selftest.
 """
 
 import select
@@ -926,48 +927,52 @@ TCP_ESTABLISHED = 1
 # ---------------------------------------------------------------------------------------------
 # self-test: RFC 7541 Appendix C and round trips
 
-def _selftest():
-    # C.1 integers
-    assert encode_int(10, 5) == b"\x0a"
-    assert encode_int(1337, 5) == b"\x1f\x9a\x0a"
-    assert decode_int(b"\x1f\x9a\x0a", 0, 5) == (1337, 3)
-    assert encode_int(42, 8) == b"\x2a"
-    # C.4: requests with Huffman
+def _same(got, want, what):
+    if got != want:
+        raise AssertionError("h2raw self-test, %s: expected %r, got %r" % (what, want, got))
+
+
+def selftest():
+    """Raises AssertionError (kept under python -O) at the first vector that does not match."""
     h = bytes.fromhex
-    assert huffman_encode(b"www.example.com") == h("f1e3c2e5f23a6ba0ab90f4ff")
-    assert huffman_encode(b"no-cache") == h("a8eb10649cbf")
-    assert huffman_encode(b"custom-key") == h("25a849e95ba97d7f")
-    assert huffman_encode(b"custom-value") == h("25a849e95bb8e8b4bf")
+    # C.1 integers
+    _same(encode_int(10, 5), b"\x0a", "C.1.1")
+    _same(encode_int(1337, 5), b"\x1f\x9a\x0a", "C.1.2")
+    _same(decode_int(b"\x1f\x9a\x0a", 0, 5), (1337, 3), "C.1.2 decoded")
+    _same(encode_int(42, 8), b"\x2a", "C.1.3")
+    # C.4: requests with Huffman, one dynamic table across them
+    _same(huffman_encode(b"www.example.com"), h("f1e3c2e5f23a6ba0ab90f4ff"), "Huffman www.example.com")
+    _same(huffman_encode(b"no-cache"), h("a8eb10649cbf"), "Huffman no-cache")
+    _same(huffman_encode(b"custom-key"), h("25a849e95ba97d7f"), "Huffman custom-key")
+    _same(huffman_encode(b"custom-value"), h("25a849e95bb8e8b4bf"), "Huffman custom-value")
     d = Decoder()
-    assert d.decode(h("828684418cf1e3c2e5f23a6ba0ab90f4ff")) == [
-        (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
-    assert d.decode(h("828684be5886a8eb10649cbf")) == [
-        (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com"),
-        ("cache-control", "no-cache")]
-    assert d.decode(h("828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf")) == [
-        (":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"),
-        ("custom-key", "custom-value")]
-    assert d.table.size == 164
+    req = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
+    _same(d.decode(h("828684418cf1e3c2e5f23a6ba0ab90f4ff")), req, "C.4.1")
+    _same(d.decode(h("828684be5886a8eb10649cbf")), req + [("cache-control", "no-cache")], "C.4.2")
+    _same(d.decode(h("828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf")),
+          [(":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"),
+           ("custom-key", "custom-value")], "C.4.3")
+    _same(d.table.size, 164, "C.4.3 table size")
     # C.6: responses with Huffman and evictions (table size 256)
     d = Decoder(256)
-    r1 = d.decode(h("488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff"
-                    "6e919d29ad171863c78f0b97c8e9ae82ae43d3"))
-    assert r1 == [(":status", "302"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"),
-                  ("location", "https://www.example.com")], r1
-    assert d.table.size == 222
-    r2 = d.decode(h("4883640effc1c0bf"))
-    assert r2[0] == (":status", "307") and r2[1:] == r1[1:], r2
+    r1 = [(":status", "302"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"),
+          ("location", "https://www.example.com")]
+    _same(d.decode(h("488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff"
+                     "6e919d29ad171863c78f0b97c8e9ae82ae43d3")), r1, "C.6.1")
+    _same(d.table.size, 222, "C.6.1 table size")
+    _same(d.decode(h("4883640effc1c0bf")), [(":status", "307")] + r1[1:], "C.6.2")
     # every byte value through the Huffman code and back
     allb = bytes(range(256)) * 2
-    assert huffman_decode(huffman_encode(allb)) == allb
+    _same(huffman_decode(huffman_encode(allb)), allb, "Huffman round trip of every byte")
     # the encoder's output through the decoder, incremental indexing included
     e, d = Encoder(), Decoder()
     hs = [(":method", "POST"), (":path", "/x"), ("x-a", "1"), ("content-type", "text/plain")]
-    for _ in range(3):
-        assert d.decode(e.encode(hs, index={"x-a"})) == hs
-    assert d.decode(literal_with_indexing("x-bomb", "v") + indexed_field(62) * 3) == [("x-bomb", "v")] * 4
-    print("h2raw self-test ok")
+    for i in range(3):
+        _same(d.decode(e.encode(hs, index={"x-a"})), hs, "round trip %d" % i)
+    _same(d.decode(literal_with_indexing("x-bomb", "v") + indexed_field(62) * 3), [("x-bomb", "v")] * 4,
+          "a literal indexed, then referenced")
 
 
 if __name__ == "__main__":
-    _selftest()
+    selftest()
+    print("h2raw self-test ok")

@@ -122,6 +122,12 @@ void wf_sock_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void wf_sock_abort_on_close(int fd)
+{
+	struct linger l = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 void wf_sock_keepalive(int fd, unsigned time_s, unsigned interval_s, unsigned probes)
 {
 	int one = 1;

@@ -29,6 +29,8 @@ int wf_sock_connect(const struct wf_addr *a);
 /* Disable Nagle on an accepted socket: a proxy writes a head and then the body, and must not
  * wait for the client's delayed ACK in between. */
 void wf_sock_nodelay(int fd);
+/* close() then resets the connection (RST) instead of lingering on unsent output. */
+void wf_sock_abort_on_close(int fd);
 /* SO_KEEPALIVE with the given idle time, probe interval (seconds) and probe count (0: the
  * system's default for each). */
 void wf_sock_keepalive(int fd, unsigned time_s, unsigned interval_s, unsigned probes);

@@ -80,6 +80,10 @@ void hcm_h2_timer(struct hconn *c)
 {
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	uint64_t now = wf_loop_now(LOOP(c));
+	if (c->h2_failed) {
+		hcm_conn_close(c); /* the GOAWAY did not leave in time */
+		return;
+	}
 	if (c->ping_sent && now - c->ping_sent >= cfg->h2.ping_timeout_ms) {
 		wf_debug("%s: HTTP/2 keepalive: no answer to PING", c->remote);
 		hcm_conn_close(c);
@@ -349,7 +353,8 @@ static void h2_done(struct hstream *st)
 		c->head_started = wf_loop_now(LOOP(c)); /* idle from now */
 		if (c->goaway)
 			c->closing = 1;
-		arm(c);
+		if (!c->h2_failed)
+			arm(c);
 	}
 	serialize(c);
 }
@@ -381,8 +386,11 @@ static int serialize(struct hconn *c)
 		}
 		wf_h2_sent(c->h2, n);
 	}
-	if (wf_h2_error(c->h2) != WF_H2_OK)
+	if (wf_h2_error(c->h2) != WF_H2_OK) {
 		failed(c);
+		if (c->dead)
+			return -1;
+	}
 	if (wf_h2_done(c->h2) && !c->n_streams)
 		c->closing = 1;
 	if (c->closing && !wf_sio_queued(&c->s) && !c->s.cork && !c->flushing) {
@@ -431,6 +439,14 @@ static void failed(struct hconn *c)
 	wf_stat_inc(e == WF_H2_PROTOCOL ? c->l->hcm->st.cx_protocol_error : c->l->hcm->st.h2_abuse);
 	c->goaway = 1;
 	c->closing = 1;
+	/* A client that does not read will not get the GOAWAY either: reset the connection now
+	 * when its output is backed up, else give the GOAWAY a second to leave (Envoy's
+	 * delayed_close_timeout) before resetting. */
+	wf_sock_abort_on_close(c->s.io.fd);
+	if (wf_sio_queued(&c->s) >= WATERMARK)
+		hcm_conn_close(c);
+	else
+		wf_timer_set(LOOP(c), &c->t, 1000);
 }
 
 /* Feed what was read to the session. */

@@ -34,7 +34,6 @@ CONNECTION_SPECIFIC = ("connection", "keep-alive", "proxy-connection", "upgrade"
                        "transfer-encoding")
 
 ENVOY_MAX_CONCURRENT_STREAMS = 2147483647
-ENVOY_INITIAL_WINDOW = 268435456          # initial_stream_window_size and _connection_ default
 ABUSE_RSS_MIB = 16                       # RSS growth allowed while an attack runs
 BACKPRESSURE_RSS_MIB = 8                 # ... while a reader or an upstream stalls a transfer
 
@@ -446,16 +445,16 @@ def test_h2_settings_defaults():
             eq(c.counts.get("PUSH_PROMISE"), None, "PUSH_PROMISE frames")
 
 
-def test_h2_default_windows_are_envoys():
-    """Without http2_protocol_options the flow-control windows are Envoy's defaults: SETTINGS
-    INITIAL_WINDOW_SIZE 256 MiB, and the connection window opened to 256 MiB with a
-    WINDOW_UPDATE."""
+def test_h2_default_windows():
+    """Without http2_protocol_options the flow-control windows are Weft's documented defaults
+    (doc/http2.md: Envoy's edge recommendation, not its 256 MiB): SETTINGS INITIAL_WINDOW_SIZE
+    64 KiB, and the connection window opened to 1 MiB with a WINDOW_UPDATE."""
     with HttpUpstream("up") as up:
         cfg, port = _cfg(up.port)
         with Weft(cfg), H2Conn(port) as c:
             s = c.handshake()
-            eq(s.get(H.INITIAL_WINDOW_SIZE), ENVOY_INITIAL_WINDOW, "INITIAL_WINDOW_SIZE")
-            eq(_connection_window(c, ENVOY_INITIAL_WINDOW), ENVOY_INITIAL_WINDOW, "connection window")
+            eq(s.get(H.INITIAL_WINDOW_SIZE), 65536, "INITIAL_WINDOW_SIZE")
+            eq(_connection_window(c, 1048576), 1048576, "connection window")
 
 
 def test_h2_settings_configured():

@@ -15,6 +15,7 @@ extern const struct wf_http_filter_ops wf_filter_fault;
 extern const struct wf_http_filter_ops wf_filter_local_ratelimit;
 extern const struct wf_http_filter_ops wf_filter_cors;
 extern const struct wf_http_filter_ops wf_filter_health_check;
+extern const struct wf_http_filter_ops wf_filter_grpc_stats;
 
 /* A FractionalPercent: numerator, and the factor to parts per million. */
 struct wf_pct {

@@ -517,6 +517,7 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 		/* a gRPC client hears of errors in gRPC terms: 200, grpc-status and grpc-message,
 		 * no body (a trailers-only response), as Envoy answers */
 		int gs = st->grpc_status1 ? st->grpc_status1 - 1 : wf_grpc_status_from_http(code);
+		st->fs.grpc_status1 = (int16_t)(gs + 1);
 		int gl = snprintf(gstatus, sizeof(gstatus), "%d", gs);
 		size_t ml = wf_grpc_message_encode(body ? body : status_text(code), body ? bl : strlen(status_text(code)),
 		                                   gmsg, sizeof(gmsg));
@@ -1119,6 +1120,18 @@ static struct wf_hdr *hdrs_copy(const struct wf_hdr *h, uint32_t n, char **buf)
 	return v;
 }
 
+/* A gRPC call's status, from a response head (trailers-only, or mapped from a non-200 HTTP
+ * status) or its trailers (http_status 0). */
+static void grpc_status_seen(struct hstream *st, const struct wf_hdr *h, uint32_t n, int http_status)
+{
+	const struct wf_hdr *g = wf_hdr_find(h, n, "grpc-status", 11);
+	int gs = g ? wf_grpc_status_parse(g->value, g->value_len) : -1;
+	if (gs < 0 && http_status && http_status != 200)
+		gs = wf_grpc_status_from_http(http_status);
+	if (gs >= 0)
+		st->fs.grpc_status1 = (int16_t)(gs + 1);
+}
+
 /* The response head arrived (from either kind of upstream): rewrite it and send it
  * downstream. end_stream: the upstream said no body follows (HTTP/2). */
 static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp, int end_stream)
@@ -1131,6 +1144,8 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	if (cfg->n_logs)
 		rh = st->resp_hdrs = hdrs_copy(resp->headers, resp->n_headers, &st->resp_head);
 	st->n_resp_hdrs = resp->n_headers;
+	if (st->req.grpc)
+		grpc_status_seen(st, resp->headers, resp->n_headers, resp->status);
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
 	struct wf_hlist hl;
@@ -1983,6 +1998,8 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		free(st->trailers_buf);
 		st->trailers = hdrs_copy(h, n, &st->trailers_buf);
 		st->n_trailers = n;
+		if (st->req.grpc)
+			grpc_status_seen(st, h, n, 0);
 		if (end_stream) {
 			up2_cork(c);
 			response_done(st);
@@ -2529,6 +2546,7 @@ static void route_dispatch(struct hstream *st)
 		return;
 	}
 	st->rq_taken = 1;
+	st->fs.cluster = st->cluster;
 	wf_stat_inc(st->cluster->st.rq_active);
 	/* a gRPC client's deadline (grpc-timeout) shortens the route timeout, never lengthens it */
 	st->timeout_ms = r->timeout_ms;

@@ -460,9 +460,11 @@ def is_sanitized():
 
 
 def rss_limit_kib(default_mib=32):
-    """The RSS growth allowed while streaming a large body: WEFT_E2E_RSS_MIB, else default_mib
-    (tripled under ASan)."""
-    mib = int(os.environ.get("WEFT_E2E_RSS_MIB", "0")) or default_mib * (3 if is_sanitized() else 1)
+    """The RSS growth allowed while streaming a large body or under a flood: WEFT_E2E_RSS_MIB,
+    else default_mib (six times that under ASan, whose quarantine keeps freed memory resident:
+    a flood of small frames churns through many small allocations). The plain build's run
+    holds the real bound."""
+    mib = int(os.environ.get("WEFT_E2E_RSS_MIB", "0")) or default_mib * (6 if is_sanitized() else 1)
     return mib * 1024
 
 

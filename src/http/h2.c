@@ -295,10 +295,10 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	struct stream *st = stream_of(h, id);
 	if (!st)
 		return 0;
+	h->ops->closed(h->ctx, id, code); /* the owner may still look the stream up */
 	nghttp2_session_set_stream_user_data(s, id, NULL);
 	opened(h, id);
 	h->streams_closed++;
-	h->ops->closed(h->ctx, id, code);
 	stream_free(h, st);
 	if (h->server && h->streams_closed >= 100 && h->premature_resets * 2 >= h->streams_closed)
 		return fail(h, WF_H2_RAPID_RESET);
@@ -529,8 +529,10 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->max_header_list},
 	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
 	};
-	/* ENABLE_PUSH is a client setting only */
-	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, server ? 4 : 5);
+	/* ENABLE_PUSH is a client setting only; ENABLE_CONNECT_PROTOCOL a server's */
+	if (server && lim->connect_protocol)
+		iv[4] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
+	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, server && !lim->connect_protocol ? 4 : 5);
 	if (lim->initial_connection_window > 65535)
 		nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)(lim->initial_connection_window > 2147483647u
 		                                                                            ? 2147483647u : lim->initial_connection_window));

@@ -39,6 +39,7 @@ struct wf_h2_limits {
 	uint32_t max_priority_frames_per_stream;  /* 100 */
 	uint32_t max_window_updates_per_data_sent;/* 10 */
 	uint32_t max_continuations;               /* CONTINUATION frames per header block: 8 */
+	uint8_t connect_protocol;                 /* server: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441) */
 };
 
 /* Envoy's defaults. */

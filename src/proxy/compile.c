@@ -387,8 +387,7 @@ int wf_compile_h2_options(struct wf_compile *c, const Envoy__Config__Core__V3__H
 	H2U32(max_inbound_priority_frames_per_stream, 0, 4294967295u, l->max_priority_frames_per_stream);
 	H2U32(max_inbound_window_update_frames_per_data_frame_sent, 1, 4294967295u, l->max_window_updates_per_data_sent);
 #undef H2U32
-	if (o->allow_connect)
-		return wf_cfg_err(c->doc, c->err, c->errlen, o, "allow_connect", "CONNECT over HTTP/2 is not supported yet");
+	l->connect_protocol = o->allow_connect; /* CONNECT, and extended CONNECT (WebSocket, RFC 8441) */
 	if (o->connection_keepalive) {
 		const Envoy__Config__Core__V3__KeepaliveSettings *k = o->connection_keepalive;
 		if (k->connection_idle_interval)

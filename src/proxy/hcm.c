@@ -99,7 +99,7 @@ static void upgrade_request(struct hstream *st);
 static void tunnel_run(struct hstream *st);
 static void connect_established(struct hstream *st);
 static int upgrade_allowed(struct hstream *st);
-static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n);
+static int upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, uint32_t n);
 enum { RETRY_CONNECT, RETRY_RESET, RETRY_REFUSED, RETRY_TIMEOUT, RETRY_STATUS };
 struct wf_h1_resp;
 static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
@@ -344,6 +344,8 @@ static void log_stream(struct hstream *st)
 	si->authority = st->req.host;
 	si->authority_len = st->req.host_len;
 	si->protocol = !st->req.method ? NULL : st->c->h2 ? "HTTP/2" : st->req.minor ? "HTTP/1.1" : "HTTP/1.0";
+	if (st->ext_tunnel)
+		wf_stat_dec(cfg->st.cx_upgrades_active);
 	if (st->tunnel) {
 		si->bytes_received += st->tun.bytes[0];
 		si->bytes_sent += st->tun.bytes[1];
@@ -813,6 +815,25 @@ static void reqhead_free(struct reqhead *rh)
 	free(rh->rewritten);
 }
 
+/* A random Sec-WebSocket-Key: 16 bytes in base64 (24 characters, out has room for 25). */
+static void websocket_key(struct hstream *st, char *out)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char raw[18] = {0};
+	uint64_t a = wf_rand(st->c->w), b = wf_rand(st->c->w);
+	memcpy(raw, &a, 8);
+	memcpy(raw + 8, &b, 8);
+	for (int i = 0; i < 6; i++) {
+		uint32_t v = (uint32_t)raw[3 * i] << 16 | (uint32_t)raw[3 * i + 1] << 8 | raw[3 * i + 2];
+		out[4 * i] = b64[v >> 18 & 63];
+		out[4 * i + 1] = b64[v >> 12 & 63];
+		out[4 * i + 2] = b64[v >> 6 & 63];
+		out[4 * i + 3] = b64[v & 63];
+	}
+	out[22] = out[23] = '='; /* 16 bytes: two padding characters */
+	out[24] = 0;
+}
+
 /* Serialize the request head as sent to an HTTP/1.1 upstream into o; a mirror's (shadow) goes
  * to host-shadow, with the body kept for it (a content-length), and asks the upstream to close
  * after answering. */
@@ -822,13 +843,30 @@ static void build_request_head(struct hstream *st, struct out *out, int shadow)
 	struct out o = *out;
 	struct reqhead rh;
 	reqhead_build(st, &rh, shadow);
-	out_put(&o, q->method, q->method_len);
+	/* an HTTP/2 extended CONNECT (RFC 8441) goes to an HTTP/1.1 upstream as the upgrade it
+	 * stands for: GET with Upgrade, Connection and (WebSocket) a Sec-WebSocket-Key */
+	int ext = st->c->h2 && st->upgrade && q->form != WF_H1_AUTHORITY;
+	if (ext)
+		OUT_LIT(&o, "GET");
+	else
+		out_put(&o, q->method, q->method_len);
 	OUT_LIT(&o, " ");
 	out_put(&o, rh.path, rh.plen);
 	OUT_LIT(&o, " HTTP/1.1\r\n");
 	for (uint32_t i = 0; i < rh.hl.n; i++)
 		if (!rh.hl.dead[i])
 			out_hdr(&o, rh.hl.h[i].name, rh.hl.h[i].name_len, rh.hl.h[i].value, rh.hl.h[i].value_len);
+	if (ext) {
+		OUT_LIT(&o, "connection: upgrade\r\nupgrade: ");
+		out_put(&o, st->upgrade, st->upgrade_len);
+		OUT_LIT(&o, "\r\n");
+		if (wf_str_ieq(st->upgrade, st->upgrade_len, "websocket", 9) &&
+		    !wf_hlist_has(&rh.hl, "sec-websocket-key", 17)) {
+			char key[32];
+			websocket_key(st, key);
+			out_hdr(&o, "sec-websocket-key", 17, key, 24);
+		}
+	}
 	reqhead_free(&rh);
 	if (shadow && st->rb != RB_NONE)
 		out_content_length(&o, st->replay.n);
@@ -889,6 +927,8 @@ static int send_request_head(struct hstream *st)
  * per-try timeout (each attempt). */
 static void arm_route_timer(struct hstream *st)
 {
+	if (st->ext_tunnel)
+		return; /* an open tunnel has only the stream idle timeout */
 	if (st->route && st->route->action == WF_ACT_ROUTE && st->timeout_ms && !wf_timer_armed(&st->t))
 		wf_timer_set(LOOP(st->c), &st->t, st->timeout_ms);
 	if (st->retry && st->retry->per_try_timeout_ms && !st->backing_off)
@@ -962,6 +1002,15 @@ static int up_body_end(struct hstream *st)
 {
 	if (st->us.conn)
 		return wf_up2_send(&st->us, NULL, 0, 1);
+	if (st->rb == RB_RAW) {
+		/* the client ended its side of a tunnel: so does the upstream's, once drained */
+		st->up_shut = 1;
+		if (!wf_sio_queued(&st->u->s)) {
+			wf_sio_shutdown(&st->u->s);
+			st->up_shut = 2;
+		}
+		return 0;
+	}
 	if (st->rb == RB_CHUNKED)
 		return wf_sio_write(LOOP(st->c), POOL(st->c), &st->u->s, "0\r\n\r\n", 5);
 	return 0;
@@ -1095,6 +1144,10 @@ static void on_up_drained(struct wf_uconn *u, void *owner)
 		tunnel_run(st);
 		return;
 	}
+	if (st->up_shut == 1 && !wf_sio_queued(&u->s)) {
+		wf_sio_shutdown(&u->s);
+		st->up_shut = 2;
+	}
 	/* room upstream again: resume reading the request body downstream */
 	up_send_body(st);
 	if (!st->ended)
@@ -1187,7 +1240,10 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	}
 	/* framing downstream */
 	int64_t cl = -1;
-	if (!has_body) {
+	if (st->ext_tunnel) {
+		st->rs = RS_CLOSE; /* the tunnel's bytes, until the upstream closes */
+		st->up_keep = 0;
+	} else if (!has_body) {
 		if (resp->content_length >= 0 && st->is_head)
 			cl = resp->content_length;
 		st->rs = RS_DONE;
@@ -1358,21 +1414,56 @@ static void tunnel_start(struct hstream *st)
 	stream_touch(st);
 }
 
+/* An HTTP/2 client's tunnel (RFC 8441 WebSocket, or CONNECT) is open upstream: its answer
+ * goes to the client as a 200 (Upgrade, Connection and Sec-WebSocket-Accept belong to
+ * HTTP/1.1), and from now on the stream's DATA and the upstream's bytes are the tunnel, until
+ * either side ends. The route timeout no longer applies; the stream idle timeout does.
+ * 1: go on reading the upstream (its bytes after the head are the tunnel's). */
+static int h2_tunnel_accepted(struct hstream *st, const struct wf_h1_resp *resp, uint32_t n)
+{
+	struct hconn *c = st->c;
+	struct wf_h1_resp r = *resp;
+	struct wf_hdr kept[256];
+	r.n_headers = 0;
+	r.headers = kept;
+	for (uint32_t i = 0; i < resp->n_headers && r.n_headers < 256; i++)
+		if (!WF_HDR_IS(&resp->headers[i], "sec-websocket-accept"))
+			kept[r.n_headers++] = resp->headers[i];
+	r.status = 200;
+	r.reason = NULL;
+	wf_timer_cancel(LOOP(c), &st->t);
+	wf_timer_cancel(LOOP(c), &st->try_t);
+	st->ext_tunnel = 1;
+	wf_stat_inc(st->cfg->st.cx_upgrades_total);
+	wf_stat_inc(st->cfg->st.cx_upgrades_active);
+	if (send_response_head(st, &r, 0) < 0) {
+		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+		return 0;
+	}
+	wf_buf_consume(&st->u->s.rb, &c->w->pool, n);
+	stream_touch(st);
+	up_send_body(st); /* what the client sent already */
+	return !st->ended;
+}
+
 /* The upstream switched protocols (a 101, or a 2xx to a CONNECT): pass its answer on and start
  * relaying (what came after it, and what the client sent after its request, go first). */
-static void upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, const char *raw, uint32_t n)
+static int upgrade_accepted(struct hstream *st, const struct wf_h1_resp *resp, uint32_t n)
 {
 	struct hconn *c = st->c;
 	report(st, WF_OUT_SUCCESS);
+	if (c->h2)
+		return h2_tunnel_accepted(st, resp, n);
 	st->tunnel = 1; /* send_response_head keeps Upgrade and Connection */
 	if (send_response_head(st, resp, 0) < 0) {
 		st->tunnel = 0;
 		st->keep_alive = 0;
 		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
-		return;
+		return 0;
 	}
 	wf_buf_consume(&st->u->s.rb, &c->w->pool, n);
 	tunnel_start(st);
+	return 0;
 }
 
 /* CONNECT with connect_config: the TCP connection to the upstream is up; answer 200. */
@@ -1389,13 +1480,30 @@ static void connect_established(struct hstream *st)
 	st->resp_started = 1;
 	st->si.response_code = 200;
 	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
-	st->tunnel = 1; /* no framing: the connection is a tunnel from here */
+	if (c->h2) {
+		/* HTTP/2: the stream's DATA and the upstream's bytes are the tunnel */
+		wf_timer_cancel(LOOP(c), &st->t);
+		st->ext_tunnel = 1;
+		st->rs = RS_CLOSE;
+		st->up_keep = 0;
+		wf_stat_inc(st->cfg->st.cx_upgrades_total);
+		wf_stat_inc(st->cfg->st.cx_upgrades_active);
+	} else {
+		st->tunnel = 1; /* no framing: the connection is a tunnel from here */
+	}
 	int rc = c->codec->head(st, 200, "OK", 2, &hl, -1, 0);
 	hl_free(&hl);
 	if (rc < 0) {
 		st->tunnel = 0;
 		st->keep_alive = 0;
 		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
+		return;
+	}
+	if (c->h2) {
+		stream_touch(st);
+		up_send_body(st);
+		if (!st->ended)
+			hcm_h2_flush(c);
 		return;
 	}
 	tunnel_start(st);
@@ -1480,7 +1588,8 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			}
 			if (resp.status < 200) {
 				if (resp.status == 101 && st->upgrade && st->req.form != WF_H1_AUTHORITY) {
-					upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
+					if (upgrade_accepted(st, &resp, (uint32_t)n))
+						continue;
 					return 0;
 				}
 				if (resp.status == 101) {
@@ -1498,7 +1607,8 @@ static int up_readable(struct wf_uconn *u, void *owner)
 			}
 			if (st->upgrade && st->req.form == WF_H1_AUTHORITY && resp.status < 300) {
 				/* a CONNECT forwarded to an upstream proxy that opened its tunnel */
-				upgrade_accepted(st, &resp, wf_buf_data(&u->s.rb), (uint32_t)n);
+				if (upgrade_accepted(st, &resp, (uint32_t)n))
+					continue;
 				return 0;
 			}
 			report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
@@ -2206,9 +2316,10 @@ static int start_upstream(struct hstream *st)
 	else
 		wf_stat_inc(cl->st.rq_pending_total);
 	if (st->connect_terminate) {
-		/* nothing to send: Weft answers the CONNECT itself once connected */
+		/* nothing to send: Weft answers the CONNECT itself once connected (an HTTP/2
+		 * client's DATA then flows as the tunnel's) */
 		st->t_sent_us = wf_now_us();
-		st->req_sent = 1;
+		st->req_sent = !c->h2;
 		arm_route_timer(st);
 		return 0;
 	}
@@ -2230,8 +2341,8 @@ static int start_upstream(struct hstream *st)
 		if (st->req_done)
 			st->req_sent = 1;
 	}
-	if (st->req_sent)
-		arm_route_timer(st);
+	if (st->req_sent || st->rb == RB_RAW)
+		arm_route_timer(st); /* a tunnel's: until it opens */
 	else if (h2)
 		up_send_body(st); /* HTTP/2 queues DATA before the connection is up */
 	if (h2 && st->us.conn)
@@ -2666,8 +2777,8 @@ void hcm_stream_begin(struct hstream *st)
 	st->keep_alive = 1;
 	wf_stat_inc(cfg->st.rq_total);
 	wf_stat_inc(cfg->st.rq_active);
-	if (st->req.form == WF_H1_AUTHORITY) {
-		/* CONNECT over HTTP/2 needs allow_connect (refused by the compiler for now) */
+	if (st->upgrade && !cfg->h2.lim.connect_protocol) {
+		/* CONNECT (and extended CONNECT) over HTTP/2 need allow_connect, as in Envoy */
 		local_reply(st, 403, 0, NULL, NULL, 0);
 		return;
 	}

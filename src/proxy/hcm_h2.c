@@ -160,6 +160,8 @@ static void take_head(struct hstream *st, const struct wf_hdr *h, uint32_t n)
 				q->path = q->target = v, q->path_len = q->target_len = f->value_len;
 			else if (pseudo(f, ":authority"))
 				q->host = v, q->host_len = f->value_len;
+			else if (pseudo(f, ":protocol"))
+				st->upgrade = v, st->upgrade_len = f->value_len; /* extended CONNECT */
 			continue;
 		}
 		if (pseudo(f, "cookie")) {
@@ -193,6 +195,8 @@ static void take_head(struct hstream *st, const struct wf_hdr *h, uint32_t n)
 		q->target = q->host;
 		q->target_len = q->host_len;
 		q->path = "";
+		st->upgrade = "CONNECT";
+		st->upgrade_len = 7;
 	} else if (q->path_len == 1 && q->path[0] == '*') {
 		q->form = WF_H1_ASTERISK;
 	}
@@ -222,7 +226,9 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
 		go_away(c); /* this stream is served; the client opens the next ones elsewhere */
 	st->in_end = (uint8_t)end_stream;
-	if (end_stream || st->req.content_length == 0) {
+	if (st->upgrade && !end_stream) {
+		st->rb = RB_RAW; /* a tunnel: DATA until the client ends its stream */
+	} else if (end_stream || st->req.content_length == 0) {
 		st->rb = RB_NONE;
 		st->req_done = 1;
 	} else if (st->req.content_length > 0) {

@@ -19,7 +19,9 @@
 #define WATERMARK (64 * 1024)
 #define REPLAY_MAX (64 * 1024) /* request bodies up to this are kept for retries */
 
-enum { RB_NONE, RB_CL, RB_CHUNKED };
+/* request body: none, content-length, chunked, or raw bytes until the client ends its stream
+ * (an HTTP/2 CONNECT or WebSocket tunnel) */
+enum { RB_NONE, RB_CL, RB_CHUNKED, RB_RAW };
 enum { RS_WAIT, RS_CL, RS_CHUNKED, RS_CLOSE, RS_DONE };
 
 struct hconn;
@@ -112,6 +114,8 @@ struct hstream {
 	uint8_t down_done;                 /* END_STREAM sent (or queued) downstream */
 	uint8_t h2_closed;                 /* the h2 stream is gone (closed or reset) */
 	uint8_t up_paused;                 /* upstream reading paused for the downstream */
+	uint8_t ext_tunnel;                /* HTTP/2 CONNECT or WebSocket: DATA <-> upstream bytes */
+	uint8_t up_shut;                   /* 1: shut the upstream's output once drained; 2: done */
 	struct hstream *h2_prev, *h2_next; /* the connection's streams */
 	/* HTTP/2 upstream: the stream on the upstream connection (us.conn NULL otherwise), and
 	 * response DATA passed downstream but not yet acknowledged upstream (back-pressure) */

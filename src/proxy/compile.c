@@ -464,9 +464,9 @@ static int upstream_options(struct wf_compile *c, const Cluster *m, struct wf_cl
 			break;
 		case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_AUTO_CONFIG:
 			/* ALPN needs TLS; without it, auto is HTTP/1.1 */
-			if (o->auto_config->http2_protocol_options)
-				return wf_cfg_err(c->doc, c->err, c->errlen, o->auto_config, "http2_protocol_options",
-				                  "HTTP/2 upstreams are not supported yet");
+			cl->protocol = WF_UP_AUTO;
+			if (wf_compile_h2_options(c, o->auto_config->http2_protocol_options, &cl->h2) < 0)
+				return -1;
 			if (http1_options_unset(c, o->auto_config->http_protocol_options) < 0)
 				return -1;
 			break;
@@ -580,6 +580,8 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	if (cl->tls && cl->protocol == WF_UP_HTTP2)
 		wf_tls_cfg_alpn_default(cl->tls, (const unsigned char *)"\x02h2", 3); /* HTTP/2 over TLS needs ALPN h2 */
+	if (cl->tls && cl->protocol == WF_UP_AUTO)
+		wf_tls_cfg_alpn_default(cl->tls, (const unsigned char *)"\x02h2\x08http/1.1", 12);
 	if (wf_compile_health(c, m, cl) < 0)
 		goto fail;
 	if (cl->hc)

@@ -243,6 +243,7 @@ struct wf_host {
 	/* per-host stats for /clusters (hidden, registered by cluster and address) */
 	uint32_t st_cx_active, st_cx_total, st_cx_connect_fail, st_rq_total, st_rq_active,
 	    st_rq_success, st_rq_error, st_rq_timeout;
+	uint8_t alpn_h2;                   /* auto_config: the host chose h2 with ALPN (atomic) */
 };
 
 /* Per-worker load-balancer state, one cache line per worker so workers never share one. */
@@ -371,9 +372,10 @@ struct wf_h2_cfg {
 	uint64_t ping_timeout_ms;          /* connection_keepalive.timeout (default 5 s) */
 };
 
-/* The protocol a cluster speaks to its hosts: HTTP/1.1, HTTP/2 (explicit_http_config), or the
- * downstream's (use_downstream_protocol_config). */
-enum wf_up_protocol { WF_UP_HTTP1, WF_UP_HTTP2, WF_UP_DOWNSTREAM };
+/* The protocol a cluster speaks to its hosts: HTTP/1.1, HTTP/2 (explicit_http_config), the
+ * downstream's (use_downstream_protocol_config), or the one each host picks with ALPN
+ * (auto_config over TLS; HTTP/1.1 without TLS). */
+enum wf_up_protocol { WF_UP_HTTP1, WF_UP_HTTP2, WF_UP_DOWNSTREAM, WF_UP_AUTO };
 
 struct wf_cluster {
 	char *name;

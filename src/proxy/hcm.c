@@ -104,6 +104,8 @@ enum { RETRY_CONNECT, RETRY_RESET, RETRY_REFUSED, RETRY_TIMEOUT, RETRY_STATUS };
 struct wf_h1_resp;
 static int try_retry(struct hstream *st, int reason, int code, const struct wf_h1_resp *resp);
 static void replay_keep(struct hstream *st, const char *p, size_t n);
+static int send_attempt(struct hstream *st, int h2);
+static int start_h2(struct hstream *st, const struct wf_host *h, int *reused);
 
 static const struct wf_uconn_ops up_ops;
 
@@ -1127,6 +1129,29 @@ static void count_bound(struct hstream *st)
 static void on_up_connected(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
+	if (st->head_deferred) {
+		/* auto_config: the server chose with ALPN */
+		st->head_deferred = 0;
+		if (wf_tls_alpn_is(&u->s, "h2")) {
+			__atomic_store_n(&((struct wf_host *)st->host)->alpn_h2, 1, __ATOMIC_RELAXED);
+			st->u = NULL;
+			wf_up2_adopt(st->c->w, st->cluster, st->host, u);
+			if (start_h2(st, st->host, &st->u_reused) < 0) {
+				up_fail(st, 503, WF_RF_UF, "connection failure");
+				return;
+			}
+			count_bound(st);
+			send_attempt(st, 1);
+			return;
+		}
+		count_bound(st);
+		if (send_attempt(st, 0) < 0)
+			return;
+		up_send_body(st);
+		if (!st->ended)
+			conn_process(st->c);
+		return;
+	}
 	count_bound(st);
 	if (st->connect_terminate) {
 		connect_established(st);
@@ -1719,7 +1744,7 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 			if (c->dead)
 				return;
 		}
-		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s))) {
+		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2 && !wf_sio_queued(&c->s))) {
 			conn_close(c);
 			return;
 		}
@@ -2037,7 +2062,14 @@ static int up_is_h2(const struct hstream *st)
 	const struct wf_cluster *cl = st->cluster;
 	if (st->upgrade || st->connect_terminate)
 		return 0;
-	return cl->protocol == WF_UP_HTTP2 || (cl->protocol == WF_UP_DOWNSTREAM && st->c->h2);
+	return cl->protocol == WF_UP_HTTP2 || (cl->protocol == WF_UP_DOWNSTREAM && st->c->h2) ||
+	       (cl->protocol == WF_UP_AUTO && st->host && __atomic_load_n(&st->host->alpn_h2, __ATOMIC_RELAXED));
+}
+
+/* auto_config over TLS, to a host whose protocol is not known yet: the head waits for ALPN. */
+static int alpn_pending(const struct hstream *st)
+{
+	return st->cluster->protocol == WF_UP_AUTO && st->cluster->tls;
 }
 
 /* The request head as HTTP/2 fields: pseudo-headers first, Host as :authority, the body's
@@ -2093,7 +2125,7 @@ static void up2_uncork(struct hconn *c)
 		hcm_h2_flush(c);
 	if (c->dead)
 		return;
-	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s)))
+	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2 && !wf_sio_queued(&c->s)))
 		conn_close(c);
 }
 
@@ -2211,6 +2243,15 @@ static void up2_reset(void *owner, int code, int connecting)
 	}
 	if (st->resp_started && st->rs == RS_DONE)
 		return;
+	if (code == 7 && !st->resp_started && st->refused < 10 && (st->rb == RB_NONE || (st->replay_ok && st->req_done))) {
+		/* REFUSED_STREAM: the server did not process it (above its GOAWAY, or over its
+		 * stream limit): safe to send again, as an HTTP/1.1 request lost to the keep-alive
+		 * race is (bounded: a server that refuses everything gets its 503) */
+		st->refused++;
+		host_done(st);
+		start_upstream(st);
+		return;
+	}
 	report(st, WF_OUT_LOCAL);
 	if (!st->resp_started && try_retry(st, code == 7 ? RETRY_REFUSED : RETRY_RESET, 0, NULL))
 		return;
@@ -2323,6 +2364,17 @@ static int start_upstream(struct hstream *st)
 		arm_route_timer(st);
 		return 0;
 	}
+	if (!h2 && !st->u_reused && alpn_pending(st)) {
+		st->head_deferred = 1; /* ALPN decides the protocol: send once connected */
+		return 0;
+	}
+	return send_attempt(st, h2);
+}
+
+/* The attempt has its connection (or its HTTP/2 stream): send the head, and what is kept of
+ * the body on a retry. 0, or -1 when the stream failed. */
+static int send_attempt(struct hstream *st, int h2)
+{
 	if (h2) {
 		st->t_sent_us = wf_now_us();
 		if (st->rb == RB_NONE) {
@@ -2932,6 +2984,10 @@ static void upgrade_request(struct hstream *st)
 static void conn_free(struct wf_defer *d)
 {
 	struct hconn *c = (struct hconn *)((char *)d - offsetof(struct hconn, defer));
+	if (c->flush_pending) {
+		c->free_pending = 1; /* its flush, queued earlier, runs later and frees it */
+		return;
+	}
 	free(c);
 }
 

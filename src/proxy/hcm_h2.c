@@ -23,6 +23,7 @@
 #include "proxy/stats.h"
 #include "proxy/tls.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,8 @@ void hcm_h2_timer(struct hconn *c)
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	uint64_t now = wf_loop_now(LOOP(c));
 	if (c->h2_failed) {
-		hcm_conn_close(c); /* the GOAWAY did not leave in time */
+		wf_sock_abort_on_close(c->s.io.fd); /* the GOAWAY did not leave in time */
+		hcm_conn_close(c);
 		return;
 	}
 	if (c->ping_sent && now - c->ping_sent >= cfg->h2.ping_timeout_ms) {
@@ -362,7 +364,7 @@ static void h2_done(struct hstream *st)
 		if (!c->h2_failed)
 			arm(c);
 	}
-	serialize(c);
+	hcm_h2_flush(c);
 }
 
 const struct hcm_codec hcm_h2_codec = {
@@ -406,7 +408,8 @@ static int serialize(struct hconn *c)
 	return 0;
 }
 
-void hcm_h2_flush(struct hconn *c)
+/* Write what the session has now, then let paused upstreams go on. */
+static void flush_now(struct hconn *c)
 {
 	if (c->in_h2 || c->dead)
 		return;
@@ -433,6 +436,30 @@ void hcm_h2_flush(struct hconn *c)
 		serialize(c);
 }
 
+/* The flush a batch of events asked for, once at the end of the loop iteration: the frames of
+ * every stream answered meanwhile leave in one write (END_STREAM riding on the last DATA). */
+static void flush_cb(struct wf_defer *d)
+{
+	struct hconn *c = (struct hconn *)((char *)d - offsetof(struct hconn, flush_d));
+	c->flush_pending = 0;
+	if (c->dead) {
+		if (c->free_pending)
+			free(c); /* conn_free came first and left it to us */
+		return;
+	}
+	flush_now(c);
+	if (!c->dead)
+		hcm_conn_update(c);
+}
+
+void hcm_h2_flush(struct hconn *c)
+{
+	if (c->dead || c->flush_pending)
+		return;
+	c->flush_pending = 1;
+	wf_loop_defer(LOOP(c), &c->flush_d);
+}
+
 /* The session found the client at fault (a flood, or a connection error): count it once; the
  * GOAWAY leaves, then the connection closes. */
 static void failed(struct hconn *c)
@@ -448,11 +475,12 @@ static void failed(struct hconn *c)
 	/* A client that does not read will not get the GOAWAY either: reset the connection now
 	 * when its output is backed up, else give the GOAWAY a second to leave (Envoy's
 	 * delayed_close_timeout) before resetting. */
-	wf_sock_abort_on_close(c->s.io.fd);
-	if (wf_sio_queued(&c->s) >= WATERMARK)
+	if (wf_sio_queued(&c->s) >= WATERMARK) {
+		wf_sock_abort_on_close(c->s.io.fd);
 		hcm_conn_close(c);
-	else
+	} else {
 		wf_timer_set(LOOP(c), &c->t, 1000);
+	}
 }
 
 /* Feed what was read to the session. */
@@ -477,7 +505,7 @@ static void drive(struct hconn *c)
 	feed(c);
 	if (c->dead)
 		return;
-	hcm_h2_flush(c);
+	flush_now(c);
 	if (c->dead)
 		return;
 	c->s.cork = 0;
@@ -497,6 +525,7 @@ int hcm_h2_start(struct hconn *c)
 		return -1;
 	}
 	c->codec = &hcm_h2_codec;
+	c->flush_d.cb = flush_cb;
 	wf_stat_inc(cfg->st.cx_http2_total);
 	wf_stat_inc(cfg->st.cx_http2_active);
 	c->head_started = wf_loop_now(LOOP(c));

@@ -116,6 +116,8 @@ struct hstream {
 	uint8_t up_paused;                 /* upstream reading paused for the downstream */
 	uint8_t ext_tunnel;                /* HTTP/2 CONNECT or WebSocket: DATA <-> upstream bytes */
 	uint8_t up_shut;                   /* 1: shut the upstream's output once drained; 2: done */
+	uint8_t refused;                   /* HTTP/2 upstream: streams refused, sent again */
+	uint8_t head_deferred;             /* auto_config: the head waits for the connection's ALPN */
 	struct hstream *h2_prev, *h2_next; /* the connection's streams */
 	/* HTTP/2 upstream: the stream on the upstream connection (us.conn NULL otherwise), and
 	 * response DATA passed downstream but not yet acknowledged upstream (back-pressure) */
@@ -150,7 +152,10 @@ struct hconn {
 	uint32_t n_streams;
 	uint8_t goaway;                    /* HTTP/2: GOAWAY sent, no new streams */
 	uint8_t in_h2;                     /* HTTP/2: inside the session's callbacks */
-	uint8_t flushing, flush_again;     /* HTTP/2: in hcm_h2_flush */
+	uint8_t flushing, flush_again;     /* HTTP/2: in flush_now */
+	uint8_t flush_pending;             /* HTTP/2: flush_d is queued on the loop */
+	uint8_t free_pending;              /* closed while flush_d was queued: it frees the conn */
+	struct wf_defer flush_d;
 	uint8_t h2_failed;                 /* HTTP/2: the client's fault, counted */
 	uint64_t ping_sent;                /* HTTP/2 keepalive: ms the unanswered PING left, or 0 */
 	uint64_t ping_at;                  /* HTTP/2 keepalive: ms the next PING is due */

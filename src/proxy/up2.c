@@ -27,7 +27,9 @@ struct wf_up2 {
 	uint64_t idle_ms;
 	struct wf_timer t;                 /* idle */
 	struct wf_defer defer;
+	struct wf_defer flush_d;           /* the owners' sends leave once per loop iteration */
 	uint8_t connected, goaway, dead, in_h2;
+	uint8_t flush_pending, free_pending;
 	int32_t drained[MAX_DRAINED];      /* streams whose queued DATA left (during a flush) */
 	uint32_t n_drained;
 	uint8_t drained_all;               /* more than MAX_DRAINED: tell every stream */
@@ -55,7 +57,33 @@ static void unlink_stream(struct wf_up2 *p, struct wf_up2_stream *s)
 static void conn_free(struct wf_defer *d)
 {
 	struct wf_up2 *p = (struct wf_up2 *)((char *)d - offsetof(struct wf_up2, defer));
+	if (p->flush_pending) {
+		p->free_pending = 1; /* its flush, queued earlier, runs later and frees it */
+		return;
+	}
 	free(p);
+}
+
+static void flush_cb(struct wf_defer *d)
+{
+	struct wf_up2 *p = (struct wf_up2 *)((char *)d - offsetof(struct wf_up2, flush_d));
+	p->flush_pending = 0;
+	if (p->dead) {
+		if (p->free_pending)
+			free(p);
+		return;
+	}
+	flush(p);
+}
+
+/* Flush at the end of this loop iteration: the requests of a batch of events leave together,
+ * and a request's END_STREAM rides on its last DATA frame. */
+static void schedule(struct wf_up2 *p)
+{
+	if (p->dead || p->flush_pending)
+		return;
+	p->flush_pending = 1;
+	wf_loop_defer(&p->w->loop, &p->flush_d);
 }
 
 /* The connection is over: its remaining streams are reset (code) and it is freed. */
@@ -249,6 +277,43 @@ static void flush(struct wf_up2 *p)
 
 /* ---- the owner's side ----------------------------------------------------------------------- */
 
+/* A connection over transport u (connecting, or established when adopted). */
+static struct wf_up2 *conn_new(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h, struct wf_uconn *u)
+{
+	struct wf_up2 *p = calloc(1, sizeof(*p));
+	p->h2 = wf_h2_new(0, &c->h2.lim, &h2_ops, p, &w->pool);
+	if (!p->h2) {
+		free(p);
+		wf_upstream_release(u, 0);
+		return NULL;
+	}
+	u->ops = &u_ops;
+	u->owner = p;
+	p->u = u;
+	p->w = w;
+	p->addr = h->addr;
+	p->tls_key = c->tls ? c->tls->key : 0;
+	p->max_requests = c->max_requests_per_connection;
+	p->idle_ms = c->upstream_idle_ms;
+	p->t.cb = on_idle;
+	p->t.data = p;
+	p->flush_d.cb = flush_cb;
+	p->next = w->up2;
+	w->up2 = p;
+	return p;
+}
+
+void wf_up2_adopt(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h, struct wf_uconn *u)
+{
+	struct wf_up2 *p = conn_new(w, c, h, u);
+	if (!p)
+		return;
+	p->connected = 1;
+	wf_upstream_want(u, EPOLLIN | EPOLLRDHUP);
+	wf_timer_set(&w->loop, &p->t, p->idle_ms ? p->idle_ms : 3600000); /* until a stream comes */
+	schedule(p);
+}
+
 int wf_up2_open(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h, const struct wf_hdr *head,
                 uint32_t n, int end_stream, struct wf_up2_stream *s, int *reused)
 {
@@ -269,25 +334,8 @@ int wf_up2_open(struct wf_worker *w, struct wf_cluster *c, const struct wf_host 
 			p = any; /* at max_connections: nghttp2 queues the stream until one ends */
 		} else if (!u) {
 			return err;
-		} else {
-			p = calloc(1, sizeof(*p));
-			p->h2 = wf_h2_new(0, &c->h2.lim, &h2_ops, p, &w->pool);
-			if (!p->h2) {
-				free(p);
-				wf_upstream_release(u, 0);
-				return -ENOMEM;
-			}
-			u->owner = p;
-			p->u = u;
-			p->w = w;
-			p->addr = h->addr;
-			p->tls_key = key;
-			p->max_requests = c->max_requests_per_connection;
-			p->idle_ms = c->upstream_idle_ms;
-			p->t.cb = on_idle;
-			p->t.data = p;
-			p->next = w->up2;
-			w->up2 = p;
+		} else if (!(p = conn_new(w, c, h, u))) {
+			return -ENOMEM;
 		}
 	}
 	*reused = p->connected; /* else the stream hears `connected` with the others */
@@ -305,7 +353,7 @@ int wf_up2_open(struct wf_worker *w, struct wf_cluster *c, const struct wf_host 
 	p->streams = s;
 	p->n_streams++;
 	wf_h2_set_owner(p->h2, id, s);
-	flush(p);
+	schedule(p);
 	return 0;
 }
 
@@ -335,7 +383,7 @@ int wf_up2_connected(const struct wf_up2_stream *s)
 void wf_up2_flush(struct wf_up2_stream *s)
 {
 	if (s->conn)
-		flush(s->conn);
+		schedule(s->conn);
 }
 
 void wf_up2_detach(struct wf_up2_stream *s, int reset)
@@ -347,7 +395,7 @@ void wf_up2_detach(struct wf_up2_stream *s, int reset)
 	unlink_stream(p, s);
 	if (reset)
 		wf_h2_reset(p->h2, id, 8 /* CANCEL */);
-	flush(p);
+	schedule(p);
 }
 
 void wf_up2_close_idle(struct wf_worker *w)

@@ -15,6 +15,7 @@
 
 struct wf_worker;
 struct wf_up2;
+struct wf_uconn;
 
 struct wf_up2_ops {
 	/* the connection is established (the request may have been queued before) */
@@ -45,6 +46,9 @@ struct wf_up2_stream {
  * cluster is at max_connections and no connection to h can take it, or -errno. */
 int wf_up2_open(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h, const struct wf_hdr *head,
                 uint32_t n, int end_stream, struct wf_up2_stream *s, int *reused);
+/* An established connection (auto_config: the server chose h2 with ALPN) becomes an HTTP/2
+ * connection of this worker's, for streams to h. */
+void wf_up2_adopt(struct wf_worker *w, struct wf_cluster *c, const struct wf_host *h, struct wf_uconn *u);
 /* Request DATA (copied); end_stream ends the request. 0 or <0. */
 int wf_up2_send(struct wf_up2_stream *s, const void *p, size_t n, int end_stream);
 /* Request bytes queued on the stream, not yet sent. */
@@ -55,7 +59,7 @@ void wf_up2_consume(struct wf_up2_stream *s, size_t n);
 int wf_up2_connected(const struct wf_up2_stream *s);
 /* The owner is done with the stream: reset it (CANCEL) unless it ended cleanly both ways. */
 void wf_up2_detach(struct wf_up2_stream *s, int reset);
-/* Write what the connection has to send (after wf_up2_send calls). */
+/* Have what the connection has to send written (at the end of this loop iteration). */
 void wf_up2_flush(struct wf_up2_stream *s);
 /* Close this worker's idle connections (drain), and free them all at thread exit. */
 void wf_up2_close_idle(struct wf_worker *w);

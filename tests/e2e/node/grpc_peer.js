@@ -22,6 +22,7 @@
 //         kind         unary | server | client | bidi
 //         sizes        payload sizes of the requests (unary and server: the first one)
 //         req          extra EchoRequest fields (sleep_ms, fail_code, count, ...)
+//         reqs         per request i, more fields (over req)
 //         metadata     request metadata {key: value}; a key ending in -bin is sent as the
 //                      UTF-8 bytes of its value
 //         deadline_ms  the call's deadline
@@ -266,7 +267,7 @@ function client(target, spec) {
   };
   const callOpts = () => (spec.deadline_ms ? { deadline: Date.now() + spec.deadline_ms } : {});
   const sizes = spec.sizes || [0];
-  const request = (i, n) => Object.assign({ payload: pattern(n, i) }, spec.req || {});
+  const request = (i, n) => Object.assign({ payload: pattern(n, i) }, spec.req || {}, (spec.reqs || [])[i] || {});
 
   // Runs one call; resolves with its result.
   function one(idx) {

@@ -214,7 +214,8 @@ def test_grpc_deadline_propagates_and_resets_the_server_call():
     """A client deadline of 300 ms on a call the server answers after 3 s: the client gets
     DEADLINE_EXCEEDED after about 300 ms, the server got the deadline (grpc-timeout) through
     Weft, and the server's call is cancelled by a stream reset (RST_STREAM CANCEL) reaching
-    it, not by its own timer (the peer never enforces deadlines itself)."""
+    it, not by its own timer (the peer never enforces deadlines itself). The same when the
+    deadline (400 ms) passes in the middle of a server stream (a reply every 50 ms)."""
     with GrpcServer() as srv:
         cfg, port = _cfg(srv.port)
         with Weft(cfg) as w:
@@ -227,12 +228,24 @@ def test_grpc_deadline_propagates_and_resets_the_server_call():
             cancelled = srv.wait("cancelled", "dl", 2.0)
             check(cancelled["after_ms"] < 1500, "the server's call cancelled after %s ms", cancelled["after_ms"])
             eq(srv.wait("h2_close", "dl")["rst"], CANCEL, "the server's stream was reset with CANCEL")
+            res = grpc_call(port, kind="server", deadline_ms=400, req={"count": 100, "interval_ms": 50},
+                            metadata={"x-tag": "mid"})
+            eq(res["code"], DEADLINE_EXCEEDED, "client status mid-stream (details %r)" % res["details"])
+            check(2 <= len(res["messages"]) < 20 and res["elapsed_ms"] < 1000, "%d replies, then the deadline after %s ms",
+                  len(res["messages"]), res["elapsed_ms"])
+            cancelled = srv.wait("cancelled", "mid", 2.0)
+            check(cancelled["sent"] < 20, "the server stopped after %d replies", cancelled["sent"])
+            eq(srv.wait("h2_close", "mid")["rst"], CANCEL, "the server's stream was reset with CANCEL")
             wait_for(lambda: w.stat("cluster.echo.upstream_rq_active") == 0, 2, what="no upstream request left")
 
 
 def test_grpc_client_cancel_reaches_the_server():
     """A client that cancels a server-streaming call after 3 replies (of 1000, 20 ms apart):
-    the server sees the call cancelled (RST_STREAM CANCEL) well before the end of its stream."""
+    the server sees the call cancelled (RST_STREAM CANCEL) well before the end of its stream.
+
+    (Server streaming because Node's HTTP/2 client, cancelling a stream whose request side is
+    still open, sends END_STREAM before RST_STREAM: a bidi server may see a plain half-close
+    and finish first, directly as through Weft.)"""
     with GrpcServer() as srv:
         cfg, port = _cfg(srv.port)
         with Weft(cfg) as w:

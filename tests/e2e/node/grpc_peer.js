@@ -5,6 +5,7 @@
 //       line per event: {"event":"listening","port":N} first, then
 //         call       {method, tag, metadata, grpc_timeout}: a call reached a handler
 //         cancelled  {method, tag, after_ms, sent}: the call was cancelled while it ran
+//         half_close {method, tag, received}: the request stream ended (ClientStream, Bidi)
 //         h2_close   {path, tag, rst}: an HTTP/2 stream closed; rst is its RST_STREAM code
 //                    (0 when it ended normally, 8 CANCEL when the client side reset it)
 //       `tag` is the x-tag request header. The server never enforces a deadline itself: it
@@ -195,6 +196,7 @@ function server() {
         got.push(req.payload);
       });
       call.on('end', () => {
+        out({ event: 'half_close', method: 'ClientStream', tag: st.tag, received: got.length });
         const req = first || {};
         st.after(req.sleep_ms, () => {
           const err = failure(req, trailers);
@@ -227,6 +229,7 @@ function server() {
         call.write({ payload: req.payload, index: i++ });
       });
       call.on('end', () => {
+        out({ event: 'half_close', method: 'Bidi', tag: st.tag, received: i });
         if (st.done) return;
         st.done = true;
         if (!headersSent) call.sendMetadata(headers);

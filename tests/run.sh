@@ -46,11 +46,12 @@ else
 	count "fuzz-replay" "$out" 1
 fi
 
-# The e2e tests' Node peers (the ws package), from the lock file, when missing or stale.
+# The e2e tests' Node peers (ws, @grpc/grpc-js), from the lock file, when missing or stale.
 NODE=tests/e2e/node
-if [ ! -d "$NODE/node_modules/ws" ] || [ "$NODE/package-lock.json" -nt "$NODE/node_modules/.package-lock.json" ]; then
+if [ ! -d "$NODE/node_modules/ws" ] || [ ! -d "$NODE/node_modules/@grpc/grpc-js" ] ||
+	[ "$NODE/package-lock.json" -nt "$NODE/node_modules/.package-lock.json" ]; then
 	npm ci --prefix "$NODE" --no-audit --no-fund --loglevel=error > "$LOG/npm-ci.log" 2>&1 ||
-		echo "npm ci --prefix $NODE failed (see $LOG/npm-ci.log): the WebSocket tests will fail"
+		echo "npm ci --prefix $NODE failed (see $LOG/npm-ci.log): the WebSocket and gRPC tests will fail"
 fi
 
 for bin in build/weft build/asan/weft; do

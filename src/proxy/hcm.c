@@ -2418,6 +2418,10 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 		stream_end(st);
 		return;
 	}
+	/* the client's own deadline (grpc-timeout) passed: DEADLINE_EXCEEDED, as its gRPC library
+	 * says too; a route timeout is a 504 (UNAVAILABLE in gRPC's mapping, as Envoy answers) */
+	if (st->client_deadline)
+		st->grpc_status1 = 4 + 1;
 	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
 }
 
@@ -2715,8 +2719,10 @@ static void route_dispatch(struct hstream *st)
 	st->timeout_ms = r->timeout_ms;
 	const struct wf_hdr *gt = st->req.grpc ? wf_hdr_find(st->hdrs, st->req.n_headers, "grpc-timeout", 12) : NULL;
 	int64_t g = gt ? wf_grpc_timeout_ms(gt->value, gt->value_len) : -1;
-	if (g >= 0 && (!st->timeout_ms || (uint64_t)g < st->timeout_ms))
+	if (g >= 0 && (!st->timeout_ms || (uint64_t)g < st->timeout_ms)) {
 		st->timeout_ms = g ? (uint64_t)g : 1;
+		st->client_deadline = 1;
+	}
 	st->retry = r->retry;
 	st->replay_ok = st->retry != NULL || r->n_mirrors; /* bodies are kept for retries and mirrors */
 	if (st->upgrade) {

@@ -117,6 +117,7 @@ struct hstream {
 	uint8_t ext_tunnel;                /* HTTP/2 CONNECT or WebSocket: DATA <-> upstream bytes */
 	uint8_t up_shut;                   /* 1: shut the upstream's output once drained; 2: done */
 	uint8_t refused;                   /* HTTP/2 upstream: streams refused, sent again */
+	uint8_t client_deadline;           /* the route timeout is the client's grpc-timeout */
 	uint8_t head_deferred;             /* auto_config: the head waits for the connection's ALPN */
 	struct hstream *h2_prev, *h2_next; /* the connection's streams */
 	/* HTTP/2 upstream: the stream on the upstream connection (us.conn NULL otherwise), and

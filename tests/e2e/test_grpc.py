@@ -290,10 +290,11 @@ def test_grpc_unreachable_cluster_is_unavailable():
                                                "reset reason: connection failure"), "status of a %s call" % kind)
 
 
-def test_grpc_route_timeout_is_deadline_exceeded():
+def test_grpc_route_timeout_is_unavailable():
     """A route timeout of 300 ms on a call the server answers after 3 s: Weft ends the call
-    with DEADLINE_EXCEEDED ("upstream request timeout") after about 300 ms and resets the
-    upstream stream, which cancels the server's call."""
+    with a 504, which a gRPC client hears as UNAVAILABLE ("upstream request timeout"; gRPC's
+    HTTP mapping, as Envoy answers), after about 300 ms, and resets the upstream stream, which
+    cancels the server's call. (The client's own deadline is DEADLINE_EXCEEDED: next test.)"""
     with GrpcServer() as srv:
         cfg, port = _cfg(srv.port, action={"timeout": "0.3s"})
         with Weft(cfg) as w:
@@ -302,7 +303,40 @@ def test_grpc_route_timeout_is_deadline_exceeded():
             eq(srv.wait("h2_close", "rt", 2.0)["rst"], CANCEL, "the server's stream was reset with CANCEL")
             srv.wait("cancelled", "rt")
             eq(w.stat("cluster.echo.upstream_rq_timeout"), 1, "upstream_rq_timeout")
-            eq(_status(res), (DEADLINE_EXCEEDED, "upstream request timeout"), "status of the timed-out call")
+            eq(_status(res), (UNAVAILABLE, "upstream request timeout"), "status of the timed-out call")
+
+
+def test_grpc_client_deadline_expiring_in_weft_is_deadline_exceeded():
+    """A client's grpc-timeout (300m) shorter than the route timeout: when it expires in Weft
+    first (this raw HTTP/2 client does not enforce deadlines itself), the answer is trailers-only
+    grpc-status 4 DEADLINE_EXCEEDED, and the server's call is cancelled."""
+    import h2raw as H
+    with GrpcServer() as srv:
+        cfg, port = _cfg(srv.port)
+        with Weft(cfg), H.H2Conn(port) as c:
+            c.handshake()
+            msg = bytes([0x10]) + _varint(3000) + bytes([0x2a, 2]) + b"dl"   # sleep_ms 3000, key "dl"
+            body = b"\x00" + len(msg).to_bytes(4, "big") + msg
+            t0 = time.monotonic()
+            sid = c.request("POST", "/weft.test.Echo/Unary", body=body, content_length=False, headers=[
+                ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-timeout", "300m"), ("x-tag", "dl")])
+            st = c.response(sid, timeout=5)
+            elapsed = (time.monotonic() - t0) * 1000
+            check(250 <= elapsed < 1500, "answered after %d ms", elapsed)
+            eq(st.status, 200, "trailers-only answer")
+            eq(st.header("grpc-status"), "4", "grpc-status DEADLINE_EXCEEDED (%r)" % st.headers)
+            srv.wait("cancelled", "dl")
+
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
 
 
 # ---- retries and concurrency -------------------------------------------------------------------

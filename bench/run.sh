@@ -613,6 +613,91 @@ if [ -n "$TLS_PROXIES" ]; then
 	done
 fi
 
+# ---------------------------------------------------------------------------------------------
+# HTTP/2: h2c clients (h2load) to an HTTP/1.1 upstream, to an h2c upstream, and gRPC unary calls
+
+# grpc_call URL: one gRPC call of $GRPC_REQ with nghttp; prints "STATUS CONTENT-TYPE BYTES
+# GRPC-STATUS", the last from a trailer (a field after the response's DATA), "-" if none.
+grpc_call() {
+	{ timeout 10 nghttp -nv -H 'content-type: application/grpc' -H 'te: trailers' -d "$GRPC_REQ" "$1" 2>&1 || true; } |
+		awk '
+		/ recv \(stream_id=[0-9]+\) :status: / { st = $NF }
+		/ recv \(stream_id=[0-9]+\) content-type: / { ct = $NF }
+		/ recv DATA frame / { data = 1; match($0, /length=[0-9]+/); n += substr($0, RSTART + 7, RLENGTH - 7) }
+		data && / recv \(stream_id=[0-9]+\) grpc-status: / { gs = $NF }
+		END { print (st ? st : "-"), (ct ? ct : "-"), n + 0, (gs != "" ? gs : "-") }'
+}
+
+H2_PROXIES=""
+for P in $PROXIES; do
+	has_case h2 || continue
+	case $P in weft | haproxy | nginx) H2_PROXIES+="$P-h2 " ;; esac
+done
+if [ -n "$H2_PROXIES" ] && ! { command -v h2load && command -v nghttp; } >/dev/null; then
+	log "HTTP/2: skipped (no h2load or nghttp; Debian: apt-get install nghttp2-client)"
+	H2_PROXIES=""
+fi
+H2_ROWS="" H2H2_ROWS="" GRPC_ROWS=""
+if [ -n "$H2_PROXIES" ]; then
+	# One gRPC message, field 1 (a string) = "hello world": 13 bytes of protobuf behind the
+	# 5-byte gRPC frame header (not compressed, length 13). The upstream answers with the same.
+	GRPC_PATH=/bench.Echo/Unary
+	GRPC_REQ=$WORK/grpc-request
+	printf '\0\0\0\0\r\n\vhello world' >"$GRPC_REQ"
+	mkdir -p "$WORK/www${GRPC_PATH%/*}"
+	cp "$GRPC_REQ" "$WORK/www$GRPC_PATH"
+	GRPC_ANSWER="200 application/grpc $(stat -c %s "$GRPC_REQ") 0"
+	h2get() { curl -s --http2-prior-knowledge -w ' %{http_code} HTTP/%{http_version}' "$1"; }
+	[ "$(h2get "http://127.0.0.1:$UP2_PORT/")" = $'hello world\n 200 HTTP/2' ] || die "the h2c upstream does not answer"
+	[ "$(grpc_call "http://127.0.0.1:$UP2_PORT$GRPC_PATH")" = "$GRPC_ANSWER" ] ||
+		die "the h2c upstream does not answer gRPC calls: $(grpc_call "http://127.0.0.1:$UP2_PORT$GRPC_PATH")"
+	log "HTTP/2: $ROUNDS rounds of h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D $ROUND_SECS against each of:" \
+		"direct-h2 ${H2_PROXIES% } (h2 -> h1), then h2 -> h2, then gRPC unary"
+	for P in $H2_PROXIES; do
+		free_port
+		start_proxy "$P" "$PORT"   # PORT2: its listener to the h2c upstream
+		b=${P%-h2}
+		URL_OF[$P]="http://127.0.0.1:$PORT/"   # the "h2 -> h1" row
+		H2_ROWS+="$P "
+		[ "$(h2get "${URL_OF[$P]}")" = $'hello world\n 200 HTTP/2' ] ||
+			die "$P: unexpected answer over h2c: $(h2get "${URL_OF[$P]}")"
+		if [ "$b" != nginx ]; then   # nginx's proxy_pass has no HTTP/2 upstreams
+			URL_OF[$b-h2h2]="http://127.0.0.1:$PORT2/"
+			H2H2_ROWS+="$b-h2h2 "
+			[ "$(h2get "http://127.0.0.1:$PORT2/proto")" = $'HTTP/2.0\n 200 HTTP/2' ] ||
+				die "$P: the h2 -> h2 listener does not reach the upstream over HTTP/2: $(h2get "http://127.0.0.1:$PORT2/proto")"
+		fi
+		URL_OF[$b-grpc]="http://127.0.0.1:$PORT2$GRPC_PATH"
+		GRPC_ROWS+="$b-grpc "
+		answer=$(grpc_call "${URL_OF[$b-grpc]}")
+		[ "$answer" = "$GRPC_ANSWER" ] ||
+			die "$P: the gRPC call answers '$answer' (status, content-type, bytes, trailer grpc-status), not '$GRPC_ANSWER'"
+		PID_OF[$b-h2h2]=${PID_OF[$P]}
+		PID_OF[$b-grpc]=${PID_OF[$P]}
+	done
+	GRPC_ARGS=(-d "$GRPC_REQ" -H "content-type: application/grpc" -H "te: trailers")
+	LOADGEN=run_h2load
+	for P in $H2_ROWS $H2H2_ROWS; do
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$H2_CONNS" req
+		R[$P.syscalls]=$SYSCALLS
+	done
+	for P in $GRPC_ROWS; do
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$H2_CONNS" req "${GRPC_ARGS[@]}"
+		R[$P.syscalls]=$SYSCALLS
+	done
+	PID_OF[direct-h2]=""
+	URL_OF[direct-h2]="http://127.0.0.1:$UP2_PORT/"
+	measure "direct-h2 $H2_ROWS" "$H2_CONNS"
+	[ -z "$H2H2_ROWS" ] || measure "$H2H2_ROWS" "$H2_CONNS"
+	measure "$GRPC_ROWS" "$H2_CONNS" "${GRPC_ARGS[@]}"
+	LOADGEN=run_wrk
+	log "direct-h2: ${R[direct-h2.rps]} req/s"
+	for P in $H2_ROWS $H2H2_ROWS $GRPC_ROWS; do
+		log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
+	done
+	for P in $H2_PROXIES; do stop "${PID_OF[$P]}"; done
+fi
+
 ELAPSED=$(($(date +%s) - START_TIME))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -627,8 +712,8 @@ trow() { printf '%-15s %7s %9s %5s %9s %7s\n' "$@"; }
 echo
 echo "Weft benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "$("$WEFT" version 2>/dev/null | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), built $(date -u -r "$WEFT" '+%H:%M UTC')), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
-echo
 if has_case http; then
+	echo
 	echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS on CPU $LOAD_CPU;"
 	echo "each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows'"
 	row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors
@@ -714,6 +799,51 @@ if [ -n "$TLS_PROXIES" ]; then
 		printf '  %-4s full handshakes per second per core >= HAProxy'"'"'s   (%sx)\n' \
 			"$(verdict "$hs_ratio >= $TARGET_TLS_HS_RATIO")" "$hs_ratio"
 	fi
+fi
+if [ -n "$H2_ROWS" ]; then
+	echo
+	echo "HTTP/2, h2c by prior knowledge, 1 worker on CPU $PROXY_CPU; upstream nginx and h2load -t1 -c$H2_CONNS -m$H2_STREAMS"
+	echo "on CPU $LOAD_CPU; each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows of its set"
+	h2row() { printf '%-15s %7s %9s %5s %9s %9s %8s %7s\n' "$@"; }
+	# h2rows TITLE ROWS...: a header line, then a line per row. x HAProxy: the row's CPU per
+	# request / that of the HAProxy row among ROWS.
+	h2rows() {
+		local title=$1 P ha="" cpu pct x up
+		shift
+		for P in "$@"; do [[ $P != haproxy-* ]] || ha=${R[$P.cpu_us]}; done
+		h2row "$title" req/s CPU/req,us CPU% "x HAProxy" syscl/req up-conns errors
+		for P in "$@"; do
+			cpu=- pct=- x=- up=-
+			if [ -n "${PID_OF[$P]}" ]; then   # not the direct row
+				cpu=${R[$P.cpu_us]} pct=${R[$P.cpu_pct]} up=${R[$P.up_conns]}
+				[ -z "$ha" ] || x=$(fmt '%.2fx' "$cpu / $ha")
+			fi
+			h2row "$P" "${R[$P.rps]}" "$cpu" "$pct" "$x" "${R[$P.syscalls]:--}" "$up" "${R[$P.errors]}"
+		done
+	}
+	# shellcheck disable=SC2086  # the row lists are words
+	{
+		h2rows "h2 -> h1" direct-h2 $H2_ROWS
+		[ -z "$H2H2_ROWS" ] || h2rows "h2 -> h2" $H2H2_ROWS
+		h2rows "gRPC unary" $GRPC_ROWS
+	}
+	echo "  h2 -> h1: GET / through each proxy to the HTTP/1.1 keep-alive upstream (direct-h2: h2load"
+	echo "  straight to the h2c upstream). h2 -> h2: the same to the h2c upstream (Weft: explicit_http_config"
+	echo "  http2; HAProxy: server ... proto h2); nginx has no row, its proxy_pass speaks HTTP/1.x upstream."
+	echo "  gRPC unary: POSTs of one gRPC message ($(stat -c %s "$GRPC_REQ") bytes with its frame header; content-type"
+	echo "  application/grpc, te: trailers), answered with the same message and a grpc-status 0 trailer"
+	echo "  (checked with nghttp through each proxy; nginx: grpc_pass). x HAProxy: CPU/req / HAProxy's in"
+	echo "  the same set. CPU/req, syscl/req, up-conns as in the HTTP/1.1 table; the end of each run cuts"
+	echo "  h2load's $INFLIGHT streams in flight."
+	for g in "h2:h2 -> h1" "h2h2:h2 -> h2" "grpc:gRPC unary"; do
+		w=weft-${g%%:*} h=haproxy-${g%%:*}
+		if [ -z "${R[$w.rps]:-}" ] || [ -z "${R[$h.rps]:-}" ]; then continue; fi
+		ratio=$(fmt '%.2f' "${R[$w.cpu_us]} / ${R[$h.cpu_us]}")
+		printf 'Weft / HAProxy, %-10s CPU per request %sx, requests/s %sx\n' "${g#*:}:" "$ratio" \
+			"$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")"
+		printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx)\n' \
+			"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio"
+	done
 fi
 echo
 echo "measured in ${ELAPSED}s; load average before: $LOAD_START, after: $LOAD_END (other work on the machine skews the figures)"

@@ -56,7 +56,7 @@
 #   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk and h2load output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
-# shellcheck disable=SC2154,SC2034  # W_* and I_* are set from wrk/idle_conns output by printf -v
+# shellcheck disable=SC2154,SC2034  # W_* and I_* are set from wrk, h2load and idle_conns output
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -32,16 +32,31 @@
 #                    over plain HTTP: req/s and CPU per request.
 # Both negotiate the same (checked with openssl s_client). Without openssl the TLS case is
 # skipped; with an HAProxy built without OpenSSL, its rows are.
+# HTTP/2 case: h2load -t1 -c$BENCH_H2_CONNS -m$BENCH_H2_STREAMS over h2c (prior knowledge) to
+# Weft (bench/weft-h2.yaml.in), HAProxy (bind ... proto h2) and nginx (listen ... http2), one
+# worker on CPU 0 as above; the upstream nginx also listens for h2c. Three sets of interleaved
+# runs, each proxy's rows from one process:
+#   h2 -> h1     GET / to the HTTP/1.1 keep-alive upstream; a "direct" row (h2load straight to
+#                the h2c upstream) shows the load side's ceiling
+#   h2 -> h2     GET / to the h2c upstream: Weft with explicit_http_config http2, HAProxy
+#                server ... proto h2; no nginx row (its proxy_pass speaks HTTP/1.x upstream)
+#   gRPC unary   POST of a one-message gRPC frame (content-type application/grpc, te: trailers)
+#                to the h2c upstream, which answers it with the same message and a grpc-status 0
+#                trailer; nginx with grpc_pass. Each proxy is checked with nghttp beforehand to
+#                relay the trailer.
+#                req/s and CPU per request as in the HTTP case (h2load gives no percentiles).
+# Without h2load and nghttp (Debian: nghttp2-client) the HTTP/2 case is skipped.
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
 # Environment: BENCH_DURATION (10) BENCH_ROUNDS (5) BENCH_WARMUP (2) BENCH_CONNS (50)
 #   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
 #   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft weft-resilience haproxy nginx") WEFT_BIN (build/weft)
-#   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk output).
+#   BENCH_CASES ("http tcp tls h2": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
+#   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk and h2load output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
-# shellcheck disable=SC2154,SC2034  # W_* and I_* are set from wrk/idle_conns output by printf -v
+# shellcheck disable=SC2154,SC2034  # W_* and I_* are set from wrk, h2load and idle_conns output
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,6 +71,10 @@ BIG_MIB=${BENCH_BIG_MIB:-16}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PROXIES=${BENCH_PROXIES:-weft weft-resilience haproxy nginx}
+CASES=${BENCH_CASES:-http tcp tls h2}
+H2_CONNS=${BENCH_H2_CONNS:-10}
+H2_STREAMS=${BENCH_H2_STREAMS:-10}
+INFLIGHT=$((H2_CONNS * H2_STREAMS))   # h2load's requests in flight (nginx-h2's upstream pools)
 HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -63,10 +82,10 @@ HZ=$(getconf CLK_TCK)
 [ "$ROUNDS" -le "$DURATION" ] || ROUNDS=$DURATION
 ROUND_SECS=$((DURATION / ROUNDS))
 
-# Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's; idle RSS <= 3 MB;
-# RSS growth per idle keep-alive connection <= 1 KiB; with retries, outlier detection and
-# circuit breakers configured (not firing), CPU per request <= 1.10x bare Weft's; full TLS
-# handshakes per second per core >= HAProxy's.
+# Targets (doc/benchmarks.md): Weft's CPU per request <= 0.8x HAProxy's (HTTP/1.1, and each
+# HTTP/2 row); idle RSS <= 3 MB; RSS growth per idle keep-alive connection <= 1 KiB; with
+# retries, outlier detection and circuit breakers configured (not firing), CPU per request
+# <= 1.10x bare Weft's; full TLS handshakes per second per core >= HAProxy's.
 TARGET_CPU_RATIO=0.80
 TARGET_RESILIENCE_RATIO=1.10
 TARGET_IDLE_RSS_BYTES=3000000
@@ -80,6 +99,10 @@ for t in "$HAPROXY" "$NGINX" wrk taskset python3 curl; do
 	command -v "$t" >/dev/null || die "$t not found (Debian: apt-get install haproxy nginx wrk util-linux python3 curl openssl)"
 done
 [ -x "$WEFT" ] || die "$WEFT not found: run make first"
+has_case() { [[ " $CASES " == *" $1 "* ]]; }
+for c in $CASES; do
+	case $c in http | tcp | tls | h2) ;; *) die "BENCH_CASES: unknown case '$c' (known: http tcp tls h2)" ;; esac
+done
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
 
 # Enough descriptors for the idle connections on both sides (raise to 64 Ki, or the hard limit).
@@ -91,7 +114,7 @@ MAXCONN=$(((NOFILE - 200) / 2))   # HAProxy needs two descriptors per proxied co
 
 WORK=$(mktemp -d /tmp/weft-bench.XXXXXX)
 chmod 755 "$WORK"                 # nginx workers run as nobody and read $WORK/www
-mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp" "$WORK/www"
+mkdir -p "$WORK/upstream/tmp" "$WORK/www"
 head -c $((BIG_MIB * 1048576)) /dev/zero >"$WORK/www/big"
 
 # ---------------------------------------------------------------------------------------------
@@ -190,9 +213,11 @@ EOF
 	PORT=$p
 }
 
-render() {   # render TEMPLATE OUT PORT (and ADMIN_PORT, for the templates that have an admin port)
-	sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$3|g" -e "s|@UP_PORT@|$UP_PORT|g" \
-		-e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$NOFILE|g" "$1" >"$2"
+# render TEMPLATE OUT PORT (and ADMIN_PORT or PORT2, for the templates that have a second port)
+render() {
+	sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$3|g" -e "s|@UP_PORT@|$UP_PORT|g" -e "s|@UP2_PORT@|$UP2_PORT|g" \
+		-e "s|@ADMIN_PORT@|${ADMIN_PORT:-}|g" -e "s|@PORT2@|${PORT2:-}|g" -e "s|@MAXCONN@|$MAXCONN|g" \
+		-e "s|@NOFILE@|$NOFILE|g" -e "s|@INFLIGHT@|$INFLIGHT|g" "$1" >"$2"
 }
 
 rss_kib() { python3 "$HERE/procinfo.py" rss "$1"; }
@@ -204,8 +229,8 @@ pids_csv() { python3 "$HERE/procinfo.py" pids "$1" | tr ' ' ','; }
 PERF=""
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then PERF=perf; fi
 
-# warm NAME PID URL CONNS UNIT [WRK_ARG...]: a warm-up run; sets SYSCALLS per UNIT (req or
-# MiB), or "-".
+# warm NAME PID URL CONNS UNIT [LOAD_ARG...]: a warm-up run of $LOADGEN; sets SYSCALLS per UNIT
+# (req or MiB), or "-".
 warm() {
 	local name=$1 pid=$2 url=$3 conns=$4 unit=$5 perf_pid="" n
 	shift 5
@@ -215,7 +240,7 @@ warm() {
 			-p "$(pids_csv "$pid")" -o "$WORK/perf-$name.txt" -- sleep "$WARMUP"
 		perf_pid=$LAST_PID
 	fi
-	run_wrk "$name-warmup" "$url" "$conns" "$WARMUP" "$@"
+	"$LOADGEN" "$name-warmup" "$url" "$conns" "$WARMUP" "$@"
 	[ -n "$perf_pid" ] || return 0
 	reap "$perf_pid"
 	n=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$WORK/perf-$name.txt" 2>/dev/null)
@@ -235,8 +260,13 @@ upstream_counters() {
 	curl -s "http://127.0.0.1:$UP_PORT/up_status" | awk 'NR == 3 { print $1, $3 }'
 }
 
-# run_wrk NAME URL CONNS SECONDS [WRK_ARG...]: wrk on the load CPU (with the extra arguments,
-# e.g. -H "Connection: close"); its summary line parsed into W_*.
+# The load generators. run_wrk and run_h2load take NAME URL CONNS SECONDS [ARG...]: one run
+# on the load CPU, with the extra arguments (e.g. -H "Connection: close"); its summary parsed
+# into W_requests (completed), W_duration_us, W_bytes, W_p50_us and W_p99_us (empty from
+# h2load), W_errors (failed requests) and their kinds (W_kinds: W_err_KIND for each), and
+# W_inflight (requests in flight at most, which the end of the run may cut). LOADGEN names
+# the one that warm and measure use.
+LOADGEN=run_wrk
 run_wrk() {
 	local name=$1 url=$2 conns=$3 secs=$4 out="$WORK/wrk-$1.txt" line kv
 	shift 4
@@ -245,6 +275,31 @@ run_wrk() {
 	line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no wrk summary ($name)"; }
 	for kv in ${line#BENCH }; do printf -v "W_${kv%%=*}" '%s' "${kv#*=}"; done
 	W_errors=$((W_err_connect + W_err_read + W_err_write + W_err_status + W_err_timeout))
+	W_kinds="connect read write status timeout"
+	W_inflight=$conns
+}
+# h2load: -m$H2_STREAMS streams per connection, h2c by prior knowledge for http:// URLs. Its
+# "failed" counts every request that did not end in 2xx/3xx; "errored" (reset streams, lost
+# connections) is part of it, and so are the 4xx and 5xx.
+run_h2load() {
+	local name=$1 url=$2 conns=$3 secs=$4 out="$WORK/h2load-$1.txt" summary
+	shift 4
+	run "$LOAD_CPU" "$out" h2load -t1 -c"$conns" -m"$H2_STREAMS" -D "$secs" "$@" "$url" ||
+		{ cat "$out" >&2; die "h2load failed ($name)"; }
+	# finished in 2.00s, ... / requests: T total, S started, D done, OK succeeded, F failed,
+	# E errored, TO timeout / status codes: a 2xx, b 3xx, c 4xx, d 5xx / traffic: ... (N) total
+	summary=$(awk '
+		/^finished in / { t = $3; sub(/,$/, "", t); us = t ~ /ms$/ ? t * 1000 : t ~ /us$/ ? t + 0 : t * 1000000 }
+		/^requests: / { done = $6; failed = $10; errored = $12; timeout = $14 }
+		/^status codes: / { s4 = $7; s5 = $9 }
+		/^traffic: / { b = $3; gsub(/[()]/, "", b) }
+		END { if (us != "" && done != "") printf "%d %d %d %d %d %d %d %d\n", done, us, b, failed, errored, timeout, s4, s5 }' "$out")
+	[ -n "$summary" ] || { cat "$out" >&2; die "no h2load summary ($name)"; }
+	read -r W_requests W_duration_us W_bytes W_err_failed W_err_errored W_err_timeout W_err_4xx W_err_5xx <<<"$summary"
+	W_errors=$((W_err_failed + W_err_timeout))
+	W_kinds="failed errored 4xx 5xx timeout"
+	W_inflight=$((conns * H2_STREAMS))
+	W_p50_us="" W_p99_us=""
 }
 
 fmt() { awk "BEGIN { printf \"$1\", $2 }"; }
@@ -256,14 +311,14 @@ declare -A PID_OF URL_OF
 declare -A NO_UPSTREAM   # NO_UPSTREAM[name]=1: the proxy answers NAME's requests itself
 FAILED=0
 
-# measure_round NAME CONNS SECONDS ROUND [WRK_ARG...]: one wrk run against NAME (URL_OF,
+# measure_round NAME CONNS SECONDS ROUND [LOAD_ARG...]: one $LOADGEN run against NAME (URL_OF,
 # PID_OF; PID_OF is empty for the upstream itself), added to NAME's totals.
 measure_round() {
 	local n=$1 conns=$2 secs=$3 r=$4 pid=${PID_OF[$1]} c0=0 c1=0 a0 q0 a1 q1 e v
 	shift 4
 	read -r a0 q0 < <(upstream_counters)
 	[ -z "$pid" ] || c0=$(cpu_ticks "$pid")
-	run_wrk "$n-$r" "${URL_OF[$n]}" "$conns" "$secs" "$@"
+	"$LOADGEN" "$n-$r" "${URL_OF[$n]}" "$conns" "$secs" "$@"
 	[ -z "$pid" ] || c1=$(cpu_ticks "$pid")
 	read -r a1 q1 < <(upstream_counters)
 	add "$n.requests" "$W_requests"
@@ -272,15 +327,18 @@ measure_round() {
 	add "$n.ticks" $((c1 - c0))
 	add "$n.up_conns" $((a1 - a0 - 1))
 	add "$n.up_reqs" $((q1 - q0 - 1))
-	for e in errors err_connect err_read err_write err_status err_timeout; do
-		v=W_$e
-		add "$n.$e" "${!v}"
+	add "$n.errors" "$W_errors"
+	add "$n.inflight" "$W_inflight"
+	for e in $W_kinds; do
+		v=W_err_$e
+		add "$n.err_$e" "${!v}"
 	done
+	R[$n.kinds]=$W_kinds
 	R[$n.p50s]+="$W_p50_us "
 	R[$n.p99s]+="$W_p99_us "
 }
 
-# measure "NAMES" CONNS [WRK_ARG...]: BENCH_ROUNDS rounds; each round runs wrk against every
+# measure "NAMES" CONNS [LOAD_ARG...]: BENCH_ROUNDS rounds; each round runs $LOADGEN against every
 # name in turn (starting one further along each round), so that a change in the background
 # load of the machine falls on all of them alike. Then the totals are checked: at most 0.1%
 # errors, and every request seen by the upstream (unless NO_UPSTREAM).
@@ -296,14 +354,14 @@ measure() {
 		done
 	done
 	for n in "${names[@]}"; do
-		local req=${R[$n.requests]} err=${R[$n.errors]}
+		local req=${R[$n.requests]} err=${R[$n.errors]} kinds="" e
 		if [ "$req" -eq 0 ] || [ $((err * 1000)) -gt "$req" ]; then
-			log "FAIL $n: $err errors in $req requests (connect ${R[$n.err_connect]}, read ${R[$n.err_read]}," \
-				"write ${R[$n.err_write]}, status>=400 ${R[$n.err_status]}, timeout ${R[$n.err_timeout]})"
+			for e in ${R[$n.kinds]}; do kinds+="${kinds:+, }$e ${R[$n.err_$e]}"; done
+			log "FAIL $n: $err errors in $req requests ($kinds)"
 			FAILED=1
 		fi
-		if [ -z "${NO_UPSTREAM[$n]:-}" ] && [ $((R[$n.up_reqs] + ROUNDS * conns)) -lt "$req" ]; then
-			log "FAIL $n: the upstream saw ${R[$n.up_reqs]} requests, wrk counted $req"
+		if [ -z "${NO_UPSTREAM[$n]:-}" ] && [ $((R[$n.up_reqs] + R[$n.inflight])) -lt "$req" ]; then
+			log "FAIL $n: the upstream saw ${R[$n.up_reqs]} requests, ${LOADGEN#run_} counted $req"
 			FAILED=1
 		fi
 		R[$n.secs]=$(fmt '%.3f' "${R[$n.duration_us]} / 1000000")
@@ -321,6 +379,7 @@ measure() {
 # upstream
 
 free_port; UP_PORT=$PORT
+free_port; UP2_PORT=$PORT   # the same nginx, h2c (the HTTP/2 case)
 render "$HERE/upstream.nginx.conf.in" "$WORK/upstream/nginx.conf" "$UP_PORT"
 start "$LOAD_CPU" "$WORK/upstream/stderr.log" "$NGINX" -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf"
 UP_PID=$LAST_PID
@@ -332,39 +391,31 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 
 # ---------------------------------------------------------------------------------------------
-# HTTP
+# proxies
 
 start_proxy() {   # start_proxy NAME PORT: NAME's pid in LAST_PID
 	local name=$1 port=$2 d="$WORK/$1"
 	mkdir -p "$d"
+	case $name in   # a second port
+	weft-tls) free_port; ADMIN_PORT=$PORT ;;   # the admin interface, read by tls_handshakes
+	*-h2) free_port; PORT2=$PORT ;;            # the listener to the h2c upstream
+	esac
 	case $name in
-	weft)
-		render "$HERE/weft.yaml.in" "$d/weft.yaml" "$port"
+	weft | weft-resilience | weft-tcp | weft-tls | weft-h2)
+		render "$HERE/$name.yaml.in" "$d/weft.yaml" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
-	weft-resilience)
-		render "$HERE/weft-resilience.yaml.in" "$d/weft.yaml" "$port"
-		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
-	haproxy)
-		render "$HERE/haproxy.cfg.in" "$d/haproxy.cfg" "$port"
+	haproxy | haproxy-tls | haproxy-h2)
+		render "$HERE/$name.cfg.in" "$d/haproxy.cfg" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
-	nginx)
-		render "$HERE/nginx.conf.in" "$d/nginx.conf" "$port"
+	nginx | nginx-h2)
+		mkdir -p "$d/tmp"
+		render "$HERE/$name.conf.in" "$d/nginx.conf" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$NGINX" -p "$d" -c "$d/nginx.conf" ;;
-	weft-tcp)
-		render "$HERE/weft-tcp.yaml.in" "$d/weft.yaml" "$port"
-		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
 	haproxy-tcp | haproxy-splice)
 		# haproxy-splice: the same, with splicing forced both ways instead of splice-auto
 		render "$HERE/haproxy-tcp.cfg.in" "$d/haproxy.cfg" "$port"
 		[ "$name" = haproxy-tcp ] ||
 			sed -i 's/^\( *\)option splice-auto$/\1option splice-request\n\1option splice-response/' "$d/haproxy.cfg"
-		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
-	weft-tls)
-		free_port; ADMIN_PORT=$PORT   # read by tls_handshakes
-		render "$HERE/weft-tls.yaml.in" "$d/weft.yaml" "$port"
-		start "$PROXY_CPU" "$d/stderr.log" "$WEFT" proxy -c "$d/weft.yaml" --concurrency 1 ;;
-	haproxy-tls)
-		render "$HERE/haproxy-tls.cfg.in" "$d/haproxy.cfg" "$port"
 		start "$PROXY_CPU" "$d/stderr.log" "$HAPROXY" -db -f "$d/haproxy.cfg" ;;
 	*) die "unknown proxy $name" ;;
 	esac
@@ -374,69 +425,76 @@ start_proxy() {   # start_proxy NAME PORT: NAME's pid in LAST_PID
 }
 declare -A PORT_OF
 
-log "HTTP: $ROUNDS rounds of wrk -t1 -c$CONNS -d${ROUND_SECS}s --latency against each of: direct $PROXIES" \
-	"(proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU)"
-for P in $PROXIES; do
-	free_port
-	start_proxy "$P" "$PORT"
-	URL_OF[$P]="http://127.0.0.1:$PORT/"
-done
-sleep 0.5
-for P in $PROXIES; do R[$P.idle_kib]=$(rss_kib "${PID_OF[$P]}"); done   # before any request
-for P in $PROXIES; do
-	body=$(curl -s -w ' %{http_code}' "${URL_OF[$P]}")
-	[ "$body" = "hello world
- 200" ] || die "$P: unexpected answer: $body"
-	warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$CONNS" req
-	R[$P.syscalls]=$SYSCALLS
-done
-PID_OF[direct]=""
-URL_OF[direct]="http://127.0.0.1:$UP_PORT/"
-measure "direct $PROXIES" "$CONNS"
-log "direct: ${R[direct.rps]} req/s"
-for P in $PROXIES; do
-	log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
-done
+# ---------------------------------------------------------------------------------------------
+# HTTP
 
-# Idle keep-alive connections, one proxy at a time (the others sit idle).
-for P in $PROXIES; do
-	I_per_conn_bytes=0 I_ok=0 I_failed=0 I_closed=0 I_rss_before_kib=0 I_rss_after_kib=0
-	sleep 1
-	run "$LOAD_CPU" "$WORK/idle-$P.txt" python3 "$HERE/idle_conns.py" --port "${PORT_OF[$P]}" \
-		--pid "${PID_OF[$P]}" --count "$IDLE_CONNS" --window "$CONNS" ||
-		{ cat "$WORK/idle-$P.txt" >&2; log "FAIL $P: idle connections"; FAILED=1; }
-	line=$(grep '^IDLE ' "$WORK/idle-$P.txt" || true)
-	for kv in ${line#IDLE }; do printf -v "I_${kv%%=*}" '%s' "${kv#*=}"; done
-	R[$P.conn_bytes]=$I_per_conn_bytes
-	log "$P: idle RSS ${R[$P.idle_kib]} KiB; $IDLE_CONNS idle connections: ${I_rss_before_kib} -> ${I_rss_after_kib} KiB," \
-		"${I_per_conn_bytes} B each"
-done
-for P in $PROXIES; do stop "${PID_OF[$P]}"; done
+if has_case http; then
+	log "HTTP: $ROUNDS rounds of wrk -t1 -c$CONNS -d${ROUND_SECS}s --latency against each of: direct $PROXIES" \
+		"(proxies on CPU $PROXY_CPU, wrk + upstream on CPU $LOAD_CPU)"
+	for P in $PROXIES; do
+		free_port
+		start_proxy "$P" "$PORT"
+		URL_OF[$P]="http://127.0.0.1:$PORT/"
+	done
+	sleep 0.5
+	for P in $PROXIES; do R[$P.idle_kib]=$(rss_kib "${PID_OF[$P]}"); done   # before any request
+	for P in $PROXIES; do
+		body=$(curl -s -w ' %{http_code}' "${URL_OF[$P]}")
+		[ "$body" = $'hello world\n 200' ] || die "$P: unexpected answer: $body"
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$CONNS" req
+		R[$P.syscalls]=$SYSCALLS
+	done
+	PID_OF[direct]=""
+	URL_OF[direct]="http://127.0.0.1:$UP_PORT/"
+	measure "direct $PROXIES" "$CONNS"
+	log "direct: ${R[direct.rps]} req/s"
+	for P in $PROXIES; do
+		log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
+	done
+
+	# Idle keep-alive connections, one proxy at a time (the others sit idle).
+	for P in $PROXIES; do
+		I_per_conn_bytes=0 I_ok=0 I_failed=0 I_closed=0 I_rss_before_kib=0 I_rss_after_kib=0
+		sleep 1
+		run "$LOAD_CPU" "$WORK/idle-$P.txt" python3 "$HERE/idle_conns.py" --port "${PORT_OF[$P]}" \
+			--pid "${PID_OF[$P]}" --count "$IDLE_CONNS" --window "$CONNS" ||
+			{ cat "$WORK/idle-$P.txt" >&2; log "FAIL $P: idle connections"; FAILED=1; }
+		line=$(grep '^IDLE ' "$WORK/idle-$P.txt" || true)
+		for kv in ${line#IDLE }; do printf -v "I_${kv%%=*}" '%s' "${kv#*=}"; done
+		R[$P.conn_bytes]=$I_per_conn_bytes
+		log "$P: idle RSS ${R[$P.idle_kib]} KiB; $IDLE_CONNS idle connections: ${I_rss_before_kib} -> ${I_rss_after_kib} KiB," \
+			"${I_per_conn_bytes} B each"
+	done
+	for P in $PROXIES; do stop "${PID_OF[$P]}"; done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # TCP: splice relays of a big file
 
 TCP_PROXIES=""
 for P in $PROXIES; do
+	has_case tcp || continue
 	case $P in weft) TCP_PROXIES+="weft-tcp " ;; haproxy) TCP_PROXIES+="haproxy-tcp haproxy-splice " ;; esac
 done
-log "TCP: $ROUNDS rounds of wrk -t1 -c$TCP_CONNS -d${ROUND_SECS}s GET /big ($BIG_MIB MiB) against each of: direct $TCP_PROXIES"
-for P in $TCP_PROXIES; do
-	free_port
-	start_proxy "$P" "$PORT"
-	URL_OF[$P]="http://127.0.0.1:$PORT/big"
-	size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${URL_OF[$P]}")
-	[ "$size" = "200 $((BIG_MIB * 1048576))" ] || die "$P: unexpected answer: $size"
-	warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$TCP_CONNS" MiB
-	R[$P.syscalls]=$SYSCALLS
-done
-URL_OF[direct-tcp]="http://127.0.0.1:$UP_PORT/big"
-PID_OF[direct-tcp]=""
-measure "direct-tcp $TCP_PROXIES" "$TCP_CONNS"
-for P in $TCP_PROXIES; do
-	log "$P: ${R[$P.mibs]} MiB/s, ${R[$P.cpu_us_mib]} us CPU/MiB (${R[$P.cpu_pct]}% CPU)"
-	stop "${PID_OF[$P]}"
-done
+if [ -n "$TCP_PROXIES" ]; then
+	log "TCP: $ROUNDS rounds of wrk -t1 -c$TCP_CONNS -d${ROUND_SECS}s GET /big ($BIG_MIB MiB) against each of: direct $TCP_PROXIES"
+	for P in $TCP_PROXIES; do
+		free_port
+		start_proxy "$P" "$PORT"
+		URL_OF[$P]="http://127.0.0.1:$PORT/big"
+		size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${URL_OF[$P]}")
+		[ "$size" = "200 $((BIG_MIB * 1048576))" ] || die "$P: unexpected answer: $size"
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$TCP_CONNS" MiB
+		R[$P.syscalls]=$SYSCALLS
+	done
+	URL_OF[direct-tcp]="http://127.0.0.1:$UP_PORT/big"
+	PID_OF[direct-tcp]=""
+	measure "direct-tcp $TCP_PROXIES" "$TCP_CONNS"
+	for P in $TCP_PROXIES; do
+		log "$P: ${R[$P.mibs]} MiB/s, ${R[$P.cpu_us_mib]} us CPU/MiB (${R[$P.cpu_pct]}% CPU)"
+		stop "${PID_OF[$P]}"
+	done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # TLS: termination with TLS 1.3, X25519 and an ECDSA P-256 certificate
@@ -494,6 +552,7 @@ sys.stdout.write(s.makefile().read())' "$WORK/haproxy-tls/stats.sock" | awk -F, 
 # measure resumed handshakes. The proxies' counters check that every handshake was full.
 TLS_PROXIES=""
 for P in $PROXIES; do
+	has_case tls || continue
 	case $P in weft) TLS_PROXIES+="weft-tls " ;; haproxy) TLS_PROXIES+="haproxy-tls " ;; esac
 done
 if [ -n "$TLS_PROXIES" ] && ! command -v openssl >/dev/null; then
@@ -554,6 +613,91 @@ if [ -n "$TLS_PROXIES" ]; then
 	done
 fi
 
+# ---------------------------------------------------------------------------------------------
+# HTTP/2: h2c clients (h2load) to an HTTP/1.1 upstream, to an h2c upstream, and gRPC unary calls
+
+# grpc_call URL: one gRPC call of $GRPC_REQ with nghttp; prints "STATUS CONTENT-TYPE BYTES
+# GRPC-STATUS", the last from a trailer (a field after the response's DATA), "-" if none.
+grpc_call() {
+	{ timeout 10 nghttp -nv -H 'content-type: application/grpc' -H 'te: trailers' -d "$GRPC_REQ" "$1" 2>&1 || true; } |
+		awk '
+		/ recv \(stream_id=[0-9]+\) :status: / { st = $NF }
+		/ recv \(stream_id=[0-9]+\) content-type: / { ct = $NF }
+		/ recv DATA frame / { data = 1; match($0, /length=[0-9]+/); n += substr($0, RSTART + 7, RLENGTH - 7) }
+		data && / recv \(stream_id=[0-9]+\) grpc-status: / { gs = $NF }
+		END { print (st ? st : "-"), (ct ? ct : "-"), n + 0, (gs != "" ? gs : "-") }'
+}
+
+H2_PROXIES=""
+for P in $PROXIES; do
+	has_case h2 || continue
+	case $P in weft | haproxy | nginx) H2_PROXIES+="$P-h2 " ;; esac
+done
+if [ -n "$H2_PROXIES" ] && ! { command -v h2load && command -v nghttp; } >/dev/null; then
+	log "HTTP/2: skipped (no h2load or nghttp; Debian: apt-get install nghttp2-client)"
+	H2_PROXIES=""
+fi
+H2_ROWS="" H2H2_ROWS="" GRPC_ROWS=""
+if [ -n "$H2_PROXIES" ]; then
+	# One gRPC message, field 1 (a string) = "hello world": 13 bytes of protobuf behind the
+	# 5-byte gRPC frame header (not compressed, length 13). The upstream answers with the same.
+	GRPC_PATH=/bench.Echo/Unary
+	GRPC_REQ=$WORK/grpc-request
+	printf '\0\0\0\0\r\n\vhello world' >"$GRPC_REQ"
+	mkdir -p "$WORK/www${GRPC_PATH%/*}"
+	cp "$GRPC_REQ" "$WORK/www$GRPC_PATH"
+	GRPC_ANSWER="200 application/grpc $(stat -c %s "$GRPC_REQ") 0"
+	h2get() { curl -s --http2-prior-knowledge -w ' %{http_code} HTTP/%{http_version}' "$1"; }
+	[ "$(h2get "http://127.0.0.1:$UP2_PORT/")" = $'hello world\n 200 HTTP/2' ] || die "the h2c upstream does not answer"
+	[ "$(grpc_call "http://127.0.0.1:$UP2_PORT$GRPC_PATH")" = "$GRPC_ANSWER" ] ||
+		die "the h2c upstream does not answer gRPC calls: $(grpc_call "http://127.0.0.1:$UP2_PORT$GRPC_PATH")"
+	log "HTTP/2: $ROUNDS rounds of h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D $ROUND_SECS against each of:" \
+		"direct-h2 ${H2_PROXIES% } (h2 -> h1), then h2 -> h2, then gRPC unary"
+	for P in $H2_PROXIES; do
+		free_port
+		start_proxy "$P" "$PORT"   # PORT2: its listener to the h2c upstream
+		b=${P%-h2}
+		URL_OF[$P]="http://127.0.0.1:$PORT/"   # the "h2 -> h1" row
+		H2_ROWS+="$P "
+		[ "$(h2get "${URL_OF[$P]}")" = $'hello world\n 200 HTTP/2' ] ||
+			die "$P: unexpected answer over h2c: $(h2get "${URL_OF[$P]}")"
+		if [ "$b" != nginx ]; then   # nginx's proxy_pass has no HTTP/2 upstreams
+			URL_OF[$b-h2h2]="http://127.0.0.1:$PORT2/"
+			H2H2_ROWS+="$b-h2h2 "
+			[ "$(h2get "http://127.0.0.1:$PORT2/proto")" = $'HTTP/2.0\n 200 HTTP/2' ] ||
+				die "$P: the h2 -> h2 listener does not reach the upstream over HTTP/2: $(h2get "http://127.0.0.1:$PORT2/proto")"
+		fi
+		URL_OF[$b-grpc]="http://127.0.0.1:$PORT2$GRPC_PATH"
+		GRPC_ROWS+="$b-grpc "
+		answer=$(grpc_call "${URL_OF[$b-grpc]}")
+		[ "$answer" = "$GRPC_ANSWER" ] ||
+			die "$P: the gRPC call answers '$answer' (status, content-type, bytes, trailer grpc-status), not '$GRPC_ANSWER'"
+		PID_OF[$b-h2h2]=${PID_OF[$P]}
+		PID_OF[$b-grpc]=${PID_OF[$P]}
+	done
+	GRPC_ARGS=(-d "$GRPC_REQ" -H "content-type: application/grpc" -H "te: trailers")
+	LOADGEN=run_h2load
+	for P in $H2_ROWS $H2H2_ROWS; do
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$H2_CONNS" req
+		R[$P.syscalls]=$SYSCALLS
+	done
+	for P in $GRPC_ROWS; do
+		warm "$P" "${PID_OF[$P]}" "${URL_OF[$P]}" "$H2_CONNS" req "${GRPC_ARGS[@]}"
+		R[$P.syscalls]=$SYSCALLS
+	done
+	PID_OF[direct-h2]=""
+	URL_OF[direct-h2]="http://127.0.0.1:$UP2_PORT/"
+	measure "direct-h2 $H2_ROWS" "$H2_CONNS"
+	[ -z "$H2H2_ROWS" ] || measure "$H2H2_ROWS" "$H2_CONNS"
+	measure "$GRPC_ROWS" "$H2_CONNS" "${GRPC_ARGS[@]}"
+	LOADGEN=run_wrk
+	log "direct-h2: ${R[direct-h2.rps]} req/s"
+	for P in $H2_ROWS $H2H2_ROWS $GRPC_ROWS; do
+		log "$P: ${R[$P.rps]} req/s, ${R[$P.cpu_us]} us CPU/request (${R[$P.cpu_pct]}% CPU)"
+	done
+	for P in $H2_PROXIES; do stop "${PID_OF[$P]}"; done
+fi
+
 ELAPSED=$(($(date +%s) - START_TIME))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -568,19 +712,21 @@ trow() { printf '%-15s %7s %9s %5s %9s %7s\n' "$@"; }
 echo
 echo "Weft benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "$("$WEFT" version 2>/dev/null | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), built $(date -u -r "$WEFT" '+%H:%M UTC')), $("$HAPROXY" -v | head -1 | awk '{print $1, $3}'), $("$NGINX" -v 2>&1 | sed 's|.*: ||')"
-echo
-echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS on CPU $LOAD_CPU;"
-echo "each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows'"
-row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors
-row "direct (none)" "${R[direct.rps]}" - - - "$(ms "${R[direct.p50]}")" "$(ms "${R[direct.p99]}")" - - - "${R[direct.errors]}"
-for P in $PROXIES; do
-	row "$P" "${R[$P.rps]}" "${R[$P.cpu_us]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "$(ms "${R[$P.p50]}")" \
-		"$(ms "${R[$P.p99]}")" "$(mb "${R[$P.idle_kib]}")" "${R[$P.conn_bytes]}" "${R[$P.up_conns]}" "${R[$P.errors]}"
-done
-echo "  CPU/req: the proxy's utime+stime over its runs / requests. syscl/req: counted by perf during the"
-echo "  warm-up. p50, p99: median over the runs. idle: RSS after start, before any request. B/idle-cn: RSS"
-echo "  growth with $IDLE_CONNS idle keep-alive clients, / $IDLE_CONNS. up-conns: connections opened to the"
-echo "  upstream during the runs (wrk's in-flight requests are cut at the end of each run)."
+if has_case http; then
+	echo
+	echo "HTTP/1.1 keep-alive reverse proxy, 1 worker on CPU $PROXY_CPU; upstream nginx and wrk -t1 -c$CONNS on CPU $LOAD_CPU;"
+	echo "each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows'"
+	row proxy req/s CPU/req,us CPU% syscl/req p50,ms p99,ms idle,MB B/idle-cn up-conns errors
+	row "direct (none)" "${R[direct.rps]}" - - - "$(ms "${R[direct.p50]}")" "$(ms "${R[direct.p99]}")" - - - "${R[direct.errors]}"
+	for P in $PROXIES; do
+		row "$P" "${R[$P.rps]}" "${R[$P.cpu_us]}" "${R[$P.cpu_pct]}" "${R[$P.syscalls]}" "$(ms "${R[$P.p50]}")" \
+			"$(ms "${R[$P.p99]}")" "$(mb "${R[$P.idle_kib]}")" "${R[$P.conn_bytes]}" "${R[$P.up_conns]}" "${R[$P.errors]}"
+	done
+	echo "  CPU/req: the proxy's utime+stime over its runs / requests. syscl/req: counted by perf during the"
+	echo "  warm-up. p50, p99: median over the runs. idle: RSS after start, before any request. B/idle-cn: RSS"
+	echo "  growth with $IDLE_CONNS idle keep-alive clients, / $IDLE_CONNS. up-conns: connections opened to the"
+	echo "  upstream during the runs (wrk's in-flight requests are cut at the end of each run)."
+fi
 
 verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[haproxy.rps]:-}" ]; then
@@ -653,6 +799,51 @@ if [ -n "$TLS_PROXIES" ]; then
 		printf '  %-4s full handshakes per second per core >= HAProxy'"'"'s   (%sx)\n' \
 			"$(verdict "$hs_ratio >= $TARGET_TLS_HS_RATIO")" "$hs_ratio"
 	fi
+fi
+if [ -n "$H2_ROWS" ]; then
+	echo
+	echo "HTTP/2, h2c by prior knowledge, 1 worker on CPU $PROXY_CPU; upstream nginx and h2load -t1 -c$H2_CONNS -m$H2_STREAMS"
+	echo "on CPU $LOAD_CPU; each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows of its set"
+	h2row() { printf '%-15s %7s %9s %5s %9s %9s %8s %7s\n' "$@"; }
+	# h2rows TITLE ROWS...: a header line, then a line per row. x HAProxy: the row's CPU per
+	# request / that of the HAProxy row among ROWS.
+	h2rows() {
+		local title=$1 P ha="" cpu pct x up
+		shift
+		for P in "$@"; do [[ $P != haproxy-* ]] || ha=${R[$P.cpu_us]}; done
+		h2row "$title" req/s CPU/req,us CPU% "x HAProxy" syscl/req up-conns errors
+		for P in "$@"; do
+			cpu=- pct=- x=- up=-
+			if [ -n "${PID_OF[$P]}" ]; then   # not the direct row
+				cpu=${R[$P.cpu_us]} pct=${R[$P.cpu_pct]} up=${R[$P.up_conns]}
+				[ -z "$ha" ] || x=$(fmt '%.2fx' "$cpu / $ha")
+			fi
+			h2row "$P" "${R[$P.rps]}" "$cpu" "$pct" "$x" "${R[$P.syscalls]:--}" "$up" "${R[$P.errors]}"
+		done
+	}
+	# shellcheck disable=SC2086  # the row lists are words
+	{
+		h2rows "h2 -> h1" direct-h2 $H2_ROWS
+		[ -z "$H2H2_ROWS" ] || h2rows "h2 -> h2" $H2H2_ROWS
+		h2rows "gRPC unary" $GRPC_ROWS
+	}
+	echo "  h2 -> h1: GET / through each proxy to the HTTP/1.1 keep-alive upstream (direct-h2: h2load"
+	echo "  straight to the h2c upstream). h2 -> h2: the same to the h2c upstream (Weft: explicit_http_config"
+	echo "  http2; HAProxy: server ... proto h2); nginx has no row, its proxy_pass speaks HTTP/1.x upstream."
+	echo "  gRPC unary: POSTs of one gRPC message ($(stat -c %s "$GRPC_REQ") bytes with its frame header; content-type"
+	echo "  application/grpc, te: trailers), answered with the same message and a grpc-status 0 trailer"
+	echo "  (checked with nghttp through each proxy; nginx: grpc_pass). x HAProxy: CPU/req / HAProxy's in"
+	echo "  the same set. CPU/req, syscl/req, up-conns as in the HTTP/1.1 table; the end of each run cuts"
+	echo "  h2load's $INFLIGHT streams in flight."
+	for g in "h2:h2 -> h1" "h2h2:h2 -> h2" "grpc:gRPC unary"; do
+		w=weft-${g%%:*} h=haproxy-${g%%:*}
+		if [ -z "${R[$w.rps]:-}" ] || [ -z "${R[$h.rps]:-}" ]; then continue; fi
+		ratio=$(fmt '%.2f' "${R[$w.cpu_us]} / ${R[$h.cpu_us]}")
+		printf 'Weft / HAProxy, %-10s CPU per request %sx, requests/s %sx\n' "${g#*:}:" "$ratio" \
+			"$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")"
+		printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx)\n' \
+			"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio"
+	done
 fi
 echo
 echo "measured in ${ELAPSED}s; load average before: $LOAD_START, after: $LOAD_END (other work on the machine skews the figures)"

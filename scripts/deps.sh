@@ -3,7 +3,8 @@
 # Quiet and fast when everything is already there.
 set -e
 PKGS="build-essential clang libyaml-dev libprotobuf-c-dev protobuf-c-compiler libpcre2-dev
-libxxhash-dev libnghttp2-dev libssl-dev python3 curl nghttp2-client wrk nginx-light haproxy procps iproute2 util-linux mount"
+libxxhash-dev libnghttp2-dev libssl-dev python3 curl wrk nghttp2-client nginx-light haproxy procps iproute2
+util-linux mount"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -13,11 +13,7 @@ struct stream {
 	int32_t id;
 	struct stream *prev, *next;        /* every stream of the connection */
 	struct stream *next_unopened;
-	/* receiving a header block: names and values in hb, (offset, length) pairs in idx */
-	char *hb; uint32_t hb_len, hb_cap;
-	uint32_t *idx; uint32_t n_idx, cap_idx;
-	uint32_t list_bytes;
-	uint8_t too_large;
+	uint8_t too_large;                 /* its header block went over the limits */
 	/* sending */
 	struct wf_buf q;
 	uint8_t end;                       /* no more DATA after q */
@@ -39,6 +35,11 @@ struct wf_h2 {
 	struct wf_pool *pool;
 	int server;
 	struct wf_buf out;                 /* serialized frames not yet written */
+	/* the header block being received (one at a time per connection: a block's frames are
+	 * contiguous): names and values in hb, (offset, length) pairs in idx */
+	char *hb; uint32_t hb_len, hb_cap;
+	uint32_t *idx; uint32_t n_idx, cap_idx;
+	uint32_t list_bytes;
 	enum wf_h2_error err;
 	uint8_t fatal;
 	/* abuse accounting */
@@ -113,9 +114,20 @@ static void opened(struct wf_h2 *h, int32_t id)
 		}
 }
 
+/* Stream objects are recycled per thread (a stream costs no allocation of ours once warm). */
+static __thread struct stream *free_streams;
+static __thread unsigned n_free_streams;
+
 static struct stream *stream_new(struct wf_h2 *h, int32_t id)
 {
-	struct stream *st = calloc(1, sizeof(*st));
+	struct stream *st = free_streams;
+	if (st) {
+		free_streams = st->next;
+		n_free_streams--;
+		memset(st, 0, sizeof(*st));
+	} else {
+		st = calloc(1, sizeof(*st));
+	}
 	st->id = id;
 	st->next = h->all;
 	if (h->all)
@@ -142,10 +154,16 @@ static void stream_free(struct wf_h2 *h, struct stream *st)
 		h->all = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	free(st->hb);
-	free(st->idx);
 	wf_buf_release(&st->q, h->pool);
 	free_nv(st->trailers, st->n_trailers);
+#ifndef __SANITIZE_ADDRESS__
+	if (n_free_streams < 256) {
+		st->next = free_streams;
+		free_streams = st;
+		n_free_streams++;
+		return;
+	}
+#endif
 	free(st);
 }
 
@@ -184,7 +202,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 		st = stream_new(h, f->hd.stream_id);
 		nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
 	}
-	st->hb_len = st->n_idx = st->list_bytes = 0;
+	h->hb_len = h->n_idx = h->list_bytes = 0;
 	st->too_large = 0;
 	return 0;
 }
@@ -196,40 +214,40 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	struct stream *st = stream_of(h, f->hd.stream_id);
 	if (!st || st->too_large)
 		return 0;
-	st->list_bytes += (uint32_t)(nl + vl + 32);
-	if (st->list_bytes > h->lim.max_header_list || st->n_idx / 4 >= h->lim.max_headers) {
+	h->list_bytes += (uint32_t)(nl + vl + 32);
+	if (h->list_bytes > h->lim.max_header_list || h->n_idx / 4 >= h->lim.max_headers) {
 		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
 		st->too_large = 1;
 		h->premature_resets++;
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
-	if (st->hb_len + nl + vl > st->hb_cap) {
-		while (st->hb_len + nl + vl > st->hb_cap)
-			st->hb_cap = st->hb_cap ? st->hb_cap * 2 : 1024;
-		st->hb = realloc(st->hb, st->hb_cap);
+	if (h->hb_len + nl + vl > h->hb_cap) {
+		while (h->hb_len + nl + vl > h->hb_cap)
+			h->hb_cap = h->hb_cap ? h->hb_cap * 2 : 1024;
+		h->hb = realloc(h->hb, h->hb_cap);
 	}
-	if (st->n_idx + 4 > st->cap_idx) {
-		st->cap_idx = st->cap_idx ? st->cap_idx * 2 : 64;
-		st->idx = realloc(st->idx, st->cap_idx * sizeof(*st->idx));
+	if (h->n_idx + 4 > h->cap_idx) {
+		h->cap_idx = h->cap_idx ? h->cap_idx * 2 : 64;
+		h->idx = realloc(h->idx, h->cap_idx * sizeof(*h->idx));
 	}
-	st->idx[st->n_idx++] = st->hb_len;
-	st->idx[st->n_idx++] = (uint32_t)nl;
-	memcpy(st->hb + st->hb_len, name, nl);
-	st->hb_len += (uint32_t)nl;
-	st->idx[st->n_idx++] = st->hb_len;
-	st->idx[st->n_idx++] = (uint32_t)vl;
-	memcpy(st->hb + st->hb_len, value, vl);
-	st->hb_len += (uint32_t)vl;
+	h->idx[h->n_idx++] = h->hb_len;
+	h->idx[h->n_idx++] = (uint32_t)nl;
+	memcpy(h->hb + h->hb_len, name, nl);
+	h->hb_len += (uint32_t)nl;
+	h->idx[h->n_idx++] = h->hb_len;
+	h->idx[h->n_idx++] = (uint32_t)vl;
+	memcpy(h->hb + h->hb_len, value, vl);
+	h->hb_len += (uint32_t)vl;
 	return 0;
 }
 
 static int deliver_headers(struct wf_h2 *h, struct stream *st, int end_stream, int trailers)
 {
-	uint32_t n = st->n_idx / 4;
+	uint32_t n = h->n_idx / 4;
 	struct wf_hdr small[32], *hv = !n ? NULL : n <= 32 ? small : malloc(n * sizeof(*hv));
 	for (uint32_t i = 0; i < n; i++)
-		hv[i] = (struct wf_hdr){st->hb + st->idx[4 * i], st->hb + st->idx[4 * i + 2], st->idx[4 * i + 1],
-		                        st->idx[4 * i + 3]};
+		hv[i] = (struct wf_hdr){h->hb + h->idx[4 * i], h->hb + h->idx[4 * i + 2], h->idx[4 * i + 1],
+		                        h->idx[4 * i + 3]};
 	int r = h->ops->headers(h->ctx, st->id, hv, n, end_stream, trailers);
 	if (hv && hv != small)
 		free(hv);
@@ -250,7 +268,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 			st->peer_done = 1;
 		/* a later block without pseudo-headers is a trailer section (a final response after
 		 * a 1xx is also a later block, but starts with :status) */
-		int trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS && (!st->n_idx || st->hb[st->idx[0]] != ':');
+		int trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS && (!h->n_idx || h->hb[h->idx[0]] != ':');
 		if (deliver_headers(h, st, end, trailers) < 0)
 			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 		return 0;
@@ -349,6 +367,56 @@ static ssize_t read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 	return (ssize_t)n;
 }
 
+/* nghttp2 copies the fields it is given: they go through a per-thread scratch array, names
+ * lower-cased into a per-thread buffer, values as they are. Valid until the next call. */
+static __thread nghttp2_nv *scratch_nv;
+static __thread uint32_t scratch_nv_cap;
+static __thread uint8_t *scratch_names;
+static __thread size_t scratch_names_cap;
+
+static nghttp2_nv *nv_scratch(const struct wf_hdr *hdrs, uint32_t n)
+{
+	size_t names = 0;
+	for (uint32_t i = 0; i < n; i++)
+		names += hdrs[i].name_len;
+	if (n > scratch_nv_cap) {
+		scratch_nv_cap = n * 2;
+		free(scratch_nv);
+		scratch_nv = malloc(scratch_nv_cap * sizeof(*scratch_nv));
+	}
+	if (names + 1 > scratch_names_cap) {
+		scratch_names_cap = (names + 1) * 2;
+		free(scratch_names);
+		scratch_names = malloc(scratch_names_cap);
+	}
+	uint8_t *o = scratch_names;
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t k = 0; k < hdrs[i].name_len; k++) /* HTTP/2 field names are lower case */
+			o[k] = (uint8_t)wf_lower(hdrs[i].name[k]);
+		scratch_nv[i] = (nghttp2_nv){o, (uint8_t *)hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len,
+		                             NGHTTP2_NV_FLAG_NONE};
+		o += hdrs[i].name_len;
+	}
+	return scratch_nv;
+}
+
+void wf_h2_thread_exit(void)
+{
+	while (free_streams) {
+		struct stream *st = free_streams;
+		free_streams = st->next;
+		free(st);
+	}
+	n_free_streams = 0;
+	free(scratch_nv);
+	free(scratch_names);
+	scratch_nv = NULL;
+	scratch_names = NULL;
+	scratch_nv_cap = 0;
+	scratch_names_cap = 0;
+}
+
+/* A copy the stream keeps (trailers waiting for the DATA before them). */
 static nghttp2_nv *to_nv(const struct wf_hdr *hdrs, uint32_t n)
 {
 	nghttp2_nv *nv = calloc(n ? n : 1, sizeof(*nv));
@@ -369,11 +437,9 @@ int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_
 {
 	struct stream *st = stream_new(h, 0);
 	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_data};
-	nghttp2_nv *nv = to_nv(hdrs, n);
 	st->provider = !end_stream;
 	st->local_done = (uint8_t)end_stream;
-	int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, end_stream ? NULL : &dp, st);
-	free_nv(nv, n);
+	int32_t id = nghttp2_submit_request(h->s, NULL, nv_scratch(hdrs, n), n, end_stream ? NULL : &dp, st);
 	if (id < 0) {
 		h->streams_opened--;
 		stream_free(h, st);
@@ -390,14 +456,11 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 	struct stream *st = stream_of(h, id);
 	if (!st)
 		return -1;
-	nghttp2_nv *nv = to_nv(hdrs, n);
 	if (st->provider || wf_buf_len(&st->q)) {
 		/* trailers after queued DATA: they leave when the queue is empty */
-		if (!end_stream || st->trailers) {
-			free_nv(nv, n);
+		if (!end_stream || st->trailers)
 			return -1;
-		}
-		st->trailers = nv;
+		st->trailers = to_nv(hdrs, n);
 		st->n_trailers = n;
 		st->end = 1;
 		st->local_done = 1;
@@ -407,8 +470,8 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 		}
 		return 0;
 	}
-	int r = nghttp2_submit_headers(h->s, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, NULL, nv, n, NULL);
-	free_nv(nv, n);
+	int r = nghttp2_submit_headers(h->s, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, NULL,
+	                               nv_scratch(hdrs, n), n, NULL);
 	if (end_stream)
 		st->local_done = 1;
 	return r < 0 ? -1 : 0;
@@ -547,6 +610,8 @@ void wf_h2_free(struct wf_h2 *h)
 	while (h->all)
 		stream_free(h, h->all);
 	wf_buf_release(&h->out, h->pool);
+	free(h->hb);
+	free(h->idx);
 	free(h);
 }
 

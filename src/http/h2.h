@@ -76,6 +76,8 @@ enum wf_h2_error {
 struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct wf_h2_ops *ops, void *ctx,
                         struct wf_pool *pool);
 void wf_h2_free(struct wf_h2 *h);
+/* Free the calling thread's caches (at thread exit). */
+void wf_h2_thread_exit(void);
 
 /* Feed bytes read from the peer. 0, or -1 when the connection must close (wf_h2_error says
  * why; a GOAWAY is queued: send what wf_h2_send_pending gives, then close). */

@@ -3269,6 +3269,7 @@ void wf_hcm_accept(struct wf_worker *w, struct wf_snapshot *snap, const struct w
 void wf_hcm_thread_exit(void)
 {
 	wf_shadow_thread_exit();
+	wf_h2_thread_exit();
 	while (free_streams) {
 		struct hstream *st = free_streams;
 		free_streams = st->next_free;

@@ -1,8 +1,8 @@
 /* envoy.filters.http.grpc_stats: counts gRPC calls by their gRPC status, in the namespace of
  * the cluster the call went to:
- *   cluster.<cluster>.grpc.{total,success,failure,<status>}              every call
  *   cluster.<cluster>.grpc.<service>.<method>.{total,success,failure,<status>}
- *                                          calls to a method of individual_method_stats_allowlist
+ *                                          a call to a method of individual_method_stats_allowlist
+ *   cluster.<cluster>.grpc.{total,success,failure,<status>}              any other call
  * <status> is the grpc-status number (0..16) from the trailers, a trailers-only response, or
  * Weft's own gRPC-shaped reply; a call that ended without one (reset) counts as a failure.
  * Stats of a (cluster, method) are registered the first time a call charges them, so only

@@ -14,7 +14,7 @@ import threading
 import time
 
 import configs as C
-from harness import HERE, Weft, check, closed_port, eq, free_port, wait_for
+from harness import HERE, Weft, check, closed_port, eq, free_port, run_weft, tmp_path, wait_for, write_file
 from test_tls import pki, tls_socket
 
 NODE_DIR = os.path.join(HERE, "node")
@@ -100,13 +100,13 @@ def _ok(res, what):
     check(res["code"] == OK, "%s: expected OK, got %r %r", what, res["code"], res["details"])
 
 
-def _cfg(srv_port, routes=None, action=None, extra_clusters=(), ts=None):
+def _cfg(srv_port, routes=None, action=None, extra_clusters=(), ts=None, **hcm_extra):
     """A listener (h2c, codec AUTO; TLS with ALPN h2 when ts is given) routing to cluster "echo",
     the gRPC server over HTTP/2. Returns (Bootstrap, port)."""
     port = free_port()
     if routes is None:
         routes = [C.route(C.prefix("/"), cluster="echo", action=action)]
-    lst = C.http_listener(port, [C.vhost("all", ["*"], routes)])
+    lst = C.http_listener(port, [C.vhost("all", ["*"], routes)], **hcm_extra)
     if ts:
         lst["filter_chains"][0]["transport_socket"] = ts
     clusters = [C.cluster("echo", [srv_port], **H2)] + list(extra_clusters)
@@ -405,3 +405,50 @@ def test_grpc_over_tls_downstream():
             eq(_status(res), (OK, "OK"), "bidi status")
             _check_echo(res, sizes, "bidi echoes")
             eq(w.stat("http.ingress.downstream_cx_http2_total"), 2, "both connections spoke HTTP/2")
+
+
+# ---- stats -------------------------------------------------------------------------------------
+
+GRPC_STATS = "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig"
+
+
+def test_grpc_stats_by_status():
+    """envoy.filters.http.grpc_stats counts calls by gRPC status in the cluster's namespace:
+    cluster.echo.grpc.{total,success,failure,<status>}, or, for the methods of
+    individual_method_stats_allowlist, cluster.echo.grpc.weft.test.Echo.Unary.* instead;
+    statuses from trailers, from trailers-only answers and from Weft's own replies (a route
+    timeout) all count; a status nobody ended with has no counter."""
+    allow = {"individual_method_stats_allowlist": {"services": [{"name": "weft.test.Echo", "method_names": ["Unary"]}]}}
+    with GrpcServer() as srv:
+        fast = C.route(C.prefix("/weft.test.Echo/ServerStream"), cluster="echo", action={"timeout": "0.3s"})
+        cfg, port = _cfg(srv.port, routes=[fast, C.route(C.prefix("/"), cluster="echo")],
+                         http_filters=C.http_filters(("envoy.filters.http.grpc_stats", dict({"@type": GRPC_STATS}, **allow))))
+        with Weft(cfg) as w:
+            _ok(grpc_call(port, kind="unary", sizes=[10]), "unary")
+            _ok(grpc_call(port, kind="unary", sizes=[10]), "unary")
+            res = grpc_call(port, kind="unary", req={"fail_code": FAILED_PRECONDITION, "fail_message": "no"})
+            eq(res["code"], FAILED_PRECONDITION, "failed unary")
+            _ok(grpc_call(port, kind="bidi", sizes=[1, 2]), "bidi")
+            res = grpc_call(port, kind="server", req={"sleep_ms": 3000})
+            eq(res["code"], UNAVAILABLE, "route timeout")
+            stats = w.stats()
+            pre = "cluster.echo.grpc."
+            # allowlisted methods count under their own names only (as Envoy charges them)
+            want = {"total": 2, "success": 1, "failure": 1, "0": 1, "9": None, "14": 1,
+                    "weft.test.Echo.Unary.total": 3, "weft.test.Echo.Unary.success": 2,
+                    "weft.test.Echo.Unary.failure": 1, "weft.test.Echo.Unary.0": 2, "weft.test.Echo.Unary.9": 1}
+            got = {k: stats.get(pre + k) for k in want}
+            eq(got, want, "grpc stats")
+            check(pre + "2" not in stats and pre + "weft.test.Echo.Bidi.total" not in stats,
+                  "no counter for unseen statuses or methods off the allowlist: %r",
+                  sorted(k for k in stats if k.startswith(pre)))
+
+
+def test_grpc_stats_config_refusals():
+    """stats_for_all_methods (unbounded stat names) and emit_filter_state are refused with their
+    position."""
+    for field in ({"stats_for_all_methods": True}, {"emit_filter_state": True}):
+        cfg, _ = _cfg(1, http_filters=C.http_filters(("envoy.filters.http.grpc_stats", dict({"@type": GRPC_STATS}, **field))))
+        p = run_weft(["validate", write_file(tmp_path("gs.yaml"), cfg)])
+        eq(p.returncode, 1, "refused: %s" % field)
+        check(list(field)[0] in p.stderr and ".yaml:" in p.stderr, "names the field and position: %s", p.stderr)

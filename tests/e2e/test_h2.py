@@ -367,6 +367,10 @@ def test_h2_tls_alpn():
                 c.handshake()
                 st = c.get("/raw-tls", authority="localhost:%d" % port)
                 eq(st.status, 200, "raw h2 over TLS (%r)" % st)
+            r = subprocess.run(["h2load", "-n", "300", "-c", "3", "-m", "10", url], capture_output=True, text=True,
+                               timeout=30)
+            check("300 succeeded" in r.stdout and "Application protocol: h2" in r.stdout,
+                  "h2load over TLS with ALPN h2: %s", r.stdout[-800:])
     with HttpUpstream("up") as up:
         cfg, port = https_config(up.port, tls_socket())
         with Weft(cfg):
@@ -1030,3 +1034,32 @@ def test_h2_abuse_window_update_flood():
         c = a.attacker()
         c.flood((H.window_update_frame(0, 1) * 1000 for _ in range(10)), timeout=6)
         _expect_goaway_then_close(c, "WINDOW_UPDATE flood")
+
+
+def test_h2_keepalive_pings():
+    """connection_keepalive interval 200ms, timeout 300ms: a client that answers gets PINGs
+    about every 200 ms and keeps its connection (a request still works after 1 s); a client
+    that goes silent (reads and sends nothing) is closed once a PING went unanswered for the
+    timeout."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, h2={"connection_keepalive": {"interval": "0.2s", "timeout": "0.3s"}})
+        with Weft(cfg):
+            with H2Conn(port) as c:
+                c.handshake()
+                pings, t_end = 0, time.monotonic() + 1.0
+                while time.monotonic() < t_end:
+                    try:
+                        f = c.read_frame(max(0.05, t_end - time.monotonic()))
+                    except (socket.timeout, TimeoutError):
+                        continue
+                    if f is not None and f.type == H.PING and not f.has(H.ACK):
+                        pings += 1
+                check(3 <= pings <= 8, "PINGs in 1 s at a 200 ms interval: %d", pings)
+                eq(c.get("/after").status, 200, "the answering client keeps its connection")
+            with H2Conn(port) as c:
+                c.handshake()
+                t0 = time.monotonic()
+                wait_for(lambda: c.tcp_state() != H.TCP_ESTABLISHED, 3,
+                         what="the silent client's connection to be closed")
+                took = time.monotonic() - t0
+                check(0.3 <= took <= 1.5, "closed after interval + timeout (0.5 s): %.2f s", took)

@@ -576,6 +576,7 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 	nghttp2_option_set_max_outbound_ack(opt, lim->max_outbound_control_frames);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, lim->hpack_table_size);
 	nghttp2_option_set_max_continuations(opt, lim->max_continuations + 1);
+	nghttp2_option_set_no_closed_streams(opt, 1); /* no RFC 7540 priority tree to keep */
 	if (!server)
 		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
 	int r = server ? nghttp2_session_server_new2(&h->s, cb, h, opt) : nghttp2_session_client_new2(&h->s, cb, h, opt);
@@ -585,17 +586,22 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 		free(h);
 		return NULL;
 	}
-	nghttp2_settings_entry iv[] = {
+	/* Priorities are not used to schedule streams (as in Envoy): RFC 9218's
+	 * SETTINGS_NO_RFC7540_PRIORITIES spares nghttp2 its dependency tree. ENABLE_PUSH is a
+	 * client setting only; ENABLE_CONNECT_PROTOCOL a server's. */
+	nghttp2_settings_entry iv[7] = {
 	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_concurrent_streams},
 	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->initial_stream_window > 2147483647u ? 2147483647u : lim->initial_stream_window},
 	    {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, lim->hpack_table_size},
 	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->max_header_list},
-	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+	    {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
 	};
-	/* ENABLE_PUSH is a client setting only; ENABLE_CONNECT_PROTOCOL a server's */
-	if (server && lim->connect_protocol)
-		iv[4] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
-	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, server && !lim->connect_protocol ? 4 : 5);
+	size_t n_iv = 5;
+	if (!server)
+		iv[n_iv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+	else if (lim->connect_protocol)
+		iv[n_iv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
+	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, n_iv);
 	if (lim->initial_connection_window > 65535)
 		nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)(lim->initial_connection_window > 2147483647u
 		                                                                            ? 2147483647u : lim->initial_connection_window));

@@ -3058,7 +3058,7 @@ static void conn_update(struct hconn *c)
 	if (c->h2) {
 		/* HTTP/2: always read (as Envoy): flow control bounds what a client may send, and
 		 * the flood limits what one that does not read can make the session queue */
-		c->s.want = !c->closing ? EPOLLIN | EPOLLRDHUP : 0;
+		c->s.want = !c->closing || c->h2_failed ? EPOLLIN | EPOLLRDHUP : 0;
 		wf_sio_update(LOOP(c), &c->s);
 		return;
 	}

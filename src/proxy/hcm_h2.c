@@ -402,6 +402,13 @@ static int serialize(struct hconn *c)
 	if (wf_h2_done(c->h2) && !c->n_streams)
 		c->closing = 1;
 	if (c->closing && !wf_sio_queued(&c->s) && !c->s.cork && !c->flushing) {
+		if (c->h2_failed) {
+			if (!c->half_closed) {
+				wf_sio_shutdown(&c->s); /* the GOAWAY is out: FIN, then drop what comes */
+				c->half_closed = 1;
+			}
+			return 0;
+		}
 		hcm_conn_close(c);
 		return -1;
 	}
@@ -509,7 +516,7 @@ static void drive(struct hconn *c)
 	if (c->dead)
 		return;
 	c->s.cork = 0;
-	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !wf_sio_queued(&c->s))) {
+	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2_failed && !wf_sio_queued(&c->s))) {
 		hcm_conn_close(c);
 		return;
 	}
@@ -552,7 +559,20 @@ void hcm_h2_io(struct hconn *c, uint32_t ev)
 			return;
 		}
 	}
-	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !c->closing) {
+	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->h2_failed) {
+		/* after the GOAWAY: what the client still sends is read and dropped (closing with it
+		 * unread would reset the connection before the client read the GOAWAY) until it
+		 * closes, or the second given to it passes, or it keeps flooding (256 KiB) */
+		int r = wf_sio_read(POOL(c), &c->s, READ_MAX);
+		c->dropped += wf_buf_len(&c->s.rb);
+		wf_buf_consume(&c->s.rb, POOL(c), wf_buf_len(&c->s.rb));
+		if (r < 0 || c->dropped > 256 * 1024) {
+			if (r >= 0)
+				wf_sock_abort_on_close(c->s.io.fd);
+			hcm_conn_close(c);
+			return;
+		}
+	} else if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !c->closing) {
 		int r = wf_sio_read(POOL(c), &c->s, READ_MAX);
 		if (r < 0 && !wf_buf_len(&c->s.rb)) {
 			hcm_conn_close(c); /* the client went: its open streams are reset (DC) */

@@ -158,6 +158,8 @@ struct hconn {
 	uint8_t free_pending;              /* closed while flush_d was queued: it frees the conn */
 	struct wf_defer flush_d;
 	uint8_t h2_failed;                 /* HTTP/2: the client's fault, counted */
+	uint8_t half_closed;               /* HTTP/2: its GOAWAY sent and our side shut */
+	uint32_t dropped;                  /* HTTP/2: bytes read and dropped after the GOAWAY */
 	uint64_t ping_sent;                /* HTTP/2 keepalive: ms the unanswered PING left, or 0 */
 	uint64_t ping_at;                  /* HTTP/2 keepalive: ms the next PING is due */
 };

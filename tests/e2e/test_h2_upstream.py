@@ -151,3 +151,20 @@ def test_h2_upstream_auto_config_alpn():
                 check("200 succeeded" in r.stdout, "h2load: %s", r.stdout[-600:])
                 if proto == b"HTTP/2.0":
                     check(w.stat("cluster.backend.upstream_cx_total") <= 12, "h2 connections are shared")
+
+
+def test_h2_upstream_more_connections_when_full():
+    """A server that takes 4 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS
+    4): 40 requests at once through one worker are spread over at least 10 connections (no more
+    than 4 streams on one), and all succeed; streams the server refused before its SETTINGS
+    arrived are sent again."""
+    p = free_port()
+    with Nginx("server { listen 127.0.0.1:{p} http2; http2_max_concurrent_streams 4; keepalive_requests 100000; %s }"
+               % ECHO, p=p):
+        cfg, port = _cfg(p, H2)
+        with Weft(cfg) as w:  # one worker
+            r = subprocess.run(["h2load", "-n", "400", "-c", "1", "-m", "40", "http://127.0.0.1:%d/" % port],
+                               capture_output=True, text=True, timeout=30)
+            check("400 succeeded" in r.stdout, "every request answered: %s", r.stdout[-600:])
+            cx = w.stat("cluster.backend.upstream_cx_total")
+            check(cx >= 10, "40 streams at once need at least 10 connections of 4 streams, got %d", cx)

@@ -367,6 +367,21 @@ static ssize_t read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 	return (ssize_t)n;
 }
 
+/* Fields whose value changes with every message: indexing them in the HPACK dynamic table
+ * would only push out the ones that repeat. */
+static int once_per_message(const uint8_t *name, size_t n)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} names[] = {{"x-request-id", 12}, {"content-length", 14}, {"date", 4}, {"x-envoy-upstream-service-time", 29},
+	             {"traceparent", 11}, {"x-b3-traceid", 12}, {"x-b3-spanid", 11}};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (n == names[i].n && !memcmp(name, names[i].s, n))
+			return 1;
+	return 0;
+}
+
 /* nghttp2 copies the fields it is given: they go through a per-thread scratch array, names
  * lower-cased into a per-thread buffer, values as they are. Valid until the next call. */
 static __thread nghttp2_nv *scratch_nv;
@@ -394,7 +409,7 @@ static nghttp2_nv *nv_scratch(const struct wf_hdr *hdrs, uint32_t n)
 		for (uint32_t k = 0; k < hdrs[i].name_len; k++) /* HTTP/2 field names are lower case */
 			o[k] = (uint8_t)wf_lower(hdrs[i].name[k]);
 		scratch_nv[i] = (nghttp2_nv){o, (uint8_t *)hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len,
-		                             NGHTTP2_NV_FLAG_NONE};
+		                             once_per_message(o, hdrs[i].name_len) ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
 		o += hdrs[i].name_len;
 	}
 	return scratch_nv;

@@ -1,6 +1,8 @@
-/* envoy.filters.network.http_connection_manager over HTTP/1.1: the downstream connection,
- * its streams (one at a time; pipelined requests wait in the read buffer), routing, and the
- * proxying of each stream to an upstream connection from the pool.
+/* envoy.filters.network.http_connection_manager: streams, routing, and the proxying of each
+ * stream upstream (an HTTP/1.1 connection from the pool, or a stream on an HTTP/2 connection of
+ * proxy/up2.c), whatever the downstream speaks; and the HTTP/1.1 codec of the downstream
+ * connection (its streams one at a time; pipelined requests wait in the read buffer). The
+ * HTTP/2 codec is hcm_h2.c: a stream hands its response to its connection's codec ops.
  *
  * A stream's life:
  *   head parsed -> copied out of the read buffer (so the buffer can move) -> route

@@ -12,9 +12,11 @@
  *   the response -> HEADERS (+ DATA) frames; a stream's queued DATA over the watermark pauses
  *           its upstream until the client's window lets it drain
  *   RST_STREAM from the client -> the stream is aborted (downstream reset, DC)
- * Frames leave in one write per event batch (flush), under the socket's own back-pressure:
- * nothing more is serialized while the client does not read, and what nghttp2 then has to
- * queue (PING/SETTINGS acks) is bounded by the flood limits, which close the connection. */
+ * Frames leave in one write per loop iteration (hcm_h2_flush), under the socket's own
+ * back-pressure: nothing more is serialized while the client does not read, and what nghttp2
+ * then has to queue (PING/SETTINGS acks) is bounded by the flood limits. A client at fault gets
+ * GOAWAY, then our FIN; what it still sends is dropped for a while, and it is reset only if it
+ * does not read. */
 #include "proxy/hcm_int.h"
 
 #include "core/log.h"

@@ -79,6 +79,21 @@ static int b64val(unsigned char c)
 	return -1;
 }
 
+size_t wf_base64_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+	}
+	out[o] = 0;
+	return o;
+}
+
 long wf_base64_decode(const char *in, size_t len, unsigned char *out)
 {
 	while (len && in[len - 1] == '=')

@@ -36,6 +36,9 @@ int64_t wf_hex_decode(const char *p, size_t n, uint8_t *out);
 /* Decode base64 (standard or URL-safe alphabet, padding optional) into out (room for
  * len / 4 * 3 + 3): the byte count, or -1 when malformed. */
 long wf_base64_decode(const char *in, size_t len, unsigned char *out);
+/* Encode n bytes as standard, padded base64 into out (room for (n + 2) / 3 * 4 + 1, NUL
+ * terminated); the length written. */
+size_t wf_base64_encode(const unsigned char *in, size_t n, char *out);
 
 /* A malloc'd lower-cased copy of s; *len (when not NULL) gets its length. */
 char *wf_strdup_lower(const char *s, uint32_t *len);

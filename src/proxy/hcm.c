@@ -822,20 +822,8 @@ static void reqhead_free(struct reqhead *rh)
 /* A random Sec-WebSocket-Key: 16 bytes in base64 (24 characters, out has room for 25). */
 static void websocket_key(struct hstream *st, char *out)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned char raw[18] = {0};
-	uint64_t a = wf_rand(st->c->w), b = wf_rand(st->c->w);
-	memcpy(raw, &a, 8);
-	memcpy(raw + 8, &b, 8);
-	for (int i = 0; i < 6; i++) {
-		uint32_t v = (uint32_t)raw[3 * i] << 16 | (uint32_t)raw[3 * i + 1] << 8 | raw[3 * i + 2];
-		out[4 * i] = b64[v >> 18 & 63];
-		out[4 * i + 1] = b64[v >> 12 & 63];
-		out[4 * i + 2] = b64[v >> 6 & 63];
-		out[4 * i + 3] = b64[v & 63];
-	}
-	out[22] = out[23] = '='; /* 16 bytes: two padding characters */
-	out[24] = 0;
+	uint64_t r[2] = {wf_rand(st->c->w), wf_rand(st->c->w)};
+	wf_base64_encode((const unsigned char *)r, 16, out);
 }
 
 /* Serialize the request head as sent to an HTTP/1.1 upstream into o; a mirror's (shadow) goes
@@ -1727,7 +1715,21 @@ static int up_readable(struct wf_uconn *u, void *owner)
 }
 
 /* The downstream is corked while upstream bytes are handled, so that a response head and the
- * body bytes that came with it leave in one write. */
+ * body bytes that came with it leave in one write; this ends it (an HTTP/2 connection's
+ * frames leave at the end of the loop iteration). 0, or -1 when the connection closed. */
+static int down_uncork(struct hconn *c)
+{
+	if (c->dead)
+		return -1;
+	if (c->h2)
+		hcm_h2_flush(c);
+	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2 && !wf_sio_queued(&c->s))) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_up_readable(struct wf_uconn *u, void *owner)
 {
 	struct hstream *st = owner;
@@ -1739,17 +1741,8 @@ static void on_up_readable(struct wf_uconn *u, void *owner)
 	for (;;) {
 		c->s.cork = 1;
 		int paused = up_readable(u, owner);
-		if (c->dead)
+		if (down_uncork(c) < 0)
 			return;
-		if (c->h2) {
-			hcm_h2_flush(c); /* the frames made, into the gathered output */
-			if (c->dead)
-				return;
-		}
-		if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2 && !wf_sio_queued(&c->s))) {
-			conn_close(c);
-			return;
-		}
 		if (c->st && c->st->tunnel) {
 			/* just upgraded: relay what both sides already hold */
 			tunnel_run(c->st);
@@ -2113,24 +2106,6 @@ static void up2_connected(void *owner)
 		conn_process(st->c);
 }
 
-/* Downstream output is gathered while an upstream event is handled: one write at the end. */
-static void up2_cork(struct hconn *c)
-{
-	c->s.cork = 1;
-}
-
-static void up2_uncork(struct hconn *c)
-{
-	if (c->dead)
-		return;
-	if (c->h2)
-		hcm_h2_flush(c);
-	if (c->dead)
-		return;
-	if (wf_sio_uncork(LOOP(c), POOL(c), &c->s) < 0 || (c->closing && !c->h2 && !wf_sio_queued(&c->s)))
-		conn_close(c);
-}
-
 static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end_stream, int trailers)
 {
 	struct hstream *st = owner;
@@ -2145,9 +2120,9 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		if (st->req.grpc)
 			grpc_status_seen(st, h, n, 0);
 		if (end_stream) {
-			up2_cork(c);
+			c->s.cork = 1;
 			response_done(st);
-			up2_uncork(c);
+			down_uncork(c);
 		}
 		return;
 	}
@@ -2182,7 +2157,7 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 	wf_timer_cancel(LOOP(c), &st->try_t);
 	if (st->attempt > 1)
 		wf_stat_inc(st->cluster->st.rq_retry_success);
-	up2_cork(c);
+	c->s.cork = 1;
 	if (send_response_head(st, &resp, end_stream) < 0) {
 		st->keep_alive = 0;
 		local_reply(st, 503, WF_RF_DC, NULL, NULL, 0);
@@ -2194,7 +2169,7 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		else
 			st->rs = RS_CLOSE; /* the body ends with the stream (END_STREAM) */
 	}
-	up2_uncork(c);
+	down_uncork(c);
 }
 
 static void up2_data(void *owner, const uint8_t *p, size_t n, int end_stream)
@@ -2205,7 +2180,7 @@ static void up2_data(void *owner, const uint8_t *p, size_t n, int end_stream)
 		wf_up2_consume(&st->us, n);
 		return;
 	}
-	up2_cork(c);
+	c->s.cork = 1;
 	if (n) {
 		stream_touch(st);
 		c->codec->body(st, (const char *)p, n);
@@ -2221,7 +2196,7 @@ static void up2_data(void *owner, const uint8_t *p, size_t n, int end_stream)
 	}
 	if (end_stream)
 		response_done(st);
-	up2_uncork(c);
+	down_uncork(c);
 }
 
 static void up2_writable(void *owner)

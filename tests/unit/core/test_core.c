@@ -667,7 +667,25 @@ TEST(tbucket_lagging_clock_does_not_refill)
 	CHECK_EQ(wf_tbucket_take(&b, 1300, &left, &reset), 1);
 }
 
-TEST_MAIN("core", T(addr_str_split), T(tbucket_takes_and_refills), T(tbucket_lagging_clock_does_not_refill),
+TEST(base64_round_trip)
+{
+	char out[32];
+	unsigned char back[32];
+	CHECK_EQ(wf_base64_encode((const unsigned char *)"", 0, out), 0);
+	CHECK_EQ(wf_base64_encode((const unsigned char *)"f", 1, out), 4);
+	CHECK(!strcmp(out, "Zg=="));
+	CHECK_EQ(wf_base64_encode((const unsigned char *)"fo", 2, out), 4);
+	CHECK(!strcmp(out, "Zm8="));
+	CHECK_EQ(wf_base64_encode((const unsigned char *)"foobar", 6, out), 8);
+	CHECK(!strcmp(out, "Zm9vYmFy"));
+	/* RFC 6455's sample nonce */
+	CHECK_EQ(wf_base64_encode((const unsigned char *)"the sample nonce", 16, out), 24);
+	CHECK(!strcmp(out, "dGhlIHNhbXBsZSBub25jZQ=="));
+	CHECK_EQ(wf_base64_decode(out, 24, back), 16);
+	CHECK(!memcmp(back, "the sample nonce", 16));
+}
+
+TEST_MAIN("core", T(addr_str_split), T(base64_round_trip), T(tbucket_takes_and_refills), T(tbucket_lagging_clock_does_not_refill),
           T(timers_fire_in_deadline_order), T(rearming_an_armed_timer_moves_it),
           T(timer_callbacks_may_cancel_and_rearm), T(deferred_work_runs_after_the_batch),
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),

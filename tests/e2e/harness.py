@@ -1297,6 +1297,34 @@ class RawConn:
         return False
 
 
+class NodePeer:
+    """A Node peer of tests/e2e/node in server mode: it prints {"port": N} first, then one JSON
+    event per line, which .events collects."""
+
+    def __init__(self, script, what):
+        self.proc = subprocess.Popen(["node", script, "server"], stdout=subprocess.PIPE, text=True)
+        self.events = []
+        line = self.proc.stdout.readline()
+        check(line, "the %s did not start", what)
+        self.port = json.loads(line)["port"]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.events.append(json.loads(line))
+
+    def of(self, kind, tag=None):
+        return [e for e in list(self.events) if e["event"] == kind and (tag is None or e.get("tag") == tag)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+
 def http_req(method="GET", path="/", host="test.local", headers=(), body=None):
     """Bytes of a well-formed HTTP/1.1 request."""
     hs = list(headers.items()) if isinstance(headers, dict) else list(headers)

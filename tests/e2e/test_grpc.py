@@ -14,7 +14,7 @@ import threading
 import time
 
 import configs as C
-from harness import HERE, Weft, check, closed_port, eq, free_port, run_weft, tmp_path, wait_for, write_file
+from harness import HERE, NodePeer, Weft, check, closed_port, eq, free_port, run_weft, tmp_path, wait_for, write_file
 from test_tls import pki, tls_socket
 
 NODE_DIR = os.path.join(HERE, "node")
@@ -46,36 +46,16 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-class GrpcServer:
+class GrpcServer(NodePeer):
     """The grpc-js Echo server in a node process; .events collects what it reports."""
 
     def __init__(self):
         _need_grpc()
-        self.proc = subprocess.Popen(["node", PEER, "server"], stdout=subprocess.PIPE, text=True)
-        self.events = []
-        line = self.proc.stdout.readline()
-        check(line, "the gRPC server did not start")
-        self.port = json.loads(line)["port"]
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.events.append(json.loads(line))
-
-    def of(self, kind, tag=None):
-        return [e for e in list(self.events) if e["event"] == kind and (tag is None or e.get("tag") == tag)]
+        super().__init__(PEER, "gRPC server")
 
     def wait(self, kind, tag, timeout=3.0):
         """The first `kind` event of the call tagged `tag`, once it came."""
         return wait_for(lambda: self.of(kind, tag), timeout, what="a %r event for call %r" % (kind, tag))[0]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-        return False
 
 
 def grpc_call(port, tls=False, **spec):

@@ -168,3 +168,23 @@ def test_h2_upstream_more_connections_when_full():
             check("400 succeeded" in r.stdout, "every request answered: %s", r.stdout[-600:])
             cx = w.stat("cluster.backend.upstream_cx_total")
             check(cx >= 10, "40 streams at once need at least 10 connections of 4 streams, got %d", cx)
+
+
+def test_h2_upstream_use_downstream_protocol():
+    """use_downstream_protocol_config: an HTTP/2 client's request goes to the host over HTTP/2,
+    an HTTP/1.1 client's over HTTP/1.1 - shown with a host that speaks only h2c (nginx `listen
+    ... http2`): the HTTP/2 client is served over HTTP/2.0, the HTTP/1.1 client's request is
+    refused by that host (Weft answers 502/503), and the same HTTP/1.1 request through an
+    explicit HTTP/2 cluster is served."""
+    p = free_port()
+    with Nginx("server { listen 127.0.0.1:{p} http2; %s }" % ECHO, p=p):
+        cfg, port = _cfg(p, {"use_downstream_protocol_config": {"http2_protocol_options": {}}})
+        with Weft(cfg):
+            code, body, _ = curl_request("http://127.0.0.1:%d/d" % port, "--http2-prior-knowledge")
+            check(code == 200 and body.startswith(b"proto=HTTP/2.0"), "h2 client over h2: %r %r", code, body)
+            code, body, _ = curl_request("http://127.0.0.1:%d/d" % port)
+            check(code in (502, 503), "h1 client over HTTP/1.1 to an h2c-only host: %r %r", code, body)
+        cfg, port = _cfg(p, H2)
+        with Weft(cfg):
+            code, body, _ = curl_request("http://127.0.0.1:%d/d" % port)
+            check(code == 200 and body.startswith(b"proto=HTTP/2.0"), "h1 client, explicit h2: %r %r", code, body)

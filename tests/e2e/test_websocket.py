@@ -13,7 +13,7 @@ import threading
 import time
 
 import configs as C
-from harness import (HERE, HttpUpstream, RawConn, TcpEcho, TcpServer, Weft, check, eq, free_port,
+from harness import (HERE, HttpUpstream, NodePeer, RawConn, TcpEcho, TcpServer, Weft, check, eq, free_port,
                      get_stats, http_req, read_lines, run_weft, tmp_path, wait_for, write_file)
 
 NODE_DIR = os.path.join(HERE, "node")
@@ -29,32 +29,12 @@ def _need_ws():
           "the ws package is missing: run `npm ci --prefix tests/e2e/node` (tests/run.sh does)")
 
 
-class WsServer:
+class WsServer(NodePeer):
     """The ws echo server in a node process; .events collects what it reports."""
 
     def __init__(self):
         _need_ws()
-        self.proc = subprocess.Popen(["node", PEER, "server"], stdout=subprocess.PIPE, text=True)
-        self.events = []
-        line = self.proc.stdout.readline()
-        check(line, "the ws server did not start")
-        self.port = json.loads(line)["port"]
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.events.append(json.loads(line))
-
-    def of(self, kind):
-        return [e for e in self.events if e["event"] == kind]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-        return False
+        super().__init__(PEER, "ws server")
 
 
 def ws_client(port, scenario, path="/chat", tls_ca=None):

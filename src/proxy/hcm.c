@@ -598,10 +598,6 @@ static void local_reply_n(struct hstream *st, int code, uint32_t flag, const cha
 	stream_end(st);
 }
 
-void hcm_local_reply(struct hstream *st, int code, uint32_t flag, const char *body)
-{
-	local_reply(st, code, flag, body, NULL, 0);
-}
 
 /* ---- upstream side ----------------------------------------------------------------------- */
 

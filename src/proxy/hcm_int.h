@@ -195,7 +195,6 @@ void hcm_up_send_body(struct hstream *st);
 void hcm_up_resume(struct hstream *st);        /* room downstream: let the upstream talk */
 void hcm_conn_close(struct hconn *c);
 void hcm_conn_update(struct hconn *c);
-void hcm_local_reply(struct hstream *st, int code, uint32_t flag, const char *body);
 
 /* hcm_h2.c */
 int hcm_h2_sniff(const struct hconn *c);       /* 1 HTTP/2 preface, 0 not, -1 need more bytes */

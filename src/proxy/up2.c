@@ -375,11 +375,6 @@ void wf_up2_consume(struct wf_up2_stream *s, size_t n)
 		wf_h2_consume(s->conn->h2, s->id, n);
 }
 
-int wf_up2_connected(const struct wf_up2_stream *s)
-{
-	return s->conn && s->conn->connected;
-}
-
 void wf_up2_flush(struct wf_up2_stream *s)
 {
 	if (s->conn)

@@ -55,8 +55,6 @@ int wf_up2_send(struct wf_up2_stream *s, const void *p, size_t n, int end_stream
 size_t wf_up2_queued(const struct wf_up2_stream *s);
 /* n bytes of response DATA were passed on. */
 void wf_up2_consume(struct wf_up2_stream *s, size_t n);
-/* Whether the transport is established. */
-int wf_up2_connected(const struct wf_up2_stream *s);
 /* The owner is done with the stream: reset it (CANCEL) unless it ended cleanly both ways. */
 void wf_up2_detach(struct wf_up2_stream *s, int reset);
 /* Have what the connection has to send written (at the end of this loop iteration). */

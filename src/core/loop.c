@@ -20,13 +20,30 @@ uint64_t wf_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static void loop_wake(struct wf_loop *loop)
+{
+	loop->now_us = wf_now_us();
+	loop->now = loop->now_us / 1000;
+	loop->wall_us = 0;
+}
+
+uint64_t wf_loop_wall_us(struct wf_loop *loop)
+{
+	if (!loop->wall_us) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		loop->wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	}
+	return loop->wall_us;
+}
+
 int wf_loop_init(struct wf_loop *loop)
 {
 	memset(loop, 0, sizeof(*loop));
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0)
 		return -errno;
-	loop->now = wf_now_ms();
+	loop_wake(loop);
 	return 0;
 }
 
@@ -171,7 +188,7 @@ void wf_loop_run(struct wf_loop *loop)
 			timeout = w <= loop->now ? 0 : (int)(w - loop->now > 60000 ? 60000 : w - loop->now);
 		}
 		int n = epoll_wait(loop->epfd, evs, 128, timeout);
-		loop->now = wf_now_ms();
+		loop_wake(loop);
 		for (int i = 0; i < n; i++) {
 			struct wf_io *io = evs[i].data.ptr;
 			io->cb(loop, io, evs[i].events);

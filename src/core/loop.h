@@ -45,7 +45,9 @@ struct wf_defer {
 struct wf_loop {
 	int epfd;
 	int stop;
-	uint64_t now;               /* cached at each wake-up */
+	uint64_t now;               /* cached at each wake-up, ms */
+	uint64_t now_us;            /* the same instant, µs */
+	uint64_t wall_us;           /* the wall clock at that wake-up, read on first use; 0: not yet */
 	struct wf_timer **heap;
 	uint32_t n_timers, cap_timers;
 	struct { wf_idle_cb cb; void *arg; } idle[WF_LOOP_MAX_IDLE];
@@ -60,6 +62,11 @@ void wf_loop_run(struct wf_loop *loop);
 void wf_loop_stop(struct wf_loop *loop);
 /* Milliseconds on the monotonic clock, as cached at the last wake-up. */
 static inline uint64_t wf_loop_now(const struct wf_loop *loop) { return loop->now; }
+/* The same instant in µs: what a request's timings (stream info, upstream service time) are
+ * taken from, so that a batch of events costs one clock read, not several per request. */
+static inline uint64_t wf_loop_now_us(const struct wf_loop *loop) { return loop->now_us; }
+/* The wall clock (µs since the epoch) at the last wake-up. */
+uint64_t wf_loop_wall_us(struct wf_loop *loop);
 uint64_t wf_now_ms(void);
 uint64_t wf_now_us(void);
 /* A callback run after every batch of events, before the loop sleeps again: where buffered

@@ -13,6 +13,45 @@ int wf_str_ieq(const char *a, size_t an, const char *b, size_t bn)
 	return 1;
 }
 
+/* Each byte of x that is in 'A'..'Z' gets 0x20 added: per byte, (b & 0x7f) + (0x80 - 'A') sets
+ * the high bit when b >= 'A', and (b & 0x7f) + (0x7f - 'Z') when b > 'Z' (no carry crosses
+ * bytes: each sum stays under 0x100); the upper-case bytes are those with the first and not
+ * the second, and not themselves >= 0x80. */
+static inline uint64_t lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+	uint64_t b = x & ~high;
+	uint64_t ge_a = b + ones * (0x80 - 'A');
+	uint64_t gt_z = b + ones * (0x7f - 'Z');
+	uint64_t upper = ge_a & ~gt_z & ~x & high;
+	return x | (upper >> 2);
+}
+
+void wf_lower_copy(char *dst, const char *src, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, src + i, 8);
+		x = lower8(x);
+		memcpy(dst + i, &x, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = wf_lower(src[i]);
+}
+
+size_t wf_fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	size_t n = sizeof(tmp);
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(buf, tmp + n, sizeof(tmp) - n);
+	return sizeof(tmp) - n;
+}
+
 unsigned wf_edit_distance(const char *a, const char *b, unsigned cap)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -121,8 +160,7 @@ char *wf_strdup_lower(const char *s, uint32_t *len)
 {
 	size_t n = strlen(s);
 	char *d = malloc(n + 1);
-	for (size_t i = 0; i <= n; i++)
-		d[i] = wf_lower(s[i]);
+	wf_lower_copy(d, s, n + 1);
 	if (len)
 		*len = (uint32_t)n;
 	return d;

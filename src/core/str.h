@@ -22,8 +22,24 @@ struct wf_str {
 
 static inline char wf_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
 
+/* a[0..n) equals the lower-case lower[0..n), ignoring a's ASCII case. Inline: header-name
+ * checks on the request path use it, and most fail at the first byte. */
+static inline int wf_ieq_lower(const char *a, const char *lower, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = (unsigned char)a[i];
+		if ((c - 'A' < 26u ? c | 0x20 : c) != (unsigned char)lower[i])
+			return 0;
+	}
+	return 1;
+}
+
 /* ASCII case-insensitive equality of two slices. */
 int wf_str_ieq(const char *a, size_t an, const char *b, size_t bn);
+/* dst[0..n) = src[0..n) with ASCII upper case lowered (eight bytes at a time). */
+void wf_lower_copy(char *dst, const char *src, size_t n);
+/* v in decimal into buf (room for 20 digits, not NUL-terminated): the digit count. */
+size_t wf_fmt_u64(char *buf, uint64_t v);
 /* Edit distance (Levenshtein), capped at `cap` (returns cap when larger): for "did you mean". */
 unsigned wf_edit_distance(const char *a, const char *b, unsigned cap);
 /* Parse a decimal unsigned integer that fills the whole slice; -1 when not plain digits or

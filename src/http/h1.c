@@ -89,7 +89,7 @@ static int ieq(const char *a, const char *b, size_t n)
 
 static inline int ieq_lit(const char *a, size_t n, const char *lower, size_t lower_len)
 {
-	return n == lower_len && ieq(a, lower, n);
+	return n == lower_len && wf_ieq_lower(a, lower, n);
 }
 #define IEQ(a, n, lit) ieq_lit((a), (n), lit, sizeof(lit) - 1)
 
@@ -729,11 +729,6 @@ int wf_h1_resp_has_body(int status, int is_head, int is_connect)
 	if (is_connect && status >= 200 && status < 300)
 		return 0;
 	return 1;
-}
-
-int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size_t lower_len)
-{
-	return ieq_lit(h->name, h->name_len, lower, lower_len);
 }
 
 const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char *lower, size_t lower_len)

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/str.h"
+
 struct wf_hdr {
 	const char *name;
 	const char *value;   /* leading and trailing OWS removed */
@@ -119,7 +121,10 @@ int wf_h1_chunked_decode(struct wf_h1_chunked *c, const char *in, size_t len, si
                          const char **data, size_t *data_len);
 
 /* Case-insensitive ASCII comparison of a header name to a lower-case literal. */
-int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size_t lower_len);
+static inline int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size_t lower_len)
+{
+	return h->name_len == lower_len && wf_ieq_lower(h->name, lower, lower_len);
+}
 #define WF_HDR_IS(h, lit) wf_hdr_name_is((h), lit, sizeof(lit) - 1)
 /* The first of h[0..n) called `lower`, or NULL. */
 const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char *lower, size_t lower_len);

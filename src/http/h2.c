@@ -371,15 +371,16 @@ static ssize_t read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
  * would only push out the ones that repeat. */
 static int once_per_message(const uint8_t *name, size_t n)
 {
-	static const struct {
-		const char *s;
-		size_t n;
-	} names[] = {{"x-request-id", 12}, {"content-length", 14}, {"date", 4}, {"x-envoy-upstream-service-time", 29},
-	             {"traceparent", 11}, {"x-b3-traceid", 12}, {"x-b3-spanid", 11}};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (n == names[i].n && !memcmp(name, names[i].s, n))
-			return 1;
+#define IS(lit) (!memcmp(name, lit, sizeof(lit) - 1))
+	switch (n) {
+	case 4: return IS("date");
+	case 11: return IS("traceparent") || IS("x-b3-spanid");
+	case 12: return IS("x-request-id") || IS("x-b3-traceid");
+	case 14: return IS("content-length");
+	case 29: return IS("x-envoy-upstream-service-time");
+	}
 	return 0;
+#undef IS
 }
 
 /* nghttp2 copies the fields it is given: they go through a per-thread scratch array, names
@@ -406,8 +407,7 @@ static nghttp2_nv *nv_scratch(const struct wf_hdr *hdrs, uint32_t n)
 	}
 	uint8_t *o = scratch_names;
 	for (uint32_t i = 0; i < n; i++) {
-		for (uint32_t k = 0; k < hdrs[i].name_len; k++) /* HTTP/2 field names are lower case */
-			o[k] = (uint8_t)wf_lower(hdrs[i].name[k]);
+		wf_lower_copy((char *)o, hdrs[i].name, hdrs[i].name_len); /* HTTP/2 field names are lower case */
 		scratch_nv[i] = (nghttp2_nv){o, (uint8_t *)hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len,
 		                             once_per_message(o, hdrs[i].name_len) ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
 		o += hdrs[i].name_len;
@@ -438,9 +438,7 @@ static nghttp2_nv *to_nv(const struct wf_hdr *hdrs, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		nv[i].name = malloc(hdrs[i].name_len + 1);
 		nv[i].value = malloc(hdrs[i].value_len + 1);
-		for (uint32_t k = 0; k < hdrs[i].name_len; k++) { /* HTTP/2 field names are lower case */
-			nv[i].name[k] = (uint8_t)wf_lower(hdrs[i].name[k]);
-		}
+		wf_lower_copy((char *)nv[i].name, hdrs[i].name, hdrs[i].name_len); /* HTTP/2 names are lower case */
 		memcpy(nv[i].value, hdrs[i].value, hdrs[i].value_len);
 		nv[i].namelen = hdrs[i].name_len;
 		nv[i].valuelen = hdrs[i].value_len;

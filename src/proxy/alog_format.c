@@ -217,13 +217,8 @@ static void sb_putc(struct sb *b, char c)
 
 static void sb_u64(struct sb *b, uint64_t v)
 {
-	char tmp[24];
-	size_t i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	sb_put(b, tmp + i, sizeof(tmp) - i);
+	char tmp[20];
+	sb_put(b, tmp, wf_fmt_u64(tmp, v));
 }
 
 /* JSON string contents: escapes quotes, backslashes and control characters; bytes that are

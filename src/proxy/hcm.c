@@ -59,10 +59,12 @@ static struct hstream *stream_alloc(void)
 	if (st) {
 		free_streams = st->next_free;
 		n_free_streams--;
-		memset(st, 0, offsetof(struct hstream, hdrs_inline));
-		return st;
+	} else {
+		st = malloc(sizeof(*st));
 	}
-	return calloc(1, sizeof(*st));
+	/* the inline header and head buffers at the end are written before they are read */
+	memset(st, 0, offsetof(struct hstream, hdrs_inline));
+	return st;
 }
 
 static void stream_recycle(struct hstream *st)
@@ -75,7 +77,7 @@ static void stream_recycle(struct hstream *st)
 	free(st); /* under ASan every stream is a fresh allocation, so a stale pointer is caught */
 	return;
 #endif
-	if (n_free_streams >= 64) {
+	if (n_free_streams >= 128) {
 		free(st);
 		return;
 	}
@@ -115,6 +117,8 @@ static const struct wf_uconn_ops up_ops;
 
 static struct wf_loop *LOOP(struct hconn *c) { return &c->w->loop; }
 static struct wf_pool *POOL(struct hconn *c) { return &c->w->pool; }
+/* A stream's clock: the loop's wake-up time (one clock read per batch of events). */
+#define NOW_US(st) wf_loop_now_us(LOOP((st)->c))
 
 static const char *status_text(int code)
 {
@@ -152,13 +156,6 @@ static void http_date(char *out, size_t n)
 	strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-static uint64_t wall_us(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
-}
-
 /* A growable output string for heads. One per worker is kept for reuse (out_take/out_give),
  * so serialising a head allocates nothing once the worker has warmed up; a nested user (a
  * redirect building its Location while a reply is serialised) simply gets a fresh one. */
@@ -181,12 +178,16 @@ static void out_give(struct out *o)
 	*o = (struct out){0};
 }
 
-static void out_put(struct out *o, const char *s, size_t n)
+static __attribute__((noinline)) void out_grow(struct out *o, size_t n)
 {
-	if (o->n + n + 1 > o->cap) {
-		o->cap = (o->n + n + 1) * 2 + 256;
-		o->p = realloc(o->p, o->cap);
-	}
+	o->cap = (o->n + n + 1) * 2 + 256;
+	o->p = realloc(o->p, o->cap);
+}
+
+static inline void out_put(struct out *o, const char *s, size_t n)
+{
+	if (o->n + n + 1 > o->cap)
+		out_grow(o, n);
 	memcpy(o->p + o->n, s, n);
 	o->n += n;
 }
@@ -194,27 +195,22 @@ static void out_put(struct out *o, const char *s, size_t n)
 
 static void out_hdr(struct out *o, const char *k, size_t kn, const char *v, size_t vn)
 {
-	out_put(o, k, kn);
-	OUT_LIT(o, ": ");
-	out_put(o, v, vn);
-	OUT_LIT(o, "\r\n");
+	if (o->n + kn + vn + 5 > o->cap)
+		out_grow(o, kn + vn + 4);
+	char *p = o->p + o->n;
+	memcpy(p, k, kn);
+	p += kn;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, v, vn);
+	p += vn;
+	*p++ = '\r';
+	*p++ = '\n';
+	o->n = (size_t)(p - o->p);
 }
 
 /* Decimal and hex without printf: these run for every request. buf has room for 20 digits.
  * Return the length written (no NUL). */
-static size_t fmt_u64(char *buf, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	return n;
-}
-
 static size_t fmt_hex(char *buf, uint64_t v)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -241,7 +237,7 @@ static int chunk_line(char *buf, uint64_t size)
 static void out_u64(struct out *o, uint64_t v)
 {
 	char b[20];
-	out_put(o, b, fmt_u64(b, v));
+	out_put(o, b, wf_fmt_u64(b, v));
 }
 
 static void out_content_length(struct out *o, uint64_t v)
@@ -308,11 +304,14 @@ static void hl_free(struct wf_hlist *l)
  * Connection header names. */
 static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
 {
-	static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-	    "transfer-encoding", "te", "upgrade", "trailer", "proxy-authenticate", NULL};
-	for (int i = 0; names[i]; i++)
-		if (wf_hdr_name_is(h, names[i], strlen(names[i])))
-			return 1;
+	switch (h->name_len) { /* every header of every message comes here: lengths first */
+	case 2: if (WF_HDR_IS(h, "te")) return 1; break;
+	case 7: if (WF_HDR_IS(h, "upgrade") || WF_HDR_IS(h, "trailer")) return 1; break;
+	case 10: if (WF_HDR_IS(h, "connection") || WF_HDR_IS(h, "keep-alive")) return 1; break;
+	case 16: if (WF_HDR_IS(h, "proxy-connection")) return 1; break;
+	case 17: if (WF_HDR_IS(h, "transfer-encoding")) return 1; break;
+	case 18: if (WF_HDR_IS(h, "proxy-authenticate")) return 1; break;
+	}
 	if (conn) {
 		const char *p = conn->value, *e = p + conn->value_len;
 		while (p < e) {
@@ -340,7 +339,7 @@ static void log_stream(struct hstream *st)
 {
 	const struct wf_hcm_cfg *cfg = st->cfg;
 	struct wf_stream_info *si = &st->si;
-	si->end_us = wf_now_us();
+	si->end_us = NOW_US(st);
 	si->method = st->req.method;
 	si->method_len = st->req.method_len;
 	si->path = st->req.path;
@@ -788,7 +787,7 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 	else if (!wf_hlist_has(hl, "x-forwarded-proto", 17))
 		wf_hlist_add(hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
 	if (st->vh->include_attempt_count) {
-		rh->attempts[fmt_u64(rh->attempts, st->attempt)] = 0;
+		rh->attempts[wf_fmt_u64(rh->attempts, st->attempt)] = 0;
 		wf_hlist_set(hl, "x-envoy-attempt-count", 21, rh->attempts, (uint32_t)strlen(rh->attempts));
 	}
 	if (rh->rewritten && !cfg->suppress_envoy_headers)
@@ -796,7 +795,7 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 	if (st->request_id[0])
 		wf_hlist_set(hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
 	if (st->timeout_ms && !cfg->suppress_envoy_headers) {
-		rh->tmo[fmt_u64(rh->tmo, st->timeout_ms)] = 0;
+		rh->tmo[wf_fmt_u64(rh->tmo, st->timeout_ms)] = 0;
 		wf_hlist_set(hl, "x-envoy-expected-rq-timeout-ms", 30, rh->tmo, (uint32_t)strlen(rh->tmo));
 	}
 	if (cfg->via)
@@ -903,7 +902,7 @@ static int send_request_head(struct hstream *st)
 	int rc = wf_sio_write(&c->w->loop, &c->w->pool, &st->u->s, o.p, o.n);
 	out_give(&o);
 	st->u->requests++;
-	st->t_sent_us = wf_now_us();
+	st->t_sent_us = NOW_US(st);
 	if (st->rb == RB_NONE) {
 		st->req_sent = 1;
 		mirror(st);
@@ -1222,10 +1221,11 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	char *ust = st->ust;
-	uint64_t now_us = wf_now_us();
-	ust[fmt_u64(ust, (now_us - st->t_sent_us) / 1000)] = 0;
+	uint64_t now_us = NOW_US(st);
+	size_t ul = wf_fmt_u64(ust, (now_us - st->t_sent_us) / 1000);
+	ust[ul] = 0;
 	if (!cfg->suppress_envoy_headers)
-		wf_hlist_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)strlen(ust));
+		wf_hlist_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)ul);
 	st->si.upstream_service_us = (int64_t)(now_us - st->t_sent_us);
 	if (cfg->server_header_mode == 0)
 		wf_hlist_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
@@ -1490,7 +1490,7 @@ static void connect_established(struct hstream *st)
 		wf_hlist_add(&hl, "server", 6, st->cfg->server_name, (uint32_t)strlen(st->cfg->server_name));
 	st->resp_started = 1;
 	st->si.response_code = 200;
-	st->si.upstream_service_us = (int64_t)(wf_now_us() - st->t_sent_us);
+	st->si.upstream_service_us = (int64_t)(NOW_US(st) - st->t_sent_us);
 	if (c->h2) {
 		/* HTTP/2: the stream's DATA and the upstream's bytes are the tunnel */
 		wf_timer_cancel(LOOP(c), &st->t);
@@ -2084,7 +2084,7 @@ static uint32_t request_fields(struct hstream *st, struct reqhead *rh, struct wf
 		v[k++] = rh->hl.h[i];
 	}
 	if (st->rb == RB_CL) {
-		uint32_t n = (uint32_t)fmt_u64(len, (uint64_t)q->content_length);
+		uint32_t n = (uint32_t)wf_fmt_u64(len, (uint64_t)q->content_length);
 		v[k++] = (struct wf_hdr){"content-length", len, 14, n};
 	}
 	const struct wf_hdr *te = wf_hdr_find(st->hdrs, q->n_headers, "te", 2);
@@ -2332,7 +2332,7 @@ static int start_upstream(struct hstream *st)
 	if (st->connect_terminate) {
 		/* nothing to send: Weft answers the CONNECT itself once connected (an HTTP/2
 		 * client's DATA then flows as the tunnel's) */
-		st->t_sent_us = wf_now_us();
+		st->t_sent_us = NOW_US(st);
 		st->req_sent = !c->h2;
 		arm_route_timer(st);
 		return 0;
@@ -2349,7 +2349,7 @@ static int start_upstream(struct hstream *st)
 static int send_attempt(struct hstream *st, int h2)
 {
 	if (h2) {
-		st->t_sent_us = wf_now_us();
+		st->t_sent_us = NOW_US(st);
 		if (st->rb == RB_NONE) {
 			st->req_sent = 1;
 			mirror(st);
@@ -2780,8 +2780,8 @@ static void stream_init(struct hstream *st, struct hconn *c)
 	st->t.data = st;
 	st->idle.cb = on_stream_idle;
 	st->idle.data = st;
-	st->si.start_us = wf_now_us();
-	st->si.start_wall_us = wall_us();
+	st->si.start_us = NOW_US(st);
+	st->si.start_wall_us = wf_loop_wall_us(LOOP(c));
 	st->si.upstream_service_us = -1;
 	st->down_wm = c->l->buffer_limit < WATERMARK ? c->l->buffer_limit : WATERMARK;
 	st->up_wm = st->down_wm;
@@ -2871,7 +2871,7 @@ static int start_stream(struct hconn *c)
 	}
 	/* A stream, with its own copy of the head. */
 	stream_init(st, c);
-	st->si.start_us = wf_now_us() - (wf_loop_now(LOOP(c)) - c->head_started) * 1000;
+	st->si.start_us = NOW_US(st) - (wf_loop_now(LOOP(c)) - c->head_started) * 1000;
 	const char *base = wf_buf_data(&c->s.rb);
 	st->head = n <= INLINE_HEAD ? st->head_inline : malloc((size_t)n);
 	memcpy(st->head, base, (size_t)n);

@@ -305,8 +305,7 @@ static int h2_head(struct hstream *st, int status, const char *reason, uint32_t 
 		if (!hl->dead[i])
 			v[k++] = hl->h[i];
 	if (cl >= 0) {
-		int ln = snprintf(len, sizeof(len), "%lld", (long long)cl);
-		v[k++] = (struct wf_hdr){"content-length", len, 14, (uint32_t)ln};
+		v[k++] = (struct wf_hdr){"content-length", len, 14, (uint32_t)wf_fmt_u64(len, (uint64_t)cl)};
 	}
 	int r = wf_h2_submit_headers(c->h2, st->sid, v, k, end);
 	if (v != small)

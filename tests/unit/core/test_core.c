@@ -594,6 +594,31 @@ TEST(parse_u64)
 	CHECK_EQ(wf_parse_u64("18446744073709551615", 20, UINT64_MAX), -1);
 }
 
+/* The word-at-a-time lowering agrees with the byte one for every byte value, at every
+ * position of a word and in the byte tail. */
+TEST(lower_copy_every_byte)
+{
+	char src[256 + 7], dst[256 + 7];
+	for (int shift = 0; shift < 8; shift++) {
+		for (int i = 0; i < 256; i++)
+			src[(i + shift) % 256] = (char)i;
+		memset(dst, 0x55, sizeof(dst));
+		wf_lower_copy(dst, src, 256);
+		for (int i = 0; i < 256; i++)
+			CHECK_EQ(dst[i], wf_lower(src[i]));
+		CHECK_EQ((unsigned char)dst[256], 0x55); /* nothing written past n */
+	}
+	wf_lower_copy(dst, "X-Envoy-Upstream-Service-Time", 29);
+	CHECK(!memcmp(dst, "x-envoy-upstream-service-time", 29));
+	/* wf_fmt_u64: no NUL, the digit count returned */
+	CHECK_EQ(wf_fmt_u64(dst, 0), 1);
+	CHECK_EQ(dst[0], '0');
+	CHECK_EQ(wf_fmt_u64(dst, 18446744073709551615ull), 20);
+	CHECK(!memcmp(dst, "18446744073709551615", 20));
+	CHECK(wf_ieq_lower("Content-Type", "content-type", 12));
+	CHECK(!wf_ieq_lower("Content-Typf", "content-type", 12));
+}
+
 TEST(str_ieq)
 {
 	CHECK(wf_str_ieq("Content-Length", 14, "content-length", 14));
@@ -691,4 +716,4 @@ TEST_MAIN("core", T(addr_str_split), T(base64_round_trip), T(tbucket_takes_and_r
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),
           T(consumed_empty_buffer_holds_no_block), T(blocks_are_reused_from_the_pool),
           T(reserve_compacts_before_growing), T(growing_beyond_a_block_up_to_max),
-          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq))
+          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq), T(lower_copy_every_byte))

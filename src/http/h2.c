@@ -1,6 +1,7 @@
 #include "http/h2.h"
 
 #include "core/str.h"
+#include "core/tcache.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
@@ -415,6 +416,13 @@ static nghttp2_nv *nv_scratch(const struct wf_hdr *hdrs, uint32_t n)
 	return scratch_nv;
 }
 
+/* nghttp2 allocates for every frame and stream: from the per-thread block caches. */
+static void *tc_malloc(size_t n, void *u) { return wf_tc_malloc(n); }
+static void tc_free(void *p, void *u) { wf_tc_free(p); }
+static void *tc_calloc(size_t nmemb, size_t size, void *u) { return wf_tc_calloc(nmemb, size); }
+static void *tc_realloc(void *p, size_t n, void *u) { return wf_tc_realloc(p, n); }
+static nghttp2_mem tc_mem = {NULL, tc_malloc, tc_free, tc_calloc, tc_realloc};
+
 void wf_h2_thread_exit(void)
 {
 	while (free_streams) {
@@ -425,6 +433,7 @@ void wf_h2_thread_exit(void)
 	n_free_streams = 0;
 	free(scratch_nv);
 	free(scratch_names);
+	wf_tc_thread_exit();
 	scratch_nv = NULL;
 	scratch_names = NULL;
 	scratch_nv_cap = 0;
@@ -592,7 +601,8 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 	nghttp2_option_set_no_closed_streams(opt, 1); /* no RFC 7540 priority tree to keep */
 	if (!server)
 		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
-	int r = server ? nghttp2_session_server_new2(&h->s, cb, h, opt) : nghttp2_session_client_new2(&h->s, cb, h, opt);
+	int r = server ? nghttp2_session_server_new3(&h->s, cb, h, opt, &tc_mem)
+	               : nghttp2_session_client_new3(&h->s, cb, h, opt, &tc_mem);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cb);
 	if (r) {

@@ -219,6 +219,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
 		st->too_large = 1;
 		h->premature_resets++;
+		if (h->ops->header_overflow)
+			h->ops->header_overflow(h->ctx, st->id);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	if (h->hb_len + nl + vl > h->hb_cap) {

@@ -58,6 +58,9 @@ struct wf_h2_ops {
 	void (*goaway)(void *ctx, int32_t last_stream, uint32_t error_code);
 	/* A stream's queued output fell to 0 (all passed to the peer's window), for back-pressure. */
 	void (*drained)(void *ctx, int32_t stream);
+	/* A header block went over max_header_list or max_headers: its stream is reset
+	 * (RST_STREAM INTERNAL_ERROR) and never reported. Optional. */
+	void (*header_overflow)(void *ctx, int32_t stream);
 };
 
 enum wf_h2_error {

@@ -658,6 +658,8 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	G(cx_http2_active, "downstream_cx_http2_active");
 	s->h2_abuse = wf_stat_register(WF_STAT_COUNTER, "http", n, "downstream_cx_http2_abuse");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
+	/* Envoy's downstream HTTP/2 codec stats are rooted at "http2.", shared by every listener */
+	s->h2_header_overflow = wf_stat_register(WF_STAT_COUNTER, "http2", NULL, "header_overflow");
 #undef C
 #undef G
 }

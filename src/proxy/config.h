@@ -427,6 +427,7 @@ struct wf_hcm_stats {
 	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
 	uint32_t cx_upgrades_total, cx_upgrades_active, rq_ws_on_non_ws_route;
 	uint32_t cx_http2_total, h2_abuse, cx_http1_active, cx_http2_active;
+	uint32_t h2_header_overflow;       /* http2.header_overflow (Envoy's downstream codec stat, at the root) */
 };
 
 

@@ -281,11 +281,23 @@ static void on_goaway(void *ctx, int32_t last, uint32_t code)
 		c->closing = 1;
 }
 
+/* A request head over max_request_headers_kb or max_headers_count: the codec resets its stream
+ * before it becomes one of ours (Envoy resets it too, and counts http2.header_overflow). */
+static void on_header_overflow(void *ctx, int32_t id)
+{
+	struct hconn *c = ctx;
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	wf_debug("%s: HTTP/2 stream %d: request headers over max_request_headers_kb (%u) or max_headers_count (%u): "
+	         "stream reset", c->remote, id, cfg->max_request_headers_kb, cfg->max_headers_count);
+	wf_stat_inc(cfg->st.h2_header_overflow);
+}
+
 static const struct wf_h2_ops ops = {
 	.headers = on_headers,
 	.data = on_data,
 	.closed = on_closed,
 	.goaway = on_goaway,
+	.header_overflow = on_header_overflow,
 };
 
 /* ---- the response side: the codec ops ------------------------------------------------------ */

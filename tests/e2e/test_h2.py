@@ -560,6 +560,30 @@ def test_h2_request_headers_count_limit():
                 eq(c.get("/after-" + tag).status, 200, "the same connection after a refused request (%s)" % tag)
 
 
+def test_h2_header_overflow_counted():
+    """A request over max_headers_count, then one over max_request_headers_kb: each stream is
+    reset without reaching the upstream, counted in Envoy's http2.header_overflow (at the root of
+    the stats, envoy_http2_header_overflow in Prometheus) and logged at debug level; the
+    connection keeps serving."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, max_request_headers_kb=8, common_http_protocol_options={"max_headers_count": 20})
+        with Weft(cfg, args=["-l", "debug"]) as w, H2Conn(port) as c:
+            c.handshake()
+            eq(w.stat("http2.header_overflow", None), 0, "http2.header_overflow listed before any overflow")
+            for n, (path, headers) in enumerate((("/count", _big_headers(30, 1, "x-n")),
+                                                 ("/size", _big_headers(2, 5000))), 1):
+                st = c.response(c.request("GET", path, headers=headers))
+                check(st.reset is not None, "%s: the stream should be reset, got %r", path, st)
+                wait_for(lambda: w.stat("http2.header_overflow") == n, 3, what="http2.header_overflow == %d" % n)
+            eq([r.path for r in up.requests if r.path in ("/count", "/size")], [], "requests at the upstream")
+            eq(c.get("/after").status, 200, "the same connection after the resets")
+            prom = w.admin("/stats/prometheus").text
+            check("envoy_http2_header_overflow 2" in prom, "Prometheus name: %r",
+                  [ln for ln in prom.splitlines() if "overflow" in ln])
+            wait_for(lambda: "request headers over max_request_headers_kb" in w.stderr(), 3,
+                     what="the debug line about the reset stream")
+
+
 def test_h2_protocol_error_gets_goaway():
     """A connection error (DATA on stream 0) ends the connection with GOAWAY PROTOCOL_ERROR, and
     downstream_cx_protocol_error counts it."""

@@ -455,6 +455,7 @@ struct wf_hcm_cfg {
 	uint8_t accept_http_10;            /* else HTTP/1.0 gets 426, as in Envoy */
 	uint8_t allow_absolute_url;        /* default true */
 	char *default_host_10;             /* Host for HTTP/1.0 requests without one */
+	uint8_t enable_trailers;           /* response trailers to HTTP/1.1 clients, in a chunked body */
 	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
 	char *server_name;                 /* default "envoy", as Envoy (clients and tests expect it) */
 	char *via;

@@ -1338,11 +1338,24 @@ static int h1_body(struct hstream *st, const char *p, size_t n)
 	return send_body(st->c, &st->c->s, p, n, st->down_chunked);
 }
 
+/* Trailers (st->trailers, from an HTTP/2 upstream) ride in the last chunk only with
+ * http_protocol_options.enable_trailers, as in Envoy, whose default drops them. A response with
+ * a content-length has no place for them. */
 static void h1_end(struct hstream *st)
 {
-	/* trailers (st->trailers) are not relayed to HTTP/1 clients, as Envoy's default */
-	if (st->down_chunked)
+	if (!st->down_chunked)
+		return;
+	if (!st->n_trailers || !st->cfg->enable_trailers) {
 		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "0\r\n\r\n", 5);
+		return;
+	}
+	struct out o = out_take();
+	OUT_LIT(&o, "0\r\n");
+	for (uint32_t i = 0; i < st->n_trailers; i++)
+		out_hdr(&o, st->trailers[i].name, st->trailers[i].name_len, st->trailers[i].value, st->trailers[i].value_len);
+	OUT_LIT(&o, "\r\n");
+	wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, o.p, o.n);
+	out_give(&o);
 }
 
 static uint32_t h1_queued(const struct hstream *st)

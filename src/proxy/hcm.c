@@ -120,6 +120,8 @@ static const char *status_text(int code)
 {
 	switch (code) {
 	case 100: return "Continue";
+	case 102: return "Processing";
+	case 103: return "Early Hints";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
@@ -326,6 +328,26 @@ static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
 		}
 	}
 	return 0;
+}
+
+/* A 1xx interim response from the upstream (either protocol). As in Envoy, the client gets it
+ * only with proxy_100_continue, and only 100 Continue (once, and when the client asked for it),
+ * 102 Processing and 103 Early Hints; its hop-by-hop headers stay behind. */
+static void relay_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
+{
+	int relay = st->cfg->proxy_100_continue && (status == 102 || status == 103 ||
+	            (status == 100 && !st->sent_100 && st->req.expect_continue));
+	if (status == 100)
+		st->sent_100 = 1;
+	if (!relay)
+		return;
+	const struct wf_hdr *conn = wf_hdr_find(h, n, "connection", 10);
+	struct wf_hdr v[64];
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n && k < 64; i++)
+		if (!hop_by_hop(&h[i], conn))
+			v[k++] = h[i];
+	st->c->codec->interim(st, status, v, k);
 }
 
 /* An upgrade's Upgrade and Connection headers cross the proxy as they came (as in Envoy). */
@@ -1327,10 +1349,22 @@ static int h1_head(struct hstream *st, int status, const char *reason, uint32_t 
 	return rc;
 }
 
-static void h1_interim(struct hstream *st, const char *raw, uint32_t n)
+static void h1_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
 {
-	if (st->req.minor >= 1)
-		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, raw, n);
+	if (st->req.minor < 1)
+		return; /* no 1xx to an HTTP/1.0 client (RFC 9110 §15.2) */
+	struct out o = out_take();
+	OUT_LIT(&o, "HTTP/1.1 ");
+	out_u64(&o, (uint64_t)status);
+	OUT_LIT(&o, " ");
+	const char *reason = status_text(status);
+	out_put(&o, reason, strlen(reason));
+	OUT_LIT(&o, "\r\n");
+	for (uint32_t i = 0; i < n; i++)
+		out_hdr(&o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
+	OUT_LIT(&o, "\r\n");
+	wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, o.p, o.n);
+	out_give(&o);
 }
 
 static int h1_body(struct hstream *st, const char *p, size_t n)
@@ -1621,11 +1655,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					up_fail(st, 502, WF_RF_UPE, "protocol error");
 					return 0;
 				}
-				/* 1xx interim responses are passed on (100 only if we did not send ours) */
-				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
-					c->codec->interim(st, wf_buf_data(&u->s.rb), (uint32_t)n);
-				if (resp.status == 100)
-					st->sent_100 = 1;
+				relay_interim(st, resp.status, resp.headers, resp.n_headers);
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
 			}
@@ -2155,8 +2185,10 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		up_fail(st, 502, WF_RF_UPE, "protocol error");
 		return;
 	}
-	if (resp.status < 200)
-		return; /* 1xx: not relayed */
+	if (resp.status < 200) {
+		relay_interim(st, resp.status, resp.headers, resp.n_headers);
+		return;
+	}
 	stream_touch(st);
 	report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
 	           : resp.status >= 500                     ? WF_OUT_5XX
@@ -2724,7 +2756,7 @@ static void route_dispatch(struct hstream *st)
 	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {
 		/* Envoy's default: answer the expectation ourselves, right away, and do not pass it on */
 		st->sent_100 = 1;
-		st->c->codec->interim(st, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		st->c->codec->interim(st, 100, NULL, 0);
 	}
 	route_continue(st);
 }

@@ -188,6 +188,8 @@ static void take_head(struct hstream *st, const struct wf_hdr *h, uint32_t n)
 			q->content_length = wf_parse_u64(f->value, f->value_len, INT64_MAX);
 		else if (pseudo(f, "content-type"))
 			q->grpc = wf_grpc_content_type(f->value, f->value_len);
+		else if (pseudo(f, "expect"))
+			q->expect_continue = wf_str_ieq(f->value, f->value_len, "100-continue", 12);
 	}
 #undef COPY
 	if (cookie)
@@ -302,6 +304,16 @@ static const struct wf_h2_ops ops = {
 
 /* ---- the response side: the codec ops ------------------------------------------------------ */
 
+/* ":status" with a status code written into code[4]. */
+static struct wf_hdr status_field(char *code, int status)
+{
+	code[0] = (char)('0' + status / 100 % 10);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = 0;
+	return (struct wf_hdr){":status", code, 7, 3};
+}
+
 static int h2_head(struct hstream *st, int status, const char *reason, uint32_t rl, struct wf_hlist *hl, int64_t cl,
                    int end)
 {
@@ -309,10 +321,9 @@ static int h2_head(struct hstream *st, int status, const char *reason, uint32_t 
 	if (st->h2_closed || c->dead)
 		return -1;
 	struct wf_hdr small[48], *v = hl->n + 2 <= 48 ? small : malloc((hl->n + 2) * sizeof(*v));
-	char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
-	char len[24];
+	char code[4], len[24];
 	uint32_t k = 0;
-	v[k++] = (struct wf_hdr){":status", code, 7, 3};
+	v[k++] = status_field(code, status);
 	for (uint32_t i = 0; i < hl->n; i++)
 		if (!hl->dead[i])
 			v[k++] = hl->h[i];
@@ -328,9 +339,19 @@ static int h2_head(struct hstream *st, int status, const char *reason, uint32_t 
 	return r;
 }
 
-static void h2_interim(struct hstream *st, const char *raw, uint32_t n)
+/* A 1xx: a HEADERS frame with its :status, without END_STREAM (RFC 9113 §8.1). */
+static void h2_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
 {
-	/* 1xx answers are not relayed to HTTP/2 clients */
+	if (st->h2_closed || st->c->dead || st->resp_started)
+		return;
+	struct wf_hdr small[32], *v = n + 1 <= 32 ? small : malloc((n + 1) * sizeof(*v));
+	char code[4];
+	v[0] = status_field(code, status);
+	memcpy(v + 1, h, n * sizeof(*h));
+	wf_h2_submit_headers(st->c->h2, st->sid, v, n + 1, 0);
+	if (v != small)
+		free(v);
+	hcm_h2_flush(st->c);
 }
 
 static int h2_body(struct hstream *st, const char *p, size_t n)

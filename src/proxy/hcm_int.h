@@ -171,8 +171,8 @@ struct hcm_codec {
 	 * downstream is gone. */
 	int (*head)(struct hstream *st, int status, const char *reason, uint32_t rl, struct wf_hlist *hl, int64_t cl,
 	            int end);
-	/* A 1xx interim response (as the upstream sent it, HTTP/1 bytes). */
-	void (*interim)(struct hstream *st, const char *raw, uint32_t n);
+	/* A 1xx interim response: its status and header fields (hop-by-hop ones removed). */
+	void (*interim)(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n);
 	/* Response body bytes. 0 or <0. */
 	int (*body)(struct hstream *st, const char *p, size_t n);
 	/* The response is complete. */

@@ -206,6 +206,34 @@ def test_h2_request_body_with_and_without_content_length():
             eq((req.header("transfer-encoding") or "").lower(), "chunked", "transfer-encoding at the upstream")
 
 
+def test_h2_interim_responses():
+    """1xx to HTTP/2 clients, as Envoy: with proxy_100_continue, the upstream's 100 Continue
+    (the client's `expect: 100-continue` is passed on) and 103 Early Hints reach the client as
+    HEADERS frames without END_STREAM before the final response; without it, Weft answers the
+    expectation with its own 100 (the upstream never sees `expect`) and swallows the 103."""
+    with HttpUpstream("up") as up:
+        for proxy in (True, False):
+            what = "proxy_100_continue %s" % proxy
+            cfg, port = _cfg(up.port, proxy_100_continue=proxy)
+            with Weft(cfg), H2Conn(port) as c:
+                c.handshake()
+                sid = c.request("POST", "/sink", headers=[("expect", "100-continue"), ("content-length", "5")],
+                                end_stream=False)
+                st = c.stream(sid)
+                check(_settle(c, lambda: st.interim, 3), "%s: no 100 before the body was sent (%r)", what, st)
+                eq(st.interim, [[(":status", "100")]], "%s: the interim response" % what)
+                eq(st.headers, None, "%s: the final response waits for the body" % what)
+                c.send_data(sid, b"hello", end_stream=True)
+                st = c.response(sid)
+                eq((st.status, json.loads(bytes(st.body))["len"]), (200, 5), "%s: final response" % what)
+                eq(up.last.header("expect"), "100-continue" if proxy else None, "%s: expect at the upstream" % what)
+
+                st = c.get("/1xx")
+                eq(st.status, 200, "%s: final response after a 103" % what)
+                eq(st.interim, [[(":status", "103"), ("link", "</style.css>; rel=preload")]] if proxy else [],
+                   "%s: the 103 relayed" % what)
+
+
 def test_h2_concurrent_streams_on_one_connection():
     """20 streams open at once on one connection, each to an upstream that takes 300 ms: every
     stream gets its own answer (the echo of its own query), and they ran side by side."""

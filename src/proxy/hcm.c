@@ -477,6 +477,7 @@ static void stream_free(struct hstream *st)
 	filters_end(st);
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
+	wf_timer_cancel(LOOP(st->c), &st->rq_t);
 	free(st->resp_head);
 	free(st->resp_hdrs);
 	free(st->trailers);
@@ -983,8 +984,7 @@ static void body_refused(struct hstream *st)
 static void request_sent(struct hstream *st)
 {
 	st->req_sent = 1;
-	if (!st->c->h2)
-		wf_timer_cancel(LOOP(st->c), &st->c->t); /* request_timeout: the whole request is in */
+	wf_timer_cancel(LOOP(st->c), &st->rq_t); /* request_timeout: the whole request is in */
 	arm_route_timer(st);
 	mirror(st);
 }
@@ -1295,8 +1295,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
 	st->si.response_code = resp->status;
 	st->resp_started = 1;
-	if (!c->h2)
-		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
+	wf_timer_cancel(LOOP(c), &st->rq_t); /* request_timeout ends when the response begins */
 	if (end_stream && st->rs != RS_DONE) {
 		st->rs = RS_DONE;
 		if (cl < 0)
@@ -2443,6 +2442,26 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
 }
 
+/* request_timeout: the whole request must have arrived (and been sent upstream) this long after
+ * its head, for a request with a body; the response beginning stops it too. Per stream, whatever
+ * the codec: an HTTP/2 stream that misses it gets the 408 alone, its connection goes on. */
+static void on_request_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hstream *st = t->data;
+	wf_stat_inc(st->cfg->st.rq_timeout);
+	st->keep_alive = 0;
+	local_reply(st, 408, WF_RF_DT, "request timeout", NULL, 0);
+}
+
+static void arm_request_timer(struct hstream *st)
+{
+	if (!st->cfg->request_timeout_ms || st->req_done)
+		return;
+	st->rq_t.cb = on_request_timer;
+	st->rq_t.data = st;
+	wf_timer_set(LOOP(st->c), &st->rq_t, st->cfg->request_timeout_ms);
+}
+
 /* stream_idle_timeout (or the route's idle_timeout): no byte moved either way for that long. */
 static void on_stream_idle(struct wf_loop *loop, struct wf_timer *t)
 {
@@ -2858,7 +2877,19 @@ void hcm_stream_begin(struct hstream *st)
 		local_reply(st, 403, 0, NULL, NULL, 0);
 		return;
 	}
+	if (!st->upgrade)
+		arm_request_timer(st);
 	route_stream(st);
+}
+
+void hcm_stream_head_timeout(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	wf_debug("%s: HTTP/2 stream %d: request head incomplete after request_headers_timeout", st->c->remote, st->sid);
+	wf_stat_inc(cfg->st.rq_header_timeout);
+	wf_stat_inc(cfg->st.rq_total);
+	wf_stat_inc(cfg->st.rq_active);
+	local_reply(st, 408, 0, "request header timeout", NULL, 0);
 }
 
 /* The client reset the stream (HTTP/2), or its connection went, while the stream was active. */
@@ -2953,8 +2984,7 @@ static int start_stream(struct hconn *c)
 	}
 	wf_stat_inc(cfg->st.rq_total);
 	wf_stat_inc(cfg->st.rq_active);
-	if (cfg->request_timeout_ms && !st->req_done)
-		wf_timer_set(LOOP(c), &c->t, cfg->request_timeout_ms);
+	arm_request_timer(st);
 	if (req.minor == 0 && !cfg->accept_http_10) {
 		st->keep_alive = 0;
 		local_reply(st, 426, WF_RF_DPE, "Upgrade Required", NULL, 0);
@@ -3002,7 +3032,7 @@ static void upgrade_request(struct hstream *st)
 	st->rb = RB_NONE;
 	st->req_done = 1;
 	st->req_left = 0;
-	wf_timer_cancel(LOOP(st->c), &st->c->t); /* no request_timeout: there is no body */
+	wf_timer_cancel(LOOP(st->c), &st->rq_t); /* no request_timeout: there is no body */
 }
 
 static void conn_free(struct wf_defer *d)
@@ -3169,13 +3199,6 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	if (c->h2) {
 		hcm_h2_timer(c);
-		return;
-	}
-	if (c->st) {
-		/* request_timeout: the whole request did not arrive in time */
-		wf_stat_inc(cfg->st.rq_timeout);
-		c->st->keep_alive = 0;
-		local_reply(c->st, 408, WF_RF_DT, "request timeout", NULL, 0);
 		return;
 	}
 	if (c->head_started && cfg->request_headers_timeout_ms) {

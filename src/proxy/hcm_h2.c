@@ -37,6 +37,7 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static int serialize(struct hconn *c);
 static void failed(struct hconn *c);
+static void head_timeout(struct hconn *c);
 
 static struct wf_loop *LOOP(struct hconn *c) { return &c->w->loop; }
 static struct wf_pool *POOL(struct hconn *c) { return &c->w->pool; }
@@ -51,14 +52,16 @@ int hcm_h2_sniff(const struct hconn *c)
 	return n < 24 ? -1 : 1;
 }
 
-/* ---- timers: idle connection, PING keepalive ------------------------------------------------ */
+/* ---- timers: idle connection, PING keepalive, a request head that stalls -------------------- */
 
 static void arm(struct hconn *c)
 {
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	uint64_t now = wf_loop_now(LOOP(c)), at = UINT64_MAX;
-	if (!c->n_streams && cfg->idle_timeout_ms)
+	if (!c->n_streams && !c->head_sid && cfg->idle_timeout_ms)
 		at = c->head_started + cfg->idle_timeout_ms; /* head_started: when the last stream ended */
+	if (c->head_sid && !c->head_late && cfg->request_headers_timeout_ms)
+		at = c->head_sid_at + cfg->request_headers_timeout_ms;
 	if (c->ping_sent && c->ping_sent + cfg->h2.ping_timeout_ms < at)
 		at = c->ping_sent + cfg->h2.ping_timeout_ms;
 	else if (!c->ping_sent && cfg->h2.ping_interval_ms && c->ping_at < at)
@@ -93,7 +96,12 @@ void hcm_h2_timer(struct hconn *c)
 		hcm_conn_close(c);
 		return;
 	}
-	if (!c->n_streams && cfg->idle_timeout_ms && now - c->head_started >= cfg->idle_timeout_ms) {
+	if (c->head_sid && !c->head_late && cfg->request_headers_timeout_ms &&
+	    now - c->head_sid_at >= cfg->request_headers_timeout_ms) {
+		head_timeout(c);
+		if (c->dead)
+			return;
+	} else if (!c->n_streams && !c->head_sid && cfg->idle_timeout_ms && now - c->head_started >= cfg->idle_timeout_ms) {
 		wf_stat_inc(cfg->st.cx_idle_timeout);
 		go_away(c);
 	} else if (!c->ping_sent && cfg->h2.ping_interval_ms && now >= c->ping_at) {
@@ -125,6 +133,28 @@ static uint32_t stream_count(struct hconn *c, struct hstream *st, int add)
 	if (st->h2_next)
 		st->h2_next->h2_prev = st->h2_prev;
 	return --c->n_streams;
+}
+
+/* One of our streams for the client's stream id. */
+static struct hstream *stream_open(struct hconn *c, int32_t id)
+{
+	struct hstream *st = hcm_stream_new(c);
+	st->sid = id;
+	wf_h2_set_owner(c->h2, id, st);
+	stream_count(c, st, 1);
+	return st;
+}
+
+/* request_headers_timeout, as Envoy applies it to HTTP/2: a request head whose HEADERS frame
+ * began that long ago and is still not complete (CONTINUATION frames missing) gets 408 on its
+ * stream. Until the client completes the head nothing else can come on the connection (a header
+ * block is contiguous); the head, when it comes, is ignored (h2.c). */
+static void head_timeout(struct hconn *c)
+{
+	c->head_late = 1;
+	struct hstream *st = stream_open(c, c->head_sid);
+	st->req.minor = 1;
+	hcm_stream_head_timeout(st);
 }
 
 static int pseudo(const struct wf_hdr *h, const char *name)
@@ -224,11 +254,8 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 		return -1;
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	hcm_conn_refresh(c);
-	st = hcm_stream_new(c);
-	st->sid = id;
+	st = stream_open(c, id);
 	take_head(st, h, n);
-	wf_h2_set_owner(c->h2, id, st);
-	stream_count(c, st, 1);
 	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
 		go_away(c); /* this stream is served; the client opens the next ones elsewhere */
 	st->in_end = (uint8_t)end_stream;
@@ -535,10 +562,21 @@ static void feed(struct hconn *c)
 	c->in_h2 = 1;
 	int r = wf_h2_recv(c->h2, (const uint8_t *)wf_buf_data(&c->s.rb), n);
 	c->in_h2 = 0;
-	if (!c->dead)
-		wf_buf_consume(&c->s.rb, POOL(c), n);
-	if (r < 0 && !c->dead)
+	if (c->dead)
+		return;
+	wf_buf_consume(&c->s.rb, POOL(c), n);
+	if (r < 0) {
 		failed(c);
+		return;
+	}
+	int32_t head = wf_h2_head_pending(c->h2);
+	if (head != c->head_sid) {
+		/* a request head began or ended: request_headers_timeout (and no idle timeout meanwhile) */
+		c->head_sid = head;
+		c->head_sid_at = wf_loop_now(LOOP(c));
+		c->head_late = 0;
+		arm(c);
+	}
 }
 
 static void drive(struct hconn *c)

@@ -234,6 +234,61 @@ def test_h2_interim_responses():
                    "%s: the 103 relayed" % what)
 
 
+def _stalled_gets_408(w, c, sid, bystander, body, stat):
+    """While stream sid stalls, bystander() is served; then sid gets 408 with this body, about
+    the configured 0.5 s later, and stat counts it."""
+    t0 = time.monotonic()
+    eq(bystander().status, 200, "a bystander while stream %d stalls" % sid)
+    st = c.response(sid, timeout=3)
+    took = time.monotonic() - t0
+    eq((st.status, bytes(st.body)), (408, body), "the stalled stream")
+    check(0.3 < took < 2.0, "408 after %.2fs for a 0.5s timeout", took)
+    eq(w.stat(stat), 1, stat)
+
+
+def test_h2_request_timeout_per_stream():
+    """request_timeout applies to each HTTP/2 stream, as in Envoy: a request whose body stops
+    short gets 408 `request timeout` on its stream after the timeout (downstream_rq_timeout)
+    while a bystander stream on the same connection is served and the connection goes on; a
+    request without a body, or one whose body is all in, is not cut however slow its upstream."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, request_timeout="0.5s")
+        with Weft(cfg) as w, H2Conn(port) as c:
+            c.handshake()
+            slow = c.request("POST", "/sink", headers=[("content-length", "10")], end_stream=False)
+            c.send_data(slow, b"12345")
+            _stalled_gets_408(w, c, slow, lambda: c.get("/bystander"), b"request timeout",
+                              "http.ingress.downstream_rq_timeout")
+            eq(c.get("/delay/800").status, 200, "a request without a body outlives request_timeout")
+            st = c.response(c.request("POST", "/delay/800", body=b"x" * 10))
+            eq(st.status, 200, "a request whose body is all in outlives request_timeout")
+            eq(w.stat("http.ingress.downstream_rq_timeout"), 1, "downstream_rq_timeout after the slow answers")
+
+
+def test_h2_request_headers_timeout():
+    """request_headers_timeout on HTTP/2, as in Envoy (the stream's head must be complete this
+    long after its HEADERS frame began): a HEADERS frame without END_HEADERS whose CONTINUATION
+    does not follow gets 408 `request header timeout` on its stream
+    (downstream_rq_header_timeout); a client on another connection is served meanwhile; the
+    head completed late is not taken as a request, and the connection serves the next stream."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, request_headers_timeout="0.5s")
+        with Weft(cfg) as w, H2Conn(port) as c, H2Conn(port) as other:
+            c.handshake()
+            other.handshake()
+            sid = c.new_stream_id()
+            block = c.request_block("GET", "/late")
+            c.auto_window = False  # no WINDOW_UPDATE from us inside our own header block
+            c.send(H.headers_frame(sid, block[:5], end_stream=True, end_headers=False))
+            _stalled_gets_408(w, c, sid, lambda: other.get("/bystander"), b"request header timeout",
+                              "http.ingress.downstream_rq_header_timeout")
+            c.send(H.continuation_frame(sid, block[5:], end_headers=True))
+            c.auto_window = True
+            eq(c.get("/next").status, 200, "the next stream on the connection")
+            eq([r.path for r in up.requests if r.path == "/late"], [], "the late head at the upstream")
+            eq(w.stat("http.ingress.downstream_rq_total"), 3, "requests: the 408, the bystander, /next")
+
+
 def test_h2_concurrent_streams_on_one_connection():
     """20 streams open at once on one connection, each to an upstream that takes 300 ms: every
     stream gets its own answer (the echo of its own query), and they ran side by side."""

@@ -41,6 +41,7 @@ struct wf_h2 {
 	char *hb; uint32_t hb_len, hb_cap;
 	uint32_t *idx; uint32_t n_idx, cap_idx;
 	uint32_t list_bytes;
+	int32_t head_sid;                  /* server: a request head begun and not ended, or 0 */
 	enum wf_h2_error err;
 	uint8_t fatal;
 	/* abuse accounting */
@@ -205,6 +206,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 	}
 	h->hb_len = h->n_idx = h->list_bytes = 0;
 	st->too_large = 0;
+	if (h->server && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+		h->head_sid = f->hd.stream_id;
 	return 0;
 }
 
@@ -220,6 +223,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
 		st->too_large = 1;
 		h->premature_resets++;
+		if (h->ops->header_overflow)
+			h->ops->header_overflow(h->ctx, st->id);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	if (h->hb_len + nl + vl > h->hb_cap) {
@@ -262,6 +267,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 	struct stream *st = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
 	switch (f->hd.type) {
 	case NGHTTP2_HEADERS:
+		if (f->hd.stream_id == h->head_sid)
+			h->head_sid = 0;
 		if (!st || st->too_large)
 			return 0;
 	{
@@ -270,6 +277,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 		/* a later block without pseudo-headers is a trailer section (a final response after
 		 * a 1xx is also a later block, but starts with :status) */
 		int trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS && (!h->n_idx || h->hb[h->idx[0]] != ':');
+		if (h->server && !trailers && st->local_done)
+			return 0; /* answered before its head was complete (request_headers_timeout) */
 		if (deliver_headers(h, st, end, trailers) < 0)
 			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 		return 0;
@@ -314,6 +323,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 	struct stream *st = stream_of(h, id);
 	if (!st)
 		return 0;
+	if (id == h->head_sid)
+		h->head_sid = 0;
 	h->ops->closed(h->ctx, id, code); /* the owner may still look the stream up */
 	nghttp2_session_set_stream_user_data(s, id, NULL);
 	opened(h, id);
@@ -678,6 +689,11 @@ size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
 void wf_h2_sent(struct wf_h2 *h, size_t n)
 {
 	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
+}
+
+int32_t wf_h2_head_pending(const struct wf_h2 *h)
+{
+	return h->head_sid;
 }
 
 int wf_h2_done(const struct wf_h2 *h)

@@ -58,6 +58,9 @@ struct wf_h2_ops {
 	void (*goaway)(void *ctx, int32_t last_stream, uint32_t error_code);
 	/* A stream's queued output fell to 0 (all passed to the peer's window), for back-pressure. */
 	void (*drained)(void *ctx, int32_t stream);
+	/* A header block went over max_header_list or max_headers: its stream is reset
+	 * (RST_STREAM INTERNAL_ERROR) and never reported. Optional. */
+	void (*header_overflow)(void *ctx, int32_t stream);
 };
 
 enum wf_h2_error {
@@ -87,6 +90,9 @@ int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n);
 size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p);
 /* n bytes of what wf_h2_send_pending gave were written. */
 void wf_h2_sent(struct wf_h2 *h, size_t n);
+/* Server: the stream whose request head is being received (its HEADERS frame began, the frame
+ * with END_HEADERS has not come), or 0. Nothing else can come on the connection meanwhile. */
+int32_t wf_h2_head_pending(const struct wf_h2 *h);
 /* Is the connection finished (GOAWAY exchanged and no stream open, or a fatal error)? */
 int wf_h2_done(const struct wf_h2 *h);
 enum wf_h2_error wf_h2_error(const struct wf_h2 *h);

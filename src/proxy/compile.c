@@ -404,7 +404,8 @@ int wf_compile_h2_options(struct wf_compile *c, const Envoy__Config__Core__V3__H
 
 static int http1_options_unset(struct wf_compile *c, const Envoy__Config__Core__V3__Http1ProtocolOptions *o)
 {
-	if (o && (o->allow_absolute_url || o->accept_http_10 || (o->default_host_for_http_10 && *o->default_host_for_http_10)))
+	if (o && (o->allow_absolute_url || o->accept_http_10 || (o->default_host_for_http_10 && *o->default_host_for_http_10) ||
+	          o->enable_trailers))
 		return wf_cfg_err(c->doc, c->err, c->errlen, o, NULL, "HTTP/1 codec options are not supported for upstreams");
 	return 0;
 }
@@ -658,6 +659,8 @@ static void hcm_stats(struct wf_hcm_cfg *h)
 	G(cx_http2_active, "downstream_cx_http2_active");
 	s->h2_abuse = wf_stat_register(WF_STAT_COUNTER, "http", n, "downstream_cx_http2_abuse");
 	s->cx_length_ms = wf_stat_register(WF_STAT_HIST, "http", n, "downstream_cx_length_ms");
+	/* Envoy's downstream HTTP/2 codec stats are rooted at "http2.", shared by every listener */
+	s->h2_header_overflow = wf_stat_register(WF_STAT_COUNTER, "http2", NULL, "header_overflow");
 #undef C
 #undef G
 }
@@ -749,6 +752,7 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 	if (m->http_protocol_options) {
 		const Envoy__Config__Core__V3__Http1ProtocolOptions *o = m->http_protocol_options;
 		h->accept_http_10 = o->accept_http_10;
+		h->enable_trailers = o->enable_trailers;
 		if (o->allow_absolute_url)
 			h->allow_absolute_url = o->allow_absolute_url->value;
 		if (o->default_host_for_http_10 && *o->default_host_for_http_10) {

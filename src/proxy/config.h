@@ -427,6 +427,7 @@ struct wf_hcm_stats {
 	uint32_t rq_idle_timeout, cx_length_ms, rq_header_timeout, no_cluster;
 	uint32_t cx_upgrades_total, cx_upgrades_active, rq_ws_on_non_ws_route;
 	uint32_t cx_http2_total, h2_abuse, cx_http1_active, cx_http2_active;
+	uint32_t h2_header_overflow;       /* http2.header_overflow (Envoy's downstream codec stat, at the root) */
 };
 
 
@@ -454,6 +455,7 @@ struct wf_hcm_cfg {
 	uint8_t accept_http_10;            /* else HTTP/1.0 gets 426, as in Envoy */
 	uint8_t allow_absolute_url;        /* default true */
 	char *default_host_10;             /* Host for HTTP/1.0 requests without one */
+	uint8_t enable_trailers;           /* response trailers to HTTP/1.1 clients, in a chunked body */
 	uint8_t server_header_mode;        /* 0 overwrite, 1 append if absent, 2 pass through */
 	char *server_name;                 /* default "envoy", as Envoy (clients and tests expect it) */
 	char *via;

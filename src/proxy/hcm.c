@@ -124,6 +124,8 @@ static const char *status_text(int code)
 {
 	switch (code) {
 	case 100: return "Continue";
+	case 102: return "Processing";
+	case 103: return "Early Hints";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
@@ -327,6 +329,26 @@ static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
 	return 0;
 }
 
+/* A 1xx interim response from the upstream (either protocol). As in Envoy, the client gets it
+ * only with proxy_100_continue, and only 100 Continue (once, and when the client asked for it),
+ * 102 Processing and 103 Early Hints; its hop-by-hop headers stay behind. */
+static void relay_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
+{
+	int relay = st->cfg->proxy_100_continue && (status == 102 || status == 103 ||
+	            (status == 100 && !st->sent_100 && st->req.expect_continue));
+	if (status == 100)
+		st->sent_100 = 1;
+	if (!relay)
+		return;
+	const struct wf_hdr *conn = wf_hdr_find(h, n, "connection", 10);
+	struct wf_hdr v[64];
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n && k < 64; i++)
+		if (!hop_by_hop(&h[i], conn))
+			v[k++] = h[i];
+	st->c->codec->interim(st, status, v, k);
+}
+
 /* An upgrade's Upgrade and Connection headers cross the proxy as they came (as in Envoy). */
 static int upgrade_header(const struct wf_hdr *h)
 {
@@ -454,6 +476,7 @@ static void stream_free(struct hstream *st)
 	filters_end(st);
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
+	wf_timer_cancel(LOOP(st->c), &st->rq_t);
 	free(st->resp_head);
 	free(st->resp_hdrs);
 	free(st->trailers);
@@ -960,8 +983,7 @@ static void body_refused(struct hstream *st)
 static void request_sent(struct hstream *st)
 {
 	st->req_sent = 1;
-	if (!st->c->h2)
-		wf_timer_cancel(LOOP(st->c), &st->c->t); /* request_timeout: the whole request is in */
+	wf_timer_cancel(LOOP(st->c), &st->rq_t); /* request_timeout: the whole request is in */
 	arm_route_timer(st);
 	mirror(st);
 }
@@ -1273,8 +1295,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		st->up_keep = resp->minor == 0 ? resp->conn_keep_alive && !resp->conn_close : 0;
 	st->si.response_code = resp->status;
 	st->resp_started = 1;
-	if (!c->h2)
-		wf_timer_cancel(LOOP(c), &c->t); /* request_timeout ends when the response begins */
+	wf_timer_cancel(LOOP(c), &st->rq_t); /* request_timeout ends when the response begins */
 	if (end_stream && st->rs != RS_DONE) {
 		st->rs = RS_DONE;
 		if (cl < 0)
@@ -1327,10 +1348,22 @@ static int h1_head(struct hstream *st, int status, const char *reason, uint32_t 
 	return rc;
 }
 
-static void h1_interim(struct hstream *st, const char *raw, uint32_t n)
+static void h1_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
 {
-	if (st->req.minor >= 1)
-		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, raw, n);
+	if (st->req.minor < 1)
+		return; /* no 1xx to an HTTP/1.0 client (RFC 9110 §15.2) */
+	struct out o = out_take();
+	OUT_LIT(&o, "HTTP/1.1 ");
+	out_u64(&o, (uint64_t)status);
+	OUT_LIT(&o, " ");
+	const char *reason = status_text(status);
+	out_put(&o, reason, strlen(reason));
+	OUT_LIT(&o, "\r\n");
+	for (uint32_t i = 0; i < n; i++)
+		out_hdr(&o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
+	OUT_LIT(&o, "\r\n");
+	wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, o.p, o.n);
+	out_give(&o);
 }
 
 static int h1_body(struct hstream *st, const char *p, size_t n)
@@ -1338,11 +1371,24 @@ static int h1_body(struct hstream *st, const char *p, size_t n)
 	return send_body(st->c, &st->c->s, p, n, st->down_chunked);
 }
 
+/* Trailers (st->trailers, from an HTTP/2 upstream) ride in the last chunk only with
+ * http_protocol_options.enable_trailers, as in Envoy, whose default drops them. A response with
+ * a content-length has no place for them. */
 static void h1_end(struct hstream *st)
 {
-	/* trailers (st->trailers) are not relayed to HTTP/1 clients, as Envoy's default */
-	if (st->down_chunked)
+	if (!st->down_chunked)
+		return;
+	if (!st->n_trailers || !st->cfg->enable_trailers) {
 		wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, "0\r\n\r\n", 5);
+		return;
+	}
+	struct out o = out_take();
+	OUT_LIT(&o, "0\r\n");
+	for (uint32_t i = 0; i < st->n_trailers; i++)
+		out_hdr(&o, st->trailers[i].name, st->trailers[i].name_len, st->trailers[i].value, st->trailers[i].value_len);
+	OUT_LIT(&o, "\r\n");
+	wf_sio_write(LOOP(st->c), POOL(st->c), &st->c->s, o.p, o.n);
+	out_give(&o);
 }
 
 static uint32_t h1_queued(const struct hstream *st)
@@ -1608,11 +1654,7 @@ static int up_readable(struct wf_uconn *u, void *owner)
 					up_fail(st, 502, WF_RF_UPE, "protocol error");
 					return 0;
 				}
-				/* 1xx interim responses are passed on (100 only if we did not send ours) */
-				if (!(resp.status == 100 && (st->sent_100 || !st->req.expect_continue)))
-					c->codec->interim(st, wf_buf_data(&u->s.rb), (uint32_t)n);
-				if (resp.status == 100)
-					st->sent_100 = 1;
+				relay_interim(st, resp.status, resp.headers, resp.n_headers);
 				wf_buf_consume(&u->s.rb, &c->w->pool, (uint32_t)n);
 				continue;
 			}
@@ -2142,8 +2184,10 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		up_fail(st, 502, WF_RF_UPE, "protocol error");
 		return;
 	}
-	if (resp.status < 200)
-		return; /* 1xx: not relayed */
+	if (resp.status < 200) {
+		relay_interim(st, resp.status, resp.headers, resp.n_headers);
+		return;
+	}
 	stream_touch(st);
 	report(st, resp.status >= 502 && resp.status <= 504 ? WF_OUT_GATEWAY
 	           : resp.status >= 500                     ? WF_OUT_5XX
@@ -2396,6 +2440,26 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 	if (st->client_deadline)
 		st->grpc_status1 = 4 + 1;
 	local_reply(st, 504, WF_RF_UT, "upstream request timeout", NULL, 0);
+}
+
+/* request_timeout: the whole request must have arrived (and been sent upstream) this long after
+ * its head, for a request with a body; the response beginning stops it too. Per stream, whatever
+ * the codec: an HTTP/2 stream that misses it gets the 408 alone, its connection goes on. */
+static void on_request_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct hstream *st = t->data;
+	wf_stat_inc(st->cfg->st.rq_timeout);
+	st->keep_alive = 0;
+	local_reply(st, 408, WF_RF_DT, "request timeout", NULL, 0);
+}
+
+static void arm_request_timer(struct hstream *st)
+{
+	if (!st->cfg->request_timeout_ms || st->req_done)
+		return;
+	st->rq_t.cb = on_request_timer;
+	st->rq_t.data = st;
+	wf_timer_set(LOOP(st->c), &st->rq_t, st->cfg->request_timeout_ms);
 }
 
 /* stream_idle_timeout (or the route's idle_timeout): no byte moved either way for that long. */
@@ -2711,7 +2775,7 @@ static void route_dispatch(struct hstream *st)
 	if (st->req.expect_continue && !cfg->proxy_100_continue && st->rb != RB_NONE) {
 		/* Envoy's default: answer the expectation ourselves, right away, and do not pass it on */
 		st->sent_100 = 1;
-		st->c->codec->interim(st, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		st->c->codec->interim(st, 100, NULL, 0);
 	}
 	route_continue(st);
 }
@@ -2813,7 +2877,19 @@ void hcm_stream_begin(struct hstream *st)
 		local_reply(st, 403, 0, NULL, NULL, 0);
 		return;
 	}
+	if (!st->upgrade)
+		arm_request_timer(st);
 	route_stream(st);
+}
+
+void hcm_stream_head_timeout(struct hstream *st)
+{
+	const struct wf_hcm_cfg *cfg = st->cfg;
+	wf_debug("%s: HTTP/2 stream %d: request head incomplete after request_headers_timeout", st->c->remote, st->sid);
+	wf_stat_inc(cfg->st.rq_header_timeout);
+	wf_stat_inc(cfg->st.rq_total);
+	wf_stat_inc(cfg->st.rq_active);
+	local_reply(st, 408, 0, "request header timeout", NULL, 0);
 }
 
 /* The client reset the stream (HTTP/2), or its connection went, while the stream was active. */
@@ -2908,8 +2984,7 @@ static int start_stream(struct hconn *c)
 	}
 	wf_stat_inc(cfg->st.rq_total);
 	wf_stat_inc(cfg->st.rq_active);
-	if (cfg->request_timeout_ms && !st->req_done)
-		wf_timer_set(LOOP(c), &c->t, cfg->request_timeout_ms);
+	arm_request_timer(st);
 	if (req.minor == 0 && !cfg->accept_http_10) {
 		st->keep_alive = 0;
 		local_reply(st, 426, WF_RF_DPE, "Upgrade Required", NULL, 0);
@@ -2957,7 +3032,7 @@ static void upgrade_request(struct hstream *st)
 	st->rb = RB_NONE;
 	st->req_done = 1;
 	st->req_left = 0;
-	wf_timer_cancel(LOOP(st->c), &st->c->t); /* no request_timeout: there is no body */
+	wf_timer_cancel(LOOP(st->c), &st->rq_t); /* no request_timeout: there is no body */
 }
 
 static void conn_free(struct wf_defer *d)
@@ -3124,13 +3199,6 @@ static void on_conn_timer(struct wf_loop *loop, struct wf_timer *t)
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	if (c->h2) {
 		hcm_h2_timer(c);
-		return;
-	}
-	if (c->st) {
-		/* request_timeout: the whole request did not arrive in time */
-		wf_stat_inc(cfg->st.rq_timeout);
-		c->st->keep_alive = 0;
-		local_reply(c->st, 408, WF_RF_DT, "request timeout", NULL, 0);
 		return;
 	}
 	if (c->head_started && cfg->request_headers_timeout_ms) {

@@ -37,6 +37,7 @@ static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static int serialize(struct hconn *c);
 static void failed(struct hconn *c);
+static void head_timeout(struct hconn *c);
 
 static struct wf_loop *LOOP(struct hconn *c) { return &c->w->loop; }
 static struct wf_pool *POOL(struct hconn *c) { return &c->w->pool; }
@@ -51,14 +52,16 @@ int hcm_h2_sniff(const struct hconn *c)
 	return n < 24 ? -1 : 1;
 }
 
-/* ---- timers: idle connection, PING keepalive ------------------------------------------------ */
+/* ---- timers: idle connection, PING keepalive, a request head that stalls -------------------- */
 
 static void arm(struct hconn *c)
 {
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	uint64_t now = wf_loop_now(LOOP(c)), at = UINT64_MAX;
-	if (!c->n_streams && cfg->idle_timeout_ms)
+	if (!c->n_streams && !c->head_sid && cfg->idle_timeout_ms)
 		at = c->head_started + cfg->idle_timeout_ms; /* head_started: when the last stream ended */
+	if (c->head_sid && !c->head_late && cfg->request_headers_timeout_ms)
+		at = c->head_sid_at + cfg->request_headers_timeout_ms;
 	if (c->ping_sent && c->ping_sent + cfg->h2.ping_timeout_ms < at)
 		at = c->ping_sent + cfg->h2.ping_timeout_ms;
 	else if (!c->ping_sent && cfg->h2.ping_interval_ms && c->ping_at < at)
@@ -93,7 +96,12 @@ void hcm_h2_timer(struct hconn *c)
 		hcm_conn_close(c);
 		return;
 	}
-	if (!c->n_streams && cfg->idle_timeout_ms && now - c->head_started >= cfg->idle_timeout_ms) {
+	if (c->head_sid && !c->head_late && cfg->request_headers_timeout_ms &&
+	    now - c->head_sid_at >= cfg->request_headers_timeout_ms) {
+		head_timeout(c);
+		if (c->dead)
+			return;
+	} else if (!c->n_streams && !c->head_sid && cfg->idle_timeout_ms && now - c->head_started >= cfg->idle_timeout_ms) {
 		wf_stat_inc(cfg->st.cx_idle_timeout);
 		go_away(c);
 	} else if (!c->ping_sent && cfg->h2.ping_interval_ms && now >= c->ping_at) {
@@ -125,6 +133,28 @@ static uint32_t stream_count(struct hconn *c, struct hstream *st, int add)
 	if (st->h2_next)
 		st->h2_next->h2_prev = st->h2_prev;
 	return --c->n_streams;
+}
+
+/* One of our streams for the client's stream id. */
+static struct hstream *stream_open(struct hconn *c, int32_t id)
+{
+	struct hstream *st = hcm_stream_new(c);
+	st->sid = id;
+	wf_h2_set_owner(c->h2, id, st);
+	stream_count(c, st, 1);
+	return st;
+}
+
+/* request_headers_timeout, as Envoy applies it to HTTP/2: a request head whose HEADERS frame
+ * began that long ago and is still not complete (CONTINUATION frames missing) gets 408 on its
+ * stream. Until the client completes the head nothing else can come on the connection (a header
+ * block is contiguous); the head, when it comes, is ignored (h2.c). */
+static void head_timeout(struct hconn *c)
+{
+	c->head_late = 1;
+	struct hstream *st = stream_open(c, c->head_sid);
+	st->req.minor = 1;
+	hcm_stream_head_timeout(st);
 }
 
 static int pseudo(const struct wf_hdr *h, const char *name)
@@ -188,6 +218,8 @@ static void take_head(struct hstream *st, const struct wf_hdr *h, uint32_t n)
 			q->content_length = wf_parse_u64(f->value, f->value_len, INT64_MAX);
 		else if (pseudo(f, "content-type"))
 			q->grpc = wf_grpc_content_type(f->value, f->value_len);
+		else if (pseudo(f, "expect"))
+			q->expect_continue = wf_str_ieq(f->value, f->value_len, "100-continue", 12);
 	}
 #undef COPY
 	if (cookie)
@@ -222,11 +254,8 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 		return -1;
 	const struct wf_hcm_cfg *cfg = c->l->hcm;
 	hcm_conn_refresh(c);
-	st = hcm_stream_new(c);
-	st->sid = id;
+	st = stream_open(c, id);
 	take_head(st, h, n);
-	wf_h2_set_owner(c->h2, id, st);
-	stream_count(c, st, 1);
 	if (c->w->draining || (cfg->max_requests_per_connection && c->requests >= cfg->max_requests_per_connection))
 		go_away(c); /* this stream is served; the client opens the next ones elsewhere */
 	st->in_end = (uint8_t)end_stream;
@@ -281,14 +310,36 @@ static void on_goaway(void *ctx, int32_t last, uint32_t code)
 		c->closing = 1;
 }
 
+/* A request head over max_request_headers_kb or max_headers_count: the codec resets its stream
+ * before it becomes one of ours (Envoy resets it too, and counts http2.header_overflow). */
+static void on_header_overflow(void *ctx, int32_t id)
+{
+	struct hconn *c = ctx;
+	const struct wf_hcm_cfg *cfg = c->l->hcm;
+	wf_debug("%s: HTTP/2 stream %d: request headers over max_request_headers_kb (%u) or max_headers_count (%u): "
+	         "stream reset", c->remote, id, cfg->max_request_headers_kb, cfg->max_headers_count);
+	wf_stat_inc(cfg->st.h2_header_overflow);
+}
+
 static const struct wf_h2_ops ops = {
 	.headers = on_headers,
 	.data = on_data,
 	.closed = on_closed,
 	.goaway = on_goaway,
+	.header_overflow = on_header_overflow,
 };
 
 /* ---- the response side: the codec ops ------------------------------------------------------ */
+
+/* ":status" with a status code written into code[4]. */
+static struct wf_hdr status_field(char *code, int status)
+{
+	code[0] = (char)('0' + status / 100 % 10);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = 0;
+	return (struct wf_hdr){":status", code, 7, 3};
+}
 
 static int h2_head(struct hstream *st, int status, const char *reason, uint32_t rl, struct wf_hlist *hl, int64_t cl,
                    int end)
@@ -297,10 +348,9 @@ static int h2_head(struct hstream *st, int status, const char *reason, uint32_t 
 	if (st->h2_closed || c->dead)
 		return -1;
 	struct wf_hdr small[48], *v = hl->n + 2 <= 48 ? small : malloc((hl->n + 2) * sizeof(*v));
-	char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), 0};
-	char len[24];
+	char code[4], len[24];
 	uint32_t k = 0;
-	v[k++] = (struct wf_hdr){":status", code, 7, 3};
+	v[k++] = status_field(code, status);
 	for (uint32_t i = 0; i < hl->n; i++)
 		if (!hl->dead[i])
 			v[k++] = hl->h[i];
@@ -315,9 +365,19 @@ static int h2_head(struct hstream *st, int status, const char *reason, uint32_t 
 	return r;
 }
 
-static void h2_interim(struct hstream *st, const char *raw, uint32_t n)
+/* A 1xx: a HEADERS frame with its :status, without END_STREAM (RFC 9113 §8.1). */
+static void h2_interim(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n)
 {
-	/* 1xx answers are not relayed to HTTP/2 clients */
+	if (st->h2_closed || st->c->dead || st->resp_started)
+		return;
+	struct wf_hdr small[32], *v = n + 1 <= 32 ? small : malloc((n + 1) * sizeof(*v));
+	char code[4];
+	v[0] = status_field(code, status);
+	memcpy(v + 1, h, n * sizeof(*h));
+	wf_h2_submit_headers(st->c->h2, st->sid, v, n + 1, 0);
+	if (v != small)
+		free(v);
+	hcm_h2_flush(st->c);
 }
 
 static int h2_body(struct hstream *st, const char *p, size_t n)
@@ -501,10 +561,21 @@ static void feed(struct hconn *c)
 	c->in_h2 = 1;
 	int r = wf_h2_recv(c->h2, (const uint8_t *)wf_buf_data(&c->s.rb), n);
 	c->in_h2 = 0;
-	if (!c->dead)
-		wf_buf_consume(&c->s.rb, POOL(c), n);
-	if (r < 0 && !c->dead)
+	if (c->dead)
+		return;
+	wf_buf_consume(&c->s.rb, POOL(c), n);
+	if (r < 0) {
 		failed(c);
+		return;
+	}
+	int32_t head = wf_h2_head_pending(c->h2);
+	if (head != c->head_sid) {
+		/* a request head began or ended: request_headers_timeout (and no idle timeout meanwhile) */
+		c->head_sid = head;
+		c->head_sid_at = wf_loop_now(LOOP(c));
+		c->head_late = 0;
+		arm(c);
+	}
 }
 
 static void drive(struct hconn *c)

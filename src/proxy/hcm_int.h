@@ -96,6 +96,7 @@ struct hstream {
 	uint8_t parked, rq_taken, retry_taken;
 	char client[64];                   /* trusted client address inferred from XFF */
 	struct wf_timer t;                 /* route timeout */
+	struct wf_timer rq_t;              /* request_timeout: until the request is all sent upstream */
 	struct wf_timer idle;              /* stream idle timeout (lazy: checks `active`) */
 	uint64_t active;                   /* ms of the last byte moved for this stream */
 	uint64_t idle_ms;
@@ -162,6 +163,9 @@ struct hconn {
 	uint32_t dropped;                  /* HTTP/2: bytes read and dropped after the GOAWAY */
 	uint64_t ping_sent;                /* HTTP/2 keepalive: ms the unanswered PING left, or 0 */
 	uint64_t ping_at;                  /* HTTP/2 keepalive: ms the next PING is due */
+	int32_t head_sid;                  /* HTTP/2: the stream whose request head is arriving, or 0 */
+	uint64_t head_sid_at;              /* ... ms its HEADERS frame began (request_headers_timeout) */
+	uint8_t head_late;                 /* ... and it was answered 408 */
 };
 
 /* The downstream codec of a connection. */
@@ -171,8 +175,8 @@ struct hcm_codec {
 	 * downstream is gone. */
 	int (*head)(struct hstream *st, int status, const char *reason, uint32_t rl, struct wf_hlist *hl, int64_t cl,
 	            int end);
-	/* A 1xx interim response (as the upstream sent it, HTTP/1 bytes). */
-	void (*interim)(struct hstream *st, const char *raw, uint32_t n);
+	/* A 1xx interim response: its status and header fields (hop-by-hop ones removed). */
+	void (*interim)(struct hstream *st, int status, const struct wf_hdr *h, uint32_t n);
 	/* Response body bytes. 0 or <0. */
 	int (*body)(struct hstream *st, const char *p, size_t n);
 	/* The response is complete. */
@@ -189,6 +193,7 @@ extern const struct hcm_codec hcm_h2_codec;
 struct hstream *hcm_stream_new(struct hconn *c);
 void hcm_stream_begin(struct hstream *st);     /* the request head is in: route it */
 void hcm_stream_abort(struct hstream *st);     /* the client reset the stream */
+void hcm_stream_head_timeout(struct hstream *st); /* its head missed request_headers_timeout: 408 */
 void hcm_stream_free(struct hstream *st);
 void hcm_conn_refresh(struct hconn *c);        /* move to the newest config (between streams) */
 void hcm_up_send_body(struct hstream *st);

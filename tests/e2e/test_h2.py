@@ -206,6 +206,89 @@ def test_h2_request_body_with_and_without_content_length():
             eq((req.header("transfer-encoding") or "").lower(), "chunked", "transfer-encoding at the upstream")
 
 
+def test_h2_interim_responses():
+    """1xx to HTTP/2 clients, as Envoy: with proxy_100_continue, the upstream's 100 Continue
+    (the client's `expect: 100-continue` is passed on) and 103 Early Hints reach the client as
+    HEADERS frames without END_STREAM before the final response; without it, Weft answers the
+    expectation with its own 100 (the upstream never sees `expect`) and swallows the 103."""
+    with HttpUpstream("up") as up:
+        for proxy in (True, False):
+            what = "proxy_100_continue %s" % proxy
+            cfg, port = _cfg(up.port, proxy_100_continue=proxy)
+            with Weft(cfg), H2Conn(port) as c:
+                c.handshake()
+                sid = c.request("POST", "/sink", headers=[("expect", "100-continue"), ("content-length", "5")],
+                                end_stream=False)
+                st = c.stream(sid)
+                check(_settle(c, lambda: st.interim, 3), "%s: no 100 before the body was sent (%r)", what, st)
+                eq(st.interim, [[(":status", "100")]], "%s: the interim response" % what)
+                eq(st.headers, None, "%s: the final response waits for the body" % what)
+                c.send_data(sid, b"hello", end_stream=True)
+                st = c.response(sid)
+                eq((st.status, json.loads(bytes(st.body))["len"]), (200, 5), "%s: final response" % what)
+                eq(up.last.header("expect"), "100-continue" if proxy else None, "%s: expect at the upstream" % what)
+
+                st = c.get("/1xx")
+                eq(st.status, 200, "%s: final response after a 103" % what)
+                eq(st.interim, [[(":status", "103"), ("link", "</style.css>; rel=preload")]] if proxy else [],
+                   "%s: the 103 relayed" % what)
+
+
+def _stalled_gets_408(w, c, sid, bystander, body, stat):
+    """While stream sid stalls, bystander() is served; then sid gets 408 with this body, about
+    the configured 0.5 s later, and stat counts it."""
+    t0 = time.monotonic()
+    eq(bystander().status, 200, "a bystander while stream %d stalls" % sid)
+    st = c.response(sid, timeout=3)
+    took = time.monotonic() - t0
+    eq((st.status, bytes(st.body)), (408, body), "the stalled stream")
+    check(0.3 < took < 2.0, "408 after %.2fs for a 0.5s timeout", took)
+    eq(w.stat(stat), 1, stat)
+
+
+def test_h2_request_timeout_per_stream():
+    """request_timeout applies to each HTTP/2 stream, as in Envoy: a request whose body stops
+    short gets 408 `request timeout` on its stream after the timeout (downstream_rq_timeout)
+    while a bystander stream on the same connection is served and the connection goes on; a
+    request without a body, or one whose body is all in, is not cut however slow its upstream."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, request_timeout="0.5s")
+        with Weft(cfg) as w, H2Conn(port) as c:
+            c.handshake()
+            slow = c.request("POST", "/sink", headers=[("content-length", "10")], end_stream=False)
+            c.send_data(slow, b"12345")
+            _stalled_gets_408(w, c, slow, lambda: c.get("/bystander"), b"request timeout",
+                              "http.ingress.downstream_rq_timeout")
+            eq(c.get("/delay/800").status, 200, "a request without a body outlives request_timeout")
+            st = c.response(c.request("POST", "/delay/800", body=b"x" * 10))
+            eq(st.status, 200, "a request whose body is all in outlives request_timeout")
+            eq(w.stat("http.ingress.downstream_rq_timeout"), 1, "downstream_rq_timeout after the slow answers")
+
+
+def test_h2_request_headers_timeout():
+    """request_headers_timeout on HTTP/2, as in Envoy (the stream's head must be complete this
+    long after its HEADERS frame began): a HEADERS frame without END_HEADERS whose CONTINUATION
+    does not follow gets 408 `request header timeout` on its stream
+    (downstream_rq_header_timeout); a client on another connection is served meanwhile; the
+    head completed late is not taken as a request, and the connection serves the next stream."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, request_headers_timeout="0.5s")
+        with Weft(cfg) as w, H2Conn(port) as c, H2Conn(port) as other:
+            c.handshake()
+            other.handshake()
+            sid = c.new_stream_id()
+            block = c.request_block("GET", "/late")
+            c.auto_window = False  # no WINDOW_UPDATE from us inside our own header block
+            c.send(H.headers_frame(sid, block[:5], end_stream=True, end_headers=False))
+            _stalled_gets_408(w, c, sid, lambda: other.get("/bystander"), b"request header timeout",
+                              "http.ingress.downstream_rq_header_timeout")
+            c.send(H.continuation_frame(sid, block[5:], end_headers=True))
+            c.auto_window = True
+            eq(c.get("/next").status, 200, "the next stream on the connection")
+            eq([r.path for r in up.requests if r.path == "/late"], [], "the late head at the upstream")
+            eq(w.stat("http.ingress.downstream_rq_total"), 3, "requests: the 408, the bystander, /next")
+
+
 def test_h2_concurrent_streams_on_one_connection():
     """20 streams open at once on one connection, each to an upstream that takes 300 ms: every
     stream gets its own answer (the echo of its own query), and they ran side by side."""
@@ -558,6 +641,30 @@ def test_h2_request_headers_count_limit():
                 _limit_case(c, up, "/under-" + tag, _big_headers(under, 1, "x-n"), True)
                 _limit_case(c, up, "/over-" + tag, _big_headers(over, 1, "x-n"), False)
                 eq(c.get("/after-" + tag).status, 200, "the same connection after a refused request (%s)" % tag)
+
+
+def test_h2_header_overflow_counted():
+    """A request over max_headers_count, then one over max_request_headers_kb: each stream is
+    reset without reaching the upstream, counted in Envoy's http2.header_overflow (at the root of
+    the stats, envoy_http2_header_overflow in Prometheus) and logged at debug level; the
+    connection keeps serving."""
+    with HttpUpstream("up") as up:
+        cfg, port = _cfg(up.port, max_request_headers_kb=8, common_http_protocol_options={"max_headers_count": 20})
+        with Weft(cfg, args=["-l", "debug"]) as w, H2Conn(port) as c:
+            c.handshake()
+            eq(w.stat("http2.header_overflow", None), 0, "http2.header_overflow listed before any overflow")
+            for n, (path, headers) in enumerate((("/count", _big_headers(30, 1, "x-n")),
+                                                 ("/size", _big_headers(2, 5000))), 1):
+                st = c.response(c.request("GET", path, headers=headers))
+                check(st.reset is not None, "%s: the stream should be reset, got %r", path, st)
+                wait_for(lambda: w.stat("http2.header_overflow") == n, 3, what="http2.header_overflow == %d" % n)
+            eq([r.path for r in up.requests if r.path in ("/count", "/size")], [], "requests at the upstream")
+            eq(c.get("/after").status, 200, "the same connection after the resets")
+            prom = w.admin("/stats/prometheus").text
+            check("envoy_http2_header_overflow 2" in prom, "Prometheus name: %r",
+                  [ln for ln in prom.splitlines() if "overflow" in ln])
+            wait_for(lambda: "request headers over max_request_headers_kb" in w.stderr(), 3,
+                     what="the debug line about the reset stream")
 
 
 def test_h2_protocol_error_gets_goaway():

@@ -10,8 +10,8 @@ import time
 
 import configs as C
 import h2raw as H
-from harness import (Weft, check, curl_request, eq, free_port, session_dir, tmp_path, wait_for,
-                     write_file)
+from harness import (Weft, check, curl, curl_request, eq, free_port, http_req, raw, session_dir, tmp_path,
+                     wait_for, write_file)
 from test_tls import pki
 
 H2 = {"explicit_http_config": {"http2_protocol_options": {}}}
@@ -125,6 +125,37 @@ def test_h2_upstream_trailers():
             check(b"te=trailers" in bytes(st.body), "te: trailers forwarded: %r", bytes(st.body))
             code, body, _ = curl_request("http://127.0.0.1:%d/grpc" % port)
             eq((code, body), (200, b"xxxxx"), "h1 client")
+
+
+GZIP_TRAILER = ('location /gz { default_type text/plain; gzip on; gzip_types text/plain; gzip_min_length 0; '
+                'add_trailer x-trailer here always; return 200 "hello hello hello"; }\n')
+
+
+def _chunked_end(data):
+    """The last chunk of a chunked HTTP/1.1 response and what follows it (the trailer section)."""
+    return bytes(data)[bytes(data).rfind(b"\r\n0\r\n") + 2:]
+
+
+def test_h2_upstream_trailers_to_http11_client_with_enable_trailers():
+    """http_protocol_options.enable_trailers: the trailers of an HTTP/2 upstream's response
+    without content-length (nginx gzipping on the fly) reach an HTTP/1.1 client in the last
+    chunk; without it (Envoy's default) the chunked body ends bare. A response with a
+    content-length carries no trailers either way."""
+    p = free_port()
+    req = http_req("GET", "/gz", headers=[("Accept-Encoding", "gzip"), ("Connection", "close")])
+    with Nginx("server { listen 127.0.0.1:{p} http2; %s %s }" % (ECHO, GZIP_TRAILER), p=p):
+        for enabled, want in ((False, b"0\r\n\r\n"), (True, b"0\r\nx-trailer: here\r\n\r\n")):
+            cfg, port = _cfg(p, H2, http_protocol_options={"enable_trailers": enabled})
+            with Weft(cfg):
+                r = raw(port, req, timeout=5)
+                eq(r.status, 200, "status (enable_trailers %s)" % enabled)
+                check("transfer-encoding: chunked" in r.head.lower(), "chunked to the client: %r", r.head)
+                eq(_chunked_end(r), want, "the end of the chunked body (enable_trailers %s)" % enabled)
+                out = curl("-sS", "--raw", "-H", "Accept-Encoding: gzip", "http://127.0.0.1:%d/gz" % port).stdout
+                check(out.endswith(want), "curl --raw sees the same end: %r", out[-40:])
+                r = raw(port, http_req("GET", "/grpc", headers=[("Connection", "close")]), timeout=5)
+                check(r.status == 200 and bytes(r).endswith(b"\r\n\r\nxxxxx") and b"x-trailer" not in bytes(r),
+                      "a content-length response has no trailers: %r", bytes(r)[-120:])
 
 
 def test_h2_upstream_auto_config_alpn():

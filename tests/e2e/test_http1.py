@@ -269,13 +269,21 @@ def test_expect_100_continue_curl():
 
 
 def test_1xx_from_upstream():
+    """An upstream's 103 Early Hints reaches the client before the final response only with
+    proxy_100_continue (Envoy's rule for 1xx); the connection goes on either way."""
     with HttpUpstream("up") as up:
-        cfg, port = C.simple(up.port)
-        with Weft(cfg), RawConn(port) as c:
-            r = c.get("/1xx")
-            eq(r.status, 200, "final response after an upstream 103")
-            eq(r.json()["path"], "/1xx", "body")
-            eq(c.get("/next").status, 200, "connection usable afterwards")
+        for proxy in (False, True):
+            cfg, port = C.simple(up.port, proxy_100_continue=proxy)
+            with Weft(cfg):
+                r = raw(port, http_req("GET", "/1xx", headers=[("Connection", "close")]), timeout=3)
+                hints = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 "
+                check(bytes(r).startswith(hints) if proxy else bytes(r).startswith(b"HTTP/1.1 200 "),
+                      "proxy_100_continue %s: %r", proxy, bytes(r)[:120])
+                with RawConn(port) as c:
+                    r = c.get("/1xx")
+                    eq(r.status, 200, "final response after an upstream 103")
+                    eq(r.json()["path"], "/1xx", "body")
+                    eq(c.get("/next").status, 200, "connection usable afterwards")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -186,17 +186,19 @@ def test_h2_upstream_auto_config_alpn():
 
 def test_h2_upstream_more_connections_when_full():
     """A server that takes 4 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS
-    4): 40 requests at once through one worker are spread over at least 10 connections (no more
-    than 4 streams on one), and all succeed; streams the server refused before its SETTINGS
-    arrived are sent again."""
+    4): 40 slow requests at once through one worker are spread over at least 10 connections (no
+    more than 4 streams on one), and all succeed; streams the server refused before its SETTINGS
+    arrived are sent again. Each answer takes about a second (2 KiB at 2 KiB/s after the first
+    byte), so all 40 are in flight together however fast the machine is."""
     p = free_port()
-    with Nginx("server { listen 127.0.0.1:{p} http2; http2_max_concurrent_streams 4; keepalive_requests 100000; %s }"
-               % ECHO, p=p):
+    with Nginx("server { listen 127.0.0.1:{p} http2; http2_max_concurrent_streams 4; keepalive_requests 100000;"
+               " location = /slow { limit_rate_after 1; limit_rate 2k; return 200 \"%s\"; } %s }" % ("s" * 2048, ECHO),
+               p=p):
         cfg, port = _cfg(p, H2)
         with Weft(cfg) as w:  # one worker
-            r = subprocess.run(["h2load", "-n", "400", "-c", "1", "-m", "40", "http://127.0.0.1:%d/" % port],
+            r = subprocess.run(["h2load", "-n", "40", "-c", "1", "-m", "40", "http://127.0.0.1:%d/slow" % port],
                                capture_output=True, text=True, timeout=30)
-            check("400 succeeded" in r.stdout, "every request answered: %s", r.stdout[-600:])
+            check("40 succeeded" in r.stdout, "every request answered: %s", r.stdout[-600:])
             cx = w.stat("cluster.backend.upstream_cx_total")
             check(cx >= 10, "40 streams at once need at least 10 connections of 4 streams, got %d", cx)
 

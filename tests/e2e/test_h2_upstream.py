@@ -42,8 +42,13 @@ class Nginx:
         return self
 
     def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
+        # SIGTERM: the master stops its worker too (SIGKILL would leave the worker running)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         return False
 
 

@@ -20,7 +20,7 @@ int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 	if (s->xprt)
 		return s->xprt->flush(loop, pool, s);
 	while (wf_buf_len(&s->wb)) {
-		ssize_t n = write(s->io.fd, wf_buf_data(&s->wb), wf_buf_len(&s->wb));
+		ssize_t n = send(s->io.fd, wf_buf_data(&s->wb), wf_buf_len(&s->wb), MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -61,7 +61,9 @@ int wf_sio_writev(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, 
 			v[k++] = (struct iovec){wf_buf_data(&s->wb), queued};
 		for (int i = 0; i < n && k <= WF_SIO_MAX_IOV; i++)
 			v[k++] = iov[i];
-		ssize_t w = writev(s->io.fd, v, k);
+		/* send/sendmsg, not writev/read: the socket calls skip the VFS layer */
+		ssize_t w = k == 1 ? send(s->io.fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL)
+		                   : sendmsg(s->io.fd, &(struct msghdr){.msg_iov = v, .msg_iovlen = (size_t)k}, MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			s->err = 1;
 			return -errno;
@@ -114,7 +116,7 @@ int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)
 	uint32_t want = (uint32_t)room;
 	if (want > max - wf_buf_len(&s->rb) && max - wf_buf_len(&s->rb) >= 4096)
 		want = max - wf_buf_len(&s->rb);
-	ssize_t n = read(s->io.fd, s->rb.p + s->rb.w, want);
+	ssize_t n = recv(s->io.fd, s->rb.p + s->rb.w, want, 0);
 	if (n > 0) {
 		s->rb.w += (uint32_t)n;
 		return (int)n;

@@ -74,12 +74,11 @@ size_t wf_hpack_encode_bound(const struct wf_hdr *h, uint32_t n)
 
 size_t wf_hpack_encode(struct wf_hpack_enc *e, const struct wf_hdr *h, uint32_t n, const uint8_t *flags, uint8_t *out)
 {
-	nghttp2_nv nv[256] = {{0}}, *v = n <= 256 ? nv : malloc(n * sizeof(*v));
+	nghttp2_nv *v = malloc((n ? n : 1) * sizeof(*v));
 	for (uint32_t i = 0; i < n; i++)
 		v[i] = (nghttp2_nv){(uint8_t *)h[i].name, (uint8_t *)h[i].value, h[i].name_len, h[i].value_len,
 		                    flags && flags[i] ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
 	ssize_t k = nghttp2_hd_deflate_hd((void *)e->t, out, wf_hpack_encode_bound(h, n), v, n);
-	if (v != nv)
-		free(v);
+	free(v);
 	return k < 0 ? 0 : (size_t)k;
 }

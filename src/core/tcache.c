@@ -39,7 +39,7 @@ static unsigned class_of(size_t n)
 	return c - 1;
 }
 
-static uint32_t keep_max(unsigned c)
+static __attribute__((unused)) uint32_t keep_max(unsigned c) /* unused under ASan */
 {
 	uint32_t k = KEEP_BYTES / class_size[c];
 	return k > 256 ? 256 : k;

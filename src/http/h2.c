@@ -46,6 +46,10 @@ struct stream {
 	uint8_t final_seen;                /* client: the final (non-1xx) response head came */
 	uint8_t head_seen;                 /* the first header block came (server: the request head) */
 	uint8_t bodiless;                  /* client: a HEAD request (its response has no body) */
+	uint8_t unopened;                  /* client: its HEADERS wait for a slot under the peer's limit */
+	struct stream *onext;              /* h->unopened, in id order */
+	struct wf_hdr *head;               /* client: the request head kept while unopened */
+	uint32_t n_head;
 	uint32_t reset_code;               /* closing because of a reset: its code */
 	uint8_t reset;
 	int64_t send_win;                  /* the peer's window for this stream */
@@ -71,6 +75,8 @@ struct wf_h2 {
 	struct stream *all, *ready, *ready_tail, *closing;
 	int32_t last_peer_id;              /* highest stream id the peer opened */
 	int32_t next_id;                   /* client: the next stream id */
+	struct stream *unopened, *unopened_tail; /* client: requests over the peer's stream limit */
+	uint32_t n_unopened;
 	int32_t head_sid;                  /* server: a request head begun and not ended, or 0 */
 	/* receiving */
 	uint32_t preface_seen;             /* server: bytes of the client preface matched */
@@ -288,6 +294,16 @@ static void stream_free(struct wf_h2 *h, struct stream *st)
 		if (h->ready_tail == st)
 			h->ready_tail = last;
 	}
+	if (st->unopened) {
+		struct stream **up = &h->unopened, *last = NULL;
+		while (*up != st)
+			last = *up, up = &(*up)->onext;
+		*up = st->onext;
+		if (h->unopened_tail == st)
+			h->unopened_tail = last;
+		h->n_unopened--;
+		free(st->head);
+	}
 	h->n_open--;
 	wf_buf_release(&st->q, h->pool);
 	free(st->trailers);
@@ -323,7 +339,8 @@ static void reset_stream(struct wf_h2 *h, struct stream *st, uint32_t code)
 {
 	if (st->reset)
 		return;
-	send_rst(h, st->id, code);
+	if (!st->unopened) /* the peer never heard of a stream still waiting to open */
+		send_rst(h, st->id, code);
 	st->reset = 1;
 	st->reset_code = code;
 	want_close(h, st);
@@ -925,10 +942,12 @@ static int send_headers(struct wf_h2 *h, int32_t sid, const struct wf_hdr *hdrs,
 	return 0;
 }
 
+static void open_waiting(struct wf_h2 *h);
+
 /* Frame a stream's queued DATA, as far as the windows go. */
 static void frame_stream(struct wf_h2 *h, struct stream *st)
 {
-	while (!st->reset && !st->end_sent) {
+	while (!st->reset && !st->end_sent && !st->unopened) {
 		size_t avail = wf_buf_len(&st->q);
 		int64_t win = st->send_win < h->send_win ? st->send_win : h->send_win;
 		if (avail && win <= 0)
@@ -971,6 +990,8 @@ static void frame_stream(struct wf_h2 *h, struct stream *st)
 
 size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
 {
+	if (h->unopened)
+		open_waiting(h);
 	while (h->ready && wf_buf_len(&h->out) < OUT_CHUNK && (h->send_win > 0 || !wf_buf_len(&h->ready->q))) {
 		struct stream *st = h->ready;
 		h->ready = st->rnext;
@@ -994,6 +1015,43 @@ void wf_h2_sent(struct wf_h2 *h, size_t n)
 
 /* ---- the owner's calls ------------------------------------------------------------------------- */
 
+/* A copy of a field list in one allocation (fields kept until they can be sent). */
+static struct wf_hdr *fields_copy(const struct wf_hdr *hdrs, uint32_t n)
+{
+	size_t bytes = n * sizeof(struct wf_hdr);
+	for (uint32_t i = 0; i < n; i++)
+		bytes += hdrs[i].name_len + hdrs[i].value_len;
+	struct wf_hdr *f = malloc(bytes ? bytes : 1);
+	char *o = (char *)(f + n);
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(o, hdrs[i].name, hdrs[i].name_len);
+		memcpy(o + hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len);
+		f[i] = (struct wf_hdr){o, o + hdrs[i].name_len, hdrs[i].name_len, hdrs[i].value_len};
+		o += hdrs[i].name_len + hdrs[i].value_len;
+	}
+	return f;
+}
+
+/* Client: send the HEADERS of waiting requests, in id order, while the peer's limit allows. */
+static void open_waiting(struct wf_h2 *h)
+{
+	while (h->unopened && h->n_open - h->n_unopened < h->peer_max_streams) {
+		struct stream *st = h->unopened;
+		h->unopened = st->onext;
+		if (!h->unopened)
+			h->unopened_tail = NULL;
+		h->n_unopened--;
+		st->unopened = 0;
+		send_headers(h, st->id, st->head, st->n_head, st->end && !wf_buf_len(&st->q) && !st->trailers);
+		if (st->end && !wf_buf_len(&st->q) && !st->trailers)
+			st->end_sent = 1;
+		free(st->head);
+		st->head = NULL;
+		if (wf_buf_len(&st->q) || (st->end && !st->end_sent))
+			make_ready(h, st);
+	}
+}
+
 int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
 {
 	if (h->fatal || h->goaway_received || h->goaway_sent || h->next_id > WINDOW_MAX - 2)
@@ -1005,13 +1063,27 @@ int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_
 	for (uint32_t i = 0; i < n && hdrs[i].name_len && hdrs[i].name[0] == ':'; i++)
 		if (wf_hdr_name_is(&hdrs[i], ":method", 7) && hdrs[i].value_len == 4 && !memcmp(hdrs[i].value, "HEAD", 4))
 			st->bodiless = 1;
+	st->end = (uint8_t)end_stream;
+	if (h->unopened || h->n_open - 1 - h->n_unopened >= h->peer_max_streams) {
+		/* the peer takes no more streams now: the request waits for one to end (its HEADERS
+		 * must still leave in id order) */
+		st->unopened = 1;
+		st->head = fields_copy(hdrs, n);
+		st->n_head = n;
+		if (h->unopened_tail)
+			h->unopened_tail->onext = st;
+		else
+			h->unopened = st;
+		h->unopened_tail = st;
+		h->n_unopened++;
+		return id;
+	}
 	if (send_headers(h, id, hdrs, n, end_stream) < 0) {
 		stream_free(h, st);
 		h->streams_opened--;
 		return -1;
 	}
 	st->end_sent = (uint8_t)end_stream;
-	st->end = (uint8_t)end_stream;
 	return id;
 }
 
@@ -1020,21 +1092,11 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 	struct stream *st = stream_of(h, id);
 	if (!st || st->reset || st->end_sent)
 		return -1;
-	if (wf_buf_len(&st->q)) {
+	if (wf_buf_len(&st->q) || st->unopened) {
 		/* trailers after queued DATA: they leave when the queue is empty */
 		if (!end_stream || st->trailers || st->end)
 			return -1;
-		size_t bytes = n * sizeof(struct wf_hdr);
-		for (uint32_t i = 0; i < n; i++)
-			bytes += hdrs[i].name_len + hdrs[i].value_len;
-		st->trailers = malloc(bytes ? bytes : 1);
-		char *o = (char *)(st->trailers + n);
-		for (uint32_t i = 0; i < n; i++) {
-			memcpy(o, hdrs[i].name, hdrs[i].name_len);
-			memcpy(o + hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len);
-			st->trailers[i] = (struct wf_hdr){o, o + hdrs[i].name_len, hdrs[i].name_len, hdrs[i].value_len};
-			o += hdrs[i].name_len + hdrs[i].value_len;
-		}
+		st->trailers = fields_copy(hdrs, n);
 		st->n_trailers = n;
 		st->end = 1;
 		st->local_done = 1;

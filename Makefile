@@ -13,7 +13,7 @@ CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
            -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
 # OpenSSL is not linked: src/net/ssl_api.c loads it when a config first needs TLS (unit tests
 # that drive OpenSSL themselves link it).
-LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -lnghttp2 -ldl -lpthread -lm
+LDLIBS  := -lyaml -lprotobuf-c -lpcre2-8 -lxxhash -ldl -lpthread -lm
 LDFLAGS += $(SAN)
 
 PROTOS    := $(shell find src/xds/proto -name '*.proto' | sort)
@@ -65,7 +65,7 @@ $(BUILD)/weft: $(CLI_OBJS) $(BUILD)/libweft.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libweft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS) -lssl -lcrypto
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS) -lssl -lcrypto -lnghttp2 # nghttp2: the HTTP/2 tests' reference peer
 
 unit: $(UNIT_BINS)
 

@@ -1,5 +1,6 @@
-/* Per-thread caches of small blocks, for allocation-heavy libraries (nghttp2 allocates
- * frames, header copies and stream state for every request). glibc keeps only seven freed
+/* Per-thread caches of small blocks, for allocation-heavy libraries (nghttp2 allocated
+ * frames, header copies and stream state for every request; its session is gone, the caches
+ * stay for what allocates per request). glibc keeps only seven freed
  * blocks of a size per thread, fewer than a burst of streams frees at once, so the rest go
  * back to its arenas and come out again slowly; here each size class keeps up to a few
  * hundred. Blocks may be freed on any thread; they join that thread's cache. */

@@ -1,52 +1,111 @@
+/* The HTTP/2 codec (RFC 9113): frames in, frames out, for one connection of either side.
+ *
+ * Receiving: bytes are cut into frames (a frame split across reads is gathered in `fb`); each
+ * frame is checked and acted on at once. A header block (HEADERS + CONTINUATION) is gathered,
+ * decoded with HPACK, checked against the message rules (h2_fields.c) and handed to the owner.
+ * DATA goes to the owner as it comes; the peer's windows reopen only as the owner consumes.
+ *
+ * Sending: HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY and WINDOW_UPDATE are serialized into
+ * `out` when submitted (so HPACK's order is the wire's order); DATA is cut from each stream's
+ * queue when the owner asks for bytes to write (wf_h2_send_pending), as the windows allow,
+ * taking streams in turn. Stream ends found while sending or receiving close the stream there
+ * (never inside a call the owner made to submit something), and the owner hears of it. */
 #include "http/h2.h"
 
 #include "core/str.h"
-#include "core/tcache.h"
+#include "http/h2_fields.h"
+#include "http/hpack.h"
 
-#include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OUT_CHUNK (64 * 1024)  /* serialize up to this much per wf_h2_send_pending */
+#define OUT_CHUNK (64 * 1024)   /* DATA is framed while less than this waits to be written */
+#define FRAME_MAX 16384         /* our SETTINGS_MAX_FRAME_SIZE (the default) */
+#define WINDOW_MAX 2147483647
+#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PREFACE_LEN 24
 
-/* Per stream: the header block being received, and the DATA queued to send. */
+enum { F_DATA, F_HEADERS, F_PRIORITY, F_RST_STREAM, F_SETTINGS, F_PUSH_PROMISE, F_PING, F_GOAWAY,
+       F_WINDOW_UPDATE, F_CONTINUATION };
+enum { FL_END_STREAM = 1, FL_ACK = 1, FL_END_HEADERS = 4, FL_PADDED = 8, FL_PRIORITY = 0x20 };
+enum { E_NO_ERROR, E_PROTOCOL, E_INTERNAL, E_FLOW_CONTROL, E_SETTINGS_TIMEOUT, E_STREAM_CLOSED, E_FRAME_SIZE,
+       E_REFUSED_STREAM, E_CANCEL, E_COMPRESSION, E_CONNECT, E_ENHANCE_YOUR_CALM };
+enum { S_HEADER_TABLE_SIZE = 1, S_ENABLE_PUSH, S_MAX_CONCURRENT_STREAMS, S_INITIAL_WINDOW_SIZE, S_MAX_FRAME_SIZE,
+       S_MAX_HEADER_LIST_SIZE, S_ENABLE_CONNECT_PROTOCOL = 8, S_NO_RFC7540_PRIORITIES = 9 };
+
 struct stream {
 	int32_t id;
+	struct stream *hnext;              /* hash chain */
 	struct stream *prev, *next;        /* every stream of the connection */
-	struct stream *next_unopened;
-	uint8_t too_large;                 /* its header block went over the limits */
-	/* sending */
-	struct wf_buf q;
-	uint8_t end;                       /* no more DATA after q */
-	uint8_t provider;                  /* a data provider is attached (nghttp2 reads q) */
-	uint8_t deferred;                  /* the provider said "nothing yet" */
+	struct stream *rnext;              /* DATA ready to frame (h->ready) */
+	struct stream *cnext;              /* to close at the next chance (h->closing) */
+	uint8_t in_ready, in_closing;
 	uint8_t local_done;                /* our side ended (END_STREAM sent or queued) */
-	uint8_t peer_done;                 /* the peer's side ended */
-	nghttp2_nv *trailers; size_t n_trailers;
-	void *owner;                       /* the owner's object for the stream */
+	uint8_t end_sent;                  /* END_STREAM went into `out` */
+	uint8_t peer_done;                 /* the peer's END_STREAM came */
+	uint8_t final_seen;                /* client: the final (non-1xx) response head came */
+	uint8_t head_seen;                 /* the first header block came (server: the request head) */
+	uint8_t bodiless;                  /* client: a HEAD request (its response has no body) */
+	uint8_t unopened;                  /* client: its HEADERS wait for a slot under the peer's limit */
+	struct stream *onext;              /* h->unopened, in id order */
+	struct wf_hdr *head;               /* client: the request head kept while unopened */
+	uint32_t n_head;
+	uint32_t reset_code;               /* closing because of a reset: its code */
+	uint8_t reset;
+	int64_t send_win;                  /* the peer's window for this stream */
+	int64_t recv_win;                  /* what the peer may still send on it */
+	uint32_t unacked;                  /* consumed bytes not yet given back (WINDOW_UPDATE) */
+	int64_t content_length, received;  /* the peer's declared and actual DATA bytes */
+	struct wf_buf q;                   /* DATA to send */
+	uint8_t end;                       /* no more DATA after q */
+	struct wf_hdr *trailers;           /* to send once q is empty (one allocation) */
+	uint32_t n_trailers;
+	void *owner;
 };
 
 struct wf_h2 {
-	nghttp2_session *s;
-	struct stream *unopened;           /* client: requests submitted, not yet sent */
-	struct stream *all;
 	struct wf_h2_limits lim;
 	const struct wf_h2_ops *ops;
 	void *ctx;
 	struct wf_pool *pool;
 	int server;
-	struct wf_buf out;                 /* serialized frames not yet written */
-	/* the header block being received (one at a time per connection: a block's frames are
-	 * contiguous): names and values in hb, (offset, length) pairs in idx */
-	char *hb; uint32_t hb_len, hb_cap;
-	uint32_t *idx; uint32_t n_idx, cap_idx;
-	uint32_t list_bytes;
+	/* streams */
+	struct stream **tab;
+	uint32_t tab_mask, n_open;
+	struct stream *all, *ready, *ready_tail, *closing;
+	int32_t last_peer_id;              /* highest stream id the peer opened */
+	int32_t next_id;                   /* client: the next stream id */
+	struct stream *unopened, *unopened_tail; /* client: requests over the peer's stream limit */
+	uint32_t n_unopened;
 	int32_t head_sid;                  /* server: a request head begun and not ended, or 0 */
+	/* receiving */
+	uint32_t preface_seen;             /* server: bytes of the client preface matched */
+	uint8_t settings_seen;             /* the peer's first SETTINGS came */
+	uint8_t settings_acked;            /* the peer acknowledged ours (our limits are known to it) */
+	uint8_t fb[9 + FRAME_MAX];         /* a frame split across reads */
+	uint32_t fb_len;
+	uint8_t *hb; uint32_t hb_len, hb_cap; /* a header block being gathered */
+	int32_t hb_sid;                    /* its stream (0: none) */
+	uint8_t hb_flags;                  /* its HEADERS flags (END_STREAM) */
+	uint32_t continuations;
+	char *fv; uint32_t fv_len, fv_cap; /* decoded fields: names and values */
+	struct wf_hdr *fl; uint32_t n_fl, cap_fl;
+	uint8_t fl_overflow;
+	struct wf_hpack_dec dec;
+	int64_t recv_win;                  /* connection: what the peer may still send */
+	uint32_t unacked;                  /* connection: consumed, not yet given back */
+	/* sending */
+	struct wf_hpack_enc enc;
+	struct wf_buf out;
+	int64_t send_win;                  /* connection: the peer's window */
+	uint32_t peer_initial_window, peer_max_frame, peer_max_streams;
+	uint32_t out_frames, out_control;  /* frames in `out` since it was last empty */
+	uint8_t goaway_sent, goaway_received;
+	int32_t goaway_last;               /* the last stream id we said we would process */
 	enum wf_h2_error err;
 	uint8_t fatal;
 	/* abuse accounting */
-	uint32_t continuations;            /* CONTINUATION frames in the current header block */
-	uint32_t empty_run;                /* consecutive frames with an empty payload */
+	uint32_t empty_run;
 	uint64_t streams_opened, streams_closed, premature_resets;
 	uint64_t priority_frames, window_updates, data_frames_sent;
 };
@@ -86,39 +145,108 @@ const char *wf_h2_error_str(enum wf_h2_error e)
 	return "?";
 }
 
-/* A fatal abuse: GOAWAY (ENHANCE_YOUR_CALM, or PROTOCOL_ERROR) and stop. */
-static int fail(struct wf_h2 *h, enum wf_h2_error e)
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* ---- output ---------------------------------------------------------------------------------- */
+
+/* Room for a frame of len payload bytes at the end of `out`: its 9-byte header is written,
+ * the payload's place returned. */
+static uint8_t *frame(struct wf_h2 *h, uint32_t len, uint8_t type, uint8_t flags, int32_t sid)
+{
+	if (wf_buf_reserve(&h->out, h->pool, 9 + len, UINT32_MAX) < (int)(9 + len))
+		return NULL;
+	uint8_t *p = (uint8_t *)h->out.p + h->out.w;
+	p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)len;
+	p[3] = type, p[4] = flags;
+	put32(p + 5, (uint32_t)sid & 0x7fffffffu);
+	h->out.w += 9 + len;
+	h->out_frames++;
+	return p + 9;
+}
+
+static void control_frame(struct wf_h2 *h, uint8_t type, uint8_t flags, int32_t sid, const uint8_t *payload, uint32_t len)
+{
+	uint8_t *p = frame(h, len, type, flags, sid);
+	if (p && len)
+		memcpy(p, payload, len);
+	h->out_control++;
+}
+
+static void send_rst(struct wf_h2 *h, int32_t sid, uint32_t code)
+{
+	uint8_t b[4];
+	put32(b, code);
+	control_frame(h, F_RST_STREAM, 0, sid, b, 4);
+}
+
+static void send_window_update(struct wf_h2 *h, int32_t sid, uint32_t inc)
+{
+	uint8_t b[4];
+	put32(b, inc);
+	uint8_t *p = frame(h, 4, F_WINDOW_UPDATE, 0, sid);
+	if (p)
+		memcpy(p, b, 4);
+}
+
+static void send_goaway(struct wf_h2 *h, uint32_t code)
+{
+	uint8_t b[8];
+	h->goaway_last = h->last_peer_id;
+	put32(b, (uint32_t)h->goaway_last);
+	put32(b + 4, code);
+	control_frame(h, F_GOAWAY, 0, 0, b, 8);
+	h->goaway_sent = 1;
+}
+
+/* A connection error: GOAWAY with the code, and nothing more is read. */
+static int fail_code(struct wf_h2 *h, enum wf_h2_error e, uint32_t code)
 {
 	if (!h->fatal) {
 		h->fatal = 1;
 		h->err = e;
-		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-		                      e == WF_H2_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM, NULL, 0);
+		send_goaway(h, code);
 	}
-	return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return -1;
 }
 
-static struct stream *stream_of(struct wf_h2 *h, int32_t id)
+static int fail(struct wf_h2 *h, enum wf_h2_error e)
 {
-	struct stream *st = nghttp2_session_get_stream_user_data(h->s, id);
-	for (struct stream *u = h->unopened; !st && u; u = u->next_unopened)
-		if (u->id == id)
-			st = u; /* nghttp2 makes the stream when its HEADERS leave */
-	return st;
+	return fail_code(h, e, e == WF_H2_PROTOCOL ? E_PROTOCOL : E_ENHANCE_YOUR_CALM);
 }
 
-static void opened(struct wf_h2 *h, int32_t id)
-{
-	for (struct stream **u = &h->unopened; *u; u = &(*u)->next_unopened)
-		if ((*u)->id == id) {
-			*u = (*u)->next_unopened;
-			return;
-		}
-}
+/* Header block fragments: HEADERS, then CONTINUATIONs of at most the peer's frame size. */
+static int send_headers(struct wf_h2 *h, int32_t sid, const struct wf_hdr *hdrs, uint32_t n, int end_stream);
 
-/* Stream objects are recycled per thread (a stream costs no allocation of ours once warm). */
+/* ---- streams ------------------------------------------------------------------------------------ */
+
 static __thread struct stream *free_streams;
 static __thread unsigned n_free_streams;
+
+static struct stream *stream_of(const struct wf_h2 *h, int32_t id)
+{
+	for (struct stream *st = h->tab[(uint32_t)id & h->tab_mask]; st; st = st->hnext)
+		if (st->id == id)
+			return st;
+	return NULL;
+}
+
+static void tab_grow(struct wf_h2 *h)
+{
+	uint32_t n = (h->tab_mask + 1) * 2;
+	struct stream **t = calloc(n, sizeof(*t));
+	for (struct stream *st = h->all; st; st = st->next) {
+		st->hnext = t[(uint32_t)st->id & (n - 1)];
+		t[(uint32_t)st->id & (n - 1)] = st;
+	}
+	free(h->tab);
+	h->tab = t;
+	h->tab_mask = n - 1;
+}
 
 static struct stream *stream_new(struct wf_h2 *h, int32_t id)
 {
@@ -131,33 +259,54 @@ static struct stream *stream_new(struct wf_h2 *h, int32_t id)
 		st = calloc(1, sizeof(*st));
 	}
 	st->id = id;
+	if (++h->n_open > h->tab_mask + 1)
+		tab_grow(h); /* rehashes h->all, which st is not in yet */
 	st->next = h->all;
 	if (h->all)
 		h->all->prev = st;
 	h->all = st;
+	st->hnext = h->tab[(uint32_t)id & h->tab_mask];
+	h->tab[(uint32_t)id & h->tab_mask] = st;
+	st->send_win = h->peer_initial_window;
+	st->recv_win = h->lim.initial_stream_window > WINDOW_MAX ? WINDOW_MAX : h->lim.initial_stream_window;
+	st->content_length = -1;
 	h->streams_opened++;
 	return st;
 }
 
-static void free_nv(nghttp2_nv *nv, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(nv[i].name);
-		free(nv[i].value);
-	}
-	free(nv);
-}
-
 static void stream_free(struct wf_h2 *h, struct stream *st)
 {
+	struct stream **pp = &h->tab[(uint32_t)st->id & h->tab_mask];
+	while (*pp != st)
+		pp = &(*pp)->hnext;
+	*pp = st->hnext;
 	if (st->prev)
 		st->prev->next = st->next;
 	else
 		h->all = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
+	if (st->in_ready) {
+		struct stream **rp = &h->ready, *last = NULL;
+		while (*rp != st)
+			last = *rp, rp = &(*rp)->rnext;
+		*rp = st->rnext;
+		if (h->ready_tail == st)
+			h->ready_tail = last;
+	}
+	if (st->unopened) {
+		struct stream **up = &h->unopened, *last = NULL;
+		while (*up != st)
+			last = *up, up = &(*up)->onext;
+		*up = st->onext;
+		if (h->unopened_tail == st)
+			h->unopened_tail = last;
+		h->n_unopened--;
+		free(st->head);
+	}
+	h->n_open--;
 	wf_buf_release(&st->q, h->pool);
-	free_nv(st->trailers, st->n_trailers);
+	free(st->trailers);
 #ifndef __SANITIZE_ADDRESS__
 	if (n_free_streams < 256) {
 		st->next = free_streams;
@@ -169,219 +318,558 @@ static void stream_free(struct wf_h2 *h, struct stream *st)
 	free(st);
 }
 
-/* ---- receiving ----------------------------------------------------------------------------- */
-
-static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user)
+/* The stream is over: closed once it is safe to call the owner (receive or send time). */
+static void want_close(struct wf_h2 *h, struct stream *st)
 {
-	struct wf_h2 *h = user;
-	if (hd->type == NGHTTP2_CONTINUATION && ++h->continuations > h->lim.max_continuations)
-		return fail(h, WF_H2_CONTINUATION_FLOOD);
-	if (hd->type == NGHTTP2_HEADERS)
-		h->continuations = 0;
+	if (!st->in_closing) {
+		st->in_closing = 1;
+		st->cnext = h->closing;
+		h->closing = st;
+	}
+}
+
+static void maybe_done(struct wf_h2 *h, struct stream *st)
+{
+	if (st->end_sent && st->peer_done)
+		want_close(h, st);
+}
+
+/* Reset a stream (RST_STREAM with the code) and close it. */
+static void reset_stream(struct wf_h2 *h, struct stream *st, uint32_t code)
+{
+	if (st->reset)
+		return;
+	if (!st->unopened) /* the peer never heard of a stream still waiting to open */
+		send_rst(h, st->id, code);
+	st->reset = 1;
+	st->reset_code = code;
+	want_close(h, st);
+}
+
+static void close_pending(struct wf_h2 *h)
+{
+	while (h->closing) {
+		struct stream *st = h->closing;
+		h->closing = st->cnext;
+		if (st->id == h->head_sid)
+			h->head_sid = 0;
+		h->ops->closed(h->ctx, st->id, st->reset ? st->reset_code : 0); /* the owner may still look it up */
+		h->streams_closed++;
+		stream_free(h, st);
+	}
+	if (h->server && h->streams_closed >= 100 && h->premature_resets * 2 >= h->streams_closed)
+		fail(h, WF_H2_RAPID_RESET);
+}
+
+static void make_ready(struct wf_h2 *h, struct stream *st)
+{
+	if (st->in_ready || st->reset)
+		return;
+	st->in_ready = 1;
+	st->rnext = NULL;
+	if (h->ready_tail)
+		h->ready_tail->rnext = st;
+	else
+		h->ready = st;
+	h->ready_tail = st;
+}
+
+/* ---- receiving: header blocks -------------------------------------------------------------------- */
+
+static int emit_field(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, int never)
+{
+	struct wf_h2 *h = ctx;
+	if (h->n_fl >= h->lim.max_headers) {
+		h->fl_overflow = 1;
+		return WF_HPACK_TOO_LARGE; /* too many fields: as too many bytes */
+	}
+	if (h->fv_len + nl + vl > h->fv_cap) {
+		while (h->fv_len + nl + vl > h->fv_cap)
+			h->fv_cap = h->fv_cap ? h->fv_cap * 2 : 1024;
+		h->fv = realloc(h->fv, h->fv_cap);
+	}
+	if (h->n_fl == h->cap_fl) {
+		h->cap_fl = h->cap_fl ? h->cap_fl * 2 : 32;
+		h->fl = realloc(h->fl, h->cap_fl * sizeof(*h->fl));
+	}
+	char *p = h->fv + h->fv_len;
+	memcpy(p, name, nl);
+	memcpy(p + nl, value, vl);
+	/* offsets until the block is decoded (fv may move): header_block makes them pointers */
+	h->fl[h->n_fl++] = (struct wf_hdr){(const char *)(uintptr_t)h->fv_len, (const char *)(uintptr_t)(h->fv_len + nl), nl, vl};
+	h->fv_len += nl + vl;
+	return 0;
+}
+
+/* Server: the peer's HEADERS opens stream sid (the stream exists while its head arrives, so
+ * that a request_headers_timeout can answer it). */
+static int open_stream(struct wf_h2 *h, int32_t sid)
+{
+	if (!(sid & 1))
+		return fail(h, WF_H2_PROTOCOL);
+	h->last_peer_id = sid;
+	if (h->goaway_sent)
+		return 0; /* after our GOAWAY: not processed */
+	if (h->n_open >= h->lim.max_concurrent_streams) {
+		/* over a limit the peer has acknowledged: it breaks the protocol (§5.1.2) */
+		if (h->settings_acked)
+			return fail(h, WF_H2_PROTOCOL);
+		reset_stream(h, stream_new(h, sid), E_REFUSED_STREAM);
+		return 0;
+	}
+	stream_new(h, sid);
+	h->head_sid = sid;
+	return 0;
+}
+
+/* A whole header block for stream sid arrived (flags: its HEADERS flags). */
+static int header_block(struct wf_h2 *h, int32_t sid, uint8_t flags, const uint8_t *p, size_t n)
+{
+	int end = (flags & FL_END_STREAM) != 0;
+	if (sid == h->head_sid)
+		h->head_sid = 0;
+	h->fv_len = h->n_fl = 0;
+	h->fl_overflow = 0;
+	int r = wf_hpack_decode(&h->dec, p, n, h->lim.max_header_list, emit_field, h);
+	if (r == WF_HPACK_ERROR)
+		return fail_code(h, WF_H2_PROTOCOL, E_COMPRESSION);
+	int too_large = r == WF_HPACK_TOO_LARGE || h->fl_overflow;
+	for (uint32_t i = 0; i < h->n_fl; i++) {
+		h->fl[i].name = h->fv + (uintptr_t)h->fl[i].name;
+		h->fl[i].value = h->fv + (uintptr_t)h->fl[i].value;
+	}
+	struct stream *st = stream_of(h, sid);
+	enum wf_h2_block kind;
+	if (h->server) {
+		if (!st)
+			return 0; /* closed, refused, or after our GOAWAY: the block kept HPACK in step */
+		kind = st->head_seen ? WF_H2B_TRAILERS : WF_H2B_REQUEST;
+	} else {
+		if (!st)
+			return sid > h->next_id - 2 || !(sid & 1) ? fail(h, WF_H2_PROTOCOL) : 0;
+		kind = st->final_seen ? WF_H2B_TRAILERS : WF_H2B_RESPONSE;
+	}
+	if (st->peer_done || st->reset) {
+		if (!st->reset)
+			reset_stream(h, st, E_STREAM_CLOSED);
+		return 0;
+	}
+	if (kind == WF_H2B_TRAILERS && !end) { /* a trailer section ends the stream (§8.1) */
+		reset_stream(h, st, E_PROTOCOL);
+		return 0;
+	}
+	if (too_large) {
+		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
+		h->premature_resets++;
+		if (h->ops->header_overflow)
+			h->ops->header_overflow(h->ctx, sid);
+		reset_stream(h, st, E_INTERNAL);
+		return 0;
+	}
+	struct wf_h2_msg m;
+	if (wf_h2_check_fields(h->fl, h->n_fl, kind, h->server && h->lim.connect_protocol, &m) < 0) {
+		reset_stream(h, st, E_PROTOCOL);
+		return 0;
+	}
+	if (kind == WF_H2B_RESPONSE && m.status >= 200)
+		st->final_seen = 1;
+	if (kind == WF_H2B_RESPONSE && m.status < 200 && end) {
+		reset_stream(h, st, E_PROTOCOL); /* a 1xx cannot end the stream */
+		return 0;
+	}
+	if (kind != WF_H2B_TRAILERS && (kind == WF_H2B_REQUEST || m.status >= 200))
+		st->content_length = m.connect || st->bodiless || m.status == 204 || m.status == 304 ? -1 : m.content_length;
+	st->head_seen = 1;
+	if (end) {
+		st->peer_done = 1;
+		if (st->content_length > 0 && kind != WF_H2B_TRAILERS) {
+			reset_stream(h, st, E_PROTOCOL); /* declared a body and sent none */
+			return 0;
+		}
+	}
+	if (h->server && kind == WF_H2B_REQUEST && st->local_done) {
+		maybe_done(h, st);
+		return 0; /* answered before its head was complete (request_headers_timeout) */
+	}
+	if (h->ops->headers(h->ctx, sid, h->fl, h->n_fl, end, kind == WF_H2B_TRAILERS) < 0)
+		reset_stream(h, st, E_INTERNAL);
+	else
+		maybe_done(h, st);
+	return 0;
+}
+
+static int gather(struct wf_h2 *h, const uint8_t *p, size_t n)
+{
+	if (h->hb_len + n > h->hb_cap) {
+		while (h->hb_len + n > h->hb_cap)
+			h->hb_cap = h->hb_cap ? h->hb_cap * 2 : 4096;
+		h->hb = realloc(h->hb, h->hb_cap);
+	}
+	memcpy(h->hb + h->hb_len, p, n);
+	h->hb_len += (uint32_t)n;
+	return 0;
+}
+
+/* ---- receiving: frames ------------------------------------------------------------------------- */
+
+/* Strip padding: the payload without its Pad Length byte and padding, or -1 (PROTOCOL_ERROR). */
+static int unpad(uint8_t flags, const uint8_t **p, uint32_t *len)
+{
+	if (!(flags & FL_PADDED))
+		return 0;
+	if (*len < 1 || (*p)[0] >= *len)
+		return -1;
+	uint32_t pad = (*p)[0];
+	*p += 1;
+	*len -= 1 + pad;
+	return 0;
+}
+
+static void consume_connection(struct wf_h2 *h, uint32_t n)
+{
+	h->unacked += n;
+	int64_t initial = h->lim.initial_connection_window > WINDOW_MAX ? WINDOW_MAX : (int64_t)h->lim.initial_connection_window;
+	if (initial < 65535)
+		initial = 65535;
+	if (h->unacked >= initial / 2 && !h->fatal) {
+		send_window_update(h, 0, h->unacked);
+		h->recv_win += h->unacked;
+		h->unacked = 0;
+	}
+}
+
+static int on_data(struct wf_h2 *h, uint8_t flags, int32_t sid, const uint8_t *p, uint32_t len)
+{
+	uint32_t flen = len;
+	if (!sid)
+		return fail(h, WF_H2_PROTOCOL);
+	if (unpad(flags, &p, &len) < 0)
+		return fail(h, WF_H2_PROTOCOL);
+	h->recv_win -= flen;
+	if (h->recv_win < 0)
+		return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
+	struct stream *st = stream_of(h, sid);
+	if (!st) {
+		if ((h->server && sid > h->last_peer_id) || (!h->server && sid >= h->next_id))
+			return fail(h, WF_H2_PROTOCOL); /* an idle stream */
+		consume_connection(h, flen); /* a closed stream's: nobody wants it */
+		return 0;
+	}
+	if (flen - len)
+		consume_connection(h, flen - len); /* padding is acknowledged at once */
+	if (st->peer_done || !st->head_seen) {
+		consume_connection(h, len);
+		if (!st->reset)
+			reset_stream(h, st, st->peer_done ? E_STREAM_CLOSED : E_PROTOCOL);
+		return 0;
+	}
+	st->recv_win -= flen;
+	if (st->recv_win < 0) {
+		consume_connection(h, len);
+		reset_stream(h, st, E_FLOW_CONTROL);
+		return 0;
+	}
+	if (st->reset) {
+		consume_connection(h, len);
+		return 0;
+	}
+	st->received += len;
+	int end = (flags & FL_END_STREAM) != 0;
+	if (st->content_length >= 0 && (st->received > st->content_length || (end && st->received != st->content_length))) {
+		consume_connection(h, len);
+		reset_stream(h, st, E_PROTOCOL);
+		return 0;
+	}
+	if (end)
+		st->peer_done = 1;
+	if (len && h->ops->data(h->ctx, sid, p, len, 0) < 0) {
+		reset_stream(h, st, E_INTERNAL);
+		return 0;
+	}
+	if (end) {
+		if (h->ops->data(h->ctx, sid, NULL, 0, 1) < 0)
+			reset_stream(h, st, E_INTERNAL);
+		else
+			maybe_done(h, st);
+	}
+	return 0;
+}
+
+static int on_settings(struct wf_h2 *h, uint8_t flags, int32_t sid, const uint8_t *p, uint32_t len)
+{
+	if (sid)
+		return fail(h, WF_H2_PROTOCOL);
+	if (flags & FL_ACK) {
+		h->settings_acked = 1;
+		return len ? fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE) : 0;
+	}
+	if (len % 6)
+		return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+	for (uint32_t i = 0; i < len; i += 6) {
+		uint16_t id = (uint16_t)(p[i] << 8 | p[i + 1]);
+		uint32_t v = get32(p + i + 2);
+		switch (id) {
+		case S_HEADER_TABLE_SIZE:
+			wf_hpack_enc_peer_max(&h->enc, v);
+			break;
+		case S_ENABLE_PUSH:
+			if (v > 1 || (!h->server && v))
+				return fail(h, WF_H2_PROTOCOL);
+			break;
+		case S_MAX_CONCURRENT_STREAMS:
+			h->peer_max_streams = v;
+			break;
+		case S_INITIAL_WINDOW_SIZE: {
+			if (v > WINDOW_MAX)
+				return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
+			int64_t delta = (int64_t)v - h->peer_initial_window;
+			h->peer_initial_window = v;
+			for (struct stream *st = h->all; st; st = st->next) {
+				st->send_win += delta;
+				if (st->send_win > WINDOW_MAX)
+					return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
+				if (delta > 0 && (wf_buf_len(&st->q) || (st->end && !st->end_sent)))
+					make_ready(h, st);
+			}
+			break;
+		}
+		case S_MAX_FRAME_SIZE:
+			if (v < 16384 || v > 16777215)
+				return fail(h, WF_H2_PROTOCOL);
+			h->peer_max_frame = v;
+			break;
+		case S_ENABLE_CONNECT_PROTOCOL:
+			if (v > 1)
+				return fail(h, WF_H2_PROTOCOL);
+			break;
+		}
+	}
+	h->settings_seen = 1;
+	control_frame(h, F_SETTINGS, FL_ACK, 0, NULL, 0);
+	return 0;
+}
+
+static int on_window_update(struct wf_h2 *h, int32_t sid, const uint8_t *p, uint32_t len)
+{
+	if (len != 4)
+		return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+	if (++h->window_updates > 10 + 2 * h->streams_opened + (uint64_t)h->lim.max_window_updates_per_data_sent * h->data_frames_sent)
+		return fail(h, WF_H2_WINDOW_UPDATE_FLOOD);
+	uint32_t inc = get32(p) & 0x7fffffffu;
+	if (!sid) {
+		if (!inc)
+			return fail(h, WF_H2_PROTOCOL);
+		h->send_win += inc;
+		if (h->send_win > WINDOW_MAX)
+			return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
+		for (struct stream *st = h->all; st; st = st->next) /* those the connection's window held */
+			if (wf_buf_len(&st->q))
+				make_ready(h, st);
+		return 0;
+	}
+	struct stream *st = stream_of(h, sid);
+	if (!st) {
+		if ((h->server && sid > h->last_peer_id) || (!h->server && sid >= h->next_id))
+			return fail(h, WF_H2_PROTOCOL);
+		return 0;
+	}
+	if (!inc) {
+		reset_stream(h, st, E_PROTOCOL);
+		return 0;
+	}
+	st->send_win += inc;
+	if (st->send_win > WINDOW_MAX) {
+		reset_stream(h, st, E_FLOW_CONTROL);
+		return 0;
+	}
+	if (wf_buf_len(&st->q) || (st->end && !st->end_sent))
+		make_ready(h, st);
+	return 0;
+}
+
+static int on_rst_stream(struct wf_h2 *h, int32_t sid, const uint8_t *p, uint32_t len)
+{
+	if (!sid)
+		return fail(h, WF_H2_PROTOCOL);
+	if (len != 4)
+		return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+	struct stream *st = stream_of(h, sid);
+	if (!st) {
+		if ((h->server && sid > h->last_peer_id) || (!h->server && sid >= h->next_id))
+			return fail(h, WF_H2_PROTOCOL);
+		return 0;
+	}
+	/* a reset before our answer was complete: the shape of a rapid-reset attack when most
+	 * streams end so (Envoy's rule: half of at least 100 closed streams) */
+	if (!st->local_done)
+		h->premature_resets++;
+	if (!st->reset) {
+		st->reset = 1;
+		st->reset_code = get32(p);
+		want_close(h, st);
+	}
+	return 0;
+}
+
+static int on_goaway(struct wf_h2 *h, int32_t sid, const uint8_t *p, uint32_t len)
+{
+	if (sid)
+		return fail(h, WF_H2_PROTOCOL);
+	if (len < 8)
+		return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+	int32_t last = (int32_t)(get32(p) & 0x7fffffffu);
+	h->goaway_received = 1;
+	if (h->ops->goaway)
+		h->ops->goaway(h->ctx, last, get32(p + 4));
+	if (!h->server) /* our streams the server will not process: refused, safe to send again */
+		for (struct stream *st = h->all; st; st = st->next)
+			if (st->id > last && !st->reset) {
+				st->reset = 1;
+				st->reset_code = E_REFUSED_STREAM;
+				want_close(h, st);
+			}
+	return 0;
+}
+
+/* One whole frame. <0: the connection failed. */
+static int on_frame(struct wf_h2 *h, const uint8_t *hd, const uint8_t *p)
+{
+	uint32_t len = (uint32_t)hd[0] << 16 | (uint32_t)hd[1] << 8 | hd[2];
+	uint8_t type = hd[3], flags = hd[4];
+	int32_t sid = (int32_t)(get32(hd + 5) & 0x7fffffffu);
+	if (!h->settings_seen && type != F_SETTINGS)
+		return fail(h, WF_H2_PROTOCOL); /* the preface's SETTINGS comes first */
+	if (h->hb_sid && (type != F_CONTINUATION || sid != h->hb_sid))
+		return fail(h, WF_H2_PROTOCOL); /* a header block's frames are contiguous */
 	/* frames that carry nothing and do not end anything: a cheap way to keep a peer busy */
-	int empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
-	            (hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_CONTINUATION);
+	int empty = !len && !(flags & FL_END_STREAM) && (type == F_DATA || type == F_CONTINUATION);
 	if (!empty)
 		h->empty_run = 0;
 	else if (++h->empty_run > h->lim.max_consecutive_empty_frames)
 		return fail(h, WF_H2_EMPTY_FRAMES);
-	if (hd->type == NGHTTP2_PRIORITY &&
-	    ++h->priority_frames > (uint64_t)h->lim.max_priority_frames_per_stream * (1 + h->streams_opened))
-		return fail(h, WF_H2_PRIORITY_FLOOD);
-	if (hd->type == NGHTTP2_WINDOW_UPDATE &&
-	    ++h->window_updates > 10 + 2 * h->streams_opened + (uint64_t)h->lim.max_window_updates_per_data_sent * h->data_frames_sent)
-		return fail(h, WF_H2_WINDOW_UPDATE_FLOOD);
-	return 0;
-}
-
-static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
-{
-	struct wf_h2 *h = user;
-	struct stream *st = stream_of(h, f->hd.stream_id);
-	if (!st) {
-		if (!h->server)
-			return 0; /* a push or an unknown stream: nghttp2 refuses pushes (disabled) */
-		st = stream_new(h, f->hd.stream_id);
-		nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
-	}
-	h->hb_len = h->n_idx = h->list_bytes = 0;
-	st->too_large = 0;
-	if (h->server && f->headers.cat == NGHTTP2_HCAT_REQUEST)
-		h->head_sid = f->hd.stream_id;
-	return 0;
-}
-
-static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl, const uint8_t *value,
-                     size_t vl, uint8_t flags, void *user)
-{
-	struct wf_h2 *h = user;
-	struct stream *st = stream_of(h, f->hd.stream_id);
-	if (!st || st->too_large)
-		return 0;
-	h->list_bytes += (uint32_t)(nl + vl + 32);
-	if (h->list_bytes > h->lim.max_header_list || h->n_idx / 4 >= h->lim.max_headers) {
-		/* an HPACK bomb decodes to far more than it weighs: refuse the stream, and count it */
-		st->too_large = 1;
-		h->premature_resets++;
-		if (h->ops->header_overflow)
-			h->ops->header_overflow(h->ctx, st->id);
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	}
-	if (h->hb_len + nl + vl > h->hb_cap) {
-		while (h->hb_len + nl + vl > h->hb_cap)
-			h->hb_cap = h->hb_cap ? h->hb_cap * 2 : 1024;
-		h->hb = realloc(h->hb, h->hb_cap);
-	}
-	if (h->n_idx + 4 > h->cap_idx) {
-		h->cap_idx = h->cap_idx ? h->cap_idx * 2 : 64;
-		h->idx = realloc(h->idx, h->cap_idx * sizeof(*h->idx));
-	}
-	h->idx[h->n_idx++] = h->hb_len;
-	h->idx[h->n_idx++] = (uint32_t)nl;
-	memcpy(h->hb + h->hb_len, name, nl);
-	h->hb_len += (uint32_t)nl;
-	h->idx[h->n_idx++] = h->hb_len;
-	h->idx[h->n_idx++] = (uint32_t)vl;
-	memcpy(h->hb + h->hb_len, value, vl);
-	h->hb_len += (uint32_t)vl;
-	return 0;
-}
-
-static int deliver_headers(struct wf_h2 *h, struct stream *st, int end_stream, int trailers)
-{
-	uint32_t n = h->n_idx / 4;
-	struct wf_hdr small[32], *hv = !n ? NULL : n <= 32 ? small : malloc(n * sizeof(*hv));
-	for (uint32_t i = 0; i < n; i++)
-		hv[i] = (struct wf_hdr){h->hb + h->idx[4 * i], h->hb + h->idx[4 * i + 2], h->idx[4 * i + 1],
-		                        h->idx[4 * i + 3]};
-	int r = h->ops->headers(h->ctx, st->id, hv, n, end_stream, trailers);
-	if (hv && hv != small)
-		free(hv);
-	return r;
-}
-
-static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
-{
-	struct wf_h2 *h = user;
-	int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-	struct stream *st = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
-	switch (f->hd.type) {
-	case NGHTTP2_HEADERS:
-		if (f->hd.stream_id == h->head_sid)
-			h->head_sid = 0;
-		if (!st || st->too_large)
+	switch (type) {
+	case F_DATA:
+		return on_data(h, flags, sid, p, len);
+	case F_HEADERS:
+		if (!sid || unpad(flags, &p, &len) < 0)
+			return fail(h, WF_H2_PROTOCOL);
+		if (flags & FL_PRIORITY) {
+			if (len < 5)
+				return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+			p += 5, len -= 5;
+		}
+		if (h->server && sid > h->last_peer_id && open_stream(h, sid) < 0)
+			return -1;
+		if (flags & FL_END_HEADERS)
+			return header_block(h, sid, flags, p, len);
+		h->hb_sid = sid;
+		h->hb_flags = flags;
+		h->hb_len = 0;
+		h->continuations = 0;
+		return gather(h, p, len);
+	case F_CONTINUATION:
+		if (!h->hb_sid)
+			return fail(h, WF_H2_PROTOCOL);
+		if (++h->continuations > h->lim.max_continuations)
+			return fail(h, WF_H2_CONTINUATION_FLOOD);
+		gather(h, p, len);
+		if (!(flags & FL_END_HEADERS))
 			return 0;
-	{
-		if (end)
-			st->peer_done = 1;
-		/* a later block without pseudo-headers is a trailer section (a final response after
-		 * a 1xx is also a later block, but starts with :status) */
-		int trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS && (!h->n_idx || h->hb[h->idx[0]] != ':');
-		if (h->server && !trailers && st->local_done)
-			return 0; /* answered before its head was complete (request_headers_timeout) */
-		if (deliver_headers(h, st, end, trailers) < 0)
-			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		h->hb_sid = 0;
+		return header_block(h, sid, h->hb_flags, h->hb, h->hb_len);
+	case F_PRIORITY:
+		if (!sid)
+			return fail(h, WF_H2_PROTOCOL);
+		if (len != 5)
+			return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+		if (++h->priority_frames > (uint64_t)h->lim.max_priority_frames_per_stream * (1 + h->streams_opened))
+			return fail(h, WF_H2_PRIORITY_FLOOD);
 		return 0;
+	case F_RST_STREAM:
+		return on_rst_stream(h, sid, p, len);
+	case F_SETTINGS:
+		return on_settings(h, flags, sid, p, len);
+	case F_PUSH_PROMISE:
+		return fail(h, WF_H2_PROTOCOL); /* pushes are disabled (and a client never pushes) */
+	case F_PING:
+		if (sid)
+			return fail(h, WF_H2_PROTOCOL);
+		if (len != 8)
+			return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+		if (!(flags & FL_ACK))
+			control_frame(h, F_PING, FL_ACK, 0, p, 8);
+		return 0;
+	case F_GOAWAY:
+		return on_goaway(h, sid, p, len);
+	case F_WINDOW_UPDATE:
+		return on_window_update(h, sid, p, len);
 	}
-	case NGHTTP2_DATA:
-		if (st && end) {
-			st->peer_done = 1;
-			if (h->ops->data(h->ctx, st->id, NULL, 0, 1) < 0)
-				nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-		}
-		return 0;
-	case NGHTTP2_RST_STREAM:
-		/* a reset before our answer was complete: the shape of a rapid-reset attack when most
-		 * streams end so (Envoy's rule: half of at least 100 closed streams) */
-		if (st && !st->local_done)
-			h->premature_resets++;
-		return 0;
-	case NGHTTP2_GOAWAY:
-		if (h->ops->goaway)
-			h->ops->goaway(h->ctx, f->goaway.last_stream_id, f->goaway.error_code);
-		return 0;
-	}
-	return 0;
+	return 0; /* an unknown type is ignored (§5.5) */
 }
 
-static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *p, size_t n, void *user)
+int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
 {
-	struct wf_h2 *h = user;
-	struct stream *st = stream_of(h, id);
-	if (!st) {
-		nghttp2_session_consume(s, id, n);
-		return 0;
+	if (h->fatal)
+		return -1;
+	while (h->server && h->preface_seen < PREFACE_LEN && n) {
+		if (*p != (uint8_t)PREFACE[h->preface_seen])
+			return fail(h, WF_H2_PROTOCOL);
+		h->preface_seen++, p++, n--;
 	}
-	if (h->ops->data(h->ctx, id, p, n, 0) < 0)
-		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
-	return 0;
-}
-
-static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
-{
-	struct wf_h2 *h = user;
-	struct stream *st = stream_of(h, id);
-	if (!st)
-		return 0;
-	if (id == h->head_sid)
-		h->head_sid = 0;
-	h->ops->closed(h->ctx, id, code); /* the owner may still look the stream up */
-	nghttp2_session_set_stream_user_data(s, id, NULL);
-	opened(h, id);
-	h->streams_closed++;
-	stream_free(h, st);
-	if (h->server && h->streams_closed >= 100 && h->premature_resets * 2 >= h->streams_closed)
-		return fail(h, WF_H2_RAPID_RESET);
-	return 0;
-}
-
-static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
-{
-	struct wf_h2 *h = user;
-	if (f->hd.type == NGHTTP2_DATA)
-		h->data_frames_sent++;
-	else if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code && !h->fatal) {
-		h->fatal = 1; /* nghttp2 found a connection error itself */
-		h->err = WF_H2_PROTOCOL;
-	}
-	else if (f->hd.type == NGHTTP2_HEADERS && !h->server && h->unopened)
-		opened(h, f->hd.stream_id);
-	return 0;
-}
-
-/* ---- sending DATA ---------------------------------------------------------------------------- */
-
-static ssize_t read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
-                         nghttp2_data_source *src, void *user)
-{
-	struct wf_h2 *h = user;
-	struct stream *st = src->ptr;
-	size_t avail = wf_buf_len(&st->q), n = avail < len ? avail : len;
-	if (n) {
-		memcpy(buf, wf_buf_data(&st->q), n);
-		wf_buf_consume(&st->q, h->pool, (uint32_t)n);
-	}
-	if (!wf_buf_len(&st->q)) {
-		if (st->end) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-			st->provider = 0;
-			if (st->trailers) {
-				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-				nghttp2_submit_trailer(s, id, st->trailers, st->n_trailers);
+	while (n && !h->fatal) {
+		const uint8_t *f;
+		uint32_t have;
+		if (h->fb_len || n < 9) {
+			/* gather a split frame: its header first, then its payload */
+			uint32_t need = 9;
+			if (h->fb_len >= 9)
+				need = 9 + ((uint32_t)h->fb[0] << 16 | (uint32_t)h->fb[1] << 8 | h->fb[2]);
+			uint32_t take = need - h->fb_len < n ? need - h->fb_len : (uint32_t)n;
+			memcpy(h->fb + h->fb_len, p, take);
+			h->fb_len += take, p += take, n -= take;
+			if (h->fb_len < need)
+				continue;
+			if (need == 9) {
+				uint32_t len = (uint32_t)h->fb[0] << 16 | (uint32_t)h->fb[1] << 8 | h->fb[2];
+				if (len > FRAME_MAX)
+					return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+				if (len)
+					continue;
 			}
-		} else if (!n) {
-			st->deferred = 1;
-			return NGHTTP2_ERR_DEFERRED;
+			f = h->fb;
+			have = h->fb_len;
+			h->fb_len = 0;
+		} else {
+			uint32_t len = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+			if (len > FRAME_MAX)
+				return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
+			if (n < 9 + len) {
+				memcpy(h->fb, p, n);
+				h->fb_len = (uint32_t)n;
+				break;
+			}
+			f = p;
+			have = 9 + len;
+			p += have, n -= have;
 		}
-		if (h->ops->drained)
-			h->ops->drained(h->ctx, id);
+		(void)have;
+		if (on_frame(h, f, f + 9) < 0)
+			break;
+		close_pending(h);
 	}
-	return (ssize_t)n;
+	close_pending(h);
+	if (!h->fatal && h->out_control > h->lim.max_outbound_control_frames)
+		fail(h, WF_H2_CONTROL_FLOOD);
+	if (!h->fatal && h->out_frames > h->lim.max_outbound_frames)
+		fail(h, WF_H2_OUTBOUND_FLOOD);
+	return h->fatal ? -1 : 0;
 }
+
+/* ---- sending --------------------------------------------------------------------------------- */
 
 /* Fields whose value changes with every message: indexing them in the HPACK dynamic table
  * would only push out the ones that repeat. */
-static int once_per_message(const uint8_t *name, size_t n)
+static int once_per_message(const char *name, size_t n)
 {
 #define IS(lit) (!memcmp(name, lit, sizeof(lit) - 1))
 	switch (n) {
@@ -395,142 +883,245 @@ static int once_per_message(const uint8_t *name, size_t n)
 #undef IS
 }
 
-/* nghttp2 copies the fields it is given: they go through a per-thread scratch array, names
- * lower-cased into a per-thread buffer, values as they are. Valid until the next call. */
-static __thread nghttp2_nv *scratch_nv;
-static __thread uint32_t scratch_nv_cap;
-static __thread uint8_t *scratch_names;
-static __thread size_t scratch_names_cap;
+/* The names lower-cased (HTTP/2 field names are lower case) into a per-thread scratch list. */
+static __thread struct wf_hdr *scratch;
+static __thread uint8_t *scratch_flags;
+static __thread char *scratch_names;
+static __thread uint32_t scratch_cap, scratch_names_cap;
 
-static nghttp2_nv *nv_scratch(const struct wf_hdr *hdrs, uint32_t n)
+static int send_headers(struct wf_h2 *h, int32_t sid, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
 {
 	size_t names = 0;
 	for (uint32_t i = 0; i < n; i++)
 		names += hdrs[i].name_len;
-	if (n > scratch_nv_cap) {
-		scratch_nv_cap = n * 2;
-		free(scratch_nv);
-		scratch_nv = malloc(scratch_nv_cap * sizeof(*scratch_nv));
+	if (n > scratch_cap) {
+		scratch_cap = n * 2;
+		free(scratch);
+		free(scratch_flags);
+		scratch = malloc(scratch_cap * sizeof(*scratch));
+		scratch_flags = malloc(scratch_cap);
 	}
 	if (names + 1 > scratch_names_cap) {
-		scratch_names_cap = (names + 1) * 2;
+		scratch_names_cap = (uint32_t)(names + 1) * 2;
 		free(scratch_names);
 		scratch_names = malloc(scratch_names_cap);
 	}
-	uint8_t *o = scratch_names;
+	char *o = scratch_names;
 	for (uint32_t i = 0; i < n; i++) {
-		wf_lower_copy((char *)o, hdrs[i].name, hdrs[i].name_len); /* HTTP/2 field names are lower case */
-		scratch_nv[i] = (nghttp2_nv){o, (uint8_t *)hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len,
-		                             once_per_message(o, hdrs[i].name_len) ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
+		wf_lower_copy(o, hdrs[i].name, hdrs[i].name_len);
+		scratch[i] = (struct wf_hdr){o, hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len};
+		scratch_flags[i] = once_per_message(o, hdrs[i].name_len) ? WF_HPACK_NO_INDEX : 0;
 		o += hdrs[i].name_len;
 	}
-	return scratch_nv;
-}
-
-/* nghttp2 allocates for every frame and stream: from the per-thread block caches. */
-static void *tc_malloc(size_t n, void *u) { return wf_tc_malloc(n); }
-static void tc_free(void *p, void *u) { wf_tc_free(p); }
-static void *tc_calloc(size_t nmemb, size_t size, void *u) { return wf_tc_calloc(nmemb, size); }
-static void *tc_realloc(void *p, size_t n, void *u) { return wf_tc_realloc(p, n); }
-static nghttp2_mem tc_mem = {NULL, tc_malloc, tc_free, tc_calloc, tc_realloc};
-
-void wf_h2_thread_exit(void)
-{
-	while (free_streams) {
-		struct stream *st = free_streams;
-		free_streams = st->next;
-		free(st);
+	size_t bound = wf_hpack_encode_bound(scratch, n);
+	uint32_t max = h->peer_max_frame;
+	if (bound <= max) {
+		/* the usual case: one HEADERS frame, encoded in place and its length set after */
+		uint8_t *p = frame(h, (uint32_t)bound, F_HEADERS, (uint8_t)(FL_END_HEADERS | (end_stream ? FL_END_STREAM : 0)), sid);
+		if (!p)
+			return -1;
+		size_t len = wf_hpack_encode(&h->enc, scratch, n, scratch_flags, p);
+		p[-9] = (uint8_t)(len >> 16), p[-8] = (uint8_t)(len >> 8), p[-7] = (uint8_t)len;
+		h->out.w -= (uint32_t)(bound - len);
+		return 0;
 	}
-	n_free_streams = 0;
-	free(scratch_nv);
-	free(scratch_names);
-	wf_tc_thread_exit();
-	scratch_nv = NULL;
-	scratch_names = NULL;
-	scratch_nv_cap = 0;
-	scratch_names_cap = 0;
+	uint8_t *blk = malloc(bound);
+	size_t len = wf_hpack_encode(&h->enc, scratch, n, scratch_flags, blk);
+	size_t off = 0;
+	do {
+		uint32_t k = len - off > max ? max : (uint32_t)(len - off);
+		int last = off + k == len;
+		uint8_t fl = (uint8_t)(last ? FL_END_HEADERS : 0);
+		uint8_t *p = off ? frame(h, k, F_CONTINUATION, fl, sid)
+		                 : frame(h, k, F_HEADERS, (uint8_t)(fl | (end_stream ? FL_END_STREAM : 0)), sid);
+		if (p)
+			memcpy(p, blk + off, k);
+		off += k;
+	} while (off < len);
+	free(blk);
+	return 0;
 }
 
-/* A copy the stream keeps (trailers waiting for the DATA before them). */
-static nghttp2_nv *to_nv(const struct wf_hdr *hdrs, uint32_t n)
+static void open_waiting(struct wf_h2 *h);
+
+/* Frame a stream's queued DATA, as far as the windows go. */
+static void frame_stream(struct wf_h2 *h, struct stream *st)
 {
-	nghttp2_nv *nv = calloc(n ? n : 1, sizeof(*nv));
+	while (!st->reset && !st->end_sent && !st->unopened) {
+		size_t avail = wf_buf_len(&st->q);
+		int64_t win = st->send_win < h->send_win ? st->send_win : h->send_win;
+		if (avail && win <= 0)
+			return; /* blocked: ready again when a WINDOW_UPDATE comes */
+		uint32_t k = avail < (size_t)h->peer_max_frame ? (uint32_t)avail : h->peer_max_frame;
+		if (k > win)
+			k = (uint32_t)win;
+		int last = k == avail && st->end;
+		if (!k && !last)
+			return;
+		uint8_t fl = (uint8_t)(last && !st->trailers ? FL_END_STREAM : 0);
+		uint8_t *p = frame(h, k, F_DATA, fl, st->id);
+		if (!p)
+			return;
+		memcpy(p, wf_buf_data(&st->q), k);
+		wf_buf_consume(&st->q, h->pool, k);
+		st->send_win -= k;
+		h->send_win -= k;
+		h->data_frames_sent++;
+		if (last) {
+			if (st->trailers) {
+				send_headers(h, st->id, st->trailers, st->n_trailers, 1);
+				free(st->trailers);
+				st->trailers = NULL;
+			}
+			st->end_sent = 1;
+			maybe_done(h, st);
+		}
+		if (!wf_buf_len(&st->q)) {
+			if (h->ops->drained)
+				h->ops->drained(h->ctx, st->id);
+			return;
+		}
+		if (wf_buf_len(&h->out) >= OUT_CHUNK) {
+			make_ready(h, st); /* more next time */
+			return;
+		}
+	}
+}
+
+size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
+{
+	if (h->unopened)
+		open_waiting(h);
+	while (h->ready && wf_buf_len(&h->out) < OUT_CHUNK && (h->send_win > 0 || !wf_buf_len(&h->ready->q))) {
+		struct stream *st = h->ready;
+		h->ready = st->rnext;
+		if (!h->ready)
+			h->ready_tail = NULL;
+		st->in_ready = 0;
+		frame_stream(h, st);
+	}
+	close_pending(h);
+	size_t n = wf_buf_len(&h->out);
+	*p = n ? (const uint8_t *)wf_buf_data(&h->out) : NULL;
+	return n;
+}
+
+void wf_h2_sent(struct wf_h2 *h, size_t n)
+{
+	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
+	if (!wf_buf_len(&h->out))
+		h->out_frames = h->out_control = 0;
+}
+
+/* ---- the owner's calls ------------------------------------------------------------------------- */
+
+/* A copy of a field list in one allocation (fields kept until they can be sent). */
+static struct wf_hdr *fields_copy(const struct wf_hdr *hdrs, uint32_t n)
+{
+	size_t bytes = n * sizeof(struct wf_hdr);
+	for (uint32_t i = 0; i < n; i++)
+		bytes += hdrs[i].name_len + hdrs[i].value_len;
+	struct wf_hdr *f = malloc(bytes ? bytes : 1);
+	char *o = (char *)(f + n);
 	for (uint32_t i = 0; i < n; i++) {
-		nv[i].name = malloc(hdrs[i].name_len + 1);
-		nv[i].value = malloc(hdrs[i].value_len + 1);
-		wf_lower_copy((char *)nv[i].name, hdrs[i].name, hdrs[i].name_len); /* HTTP/2 names are lower case */
-		memcpy(nv[i].value, hdrs[i].value, hdrs[i].value_len);
-		nv[i].namelen = hdrs[i].name_len;
-		nv[i].valuelen = hdrs[i].value_len;
+		memcpy(o, hdrs[i].name, hdrs[i].name_len);
+		memcpy(o + hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len);
+		f[i] = (struct wf_hdr){o, o + hdrs[i].name_len, hdrs[i].name_len, hdrs[i].value_len};
+		o += hdrs[i].name_len + hdrs[i].value_len;
 	}
-	return nv;
+	return f;
+}
+
+/* Client: send the HEADERS of waiting requests, in id order, while the peer's limit allows. */
+static void open_waiting(struct wf_h2 *h)
+{
+	while (h->unopened && h->n_open - h->n_unopened < h->peer_max_streams) {
+		struct stream *st = h->unopened;
+		h->unopened = st->onext;
+		if (!h->unopened)
+			h->unopened_tail = NULL;
+		h->n_unopened--;
+		st->unopened = 0;
+		send_headers(h, st->id, st->head, st->n_head, st->end && !wf_buf_len(&st->q) && !st->trailers);
+		if (st->end && !wf_buf_len(&st->q) && !st->trailers)
+			st->end_sent = 1;
+		free(st->head);
+		st->head = NULL;
+		if (wf_buf_len(&st->q) || (st->end && !st->end_sent))
+			make_ready(h, st);
+	}
 }
 
 int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
 {
-	struct stream *st = stream_new(h, 0);
-	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_data};
-	st->provider = !end_stream;
+	if (h->fatal || h->goaway_received || h->goaway_sent || h->next_id > WINDOW_MAX - 2)
+		return -1;
+	int32_t id = h->next_id;
+	h->next_id += 2;
+	struct stream *st = stream_new(h, id);
 	st->local_done = (uint8_t)end_stream;
-	int32_t id = nghttp2_submit_request(h->s, NULL, nv_scratch(hdrs, n), n, end_stream ? NULL : &dp, st);
-	if (id < 0) {
-		h->streams_opened--;
+	for (uint32_t i = 0; i < n && hdrs[i].name_len && hdrs[i].name[0] == ':'; i++)
+		if (wf_hdr_name_is(&hdrs[i], ":method", 7) && hdrs[i].value_len == 4 && !memcmp(hdrs[i].value, "HEAD", 4))
+			st->bodiless = 1;
+	st->end = (uint8_t)end_stream;
+	if (h->unopened || h->n_open - 1 - h->n_unopened >= h->peer_max_streams) {
+		/* the peer takes no more streams now: the request waits for one to end (its HEADERS
+		 * must still leave in id order) */
+		st->unopened = 1;
+		st->head = fields_copy(hdrs, n);
+		st->n_head = n;
+		if (h->unopened_tail)
+			h->unopened_tail->onext = st;
+		else
+			h->unopened = st;
+		h->unopened_tail = st;
+		h->n_unopened++;
+		return id;
+	}
+	if (send_headers(h, id, hdrs, n, end_stream) < 0) {
 		stream_free(h, st);
+		h->streams_opened--;
 		return -1;
 	}
-	st->id = id;
-	st->next_unopened = h->unopened;
-	h->unopened = st;
+	st->end_sent = (uint8_t)end_stream;
 	return id;
 }
 
 int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs, uint32_t n, int end_stream)
 {
 	struct stream *st = stream_of(h, id);
-	if (!st)
+	if (!st || st->reset || st->end_sent)
 		return -1;
-	if (st->provider || wf_buf_len(&st->q)) {
+	if (wf_buf_len(&st->q) || st->unopened) {
 		/* trailers after queued DATA: they leave when the queue is empty */
-		if (!end_stream || st->trailers)
+		if (!end_stream || st->trailers || st->end)
 			return -1;
-		st->trailers = to_nv(hdrs, n);
+		st->trailers = fields_copy(hdrs, n);
 		st->n_trailers = n;
 		st->end = 1;
 		st->local_done = 1;
-		if (st->deferred) {
-			st->deferred = 0;
-			nghttp2_session_resume_data(h->s, id);
-		}
+		make_ready(h, st);
 		return 0;
 	}
-	int r = nghttp2_submit_headers(h->s, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, NULL,
-	                               nv_scratch(hdrs, n), n, NULL);
-	if (end_stream)
-		st->local_done = 1;
-	return r < 0 ? -1 : 0;
+	if (send_headers(h, id, hdrs, n, end_stream) < 0)
+		return -1;
+	if (end_stream) {
+		st->local_done = st->end = st->end_sent = 1;
+		maybe_done(h, st);
+	}
+	return 0;
 }
 
 int wf_h2_send_data(struct wf_h2 *h, int32_t id, const void *p, size_t n, int end_stream)
 {
 	struct stream *st = stream_of(h, id);
-	if (!st || st->end)
+	if (!st || st->end || st->reset)
 		return -1;
 	if (n && wf_buf_append(&st->q, h->pool, p, n) < 0)
 		return -1;
-	if (end_stream) {
-		st->end = 1;
-		st->local_done = 1;
-	}
-	if (!st->provider) {
-		nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_data};
-		if (nghttp2_submit_data(h->s, NGHTTP2_FLAG_END_STREAM, id, &dp) < 0)
-			return -1;
-		st->provider = 1;
-		st->deferred = 0;
-	} else if (st->deferred) {
-		st->deferred = 0;
-		nghttp2_session_resume_data(h->s, id);
-	}
+	if (end_stream)
+		st->end = st->local_done = 1;
+	make_ready(h, st);
 	return 0;
 }
 
@@ -555,32 +1146,66 @@ size_t wf_h2_stream_queued(struct wf_h2 *h, int32_t id)
 
 void wf_h2_consume(struct wf_h2 *h, int32_t id, size_t n)
 {
-	nghttp2_session_consume(h->s, id, n);
+	if (!n || h->fatal)
+		return;
+	consume_connection(h, (uint32_t)n);
+	struct stream *st = stream_of(h, id);
+	if (!st || st->peer_done || st->reset)
+		return;
+	st->unacked += (uint32_t)n;
+	int64_t initial = h->lim.initial_stream_window > WINDOW_MAX ? WINDOW_MAX : (int64_t)h->lim.initial_stream_window;
+	if (st->unacked >= initial / 2) {
+		send_window_update(h, id, st->unacked);
+		st->recv_win += st->unacked;
+		st->unacked = 0;
+	}
 }
 
 void wf_h2_reset(struct wf_h2 *h, int32_t id, uint32_t code)
 {
-	nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, id, code);
+	struct stream *st = stream_of(h, id);
+	if (st)
+		reset_stream(h, st, code);
 }
 
 void wf_h2_goaway(struct wf_h2 *h, uint32_t code)
 {
-	nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), code, NULL, 0);
+	if (!h->goaway_sent && !h->fatal)
+		send_goaway(h, code);
 }
 
 void wf_h2_ping(struct wf_h2 *h)
 {
-	nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, NULL);
+	static const uint8_t opaque[8];
+	if (!h->fatal)
+		control_frame(h, F_PING, 0, 0, opaque, 8);
 }
 
 uint32_t wf_h2_peer_max_streams(const struct wf_h2 *h)
 {
-	return nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	return h->peer_max_streams;
 }
 
 uint32_t wf_h2_streams(const struct wf_h2 *h)
 {
-	return (uint32_t)(h->streams_opened - h->streams_closed);
+	return h->n_open;
+}
+
+int32_t wf_h2_head_pending(const struct wf_h2 *h)
+{
+	return h->head_sid;
+}
+
+int wf_h2_done(const struct wf_h2 *h)
+{
+	if (wf_buf_len(&h->out))
+		return 0;
+	return h->fatal || ((h->goaway_sent || h->goaway_received) && !h->n_open);
+}
+
+enum wf_h2_error wf_h2_error(const struct wf_h2 *h)
+{
+	return h->err;
 }
 
 /* ---- the connection ---------------------------------------------------------------------------- */
@@ -594,51 +1219,41 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 	h->ctx = ctx;
 	h->pool = pool;
 	h->server = server;
-	nghttp2_session_callbacks *cb;
-	nghttp2_session_callbacks_new(&cb);
-	nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
-	nghttp2_option *opt;
-	nghttp2_option_new(&opt);
-	nghttp2_option_set_no_auto_window_update(opt, 1);  /* wf_h2_consume acknowledges */
-	nghttp2_option_set_max_outbound_ack(opt, lim->max_outbound_control_frames);
-	nghttp2_option_set_max_deflate_dynamic_table_size(opt, lim->hpack_table_size);
-	nghttp2_option_set_max_continuations(opt, lim->max_continuations + 1);
-	nghttp2_option_set_no_closed_streams(opt, 1); /* no RFC 7540 priority tree to keep */
+	h->tab_mask = 15;
+	h->tab = calloc(16, sizeof(*h->tab));
+	h->next_id = 1;
+	h->recv_win = 65535;
+	h->send_win = 65535;
+	h->peer_initial_window = 65535;
+	h->peer_max_frame = 16384;
+	h->peer_max_streams = server ? 0xffffffffu : 100; /* a client assumes 100 until told */
+	wf_hpack_dec_init(&h->dec, lim->hpack_table_size);
+	wf_hpack_enc_init(&h->enc, lim->hpack_table_size < 4096 ? lim->hpack_table_size : 4096);
 	if (!server)
-		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
-	int r = server ? nghttp2_session_server_new3(&h->s, cb, h, opt, &tc_mem)
-	               : nghttp2_session_client_new3(&h->s, cb, h, opt, &tc_mem);
-	nghttp2_option_del(opt);
-	nghttp2_session_callbacks_del(cb);
-	if (r) {
-		free(h);
-		return NULL;
-	}
+		wf_buf_append(&h->out, pool, PREFACE, PREFACE_LEN);
 	/* Priorities are not used to schedule streams (as in Envoy): RFC 9218's
-	 * SETTINGS_NO_RFC7540_PRIORITIES spares nghttp2 its dependency tree. ENABLE_PUSH is a
-	 * client setting only; ENABLE_CONNECT_PROTOCOL a server's. */
-	nghttp2_settings_entry iv[7] = {
-	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_concurrent_streams},
-	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->initial_stream_window > 2147483647u ? 2147483647u : lim->initial_stream_window},
-	    {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, lim->hpack_table_size},
-	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->max_header_list},
-	    {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
-	};
-	size_t n_iv = 5;
+	 * SETTINGS_NO_RFC7540_PRIORITIES says so. ENABLE_PUSH is a client setting only;
+	 * ENABLE_CONNECT_PROTOCOL a server's. */
+	uint8_t s[7 * 6];
+	uint32_t k = 0;
+#define SET(id, v) (s[k] = 0, s[k + 1] = (uint8_t)(id), put32(s + k + 2, (uint32_t)(v)), k += 6)
+	SET(S_MAX_CONCURRENT_STREAMS, lim->max_concurrent_streams);
+	SET(S_INITIAL_WINDOW_SIZE, lim->initial_stream_window > WINDOW_MAX ? WINDOW_MAX : lim->initial_stream_window);
+	SET(S_HEADER_TABLE_SIZE, lim->hpack_table_size);
+	SET(S_MAX_HEADER_LIST_SIZE, lim->max_header_list);
+	SET(S_NO_RFC7540_PRIORITIES, 1);
 	if (!server)
-		iv[n_iv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+		SET(S_ENABLE_PUSH, 0);
 	else if (lim->connect_protocol)
-		iv[n_iv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
-	nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, n_iv);
-	if (lim->initial_connection_window > 65535)
-		nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, (int32_t)(lim->initial_connection_window > 2147483647u
-		                                                                            ? 2147483647u : lim->initial_connection_window));
+		SET(S_ENABLE_CONNECT_PROTOCOL, 1);
+#undef SET
+	control_frame(h, F_SETTINGS, 0, 0, s, k);
+	if (lim->initial_connection_window > 65535) {
+		uint32_t w = lim->initial_connection_window > WINDOW_MAX ? WINDOW_MAX : lim->initial_connection_window;
+		send_window_update(h, 0, w - 65535);
+		h->recv_win = w;
+	}
+	h->out_frames = h->out_control = 0;
 	return h;
 }
 
@@ -646,64 +1261,31 @@ void wf_h2_free(struct wf_h2 *h)
 {
 	if (!h)
 		return;
-	nghttp2_session_del(h->s); /* no stream callbacks from here: free what is left */
 	while (h->all)
 		stream_free(h, h->all);
+	wf_hpack_dec_free(&h->dec);
+	wf_hpack_enc_free(&h->enc);
 	wf_buf_release(&h->out, h->pool);
+	free(h->tab);
 	free(h->hb);
-	free(h->idx);
+	free(h->fv);
+	free(h->fl);
 	free(h);
 }
 
-int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
+void wf_h2_thread_exit(void)
 {
-	if (h->fatal)
-		return -1;
-	ssize_t r = nghttp2_session_mem_recv(h->s, p, n);
-	if (r < 0 && !h->fatal) {
-		h->fatal = 1;
-		h->err = r == NGHTTP2_ERR_FLOODED                 ? WF_H2_CONTROL_FLOOD
-		         : r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? WF_H2_CONTINUATION_FLOOD
-		                                                   : WF_H2_PROTOCOL;
+	while (free_streams) {
+		struct stream *st = free_streams;
+		free_streams = st->next;
+		free(st);
 	}
-	if (!h->fatal && nghttp2_session_get_outbound_queue_size(h->s) > h->lim.max_outbound_frames)
-		fail(h, WF_H2_OUTBOUND_FLOOD);
-	return h->fatal ? -1 : 0;
-}
-
-size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
-{
-	while (wf_buf_len(&h->out) < OUT_CHUNK) {
-		const uint8_t *d;
-		ssize_t n = nghttp2_session_mem_send(h->s, &d);
-		if (n <= 0)
-			break;
-		if (wf_buf_append(&h->out, h->pool, d, (size_t)n) < 0)
-			break;
-	}
-	size_t n = wf_buf_len(&h->out);
-	*p = n ? (const uint8_t *)wf_buf_data(&h->out) : NULL;
-	return n;
-}
-
-void wf_h2_sent(struct wf_h2 *h, size_t n)
-{
-	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
-}
-
-int32_t wf_h2_head_pending(const struct wf_h2 *h)
-{
-	return h->head_sid;
-}
-
-int wf_h2_done(const struct wf_h2 *h)
-{
-	if (wf_buf_len(&h->out))
-		return 0;
-	return h->fatal || (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s));
-}
-
-enum wf_h2_error wf_h2_error(const struct wf_h2 *h)
-{
-	return h->err;
+	n_free_streams = 0;
+	free(scratch);
+	free(scratch_flags);
+	free(scratch_names);
+	scratch = NULL;
+	scratch_flags = NULL;
+	scratch_names = NULL;
+	scratch_cap = scratch_names_cap = 0;
 }

@@ -1,4 +1,4 @@
-/* HTTP/2 codec: one connection's frames, over nghttp2, as a byte-in/byte-out state machine
+/* HTTP/2 codec: one connection's frames (our own, h2.c; HPACK in hpack.c), as a byte-in/byte-out state machine
  * for either side (server: downstream connections; client: upstream ones). It knows nothing
  * of sockets or of the proxy: the owner feeds it the bytes it read (wf_h2_recv), takes the
  * bytes to write (wf_h2_send_pending / wf_h2_sent), and hears about streams through an ops
@@ -65,7 +65,7 @@ struct wf_h2_ops {
 
 enum wf_h2_error {
 	WF_H2_OK,
-	WF_H2_PROTOCOL,            /* the peer broke the protocol (nghttp2 said why) */
+	WF_H2_PROTOCOL,            /* the peer broke the protocol */
 	WF_H2_RAPID_RESET,
 	WF_H2_CONTINUATION_FLOOD,
 	WF_H2_HEADER_LIST_TOO_LARGE,

@@ -4,7 +4,7 @@
  *
  * The connection speaks HTTP/2 when ALPN settled on "h2" (TLS), when the client opens with the
  * HTTP/2 preface (prior knowledge, h2c), or always with codec_type HTTP2. http/h2.c does the
- * framing (nghttp2) and the abuse limits; this file maps its events to streams:
+ * framing and the abuse limits; this file maps its events to streams:
  *   request head -> a stream (its own copy of the head; cookies joined as for HTTP/1.1)
  *   DATA -> the stream's rq buffer, sent upstream at the upstream's pace; the client's window
  *           opens again only as bytes leave (wf_h2_consume), so a slow upstream holds the client
@@ -13,7 +13,7 @@
  *           its upstream until the client's window lets it drain
  *   RST_STREAM from the client -> the stream is aborted (downstream reset, DC)
  * Frames leave in one write per loop iteration (hcm_h2_flush), under the socket's own
- * back-pressure: nothing more is serialized while the client does not read, and what nghttp2
+ * back-pressure: nothing more is serialized while the client does not read, and what the codec
  * then has to queue (PING/SETTINGS acks) is bounded by the flood limits. A client at fault gets
  * GOAWAY, then our FIN; what it still sends is dropped for a while, and it is reset only if it
  * does not read. */

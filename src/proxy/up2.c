@@ -160,7 +160,7 @@ static void on_closed(void *ctx, int32_t id, uint32_t code)
 static void on_goaway(void *ctx, int32_t last, uint32_t code)
 {
 	struct wf_up2 *p = ctx;
-	p->goaway = 1; /* no new streams here; nghttp2 refuses the ones above `last` */
+	p->goaway = 1; /* no new streams here; the codec refuses the ones above `last` */
 }
 
 static void on_drained(void *ctx, int32_t id)
@@ -331,7 +331,7 @@ int wf_up2_open(struct wf_worker *w, struct wf_cluster *c, const struct wf_host 
 		int err = 0;
 		struct wf_uconn *u = wf_upstream_connect(w, c, h, &u_ops, NULL, &err);
 		if (!u && err == -EAGAIN && any) {
-			p = any; /* at max_connections: nghttp2 queues the stream until one ends */
+			p = any; /* at max_connections: the codec holds the stream until one ends */
 		} else if (!u) {
 			return err;
 		} else if (!(p = conn_new(w, c, h, u))) {

@@ -4,6 +4,7 @@
 #ifndef WF_TEST_H
 #define WF_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,15 @@ static int wf_t_failed_now;
 			return;                                                                        \
 		}                                                                                  \
 	} while (0)
+
+/* A deterministic generator (xorshift64), so that a failure can be replayed: 0 .. n-1. */
+static inline uint32_t wf_t_rand(uint64_t *state, uint32_t n)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return (uint32_t)(*state % n);
+}
 
 struct wf_t_case {
 	const char *name;

@@ -19,14 +19,10 @@
 
 /* ---- timers ------------------------------------------------------------------------------ */
 
-/* A deterministic generator, so that a failure can be replayed. */
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(uint32_t n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng % n);
+	return wf_t_rand(&rng, n);
 }
 
 /* The heap is a min-heap on `when` and every timer knows its own slot. */

@@ -174,6 +174,42 @@ TEST(bodies_both_ways_and_trailers)
 	wf_h2_free(s);
 }
 
+/* A client does not open more streams than the server's SETTINGS_MAX_CONCURRENT_STREAMS: the
+ * others wait, in order, and open as streams end (the server never refuses one). */
+TEST(client_streams_wait_for_the_servers_limit)
+{
+	struct ev ce = {.consume = 1}, se = {.consume = 1};
+	struct wf_h2_limits sl;
+	wf_h2_limits_default(&sl);
+	sl.max_concurrent_streams = 2;
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, &sl);
+	pump(c, &ce, s, &se); /* the server's SETTINGS (limit 2) reach the client */
+	CHECK_EQ(wf_h2_peer_max_streams(c), 2);
+	int32_t ids[5];
+	for (int i = 0; i < 5; i++)
+		ids[i] = wf_h2_submit_request(c, GET, 5, 1);
+	CHECK(ids[4] == 9);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(se.headers, 2); /* streams 1 and 3 */
+	CHECK_EQ(se.last_stream, 3);
+	for (int round = 0; round < 3; round++) {
+		int before = se.headers;
+		for (int i = 0; i < 5; i++)
+			if (wf_h2_owner(s, ids[i]) == NULL && wf_h2_submit_headers(s, ids[i], OK200, 2, 1) == 0)
+				wf_h2_set_owner(s, ids[i], &se); /* answered */
+		pump(c, &ce, s, &se);
+		CHECK(se.headers > before || se.headers == 5);
+	}
+	CHECK_EQ(se.headers, 5);
+	CHECK_EQ(ce.headers, 5);
+	CHECK_EQ(ce.closed, 5);
+	CHECK_EQ(se.goaways + ce.goaways, 0);
+	CHECK_EQ(wf_h2_error(s), WF_H2_OK);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
 TEST(informational_then_final_response)
 {
 	struct ev ce = {.consume = 1}, se = {.consume = 1};
@@ -468,7 +504,7 @@ int main(void)
 	wf_pool_init(&pool, 64);
 	static const struct wf_t_case cases[] = {
 	    T(request_and_response), T(bodies_both_ways_and_trailers), T(flow_control_holds_the_peer_until_consumed),
-	    T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
+	    T(client_streams_wait_for_the_servers_limit), T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
 	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
 	    T(empty_data_frames_close_the_connection), T(streams_over_the_limit_close_the_connection)};

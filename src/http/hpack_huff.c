@@ -1,0 +1,206 @@
+/* HPACK's Huffman code (RFC 7541 Appendix B): the code table, a length count and an encoder
+ * that works 32 bits at a time, and a decoder that reads 4 bits at a time through a state
+ * machine built from the code table at first use.
+ *
+ * The decoder's states are the 256 inner nodes of the code tree (0 is the root). From each
+ * state, each nibble leads to another state and at most one symbol: the shortest code is 5
+ * bits, so a nibble can finish a code but never hold another whole one. A string may end in
+ * a state that is the root, or an inner node reached from the root by at most 7 one bits
+ * (the padding, §5.2); a nibble that reaches EOS fails the string. */
+#include "http/hpack_int.h"
+
+#include <pthread.h>
+
+/* {code, bits} of symbols 0..256, in the order of Appendix B. */
+const struct wf_hpack_huff_sym wf_hpack_huff_code[257] = {
+	{0x1ff8, 13}, {0x7fffd8, 23}, {0xfffffe2, 28}, {0xfffffe3, 28}, /* 0 */
+	{0xfffffe4, 28}, {0xfffffe5, 28}, {0xfffffe6, 28}, {0xfffffe7, 28}, /* 4 */
+	{0xfffffe8, 28}, {0xffffea, 24}, {0x3ffffffc, 30}, {0xfffffe9, 28}, /* 8 */
+	{0xfffffea, 28}, {0x3ffffffd, 30}, {0xfffffeb, 28}, {0xfffffec, 28}, /* 12 */
+	{0xfffffed, 28}, {0xfffffee, 28}, {0xfffffef, 28}, {0xffffff0, 28}, /* 16 */
+	{0xffffff1, 28}, {0xffffff2, 28}, {0x3ffffffe, 30}, {0xffffff3, 28}, /* 20 */
+	{0xffffff4, 28}, {0xffffff5, 28}, {0xffffff6, 28}, {0xffffff7, 28}, /* 24 */
+	{0xffffff8, 28}, {0xffffff9, 28}, {0xffffffa, 28}, {0xffffffb, 28}, /* 28 */
+	{0x14, 6}, {0x3f8, 10}, {0x3f9, 10}, {0xffa, 12}, /* 32 */
+	{0x1ff9, 13}, {0x15, 6}, {0xf8, 8}, {0x7fa, 11}, /* 36 */
+	{0x3fa, 10}, {0x3fb, 10}, {0xf9, 8}, {0x7fb, 11}, /* 40 */
+	{0xfa, 8}, {0x16, 6}, {0x17, 6}, {0x18, 6}, /* 44 */
+	{0x0, 5}, {0x1, 5}, {0x2, 5}, {0x19, 6}, /* 48 */
+	{0x1a, 6}, {0x1b, 6}, {0x1c, 6}, {0x1d, 6}, /* 52 */
+	{0x1e, 6}, {0x1f, 6}, {0x5c, 7}, {0xfb, 8}, /* 56 */
+	{0x7ffc, 15}, {0x20, 6}, {0xffb, 12}, {0x3fc, 10}, /* 60 */
+	{0x1ffa, 13}, {0x21, 6}, {0x5d, 7}, {0x5e, 7}, /* 64 */
+	{0x5f, 7}, {0x60, 7}, {0x61, 7}, {0x62, 7}, /* 68 */
+	{0x63, 7}, {0x64, 7}, {0x65, 7}, {0x66, 7}, /* 72 */
+	{0x67, 7}, {0x68, 7}, {0x69, 7}, {0x6a, 7}, /* 76 */
+	{0x6b, 7}, {0x6c, 7}, {0x6d, 7}, {0x6e, 7}, /* 80 */
+	{0x6f, 7}, {0x70, 7}, {0x71, 7}, {0x72, 7}, /* 84 */
+	{0xfc, 8}, {0x73, 7}, {0xfd, 8}, {0x1ffb, 13}, /* 88 */
+	{0x7fff0, 19}, {0x1ffc, 13}, {0x3ffc, 14}, {0x22, 6}, /* 92 */
+	{0x7ffd, 15}, {0x3, 5}, {0x23, 6}, {0x4, 5}, /* 96 */
+	{0x24, 6}, {0x5, 5}, {0x25, 6}, {0x26, 6}, /* 100 */
+	{0x27, 6}, {0x6, 5}, {0x74, 7}, {0x75, 7}, /* 104 */
+	{0x28, 6}, {0x29, 6}, {0x2a, 6}, {0x7, 5}, /* 108 */
+	{0x2b, 6}, {0x76, 7}, {0x2c, 6}, {0x8, 5}, /* 112 */
+	{0x9, 5}, {0x2d, 6}, {0x77, 7}, {0x78, 7}, /* 116 */
+	{0x79, 7}, {0x7a, 7}, {0x7b, 7}, {0x7ffe, 15}, /* 120 */
+	{0x7fc, 11}, {0x3ffd, 14}, {0x1ffd, 13}, {0xffffffc, 28}, /* 124 */
+	{0xfffe6, 20}, {0x3fffd2, 22}, {0xfffe7, 20}, {0xfffe8, 20}, /* 128 */
+	{0x3fffd3, 22}, {0x3fffd4, 22}, {0x3fffd5, 22}, {0x7fffd9, 23}, /* 132 */
+	{0x3fffd6, 22}, {0x7fffda, 23}, {0x7fffdb, 23}, {0x7fffdc, 23}, /* 136 */
+	{0x7fffdd, 23}, {0x7fffde, 23}, {0xffffeb, 24}, {0x7fffdf, 23}, /* 140 */
+	{0xffffec, 24}, {0xffffed, 24}, {0x3fffd7, 22}, {0x7fffe0, 23}, /* 144 */
+	{0xffffee, 24}, {0x7fffe1, 23}, {0x7fffe2, 23}, {0x7fffe3, 23}, /* 148 */
+	{0x7fffe4, 23}, {0x1fffdc, 21}, {0x3fffd8, 22}, {0x7fffe5, 23}, /* 152 */
+	{0x3fffd9, 22}, {0x7fffe6, 23}, {0x7fffe7, 23}, {0xffffef, 24}, /* 156 */
+	{0x3fffda, 22}, {0x1fffdd, 21}, {0xfffe9, 20}, {0x3fffdb, 22}, /* 160 */
+	{0x3fffdc, 22}, {0x7fffe8, 23}, {0x7fffe9, 23}, {0x1fffde, 21}, /* 164 */
+	{0x7fffea, 23}, {0x3fffdd, 22}, {0x3fffde, 22}, {0xfffff0, 24}, /* 168 */
+	{0x1fffdf, 21}, {0x3fffdf, 22}, {0x7fffeb, 23}, {0x7fffec, 23}, /* 172 */
+	{0x1fffe0, 21}, {0x1fffe1, 21}, {0x3fffe0, 22}, {0x1fffe2, 21}, /* 176 */
+	{0x7fffed, 23}, {0x3fffe1, 22}, {0x7fffee, 23}, {0x7fffef, 23}, /* 180 */
+	{0xfffea, 20}, {0x3fffe2, 22}, {0x3fffe3, 22}, {0x3fffe4, 22}, /* 184 */
+	{0x7ffff0, 23}, {0x3fffe5, 22}, {0x3fffe6, 22}, {0x7ffff1, 23}, /* 188 */
+	{0x3ffffe0, 26}, {0x3ffffe1, 26}, {0xfffeb, 20}, {0x7fff1, 19}, /* 192 */
+	{0x3fffe7, 22}, {0x7ffff2, 23}, {0x3fffe8, 22}, {0x1ffffec, 25}, /* 196 */
+	{0x3ffffe2, 26}, {0x3ffffe3, 26}, {0x3ffffe4, 26}, {0x7ffffde, 27}, /* 200 */
+	{0x7ffffdf, 27}, {0x3ffffe5, 26}, {0xfffff1, 24}, {0x1ffffed, 25}, /* 204 */
+	{0x7fff2, 19}, {0x1fffe3, 21}, {0x3ffffe6, 26}, {0x7ffffe0, 27}, /* 208 */
+	{0x7ffffe1, 27}, {0x3ffffe7, 26}, {0x7ffffe2, 27}, {0xfffff2, 24}, /* 212 */
+	{0x1fffe4, 21}, {0x1fffe5, 21}, {0x3ffffe8, 26}, {0x3ffffe9, 26}, /* 216 */
+	{0xffffffd, 28}, {0x7ffffe3, 27}, {0x7ffffe4, 27}, {0x7ffffe5, 27}, /* 220 */
+	{0xfffec, 20}, {0xfffff3, 24}, {0xfffed, 20}, {0x1fffe6, 21}, /* 224 */
+	{0x3fffe9, 22}, {0x1fffe7, 21}, {0x1fffe8, 21}, {0x7ffff3, 23}, /* 228 */
+	{0x3fffea, 22}, {0x3fffeb, 22}, {0x1ffffee, 25}, {0x1ffffef, 25}, /* 232 */
+	{0xfffff4, 24}, {0xfffff5, 24}, {0x3ffffea, 26}, {0x7ffff4, 23}, /* 236 */
+	{0x3ffffeb, 26}, {0x7ffffe6, 27}, {0x3ffffec, 26}, {0x3ffffed, 26}, /* 240 */
+	{0x7ffffe7, 27}, {0x7ffffe8, 27}, {0x7ffffe9, 27}, {0x7ffffea, 27}, /* 244 */
+	{0x7ffffeb, 27}, {0xffffffe, 28}, {0x7ffffec, 27}, {0x7ffffed, 27}, /* 248 */
+	{0x7ffffee, 27}, {0x7ffffef, 27}, {0x7fffff0, 27}, {0x3ffffee, 26}, /* 252 */
+	{0x3fffffff, 30}, /* 256 */
+};
+
+enum { HUFF_EMIT = 1, HUFF_ACCEPT = 2, HUFF_FAIL = 4 };
+
+struct huff_step {
+	uint8_t state; /* the inner node reached */
+	uint8_t flags; /* HUFF_* */
+	uint8_t sym;   /* with HUFF_EMIT: the symbol the nibble finished */
+};
+
+static struct huff_step huff_dec[256][16];
+static pthread_once_t huff_once = PTHREAD_ONCE_INIT;
+
+/* The code tree: inner nodes 0..255, each child an inner node or 256 + symbol (a leaf). */
+static void huff_build(void)
+{
+	static uint16_t child[256][2];
+	static uint8_t depth[256], ones[256];
+	unsigned nodes = 1;
+
+	ones[0] = 1;
+	for (unsigned sym = 0; sym < 257; sym++) {
+		uint32_t code = wf_hpack_huff_code[sym].code, bits = wf_hpack_huff_code[sym].bits;
+		unsigned node = 0;
+		for (uint32_t i = bits; i-- > 0;) {
+			unsigned bit = (code >> i) & 1;
+			if (i == 0) {
+				child[node][bit] = (uint16_t)(256 + sym);
+			} else {
+				if (child[node][bit] == 0) {
+					child[node][bit] = (uint16_t)nodes;
+					depth[nodes] = (uint8_t)(depth[node] + 1);
+					ones[nodes] = ones[node] && bit;
+					nodes++;
+				}
+				node = child[node][bit];
+			}
+		}
+	}
+	for (unsigned s = 0; s < 256; s++) {
+		for (unsigned x = 0; x < 16; x++) {
+			struct huff_step st = {0};
+			unsigned node = s;
+			for (int i = 3; i >= 0; i--) {
+				unsigned c = child[node][(x >> i) & 1];
+				if (c < 256) {
+					node = c;
+					continue;
+				}
+				if (c == 256 + 256)
+					st.flags |= HUFF_FAIL;
+				st.flags |= HUFF_EMIT;
+				st.sym = (uint8_t)(c - 256);
+				node = 0;
+			}
+			st.state = (uint8_t)node;
+			if (node == 0 || (ones[node] && depth[node] <= 7))
+				st.flags |= HUFF_ACCEPT;
+			huff_dec[s][x] = st;
+		}
+	}
+}
+
+void wf_hpack_huff_init(void)
+{
+	pthread_once(&huff_once, huff_build);
+}
+
+size_t wf_hpack_huff_len(const uint8_t *s, size_t n)
+{
+	size_t bits = 0;
+	for (size_t i = 0; i < n; i++)
+		bits += wf_hpack_huff_code[s[i]].bits;
+	return (bits + 7) / 8;
+}
+
+uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
+{
+	uint64_t acc = 0; /* the low `bits` bits are pending output */
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct wf_hpack_huff_sym *c = &wf_hpack_huff_code[s[i]];
+		acc = acc << c->bits | c->code;
+		bits += c->bits;
+		if (bits >= 32) {
+			bits -= 32;
+			uint32_t w = (uint32_t)(acc >> bits);
+			out[0] = (uint8_t)(w >> 24);
+			out[1] = (uint8_t)(w >> 16);
+			out[2] = (uint8_t)(w >> 8);
+			out[3] = (uint8_t)w;
+			out += 4;
+		}
+	}
+	if (bits & 7) { /* pad with the most significant bits of EOS: ones */
+		unsigned pad = 8 - (bits & 7);
+		acc = acc << pad | ((1u << pad) - 1);
+		bits += pad;
+	}
+	while (bits > 0) {
+		bits -= 8;
+		*out++ = (uint8_t)(acc >> bits);
+	}
+	return out;
+}
+
+long wf_hpack_huff_decode(uint8_t *out, const uint8_t *s, size_t n)
+{
+	uint8_t *o = out;
+	unsigned state = 0, flags = HUFF_ACCEPT;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct huff_step *hi = &huff_dec[state][s[i] >> 4];
+		const struct huff_step *lo = &huff_dec[hi->state][s[i] & 15];
+		if ((hi->flags | lo->flags) & HUFF_FAIL)
+			return -1;
+		if (hi->flags & HUFF_EMIT)
+			*o++ = hi->sym;
+		if (lo->flags & HUFF_EMIT)
+			*o++ = lo->sym;
+		state = lo->state;
+		flags = lo->flags;
+	}
+	return flags & HUFF_ACCEPT ? (long)(o - out) : -1;
+}

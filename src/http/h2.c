@@ -82,7 +82,7 @@ struct wf_h2 {
 	uint32_t preface_seen;             /* server: bytes of the client preface matched */
 	uint8_t settings_seen;             /* the peer's first SETTINGS came */
 	uint8_t settings_acked;            /* the peer acknowledged ours (our limits are known to it) */
-	uint8_t fb[9 + FRAME_MAX];         /* a frame split across reads */
+	uint8_t *fb;                       /* a frame split across reads (9 + FRAME_MAX, on first need) */
 	uint32_t fb_len;
 	uint8_t *hb; uint32_t hb_len, hb_cap; /* a header block being gathered */
 	int32_t hb_sid;                    /* its stream (0: none) */
@@ -99,7 +99,12 @@ struct wf_h2 {
 	struct wf_buf out;
 	int64_t send_win;                  /* connection: the peer's window */
 	uint32_t peer_initial_window, peer_max_frame, peer_max_streams;
-	uint32_t out_frames, out_control;  /* frames in `out` since it was last empty */
+	/* frames other than DATA waiting in `out` (DATA is framed only while out is short):
+	 * where each starts in the connection's output, oldest first, for the flood limits */
+	uint64_t out_done;                 /* bytes of output written so far */
+	struct queued { uint64_t start; uint8_t control; } *oq;
+	uint32_t oq_head, oq_n, oq_cap;
+	uint32_t out_frames, out_control;  /* of them, all / PING and SETTINGS acks and resets */
 	uint8_t goaway_sent, goaway_received;
 	int32_t goaway_last;               /* the last stream id we said we would process */
 	enum wf_h2_error err;
@@ -160,20 +165,34 @@ static uint8_t *frame(struct wf_h2 *h, uint32_t len, uint8_t type, uint8_t flags
 {
 	if (wf_buf_reserve(&h->out, h->pool, 9 + len, UINT32_MAX) < (int)(9 + len))
 		return NULL;
+	if (type != F_DATA) {
+		if (h->oq_n == h->oq_cap) { /* grow the ring, oldest first again */
+			uint32_t cap = h->oq_cap ? h->oq_cap * 2 : 16;
+			struct queued *q = malloc(cap * sizeof(*q));
+			for (uint32_t i = 0; i < h->oq_n; i++)
+				q[i] = h->oq[(h->oq_head + i) % h->oq_cap];
+			free(h->oq);
+			h->oq = q, h->oq_cap = cap, h->oq_head = 0;
+		}
+		h->oq[(h->oq_head + h->oq_n++) % h->oq_cap] = (struct queued){h->out_done + wf_buf_len(&h->out), 0};
+		h->out_frames++;
+	}
 	uint8_t *p = (uint8_t *)h->out.p + h->out.w;
 	p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)len;
 	p[3] = type, p[4] = flags;
 	put32(p + 5, (uint32_t)sid & 0x7fffffffu);
 	h->out.w += 9 + len;
-	h->out_frames++;
 	return p + 9;
 }
 
 static void control_frame(struct wf_h2 *h, uint8_t type, uint8_t flags, int32_t sid, const uint8_t *payload, uint32_t len)
 {
 	uint8_t *p = frame(h, len, type, flags, sid);
-	if (p && len)
+	if (!p)
+		return;
+	if (len)
 		memcpy(p, payload, len);
+	h->oq[(h->oq_head + h->oq_n - 1) % h->oq_cap].control = 1;
 	h->out_control++;
 }
 
@@ -820,6 +839,8 @@ int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
 		const uint8_t *f;
 		uint32_t have;
 		if (h->fb_len || n < 9) {
+			if (!h->fb)
+				h->fb = malloc(9 + FRAME_MAX);
 			/* gather a split frame: its header first, then its payload */
 			uint32_t need = 9;
 			if (h->fb_len >= 9)
@@ -844,6 +865,8 @@ int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
 			if (len > FRAME_MAX)
 				return fail_code(h, WF_H2_PROTOCOL, E_FRAME_SIZE);
 			if (n < 9 + len) {
+				if (!h->fb)
+					h->fb = malloc(9 + FRAME_MAX);
 				memcpy(h->fb, p, n);
 				h->fb_len = (uint32_t)n;
 				break;
@@ -1009,8 +1032,13 @@ size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
 void wf_h2_sent(struct wf_h2 *h, size_t n)
 {
 	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
-	if (!wf_buf_len(&h->out))
-		h->out_frames = h->out_control = 0;
+	h->out_done += n;
+	while (h->oq_n && h->oq[h->oq_head].start < h->out_done) { /* begun to leave: gone */
+		h->out_frames--;
+		h->out_control -= h->oq[h->oq_head].control;
+		h->oq_head = (h->oq_head + 1) % h->oq_cap;
+		h->oq_n--;
+	}
 }
 
 /* ---- the owner's calls ------------------------------------------------------------------------- */
@@ -1253,7 +1281,6 @@ struct wf_h2 *wf_h2_new(int server, const struct wf_h2_limits *lim, const struct
 		send_window_update(h, 0, w - 65535);
 		h->recv_win = w;
 	}
-	h->out_frames = h->out_control = 0;
 	return h;
 }
 
@@ -1267,6 +1294,8 @@ void wf_h2_free(struct wf_h2 *h)
 	wf_hpack_enc_free(&h->enc);
 	wf_buf_release(&h->out, h->pool);
 	free(h->tab);
+	free(h->oq);
+	free(h->fb);
 	free(h->hb);
 	free(h->fv);
 	free(h->fl);

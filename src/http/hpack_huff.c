@@ -10,6 +10,7 @@
 #include "http/hpack_int.h"
 
 #include <pthread.h>
+#include <string.h>
 
 /* {code, bits} of symbols 0..256, in the order of Appendix B. */
 const struct wf_hpack_huff_sym wf_hpack_huff_code[257] = {
@@ -80,15 +81,10 @@ const struct wf_hpack_huff_sym wf_hpack_huff_code[257] = {
 	{0x3fffffff, 30}, /* 256 */
 };
 
-enum { HUFF_EMIT = 1, HUFF_ACCEPT = 2, HUFF_FAIL = 4 };
+/* A decoding step, packed in 32 bits: the state reached | HUFF_* flags | the symbol << 16. */
+enum { HUFF_EMIT = 1 << 8, HUFF_ACCEPT = 2 << 8, HUFF_FAIL = 4 << 8 };
 
-struct huff_step {
-	uint8_t state; /* the inner node reached */
-	uint8_t flags; /* HUFF_* */
-	uint8_t sym;   /* with HUFF_EMIT: the symbol the nibble finished */
-};
-
-static struct huff_step huff_dec[256][16];
+static uint32_t huff_dec[256 * 16];
 static pthread_once_t huff_once = PTHREAD_ONCE_INIT;
 
 /* The code tree: inner nodes 0..255, each child an inner node or 256 + symbol (a leaf). */
@@ -119,7 +115,7 @@ static void huff_build(void)
 	}
 	for (unsigned s = 0; s < 256; s++) {
 		for (unsigned x = 0; x < 16; x++) {
-			struct huff_step st = {0};
+			uint32_t st = 0;
 			unsigned node = s;
 			for (int i = 3; i >= 0; i--) {
 				unsigned c = child[node][(x >> i) & 1];
@@ -128,15 +124,14 @@ static void huff_build(void)
 					continue;
 				}
 				if (c == 256 + 256)
-					st.flags |= HUFF_FAIL;
-				st.flags |= HUFF_EMIT;
-				st.sym = (uint8_t)(c - 256);
+					st |= HUFF_FAIL;
+				st |= HUFF_EMIT | (c - 256) << 16;
 				node = 0;
 			}
-			st.state = (uint8_t)node;
+			st |= node;
 			if (node == 0 || (ones[node] && depth[node] <= 7))
-				st.flags |= HUFF_ACCEPT;
-			huff_dec[s][x] = st;
+				st |= HUFF_ACCEPT;
+			huff_dec[s * 16 + x] = st;
 		}
 	}
 }
@@ -154,8 +149,17 @@ size_t wf_hpack_huff_len(const uint8_t *s, size_t n)
 	return (bits + 7) / 8;
 }
 
-uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
+static inline void store32be(uint8_t *p, uint32_t v)
 {
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, 4);
+}
+
+/* Codes s[0..n) at out while the coding stays shorter than limit bytes: its length, or -1 as
+ * soon as it cannot. Nothing is written at out + limit or after. */
+static long huff_encode(uint8_t *out, const uint8_t *s, size_t n, size_t limit)
+{
+	size_t w = 0;     /* bytes written */
 	uint64_t acc = 0; /* the low `bits` bits are pending output */
 	unsigned bits = 0;
 
@@ -164,13 +168,11 @@ uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
 		acc = acc << c->bits | c->code;
 		bits += c->bits;
 		if (bits >= 32) {
+			if (limit - w <= 4)
+				return -1;
 			bits -= 32;
-			uint32_t w = (uint32_t)(acc >> bits);
-			out[0] = (uint8_t)(w >> 24);
-			out[1] = (uint8_t)(w >> 16);
-			out[2] = (uint8_t)(w >> 8);
-			out[3] = (uint8_t)w;
-			out += 4;
+			store32be(out + w, (uint32_t)(acc >> bits));
+			w += 4;
 		}
 	}
 	if (bits & 7) { /* pad with the most significant bits of EOS: ones */
@@ -178,29 +180,40 @@ uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
 		acc = acc << pad | ((1u << pad) - 1);
 		bits += pad;
 	}
+	if (limit - w <= bits / 8)
+		return -1;
 	while (bits > 0) {
 		bits -= 8;
-		*out++ = (uint8_t)(acc >> bits);
+		out[w++] = (uint8_t)(acc >> bits);
 	}
-	return out;
+	return (long)w;
+}
+
+uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
+{
+	return out + huff_encode(out, s, n, SIZE_MAX);
+}
+
+long wf_hpack_huff_encode_shorter(uint8_t *out, const uint8_t *s, size_t n)
+{
+	return huff_encode(out, s, n, n);
 }
 
 long wf_hpack_huff_decode(uint8_t *out, const uint8_t *s, size_t n)
 {
 	uint8_t *o = out;
-	unsigned state = 0, flags = HUFF_ACCEPT;
+	uint32_t st = HUFF_ACCEPT, seen = 0;
 
+	/* branch-free: every step stores its symbol byte, and moves on only when it emits one */
 	for (size_t i = 0; i < n; i++) {
-		const struct huff_step *hi = &huff_dec[state][s[i] >> 4];
-		const struct huff_step *lo = &huff_dec[hi->state][s[i] & 15];
-		if ((hi->flags | lo->flags) & HUFF_FAIL)
-			return -1;
-		if (hi->flags & HUFF_EMIT)
-			*o++ = hi->sym;
-		if (lo->flags & HUFF_EMIT)
-			*o++ = lo->sym;
-		state = lo->state;
-		flags = lo->flags;
+		st = huff_dec[(st & 0xff) << 4 | s[i] >> 4];
+		seen |= st;
+		*o = (uint8_t)(st >> 16);
+		o += (st & HUFF_EMIT) >> 8;
+		st = huff_dec[(st & 0xff) << 4 | (s[i] & 15)];
+		seen |= st;
+		*o = (uint8_t)(st >> 16);
+		o += (st & HUFF_EMIT) >> 8;
 	}
-	return flags & HUFF_ACCEPT ? (long)(o - out) : -1;
+	return (seen & HUFF_FAIL) || !(st & HUFF_ACCEPT) ? -1 : (long)(o - out);
 }

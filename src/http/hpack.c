@@ -15,10 +15,14 @@
  * stores, up to about twice the table size; after that an insertion is a copy and no
  * allocation.
  *
- * The encoder finds entries through two chained hash indexes, on (name, value) and on name:
- * each bucket holds the newest id with that hash, each entry the next older id. Evicted
- * entries are never unlinked: a walk stops at the first id that is no longer live (all older
- * ones are gone too), and after at most n steps. */
+ * The encoder looks a field up, cheapest first: the static table (by length, first and last
+ * byte of the name, no hash); the entry last added with the same static name (by_static: a
+ * Content-Type or Server that does not change is found without hashing); then two chained
+ * hash indexes, on (name, value) and on name (for names the static table lacks): each bucket
+ * holds the newest id with that hash, each entry the next older id. Evicted entries are never
+ * unlinked: a walk stops at the first id that is no longer live (all older ones are gone
+ * too), and after at most n steps. Literals it sends again and again (a name no table holds,
+ * a Date within its second) come from a small cache of their coding. */
 #include "http/hpack.h"
 #include "http/hpack_int.h"
 
@@ -61,6 +65,7 @@ struct wf_hpack_table {
 	uint32_t tail;   /* logical offset where the next entry goes */
 	uint32_t *bucket_n, *bucket_nv; /* encoder only: BUCKETS ids each */
 	struct wf_hpack_lit *lits;      /* encoder only: LITS, by hash */
+	uint32_t *by_static;            /* encoder only: by static name index, the newest id with it */
 	uint8_t *scratch;               /* decoder only: Huffman-decoded strings of one field */
 	size_t scratch_cap;
 };
@@ -135,11 +140,8 @@ static inline int same(const void *a, const void *b, size_t n)
 	}
 	if (n >= 4)
 		return load32(p) == load32(q) && load32(p + n - 4) == load32(q + n - 4);
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != q[i])
-			return 0;
-	}
-	return 1;
+	/* 1 to 3 bytes: the first, the middle and the last are all of them */
+	return n == 0 || (p[0] == q[0] && p[n >> 1] == q[n >> 1] && p[n - 1] == q[n - 1]);
 }
 
 static inline void copy(void *dst, const void *src, size_t n)
@@ -244,9 +246,11 @@ static struct wf_hpack_table *table_new(uint32_t max, int indexed)
 	if (indexed) {
 		t->bucket_n = calloc(2 * BUCKETS, sizeof *t->bucket_n);
 		t->lits = calloc(LITS, sizeof *t->lits);
-		if (!t->bucket_n || !t->lits) {
+		t->by_static = calloc(STATIC_N + 1, sizeof *t->by_static);
+		if (!t->bucket_n || !t->lits || !t->by_static) {
 			free(t->bucket_n);
 			free(t->lits);
+			free(t->by_static);
 			free(t);
 			return NULL;
 		}
@@ -263,6 +267,7 @@ static void table_free(struct wf_hpack_table *t)
 	free(t->buf);
 	free(t->bucket_n);
 	free(t->lits);
+	free(t->by_static);
 	free(t->scratch);
 	free(t);
 }
@@ -396,19 +401,6 @@ uint32_t wf_hpack_table_size(const struct wf_hpack_table *t, uint32_t *entries)
 	return t->size;
 }
 
-int wf_hpack_table_get(const struct wf_hpack_table *t, uint32_t i, const char **name, uint32_t *nl,
-                       const char **value, uint32_t *vl)
-{
-	if (i == 0 || i > t->n)
-		return -1;
-	const struct wf_hpack_entry *x = entry(t, t->ins - i);
-	*name = entry_name(t, x);
-	*value = *name + x->nl;
-	*nl = x->nl;
-	*vl = x->vl;
-	return 0;
-}
-
 /* ---- integers and strings (§5) ---- */
 
 /* The continuation octets of an integer whose prefix was all ones (§5.1): at most 2^32 - 1,
@@ -534,14 +526,35 @@ static inline int get_string(struct wf_hpack_table *t, const uint8_t **pp, const
 
 /* The field at HPACK index i (1-based, static then dynamic). 0, or -1 for an index out of
  * range. */
-static int get_indexed(const struct wf_hpack_table *t, uint32_t i, struct field *f)
+static inline int get_indexed(const struct wf_hpack_table *t, uint32_t i, struct field *f)
 {
 	if (i >= 1 && i <= STATIC_N) {
 		const struct static_entry *s = &static_table[i];
 		*f = (struct field){s->name, s->value, s->nl, s->vl};
 		return 0;
 	}
-	return i == 0 ? -1 : wf_hpack_table_get(t, i - STATIC_N, &f->name, &f->nl, &f->value, &f->vl);
+	i -= STATIC_N; /* 0 (index 0) wraps to over n */
+	if (i - 1 >= t->n)
+		return -1;
+	const struct wf_hpack_entry *x = entry(t, t->ins - i);
+	f->name = entry_name(t, x);
+	f->value = f->name + x->nl;
+	f->nl = x->nl;
+	f->vl = x->vl;
+	return 0;
+}
+
+int wf_hpack_table_get(const struct wf_hpack_table *t, uint32_t i, const char **name, uint32_t *nl,
+                       const char **value, uint32_t *vl)
+{
+	struct field f;
+	if (i == 0 || get_indexed(t, STATIC_N + i, &f) < 0)
+		return -1;
+	*name = f.name;
+	*nl = f.nl;
+	*value = f.value;
+	*vl = f.vl;
+	return 0;
 }
 
 int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t max_list, wf_hpack_emit emit,
@@ -692,22 +705,30 @@ static uint32_t dyn_find(const struct wf_hpack_table *t, const struct wf_hdr *h,
 	return 0;
 }
 
-/* A string sent as a literal again and again (a name no table holds, a Date value within its
- * second) is coded once, then copied from a small direct-mapped cache: h is its hash. */
-static uint8_t *put_string_cached(struct wf_hpack_table *t, uint8_t *o, const char *s, uint32_t n, uint64_t h)
+/* Codes a string that missed the literal cache, and keeps it in slot c. Out of line, so that
+ * a hit costs no more than the comparison and the copy. */
+static __attribute__((noinline)) uint8_t *lit_fill(struct wf_hpack_lit *c, uint8_t *o, const char *s, uint32_t n,
+                                                   uint32_t h)
 {
-	struct wf_hpack_lit *c = &t->lits[h % LITS];
-	if (c->n == n && c->hash == (uint32_t)h && same(c->raw, s, n)) {
-		copy(o, c->coded, c->len);
-		return o + c->len;
-	}
 	uint8_t *end = put_string(o, s, n);
-	c->hash = (uint32_t)h;
+	c->hash = h;
 	c->n = (uint8_t)n;
 	c->len = (uint8_t)(end - o);
 	memcpy(c->raw, s, n);
 	memcpy(c->coded, o, c->len);
 	return end;
+}
+
+/* A string sent as a literal again and again (a name no table holds, a Date value within its
+ * second) is coded once, then copied from a small direct-mapped cache: h is its hash. */
+static inline uint8_t *put_string_cached(struct wf_hpack_table *t, uint8_t *o, const char *s, uint32_t n,
+                                         uint64_t h)
+{
+	struct wf_hpack_lit *c = &t->lits[h % LITS];
+	if (c->n != n || c->hash != (uint32_t)h || !same(c->raw, s, n))
+		return lit_fill(c, o, s, n, (uint32_t)h);
+	copy(o, c->coded, c->len);
+	return o + c->len;
 }
 
 static inline int cacheable(const struct wf_hpack_table *t, uint32_t n)
@@ -725,8 +746,10 @@ static uint8_t *put_literal(struct wf_hpack_table *t, uint8_t *o, uint8_t first,
 	if (!name_idx)
 		o = cacheable(t, h->name_len) ? put_string_cached(t, o, h->name, h->name_len, hn)
 		                              : put_string(o, h->name, h->name_len);
+	/* a value that changes (a Date) is best kept in the same slot as before: by its length and
+	 * first byte, not by a hash of it */
 	if (keep_value && cacheable(t, h->value_len))
-		return put_string_cached(t, o, h->value, h->value_len, hash(h->value, h->value_len, 0));
+		return put_string_cached(t, o, h->value, h->value_len, h->value_len * 31 + (uint8_t)h->value[0]);
 	return put_string(o, h->value, h->value_len);
 }
 
@@ -750,7 +773,18 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, 1);
 	}
 
-	uint64_t hash_n = hash(h->name, h->name_len, 0);
+	/* a field with a static name is most often the one sent last with that name: no hash */
+	if (si && live(t, t->by_static[si])) {
+		uint32_t id = t->by_static[si];
+		const struct wf_hpack_entry *x = entry(t, id);
+		const char *name = entry_name(t, x);
+		if (x->nl == h->name_len && x->vl == h->value_len && same(name + x->nl, h->value, x->vl) &&
+		    same(name, h->name, x->nl))
+			return put_int(o, 0x80, 7, STATIC_N + t->ins - id);
+	}
+	/* a static name needs no hash of its own: it seeds the value's, and its entries stay out of
+	 * the name chains, which are only searched for names the static table does not have */
+	uint64_t hash_n = si ? si : hash(h->name, h->name_len, 0);
 	uint32_t hn = (uint32_t)hash_n, hnv = (uint32_t)hash(h->value, h->value_len, hash_n);
 	uint32_t di = dyn_find(t, h, hnv);
 	if (di)
@@ -765,8 +799,12 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 	x->hn = hn;
 	x->hnv = hnv;
 	uint32_t id = t->ins - 1;
-	x->next_n = t->bucket_n[hn % BUCKETS];
-	t->bucket_n[hn % BUCKETS] = id;
+	if (si) {
+		t->by_static[si] = id;
+	} else {
+		x->next_n = t->bucket_n[hn % BUCKETS];
+		t->bucket_n[hn % BUCKETS] = id;
+	}
 	x->next_nv = t->bucket_nv[hnv % BUCKETS];
 	t->bucket_nv[hnv % BUCKETS] = id;
 	return put_literal(t, o, 0x40, 6, name_idx, h, hash_n, 0);

@@ -69,7 +69,7 @@ static void on_goaway(void *ctx, int32_t last, uint32_t code)
 {
 }
 
-static const struct wf_h2_ops ops = {on_headers, on_data, on_closed, on_goaway, NULL};
+static const struct wf_h2_ops ops = {on_headers, on_data, on_closed, on_goaway, NULL, NULL};
 
 static void drain(struct wf_h2 *h)
 {

@@ -39,11 +39,13 @@ static unsigned class_of(size_t n)
 	return c - 1;
 }
 
-static __attribute__((unused)) uint32_t keep_max(unsigned c) /* unused under ASan */
+#ifndef __SANITIZE_ADDRESS__ /* (only used when blocks are kept) */
+static uint32_t keep_max(unsigned c)
 {
 	uint32_t k = KEEP_BYTES / class_size[c];
 	return k > 256 ? 256 : k;
 }
+#endif
 
 void *wf_tc_malloc(size_t n)
 {

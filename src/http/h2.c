@@ -402,8 +402,8 @@ static int emit_field(void *ctx, const char *name, uint32_t nl, const char *valu
 		h->fl_overflow = 1;
 		return WF_HPACK_TOO_LARGE; /* too many fields: as too many bytes */
 	}
-	if (h->fv_len + nl + vl > h->fv_cap) {
-		while (h->fv_len + nl + vl > h->fv_cap)
+	if (h->fv_len + nl + vl > h->fv_cap || !h->fv) {
+		while (h->fv_len + nl + vl > h->fv_cap || !h->fv_cap)
 			h->fv_cap = h->fv_cap ? h->fv_cap * 2 : 1024;
 		h->fv = realloc(h->fv, h->fv_cap);
 	}
@@ -519,8 +519,8 @@ static int header_block(struct wf_h2 *h, int32_t sid, uint8_t flags, const uint8
 
 static int gather(struct wf_h2 *h, const uint8_t *p, size_t n)
 {
-	if (h->hb_len + n > h->hb_cap) {
-		while (h->hb_len + n > h->hb_cap)
+	if (h->hb_len + n > h->hb_cap || !h->hb) { /* (allocated even for an empty fragment) */
+		while (h->hb_len + n > h->hb_cap || !h->hb_cap)
 			h->hb_cap = h->hb_cap ? h->hb_cap * 2 : 4096;
 		h->hb = realloc(h->hb, h->hb_cap);
 	}

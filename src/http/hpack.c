@@ -15,10 +15,14 @@
  * stores, up to about twice the table size; after that an insertion is a copy and no
  * allocation.
  *
- * The encoder finds entries through two chained hash indexes, on (name, value) and on name:
- * each bucket holds the newest id with that hash, each entry the next older id. Evicted
- * entries are never unlinked: a walk stops at the first id that is no longer live (all older
- * ones are gone too), and after at most n steps. */
+ * The encoder looks a field up, cheapest first: the static table (by length, first and last
+ * byte of the name, no hash); the entry last added with the same static name (by_static: a
+ * Content-Type or Server that does not change is found without hashing); then two chained
+ * hash indexes, on (name, value) and on name (for names the static table lacks): each bucket
+ * holds the newest id with that hash, each entry the next older id. Evicted entries are never
+ * unlinked: a walk stops at the first id that is no longer live (all older ones are gone
+ * too), and after at most n steps. Literals it sends again and again (a name no table holds,
+ * a Date within its second) come from a small cache of their coding. */
 #include "http/hpack.h"
 #include "http/hpack_int.h"
 
@@ -28,7 +32,18 @@
 
 #define ENTRY_OVERHEAD 32 /* §4.1 */
 #define STATIC_N 61
-#define BUCKETS 256 /* per encoder hash index */
+#define BUCKETS 128 /* per encoder hash index */
+#define LITS 8       /* coded literals the encoder keeps */
+#define LIT_MIN 8    /* ... of this many bytes */
+#define LIT_MAX 48   /* ... to this many */
+
+/* A string the encoder sent as a literal, and its coding (length prefix included). */
+struct wf_hpack_lit {
+	uint32_t hash;
+	uint8_t n, len; /* n 0: an empty slot */
+	uint8_t raw[LIT_MAX];
+	uint8_t coded[LIT_MAX + 1];
+};
 
 struct wf_hpack_entry {
 	uint32_t off; /* logical offset of the name; the value follows it */
@@ -49,6 +64,8 @@ struct wf_hpack_table {
 	uint32_t cap;    /* bytes in buf: 0 or a power of two */
 	uint32_t tail;   /* logical offset where the next entry goes */
 	uint32_t *bucket_n, *bucket_nv; /* encoder only: BUCKETS ids each */
+	struct wf_hpack_lit *lits;      /* encoder only: LITS, by hash */
+	uint32_t *by_static;            /* encoder only: by static name index, the newest id with it */
 	uint8_t *scratch;               /* decoder only: Huffman-decoded strings of one field */
 	size_t scratch_cap;
 };
@@ -83,9 +100,17 @@ static struct static_entry static_table[STATIC_N + 1] = {
 };
 #undef S
 
-/* Static names by hash, open addressing: the first static index with that name, or 0. */
-static uint8_t static_by_name[128];
+/* Static names by a key on (length, first and last byte), which tells all 52 apart; open
+ * addressing: the first static index with that name, or 0. */
+#define STATIC_SLOTS 256
+#define STATIC_LONGEST 27 /* access-control-allow-origin */
+static uint8_t static_by_name[STATIC_SLOTS];
 static pthread_once_t static_once = PTHREAD_ONCE_INIT;
+
+static inline unsigned static_key(const char *name, uint32_t nl)
+{
+	return (nl * 131 + (uint8_t)name[0] * 7 + (uint8_t)name[nl - 1]) % STATIC_SLOTS;
+}
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -99,6 +124,41 @@ static inline uint64_t load32(const uint8_t *p)
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return v;
+}
+
+/* a[0..n) == b[0..n), and a copy: inline, as the strings are mostly short (a libc call
+ * costs more than the work for a header name). */
+static inline int same(const void *a, const void *b, size_t n)
+{
+	const uint8_t *p = a, *q = b;
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			if (load64(p + i) != load64(q + i))
+				return 0;
+		}
+		return load64(p + n - 8) == load64(q + n - 8);
+	}
+	if (n >= 4)
+		return load32(p) == load32(q) && load32(p + n - 4) == load32(q + n - 4);
+	/* 1 to 3 bytes: the first, the middle and the last are all of them */
+	return n == 0 || (p[0] == q[0] && p[n >> 1] == q[n >> 1] && p[n - 1] == q[n - 1]);
+}
+
+static inline void copy(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	if (n >= 8) {
+		uint64_t last = load64(s + n - 8);
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			uint64_t v = load64(s + i);
+			memcpy(d + i, &v, 8);
+		}
+		memcpy(d + n - 8, &last, 8);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i];
 }
 
 static inline uint64_t mix(uint64_t a, uint64_t b)
@@ -147,10 +207,10 @@ static void static_build(void)
 		               : 1;
 	}
 	for (unsigned i = 1; i <= STATIC_N; i += static_table[i].group) {
-		unsigned h = (unsigned)hash(static_table[i].name, static_table[i].nl, 0) & 127;
-		while (static_by_name[h])
-			h = (h + 1) & 127;
-		static_by_name[h] = (uint8_t)i;
+		unsigned k = static_key(static_table[i].name, static_table[i].nl);
+		while (static_by_name[k])
+			k = (k + 1) % STATIC_SLOTS;
+		static_by_name[k] = (uint8_t)i;
 	}
 }
 
@@ -161,13 +221,15 @@ static void hpack_init(void)
 }
 
 /* The first static index whose name is name[0..nl), or 0. */
-static unsigned static_find(const char *name, uint32_t nl, uint64_t hn)
+static inline unsigned static_find(const char *name, uint32_t nl)
 {
-	for (unsigned h = (unsigned)hn & 127;; h = (h + 1) & 127) {
-		unsigned i = static_by_name[h];
+	if (nl == 0 || nl > STATIC_LONGEST)
+		return 0;
+	for (unsigned k = static_key(name, nl);; k = (k + 1) % STATIC_SLOTS) {
+		unsigned i = static_by_name[k];
 		if (i == 0)
 			return 0;
-		if (static_table[i].nl == nl && memcmp(static_table[i].name, name, nl) == 0)
+		if (static_table[i].nl == nl && same(static_table[i].name, name, nl))
 			return i;
 	}
 }
@@ -183,7 +245,12 @@ static struct wf_hpack_table *table_new(uint32_t max, int indexed)
 	t->ins = 1;
 	if (indexed) {
 		t->bucket_n = calloc(2 * BUCKETS, sizeof *t->bucket_n);
-		if (!t->bucket_n) {
+		t->lits = calloc(LITS, sizeof *t->lits);
+		t->by_static = calloc(STATIC_N + 1, sizeof *t->by_static);
+		if (!t->bucket_n || !t->lits || !t->by_static) {
+			free(t->bucket_n);
+			free(t->lits);
+			free(t->by_static);
 			free(t);
 			return NULL;
 		}
@@ -199,6 +266,8 @@ static void table_free(struct wf_hpack_table *t)
 	free(t->e);
 	free(t->buf);
 	free(t->bucket_n);
+	free(t->lits);
+	free(t->by_static);
 	free(t->scratch);
 	free(t);
 }
@@ -332,48 +401,40 @@ uint32_t wf_hpack_table_size(const struct wf_hpack_table *t, uint32_t *entries)
 	return t->size;
 }
 
-int wf_hpack_table_get(const struct wf_hpack_table *t, uint32_t i, const char **name, uint32_t *nl,
-                       const char **value, uint32_t *vl)
+/* ---- integers and strings (§5) ---- */
+
+/* The continuation octets of an integer whose prefix was all ones (§5.1): at most 2^32 - 1,
+ * in at most 5 octets, none of them a redundant zero at the end. 0, or -1. */
+static int get_int_tail(const uint8_t **pp, const uint8_t *end, uint32_t *v)
 {
-	if (i == 0 || i > t->n)
+	const uint8_t *p = *pp;
+	uint64_t acc = *v;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		if (p == end || shift > 28)
+			return -1;
+		b = *p++;
+		if (b == 0 && shift > 0)
+			return -1;
+		acc += (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	if (acc > UINT32_MAX)
 		return -1;
-	const struct wf_hpack_entry *x = entry(t, t->ins - i);
-	*name = entry_name(t, x);
-	*value = *name + x->nl;
-	*nl = x->nl;
-	*vl = x->vl;
+	*pp = p;
+	*v = (uint32_t)acc;
 	return 0;
 }
 
-/* ---- integers and strings (§5) ---- */
-
-/* Reads an integer with an N-bit prefix at *pp: at most 2^32 - 1, in at most 5 more octets,
- * none of them a redundant zero at the end. 0, or -1. */
-static int get_int(const uint8_t **pp, const uint8_t *end, unsigned prefix, uint32_t *v)
+/* Reads an integer with an N-bit prefix at *pp (which is before end). 0, or -1. */
+static inline int get_int(const uint8_t **pp, const uint8_t *end, unsigned prefix, uint32_t *v)
 {
-	const uint8_t *p = *pp;
-	uint32_t mask = (1u << prefix) - 1, x = *p++ & mask;
-
-	if (x == mask) {
-		uint64_t acc = x;
-		unsigned shift = 0;
-		uint8_t b;
-		do {
-			if (p == end || shift > 28)
-				return -1;
-			b = *p++;
-			if (b == 0 && shift > 0)
-				return -1;
-			acc += (uint64_t)(b & 0x7f) << shift;
-			shift += 7;
-		} while (b & 0x80);
-		if (acc > UINT32_MAX)
-			return -1;
-		x = (uint32_t)acc;
-	}
-	*pp = p;
-	*v = x;
-	return 0;
+	uint32_t mask = (1u << prefix) - 1;
+	*v = **pp & mask;
+	(*pp)++;
+	return *v == mask ? get_int_tail(pp, end, v) : 0;
 }
 
 static inline uint8_t *put_int(uint8_t *o, uint8_t first, unsigned prefix, uint32_t v)
@@ -390,10 +451,23 @@ static inline uint8_t *put_int(uint8_t *o, uint8_t first, unsigned prefix, uint3
 	return o;
 }
 
-/* A string literal, Huffman-coded when that is shorter. */
+/* A string literal, Huffman-coded when that is shorter. A short one (under 127 bytes, so both
+ * lengths fit the 7-bit prefix) is coded in place in one pass, and copied plain if that fails;
+ * a longer one has its coded length counted first, as the prefix may take more octets. */
 static uint8_t *put_string(uint8_t *o, const char *s, uint32_t n)
 {
 	const uint8_t *u = (const uint8_t *)s;
+	if (n < 127) {
+		/* two bytes or less never code shorter: codes are 5 bits at least */
+		long hl = n > 2 ? wf_hpack_huff_encode_shorter(o + 1, u, n) : -1;
+		if (hl >= 0) {
+			*o = (uint8_t)(0x80 | hl);
+			return o + 1 + hl;
+		}
+		*o = (uint8_t)n;
+		copy(o + 1, s, n);
+		return o + 1 + n;
+	}
 	size_t hl = wf_hpack_huff_len(u, n);
 	if (hl < n) {
 		o = put_int(o, 0x80, 7, (uint32_t)hl);
@@ -426,7 +500,7 @@ struct field {
 
 /* Reads a string literal at *pp into *s, *len: raw bytes point into the block, Huffman ones
  * are decoded into the scratch buffer at *used. 0, or -1. */
-static int get_string(struct wf_hpack_table *t, const uint8_t **pp, const uint8_t *end, size_t *used,
+static inline int get_string(struct wf_hpack_table *t, const uint8_t **pp, const uint8_t *end, size_t *used,
                       const char **s, uint32_t *len)
 {
 	const uint8_t *p = *pp;
@@ -452,14 +526,35 @@ static int get_string(struct wf_hpack_table *t, const uint8_t **pp, const uint8_
 
 /* The field at HPACK index i (1-based, static then dynamic). 0, or -1 for an index out of
  * range. */
-static int get_indexed(const struct wf_hpack_table *t, uint32_t i, struct field *f)
+static inline int get_indexed(const struct wf_hpack_table *t, uint32_t i, struct field *f)
 {
 	if (i >= 1 && i <= STATIC_N) {
 		const struct static_entry *s = &static_table[i];
 		*f = (struct field){s->name, s->value, s->nl, s->vl};
 		return 0;
 	}
-	return i == 0 ? -1 : wf_hpack_table_get(t, i - STATIC_N, &f->name, &f->nl, &f->value, &f->vl);
+	i -= STATIC_N; /* 0 (index 0) wraps to over n */
+	if (i - 1 >= t->n)
+		return -1;
+	const struct wf_hpack_entry *x = entry(t, t->ins - i);
+	f->name = entry_name(t, x);
+	f->value = f->name + x->nl;
+	f->nl = x->nl;
+	f->vl = x->vl;
+	return 0;
+}
+
+int wf_hpack_table_get(const struct wf_hpack_table *t, uint32_t i, const char **name, uint32_t *nl,
+                       const char **value, uint32_t *vl)
+{
+	struct field f;
+	if (i == 0 || get_indexed(t, STATIC_N + i, &f) < 0)
+		return -1;
+	*name = f.name;
+	*nl = f.nl;
+	*value = f.value;
+	*vl = f.vl;
+	return 0;
 }
 
 int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t max_list, wf_hpack_emit emit,
@@ -472,7 +567,8 @@ int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t
 
 	if (!t)
 		return WF_HPACK_ERROR;
-	/* a Huffman string decodes to at most 8/5 of its length: room for a name and a value */
+	/* a Huffman string decodes to at most 8/5 of its length (+ 1 byte the decoder may store
+	 * past its end): room for a name and a value */
 	size_t need = n + n / 2 + n / 8 + 8;
 	if (t->scratch_cap < need) {
 		uint8_t *s = realloc(t->scratch, need);
@@ -586,7 +682,7 @@ static uint32_t dyn_find_name(const struct wf_hpack_table *t, const struct wf_hd
 	uint32_t id = t->bucket_n[hn % BUCKETS];
 	for (uint32_t steps = t->n; steps > 0 && live(t, id); steps--) {
 		const struct wf_hpack_entry *x = entry(t, id);
-		if (x->hn == hn && x->nl == h->name_len && memcmp(entry_name(t, x), h->name, h->name_len) == 0)
+		if (x->hn == hn && x->nl == h->name_len && same(entry_name(t, x), h->name, h->name_len))
 			return STATIC_N + t->ins - id;
 		id = x->next_n;
 	}
@@ -601,7 +697,7 @@ static uint32_t dyn_find(const struct wf_hpack_table *t, const struct wf_hdr *h,
 		const struct wf_hpack_entry *x = entry(t, id);
 		if (x->hnv == hnv && x->nl == h->name_len && x->vl == h->value_len) {
 			const char *name = entry_name(t, x);
-			if (memcmp(name, h->name, x->nl) == 0 && memcmp(name + x->nl, h->value, x->vl) == 0)
+			if (same(name, h->name, x->nl) && same(name + x->nl, h->value, x->vl))
 				return STATIC_N + t->ins - id;
 		}
 		id = x->next_nv;
@@ -609,35 +705,87 @@ static uint32_t dyn_find(const struct wf_hpack_table *t, const struct wf_hdr *h,
 	return 0;
 }
 
+/* Codes a string that missed the literal cache, and keeps it in slot c. Out of line, so that
+ * a hit costs no more than the comparison and the copy. */
+static __attribute__((noinline)) uint8_t *lit_fill(struct wf_hpack_lit *c, uint8_t *o, const char *s, uint32_t n,
+                                                   uint32_t h)
+{
+	uint8_t *end = put_string(o, s, n);
+	c->hash = h;
+	c->n = (uint8_t)n;
+	c->len = (uint8_t)(end - o);
+	memcpy(c->raw, s, n);
+	memcpy(c->coded, o, c->len);
+	return end;
+}
+
+/* A string sent as a literal again and again (a name no table holds, a Date value within its
+ * second) is coded once, then copied from a small direct-mapped cache: h is its hash. */
+static inline uint8_t *put_string_cached(struct wf_hpack_table *t, uint8_t *o, const char *s, uint32_t n,
+                                         uint64_t h)
+{
+	struct wf_hpack_lit *c = &t->lits[h % LITS];
+	if (c->n != n || c->hash != (uint32_t)h || !same(c->raw, s, n))
+		return lit_fill(c, o, s, n, (uint32_t)h);
+	copy(o, c->coded, c->len);
+	return o + c->len;
+}
+
+static inline int cacheable(const struct wf_hpack_table *t, uint32_t n)
+{
+	return t && n >= LIT_MIN && n <= LIT_MAX;
+}
+
 /* A literal: the representation's first-octet pattern and prefix, the name as an index when
- * name_idx is not 0, then the value. */
-static uint8_t *put_literal(uint8_t *o, uint8_t first, unsigned prefix, uint32_t name_idx, const struct wf_hdr *h)
+ * name_idx is not 0 (else the name, hash hn), then the value (kept in the literal cache when
+ * keep_value: values that are not indexed, and not sensitive). */
+static uint8_t *put_literal(struct wf_hpack_table *t, uint8_t *o, uint8_t first, unsigned prefix, uint32_t name_idx,
+                            const struct wf_hdr *h, uint64_t hn, int keep_value)
 {
 	o = put_int(o, first, prefix, name_idx);
 	if (!name_idx)
-		o = put_string(o, h->name, h->name_len);
+		o = cacheable(t, h->name_len) ? put_string_cached(t, o, h->name, h->name_len, hn)
+		                              : put_string(o, h->name, h->name_len);
+	/* a value that changes (a Date) is best kept in the same slot as before: by its length and
+	 * first byte, not by a hash of it */
+	if (keep_value && cacheable(t, h->value_len))
+		return put_string_cached(t, o, h->value, h->value_len, h->value_len * 31 + (uint8_t)h->value[0]);
 	return put_string(o, h->value, h->value_len);
 }
 
 static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uint8_t flags, uint8_t *o)
 {
 	struct wf_hpack_table *t = e->t;
-	uint64_t hash_n = hash(h->name, h->name_len, 0);
-	uint32_t hn = (uint32_t)hash_n;
-	uint32_t si = static_find(h->name, h->name_len, hash_n);
+	uint32_t si = static_find(h->name, h->name_len);
 
-	if (flags & WF_HPACK_NEVER)
-		return put_literal(o, 0x10, 4, si ? si : t ? dyn_find_name(t, h, hn) : 0, h);
-	if (si) {
+	if (si && !(flags & WF_HPACK_NEVER)) {
 		for (uint32_t i = si; i < si + static_table[si].group; i++) {
-			if (static_table[i].vl == h->value_len && memcmp(static_table[i].value, h->value, h->value_len) == 0)
+			if (static_table[i].vl == h->value_len && same(static_table[i].value, h->value, h->value_len))
 				return put_int(o, 0x80, 7, i);
 		}
 	}
-	if (flags & WF_HPACK_NO_INDEX || !t)
-		return put_literal(o, 0x00, 4, si ? si : t ? dyn_find_name(t, h, hn) : 0, h);
+	/* the name hash is needed only to look for the name in the dynamic table */
+	if (flags & (WF_HPACK_NEVER | WF_HPACK_NO_INDEX) || !t) {
+		uint64_t hash_n = si || !t ? 0 : hash(h->name, h->name_len, 0);
+		uint32_t name_idx = si ? si : t ? dyn_find_name(t, h, (uint32_t)hash_n) : 0;
+		if (flags & WF_HPACK_NEVER)
+			return put_literal(t, o, 0x10, 4, name_idx, h, hash_n, 0);
+		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, 1);
+	}
 
-	uint32_t hnv = (uint32_t)hash(h->value, h->value_len, hash_n);
+	/* a field with a static name is most often the one sent last with that name: no hash */
+	if (si && live(t, t->by_static[si])) {
+		uint32_t id = t->by_static[si];
+		const struct wf_hpack_entry *x = entry(t, id);
+		const char *name = entry_name(t, x);
+		if (x->nl == h->name_len && x->vl == h->value_len && same(name + x->nl, h->value, x->vl) &&
+		    same(name, h->name, x->nl))
+			return put_int(o, 0x80, 7, STATIC_N + t->ins - id);
+	}
+	/* a static name needs no hash of its own: it seeds the value's, and its entries stay out of
+	 * the name chains, which are only searched for names the static table does not have */
+	uint64_t hash_n = si ? si : hash(h->name, h->name_len, 0);
+	uint32_t hn = (uint32_t)hash_n, hnv = (uint32_t)hash(h->value, h->value_len, hash_n);
 	uint32_t di = dyn_find(t, h, hnv);
 	if (di)
 		return put_int(o, 0x80, 7, di);
@@ -647,15 +795,19 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 	struct wf_hpack_entry *x;
 	if ((uint64_t)h->name_len + h->value_len + ENTRY_OVERHEAD > t->max ||
 	    table_add(t, h->name, h->name_len, h->value, h->value_len, &x) <= 0)
-		return put_literal(o, 0x00, 4, name_idx, h);
+		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, 0);
 	x->hn = hn;
 	x->hnv = hnv;
 	uint32_t id = t->ins - 1;
-	x->next_n = t->bucket_n[hn % BUCKETS];
-	t->bucket_n[hn % BUCKETS] = id;
+	if (si) {
+		t->by_static[si] = id;
+	} else {
+		x->next_n = t->bucket_n[hn % BUCKETS];
+		t->bucket_n[hn % BUCKETS] = id;
+	}
 	x->next_nv = t->bucket_nv[hnv % BUCKETS];
 	t->bucket_nv[hnv % BUCKETS] = id;
-	return put_literal(o, 0x40, 6, name_idx, h);
+	return put_literal(t, o, 0x40, 6, name_idx, h, hash_n, 0);
 }
 
 size_t wf_hpack_encode(struct wf_hpack_enc *e, const struct wf_hdr *h, uint32_t n, const uint8_t *flags,

@@ -1,15 +1,17 @@
-/* HPACK's Huffman code (RFC 7541 Appendix B): the code table, a length count and an encoder
- * that works 32 bits at a time, and a decoder that reads 4 bits at a time through a state
- * machine built from the code table at first use.
+/* HPACK's Huffman code (RFC 7541 Appendix B): the code table, a length count, an encoder
+ * that works 32 bits at a time, and a decoder that reads 12 bits at a time.
  *
- * The decoder's states are the 256 inner nodes of the code tree (0 is the root). From each
- * state, each nibble leads to another state and at most one symbol: the shortest code is 5
- * bits, so a nibble can finish a code but never hold another whole one. A string may end in
- * a state that is the root, or an inner node reached from the root by at most 7 one bits
- * (the padding, §5.2); a nibble that reaches EOS fails the string. */
+ * The code is canonical: codes of one length are consecutive numbers, in the order of their
+ * symbols, and each length's first code follows the last of the length before, shifted. So
+ * the leading len bits v of the input are a code of that length exactly when v is below
+ * limit[len] (the first code of the length + how many it has), at the shortest such len; and
+ * the symbol is found by its rank. The decoder does that only for codes over 12 bits: for
+ * the others, a table indexed by the next 12 bits gives up to two symbols and their lengths.
+ * What is left when the input ends must be at most 7 bits, all ones (the padding, §5.2). */
 #include "http/hpack_int.h"
 
 #include <pthread.h>
+#include <string.h>
 
 /* {code, bits} of symbols 0..256, in the order of Appendix B. */
 const struct wf_hpack_huff_sym wf_hpack_huff_code[257] = {
@@ -80,64 +82,56 @@ const struct wf_hpack_huff_sym wf_hpack_huff_code[257] = {
 	{0x3fffffff, 30}, /* 256 */
 };
 
-enum { HUFF_EMIT = 1, HUFF_ACCEPT = 2, HUFF_FAIL = 4 };
+#define PEEK 12 /* bits the fast table is indexed by */
 
-struct huff_step {
-	uint8_t state; /* the inner node reached */
-	uint8_t flags; /* HUFF_* */
-	uint8_t sym;   /* with HUFF_EMIT: the symbol the nibble finished */
-};
-
-static struct huff_step huff_dec[256][16];
+/* The canonical code by length (1..30): the first code, the limit (first + count), and where
+ * its symbols start in huff_sorted (symbols by code length, then value). */
+static uint32_t huff_first[31], huff_limit[31], huff_offset[31];
+static uint16_t huff_sorted[257];
+/* By the next 12 bits: the first symbol (bits 0-7) and a second (8-15) when both fit, the
+ * first's length (16-19), both lengths (20-23), and how many symbols (24-25); 0 when the
+ * first code is longer than 12 bits. */
+static uint32_t huff_fast[1 << PEEK];
 static pthread_once_t huff_once = PTHREAD_ONCE_INIT;
 
-/* The code tree: inner nodes 0..255, each child an inner node or 256 + symbol (a leaf). */
+/* The symbol whose code begins buf (left-aligned, with at least 30 bits or zero filling), and
+ * its length in *len. */
+static unsigned huff_slow(uint64_t buf, unsigned *len)
+{
+	unsigned l = 5;
+	while ((buf >> (64 - l)) >= huff_limit[l])
+		l++;
+	*len = l;
+	return huff_sorted[huff_offset[l] + (uint32_t)(buf >> (64 - l)) - huff_first[l]];
+}
+
 static void huff_build(void)
 {
-	static uint16_t child[256][2];
-	static uint8_t depth[256], ones[256];
-	unsigned nodes = 1;
-
-	ones[0] = 1;
-	for (unsigned sym = 0; sym < 257; sym++) {
-		uint32_t code = wf_hpack_huff_code[sym].code, bits = wf_hpack_huff_code[sym].bits;
-		unsigned node = 0;
-		for (uint32_t i = bits; i-- > 0;) {
-			unsigned bit = (code >> i) & 1;
-			if (i == 0) {
-				child[node][bit] = (uint16_t)(256 + sym);
-			} else {
-				if (child[node][bit] == 0) {
-					child[node][bit] = (uint16_t)nodes;
-					depth[nodes] = (uint8_t)(depth[node] + 1);
-					ones[nodes] = ones[node] && bit;
-					nodes++;
-				}
-				node = child[node][bit];
-			}
+	unsigned count[31] = {0}, n = 0;
+	for (unsigned sym = 0; sym < 257; sym++)
+		count[wf_hpack_huff_code[sym].bits]++;
+	uint32_t code = 0;
+	for (unsigned l = 1; l <= 30; l++) {
+		huff_first[l] = code;
+		huff_limit[l] = code + count[l];
+		huff_offset[l] = n;
+		for (unsigned sym = 0; sym < 257; sym++) {
+			if (wf_hpack_huff_code[sym].bits == l)
+				huff_sorted[n++] = (uint16_t)sym;
 		}
+		code = (code + count[l]) << 1;
 	}
-	for (unsigned s = 0; s < 256; s++) {
-		for (unsigned x = 0; x < 16; x++) {
-			struct huff_step st = {0};
-			unsigned node = s;
-			for (int i = 3; i >= 0; i--) {
-				unsigned c = child[node][(x >> i) & 1];
-				if (c < 256) {
-					node = c;
-					continue;
-				}
-				if (c == 256 + 256)
-					st.flags |= HUFF_FAIL;
-				st.flags |= HUFF_EMIT;
-				st.sym = (uint8_t)(c - 256);
-				node = 0;
-			}
-			st.state = (uint8_t)node;
-			if (node == 0 || (ones[node] && depth[node] <= 7))
-				st.flags |= HUFF_ACCEPT;
-			huff_dec[s][x] = st;
-		}
+	for (uint32_t x = 0; x < (1u << PEEK); x++) {
+		uint64_t buf = (uint64_t)x << (64 - PEEK);
+		unsigned l1, l2, s1 = huff_slow(buf, &l1), s2 = 0, n_syms = 1;
+		if (l1 > PEEK)
+			continue;
+		s2 = huff_slow(buf << l1, &l2);
+		if (l1 + l2 <= PEEK)
+			n_syms = 2;
+		else
+			l2 = 0, s2 = 0;
+		huff_fast[x] = s1 | s2 << 8 | l1 << 16 | (l1 + l2) << 20 | n_syms << 24;
 	}
 }
 
@@ -154,8 +148,17 @@ size_t wf_hpack_huff_len(const uint8_t *s, size_t n)
 	return (bits + 7) / 8;
 }
 
-uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
+static inline void store32be(uint8_t *p, uint32_t v)
 {
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, 4);
+}
+
+/* Codes s[0..n) at out while the coding stays shorter than limit bytes: its length, or -1 as
+ * soon as it cannot. Nothing is written at out + limit or after. */
+static long huff_encode(uint8_t *out, const uint8_t *s, size_t n, size_t limit)
+{
+	size_t w = 0;     /* bytes written */
 	uint64_t acc = 0; /* the low `bits` bits are pending output */
 	unsigned bits = 0;
 
@@ -164,13 +167,11 @@ uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
 		acc = acc << c->bits | c->code;
 		bits += c->bits;
 		if (bits >= 32) {
+			if (limit - w <= 4)
+				return -1;
 			bits -= 32;
-			uint32_t w = (uint32_t)(acc >> bits);
-			out[0] = (uint8_t)(w >> 24);
-			out[1] = (uint8_t)(w >> 16);
-			out[2] = (uint8_t)(w >> 8);
-			out[3] = (uint8_t)w;
-			out += 4;
+			store32be(out + w, (uint32_t)(acc >> bits));
+			w += 4;
 		}
 	}
 	if (bits & 7) { /* pad with the most significant bits of EOS: ones */
@@ -178,29 +179,82 @@ uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
 		acc = acc << pad | ((1u << pad) - 1);
 		bits += pad;
 	}
+	if (limit - w <= bits / 8)
+		return -1;
 	while (bits > 0) {
 		bits -= 8;
-		*out++ = (uint8_t)(acc >> bits);
+		out[w++] = (uint8_t)(acc >> bits);
 	}
-	return out;
+	return (long)w;
+}
+
+uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n)
+{
+	return out + huff_encode(out, s, n, SIZE_MAX);
+}
+
+long wf_hpack_huff_encode_shorter(uint8_t *out, const uint8_t *s, size_t n)
+{
+	return huff_encode(out, s, n, n);
+}
+
+static inline uint32_t load32be(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
 }
 
 long wf_hpack_huff_decode(uint8_t *out, const uint8_t *s, size_t n)
 {
+	const uint8_t *p = s, *end = s + n;
 	uint8_t *o = out;
-	unsigned state = 0, flags = HUFF_ACCEPT;
+	uint64_t buf = 0; /* the next `bits` bits of input, left-aligned */
+	unsigned bits = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct huff_step *hi = &huff_dec[state][s[i] >> 4];
-		const struct huff_step *lo = &huff_dec[hi->state][s[i] & 15];
-		if ((hi->flags | lo->flags) & HUFF_FAIL)
-			return -1;
-		if (hi->flags & HUFF_EMIT)
-			*o++ = hi->sym;
-		if (lo->flags & HUFF_EMIT)
-			*o++ = lo->sym;
-		state = lo->state;
-		flags = lo->flags;
+	for (;;) {
+		/* while input is left, at least 30 bits (the longest code) are in buf */
+		if (bits <= 32) {
+			if (end - p >= 4) {
+				buf |= (uint64_t)load32be(p) << (32 - bits);
+				p += 4;
+				bits += 32;
+			} else {
+				for (; p < end && bits <= 56; bits += 8)
+					buf |= (uint64_t)*p++ << (56 - bits);
+			}
+		}
+		if (bits == 0)
+			break;
+		uint32_t e = huff_fast[buf >> (64 - PEEK)];
+		if (e) {
+			unsigned both = e >> 20 & 15, first = e >> 16 & 15;
+			o[0] = (uint8_t)e;
+			if (both <= bits) { /* a second symbol is stored even if there is none: o has room */
+				o[1] = (uint8_t)(e >> 8);
+				o += e >> 24;
+				buf <<= both;
+				bits -= both;
+			} else if (first <= bits) {
+				o++;
+				buf <<= first;
+				bits -= first;
+			} else {
+				break;
+			}
+			continue;
+		}
+		unsigned len, sym = huff_slow(buf, &len);
+		if (len > bits)
+			break;
+		if (sym == 256)
+			return -1; /* EOS */
+		*o++ = (uint8_t)sym;
+		buf <<= len;
+		bits -= len;
 	}
-	return flags & HUFF_ACCEPT ? (long)(o - out) : -1;
+	/* the input is all read; what is left of it is padding */
+	if (bits > 7 || (bits > 0 && buf >> (64 - bits) != (1u << bits) - 1))
+		return -1;
+	return (long)(o - out);
 }

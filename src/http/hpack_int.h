@@ -30,8 +30,11 @@ void wf_hpack_huff_init(void);
 size_t wf_hpack_huff_len(const uint8_t *s, size_t n);
 /* Writes the Huffman coding of s[0..n) at out (wf_hpack_huff_len bytes); returns its end. */
 uint8_t *wf_hpack_huff_encode(uint8_t *out, const uint8_t *s, size_t n);
-/* Decodes s[0..n) into out, which has room for n * 8 / 5 bytes. The bytes written, or -1 for
- * a malformed string: EOS coded, or padding longer than 7 bits or not all ones (§5.2). */
+/* Writes the Huffman coding of s[0..n) at out if it is shorter than n bytes, and returns its
+ * length; else -1 (out[0..n) may have been written). One pass: no length count first. */
+long wf_hpack_huff_encode_shorter(uint8_t *out, const uint8_t *s, size_t n);
+/* Decodes s[0..n) into out, which has room for n * 8 / 5 + 1 bytes. The bytes written, or -1
+ * for a malformed string: EOS coded, or padding longer than 7 bits or not all ones (§5.2). */
 long wf_hpack_huff_decode(uint8_t *out, const uint8_t *s, size_t n);
 
 #endif

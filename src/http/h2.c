@@ -358,7 +358,9 @@ static void reset_stream(struct wf_h2 *h, struct stream *st, uint32_t code)
 {
 	if (st->reset)
 		return;
-	if (!st->unopened) /* the peer never heard of a stream still waiting to open */
+	/* a stream ended both ways is closed (§5.1): a reset would only tell the peer of a stream
+	 * it has forgotten; nor has the peer heard of a stream still waiting to open */
+	if (!st->unopened && !(st->end_sent && st->peer_done))
 		send_rst(h, st->id, code);
 	st->reset = 1;
 	st->reset_code = code;

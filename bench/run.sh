@@ -45,6 +45,11 @@
 #                trailer; nginx with grpc_pass. Each proxy is checked with nghttp beforehand to
 #                relay the trailer.
 #                req/s and CPU per request as in the HTTP case (h2load gives no percentiles).
+#   same load    the three sets again for Weft and HAProxy at one offered load that both carry
+#                (h2load --rps=$BENCH_H2_RATE per connection): as fast as the load side can go,
+#                a faster proxy finds fewer events per wake-up, so its CPU per request counts
+#                more wake-ups; at the same load both do the same work, and CPU per request
+#                compares what that work costs each.
 # Without h2load and nghttp (Debian: nghttp2-client) the HTTP/2 case is skipped.
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
@@ -53,6 +58,7 @@
 #   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
 #   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft weft-resilience haproxy nginx") WEFT_BIN (build/weft)
 #   BENCH_CASES ("http tcp tls h2": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
+#   BENCH_H2_RATE (2500: requests/s per connection in the same-load sets; 0 skips them)
 #   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk and h2load output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
@@ -74,6 +80,7 @@ PROXIES=${BENCH_PROXIES:-weft weft-resilience haproxy nginx}
 CASES=${BENCH_CASES:-http tcp tls h2}
 H2_CONNS=${BENCH_H2_CONNS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
+H2_RATE=${BENCH_H2_RATE:-2500}
 INFLIGHT=$((H2_CONNS * H2_STREAMS))   # h2load's requests in flight (nginx-h2's upstream pools)
 HAPROXY=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -690,6 +697,24 @@ if [ -n "$H2_PROXIES" ]; then
 	measure "direct-h2 $H2_ROWS" "$H2_CONNS"
 	[ -z "$H2H2_ROWS" ] || measure "$H2H2_ROWS" "$H2_CONNS"
 	measure "$GRPC_ROWS" "$H2_CONNS" "${GRPC_ARGS[@]}"
+	if [ "$H2_RATE" -gt 0 ]; then
+		# the same sets at one offered load, Weft and HAProxy (name@rate: the same process)
+		for P in $H2_ROWS $H2H2_ROWS $GRPC_ROWS; do
+			case $P in weft-* | haproxy-*) ;; *) continue ;; esac
+			URL_OF[$P@rate]=${URL_OF[$P]}
+			PID_OF[$P@rate]=${PID_OF[$P]}
+		done
+		RATE_SETS=""
+		for g in h2 h2h2 grpc; do
+			[ -n "${URL_OF[weft-$g@rate]:-}" ] && [ -n "${URL_OF[haproxy-$g@rate]:-}" ] || continue
+			RATE_SETS+="$g "
+			if [ $g = grpc ]; then
+				measure "weft-$g@rate haproxy-$g@rate" "$H2_CONNS" --rps="$H2_RATE" "${GRPC_ARGS[@]}"
+			else
+				measure "weft-$g@rate haproxy-$g@rate" "$H2_CONNS" --rps="$H2_RATE"
+			fi
+		done
+	fi
 	LOADGEN=run_wrk
 	log "direct-h2: ${R[direct-h2.rps]} req/s"
 	for P in $H2_ROWS $H2H2_ROWS $GRPC_ROWS; do
@@ -804,7 +829,7 @@ if [ -n "$H2_ROWS" ]; then
 	echo
 	echo "HTTP/2, h2c by prior knowledge, 1 worker on CPU $PROXY_CPU; upstream nginx and h2load -t1 -c$H2_CONNS -m$H2_STREAMS"
 	echo "on CPU $LOAD_CPU; each row: $ROUNDS runs of ${ROUND_SECS}s, interleaved with the other rows of its set"
-	h2row() { printf '%-15s %7s %9s %5s %9s %9s %8s %7s\n' "$@"; }
+	h2row() { printf '%-18s %7s %9s %5s %9s %9s %8s %7s\n' "$@"; }
 	# h2rows TITLE ROWS...: a header line, then a line per row. x HAProxy: the row's CPU per
 	# request / that of the HAProxy row among ROWS.
 	h2rows() {
@@ -835,14 +860,25 @@ if [ -n "$H2_ROWS" ]; then
 	echo "  (checked with nghttp through each proxy; nginx: grpc_pass). x HAProxy: CPU/req / HAProxy's in"
 	echo "  the same set. CPU/req, syscl/req, up-conns as in the HTTP/1.1 table; the end of each run cuts"
 	echo "  h2load's $INFLIGHT streams in flight."
+	if [ -n "${RATE_SETS:-}" ]; then
+		echo
+		echo "The same at one offered load: h2load --rps=$H2_RATE per connection ($((H2_RATE * H2_CONNS)) requests/s), Weft and HAProxy"
+		for g in $RATE_SETS; do
+			case $g in h2) t="h2 -> h1" ;; h2h2) t="h2 -> h2" ;; grpc) t="gRPC unary" ;; esac
+			h2rows "$t" "weft-$g@rate" "haproxy-$g@rate"
+		done
+	fi
 	for g in "h2:h2 -> h1" "h2h2:h2 -> h2" "grpc:gRPC unary"; do
-		w=weft-${g%%:*} h=haproxy-${g%%:*}
-		if [ -z "${R[$w.rps]:-}" ] || [ -z "${R[$h.rps]:-}" ]; then continue; fi
-		ratio=$(fmt '%.2f' "${R[$w.cpu_us]} / ${R[$h.cpu_us]}")
-		printf 'Weft / HAProxy, %-10s CPU per request %sx, requests/s %sx\n' "${g#*:}:" "$ratio" \
-			"$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")"
-		printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx)\n' \
-			"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio"
+		for k in "" @rate; do
+			w=weft-${g%%:*}$k h=haproxy-${g%%:*}$k
+			if [ -z "${R[$w.rps]:-}" ] || [ -z "${R[$h.rps]:-}" ]; then continue; fi
+			ratio=$(fmt '%.2f' "${R[$w.cpu_us]} / ${R[$h.cpu_us]}")
+			load=${k:+"at $((H2_RATE * H2_CONNS)) req/s"}
+			printf 'Weft / HAProxy, %-10s CPU per request %sx, requests/s %sx %s\n' "${g#*:}:" "$ratio" \
+				"$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")" "${load:-(as fast as the load goes)}"
+			printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx) %s\n' \
+				"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio" "$load"
+		done
 	done
 fi
 echo

@@ -473,6 +473,39 @@ TEST(empty_data_frames_close_the_connection)
 	raw_peer_free(rp);
 }
 
+/* Malformed requests (RFC 9113 §8.1.1) reset their own stream with PROTOCOL_ERROR and never
+ * reach the owner; the connection goes on. */
+TEST(malformed_requests_reset_their_stream)
+{
+	struct rawpeer *rp = raw_peer(NULL);
+	struct wf_h2 *s = rp->s;
+	struct raw *r = &rp->r;
+	uint8_t hb[256];
+	static const struct wf_hdr upper[] = {H(":method", "GET"), H(":scheme", "http"), H(":path", "/"), H("X-Upper", "1")};
+	static const struct wf_hdr conn[] = {H(":method", "GET"), H(":scheme", "http"), H(":path", "/"), H("connection", "close")};
+	static const struct wf_hdr te[] = {H(":method", "GET"), H(":scheme", "http"), H(":path", "/"), H("te", "gzip")};
+	static const struct wf_hdr nopath[] = {H(":method", "GET"), H(":scheme", "http"), H(":authority", "a")};
+	static const struct wf_hdr cl[] = {H(":method", "POST"), H(":scheme", "http"), H(":path", "/"), H("content-length", "5")};
+	const struct wf_hdr *bad[] = {upper, conn, te, nopath};
+	size_t nbad[] = {4, 4, 4, 3};
+	for (uint32_t i = 0; i < 4; i++) {
+		size_t n = block(rp->d, hb, sizeof(hb), bad[i], nbad[i]);
+		frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 2 * i + 1, hb, n);
+	}
+	size_t n = block(rp->d, hb, sizeof(hb), cl, 4); /* declares 5 bytes, sends 3 */
+	frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 9, hb, n);
+	frame(r, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 9, "abc", 3);
+	n = block(rp->d, hb, sizeof(hb), GET, 5); /* and a good one after them */
+	frame(r, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 11, hb, n);
+	sent_frames(s, -1, -1); /* the server's SETTINGS */
+	CHECK_EQ(wf_h2_recv(s, r->b, r->n), 0);
+	CHECK_EQ(rp->se.headers, 2);   /* the POST's head (its body is short), and the good GET */
+	CHECK_EQ(rp->se.last_stream, 11);
+	CHECK_EQ(sent_frames(s, NGHTTP2_RST_STREAM, NGHTTP2_PROTOCOL_ERROR), 5);
+	CHECK_EQ(wf_h2_error(s), WF_H2_OK);
+	raw_peer_free(rp);
+}
+
 TEST(streams_over_the_limit_close_the_connection)
 {
 	struct wf_h2_limits l;
@@ -507,7 +540,7 @@ int main(void)
 	    T(client_streams_wait_for_the_servers_limit), T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
 	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
-	    T(empty_data_frames_close_the_connection), T(streams_over_the_limit_close_the_connection)};
+	    T(empty_data_frames_close_the_connection), T(malformed_requests_reset_their_stream), T(streams_over_the_limit_close_the_connection)};
 	int r = wf_t_run(cases, sizeof(cases) / sizeof(cases[0]), "h2");
 	wf_pool_fini(&pool);
 	return r;

@@ -2197,6 +2197,7 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 	wf_timer_cancel(LOOP(c), &st->try_t);
 	if (st->attempt > 1)
 		wf_stat_inc(st->cluster->st.rq_retry_success);
+	st->up_keep = 1; /* a stream that ends both ways leaves without a reset (as HTTP/1.1 keep-alive) */
 	c->s.cork = 1;
 	if (send_response_head(st, &resp, end_stream) < 0) {
 		st->keep_alive = 0;

@@ -19,6 +19,7 @@ struct ev {
 	char status[8], path[64], method[16], custom[64], trailer[64];
 	size_t body;
 	int consume;                       /* acknowledge received DATA at once */
+	int reset_at_end;                  /* reset each stream when its DATA ends (as a pool detaching) */
 };
 
 static struct wf_pool pool;
@@ -61,6 +62,8 @@ static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end)
 	e->ends += end;
 	if (e->consume && n && cur_consumer)
 		wf_h2_consume(cur_consumer, id, n);
+	if (end && e->reset_at_end && cur_consumer)
+		wf_h2_reset(cur_consumer, id, 8 /* CANCEL */);
 	return 0;
 }
 
@@ -206,6 +209,32 @@ TEST(client_streams_wait_for_the_servers_limit)
 	CHECK_EQ(ce.closed, 5);
 	CHECK_EQ(se.goaways + ce.goaways, 0);
 	CHECK_EQ(wf_h2_error(s), WF_H2_OK);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+static int sent_frames(struct wf_h2 *s, int type, int code);
+
+/* A stream ended both ways is closed: resetting it then (an owner letting go of a finished
+ * stream) sends nothing, and the peer sees a clean close. */
+TEST(reset_after_both_ends_sends_nothing)
+{
+	struct ev ce = {.consume = 1, .reset_at_end = 1}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(wf_h2_submit_headers(s, id, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_data(s, id, "hello", 5, 1), 0);
+	const uint8_t *p;
+	size_t n = wf_h2_send_pending(s, &p); /* the response reaches the client, which resets at its end */
+	cur_consumer = c;
+	wf_h2_recv(c, p, n);
+	wf_h2_sent(s, n);
+	CHECK_EQ(ce.ends, 1);
+	CHECK_EQ(sent_frames(c, NGHTTP2_RST_STREAM, -1), 0); /* nothing for the server */
+	CHECK_EQ(ce.closed, 1);
+	CHECK_EQ(ce.last_close_code, 8); /* the owner hears its own reset, as it asked */
 	wf_h2_free(c);
 	wf_h2_free(s);
 }
@@ -537,7 +566,8 @@ int main(void)
 	wf_pool_init(&pool, 64);
 	static const struct wf_t_case cases[] = {
 	    T(request_and_response), T(bodies_both_ways_and_trailers), T(flow_control_holds_the_peer_until_consumed),
-	    T(client_streams_wait_for_the_servers_limit), T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
+	    T(client_streams_wait_for_the_servers_limit), T(reset_after_both_ends_sends_nothing),
+	    T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
 	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
 	    T(empty_data_frames_close_the_connection), T(malformed_requests_reset_their_stream), T(streams_over_the_limit_close_the_connection)};

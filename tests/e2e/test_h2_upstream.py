@@ -10,8 +10,8 @@ import time
 
 import configs as C
 import h2raw as H
-from harness import (Weft, check, curl, curl_request, eq, free_port, http_req, raw, session_dir, tmp_path,
-                     wait_for, write_file)
+from harness import (HERE, NodePeer, Weft, check, curl, curl_request, eq, free_port, http_req, raw, session_dir,
+                     tmp_path, wait_for, write_file)
 from test_tls import pki
 
 H2 = {"explicit_http_config": {"http2_protocol_options": {}}}
@@ -206,6 +206,23 @@ def test_h2_upstream_more_connections_when_full():
             check("40 succeeded" in r.stdout, "every request answered: %s", r.stdout[-600:])
             cx = w.stat("cluster.backend.upstream_cx_total")
             check(cx >= 10, "40 streams at once need at least 10 connections of 4 streams, got %d", cx)
+
+
+def test_h2_upstream_interim_responses():
+    """A 103 Early Hints from an HTTP/2 upstream (Node's http2 server) reaches an HTTP/2 client
+    before the final response when proxy_100_continue is set, and is dropped without it
+    (Envoy's rule, as for HTTP/1.1 upstreams)."""
+    with NodePeer(os.path.join(HERE, "node", "h2_peer.js"), "Node HTTP/2 server") as up:
+        for proxy in (True, False):
+            what = "proxy_100_continue %s" % proxy
+            cfg, port = _cfg(up.port, H2, proxy_100_continue=proxy)
+            with Weft(cfg), H.H2Conn(port) as c:
+                c.handshake()
+                st = c.get("/1xx")
+                eq((st.status, bytes(st.body)), (200, b"served /1xx\n"), "%s: the final response" % what)
+                eq(st.interim, [[(":status", "103"), ("link", "</style.css>; rel=preload")]] if proxy else [],
+                   "%s: the 103 relayed" % what)
+                eq(c.get("/plain").interim, [], "%s: no interim response where the upstream sent none" % what)
 
 
 def test_h2_upstream_use_downstream_protocol():

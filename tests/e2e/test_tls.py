@@ -1016,14 +1016,29 @@ def _tcp_tls_config(up_port, up_ts, port=None, down_ts=None, log=None):
     return C.bootstrap(listeners=[lst], clusters=[C.cluster("tls_up", [up_port], transport_socket=up_ts)]), port
 
 
-def _echo_both_ways(s, payload):
-    """Send payload from a thread while reading the echo here (neither side may block)."""
-    import threading
-    sender = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
-    sender.start()
-    got = recv_exactly(s, len(payload))
-    sender.join(5)
-    return got
+def _echo_both_ways(s, payload, timeout=10):
+    """Send payload while reading its echo, in one thread: a non-blocking loop, since neither
+    side may block and an SSL socket must not be read and written from two threads at once."""
+    import select
+    s.setblocking(False)
+    sent, got, deadline = 0, bytearray(), time.monotonic() + timeout
+    while len(got) < len(payload) and time.monotonic() < deadline:
+        want_write = sent < len(payload)
+        r, w, _ = select.select([s], [s] if want_write else [], [], 0.5)
+        if w or (want_write and not r):
+            try:
+                sent += s.send(payload[sent:sent + 16384])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                pass
+        while True:  # what the SSL layer has buffered is not seen by select: drain it
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break
+            check(chunk, "connection closed after %d of %d bytes", len(got), len(payload))
+            got += chunk
+    s.setblocking(True)
+    return bytes(got)
 
 
 def test_tls_tcp_proxy_originates_tls():

@@ -16,6 +16,7 @@
 #include "http/h2_fields.h"
 #include "http/hpack.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -293,6 +294,19 @@ static struct stream *stream_new(struct wf_h2 *h, int32_t id)
 	return st;
 }
 
+/* Take st out of a singly linked FIFO (head, tail) whose links are at next_off in a stream. */
+static void fifo_unlink(struct stream **head, struct stream **tail, struct stream *st, size_t next_off)
+{
+#define NEXT(x) (*(struct stream **)((char *)(x) + next_off))
+	struct stream **pp = head, *last = NULL;
+	while (*pp != st)
+		last = *pp, pp = &NEXT(*pp);
+	*pp = NEXT(st);
+	if (*tail == st)
+		*tail = last;
+#undef NEXT
+}
+
 static void stream_free(struct wf_h2 *h, struct stream *st)
 {
 	struct stream **pp = &h->tab[(uint32_t)st->id & h->tab_mask];
@@ -305,21 +319,10 @@ static void stream_free(struct wf_h2 *h, struct stream *st)
 		h->all = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	if (st->in_ready) {
-		struct stream **rp = &h->ready, *last = NULL;
-		while (*rp != st)
-			last = *rp, rp = &(*rp)->rnext;
-		*rp = st->rnext;
-		if (h->ready_tail == st)
-			h->ready_tail = last;
-	}
+	if (st->in_ready)
+		fifo_unlink(&h->ready, &h->ready_tail, st, offsetof(struct stream, rnext));
 	if (st->unopened) {
-		struct stream **up = &h->unopened, *last = NULL;
-		while (*up != st)
-			last = *up, up = &(*up)->onext;
-		*up = st->onext;
-		if (h->unopened_tail == st)
-			h->unopened_tail = last;
+		fifo_unlink(&h->unopened, &h->unopened_tail, st, offsetof(struct stream, onext));
 		h->n_unopened--;
 		free(st->head);
 	}

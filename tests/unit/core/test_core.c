@@ -1,6 +1,5 @@
 /* Unit tests for src/core: the event loop's timer heap, deferred work and fd interest
- * (loop.c), the block pool and buffers (buf.c), the string helpers (str.c) and the per-thread
- * block caches (tcache.c). */
+ * (loop.c), the block pool and buffers (buf.c), and the string helpers (str.c). */
 #include "test.h"
 
 #include "net/sock.h"
@@ -8,7 +7,6 @@
 #include "core/loop.h"
 #include "core/str.h"
 #include "core/tbucket.h"
-#include "core/tcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -617,41 +615,6 @@ TEST(lower_copy_every_byte)
 	CHECK(!wf_ieq_lower("Content-Typf", "content-type", 12));
 }
 
-/* Blocks of every size keep their bytes through realloc, come back zeroed from calloc, are
- * aligned for any type, and a freed small block is handed out again (outside ASan). */
-TEST(tcache_blocks)
-{
-	for (size_t n = 0; n <= 9000; n += n < 64 ? 1 : 61) {
-		unsigned char *p = wf_tc_malloc(n);
-		CHECK(p != NULL);
-		CHECK_EQ((uintptr_t)p % _Alignof(max_align_t), 0);
-		memset(p, 0xab, n);
-		unsigned char *q = wf_tc_realloc(p, n * 2 + 1);
-		for (size_t i = 0; i < n; i++)
-			if (q[i] != 0xab)
-				CHECK(!"realloc lost a byte");
-		q = wf_tc_realloc(q, n / 2); /* shrinking keeps the front */
-		for (size_t i = 0; i < n / 2; i++)
-			if (q[i] != 0xab)
-				CHECK(!"shrink lost a byte");
-		wf_tc_free(q);
-		unsigned char *z = wf_tc_calloc(n, 1);
-		for (size_t i = 0; i < n; i++)
-			if (z[i])
-				CHECK(!"calloc left a byte");
-		wf_tc_free(z);
-	}
-	CHECK(wf_tc_calloc(SIZE_MAX / 2, 4) == NULL); /* overflow refused */
-	wf_tc_free(NULL);
-#ifndef __SANITIZE_ADDRESS__
-	void *a = wf_tc_malloc(100);
-	wf_tc_free(a);
-	CHECK(wf_tc_malloc(120) == a); /* same class (128): the cached block */
-	wf_tc_free(a);
-#endif
-	wf_tc_thread_exit();
-}
-
 TEST(str_ieq)
 {
 	CHECK(wf_str_ieq("Content-Length", 14, "content-length", 14));
@@ -749,4 +712,4 @@ TEST_MAIN("core", T(addr_str_split), T(base64_round_trip), T(tbucket_takes_and_r
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),
           T(consumed_empty_buffer_holds_no_block), T(blocks_are_reused_from_the_pool),
           T(reserve_compacts_before_growing), T(growing_beyond_a_block_up_to_max),
-          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq), T(lower_copy_every_byte), T(tcache_blocks))
+          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq), T(lower_copy_every_byte))

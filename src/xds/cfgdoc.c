@@ -121,6 +121,17 @@ void wf_cfgdoc_mark(struct wf_cfgdoc *doc, const void *msg, uint32_t field_id, u
 		m->path = strdup(path);
 }
 
+int wf_cfgdoc_pos(const struct wf_cfgdoc *doc, const void *key, uint32_t field_id, uint32_t *line,
+                  uint32_t *col)
+{
+	const struct mark *m = key ? lookup(doc, key, field_id) : NULL;
+	if (!m || !m->line)
+		return 0;
+	*line = m->line;
+	*col = m->col;
+	return 1;
+}
+
 const char *wf_cfgdoc_path(const struct wf_cfgdoc *doc, const void *msg)
 {
 	const struct mark *m = msg ? lookup(doc, msg, 0) : NULL;

@@ -51,4 +51,19 @@ int wf_yaml_load_file(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d
 int wf_yaml_load_string(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
                         const char *text, size_t len, char *err, size_t errlen);
 
+/* Where message `msg` (field_id 0), its field `field_id`, or a scalar element of a repeated
+ * field (its slot's address, field_id 0) started: 1 with *line and *col set, 0 if unknown. */
+int wf_cfgdoc_pos(const struct wf_cfgdoc *doc, const void *key, uint32_t field_id, uint32_t *line,
+                  uint32_t *col);
+
+/* The YAML front end for files whose documents the caller walks itself (Kubernetes-shaped
+ * objects, where only `spec` is a message): decode `node` of the libyaml document `y` into a
+ * new message of type `d`, set as the document's root; field paths in errors and marks start
+ * with `path` (e.g. "spec"). 0, or -EINVAL with err saying where and why. */
+struct yaml_document_s;
+struct yaml_node_s;
+int wf_yaml_load_node(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
+                      struct yaml_document_s *y, struct yaml_node_s *node, const char *path,
+                      char *err, size_t errlen);
+
 #endif

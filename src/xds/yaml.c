@@ -457,6 +457,9 @@ static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t 
 				*cnt = i + 1;
 				const ProtobufCMessageDescriptor *ed = f->descriptor;
 				size_t old = path_push(m, scalar(ek), 0);
+				/* the entry itself, so that a later check can point at one key */
+				wf_cfgdoc_mark(m->doc, e, 0, (uint32_t)ek->start_mark.line + 1,
+				               (uint32_t)ek->start_mark.column + 1, m->path);
 				int r = map_scalar_into(m, ek, &ed->fields[0], field_ptr(e, &ed->fields[0]));
 				if (r == 0)
 					r = map_scalar_into(m, ev, &ed->fields[1], field_ptr(e, &ed->fields[1]));
@@ -473,6 +476,10 @@ static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t 
 		for (size_t i = 0; i < k; i++) {
 			const yaml_node_t *it = yaml_document_get_node(m->y, vn->data.sequence.items.start[i]);
 			size_t old = path_push(m, NULL, (long)i);
+			/* a scalar element is marked by its slot, so that a later check can point at it */
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+				wf_cfgdoc_mark(m->doc, (char *)*arr + i * esz, 0, (uint32_t)it->start_mark.line + 1,
+				               (uint32_t)it->start_mark.column + 1, NULL);
 			int r = map_scalar_into(m, it, f, (char *)*arr + i * esz);
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE || ((void **)*arr)[i])
 				*cnt = i + 1;
@@ -747,4 +754,20 @@ int wf_yaml_load_file(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return r;
+}
+
+int wf_yaml_load_node(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
+                      struct yaml_document_s *y, struct yaml_node_s *node, const char *path,
+                      char *err, size_t errlen)
+{
+	struct mapper m = {.doc = doc, .y = y, .err = err, .errlen = errlen};
+	snprintf(m.path, sizeof(m.path), "%s", path ? path : "");
+	ProtobufCMessage *msg = wf_proto_new(d);
+	int r = map_message(&m, node, msg);
+	if (r < 0) {
+		wf_proto_free(msg);
+		return r;
+	}
+	wf_cfgdoc_set_root(doc, msg);
+	return 0;
 }

@@ -1,0 +1,43 @@
+/* The translator: the mesh (control/mesh.h) and one proxy's identity in, the Envoy v3
+ * resources that proxy needs out, named and shaped as istiod names and shapes them:
+ *
+ *   CDS  outbound|PORT||HOST, outbound|PORT|SUBSET|HOST (EDS, or STRICT_DNS/LOGICAL_DNS),
+ *        inbound|PORT|| for the proxy's own workload
+ *   EDS  one ClusterLoadAssignment per EDS cluster, endpoints filtered by subset labels
+ *   RDS  one RouteConfiguration per outbound HTTP port, named "PORT" ("HOST:PORT" for gRPC
+ *        clients), one virtual host per service host
+ *   LDS  outbound listeners per port (HCM with rds, or tcp_proxy), inbound listeners on the
+ *        instance address; for proxyless gRPC clients an api_listener "HOST:PORT"
+ *
+ * doc/istio-translation.md lists what each Istio field becomes. No networking, no global
+ * state: any number of proxies may be translated from one mesh. */
+#ifndef WF_CONTROL_TRANSLATE_H
+#define WF_CONTROL_TRANSLATE_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#include "control/mesh.h"
+
+#define WF_TYPE_CLUSTER "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+#define WF_TYPE_ENDPOINT "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+#define WF_TYPE_LISTENER "type.googleapis.com/envoy.config.listener.v3.Listener"
+#define WF_TYPE_ROUTE "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+/* Receives each resource: the type URL, its name, and the message, which the callee owns
+ * from now on (free it with wf_proto_free). Resources come clusters first, then endpoints,
+ * listeners, routes (make-before-break order). */
+typedef void (*wf_translate_emit)(void *ctx, const char *type_url, const char *name, ProtobufCMessage *msg);
+
+/* Generate everything proxy p needs from mesh m. Returns the number of resources emitted, or
+ * -EINVAL with err naming the Istio object and field that cannot be translated (nothing more
+ * is emitted after the error; what was emitted is the caller's to free). Warnings about what
+ * was left out (a TCP port two services share, ...) go to warn when it is not NULL. */
+int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx,
+                 char *err, size_t errlen, void (*warn)(void *ctx, const char *msg));
+
+/* A key such that proxies with equal keys get the same resources from wf_translate (for the
+ * ADS server's cache): kind, namespace, labels, IP and id where they matter. */
+void wf_translate_key(const struct wf_proxy_info *p, char *out, size_t n);
+
+#endif

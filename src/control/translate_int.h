@@ -1,0 +1,87 @@
+/* Internal to the translator (control/translate*.c): message building helpers and the state
+ * of one proxy's translation. Every message is malloc'd (wf_proto_new) with malloc'd strings
+ * and arrays, so that protobuf_c_message_free_unpacked (wf_proto_free) frees it whole. */
+#ifndef WF_CONTROL_TRANSLATE_INT_H
+#define WF_CONTROL_TRANSLATE_INT_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/translate.h"
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/core/v3/config_source.pb-c.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/config/route/v3/route_components.pb-c.h"
+#include "envoy/type/matcher/v3/string.pb-c.h"
+#include "envoy/type/matcher/v3/regex.pb-c.h"
+#include "xds/registry.h"
+
+/* A new message of type T (its generated name) from descriptor d. */
+#define XNEW(T, d) ((T *)wf_proto_new(&(d)))
+/* Append x to the repeated field arr / n. */
+#define XPUSH(arr, n, x)                                                   \
+	do {                                                                   \
+		(arr) = realloc((arr), ((n) + 1) * sizeof(*(arr)));                \
+		(arr)[(n)++] = (x);                                                \
+	} while (0)
+
+char *wf_xstr(const char *s);                              /* strdup, "" for NULL */
+char *wf_xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+Google__Protobuf__UInt32Value *wf_xu32(uint32_t v);
+Google__Protobuf__BoolValue *wf_xbool(int v);
+Google__Protobuf__Duration *wf_xdur(const Google__Protobuf__Duration *d); /* a copy */
+Google__Protobuf__Duration *wf_xdur_ms(uint64_t ms);
+/* An Any holding m (serialized; m is freed). */
+Google__Protobuf__Any *wf_xany(ProtobufCMessage *m);
+/* {ads: {}} */
+Envoy__Config__Core__V3__ConfigSource *wf_xads(void);
+Envoy__Config__Core__V3__Address *wf_xaddr(const char *ip, uint32_t port);
+
+/* The translation of one proxy. */
+struct wf_tx {
+	const struct wf_mesh *m;
+	const struct wf_proxy_info *p;
+	wf_translate_emit emit;
+	void *ctx;
+	char *err;
+	size_t errlen;
+	void (*warn)(void *ctx, const char *msg);
+	int count;
+	/* the services this proxy sees (exportTo, Sidecar egress hosts), in host order */
+	const struct wf_service **svcs;
+	size_t n_svcs;
+	const struct wf_mesh_sidecar *sidecar;  /* the Sidecar that applies, or NULL */
+};
+
+void wf_tx_emit(struct wf_tx *t, const char *type_url, const char *name, ProtobufCMessage *msg);
+int wf_tx_err(struct wf_tx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wf_tx_warn(struct wf_tx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "outbound|PORT|SUBSET|HOST" (malloc'd). */
+char *wf_cluster_name(const char *dir, uint32_t port, const char *subset, const char *host);
+
+/* CDS and EDS (translate_cluster.c): outbound clusters of the visible services, inbound
+ * clusters of the proxy's own workload. */
+int wf_tx_clusters(struct wf_tx *t);
+/* RDS (translate_route.c): the route configuration of an outbound HTTP port, or of one
+ * service port for a gRPC client (host != NULL). NULL with t->err on error. */
+Envoy__Config__Route__V3__RouteConfiguration *wf_tx_route_config(struct wf_tx *t, uint32_t port, const char *host,
+                                                                  const char *name);
+/* A default route to cluster (Istio's "default" route), and the default retry policy. */
+Envoy__Config__Route__V3__Route *wf_tx_default_route(const char *cluster);
+/* The load balancer settings that apply to host/subset/port (DestinationRule merging). */
+const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const struct wf_mesh *m, const char *host,
+                                                                        const char *subset, uint32_t port);
+/* A Sidecar ingress defaultEndpoint "IP:PORT" into ip and *port; <0 with t->err. */
+int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t iplen, uint32_t *port);
+/* LDS (translate_listener.c). */
+int wf_tx_listeners(struct wf_tx *t);
+/* The proxy's own workload among the service's endpoints (by its instance address), or NULL. */
+const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s);
+
+#endif

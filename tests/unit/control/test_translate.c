@@ -1,0 +1,676 @@
+/* The translator: Istio objects (the YAML files under tests/unit/control/data) and a proxy's Node in, Envoy
+ * resources out — their names and key fields, and (the strong check) that the proxy's own
+ * compiler accepts everything produced for a sidecar: the resources are put in a Bootstrap
+ * (clusters and listeners static, RDS inlined as route_config, EDS as load_assignment),
+ * printed as JSON and loaded by wf_config_load. */
+#include "test.h"
+
+#include "control/mesh.h"
+#include "control/translate.h"
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/cluster/v3/outlier_detection.pb-c.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/config/route/v3/route_components.pb-c.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "filter/filters.h"
+#include "proxy/config.h"
+#include "proxy/stats.h"
+#include "xds/cfgdoc.h"
+#include "xds/json.h"
+#include "xds/registry.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef Envoy__Config__Cluster__V3__Cluster Cluster;
+typedef Envoy__Config__Endpoint__V3__ClusterLoadAssignment Cla;
+typedef Envoy__Config__Listener__V3__Listener Listener;
+typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
+typedef Envoy__Config__Route__V3__VirtualHost VirtualHost;
+typedef Envoy__Config__Route__V3__Route Route;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
+
+#define DATA "tests/unit/control/data/"
+
+/* ---- fixtures ------------------------------------------------------------------------------- */
+
+struct res {
+	char *type, *name;
+	ProtobufCMessage *msg;
+};
+
+struct out {
+	struct res *v;
+	size_t n;
+	int order_ok;    /* types came in CDS, EDS, LDS, RDS order */
+	int last_rank;
+};
+
+static int rank(const char *type)
+{
+	return !strcmp(type, WF_TYPE_CLUSTER) ? 0 : !strcmp(type, WF_TYPE_ENDPOINT) ? 1 : !strcmp(type, WF_TYPE_LISTENER) ? 2 : 3;
+}
+
+static void collect(void *ctx, const char *type, const char *name, ProtobufCMessage *msg)
+{
+	struct out *o = ctx;
+	o->v = realloc(o->v, (o->n + 1) * sizeof(*o->v));
+	o->v[o->n++] = (struct res){strdup(type), strdup(name), msg};
+	if (rank(type) < o->last_rank)
+		o->order_ok = 0;
+	o->last_rank = rank(type);
+}
+
+static void out_free(struct out *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->v[i].type);
+		free(o->v[i].name);
+		wf_proto_free(o->v[i].msg);
+	}
+	free(o->v);
+	memset(o, 0, sizeof(*o));
+}
+
+static const void *find(const struct out *o, const char *type, const char *name)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (!strcmp(o->v[i].type, type) && !strcmp(o->v[i].name, name))
+			return o->v[i].msg;
+	return NULL;
+}
+
+static size_t count(const struct out *o, const char *type)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < o->n; i++)
+		n += !strcmp(o->v[i].type, type);
+	return n;
+}
+
+static struct wf_store *store(void)
+{
+	struct wf_store *s = wf_store_new();
+	struct wf_errs e = {0};
+	if (wf_store_load_file(s, DATA "bookinfo.yaml", &e) < 0 || wf_store_load_file(s, DATA "routing.yaml", &e) < 0) {
+		for (size_t i = 0; i < e.n; i++)
+			printf("  %s\n", e.v[i]);
+		wf_errs_free(&e);
+		wf_store_free(s);
+		return NULL;
+	}
+	wf_errs_free(&e);
+	return s;
+}
+
+/* A Node from YAML (metadata as a map). */
+static Envoy__Config__Core__V3__Node *node(const char *yaml)
+{
+	struct wf_cfgdoc *doc = wf_cfgdoc_new("node");
+	char err[256];
+	if (wf_yaml_load_string(doc, &envoy__config__core__v3__node__descriptor, yaml, strlen(yaml), err, sizeof(err)) < 0) {
+		printf("  node: %s\n", err);
+		wf_cfgdoc_free(doc);
+		return NULL;
+	}
+	/* keep the message, drop the document */
+	ProtobufCMessage *m = wf_cfgdoc_root(doc);
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	wf_cfgdoc_free(doc);
+	Envoy__Config__Core__V3__Node *n = (void *)protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL, len, buf);
+	free(buf);
+	return n;
+}
+
+#define PRODUCTPAGE                                                                  \
+	"id: sidecar~127.0.0.31~productpage-v1-abc.default~default.svc.cluster.local\n"  \
+	"metadata:\n"                                                                    \
+	"  NAMESPACE: default\n"                                                         \
+	"  WORKLOAD_NAME: productpage-v1\n"                                              \
+	"  LABELS: {app: productpage, version: v1}\n"                                    \
+	"  SERVICE_ACCOUNT: bookinfo-productpage\n"                                      \
+	"  INSTANCE_IPS: 127.0.0.31,fd00::31\n"                                          \
+	"  INTERCEPTION_MODE: NONE\n"
+
+/* Translate for the node given as YAML; the registry gets productpage's sidecar first. */
+static int run(const char *node_yaml, struct out *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof(*o));
+	o->order_ok = 1;
+	struct wf_store *s = store();
+	if (!s)
+		return -1;
+	struct wf_registry *reg = wf_registry_new();
+	Envoy__Config__Core__V3__Node *pp = node(PRODUCTPAGE), *n = node(node_yaml);
+	int rc = -1;
+	if (pp && n && wf_registry_add_node(reg, pp, err, errlen) == 1) {
+		struct wf_mesh *m = wf_mesh_build(s, reg);
+		wf_store_free(s); /* the mesh holds what it needs */
+		s = NULL;
+		struct wf_proxy_info p;
+		rc = wf_proxy_from_node(n, &p, err, errlen);
+		if (rc == 0) {
+			rc = wf_translate(m, &p, collect, o, err, errlen, NULL);
+			wf_proxy_info_clear(&p);
+		}
+		wf_mesh_free(m);
+	}
+	wf_proto_free(&pp->base);
+	wf_proto_free(&n->base);
+	wf_registry_free(reg);
+	wf_store_free(s);
+	if (rc < 0)
+		printf("  translate: %s\n", err);
+	return rc;
+}
+
+static const Hcm *listener_hcm(const Listener *l)
+{
+	if (!l || l->n_filter_chains != 1 || l->filter_chains[0]->n_filters != 1)
+		return NULL;
+	const Google__Protobuf__Any *a = l->filter_chains[0]->filters[0]->typed_config;
+	static Hcm *last;
+	if (last)
+		wf_proto_free(&last->base);
+	last = (Hcm *)protobuf_c_message_unpack(
+	    &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor, NULL,
+	    a->value.len, a->value.data);
+	return last;
+}
+
+static const VirtualHost *vhost(const RouteConfiguration *rc, const char *name)
+{
+	for (size_t i = 0; rc && i < rc->n_virtual_hosts; i++)
+		if (!strcmp(rc->virtual_hosts[i]->name, name))
+			return rc->virtual_hosts[i];
+	return NULL;
+}
+
+static int has_domain(const VirtualHost *vh, const char *d)
+{
+	for (size_t i = 0; i < vh->n_domains; i++)
+		if (!strcmp(vh->domains[i], d))
+			return 1;
+	return 0;
+}
+
+static uint32_t endpoint_count(const Cla *c)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; c && i < c->n_endpoints; i++)
+		n += (uint32_t)c->endpoints[i]->n_lb_endpoints;
+	return n;
+}
+
+#define RV "reviews.default.svc.cluster.local"
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+TEST(node_identity)
+{
+	Envoy__Config__Core__V3__Node *n = node(PRODUCTPAGE);
+	CHECK(n);
+	struct wf_proxy_info p;
+	char err[256];
+	CHECK_EQ(wf_proxy_from_node(n, &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.kind, WF_PROXY_SIDECAR);
+	CHECK(!strcmp(p.ip, "127.0.0.31"));
+	CHECK(!strcmp(p.ns, "default"));
+	CHECK(!strcmp(p.name, "productpage-v1"));
+	CHECK(!strcmp(p.service_account, "bookinfo-productpage"));
+	CHECK_EQ(p.n_labels, 2);
+	CHECK(p.interception_none);
+	wf_proxy_info_clear(&p);
+	wf_proto_free(&n->base);
+	/* a gateway, a proxyless client, and bad LABELS */
+	n = node("id: router~10.0.0.9~ingress-1.istio-system~istio-system.svc.cluster.local\n");
+	CHECK_EQ(wf_proxy_from_node(n, &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.kind, WF_PROXY_ROUTER);
+	CHECK(!strcmp(p.ns, "istio-system"));
+	wf_proxy_info_clear(&p);
+	wf_proto_free(&n->base);
+	n = node("id: grpc-client-7\n");
+	CHECK_EQ(wf_proxy_from_node(n, &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.kind, WF_PROXY_GRPC);
+	wf_proxy_info_clear(&p);
+	wf_proto_free(&n->base);
+	n = node("id: sidecar~1.2.3.4~a.b~b.svc.cluster.local\nmetadata: {LABELS: oops}\n");
+	CHECK(wf_proxy_from_node(n, &p, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "LABELS"));
+	wf_proto_free(&n->base);
+}
+
+TEST(registry)
+{
+	struct wf_registry *r = wf_registry_new();
+	Envoy__Config__Core__V3__Node *n = node(PRODUCTPAGE);
+	char err[256];
+	CHECK_EQ(wf_registry_add_node(r, n, err, sizeof(err)), 1);
+	CHECK_EQ(wf_registry_add_node(r, n, err, sizeof(err)), 0); /* unchanged */
+	CHECK_EQ(wf_registry_count(r), 1);
+	struct wf_store *s = store();
+	CHECK(s);
+	struct wf_mesh *m = wf_mesh_build(s, r);
+	const struct wf_service *pp = wf_mesh_service(m, "productpage.default.svc.cluster.local");
+	CHECK(pp && pp->n_eps == 1 && !strcmp(pp->eps[0]->address, "127.0.0.31"));
+	wf_mesh_free(m);
+	CHECK_EQ(wf_registry_remove(r, n->id), 1);
+	CHECK_EQ(wf_registry_remove(r, n->id), 0);
+	m = wf_mesh_build(s, r);
+	pp = wf_mesh_service(m, "productpage.default.svc.cluster.local");
+	CHECK(pp && pp->n_eps == 0);
+	wf_mesh_free(m);
+	wf_store_free(s);
+	wf_proto_free(&n->base);
+	wf_registry_free(r);
+}
+
+TEST(clusters_and_policy)
+{
+	struct out o;
+	char err[512];
+	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
+	CHECK(o.order_ok);
+	const Cluster *c = find(&o, WF_TYPE_CLUSTER, "outbound|9080||" RV);
+	CHECK(c);
+	CHECK_EQ(c->type, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+	CHECK(c->eds_cluster_config && !strcmp(c->eds_cluster_config->service_name, "outbound|9080||" RV));
+	CHECK(c->eds_cluster_config->eds_config->config_source_specifier_case ==
+	      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS);
+	/* the DestinationRule's policy */
+	CHECK_EQ(c->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);
+	CHECK_EQ(c->connect_timeout->seconds, 1);
+	CHECK_EQ(c->circuit_breakers->thresholds[0]->max_connections->value, 100);
+	CHECK_EQ(c->circuit_breakers->thresholds[0]->max_pending_requests->value, 64);
+	CHECK_EQ(c->circuit_breakers->thresholds[0]->max_retries->value, 3);
+	CHECK_EQ(c->outlier_detection->consecutive_5xx->value, 5);
+	CHECK_EQ(c->outlier_detection->interval->seconds, 10);
+	CHECK_EQ(c->outlier_detection->base_ejection_time->seconds, 30);
+	CHECK_EQ(c->outlier_detection->max_ejection_percent->value, 50);
+	CHECK_EQ(c->n_typed_extension_protocol_options, 1); /* maxRequestsPerConnection */
+	/* subsets; v3's own policy replaces the load balancer only */
+	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|9080|v1|" RV));
+	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|9080|v2|" RV));
+	const Cluster *v3 = find(&o, WF_TYPE_CLUSTER, "outbound|9080|v3|" RV);
+	CHECK(v3);
+	CHECK_EQ(v3->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH);
+	CHECK_EQ(v3->circuit_breakers->thresholds[0]->max_connections->value, 100);
+	/* no DestinationRule: Istio's defaults */
+	const Cluster *r = find(&o, WF_TYPE_CLUSTER, "outbound|9080||ratings.default.svc.cluster.local");
+	CHECK(r);
+	CHECK_EQ(r->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST);
+	CHECK_EQ(r->connect_timeout->seconds, 10);
+	CHECK(!r->outlier_detection);
+	/* DNS resolution: STRICT_DNS with its endpoints inline, no EDS */
+	const Cluster *ext = find(&o, WF_TYPE_CLUSTER, "outbound|8443||ext.example.com");
+	CHECK(ext);
+	CHECK_EQ(ext->type, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS);
+	CHECK(ext->load_assignment && endpoint_count(ext->load_assignment) == 1);
+	CHECK(!find(&o, WF_TYPE_ENDPOINT, "outbound|8443||ext.example.com"));
+	/* gRPC ports get HTTP/2 upstreams */
+	const Cluster *g = find(&o, WF_TYPE_CLUSTER, "outbound|50051||greeter.default.svc.cluster.local");
+	CHECK(g && g->n_typed_extension_protocol_options == 1);
+	/* the proxy's own inbound cluster, to the app on 127.0.0.1 */
+	const Cluster *in = find(&o, WF_TYPE_CLUSTER, "inbound|9080||");
+	CHECK(in);
+	CHECK(!strcmp(in->load_assignment->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address->address, "127.0.0.1"));
+	out_free(&o);
+}
+
+TEST(endpoints_by_labels)
+{
+	struct out o;
+	char err[512];
+	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
+	const Cla *all = find(&o, WF_TYPE_ENDPOINT, "outbound|9080||" RV);
+	CHECK(all);
+	CHECK_EQ(endpoint_count(all), 3);
+	CHECK_EQ(all->n_endpoints, 2); /* zone-a (v1, v3) and zone-b (v2) */
+	CHECK(!strcmp(all->endpoints[0]->locality->region, "us-east"));
+	CHECK(!strcmp(all->endpoints[0]->locality->zone, "zone-a"));
+	CHECK_EQ(all->endpoints[0]->load_balancing_weight->value, 3); /* v1's weight 2 + v3's 1 */
+	const Cla *v1 = find(&o, WF_TYPE_ENDPOINT, "outbound|9080|v1|" RV);
+	CHECK(v1 && endpoint_count(v1) == 1);
+	const Envoy__Config__Endpoint__V3__LbEndpoint *le = v1->endpoints[0]->lb_endpoints[0];
+	CHECK(!strcmp(le->endpoint->address->socket_address->address, "127.0.0.11"));
+	CHECK_EQ(le->endpoint->address->socket_address->port_value, 9080);
+	CHECK_EQ(le->load_balancing_weight->value, 2);
+	/* v3's WorkloadEntry maps the port name "http" to 9081 */
+	const Cla *v3 = find(&o, WF_TYPE_ENDPOINT, "outbound|9080|v3|" RV);
+	CHECK(v3 && endpoint_count(v3) == 1);
+	CHECK_EQ(v3->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address->port_value, 9081);
+	/* the registered sidecar is productpage's endpoint */
+	const Cla *pp = find(&o, WF_TYPE_ENDPOINT, "outbound|9080||productpage.default.svc.cluster.local");
+	CHECK(pp && endpoint_count(pp) == 1);
+	out_free(&o);
+}
+
+TEST(routes)
+{
+	struct out o;
+	char err[512];
+	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
+	const RouteConfiguration *rc = find(&o, WF_TYPE_ROUTE, "9080");
+	CHECK(rc);
+	const VirtualHost *vh = vhost(rc, RV ":9080");
+	CHECK(vh);
+	CHECK(has_domain(vh, RV));
+	CHECK(has_domain(vh, RV ":9080"));
+	CHECK(has_domain(vh, "reviews"));
+	CHECK(has_domain(vh, "reviews:9080"));
+	CHECK(has_domain(vh, "reviews.default.svc"));
+	CHECK_EQ(vh->n_routes, 2);
+	/* header match -> v2, with the fault filter's per-route config */
+	const Route *r = vh->routes[0];
+	CHECK(!strcmp(r->name, "jason"));
+	CHECK_EQ(r->match->n_headers, 1);
+	CHECK(!strcmp(r->match->headers[0]->name, "end-user"));
+	CHECK(!strcmp(r->match->headers[0]->string_match->exact, "jason"));
+	CHECK(!strcmp(r->route->cluster, "outbound|9080|v2|" RV));
+	CHECK_EQ(r->n_typed_per_filter_config, 1);
+	CHECK(!strcmp(r->typed_per_filter_config[0]->key, "envoy.filters.http.fault"));
+	const Google__Protobuf__Any *a = r->typed_per_filter_config[0]->value;
+	Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *f = (void *)protobuf_c_message_unpack(
+	    &envoy__extensions__filters__http__fault__v3__httpfault__descriptor, NULL, a->value.len, a->value.data);
+	CHECK(f && f->abort && f->abort->http_status == 503);
+	CHECK_EQ(f->abort->percentage->numerator, 100000); /* 10% in millionths */
+	CHECK_EQ(f->delay->fixed_delay->seconds, 2);
+	wf_proto_free(&f->base);
+	/* no retries given: Istio's default policy */
+	CHECK_EQ(r->route->retry_policy->num_retries->value, 2);
+	/* the 80/20 split, with timeout, retries and the mirror */
+	r = vh->routes[1];
+	CHECK_EQ(r->route->cluster_specifier_case, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS);
+	const Envoy__Config__Route__V3__WeightedCluster *wc = r->route->weighted_clusters;
+	CHECK_EQ(wc->n_clusters, 2);
+	CHECK(!strcmp(wc->clusters[0]->name, "outbound|9080|v1|" RV));
+	CHECK_EQ(wc->clusters[0]->weight->value, 80);
+	CHECK(!strcmp(wc->clusters[1]->name, "outbound|9080|v3|" RV));
+	CHECK_EQ(wc->clusters[1]->weight->value, 20);
+	CHECK_EQ(wc->clusters[1]->n_response_headers_to_add, 1);
+	CHECK_EQ(r->route->timeout->seconds, 10);
+	CHECK_EQ(r->route->retry_policy->num_retries->value, 3);
+	CHECK_EQ(r->route->retry_policy->per_try_timeout->seconds, 2);
+	CHECK(!strcmp(r->route->retry_policy->retry_on, "gateway-error,connect-failure,retriable-status-codes"));
+	CHECK_EQ(r->route->retry_policy->n_retriable_status_codes, 1);
+	CHECK_EQ(r->route->retry_policy->retriable_status_codes[0], 503);
+	CHECK_EQ(r->route->n_request_mirror_policies, 1);
+	CHECK(!strcmp(r->route->request_mirror_policies[0]->cluster, "outbound|9080|v2|" RV));
+	CHECK_EQ(r->route->request_mirror_policies[0]->runtime_fraction->default_value->numerator, 500000);
+	/* the v1 destination's DestinationRule has no consistent hash; hash policies follow v1 */
+	CHECK_EQ(r->route->n_hash_policy, 0);
+	/* a host without VirtualService: Istio's default route */
+	vh = vhost(rc, "productpage.default.svc.cluster.local:9080");
+	CHECK(vh && vh->n_routes == 1);
+	CHECK(!strcmp(vh->routes[0]->name, "default"));
+	CHECK(!strcmp(vh->routes[0]->match->prefix, "/"));
+	CHECK(!strcmp(vh->routes[0]->route->cluster, "outbound|9080||productpage.default.svc.cluster.local"));
+	CHECK_EQ(vh->routes[0]->route->timeout->seconds, 0);
+	/* ratings: redirect, direct response, matches, rewrite, headers, CORS */
+	vh = vhost(rc, "ratings.default.svc.cluster.local:9080");
+	CHECK(vh && vh->n_routes == 4);
+	CHECK_EQ(vh->routes[0]->action_case, ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_REDIRECT);
+	CHECK(!strcmp(vh->routes[0]->redirect->path_redirect, "/ratings"));
+	CHECK_EQ(vh->routes[0]->redirect->response_code, ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__FOUND);
+	CHECK_EQ(vh->routes[1]->action_case, ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_DIRECT_RESPONSE);
+	CHECK_EQ(vh->routes[1]->direct_response->status, 418);
+	r = vh->routes[2];
+	CHECK(r->match->case_sensitive && !r->match->case_sensitive->value);
+	CHECK(!strcmp(r->match->prefix, "/RATINGS"));
+	CHECK_EQ(r->match->n_headers, 1);
+	CHECK(!strcmp(r->match->headers[0]->name, ":method"));
+	CHECK_EQ(r->match->n_query_parameters, 1);
+	CHECK(!strcmp(r->route->host_rewrite_literal, "ratings.internal"));
+	CHECK_EQ(r->n_request_headers_to_add, 1);
+	CHECK_EQ(r->n_request_headers_to_remove, 1);
+	CHECK(!strcmp(r->typed_per_filter_config[0]->key, "envoy.filters.http.cors"));
+	r = vh->routes[3];
+	CHECK(r->match->safe_regex && !strcmp(r->match->safe_regex->regex, "/r/[0-9]+"));
+	CHECK(r->match->headers[0]->invert_match);
+	out_free(&o);
+}
+
+TEST(listeners)
+{
+	struct out o;
+	char err[512];
+	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
+	/* outbound HTTP: bound to 127.0.0.1 (no capture), HCM with rds "9080" */
+	const Listener *l = find(&o, WF_TYPE_LISTENER, "127.0.0.1_9080");
+	CHECK(l);
+	CHECK(!strcmp(l->address->socket_address->address, "127.0.0.1"));
+	const Hcm *h = listener_hcm(l);
+	CHECK(h && h->rds);
+	CHECK(!strcmp(h->rds->route_config_name, "9080"));
+	CHECK(h->rds->config_source->ads);
+	CHECK_EQ(h->n_http_filters, 3);
+	CHECK(!strcmp(h->http_filters[0]->name, "envoy.filters.http.fault"));
+	CHECK(!strcmp(h->http_filters[1]->name, "envoy.filters.http.cors"));
+	CHECK(!strcmp(h->http_filters[2]->name, "envoy.filters.http.router"));
+	/* outbound TCP: tcp_proxy to the cluster */
+	l = find(&o, WF_TYPE_LISTENER, "127.0.0.1_3306");
+	CHECK(l);
+	CHECK(!strcmp(l->filter_chains[0]->filters[0]->name, "envoy.filters.network.tcp_proxy"));
+	/* inbound, on the instance address, to the app */
+	l = find(&o, WF_TYPE_LISTENER, "127.0.0.31_9080");
+	CHECK(l);
+	h = listener_hcm(l);
+	CHECK(h && h->route_config);
+	CHECK(!strcmp(h->route_config->virtual_hosts[0]->routes[0]->route->cluster, "inbound|9080||"));
+	out_free(&o);
+}
+
+TEST(sidecar_scoping)
+{
+	struct out o;
+	char err[512];
+	CHECK(run("id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\n"
+	          "metadata: {NAMESPACE: scoped, LABELS: {app: client}}\n",
+	          &o, err, sizeof(err)) > 0);
+	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|9080||ratings.default.svc.cluster.local"));
+	CHECK(!find(&o, WF_TYPE_CLUSTER, "outbound|9080||" RV));
+	CHECK_EQ(count(&o, WF_TYPE_CLUSTER), 1);
+	const RouteConfiguration *rc = find(&o, WF_TYPE_ROUTE, "9080");
+	CHECK(rc && rc->n_virtual_hosts == 1);
+	const VirtualHost *vh = rc->virtual_hosts[0];
+	/* another namespace: no bare short name */
+	CHECK(!has_domain(vh, "ratings"));
+	CHECK(has_domain(vh, "ratings.default"));
+	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_3306"));
+	out_free(&o);
+}
+
+TEST(proxyless_grpc)
+{
+	struct out o;
+	char err[512];
+	CHECK(run("id: grpc-client-1\n", &o, err, sizeof(err)) > 0);
+	CHECK(o.order_ok);
+	const char *name = "greeter.default.svc.cluster.local:50051";
+	const Listener *l = find(&o, WF_TYPE_LISTENER, name);
+	CHECK(l && l->api_listener && !l->address);
+	const Google__Protobuf__Any *a = l->api_listener->api_listener;
+	CHECK(!strcmp(a->type_url, "type.googleapis.com/"
+	                          "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"));
+	Hcm *h = (Hcm *)protobuf_c_message_unpack(
+	    &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor, NULL,
+	    a->value.len, a->value.data);
+	CHECK(h && h->rds && !strcmp(h->rds->route_config_name, name));
+	CHECK_EQ(h->n_http_filters, 1);
+	CHECK(!strcmp(h->http_filters[0]->typed_config->type_url,
+	              "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"));
+	wf_proto_free(&h->base);
+	const RouteConfiguration *rc = find(&o, WF_TYPE_ROUTE, name);
+	CHECK(rc && rc->n_virtual_hosts == 1);
+	const VirtualHost *vh = rc->virtual_hosts[0];
+	CHECK(has_domain(vh, name));
+	CHECK_EQ(vh->n_routes, 2);
+	CHECK(!strcmp(vh->routes[0]->match->headers[0]->name, "x-version"));
+	CHECK_EQ(vh->routes[1]->route->weighted_clusters->n_clusters, 2);
+	CHECK_EQ(vh->routes[1]->route->weighted_clusters->clusters[0]->weight->value, 70);
+	const Cluster *c = find(&o, WF_TYPE_CLUSTER, "outbound|50051|v2|greeter.default.svc.cluster.local");
+	CHECK(c && c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+	const Cla *e = find(&o, WF_TYPE_ENDPOINT, "outbound|50051|v2|greeter.default.svc.cluster.local");
+	CHECK(e && endpoint_count(e) == 1);
+	CHECK(!strcmp(e->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address->address, "127.0.0.52"));
+	/* no listeners with addresses, no inbound */
+	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_9080"));
+	CHECK(!find(&o, WF_TYPE_CLUSTER, "inbound|9080||"));
+	out_free(&o);
+}
+
+TEST(refusals)
+{
+	/* a gateway proxy is refused by name, not half-translated */
+	struct out o;
+	char err[512];
+	CHECK(run("id: router~10.0.0.9~gw.istio-system~istio-system.svc.cluster.local\n", &o, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "gateways"));
+	out_free(&o);
+}
+
+/* ---- the strong check: the proxy compiles what the translator produced -------------------- */
+
+static ProtobufCMessage *unpack_any(const Google__Protobuf__Any *a)
+{
+	const ProtobufCMessageDescriptor *d = wf_proto_find(a->type_url);
+	return d ? protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data) : NULL;
+}
+
+/* A copy of m through its bytes. */
+static void *copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	void *r = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	return r;
+}
+
+/* Clusters and listeners as static resources: EDS clusters become STATIC with their
+ * assignment inlined, HCMs with rds get the route configuration inlined (validate_clusters on,
+ * so every cluster a route names must exist). */
+static Envoy__Config__Bootstrap__V3__Bootstrap *bootstrap(const struct out *o, char *why, size_t n)
+{
+	Envoy__Config__Bootstrap__V3__Bootstrap *b = (void *)wf_proto_new(&envoy__config__bootstrap__v3__bootstrap__descriptor);
+	Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = (void *)wf_proto_new(
+	    &envoy__config__bootstrap__v3__bootstrap__static_resources__descriptor);
+	b->static_resources = sr;
+	for (size_t i = 0; i < o->n; i++) {
+		if (!strcmp(o->v[i].type, WF_TYPE_CLUSTER)) {
+			Cluster *c = copy(o->v[i].msg);
+			if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS) {
+				const Cla *cla = find(o, WF_TYPE_ENDPOINT, c->name);
+				if (!cla) {
+					snprintf(why, n, "no ClusterLoadAssignment for %s", c->name);
+					wf_proto_free(&c->base);
+					wf_proto_free(&b->base);
+					return NULL;
+				}
+				c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
+				wf_proto_free(&c->eds_cluster_config->base);
+				c->eds_cluster_config = NULL;
+				c->load_assignment = copy(&cla->base);
+			}
+			sr->clusters = realloc(sr->clusters, (sr->n_clusters + 1) * sizeof(*sr->clusters));
+			sr->clusters[sr->n_clusters++] = c;
+		} else if (!strcmp(o->v[i].type, WF_TYPE_LISTENER)) {
+			Listener *l = copy(o->v[i].msg);
+			Envoy__Config__Listener__V3__Filter *f = l->filter_chains[0]->filters[0];
+			ProtobufCMessage *in = unpack_any(f->typed_config);
+			if (in && !strcmp(in->descriptor->name, "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")) {
+				Hcm *h = (Hcm *)in;
+				if (h->route_specifier_case ==
+				    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS) {
+					const RouteConfiguration *rc = find(o, WF_TYPE_ROUTE, h->rds->route_config_name);
+					if (!rc) {
+						snprintf(why, n, "no RouteConfiguration %s", h->rds->route_config_name);
+						wf_proto_free(in);
+						wf_proto_free(&l->base);
+						wf_proto_free(&b->base);
+						return NULL;
+					}
+					wf_proto_free(&h->rds->base);
+					h->route_specifier_case =
+					    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+					h->route_config = copy(&rc->base);
+				}
+				h->route_config->validate_clusters->value = 1;
+				size_t len = protobuf_c_message_get_packed_size(in);
+				free(f->typed_config->value.data);
+				f->typed_config->value.data = malloc(len + 1);
+				f->typed_config->value.len = protobuf_c_message_pack(in, f->typed_config->value.data);
+			}
+			wf_proto_free(in);
+			sr->listeners = realloc(sr->listeners, (sr->n_listeners + 1) * sizeof(*sr->listeners));
+			sr->listeners[sr->n_listeners++] = l;
+		}
+	}
+	return b;
+}
+
+static int compiles(const struct out *o, char *err, size_t n)
+{
+	Envoy__Config__Bootstrap__V3__Bootstrap *b = bootstrap(o, err, n);
+	if (!b)
+		return 0;
+	struct wf_jbuf j = {0};
+	wf_json_message(&j, &b->base, 2);
+	wf_proto_free(&b->base);
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/wf-test-translate-%d.json", getpid());
+	FILE *f = fopen(path, "w");
+	fputs(j.p, f);
+	fclose(f);
+	free(j.p);
+	wf_stats_thread_init();
+	wf_filters_init();
+	struct wf_snapshot *s = wf_config_load(path, 1, err, n);
+	size_t want_l = count(o, WF_TYPE_LISTENER), want_c = count(o, WF_TYPE_CLUSTER);
+	if (s && (s->n_listeners != want_l || s->n_clusters != want_c)) {
+		snprintf(err, n, "compiled %u listeners and %u clusters, expected %zu and %zu", s->n_listeners, s->n_clusters,
+		         want_l, want_c);
+		wf_snapshot_free(s);
+		s = NULL;
+	}
+	if (s) {
+		if (!getenv("WF_TEST_KEEP"))
+			unlink(path);
+		wf_snapshot_free(s);
+	} else {
+		printf("  (bootstrap kept in %s)\n", path);
+	}
+	return s != NULL;
+}
+
+TEST(proxy_compiles_sidecar_resources)
+{
+	struct out o;
+	char err[1024];
+	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
+	int ok = compiles(&o, err, sizeof(err));
+	if (!ok)
+		printf("  compile: %s\n", err);
+	out_free(&o);
+	CHECK(ok);
+	/* and a scoped proxy's */
+	CHECK(run("id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\nmetadata: {NAMESPACE: scoped}\n", &o, err,
+	          sizeof(err)) > 0);
+	ok = compiles(&o, err, sizeof(err));
+	if (!ok)
+		printf("  compile: %s\n", err);
+	out_free(&o);
+	CHECK(ok);
+}
+
+TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
+          T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(refusals), T(proxy_compiles_sidecar_resources))

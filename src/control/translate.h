@@ -16,6 +16,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "control/mesh.h"
 
@@ -35,6 +36,15 @@ typedef void (*wf_translate_emit)(void *ctx, const char *type_url, const char *n
  * was left out (a TCP port two services share, ...) go to warn when it is not NULL. */
 int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx,
                  char *err, size_t errlen, void (*warn)(void *ctx, const char *msg));
+
+/* The resources of sidecar p as one static Bootstrap (*out, free with wf_proto_free): EDS
+ * clusters become STATIC with their endpoints inline, rds becomes route_config; with an admin
+ * listener on 127.0.0.1:admin_port unless 0; strict: validate_clusters on, so a route to a
+ * cluster that does not exist is refused when compiled. 0, or -EINVAL with err (a gRPC
+ * client, or what wf_translate refuses). Warnings go to warn(warn_ctx, msg) when not NULL. */
+int wf_translate_bootstrap(const struct wf_mesh *m, const struct wf_proxy_info *p, uint32_t admin_port, int strict,
+                           ProtobufCMessage **out, char *err, size_t errlen, void (*warn)(void *ctx, const char *msg),
+                           void *warn_ctx);
 
 /* A key such that proxies with equal keys get the same resources from wf_translate (for the
  * ADS server's cache): kind, namespace, labels, IP and id where they matter. */

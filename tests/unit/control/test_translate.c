@@ -141,7 +141,7 @@ static Envoy__Config__Core__V3__Node *node(const char *yaml)
 	"  INTERCEPTION_MODE: NONE\n"
 
 /* Translate for the node given as YAML; the registry gets productpage's sidecar first. */
-static int run(const char *node_yaml, struct out *o, char *err, size_t errlen)
+static int run_boot(const char *node_yaml, struct out *o, ProtobufCMessage **boot, char *err, size_t errlen)
 {
 	memset(o, 0, sizeof(*o));
 	o->order_ok = 1;
@@ -159,6 +159,8 @@ static int run(const char *node_yaml, struct out *o, char *err, size_t errlen)
 		rc = wf_proxy_from_node(n, &p, err, errlen);
 		if (rc == 0) {
 			rc = wf_translate(m, &p, collect, o, err, errlen, NULL);
+			if (rc >= 0 && boot && wf_translate_bootstrap(m, &p, 0, 1, boot, err, errlen, NULL, NULL) < 0)
+				rc = -1;
 			wf_proxy_info_clear(&p);
 		}
 		wf_mesh_free(m);
@@ -170,6 +172,11 @@ static int run(const char *node_yaml, struct out *o, char *err, size_t errlen)
 	if (rc < 0)
 		printf("  translate: %s\n", err);
 	return rc;
+}
+
+static int run(const char *node_yaml, struct out *o, char *err, size_t errlen)
+{
+	return run_boot(node_yaml, o, NULL, err, errlen);
 }
 
 static const Hcm *listener_hcm(const Listener *l)
@@ -539,93 +546,13 @@ TEST(refusals)
 
 /* ---- the strong check: the proxy compiles what the translator produced -------------------- */
 
-static ProtobufCMessage *unpack_any(const Google__Protobuf__Any *a)
+/* The proxy's bootstrap (wf_translate_bootstrap: EDS and RDS inlined, validate_clusters on, so
+ * every cluster a route names must exist) printed as JSON, loaded and compiled as `weft proxy`
+ * would; every listener and cluster of the translation must be in the snapshot. */
+static int compiles(const struct out *o, ProtobufCMessage *boot, char *err, size_t n)
 {
-	const ProtobufCMessageDescriptor *d = wf_proto_find(a->type_url);
-	return d ? protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data) : NULL;
-}
-
-/* A copy of m through its bytes. */
-static void *copy(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-	protobuf_c_message_pack(m, buf);
-	void *r = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-	free(buf);
-	return r;
-}
-
-/* Clusters and listeners as static resources: EDS clusters become STATIC with their
- * assignment inlined, HCMs with rds get the route configuration inlined (validate_clusters on,
- * so every cluster a route names must exist). */
-static Envoy__Config__Bootstrap__V3__Bootstrap *bootstrap(const struct out *o, char *why, size_t n)
-{
-	Envoy__Config__Bootstrap__V3__Bootstrap *b = (void *)wf_proto_new(&envoy__config__bootstrap__v3__bootstrap__descriptor);
-	Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = (void *)wf_proto_new(
-	    &envoy__config__bootstrap__v3__bootstrap__static_resources__descriptor);
-	b->static_resources = sr;
-	for (size_t i = 0; i < o->n; i++) {
-		if (!strcmp(o->v[i].type, WF_TYPE_CLUSTER)) {
-			Cluster *c = copy(o->v[i].msg);
-			if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS) {
-				const Cla *cla = find(o, WF_TYPE_ENDPOINT, c->name);
-				if (!cla) {
-					snprintf(why, n, "no ClusterLoadAssignment for %s", c->name);
-					wf_proto_free(&c->base);
-					wf_proto_free(&b->base);
-					return NULL;
-				}
-				c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
-				wf_proto_free(&c->eds_cluster_config->base);
-				c->eds_cluster_config = NULL;
-				c->load_assignment = copy(&cla->base);
-			}
-			sr->clusters = realloc(sr->clusters, (sr->n_clusters + 1) * sizeof(*sr->clusters));
-			sr->clusters[sr->n_clusters++] = c;
-		} else if (!strcmp(o->v[i].type, WF_TYPE_LISTENER)) {
-			Listener *l = copy(o->v[i].msg);
-			Envoy__Config__Listener__V3__Filter *f = l->filter_chains[0]->filters[0];
-			ProtobufCMessage *in = unpack_any(f->typed_config);
-			if (in && !strcmp(in->descriptor->name, "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")) {
-				Hcm *h = (Hcm *)in;
-				if (h->route_specifier_case ==
-				    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS) {
-					const RouteConfiguration *rc = find(o, WF_TYPE_ROUTE, h->rds->route_config_name);
-					if (!rc) {
-						snprintf(why, n, "no RouteConfiguration %s", h->rds->route_config_name);
-						wf_proto_free(in);
-						wf_proto_free(&l->base);
-						wf_proto_free(&b->base);
-						return NULL;
-					}
-					wf_proto_free(&h->rds->base);
-					h->route_specifier_case =
-					    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-					h->route_config = copy(&rc->base);
-				}
-				h->route_config->validate_clusters->value = 1;
-				size_t len = protobuf_c_message_get_packed_size(in);
-				free(f->typed_config->value.data);
-				f->typed_config->value.data = malloc(len + 1);
-				f->typed_config->value.len = protobuf_c_message_pack(in, f->typed_config->value.data);
-			}
-			wf_proto_free(in);
-			sr->listeners = realloc(sr->listeners, (sr->n_listeners + 1) * sizeof(*sr->listeners));
-			sr->listeners[sr->n_listeners++] = l;
-		}
-	}
-	return b;
-}
-
-static int compiles(const struct out *o, char *err, size_t n)
-{
-	Envoy__Config__Bootstrap__V3__Bootstrap *b = bootstrap(o, err, n);
-	if (!b)
-		return 0;
 	struct wf_jbuf j = {0};
-	wf_json_message(&j, &b->base, 2);
-	wf_proto_free(&b->base);
+	wf_json_message(&j, boot, 2);
 	char path[64];
 	snprintf(path, sizeof(path), "/tmp/wf-test-translate-%d.json", getpid());
 	FILE *f = fopen(path, "w");
@@ -654,22 +581,21 @@ static int compiles(const struct out *o, char *err, size_t n)
 
 TEST(proxy_compiles_sidecar_resources)
 {
-	struct out o;
-	char err[1024];
-	CHECK(run(PRODUCTPAGE, &o, err, sizeof(err)) > 0);
-	int ok = compiles(&o, err, sizeof(err));
-	if (!ok)
-		printf("  compile: %s\n", err);
-	out_free(&o);
-	CHECK(ok);
-	/* and a scoped proxy's */
-	CHECK(run("id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\nmetadata: {NAMESPACE: scoped}\n", &o, err,
-	          sizeof(err)) > 0);
-	ok = compiles(&o, err, sizeof(err));
-	if (!ok)
-		printf("  compile: %s\n", err);
-	out_free(&o);
-	CHECK(ok);
+	static const char *const nodes[] = {
+	    PRODUCTPAGE, "id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\nmetadata: {NAMESPACE: scoped}\n",
+	    "id: sidecar~127.0.0.11~reviews-v1.default~default.svc.cluster.local\n"};
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		struct out o;
+		char err[1024];
+		ProtobufCMessage *boot = NULL;
+		CHECK(run_boot(nodes[i], &o, &boot, err, sizeof(err)) > 0);
+		int ok = compiles(&o, boot, err, sizeof(err));
+		if (!ok)
+			printf("  compile: %s\n", err);
+		out_free(&o);
+		wf_proto_free(boot);
+		CHECK(ok);
+	}
 }
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),

@@ -178,14 +178,21 @@ static int sidecar_allows(const struct wf_mesh_sidecar *sc, const struct wf_serv
 	return 0;
 }
 
+/* A registered workload is the proxy's own by its node id; a WorkloadEntry (or inline
+ * endpoint) when it has the proxy's address and labels that the proxy's labels include, so
+ * that workloads sharing an address (one host, several ports) are told apart. */
 const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s)
 {
 	const struct wf_proxy_info *p = t->p;
-	if (p->kind != WF_PROXY_SIDECAR || !*p->ip)
+	if (p->kind != WF_PROXY_SIDECAR)
 		return NULL;
-	for (size_t i = 0; i < s->n_eps; i++)
-		if (!strcmp(s->eps[i]->address, p->ip))
-			return s->eps[i];
+	for (size_t i = 0; i < s->n_eps; i++) {
+		const struct wf_workload *w = s->eps[i];
+		if (w->node_id ? !strcmp(w->node_id, p->id)
+		               : *p->ip && w->n_labels && !strcmp(w->address, p->ip) &&
+		                     wf_labels_match(w->labels, w->n_labels, p->labels, p->n_labels))
+			return w;
+	}
 	return NULL;
 }
 

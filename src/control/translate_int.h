@@ -81,7 +81,7 @@ const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const stru
 int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t iplen, uint32_t *port);
 /* LDS (translate_listener.c). */
 int wf_tx_listeners(struct wf_tx *t);
-/* The proxy's own workload among the service's endpoints (by its instance address), or NULL. */
+/* The proxy's own workload among the service's endpoints, or NULL (translate.c says how). */
 const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s);
 
 #endif

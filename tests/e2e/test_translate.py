@@ -205,3 +205,38 @@ spec:
     p = run_weft(["translate", "-f", mesh, "--node", node])
     eq(p.returncode, 1, "exit status")
     check("DestinationRule default/a" in p.stderr and "ISTIO_MUTUAL" in p.stderr, "error names the rule: %s", p.stderr)
+
+
+def test_the_documented_example_gives_what_the_page_says():
+    import os
+    import re
+    from harness import REPO
+    text = open(os.path.join(REPO, "doc", "istio-translation.md")).read()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    mesh = write_file(tmp_path("mesh.yaml"), blocks[0])
+    node = write_file(tmp_path("node.yaml"), blocks[1])
+    p = run_weft(["translate", "-f", mesh, "--node", node])
+    eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
+    res = json.loads(p.stdout)["resources"]
+    by = {(r["@type"].rsplit(".", 1)[1], r.get("name") or r.get("cluster_name")): r for r in res}
+    host = "reviews.default.svc.cluster.local"
+    for sub in ("", "v1", "v2"):
+        c = by[("Cluster", "outbound|9080|%s|%s" % (sub, host))]
+        eq((c["type"], c["connect_timeout"]), ("EDS", "1s"), "cluster " + sub)
+        eq(c["circuit_breakers"]["thresholds"][0]["max_connections"], 100, "max connections " + sub)
+
+    def addrs(sub):
+        cla = by[("ClusterLoadAssignment", "outbound|9080|%s|%s" % (sub, host))]
+        return sorted(e["endpoint"]["address"]["socket_address"]["address"]
+                      for l in cla["endpoints"] for e in l["lb_endpoints"])
+    eq(addrs("v1"), ["10.0.0.11"], "v1 endpoints")
+    eq(addrs("v2"), ["10.0.0.12"], "v2 endpoints")
+    eq(addrs(""), ["10.0.0.11", "10.0.0.12"], "service endpoints")
+    l = by[("Listener", "127.0.0.1_9080")]
+    hcm = l["filter_chains"][0]["filters"][0]["typed_config"]
+    eq(hcm["rds"]["route_config_name"], "9080", "rds name")
+    rc = by[("RouteConfiguration", "9080")]
+    vh = [v for v in rc["virtual_hosts"] if v["name"] == host + ":9080"][0]
+    eq(vh["routes"][0]["route"]["cluster"], "outbound|9080|v2|" + host, "header route")
+    eq([(c["name"], c["weight"]) for c in vh["routes"][1]["route"]["weighted_clusters"]["clusters"]],
+       [("outbound|9080|v1|" + host, 80), ("outbound|9080|v2|" + host, 20)], "weighted route")

@@ -175,9 +175,19 @@ static void add_ep(struct wf_service *s, const struct wf_workload *w)
 	s->eps[s->n_eps++] = w;
 }
 
+/* by host, then store order */
 static int cmp_svc(const void *a, const void *b)
 {
-	return strcmp(((const struct wf_service *)a)->host, ((const struct wf_service *)b)->host);
+	const struct wf_service *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_vsref(const void *a, const void *b)
+{
+	const struct wf_mesh_vsref *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	return c ? c : x->vs < y->vs ? -1 : x->vs > y->vs;
 }
 
 /* by host, then store order (the first DestinationRule for a host counts) */
@@ -188,23 +198,18 @@ static int cmp_dr(const void *a, const void *b)
 	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* One service per host of a ServiceEntry; the first ServiceEntry (in store order) naming a
- * host wins, as validation and analysis report the clash. */
+/* One service per host of a ServiceEntry (duplicates are dropped after sorting). */
 static void add_service_entry(struct wf_mesh *m, const struct wf_istio_obj *o, struct wf_workload **wes, size_t n_wes,
                               const struct wf_registry *reg, size_t *cap)
 {
 	const ServiceEntry *se = (const ServiceEntry *)o->spec;
 	for (size_t h = 0; h < se->n_hosts; h++) {
-		int dup = 0;
-		for (size_t k = 0; k < m->n_svcs && !dup; k++)
-			dup = !strcmp(m->svcs[k].host, se->hosts[h]);
-		if (dup)
-			continue;
 		if (m->n_svcs == *cap)
 			m->svcs = realloc(m->svcs, (*cap = *cap * 2 + 16) * sizeof(*m->svcs));
 		struct wf_service *s = &m->svcs[m->n_svcs++];
 		memset(s, 0, sizeof(*s));
 		s->host = se->hosts[h];
+		s->seq = m->n_svcs;
 		s->ns = wf_mesh_own(m, strdup(o->ns));
 		s->se_name = wf_mesh_own(m, strdup(o->name));
 		s->resolution = se->resolution;
@@ -272,6 +277,9 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 			v->n_hosts = vs->n_hosts;
 			for (size_t i = 0; i < vs->n_hosts; i++)
 				v->hosts[i] = wf_mesh_fqdn(vs->hosts[i], o->ns);
+			for (size_t i = 0; i < vs->n_http; i++)
+				for (size_t k = 0; k < vs->http[i]->n_match; k++)
+					m->source_labels |= vs->http[i]->match[k]->n_source_labels > 0;
 			v->mesh = !vs->n_gateways;
 			for (size_t i = 0; i < vs->n_gateways; i++)
 				v->mesh |= !strcmp(vs->gateways[i], "mesh");
@@ -301,8 +309,30 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 		hold_doc(m, o->doc);
 	}
 	free(wes);
+	/* the first ServiceEntry (in store order) naming a host wins, as validation and analysis
+	 * report the clash */
 	if (m->n_svcs)
 		qsort(m->svcs, m->n_svcs, sizeof(*m->svcs), cmp_svc);
+	size_t k = 0;
+	for (size_t i = 0; i < m->n_svcs; i++) {
+		if (k && !strcmp(m->svcs[k - 1].host, m->svcs[i].host)) {
+			free(m->svcs[i].ports);
+			free(m->svcs[i].eps);
+			continue;
+		}
+		m->svcs[k++] = m->svcs[i];
+	}
+	m->n_svcs = k;
+	for (size_t i = 0; i < m->n_vss; i++)
+		for (size_t h = 0; h < m->vss[i].n_hosts; h++) {
+			struct wf_mesh_vsref r = {m->vss[i].hosts[h], i};
+			if (r.host[0] == '*')
+				XPUSH(m->vs_wild, m->n_vs_wild, r);
+			else
+				XPUSH(m->vs_exact, m->n_vs_exact, r);
+		}
+	if (m->n_vs_exact)
+		qsort(m->vs_exact, m->n_vs_exact, sizeof(*m->vs_exact), cmp_vsref);
 	if (m->n_drs)
 		qsort(m->drs, m->n_drs, sizeof(*m->drs), cmp_dr);
 	return m;
@@ -323,6 +353,8 @@ void wf_mesh_free(struct wf_mesh *m)
 		free(m->vss[i].hosts);
 	}
 	free(m->vss);
+	free(m->vs_exact);
+	free(m->vs_wild);
 	for (size_t i = 0; i < m->n_drs; i++)
 		free(m->drs[i].host);
 	free(m->drs);
@@ -354,6 +386,22 @@ const struct wf_service *wf_mesh_service(const struct wf_mesh *m, const char *ho
 			lo = mid + 1;
 	}
 	return NULL;
+}
+
+void wf_mesh_vs_exact(const struct wf_mesh *m, const char *host, size_t *first, size_t *n)
+{
+	size_t lo = 0, hi = m->n_vs_exact;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(m->vs_exact[mid].host, host) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo;
+	while (hi < m->n_vs_exact && !strcmp(m->vs_exact[hi].host, host))
+		hi++;
+	*n = hi - lo;
 }
 
 /* Does host match pattern (a host, or "*.suffix" / "*")? */

@@ -74,6 +74,7 @@ struct wf_service {
 	size_t n_export_to;
 	const struct wf_workload **eps; /* endpoints, in order: inline, WorkloadEntry, registered */
 	size_t n_eps;
+	size_t seq;                 /* store order of its ServiceEntry */
 };
 
 /* One proxy's identity, from its Node (wf_proxy_from_node). */
@@ -139,11 +140,21 @@ struct wf_mesh_gateway {
 	const Istio__Networking__V1alpha3__Gateway *gw;
 };
 
+/* A VirtualService by one of its hosts. */
+struct wf_mesh_vsref {
+	const char *host;
+	size_t vs;                  /* index in wf_mesh.vss */
+};
+
 struct wf_mesh {
 	struct wf_service *svcs;    /* sorted by host */
 	size_t n_svcs;
 	struct wf_mesh_vs *vss;     /* in store order */
 	size_t n_vss;
+	struct wf_mesh_vsref *vs_exact; /* exact hosts, sorted by host then store order */
+	size_t n_vs_exact;
+	struct wf_mesh_vsref *vs_wild;  /* "*..." hosts, in store order */
+	size_t n_vs_wild;
 	struct wf_mesh_dr *drs;     /* sorted by host; the first one per host counts */
 	size_t n_drs;
 	struct wf_mesh_sidecar *sidecars;
@@ -156,6 +167,7 @@ struct wf_mesh {
 	size_t n_docs;
 	char **strs;                /* strings the mesh owns */
 	size_t n_strs, cap_strs;
+	int source_labels;          /* some VirtualService match has sourceLabels */
 	uint64_t generation;        /* the caller's: store and registry generations mixed */
 };
 
@@ -167,6 +179,8 @@ void wf_mesh_free(struct wf_mesh *m);
 
 /* The service of that FQDN, or NULL (binary search). */
 const struct wf_service *wf_mesh_service(const struct wf_mesh *m, const char *host);
+/* The VirtualServices naming host exactly: *n of them from *first on in m->vs_exact. */
+void wf_mesh_vs_exact(const struct wf_mesh *m, const char *host, size_t *first, size_t *n);
 /* The DestinationRule for that FQDN (exact host, else the longest matching `*.suffix`), or NULL. */
 const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *host);
 /* A short name completed as Istio does in namespace ns: "reviews" ->

@@ -3,7 +3,16 @@
 #ifndef WF_CONTROL_MESH_INT_H
 #define WF_CONTROL_MESH_INT_H
 
+#include <stdlib.h>
+
 #include "control/mesh.h"
+
+/* Append x to the array arr of n elements (realloc'd one more each time). */
+#define XPUSH(arr, n, x)                                                   \
+	do {                                                                   \
+		(arr) = realloc((arr), ((n) + 1) * sizeof(*(arr)));                \
+		(arr)[(n)++] = (x);                                                \
+	} while (0)
 
 /* Keep s (malloc'd) until the mesh is freed; returns s. */
 const char *wf_mesh_own(struct wf_mesh *m, char *s);

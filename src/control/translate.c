@@ -199,7 +199,14 @@ const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct
 int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx, char *err,
                  size_t errlen, void (*warn)(void *ctx, const char *msg))
 {
-	struct wf_tx t = {.m = m, .p = p, .emit = emit, .ctx = ctx, .err = err, .errlen = errlen, .warn = warn};
+	return wf_translate_parts(m, p, WF_TX_ALL, emit, ctx, err, errlen, warn);
+}
+
+int wf_translate_parts(const struct wf_mesh *m, const struct wf_proxy_info *p, unsigned parts, wf_translate_emit emit,
+                       void *ctx, char *err, size_t errlen, void (*warn)(void *ctx, const char *msg))
+{
+	struct wf_tx t = {.m = m, .p = p, .emit = emit, .ctx = ctx, .err = err, .errlen = errlen, .warn = warn,
+	                  .parts = parts};
 	if (p->kind == WF_PROXY_ROUTER)
 		return wf_tx_err(&t, "proxy %s: gateways (router proxies) are not translated yet", p->id);
 	t.sidecar = p->kind == WF_PROXY_SIDECAR ? sidecar_for(m, p) : NULL;
@@ -216,11 +223,20 @@ int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_tran
 	return rc < 0 ? rc : t.count;
 }
 
-void wf_translate_key(const struct wf_proxy_info *p, char *out, size_t n)
+void wf_translate_key(const struct wf_mesh *m, const struct wf_proxy_info *p, unsigned parts, char *out, size_t n)
 {
-	/* inbound listeners and clusters depend on the address, scoping on namespace and labels:
-	 * the id (which carries the address) and the labels cover both */
-	size_t k = (size_t)snprintf(out, n, "%d|%s|%s|%s", p->kind, p->ns, p->ip, p->kind == WF_PROXY_GRPC ? "" : p->id);
-	for (size_t i = 0; i < p->n_labels && k < n; i++)
-		k += (size_t)snprintf(out + k, n - k, "|%s=%s", p->labels[i].key, p->labels[i].value);
+	if (!n)
+		return;
+	int k = snprintf(out, n, "%d|%u|%s", p->kind, parts, p->ns);
+	if (k < 0 || (size_t)k >= n)
+		return;
+	if (parts & WF_TX_INBOUND) {
+		/* inbound: the proxy itself */
+		snprintf(out + k, n - (size_t)k, "|%s|%s", p->id, p->ip);
+		return;
+	}
+	const struct wf_mesh_sidecar *sc = p->kind == WF_PROXY_SIDECAR ? sidecar_for(m, p) : NULL;
+	k += snprintf(out + k, n - (size_t)k, "|%s", sc ? sc->name : "");
+	for (size_t i = 0; m->source_labels && i < p->n_labels && (size_t)k < n; i++)
+		k += snprintf(out + k, n - (size_t)k, "|%s=%s", p->labels[i].key, p->labels[i].value);
 }

@@ -46,8 +46,20 @@ int wf_translate_bootstrap(const struct wf_mesh *m, const struct wf_proxy_info *
                            ProtobufCMessage **out, char *err, size_t errlen, void (*warn)(void *ctx, const char *msg),
                            void *warn_ctx);
 
-/* A key such that proxies with equal keys get the same resources from wf_translate (for the
- * ADS server's cache): kind, namespace, labels, IP and id where they matter. */
-void wf_translate_key(const struct wf_proxy_info *p, char *out, size_t n);
+/* The two halves of a proxy's resources. The outbound half (outbound clusters, their
+ * endpoints, outbound listeners, route configurations; a gRPC client's everything) depends on
+ * the proxy's namespace, the Sidecar that applies and, when some VirtualService matches on
+ * sourceLabels, its labels: proxies with equal outbound keys get the same outbound half, so a
+ * server can build it once for all of them. The inbound half (inbound clusters and listeners)
+ * is the proxy's own. wf_translate is both, with one rule more: an outbound listener that would
+ * take an inbound listener's address is left out; translated apart, the halves do not know of
+ * each other (give workloads their own address, or bind egress elsewhere). */
+enum { WF_TX_OUTBOUND = 1, WF_TX_INBOUND = 2, WF_TX_ALL = 3 };
+int wf_translate_parts(const struct wf_mesh *m, const struct wf_proxy_info *p, unsigned parts, wf_translate_emit emit,
+                       void *ctx, char *err, size_t errlen, void (*warn)(void *ctx, const char *msg));
+
+/* A key such that proxies with equal keys get the same `parts` from wf_translate_parts (for
+ * the ADS server's cache). NUL-terminated in out (truncated to n). */
+void wf_translate_key(const struct wf_mesh *m, const struct wf_proxy_info *p, unsigned parts, char *out, size_t n);
 
 #endif

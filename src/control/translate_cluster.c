@@ -542,7 +542,7 @@ int wf_tx_clusters(struct wf_tx *t)
 	Cla **clas = NULL;
 	size_t n_clas = 0;
 	int rc = 0;
-	for (size_t i = 0; i < t->n_svcs && rc == 0; i++) {
+	for (size_t i = 0; (t->parts & WF_TX_OUTBOUND) && i < t->n_svcs && rc == 0; i++) {
 		const struct wf_service *s = t->svcs[i];
 		if (s->resolution == ISTIO__NETWORKING__V1ALPHA3__SERVICE_ENTRY__RESOLUTION__NONE && !s->n_eps) {
 			wf_tx_warn(t, "ServiceEntry %s/%s: %s has resolution NONE and no endpoints: no cluster (Weft has no "
@@ -556,7 +556,7 @@ int wf_tx_clusters(struct wf_tx *t)
 				rc = emit_outbound(t, s, &s->ports[p], dr, dr->dr->subsets[k], &clas, &n_clas);
 		}
 	}
-	if (rc == 0 && t->p->kind == WF_PROXY_SIDECAR)
+	if (rc == 0 && t->p->kind == WF_PROXY_SIDECAR && (t->parts & WF_TX_INBOUND))
 		rc = inbound(t);
 	/* EDS after CDS: make-before-break */
 	for (size_t i = 0; i < n_clas; i++) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/mesh_int.h"
 #include "control/translate.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -23,13 +24,7 @@
 
 /* A new message of type T (its generated name) from descriptor d. */
 #define XNEW(T, d) ((T *)wf_proto_new(&(d)))
-/* Append x to the repeated field arr / n. */
-#define XPUSH(arr, n, x)                                                   \
-	do {                                                                   \
-		(arr) = realloc((arr), ((n) + 1) * sizeof(*(arr)));                \
-		(arr)[(n)++] = (x);                                                \
-	} while (0)
-
+/* XPUSH (control/mesh_int.h) appends to a repeated field arr / n. */
 char *wf_xstr(const char *s);                              /* strdup, "" for NULL */
 char *wf_xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 Google__Protobuf__UInt32Value *wf_xu32(uint32_t v);
@@ -56,6 +51,7 @@ struct wf_tx {
 	const struct wf_service **svcs;
 	size_t n_svcs;
 	const struct wf_mesh_sidecar *sidecar;  /* the Sidecar that applies, or NULL */
+	unsigned parts;                         /* WF_TX_OUTBOUND | WF_TX_INBOUND */
 };
 
 void wf_tx_emit(struct wf_tx *t, const char *type_url, const char *name, ProtobufCMessage *msg);

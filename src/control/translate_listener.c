@@ -369,8 +369,12 @@ static int grpc(struct wf_tx *t, struct out *o)
 int wf_tx_listeners(struct wf_tx *t)
 {
 	struct out o = {0};
-	int rc = t->p->kind == WF_PROXY_GRPC ? grpc(t, &o) : inbound(t, &o);
-	if (rc == 0 && t->p->kind == WF_PROXY_SIDECAR)
+	int rc = 0;
+	if (t->p->kind == WF_PROXY_GRPC)
+		rc = t->parts & WF_TX_OUTBOUND ? grpc(t, &o) : 0;
+	else if (t->parts & WF_TX_INBOUND)
+		rc = inbound(t, &o);
+	if (rc == 0 && t->p->kind == WF_PROXY_SIDECAR && (t->parts & WF_TX_OUTBOUND))
 		rc = outbound(t, &o);
 	if (rc < 0) {
 		out_free(&o);

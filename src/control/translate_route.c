@@ -702,24 +702,29 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 	vh->name = wf_xfmt("%s:%u", s->host, port);
 	domains(vh, s->host, port, t->p->ns);
 	/* exact hosts first, then wildcards: the VirtualServices for this host, in store order */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < t->m->n_vss; i++) {
-			const struct wf_mesh_vs *v = &t->m->vss[i];
-			if (!v->mesh || !wf_service_visible(s, v->ns))
-				continue;
-			int hit = 0;
-			for (size_t k = 0; k < v->n_hosts && !hit; k++)
-				hit = pass == 0 ? !strcmp(v->hosts[k], s->host) : v->hosts[k][0] == '*' && wf_host_match(v->hosts[k], s->host);
-			if (!hit)
-				continue;
-			for (size_t k = 0; k < v->vs->n_http; k++) {
-				struct vsctx c = {v, k};
-				if (http_route(t, &c, v->vs->http[k], port, vh) < 0) {
-					wf_proto_free(&vh->base);
-					return NULL;
-				}
+	size_t first, n_exact, *done = NULL, n_done = 0;
+	wf_mesh_vs_exact(t->m, s->host, &first, &n_exact);
+	for (size_t i = 0; i < n_exact + t->m->n_vs_wild; i++) {
+		const struct wf_mesh_vsref *ref = i < n_exact ? &t->m->vs_exact[first + i] : &t->m->vs_wild[i - n_exact];
+		const struct wf_mesh_vs *v = &t->m->vss[ref->vs];
+		if (!v->mesh || (i >= n_exact && !wf_host_match(ref->host, s->host)) || !wf_service_visible(s, v->ns))
+			continue;
+		int again = 0; /* a VirtualService naming the host twice counts once */
+		for (size_t k = 0; k < n_done && !again; k++)
+			again = done[k] == ref->vs;
+		if (again)
+			continue;
+		XPUSH(done, n_done, ref->vs);
+		for (size_t k = 0; k < v->vs->n_http; k++) {
+			struct vsctx c = {v, k};
+			if (http_route(t, &c, v->vs->http[k], port, vh) < 0) {
+				free(done);
+				wf_proto_free(&vh->base);
+				return NULL;
 			}
 		}
+	}
+	free(done);
 	if (!vh->n_routes) {
 		char *cl = wf_cluster_name("outbound", port, NULL, s->host);
 		XPUSH(vh->routes, vh->n_routes, wf_tx_default_route(cl));

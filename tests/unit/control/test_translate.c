@@ -534,6 +534,54 @@ TEST(proxyless_grpc)
 	out_free(&o);
 }
 
+/* The outbound half is shared by proxies with equal keys; the halves add up to the whole. */
+TEST(halves_and_keys)
+{
+	struct wf_store *s = store();
+	CHECK(s);
+	struct wf_registry *reg = wf_registry_new();
+	Envoy__Config__Core__V3__Node *a = node(PRODUCTPAGE);
+	Envoy__Config__Core__V3__Node *b = node("id: sidecar~127.0.0.71~other.default~default.svc.cluster.local\n"
+	                                        "metadata: {NAMESPACE: default, LABELS: {app: other}}\n");
+	Envoy__Config__Core__V3__Node *c = node("id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\n"
+	                                        "metadata: {NAMESPACE: scoped}\n");
+	char err[512];
+	CHECK_EQ(wf_registry_add_node(reg, a, err, sizeof(err)), 1);
+	struct wf_mesh *m = wf_mesh_build(s, reg);
+	struct wf_proxy_info pa, pb, pc;
+	CHECK(!wf_proxy_from_node(a, &pa, err, sizeof(err)) && !wf_proxy_from_node(b, &pb, err, sizeof(err)) &&
+	      !wf_proxy_from_node(c, &pc, err, sizeof(err)));
+	char ka[512], kb[512], kc[512];
+	wf_translate_key(m, &pa, WF_TX_OUTBOUND, ka, sizeof(ka));
+	wf_translate_key(m, &pb, WF_TX_OUTBOUND, kb, sizeof(kb));
+	wf_translate_key(m, &pc, WF_TX_OUTBOUND, kc, sizeof(kc));
+	CHECK(!strcmp(ka, kb));         /* same namespace, no Sidecar, no sourceLabels */
+	CHECK(strcmp(ka, kc));          /* another namespace, with a Sidecar */
+	wf_translate_key(m, &pa, WF_TX_INBOUND, ka, sizeof(ka));
+	wf_translate_key(m, &pb, WF_TX_INBOUND, kb, sizeof(kb));
+	CHECK(strcmp(ka, kb));
+	struct out whole = {.order_ok = 1}, out = {.order_ok = 1}, in = {.order_ok = 1};
+	CHECK(wf_translate(m, &pa, collect, &whole, err, sizeof(err), NULL) > 0);
+	CHECK(wf_translate_parts(m, &pa, WF_TX_OUTBOUND, collect, &out, err, sizeof(err), NULL) > 0);
+	CHECK(wf_translate_parts(m, &pa, WF_TX_INBOUND, collect, &in, err, sizeof(err), NULL) > 0);
+	CHECK_EQ(out.n + in.n, whole.n);
+	CHECK(find(&in, WF_TYPE_CLUSTER, "inbound|9080||") && find(&in, WF_TYPE_LISTENER, "127.0.0.31_9080"));
+	CHECK(!find(&in, WF_TYPE_CLUSTER, "outbound|9080||" RV));
+	CHECK(find(&out, WF_TYPE_ROUTE, "9080") && !find(&out, WF_TYPE_CLUSTER, "inbound|9080||"));
+	out_free(&whole);
+	out_free(&out);
+	out_free(&in);
+	wf_proxy_info_clear(&pa);
+	wf_proxy_info_clear(&pb);
+	wf_proxy_info_clear(&pc);
+	wf_mesh_free(m);
+	wf_store_free(s);
+	wf_registry_free(reg);
+	wf_proto_free(&a->base);
+	wf_proto_free(&b->base);
+	wf_proto_free(&c->base);
+}
+
 TEST(refusals)
 {
 	/* a gateway proxy is refused by name, not half-translated */
@@ -599,4 +647,4 @@ TEST(proxy_compiles_sidecar_resources)
 }
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
-          T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(refusals), T(proxy_compiles_sidecar_resources))
+          T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(refusals), T(proxy_compiles_sidecar_resources))

@@ -18,6 +18,7 @@
 #include "envoy/extensions/filters/http/fault/v3/fault.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "filter/filters.h"
 #include "proxy/config.h"
 #include "proxy/stats.h"
@@ -94,11 +95,18 @@ static size_t count(const struct out *o, const char *type)
 	return n;
 }
 
+static const char *const bookinfo[] = {DATA "bookinfo.yaml", DATA "routing.yaml", NULL};
+static const char *const policies[] = {DATA "policies.yaml", NULL};
+static const char *const *files = bookinfo;   /* what store() loads */
+
 static struct wf_store *store(void)
 {
 	struct wf_store *s = wf_store_new();
 	struct wf_errs e = {0};
-	if (wf_store_load_file(s, DATA "bookinfo.yaml", &e) < 0 || wf_store_load_file(s, DATA "routing.yaml", &e) < 0) {
+	int bad = 0;
+	for (const char *const *f = files; *f && !bad; f++)
+		bad = wf_store_load_file(s, *f, &e) < 0;
+	if (bad) {
 		for (size_t i = 0; i < e.n; i++)
 			printf("  %s\n", e.v[i]);
 		wf_errs_free(&e);
@@ -582,6 +590,88 @@ TEST(halves_and_keys)
 	wf_proto_free(&c->base);
 }
 
+static const void *unpack(const Google__Protobuf__Any *a, const ProtobufCMessageDescriptor *d)
+{
+	static ProtobufCMessage *last;
+	if (last)
+		wf_proto_free(last);
+	return last = protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data);
+}
+
+TEST(tls_and_port_level_settings)
+{
+	files = policies;
+	struct out o;
+	char err[512];
+	int rc = run("id: sidecar~127.0.2.9~client.shop~shop.svc.cluster.local\nmetadata: {NAMESPACE: shop}\n", &o, err,
+	             sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	const Cluster *plain = find(&o, WF_TYPE_CLUSTER, "outbound|8080||api.shop.svc.cluster.local");
+	const Cluster *tls = find(&o, WF_TYPE_CLUSTER, "outbound|8443||api.shop.svc.cluster.local");
+	CHECK(plain && tls);
+	CHECK_EQ(plain->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM);
+	CHECK(!plain->transport_socket);
+	CHECK_EQ(tls->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);
+	CHECK(tls->transport_socket && !strcmp(tls->transport_socket->name, "envoy.transport_sockets.tls"));
+	const Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
+	    unpack(tls->transport_socket->typed_config, &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor);
+	CHECK(u && !strcmp(u->sni, "api.internal"));
+	CHECK_EQ(u->common_tls_context->n_tls_certificates, 1);
+	CHECK(!strcmp(u->common_tls_context->tls_certificates[0]->certificate_chain->filename, "/etc/certs/client.pem"));
+	CHECK(!strcmp(u->common_tls_context->tls_certificates[0]->private_key->filename, "/etc/certs/client.key"));
+	const Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *v =
+	    u->common_tls_context->validation_context;
+	CHECK(v && !strcmp(v->trusted_ca->filename, "/etc/certs/ca.pem"));
+	CHECK(v->n_match_typed_subject_alt_names == 1 && !strcmp(v->match_typed_subject_alt_names[0]->matcher->exact, "api.shop"));
+	/* a TCP route's weights on the TCP listener */
+	const Listener *l = find(&o, WF_TYPE_LISTENER, "127.0.0.1_5432");
+	CHECK(l);
+	const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = unpack(
+	    l->filter_chains[0]->filters[0]->typed_config, &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor);
+	CHECK(tp && tp->cluster_specifier_case ==
+	                ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS);
+	CHECK_EQ(tp->weighted_clusters->n_clusters, 2);
+	CHECK(!strcmp(tp->weighted_clusters->clusters[0]->name, "outbound|5432|primary|db.shop.svc.cluster.local"));
+	CHECK_EQ(tp->weighted_clusters->clusters[0]->weight, 75);
+	CHECK_EQ(tp->weighted_clusters->clusters[1]->weight, 25);
+	/* exportTo "." keeps another namespace's service out */
+	CHECK(!find(&o, WF_TYPE_CLUSTER, "outbound|8080||private.other.svc.cluster.local"));
+	out_free(&o);
+	files = policies;
+	rc = run("id: sidecar~127.0.2.8~peer.other~other.svc.cluster.local\nmetadata: {NAMESPACE: other}\n", &o, err,
+	         sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|8080||private.other.svc.cluster.local"));
+	out_free(&o);
+}
+
+TEST(sidecar_ingress_and_egress_bind)
+{
+	files = policies;
+	struct out o;
+	char err[512];
+	int rc = run("id: sidecar~127.0.2.1~worker-1.shop~shop.svc.cluster.local\n"
+	             "metadata: {NAMESPACE: shop, LABELS: {app: worker}}\n",
+	             &o, err, sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	/* ingress: the instance address and the ingress port, to the defaultEndpoint */
+	const Listener *l = find(&o, WF_TYPE_LISTENER, "127.0.2.1_7000");
+	CHECK(l);
+	const Cluster *c = find(&o, WF_TYPE_CLUSTER, "inbound|7000||");
+	CHECK(c);
+	const Envoy__Config__Core__V3__SocketAddress *sa = c->load_assignment->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address;
+	CHECK(!strcmp(sa->address, "127.0.0.1") && sa->port_value == 9000);
+	/* egress: port 8080 on its bind, the others on the port-less listener's default */
+	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.5_8080"));
+	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_8080"));
+	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.1_8443"));
+	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.1_5432"));
+	out_free(&o);
+}
+
 TEST(refusals)
 {
 	/* a gateway proxy is refused by name, not half-translated */
@@ -647,4 +737,5 @@ TEST(proxy_compiles_sidecar_resources)
 }
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
-          T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(refusals), T(proxy_compiles_sidecar_resources))
+          T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(tls_and_port_level_settings),
+          T(sidecar_ingress_and_egress_bind), T(refusals), T(proxy_compiles_sidecar_resources))

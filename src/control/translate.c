@@ -207,8 +207,6 @@ int wf_translate_parts(const struct wf_mesh *m, const struct wf_proxy_info *p, u
 {
 	struct wf_tx t = {.m = m, .p = p, .emit = emit, .ctx = ctx, .err = err, .errlen = errlen, .warn = warn,
 	                  .parts = parts};
-	if (p->kind == WF_PROXY_ROUTER)
-		return wf_tx_err(&t, "proxy %s: gateways (router proxies) are not translated yet", p->id);
 	t.sidecar = p->kind == WF_PROXY_SIDECAR ? sidecar_for(m, p) : NULL;
 	t.svcs = calloc(m->n_svcs + 1, sizeof(*t.svcs));
 	for (size_t i = 0; i < m->n_svcs; i++) {

@@ -52,6 +52,15 @@ struct wf_tx {
 	size_t n_svcs;
 	const struct wf_mesh_sidecar *sidecar;  /* the Sidecar that applies, or NULL */
 	unsigned parts;                         /* WF_TX_OUTBOUND | WF_TX_INBOUND */
+	const char *gateway;                    /* "NS/NAME" of the Gateway being served, NULL: mesh */
+};
+
+/* Listeners and route configurations being produced: emitted LDS first, then RDS. */
+struct wf_tx_out {
+	Envoy__Config__Listener__V3__Listener **l;
+	size_t n_l;
+	Envoy__Config__Route__V3__RouteConfiguration **rc;
+	size_t n_rc;
 };
 
 void wf_tx_emit(struct wf_tx *t, const char *type_url, const char *name, ProtobufCMessage *msg);
@@ -77,6 +86,25 @@ const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const stru
 int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t iplen, uint32_t *port);
 /* LDS (translate_listener.c). */
 int wf_tx_listeners(struct wf_tx *t);
+/* An HttpConnectionManager (stat_prefix, rds named rds_name; with the fault and CORS filters
+ * when filters) as the message to put in a typed_config. */
+ProtobufCMessage *wf_tx_hcm(const char *stat_prefix, const char *rds_name, int filters);
+/* A network filter of that name and config (taken). */
+Envoy__Config__Listener__V3__Filter *wf_tx_network_filter(const char *name, ProtobufCMessage *cfg);
+/* A listener "IP_PORT" on ip:port with one filter chain of one network filter (cfg taken). */
+Envoy__Config__Listener__V3__Listener *wf_tx_listener(const char *ip, uint32_t port, ProtobufCMessage *cfg,
+                                                      const char *filter_name);
+#define WF_HCM_NAME "envoy.filters.network.http_connection_manager"
+/* Gateways (translate_gateway.c): a router proxy's listeners and routes. */
+int wf_tx_gateways(struct wf_tx *t, struct wf_tx_out *o);
+/* A router's virtual host for host on port, with the routes of the VirtualServices bound to
+ * t->gateway that name host; NULL with t->err on error. */
+Envoy__Config__Route__V3__VirtualHost *wf_tx_gateway_vhost(struct wf_tx *t, const char *host, uint32_t port);
+/* Is VirtualService v bound to what t serves (t->gateway, or the mesh)? */
+int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v);
+/* Does a gateways list entry (as written in a VirtualService of namespace vs_ns) name gw
+ * ("NS/NAME")? */
+int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw);
 /* The proxy's own workload among the service's endpoints, or NULL (translate.c says how). */
 const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s);
 

@@ -63,7 +63,12 @@ static Hcm *hcm(const char *stat_prefix, const char *rds_name, RouteConfiguratio
 	return h;
 }
 
-static Envoy__Config__Listener__V3__Filter *network_filter(const char *name, ProtobufCMessage *cfg)
+ProtobufCMessage *wf_tx_hcm(const char *stat_prefix, const char *rds_name, int filters)
+{
+	return &hcm(stat_prefix, rds_name, NULL, filters)->base;
+}
+
+Envoy__Config__Listener__V3__Filter *wf_tx_network_filter(const char *name, ProtobufCMessage *cfg)
 {
 	Envoy__Config__Listener__V3__Filter *f = XNEW(Envoy__Config__Listener__V3__Filter, envoy__config__listener__v3__filter__descriptor);
 	f->name = wf_xstr(name);
@@ -72,14 +77,14 @@ static Envoy__Config__Listener__V3__Filter *network_filter(const char *name, Pro
 	return f;
 }
 
-static Listener *listener(const char *ip, uint32_t port, ProtobufCMessage *filter_cfg, const char *filter_name)
+Listener *wf_tx_listener(const char *ip, uint32_t port, ProtobufCMessage *filter_cfg, const char *filter_name)
 {
 	Listener *l = XNEW(Listener, envoy__config__listener__v3__listener__descriptor);
 	l->name = wf_xfmt("%s_%u", ip, port);
 	l->address = wf_xaddr(ip, port);
 	Envoy__Config__Listener__V3__FilterChain *fc =
 	    XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
-	XPUSH(fc->filters, fc->n_filters, network_filter(filter_name, filter_cfg));
+	XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(filter_name, filter_cfg));
 	XPUSH(l->filter_chains, l->n_filter_chains, fc);
 	return l;
 }
@@ -93,18 +98,11 @@ static TcpProxy *tcp_proxy(const char *cluster)
 	return tp;
 }
 
-#define HCM_NAME "envoy.filters.network.http_connection_manager"
+#define HCM_NAME WF_HCM_NAME
 #define TCP_NAME "envoy.filters.network.tcp_proxy"
 
-/* The listeners and route configurations being produced, emitted LDS first, then RDS. */
-struct out {
-	Listener **l;
-	size_t n_l;
-	RouteConfiguration **rc;
-	size_t n_rc;
-};
 
-static void out_free(struct out *o)
+static void out_free(struct wf_tx_out *o)
 {
 	for (size_t i = 0; i < o->n_l; i++)
 		wf_proto_free(&o->l[i]->base);
@@ -114,7 +112,7 @@ static void out_free(struct out *o)
 	free(o->rc);
 }
 
-static int has_listener_at(const struct out *o, const char *ip, uint32_t port)
+static int has_listener_at(const struct wf_tx_out *o, const char *ip, uint32_t port)
 {
 	for (size_t i = 0; i < o->n_l; i++) {
 		const Envoy__Config__Core__V3__SocketAddress *sa = o->l[i]->address ? o->l[i]->address->socket_address : NULL;
@@ -145,15 +143,15 @@ static Listener *inbound_listener(const char *ip, uint32_t port, enum wf_mesh_pr
 		r->route->retry_policy = NULL;
 		XPUSH(vh->routes, vh->n_routes, r);
 		XPUSH(rc->virtual_hosts, rc->n_virtual_hosts, vh);
-		l = listener(ip, port, &hcm(stat, NULL, rc, 0)->base, HCM_NAME);
+		l = wf_tx_listener(ip, port, &hcm(stat, NULL, rc, 0)->base, HCM_NAME);
 	} else {
-		l = listener(ip, port, &tcp_proxy(cluster)->base, TCP_NAME);
+		l = wf_tx_listener(ip, port, &tcp_proxy(cluster)->base, TCP_NAME);
 	}
 	free(cluster);
 	return l;
 }
 
-static int inbound(struct wf_tx *t, struct out *o)
+static int inbound(struct wf_tx *t, struct wf_tx_out *o)
 {
 	const struct wf_proxy_info *p = t->p;
 	if (t->sidecar && t->sidecar->sc->n_ingress) {
@@ -278,7 +276,7 @@ static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t p
 	return tp;
 }
 
-static int outbound(struct wf_tx *t, struct out *o)
+static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 {
 	uint32_t *ports = NULL;
 	size_t n = 0;
@@ -330,9 +328,9 @@ static int outbound(struct wf_tx *t, struct out *o)
 				return -1;
 			}
 			XPUSH(o->rc, o->n_rc, rc);
-			XPUSH(o->l, o->n_l, listener(bind, port, &hcm(stat, name, NULL, 1)->base, HCM_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &hcm(stat, name, NULL, 1)->base, HCM_NAME));
 		} else if (tcp_svc) {
-			XPUSH(o->l, o->n_l, listener(bind, port, &tcp_for(t, tcp_svc, port)->base, TCP_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &tcp_for(t, tcp_svc, port)->base, TCP_NAME));
 		}
 	}
 	free(ports);
@@ -341,7 +339,7 @@ static int outbound(struct wf_tx *t, struct out *o)
 
 /* ---- proxyless gRPC ------------------------------------------------------------------------- */
 
-static int grpc(struct wf_tx *t, struct out *o)
+static int grpc(struct wf_tx *t, struct wf_tx_out *o)
 {
 	for (size_t i = 0; i < t->n_svcs; i++) {
 		const struct wf_service *s = t->svcs[i];
@@ -368,10 +366,12 @@ static int grpc(struct wf_tx *t, struct out *o)
 
 int wf_tx_listeners(struct wf_tx *t)
 {
-	struct out o = {0};
+	struct wf_tx_out o = {0};
 	int rc = 0;
 	if (t->p->kind == WF_PROXY_GRPC)
 		rc = t->parts & WF_TX_OUTBOUND ? grpc(t, &o) : 0;
+	else if (t->p->kind == WF_PROXY_ROUTER)
+		rc = t->parts & WF_TX_OUTBOUND ? wf_tx_gateways(t, &o) : 0;
 	else if (t->parts & WF_TX_INBOUND)
 		rc = inbound(t, &o);
 	if (rc == 0 && t->p->kind == WF_PROXY_SIDECAR && (t->parts & WF_TX_OUTBOUND))

@@ -539,16 +539,34 @@ static int direct(struct wf_tx *t, const struct vsctx *c, const Istio__Networkin
 	return 0;
 }
 
+int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw)
+{
+	if (strchr(ref, '/'))
+		return !strcmp(ref, gw);
+	size_t nl = strlen(vs_ns);
+	return !strncmp(gw, vs_ns, nl) && gw[nl] == '/' && !strcmp(gw + nl + 1, ref);
+}
+
+int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v)
+{
+	if (!t->gateway)
+		return v->mesh;
+	for (size_t i = 0; i < v->vs->n_gateways; i++)
+		if (wf_gateway_ref_is(v->vs->gateways[i], v->ns, t->gateway))
+			return 1;
+	return 0;
+}
+
 /* Does match m apply to this proxy and port (port, gateways, sourceLabels, sourceNamespace)? */
-static int match_applies(struct wf_tx *t, const HTTPMatch *m, uint32_t port)
+static int match_applies(struct wf_tx *t, const struct vsctx *c, const HTTPMatch *m, uint32_t port)
 {
 	if (m->port && m->port != port)
 		return 0;
 	if (m->n_gateways) {
-		int mesh = 0;
-		for (size_t i = 0; i < m->n_gateways; i++)
-			mesh |= !strcmp(m->gateways[i], "mesh");
-		if (!mesh)
+		int hit = 0;
+		for (size_t i = 0; i < m->n_gateways && !hit; i++)
+			hit = t->gateway ? wf_gateway_ref_is(m->gateways[i], c->v->ns, t->gateway) : !strcmp(m->gateways[i], "mesh");
+		if (!hit)
 			return 0;
 	}
 	for (size_t i = 0; i < m->n_source_labels; i++) {
@@ -624,7 +642,7 @@ static int http_route(struct wf_tx *t, const struct vsctx *c, const HTTPRoute *h
 	size_t n = h->n_match ? h->n_match : 1;
 	for (size_t i = 0; i < n; i++) {
 		const HTTPMatch *m = h->n_match ? h->match[i] : NULL;
-		if (m && !match_applies(t, m, port))
+		if (m && !match_applies(t, c, m, port))
 			continue;
 		Route *r = XNEW(Route, envoy__config__route__v3__route__descriptor);
 		XPUSH(vh->routes, vh->n_routes, r);
@@ -707,7 +725,7 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 	for (size_t i = 0; i < n_exact + t->m->n_vs_wild; i++) {
 		const struct wf_mesh_vsref *ref = i < n_exact ? &t->m->vs_exact[first + i] : &t->m->vs_wild[i - n_exact];
 		const struct wf_mesh_vs *v = &t->m->vss[ref->vs];
-		if (!v->mesh || (i >= n_exact && !wf_host_match(ref->host, s->host)) || !wf_service_visible(s, v->ns))
+		if (!wf_tx_vs_bound(t, v) || (i >= n_exact && !wf_host_match(ref->host, s->host)) || !wf_service_visible(s, v->ns))
 			continue;
 		int again = 0; /* a VirtualService naming the host twice counts once */
 		for (size_t k = 0; k < n_done && !again; k++)
@@ -729,6 +747,31 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 		char *cl = wf_cluster_name("outbound", port, NULL, s->host);
 		XPUSH(vh->routes, vh->n_routes, wf_tx_default_route(cl));
 		free(cl);
+	}
+	return vh;
+}
+
+VirtualHost *wf_tx_gateway_vhost(struct wf_tx *t, const char *host, uint32_t port)
+{
+	VirtualHost *vh = XNEW(VirtualHost, envoy__config__route__v3__virtual_host__descriptor);
+	vh->name = wf_xfmt("%s:%u", host, port);
+	XPUSH(vh->domains, vh->n_domains, wf_xstr(host));
+	if (strcmp(host, "*"))
+		XPUSH(vh->domains, vh->n_domains, wf_xfmt("%s:%u", host, port));
+	for (size_t i = 0; i < t->m->n_vss; i++) {
+		const struct wf_mesh_vs *v = &t->m->vss[i];
+		int names = 0;
+		for (size_t k = 0; k < v->n_hosts && !names; k++)
+			names = !strcmp(v->hosts[k], host);
+		if (!names || !wf_tx_vs_bound(t, v))
+			continue;
+		for (size_t k = 0; k < v->vs->n_http; k++) {
+			struct vsctx c = {v, k};
+			if (http_route(t, &c, v->vs->http[k], port, vh) < 0) {
+				wf_proto_free(&vh->base);
+				return NULL;
+			}
+		}
 	}
 	return vh;
 }

@@ -97,6 +97,7 @@ static size_t count(const struct out *o, const char *type)
 
 static const char *const bookinfo[] = {DATA "bookinfo.yaml", DATA "routing.yaml", NULL};
 static const char *const policies[] = {DATA "policies.yaml", NULL};
+static const char *const with_gateway[] = {DATA "bookinfo.yaml", DATA "routing.yaml", DATA "gateway.yaml", NULL};
 static const char *const *files = bookinfo;   /* what store() loads */
 
 static struct wf_store *store(void)
@@ -672,14 +673,108 @@ TEST(sidecar_ingress_and_egress_bind)
 	out_free(&o);
 }
 
-TEST(refusals)
+#define INGRESS                                                                  \
+	"id: router~127.0.0.90~ingress-1.default~default.svc.cluster.local\n"     \
+	"metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n"
+
+TEST(gateway)
 {
-	/* a gateway proxy is refused by name, not half-translated */
+	files = with_gateway;
 	struct out o;
 	char err[512];
-	CHECK(run("id: router~10.0.0.9~gw.istio-system~istio-system.svc.cluster.local\n", &o, err, sizeof(err)) < 0);
-	CHECK(strstr(err, "gateways"));
+	int rc = run(INGRESS, &o, err, sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	CHECK(o.order_ok);
+	/* the mesh's clusters, no inbound, no sidecar listeners */
+	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|9080|v1|" RV));
+	CHECK(!find(&o, WF_TYPE_CLUSTER, "inbound|9080||"));
+	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_9080"));
+	CHECK_EQ(count(&o, WF_TYPE_LISTENER), 2);
+	/* HTTP: one listener, rds http.8080, a virtual host per admitted VirtualService host */
+	const Listener *l = find(&o, WF_TYPE_LISTENER, "0.0.0.0_8080");
+	CHECK(l);
+	const Hcm *h = listener_hcm(l);
+	CHECK(h && !strcmp(h->rds->route_config_name, "http.8080"));
+	const RouteConfiguration *rc8080 = find(&o, WF_TYPE_ROUTE, "http.8080");
+	CHECK(rc8080 && rc8080->n_virtual_hosts == 2);
+	const VirtualHost *vh = vhost(rc8080, "bookinfo.example.com:8080");
+	CHECK(vh && has_domain(vh, "bookinfo.example.com"));
+	CHECK_EQ(vh->n_routes, 2);
+	CHECK(!strcmp(vh->routes[0]->route->cluster, "outbound|9080|v1|" RV));
+	CHECK(!strcmp(vh->routes[1]->route->cluster, "outbound|9080||productpage.default.svc.cluster.local"));
+	CHECK(!vhost(rc8080, "secure.example.com:8080")); /* the HTTPS server's host only */
+	vh = vhost(rc8080, "legacy.example.com:8080");
+	CHECK(vh && vh->n_routes == 1 && vh->routes[0]->redirect && vh->routes[0]->redirect->https_redirect);
+	/* HTTPS: a chain matched by SNI, terminated with the files, its own route configuration */
+	l = find(&o, WF_TYPE_LISTENER, "0.0.0.0_8443");
+	CHECK(l && l->n_filter_chains == 1);
+	const Envoy__Config__Listener__V3__FilterChain *fc = l->filter_chains[0];
+	CHECK(fc->filter_chain_match && fc->filter_chain_match->n_server_names == 1);
+	CHECK(!strcmp(fc->filter_chain_match->server_names[0], "secure.example.com"));
+	CHECK(fc->transport_socket && !strcmp(fc->transport_socket->name, "envoy.transport_sockets.tls"));
+	const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d = unpack(
+	    fc->transport_socket->typed_config, &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor);
+	CHECK(d && !strcmp(d->common_tls_context->tls_certificates[0]->certificate_chain->filename, "examples/tls/server.crt"));
+	h = listener_hcm(l);
+	CHECK(h && !strcmp(h->rds->route_config_name, "https.8443.https.bookinfo-gateway.default"));
+	const RouteConfiguration *rcs = find(&o, WF_TYPE_ROUTE, "https.8443.https.bookinfo-gateway.default");
+	CHECK(rcs && rcs->n_virtual_hosts == 1 && vhost(rcs, "secure.example.com:8443"));
+	/* sidecars do not get the gateway's routes */
 	out_free(&o);
+	files = with_gateway;
+	rc = run(PRODUCTPAGE, &o, err, sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	const RouteConfiguration *mesh = find(&o, WF_TYPE_ROUTE, "9080");
+	CHECK(mesh && !vhost(mesh, "bookinfo.example.com:9080"));
+	vh = vhost(mesh, "productpage.default.svc.cluster.local:9080");
+	CHECK(vh && !strcmp(vh->routes[0]->name, "default"));
+	out_free(&o);
+	/* a router no Gateway selects gets clusters only */
+	files = with_gateway;
+	rc = run("id: router~127.0.0.91~egress.default~default.svc.cluster.local\n", &o, err, sizeof(err));
+	files = bookinfo;
+	CHECK(rc > 0);
+	CHECK_EQ(count(&o, WF_TYPE_LISTENER), 0);
+	out_free(&o);
+}
+
+TEST(refusals)
+{
+	/* what cannot be translated is refused by name, not half-translated */
+	static const struct { const char *yaml, *want; } cases[] = {
+	    {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"
+	     "spec:\n  selector: {istio: ingressgateway}\n  servers:\n"
+	     "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: ['*']\n    tls: {mode: PASSTHROUGH}\n",
+	     "Gateway default/gw: servers[0]: protocol TLS without SIMPLE or MUTUAL termination"},
+	    {"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: default}\n"
+	     "spec:\n  host: reviews\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n",
+	     "DestinationRule default/r: trafficPolicy.tls.mode ISTIO_MUTUAL"},
+	    {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\n"
+	     "spec:\n  hosts: [ratings]\n  gateways: [mesh, gw]\n  http:\n  - route: [{destination: {host: ratings}}]\n"
+	     "    retries: {attempts: 2, retryOn: reset-before-request}\n",
+	     "VirtualService default/v: http[0].retries.retryOn: 'reset-before-request'"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/wf-test-refusal-%d.yaml", getpid());
+		FILE *f = fopen(path, "w");
+		fputs(cases[i].yaml, f);
+		fclose(f);
+		const char *const list[] = {DATA "bookinfo.yaml", path, NULL};
+		files = list;
+		struct out o;
+		char err[512];
+		int rc = run(i == 0 ? INGRESS : PRODUCTPAGE, &o, err, sizeof(err));
+		files = bookinfo;
+		unlink(path);
+		out_free(&o);
+		CHECK(rc < 0);
+		if (!strstr(err, cases[i].want))
+			printf("  case %zu: %s\n", i, err);
+		CHECK(strstr(err, cases[i].want));
+	}
 }
 
 /* ---- the strong check: the proxy compiles what the translator produced -------------------- */
@@ -721,12 +816,15 @@ TEST(proxy_compiles_sidecar_resources)
 {
 	static const char *const nodes[] = {
 	    PRODUCTPAGE, "id: sidecar~127.0.0.61~client.scoped~scoped.svc.cluster.local\nmetadata: {NAMESPACE: scoped}\n",
-	    "id: sidecar~127.0.0.11~reviews-v1.default~default.svc.cluster.local\n"};
+	    "id: sidecar~127.0.0.11~reviews-v1.default~default.svc.cluster.local\n", INGRESS};
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		struct out o;
 		char err[1024];
 		ProtobufCMessage *boot = NULL;
-		CHECK(run_boot(nodes[i], &o, &boot, err, sizeof(err)) > 0);
+		files = i == 3 ? with_gateway : bookinfo;
+		int rc = run_boot(nodes[i], &o, &boot, err, sizeof(err));
+		files = bookinfo;
+		CHECK(rc > 0);
 		int ok = compiles(&o, boot, err, sizeof(err));
 		if (!ok)
 			printf("  compile: %s\n", err);
@@ -738,4 +836,4 @@ TEST(proxy_compiles_sidecar_resources)
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
           T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(tls_and_port_level_settings),
-          T(sidecar_ingress_and_egress_bind), T(refusals), T(proxy_compiles_sidecar_resources))
+          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(proxy_compiles_sidecar_resources))

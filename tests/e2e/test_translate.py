@@ -240,3 +240,93 @@ def test_the_documented_example_gives_what_the_page_says():
     eq(vh["routes"][0]["route"]["cluster"], "outbound|9080|v2|" + host, "header route")
     eq([(c["name"], c["weight"]) for c in vh["routes"][1]["route"]["weighted_clusters"]["clusters"]],
        [("outbound|9080|v1|" + host, 80), ("outbound|9080|v2|" + host, 20)], "weighted route")
+
+
+GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 9080, name: http, protocol: HTTP, targetPort: {reviews}}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, labels: {{version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: productpage, namespace: default}}
+spec:
+  hosts: [productpage.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 9080, name: http, protocol: HTTP, targetPort: {productpage}}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: bookinfo-gateway, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {http}, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: ["bookinfo.example.com"]
+  - port: {{number: {http}, name: http-legacy, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: ["legacy.example.com"]
+    tls: {{httpsRedirect: true}}
+  - port: {{number: {https}, name: https, protocol: HTTPS}}
+    bind: 127.0.0.1
+    hosts: ["secure.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: bookinfo, namespace: default}}
+spec:
+  hosts: [bookinfo.example.com, secure.example.com, legacy.example.com]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {{prefix: /reviews}}
+    route:
+    - destination: {{host: reviews}}
+  - route:
+    - destination: {{host: productpage}}
+"""
+
+
+def test_ingress_gateway_from_istio_config():
+    import os
+    from harness import REPO, curl_request
+    tls = os.path.join(REPO, "examples", "tls")
+    with HttpUpstream("reviews") as reviews, HttpUpstream("productpage") as pp:
+        ports = {"reviews": reviews.port, "productpage": pp.port, "http": free_port(), "https": free_port(),
+                 "crt": os.path.join(tls, "server.crt"), "key": os.path.join(tls, "server.key")}
+        mesh = write_file(tmp_path("mesh.yaml"), GATEWAY.format(**ports))
+        node = write_file(tmp_path("node.yaml"), "id: router~127.0.0.1~ingress-1.default~default.svc.cluster.local\n"
+                                                  "metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n")
+        admin = free_port()
+        p = run_weft(["translate", "-f", mesh, "--node", node, "--bootstrap", "--admin-port", str(admin)])
+        eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
+        w = Weft(p.stdout)
+        w.admin_port = admin
+        with w:
+            r = request(ports["http"], "/reviews/1", host="bookinfo.example.com")
+            eq((r.status, r.header("x-upstream")), (200, "reviews"), "prefix route")
+            r = request(ports["http"], "/", host="bookinfo.example.com")
+            eq((r.status, r.header("x-upstream")), (200, "productpage"), "default route")
+            r = request(ports["http"], "/a?b=1", host="legacy.example.com")
+            eq((r.status, r.header("location")), (301, "https://legacy.example.com/a?b=1"), "httpsRedirect")
+            r = request(ports["http"], "/", host="other.example.com")
+            eq(r.status, 404, "a host no server admits")
+            code, body, err = curl_request("https://secure.example.com:%d/reviews/2" % ports["https"],
+                                           "--cacert", os.path.join(tls, "ca.crt"),
+                                           "--resolve", "secure.example.com:%d:127.0.0.1" % ports["https"])
+            eq(code, 200, "HTTPS through the gateway (%s)" % err)
+            eq(json.loads(body)["upstream"], "reviews", "HTTPS routed by the VirtualService")

@@ -77,6 +77,10 @@ int wf_tx_clusters(struct wf_tx *t);
  * service port for a gRPC client (host != NULL). NULL with t->err on error. */
 Envoy__Config__Route__V3__RouteConfiguration *wf_tx_route_config(struct wf_tx *t, uint32_t port, const char *host,
                                                                   const char *name);
+/* The names a service host goes by from namespace ns (room for 4 in out, each malloc'd):
+ * the host, and for NAME.NS.svc.cluster.local also NAME.NS.svc, NAME.NS and, from NS itself,
+ * NAME. Returns how many. */
+size_t wf_host_forms(const char *host, const char *ns, char **out);
 /* A default route to cluster (Istio's "default" route), and the default retry policy. */
 Envoy__Config__Route__V3__Route *wf_tx_default_route(const char *cluster);
 /* The load balancer settings that apply to host/subset/port (DestinationRule merging). */

@@ -347,18 +347,25 @@ static int grpc(struct wf_tx *t, struct wf_tx_out *o)
 			const struct wf_mesh_port *sp = &s->ports[k];
 			if (!wf_mesh_proto_is_http(sp->proto))
 				continue;
-			char *name = wf_xfmt("%s:%u", s->host, sp->number);
-			RouteConfiguration *rc = wf_tx_route_config(t, sp->number, s->host, name);
+			char *rds = wf_xfmt("%s:%u", s->host, sp->number);
+			RouteConfiguration *rc = wf_tx_route_config(t, sp->number, s->host, rds);
 			if (!rc) {
-				free(name);
+				free(rds);
 				return -1;
 			}
 			XPUSH(o->rc, o->n_rc, rc);
-			Listener *l = XNEW(Listener, envoy__config__listener__v3__listener__descriptor);
-			l->name = name;
-			l->api_listener = XNEW(Envoy__Config__Listener__V3__ApiListener, envoy__config__listener__v3__api_listener__descriptor);
-			l->api_listener->api_listener = wf_xany(&hcm(name, name, NULL, 0)->base);
-			XPUSH(o->l, o->n_l, l);
+			/* one listener per name the client may dial, all naming the one route configuration */
+			char *names[4];
+			size_t n = wf_host_forms(s->host, t->p->ns, names);
+			for (size_t j = 0; j < n; j++) {
+				Listener *l = XNEW(Listener, envoy__config__listener__v3__listener__descriptor);
+				l->name = wf_xfmt("%s:%u", names[j], sp->number);
+				free(names[j]);
+				l->api_listener = XNEW(Envoy__Config__Listener__V3__ApiListener, envoy__config__listener__v3__api_listener__descriptor);
+				l->api_listener->api_listener = wf_xany(&hcm(l->name, rds, NULL, 0)->base);
+				XPUSH(o->l, o->n_l, l);
+			}
+			free(rds);
 		}
 	}
 	return 0;

@@ -687,27 +687,30 @@ Route *wf_tx_default_route(const char *cluster)
 
 /* ---- virtual hosts -------------------------------------------------------------------------- */
 
-/* Istio's domains for a host seen from namespace ns: the host, and for a
- * NAME.NS.svc.cluster.local host its short forms (NAME only from NS itself), each also with
- * ":PORT". */
+size_t wf_host_forms(const char *host, const char *ns, char **out)
+{
+	size_t n = 0;
+	out[n++] = strdup(host);
+	const char *suffix = ".svc.cluster.local";
+	size_t hl = strlen(host), sl = strlen(suffix);
+	if (hl <= sl || strcmp(host + hl - sl, suffix))
+		return n;
+	char *base = strndup(host, hl - sl), *dot = strchr(base, '.'); /* NAME.NS */
+	if (dot && !strchr(dot + 1, '.')) {
+		out[n++] = wf_xfmt("%s.svc", base);
+		out[n++] = strdup(base);
+		if (!strcmp(dot + 1, ns))
+			out[n++] = strndup(base, (size_t)(dot - base));
+	}
+	free(base);
+	return n;
+}
+
+/* Istio's domains for a host seen from namespace ns: its forms, each also with ":PORT". */
 static void domains(VirtualHost *vh, const char *host, uint32_t port, const char *ns)
 {
 	char *forms[4];
-	size_t n = 0;
-	forms[n++] = strdup(host);
-	const char *suffix = ".svc.cluster.local";
-	size_t hl = strlen(host), sl = strlen(suffix);
-	if (hl > sl && !strcmp(host + hl - sl, suffix)) {
-		char *base = strndup(host, hl - sl); /* NAME.NS */
-		char *dot = strchr(base, '.');
-		if (dot && !strchr(dot + 1, '.')) {
-			if (!strcmp(dot + 1, ns))
-				forms[n++] = strndup(base, (size_t)(dot - base));
-			forms[n++] = wf_xfmt("%s.svc", base);
-			forms[n++] = strdup(base);
-		}
-		free(base);
-	}
+	size_t n = wf_host_forms(host, ns, forms);
 	for (size_t i = 0; i < n; i++) {
 		XPUSH(vh->domains, vh->n_domains, forms[i]);
 		XPUSH(vh->domains, vh->n_domains, wf_xfmt("%s:%u", forms[i], port));

@@ -528,6 +528,19 @@ TEST(proxyless_grpc)
 	CHECK(rc && rc->n_virtual_hosts == 1);
 	const VirtualHost *vh = rc->virtual_hosts[0];
 	CHECK(has_domain(vh, name));
+	/* the short names a client may dial, each with the FQDN's route configuration and a domain */
+	static const char *const alias[] = {"greeter:50051", "greeter.default:50051", "greeter.default.svc:50051"};
+	for (size_t i = 0; i < 3; i++) {
+		l = find(&o, WF_TYPE_LISTENER, alias[i]);
+		CHECK(l && l->api_listener);
+		a = l->api_listener->api_listener;
+		h = (Hcm *)protobuf_c_message_unpack(
+		    &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor, NULL,
+		    a->value.len, a->value.data);
+		CHECK(h && !strcmp(h->rds->route_config_name, name));
+		wf_proto_free(&h->base);
+		CHECK(has_domain(vh, alias[i]));
+	}
 	CHECK_EQ(vh->n_routes, 2);
 	CHECK(!strcmp(vh->routes[0]->match->headers[0]->name, "x-version"));
 	CHECK_EQ(vh->routes[1]->route->weighted_clusters->n_clusters, 2);

@@ -13,7 +13,6 @@
 #include "control/store.h"
 #include "control/translate.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
-#include "xds/cfgdoc.h"
 #include "xds/json.h"
 #include "xds/registry.h"
 
@@ -29,21 +28,10 @@ static void usage(void)
 
 static Envoy__Config__Core__V3__Node *read_node(const char *path)
 {
-	struct wf_cfgdoc *doc = wf_cfgdoc_new(path);
 	char err[512];
-	if (wf_yaml_load_file(doc, &envoy__config__core__v3__node__descriptor, err, sizeof(err)) < 0) {
+	Envoy__Config__Core__V3__Node *n = wf_node_from_yaml(path, NULL, err, sizeof(err));
+	if (!n)
 		fprintf(stderr, "weft: %s\n", err);
-		wf_cfgdoc_free(doc);
-		return NULL;
-	}
-	/* a copy the caller owns, so the document can go */
-	ProtobufCMessage *m = wf_cfgdoc_root(doc);
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-	protobuf_c_message_pack(m, buf);
-	wf_cfgdoc_free(doc);
-	void *n = protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL, len, buf);
-	free(buf);
 	return n;
 }
 

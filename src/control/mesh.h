@@ -99,6 +99,10 @@ struct wf_proxy_info {
 int wf_proxy_from_node(const Envoy__Config__Core__V3__Node *node, struct wf_proxy_info *p, char *err,
                        size_t errlen);
 void wf_proxy_info_clear(struct wf_proxy_info *p);
+/* A Node written in YAML (id, cluster, metadata as a map, locality), from text when it is not
+ * NULL, else from the file path. NULL with err ("FILE:LINE:COL: ...") when it does not decode.
+ * Free with wf_proto_free. */
+Envoy__Config__Core__V3__Node *wf_node_from_yaml(const char *path, const char *text, char *err, size_t errlen);
 
 /* The workloads that connected proxies registered (Istio's WorkloadEntry auto-registration):
  * the ADS server adds a sidecar when it connects and removes it after its grace period. */

@@ -4,6 +4,8 @@
 
 #include "control/mesh_int.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "xds/cfgdoc.h"
+#include "xds/registry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -121,6 +123,28 @@ int wf_proxy_from_node(const Envoy__Config__Core__V3__Node *node, struct wf_prox
 		}
 	}
 	return 0;
+}
+
+Envoy__Config__Core__V3__Node *wf_node_from_yaml(const char *path, const char *text, char *err, size_t errlen)
+{
+	struct wf_cfgdoc *doc = wf_cfgdoc_new(path ? path : "node");
+	int rc = text ? wf_yaml_load_string(doc, &envoy__config__core__v3__node__descriptor, text, strlen(text), err, errlen)
+	              : wf_yaml_load_file(doc, &envoy__config__core__v3__node__descriptor, err, errlen);
+	if (rc < 0) {
+		wf_cfgdoc_free(doc);
+		return NULL;
+	}
+	/* a copy of its own, so that the document (and its positions) can go */
+	ProtobufCMessage *m = wf_cfgdoc_root(doc);
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	wf_cfgdoc_free(doc);
+	void *n = protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL, len, buf);
+	free(buf);
+	if (!n)
+		snprintf(err, errlen, "%s: out of memory", path ? path : "node");
+	return n;
 }
 
 /* ---- the registry -------------------------------------------------------------------------- */

@@ -89,6 +89,56 @@ Envoy__Config__Core__V3__Address *wf_xaddr(const char *ip, uint32_t port)
 	return a;
 }
 
+static Envoy__Config__Core__V3__DataSource *file_source(const char *path)
+{
+	Envoy__Config__Core__V3__DataSource *d = XNEW(Envoy__Config__Core__V3__DataSource, envoy__config__core__v3__data_source__descriptor);
+	d->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+	d->filename = wf_xstr(path);
+	return d;
+}
+
+void wf_xtls_files(Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx, const char *cert,
+                   const char *key, const char *ca, char **sans, size_t n_sans)
+{
+	if (cert && *cert) {
+		Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
+		    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
+		         envoy__extensions__transport_sockets__tls__v3__tls_certificate__descriptor);
+		tc->certificate_chain = file_source(cert);
+		tc->private_key = file_source(key);
+		XPUSH(ctx->tls_certificates, ctx->n_tls_certificates, tc);
+	}
+	if (!ca || !*ca)
+		return;
+	Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *v =
+	    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+	         envoy__extensions__transport_sockets__tls__v3__certificate_validation_context__descriptor);
+	v->trusted_ca = file_source(ca);
+	for (size_t i = 0; i < n_sans; i++) {
+		Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *san =
+		    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher,
+		         envoy__extensions__transport_sockets__tls__v3__subject_alt_name_matcher__descriptor);
+		san->san_type = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__DNS;
+		san->matcher = XNEW(Envoy__Type__Matcher__V3__StringMatcher, envoy__type__matcher__v3__string_matcher__descriptor);
+		san->matcher->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT;
+		san->matcher->exact = wf_xstr(sans[i]);
+		XPUSH(v->match_typed_subject_alt_names, v->n_match_typed_subject_alt_names, san);
+	}
+	ctx->validation_context_type_case =
+	    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT;
+	ctx->validation_context = v;
+}
+
+Envoy__Config__Core__V3__TransportSocket *wf_xtls_socket(ProtobufCMessage *tls_context)
+{
+	Envoy__Config__Core__V3__TransportSocket *ts =
+	    XNEW(Envoy__Config__Core__V3__TransportSocket, envoy__config__core__v3__transport_socket__descriptor);
+	ts->name = wf_xstr("envoy.transport_sockets.tls");
+	ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
+	ts->typed_config = wf_xany(tls_context);
+	return ts;
+}
+
 char *wf_cluster_name(const char *dir, uint32_t port, const char *subset, const char *host)
 {
 	return wf_xfmt("%s|%u|%s|%s", dir, port, subset ? subset : "", host ? host : "");

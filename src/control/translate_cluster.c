@@ -246,14 +246,6 @@ static int outlier(struct wf_tx *t, const struct policy *p, Cluster *c)
 	return 0;
 }
 
-static Envoy__Config__Core__V3__DataSource *file_source(const char *path)
-{
-	Envoy__Config__Core__V3__DataSource *d = XNEW(Envoy__Config__Core__V3__DataSource, envoy__config__core__v3__data_source__descriptor);
-	d->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
-	d->filename = wf_xstr(path);
-	return d;
-}
-
 static int tls(struct wf_tx *t, const struct policy *p, const char *host, Cluster *c)
 {
 	const ClientTls *s = p->tls;
@@ -278,38 +270,10 @@ static int tls(struct wf_tx *t, const struct policy *p, const char *host, Cluste
 	    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
 	         envoy__extensions__transport_sockets__tls__v3__common_tls_context__descriptor);
 	u->common_tls_context = ctx;
-	if (mutual) {
-		Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-		    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-		         envoy__extensions__transport_sockets__tls__v3__tls_certificate__descriptor);
-		tc->certificate_chain = file_source(s->client_certificate);
-		tc->private_key = file_source(s->private_key);
-		XPUSH(ctx->tls_certificates, ctx->n_tls_certificates, tc);
-	}
 	int skip = s->insecure_skip_verify && s->insecure_skip_verify->value;
-	if (!skip && *s->ca_certificates) {
-		Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *v =
-		    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-		         envoy__extensions__transport_sockets__tls__v3__certificate_validation_context__descriptor);
-		v->trusted_ca = file_source(s->ca_certificates);
-		for (size_t i = 0; i < s->n_subject_alt_names; i++) {
-			Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *san =
-			    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher,
-			         envoy__extensions__transport_sockets__tls__v3__subject_alt_name_matcher__descriptor);
-			san->san_type = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__DNS;
-			san->matcher = XNEW(Envoy__Type__Matcher__V3__StringMatcher, envoy__type__matcher__v3__string_matcher__descriptor);
-			san->matcher->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT;
-			san->matcher->exact = wf_xstr(s->subject_alt_names[i]);
-			XPUSH(v->match_typed_subject_alt_names, v->n_match_typed_subject_alt_names, san);
-		}
-		ctx->validation_context_type_case =
-		    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT;
-		ctx->validation_context = v;
-	}
-	c->transport_socket = XNEW(Envoy__Config__Core__V3__TransportSocket, envoy__config__core__v3__transport_socket__descriptor);
-	c->transport_socket->name = wf_xstr("envoy.transport_sockets.tls");
-	c->transport_socket->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-	c->transport_socket->typed_config = wf_xany(&u->base);
+	wf_xtls_files(ctx, mutual ? s->client_certificate : NULL, s->private_key, skip ? NULL : s->ca_certificates,
+	              s->subject_alt_names, s->n_subject_alt_names);
+	c->transport_socket = wf_xtls_socket(&u->base);
 	return 0;
 }
 

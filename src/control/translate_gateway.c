@@ -12,7 +12,6 @@
 #include "control/translate_int.h"
 
 #include "control/mesh_int.h"
-#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 
 #include <stdio.h>
 
@@ -105,14 +104,6 @@ static int add_vhosts(struct wf_tx *t, const struct wf_mesh_gateway *g, const Se
 	return 0;
 }
 
-static Envoy__Config__Core__V3__DataSource *file_source(const char *path)
-{
-	Envoy__Config__Core__V3__DataSource *d = XNEW(Envoy__Config__Core__V3__DataSource, envoy__config__core__v3__data_source__descriptor);
-	d->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
-	d->filename = wf_xstr(path);
-	return d;
-}
-
 /* The server's DownstreamTlsContext as a transport socket; NULL with t->err. */
 static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si,
                                                             const Istio__Networking__V1alpha3__ServerTLSSettings *s)
@@ -144,11 +135,8 @@ static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, con
 	    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
 	         envoy__extensions__transport_sockets__tls__v3__common_tls_context__descriptor);
 	d->common_tls_context = c;
-	Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-	    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate, envoy__extensions__transport_sockets__tls__v3__tls_certificate__descriptor);
-	tc->certificate_chain = file_source(s->server_certificate);
-	tc->private_key = file_source(s->private_key);
-	XPUSH(c->tls_certificates, c->n_tls_certificates, tc);
+	wf_xtls_files(c, s->server_certificate, s->private_key, mutual ? s->ca_certificates : NULL, s->subject_alt_names,
+	              s->n_subject_alt_names);
 	XPUSH(c->alpn_protocols, c->n_alpn_protocols, wf_xstr("h2"));
 	XPUSH(c->alpn_protocols, c->n_alpn_protocols, wf_xstr("http/1.1"));
 	if (s->min_protocol_version || s->max_protocol_version || s->n_cipher_suites) {
@@ -160,32 +148,9 @@ static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, con
 		for (size_t i = 0; i < s->n_cipher_suites; i++)
 			XPUSH(c->tls_params->cipher_suites, c->tls_params->n_cipher_suites, wf_xstr(s->cipher_suites[i]));
 	}
-	if (mutual) {
-		Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *v =
-		    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-		         envoy__extensions__transport_sockets__tls__v3__certificate_validation_context__descriptor);
-		v->trusted_ca = file_source(s->ca_certificates);
-		for (size_t i = 0; i < s->n_subject_alt_names; i++) {
-			Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *san =
-			    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher,
-			         envoy__extensions__transport_sockets__tls__v3__subject_alt_name_matcher__descriptor);
-			san->san_type = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__DNS;
-			san->matcher = XNEW(Envoy__Type__Matcher__V3__StringMatcher, envoy__type__matcher__v3__string_matcher__descriptor);
-			san->matcher->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT;
-			san->matcher->exact = wf_xstr(s->subject_alt_names[i]);
-			XPUSH(v->match_typed_subject_alt_names, v->n_match_typed_subject_alt_names, san);
-		}
-		c->validation_context_type_case =
-		    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT;
-		c->validation_context = v;
+	if (mutual)
 		d->require_client_certificate = wf_xbool(1);
-	}
-	Envoy__Config__Core__V3__TransportSocket *ts =
-	    XNEW(Envoy__Config__Core__V3__TransportSocket, envoy__config__core__v3__transport_socket__descriptor);
-	ts->name = wf_xstr("envoy.transport_sockets.tls");
-	ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-	ts->typed_config = wf_xany(&d->base);
-	return ts;
+	return wf_xtls_socket(&d->base);
 }
 
 static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, struct wf_tx_out *o)

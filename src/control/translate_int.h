@@ -18,6 +18,7 @@
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/config/route/v3/route_components.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/type/matcher/v3/string.pb-c.h"
 #include "envoy/type/matcher/v3/regex.pb-c.h"
 #include "xds/registry.h"
@@ -33,6 +34,12 @@ Google__Protobuf__Duration *wf_xdur(const Google__Protobuf__Duration *d); /* a c
 Google__Protobuf__Duration *wf_xdur_ms(uint64_t ms);
 /* An Any holding m (serialized; m is freed). */
 Google__Protobuf__Any *wf_xany(ProtobufCMessage *m);
+/* TLS from files into ctx: a certificate when cert is not empty (with key), a validation
+ * context when ca is not empty (with the SANs as exact DNS matchers). */
+void wf_xtls_files(Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx, const char *cert,
+                   const char *key, const char *ca, char **sans, size_t n_sans);
+/* envoy.transport_sockets.tls holding tls_context (an Upstream/DownstreamTlsContext, taken). */
+Envoy__Config__Core__V3__TransportSocket *wf_xtls_socket(ProtobufCMessage *tls_context);
 /* {ads: {}} */
 Envoy__Config__Core__V3__ConfigSource *wf_xads(void);
 Envoy__Config__Core__V3__Address *wf_xaddr(const char *ip, uint32_t port);

@@ -121,21 +121,10 @@ static struct wf_store *store(void)
 /* A Node from YAML (metadata as a map). */
 static Envoy__Config__Core__V3__Node *node(const char *yaml)
 {
-	struct wf_cfgdoc *doc = wf_cfgdoc_new("node");
 	char err[256];
-	if (wf_yaml_load_string(doc, &envoy__config__core__v3__node__descriptor, yaml, strlen(yaml), err, sizeof(err)) < 0) {
+	Envoy__Config__Core__V3__Node *n = wf_node_from_yaml(NULL, yaml, err, sizeof(err));
+	if (!n)
 		printf("  node: %s\n", err);
-		wf_cfgdoc_free(doc);
-		return NULL;
-	}
-	/* keep the message, drop the document */
-	ProtobufCMessage *m = wf_cfgdoc_root(doc);
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-	protobuf_c_message_pack(m, buf);
-	wf_cfgdoc_free(doc);
-	Envoy__Config__Core__V3__Node *n = (void *)protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL, len, buf);
-	free(buf);
 	return n;
 }
 

@@ -272,6 +272,7 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 			struct wf_mesh_vs *v = &m->vss[m->n_vss++];
 			v->name = wf_mesh_own(m, strdup(o->name));
 			v->ns = wf_mesh_own(m, strdup(o->ns));
+			v->doc = o->doc;
 			v->vs = vs;
 			v->hosts = calloc(vs->n_hosts + 1, sizeof(*v->hosts));
 			v->n_hosts = vs->n_hosts;
@@ -288,7 +289,7 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 		case WF_KIND_DESTINATION_RULE: {
 			const Istio__Networking__V1alpha3__DestinationRule *dr = (const void *)o->spec;
 			m->drs = realloc(m->drs, (m->n_drs + 1) * sizeof(*m->drs));
-			m->drs[m->n_drs] = (struct wf_mesh_dr){wf_mesh_own(m, strdup(o->name)), wf_mesh_own(m, strdup(o->ns)),
+			m->drs[m->n_drs] = (struct wf_mesh_dr){wf_mesh_own(m, strdup(o->name)), wf_mesh_own(m, strdup(o->ns)), o->doc,
 			                                       wf_mesh_fqdn(dr->host, o->ns), dr, m->n_drs};
 			m->n_drs++;
 			break;
@@ -296,12 +297,12 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 		case WF_KIND_SIDECAR:
 			m->sidecars = realloc(m->sidecars, (m->n_sidecars + 1) * sizeof(*m->sidecars));
 			m->sidecars[m->n_sidecars++] = (struct wf_mesh_sidecar){
-			    wf_mesh_own(m, strdup(o->name)), wf_mesh_own(m, strdup(o->ns)), (const void *)o->spec};
+			    wf_mesh_own(m, strdup(o->name)), wf_mesh_own(m, strdup(o->ns)), o->doc, (const void *)o->spec};
 			break;
 		case WF_KIND_GATEWAY:
 			m->gws = realloc(m->gws, (m->n_gws + 1) * sizeof(*m->gws));
 			m->gws[m->n_gws++] = (struct wf_mesh_gateway){wf_mesh_own(m, strdup(o->name)),
-			                                              wf_mesh_own(m, strdup(o->ns)), (const void *)o->spec};
+			                                              wf_mesh_own(m, strdup(o->ns)), o->doc, (const void *)o->spec};
 			break;
 		default:
 			continue;

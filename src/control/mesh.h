@@ -121,6 +121,7 @@ uint64_t wf_registry_generation(const struct wf_registry *r);
 
 struct wf_mesh_vs {
 	const char *name, *ns;
+	const struct wf_cfgdoc *doc;    /* where it was read (for errors) */
 	const Istio__Networking__V1alpha3__VirtualService *vs;
 	char **hosts;               /* hosts as FQDNs (short names completed in the VS's namespace) */
 	size_t n_hosts;
@@ -129,6 +130,7 @@ struct wf_mesh_vs {
 
 struct wf_mesh_dr {
 	const char *name, *ns;
+	const struct wf_cfgdoc *doc;
 	char *host;                 /* FQDN */
 	const Istio__Networking__V1alpha3__DestinationRule *dr;
 	size_t seq;                 /* store order */
@@ -136,11 +138,13 @@ struct wf_mesh_dr {
 
 struct wf_mesh_sidecar {
 	const char *name, *ns;
+	const struct wf_cfgdoc *doc;
 	const Istio__Networking__V1alpha3__Sidecar *sc;
 };
 
 struct wf_mesh_gateway {
 	const char *name, *ns;
+	const struct wf_cfgdoc *doc;
 	const Istio__Networking__V1alpha3__Gateway *gw;
 };
 

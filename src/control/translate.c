@@ -3,6 +3,7 @@
 #include "control/translate_int.h"
 
 #include "control/mesh_int.h"
+#include "xds/cfgdoc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -155,6 +156,23 @@ int wf_tx_err(struct wf_tx *t, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(t->err, t->errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int wf_tx_err_at(struct wf_tx *t, const struct wf_cfgdoc *doc, const void *msg, const char *field, const char *fmt, ...)
+{
+	size_t k = 0;
+	uint32_t line = 0, col = 0;
+	const ProtobufCFieldDescriptor *f =
+	    field && msg ? protobuf_c_message_descriptor_get_field_by_name(((const ProtobufCMessage *)msg)->descriptor, field) : NULL;
+	if (doc && msg && ((f && wf_cfgdoc_pos(doc, msg, f->id, &line, &col)) || wf_cfgdoc_pos(doc, msg, 0, &line, &col))) {
+		int n = snprintf(t->err, t->errlen, "%s:%u:%u: ", wf_cfgdoc_source(doc), line, col);
+		k = n > 0 && (size_t)n < t->errlen ? (size_t)n : 0;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->err + k, t->errlen - k, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }

@@ -33,6 +33,7 @@ struct policy {
 	const IstioOutlier *outlier;
 	const ClientTls *tls;
 	const char *where;          /* "DestinationRule NS/NAME" for errors */
+	const struct wf_cfgdoc *doc;
 };
 
 static void merge(struct policy *p, const TrafficPolicy *tp, uint32_t port)
@@ -87,7 +88,8 @@ static int lb(struct wf_tx *t, const struct policy *p, Cluster *c)
 	if (!l)
 		return 0;
 	if (l->locality_lb_setting || l->warmup_duration_secs)
-		return wf_tx_err(t, "%s: trafficPolicy.loadBalancer.%s is not supported yet", p->where,
+		return wf_tx_err_at(t, p->doc, l, l->locality_lb_setting ? "locality_lb_setting" : "warmup_duration_secs",
+		                    "%s: trafficPolicy.loadBalancer.%s is not supported yet", p->where,
 		                 l->locality_lb_setting ? "localityLbSetting" : "warmupDurationSecs");
 	if (l->lb_policy_case == ISTIO__NETWORKING__V1ALPHA3__LOAD_BALANCER_SETTINGS__LB_POLICY_SIMPLE) {
 		switch (l->simple) {
@@ -98,7 +100,7 @@ static int lb(struct wf_tx *t, const struct policy *p, Cluster *c)
 			c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM;
 			break;
 		case ISTIO__NETWORKING__V1ALPHA3__LOAD_BALANCER_SETTINGS__SIMPLE_LB__PASSTHROUGH:
-			return wf_tx_err(t, "%s: trafficPolicy.loadBalancer.simple PASSTHROUGH is not supported (no original "
+			return wf_tx_err_at(t, p->doc, l, "simple", "%s: trafficPolicy.loadBalancer.simple PASSTHROUGH is not supported (no original "
 			                 "destination clusters)", p->where);
 		default: /* UNSPECIFIED, LEAST_CONN, LEAST_REQUEST */
 			break;
@@ -144,10 +146,12 @@ static int pool(struct wf_tx *t, const struct policy *p, const struct wf_mesh_po
 	/* Istio's default connect timeout (MeshConfig connectTimeout) */
 	c->connect_timeout = tcp && tcp->connect_timeout ? wf_xdur(tcp->connect_timeout) : wf_xdur_ms(10000);
 	if (tcp && (tcp->max_connection_duration || tcp->idle_timeout))
-		return wf_tx_err(t, "%s: trafficPolicy.connectionPool.tcp.%s is not supported yet", p->where,
+		return wf_tx_err_at(t, p->doc, tcp, tcp->max_connection_duration ? "max_connection_duration" : "idle_timeout",
+		                    "%s: trafficPolicy.connectionPool.tcp.%s is not supported yet", p->where,
 		                 tcp->max_connection_duration ? "maxConnectionDuration" : "idleTimeout");
 	if (http && (http->use_client_protocol || http->max_concurrent_streams))
-		return wf_tx_err(t, "%s: trafficPolicy.connectionPool.http.%s is not supported yet", p->where,
+		return wf_tx_err_at(t, p->doc, http, http->use_client_protocol ? "use_client_protocol" : "max_concurrent_streams",
+		                    "%s: trafficPolicy.connectionPool.http.%s is not supported yet", p->where,
 		                 http->use_client_protocol ? "useClientProtocol" : "maxConcurrentStreams");
 	/* circuit breakers: Istio leaves unset limits at 2^32-1 */
 	Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *th =
@@ -252,16 +256,16 @@ static int tls(struct wf_tx *t, const struct policy *p, const char *host, Cluste
 	if (!s || s->mode == ISTIO__NETWORKING__V1ALPHA3__CLIENT_TLSSETTINGS__TLSMODE__DISABLE)
 		return 0;
 	if (s->mode == ISTIO__NETWORKING__V1ALPHA3__CLIENT_TLSSETTINGS__TLSMODE__ISTIO_MUTUAL)
-		return wf_tx_err(t, "%s: trafficPolicy.tls.mode ISTIO_MUTUAL needs the mesh CA (workload certificates), "
+		return wf_tx_err_at(t, p->doc, s, "mode", "%s: trafficPolicy.tls.mode ISTIO_MUTUAL needs the mesh CA (workload certificates), "
 		                 "which Weft's control plane does not issue yet: use SIMPLE or MUTUAL with file paths", p->where);
 	if (s->credential_name && *s->credential_name)
-		return wf_tx_err(t, "%s: trafficPolicy.tls.credentialName is not supported (no SDS): give clientCertificate, "
+		return wf_tx_err_at(t, p->doc, s, "credential_name", "%s: trafficPolicy.tls.credentialName is not supported (no SDS): give clientCertificate, "
 		                 "privateKey and caCertificates as file paths", p->where);
 	if (s->ca_crl && *s->ca_crl)
-		return wf_tx_err(t, "%s: trafficPolicy.tls.caCrl is not supported yet", p->where);
+		return wf_tx_err_at(t, p->doc, s, "ca_crl", "%s: trafficPolicy.tls.caCrl is not supported yet", p->where);
 	int mutual = s->mode == ISTIO__NETWORKING__V1ALPHA3__CLIENT_TLSSETTINGS__TLSMODE__MUTUAL;
 	if (mutual && (!*s->client_certificate || !*s->private_key))
-		return wf_tx_err(t, "%s: trafficPolicy.tls: mode MUTUAL needs clientCertificate and privateKey", p->where);
+		return wf_tx_err_at(t, p->doc, s, "mode", "%s: trafficPolicy.tls: mode MUTUAL needs clientCertificate and privateKey", p->where);
 	Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
 	    XNEW(Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
 	         envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor);
@@ -371,6 +375,7 @@ static Cluster *outbound(struct wf_tx *t, const struct wf_service *s, const stru
 	         ss ? " subset " : "", ss ? ss->name : "");
 	struct policy pol = policy_for(dr, ss, port->number);
 	pol.where = where;
+	pol.doc = dr ? dr->doc : NULL;
 	Cluster *c = XNEW(Cluster, envoy__config__cluster__v3__cluster__descriptor);
 	c->name = wf_cluster_name("outbound", port->number, ss ? ss->name : NULL, s->host);
 	c->cluster_discovery_type_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
@@ -442,10 +447,10 @@ int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t ipl
 {
 	const char *colon = ep ? strrchr(ep, ':') : NULL;
 	if (ep && !strncmp(ep, "unix://", 7))
-		return wf_tx_err(t, "Sidecar %s/%s: ingress defaultEndpoint '%s': unix sockets are not supported", t->sidecar->ns,
+		return wf_tx_err_at(t, t->sidecar->doc, t->sidecar->sc, "ingress", "Sidecar %s/%s: ingress defaultEndpoint '%s': unix sockets are not supported", t->sidecar->ns,
 		                 t->sidecar->name, ep);
 	if (!colon || colon == ep || (size_t)(colon - ep) >= iplen || !atoi(colon + 1))
-		return wf_tx_err(t, "Sidecar %s/%s: ingress defaultEndpoint '%s' is not IP:PORT", t->sidecar->ns, t->sidecar->name,
+		return wf_tx_err_at(t, t->sidecar->doc, t->sidecar->sc, "ingress", "Sidecar %s/%s: ingress defaultEndpoint '%s' is not IP:PORT", t->sidecar->ns, t->sidecar->name,
 		                 ep ? ep : "");
 	memcpy(ip, ep, (size_t)(colon - ep));
 	ip[colon - ep] = 0;
@@ -465,7 +470,7 @@ static int inbound(struct wf_tx *t)
 			char ip[64];
 			uint32_t port;
 			if (!in->port)
-				return wf_tx_err(t, "Sidecar %s/%s: ingress[%zu] needs a port", t->sidecar->ns, t->sidecar->name, i);
+				return wf_tx_err_at(t, t->sidecar->doc, in, NULL, "Sidecar %s/%s: ingress[%zu] needs a port", t->sidecar->ns, t->sidecar->name, i);
 			if (wf_tx_default_endpoint(t, in->default_endpoint, ip, sizeof(ip), &port) < 0)
 				return -1;
 			char *name = wf_cluster_name("inbound", in->port->number, NULL, NULL);

@@ -110,22 +110,22 @@ static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, con
 {
 	int mutual = s->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__MUTUAL;
 	if (s->mode != ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__SIMPLE && !mutual) {
-		wf_tx_err(t, "Gateway %s/%s: servers[%zu].tls.mode %s is not supported yet (SIMPLE and MUTUAL are)", g->ns, g->name, si,
+		wf_tx_err_at(t, g->doc, s, "mode", "Gateway %s/%s: servers[%zu].tls.mode %s is not supported yet (SIMPLE and MUTUAL are)", g->ns, g->name, si,
 		          protobuf_c_enum_descriptor_get_value(&istio__networking__v1alpha3__server_tlssettings__tlsmode__descriptor,
 		                                               s->mode)->name);
 		return NULL;
 	}
 	if (*s->credential_name || !*s->server_certificate || !*s->private_key) {
-		wf_tx_err(t, "Gateway %s/%s: servers[%zu].tls: give serverCertificate and privateKey as file paths "
+		wf_tx_err_at(t, g->doc, s, NULL, "Gateway %s/%s: servers[%zu].tls: give serverCertificate and privateKey as file paths "
 		          "(credentialName needs SDS, which Weft does not have)", g->ns, g->name, si);
 		return NULL;
 	}
 	if (mutual && !*s->ca_certificates) {
-		wf_tx_err(t, "Gateway %s/%s: servers[%zu].tls: mode MUTUAL needs caCertificates", g->ns, g->name, si);
+		wf_tx_err_at(t, g->doc, s, "mode", "Gateway %s/%s: servers[%zu].tls: mode MUTUAL needs caCertificates", g->ns, g->name, si);
 		return NULL;
 	}
 	if (*s->ca_crl || s->n_verify_certificate_spki || s->n_verify_certificate_hash) {
-		wf_tx_err(t, "Gateway %s/%s: servers[%zu].tls: caCrl and certificate pins are not supported yet", g->ns, g->name, si);
+		wf_tx_err_at(t, g->doc, s, NULL, "Gateway %s/%s: servers[%zu].tls: caCrl and certificate pins are not supported yet", g->ns, g->name, si);
 		return NULL;
 	}
 	Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
@@ -157,14 +157,14 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 {
 	const Server *s = g->gw->servers[si];
 	if (!s->port)
-		return wf_tx_err(t, "Gateway %s/%s: servers[%zu] has no port", g->ns, g->name, si);
+		return wf_tx_err_at(t, g->doc, s, NULL, "Gateway %s/%s: servers[%zu] has no port", g->ns, g->name, si);
 	uint32_t port = s->port->number;
 	enum wf_mesh_proto proto = wf_mesh_protocol(s->port->protocol, s->port->name);
 	int terminate = proto == WF_MP_TLS && s->tls &&
 	                (s->tls->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__SIMPLE ||
 	                 s->tls->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__MUTUAL);
 	if (!wf_mesh_proto_is_http(proto) && !terminate)
-		return wf_tx_err(t, "Gateway %s/%s: servers[%zu]: protocol %s%s is not supported yet (HTTP, HTTP2, GRPC, and "
+		return wf_tx_err_at(t, g->doc, s->port, "protocol", "Gateway %s/%s: servers[%zu]: protocol %s%s is not supported yet (HTTP, HTTP2, GRPC, and "
 		                 "HTTPS with tls SIMPLE or MUTUAL are)", g->ns, g->name, si, s->port->protocol,
 		                 proto == WF_MP_TLS ? " without SIMPLE or MUTUAL termination" : "");
 	const char *bind = *s->bind ? s->bind : "0.0.0.0";
@@ -177,7 +177,7 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 		RouteConfiguration *rc = find_rc(o, rds);
 		if (l && !rc) {
 			free(rds);
-			return wf_tx_err(t, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and HTTPS servers", g->ns, g->name, si, port);
+			return wf_tx_err_at(t, g->doc, s->port, NULL, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and HTTPS servers", g->ns, g->name, si, port);
 		}
 		if (!rc) {
 			rc = XNEW(RouteConfiguration, envoy__config__route__v3__route_configuration__descriptor);
@@ -192,10 +192,10 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 	char plain[32];
 	snprintf(plain, sizeof(plain), "http.%u", port);
 	if (l && find_rc(o, plain))
-		return wf_tx_err(t, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and HTTPS servers", g->ns, g->name, si, port);
+		return wf_tx_err_at(t, g->doc, s->port, NULL, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and HTTPS servers", g->ns, g->name, si, port);
 	char *rds = wf_xfmt("https.%u.%s.%s.%s", port, *s->port->name ? s->port->name : "https", g->name, g->ns);
 	if (find_rc(o, rds)) {
-		wf_tx_err(t, "Gateway %s/%s: servers[%zu]: two HTTPS servers with port name '%s' on port %u", g->ns, g->name, si,
+		wf_tx_err_at(t, g->doc, s->port, "name", "Gateway %s/%s: servers[%zu]: two HTTPS servers with port name '%s' on port %u", g->ns, g->name, si,
 		          s->port->name, port);
 		free(rds);
 		return -1;

@@ -72,6 +72,10 @@ struct wf_tx_out {
 
 void wf_tx_emit(struct wf_tx *t, const char *type_url, const char *name, ProtobufCMessage *msg);
 int wf_tx_err(struct wf_tx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, the text preceded by "FILE:LINE:COL: " where message msg of doc (its field `field`
+ * when given and known) was read. */
+int wf_tx_err_at(struct wf_tx *t, const struct wf_cfgdoc *doc, const void *msg, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void wf_tx_warn(struct wf_tx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "outbound|PORT|SUBSET|HOST" (malloc'd). */

@@ -162,11 +162,11 @@ static int inbound(struct wf_tx *t, struct wf_tx_out *o)
 			if (wf_tx_default_endpoint(t, in->default_endpoint, ip, sizeof(ip), &ep) < 0)
 				return -1;
 			if (in->tls)
-				return wf_tx_err(t, "Sidecar %s/%s: ingress[%zu].tls is not supported yet", t->sidecar->ns,
+				return wf_tx_err_at(t, t->sidecar->doc, in, "tls", "Sidecar %s/%s: ingress[%zu].tls is not supported yet", t->sidecar->ns,
 				                 t->sidecar->name, i);
 			const char *bind = *in->bind ? in->bind : *p->ip ? p->ip : "0.0.0.0";
 			if (has_listener_at(o, bind, in->port->number))
-				return wf_tx_err(t, "Sidecar %s/%s: two ingress listeners on %s:%u", t->sidecar->ns, t->sidecar->name,
+				return wf_tx_err_at(t, t->sidecar->doc, in, "port", "Sidecar %s/%s: two ingress listeners on %s:%u", t->sidecar->ns, t->sidecar->name,
 				                 bind, in->port->number);
 			XPUSH(o->l, o->n_l,
 			      inbound_listener(bind, in->port->number, wf_mesh_protocol(in->port->protocol, in->port->name),

@@ -36,8 +36,9 @@ struct vsctx {
 	const struct wf_mesh_vs *v;
 	size_t i;
 };
-#define VSERR(t, c, fmt, ...) \
-	wf_tx_err(t, "VirtualService %s/%s: http[%zu]" fmt, (c)->v->ns, (c)->v->name, (c)->i, ##__VA_ARGS__)
+#define VSERR(t, c, msg, field, fmt, ...)                                                                           \
+	wf_tx_err_at(t, (c)->v->doc, msg, field, "VirtualService %s/%s: http[%zu]" fmt, (c)->v->ns, (c)->v->name, (c)->i, \
+	             ##__VA_ARGS__)
 
 /* ---- small builders ------------------------------------------------------------------------- */
 
@@ -112,9 +113,9 @@ static int header_ops(struct wf_tx *t, const struct vsctx *c, const HeaderOps *o
 		for (size_t i = 0; i < n; i++) {
 			const char *k = pass ? o->add[i]->key : o->set[i]->key, *v = pass ? o->add[i]->value : o->set[i]->value;
 			if (strchr(v, '%'))
-				return VSERR(t, c, ".headers: value of '%s': header value formatters (%%...%%) are not supported yet", k);
+				return VSERR(t, c, o, pass ? "add" : "set", ".headers: value of '%s': header value formatters (%%...%%) are not supported yet", k);
 			if (k[0] == ':' || !strcasecmp(k, "host"))
-				return VSERR(t, c, ".headers: '%s' cannot be set here (use rewrite.authority for the host)", k);
+				return VSERR(t, c, o, pass ? "add" : "set", ".headers: '%s' cannot be set here (use rewrite.authority for the host)", k);
 			HeaderValueOption *h = XNEW(HeaderValueOption, envoy__config__core__v3__header_value_option__descriptor);
 			h->header = XNEW(Envoy__Config__Core__V3__HeaderValue, envoy__config__core__v3__header_value__descriptor);
 			h->header->key = wf_xstr(k);
@@ -181,7 +182,7 @@ static int retries(struct wf_tx *t, const struct vsctx *c, const Istio__Networki
 	if (h->attempts <= 0)
 		return 0;
 	if (h->retry_remote_localities)
-		return VSERR(t, c, ".retries.retryRemoteLocalities is not supported yet");
+		return VSERR(t, c, h, "retry_remote_localities", ".retries.retryRemoteLocalities is not supported yet");
 	RetryPolicy *r = retry_base((uint32_t)h->attempts);
 	if (h->per_try_timeout)
 		r->per_try_timeout = wf_xdur(h->per_try_timeout);
@@ -213,7 +214,7 @@ static int retries(struct wf_tx *t, const struct vsctx *c, const Istio__Networki
 			for (const char *const *k = retry_conds; *k && !known; k++)
 				known = !strcmp(*k, tok);
 			if (!known) {
-				err = VSERR(t, c, ".retries.retryOn: '%s' is not supported by Weft's proxy", tok);
+				err = VSERR(t, c, h, "retry_on", ".retries.retryOn: '%s' is not supported by Weft's proxy", tok);
 				break;
 			}
 			char *next = on ? wf_xfmt("%s,%s", on, tok) : strdup(tok);
@@ -257,7 +258,7 @@ static int fault(struct wf_tx *t, const struct vsctx *c, const Istio__Networking
 		const Istio__Networking__V1alpha3__HTTPFaultInjection__Delay *d = f->delay;
 		if (d->http_delay_type_case != ISTIO__NETWORKING__V1ALPHA3__HTTPFAULT_INJECTION__DELAY__HTTP_DELAY_TYPE_FIXED_DELAY) {
 			wf_proto_free(&hf->base);
-			return VSERR(t, c, ".fault.delay: only fixedDelay is supported (exponentialDelay is not)");
+			return VSERR(t, c, d, NULL, ".fault.delay: only fixedDelay is supported (exponentialDelay is not)");
 		}
 		hf->delay = XNEW(Envoy__Extensions__Filters__Common__Fault__V3__FaultDelay,
 		                 envoy__extensions__filters__common__fault__v3__fault_delay__descriptor);
@@ -270,7 +271,7 @@ static int fault(struct wf_tx *t, const struct vsctx *c, const Istio__Networking
 		const Istio__Networking__V1alpha3__HTTPFaultInjection__Abort *a = f->abort;
 		if (a->error_type_case != ISTIO__NETWORKING__V1ALPHA3__HTTPFAULT_INJECTION__ABORT__ERROR_TYPE_HTTP_STATUS) {
 			wf_proto_free(&hf->base);
-			return VSERR(t, c, ".fault.abort: only httpStatus is supported (grpcStatus and http2Error are not yet)");
+			return VSERR(t, c, a, NULL, ".fault.abort: only httpStatus is supported (grpcStatus and http2Error are not yet)");
 		}
 		hf->abort = XNEW(Envoy__Extensions__Filters__Http__Fault__V3__FaultAbort,
 		                 envoy__extensions__filters__http__fault__v3__fault_abort__descriptor);
@@ -299,7 +300,7 @@ static char *join(char **v, size_t n)
 static int cors(struct wf_tx *t, const struct vsctx *c, const Istio__Networking__V1alpha3__CorsPolicy *p, Route *r)
 {
 	if (p->unmatched_preflights != ISTIO__NETWORKING__V1ALPHA3__CORS_POLICY__UNMATCHED_PREFLIGHTS__UNSPECIFIED)
-		return VSERR(t, c, ".corsPolicy.unmatchedPreflights is not supported yet");
+		return VSERR(t, c, p, "unmatched_preflights", ".corsPolicy.unmatchedPreflights is not supported yet");
 	Envoy__Extensions__Filters__Http__Cors__V3__CorsPolicy *cp =
 	    XNEW(Envoy__Extensions__Filters__Http__Cors__V3__CorsPolicy, envoy__extensions__filters__http__cors__v3__cors_policy__descriptor);
 	for (size_t i = 0; i < p->n_allow_origins; i++) {
@@ -416,7 +417,7 @@ static int route_action(struct wf_tx *t, const struct vsctx *c, const HTTPRoute 
 	for (size_t i = 0; i < h->n_route; i++)
 		n += h->route[i]->destination && (h->n_route == 1 || h->route[i]->weight > 0);
 	if (!n)
-		return VSERR(t, c, ".route: no destination");
+		return VSERR(t, c, h, "route", ".route: no destination");
 	char *first_host = NULL;
 	uint32_t first_port = 0;
 	const char *first_subset = NULL;
@@ -469,7 +470,7 @@ static int route_action(struct wf_tx *t, const struct vsctx *c, const HTTPRoute 
 		const Istio__Networking__V1alpha3__HTTPRewrite *rw = h->rewrite;
 		if (*rw->uri) {
 			if (m && m->uri && m->uri->match_type_case == ISTIO__NETWORKING__V1ALPHA3__STRING_MATCH__MATCH_TYPE_REGEX)
-				return VSERR(t, c, ".rewrite.uri: a regex uri match cannot take a prefix rewrite (use uriRegexRewrite)");
+				return VSERR(t, c, rw, "uri", ".rewrite.uri: a regex uri match cannot take a prefix rewrite (use uriRegexRewrite)");
 			ra->prefix_rewrite = wf_xstr(rw->uri);
 		}
 		if (rw->uri_regex_rewrite) {
@@ -505,14 +506,14 @@ static int redirect(struct wf_tx *t, const struct vsctx *c, const Istio__Network
 		a->port_redirect = rd->port;
 	else if (rd->redirect_port_case == ISTIO__NETWORKING__V1ALPHA3__HTTPREDIRECT__REDIRECT_PORT_DERIVE_PORT &&
 	         rd->derive_port == ISTIO__NETWORKING__V1ALPHA3__HTTPREDIRECT__REDIRECT_PORT_SELECTION__FROM_REQUEST_PORT)
-		return VSERR(t, c, ".redirect.derivePort FROM_REQUEST_PORT is not supported yet");
+		return VSERR(t, c, rd, "derive_port", ".redirect.derivePort FROM_REQUEST_PORT is not supported yet");
 	switch (rd->redirect_code) {
 	case 0: case 301: a->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__MOVED_PERMANENTLY; break;
 	case 302: a->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__FOUND; break;
 	case 303: a->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__SEE_OTHER; break;
 	case 307: a->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__TEMPORARY_REDIRECT; break;
 	case 308: a->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__PERMANENT_REDIRECT; break;
-	default: return VSERR(t, c, ".redirect.redirectCode %u: 301, 302, 303, 307 or 308", rd->redirect_code);
+	default: return VSERR(t, c, rd, "redirect_code", ".redirect.redirectCode %u: 301, 302, 303, 307 or 308", rd->redirect_code);
 	}
 	return 0;
 }
@@ -638,7 +639,7 @@ static Envoy__Config__Route__V3__RouteMatch *route_match(const HTTPMatch *m)
 static int http_route(struct wf_tx *t, const struct vsctx *c, const HTTPRoute *h, uint32_t port, VirtualHost *vh)
 {
 	if (h->delegate)
-		return VSERR(t, c, ".delegate is not supported yet");
+		return VSERR(t, c, h, "delegate", ".delegate is not supported yet");
 	size_t n = h->n_match ? h->n_match : 1;
 	for (size_t i = 0; i < n; i++) {
 		const HTTPMatch *m = h->n_match ? h->match[i] : NULL;

@@ -205,6 +205,7 @@ spec:
     p = run_weft(["translate", "-f", mesh, "--node", node])
     eq(p.returncode, 1, "exit status")
     check("DestinationRule default/a" in p.stderr and "ISTIO_MUTUAL" in p.stderr, "error names the rule: %s", p.stderr)
+    check("mesh.yaml:17:11: " in p.stderr, "error says where: %s", p.stderr)
 
 
 def test_the_documented_example_gives_what_the_page_says():

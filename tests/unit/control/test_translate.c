@@ -745,18 +745,19 @@ TEST(gateway)
 TEST(refusals)
 {
 	/* what cannot be translated is refused by name, not half-translated */
-	static const struct { const char *yaml, *want; } cases[] = {
+	/* each error starts FILE:LINE:COL of the field at fault */
+	static const struct { const char *yaml, *want, *where; } cases[] = {
 	    {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"
 	     "spec:\n  selector: {istio: ingressgateway}\n  servers:\n"
 	     "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: ['*']\n    tls: {mode: PASSTHROUGH}\n",
-	     "Gateway default/gw: servers[0]: protocol TLS without SIMPLE or MUTUAL termination"},
+	     "Gateway default/gw: servers[0]: protocol TLS without SIMPLE or MUTUAL termination", ":7:36: "},
 	    {"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: default}\n"
 	     "spec:\n  host: reviews\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n",
-	     "DestinationRule default/r: trafficPolicy.tls.mode ISTIO_MUTUAL"},
+	     "DestinationRule default/r: trafficPolicy.tls.mode ISTIO_MUTUAL", ":6:25: "},
 	    {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\n"
 	     "spec:\n  hosts: [ratings]\n  gateways: [mesh, gw]\n  http:\n  - route: [{destination: {host: ratings}}]\n"
 	     "    retries: {attempts: 2, retryOn: reset-before-request}\n",
-	     "VirtualService default/v: http[0].retries.retryOn: 'reset-before-request'"},
+	     "VirtualService default/v: http[0].retries.retryOn: 'reset-before-request'", ":9:28: "},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char path[64];
@@ -776,6 +777,7 @@ TEST(refusals)
 		if (!strstr(err, cases[i].want))
 			printf("  case %zu: %s\n", i, err);
 		CHECK(strstr(err, cases[i].want));
+		CHECK(!strncmp(err, path, strlen(path)) && !strncmp(err + strlen(path), cases[i].where, strlen(cases[i].where)));
 	}
 }
 

@@ -54,16 +54,21 @@ int wf_labels_match(const struct wf_kv *sel, size_t n_sel, const struct wf_kv *l
 	return 1;
 }
 
-int wf_service_visible(const struct wf_service *s, const char *ns)
+int wf_exported(char *const *export_to, size_t n, const char *owner_ns, const char *ns)
 {
-	if (!s->n_export_to)
+	if (!n)
 		return 1;
-	for (size_t i = 0; i < s->n_export_to; i++) {
-		const char *e = s->export_to[i];
-		if (!strcmp(e, "*") || (!strcmp(e, ".") && !strcmp(s->ns, ns)) || !strcmp(e, ns))
+	for (size_t i = 0; i < n; i++) {
+		const char *e = export_to[i];
+		if (!strcmp(e, "*") || (!strcmp(e, ".") && !strcmp(owner_ns, ns)) || !strcmp(e, ns))
 			return 1;
 	}
 	return 0;
+}
+
+int wf_service_visible(const struct wf_service *s, const char *ns)
+{
+	return wf_exported(s->export_to, s->n_export_to, s->ns, ns);
 }
 
 uint32_t wf_workload_port(const struct wf_workload *w, const struct wf_mesh_port *p)
@@ -417,7 +422,12 @@ int wf_host_match(const char *pattern, const char *host)
 	return !strcmp(pattern, host);
 }
 
-const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *host)
+static int dr_visible(const struct wf_mesh_dr *d, const char *ns)
+{
+	return wf_exported(d->dr->export_to, d->dr->n_export_to, d->ns, ns);
+}
+
+const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *host, const char *ns)
 {
 	size_t lo = 0, hi = m->n_drs;
 	while (lo < hi) { /* the first of equal hosts */
@@ -427,14 +437,15 @@ const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *hos
 		else
 			hi = mid;
 	}
-	if (lo < m->n_drs && !strcmp(m->drs[lo].host, host))
-		return &m->drs[lo];
+	for (; lo < m->n_drs && !strcmp(m->drs[lo].host, host); lo++)
+		if (dr_visible(&m->drs[lo], ns))
+			return &m->drs[lo];
 	/* '*' sorts before letters: wildcard hosts are at the start */
 	const struct wf_mesh_dr *best = NULL;
 	size_t best_len = 0;
 	for (size_t i = 0; i < m->n_drs && m->drs[i].host[0] == '*'; i++) {
 		const struct wf_mesh_dr *d = &m->drs[i];
-		if (wf_host_match(d->host, host) && strlen(d->host) > best_len) {
+		if (wf_host_match(d->host, host) && strlen(d->host) > best_len && dr_visible(d, ns)) {
 			best = d;
 			best_len = strlen(d->host);
 		}

@@ -189,13 +189,17 @@ void wf_mesh_free(struct wf_mesh *m);
 const struct wf_service *wf_mesh_service(const struct wf_mesh *m, const char *host);
 /* The VirtualServices naming host exactly: *n of them from *first on in m->vs_exact. */
 void wf_mesh_vs_exact(const struct wf_mesh *m, const char *host, size_t *first, size_t *n);
-/* The DestinationRule for that FQDN (exact host, else the longest matching `*.suffix`), or NULL. */
-const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *host);
+/* The DestinationRule for that FQDN that namespace ns sees (exportTo): the first with that
+ * exact host, else the one with the longest matching `*.suffix`; or NULL. */
+const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *host, const char *ns);
 /* A short name completed as Istio does in namespace ns: "reviews" ->
  * "reviews.NS.svc.cluster.local"; names with a dot and wildcards are kept. malloc'd. */
 char *wf_mesh_fqdn(const char *host, const char *ns);
 /* Do labels match the selector (every selector key present with its value)? */
 int wf_labels_match(const struct wf_kv *sel, size_t n_sel, const struct wf_kv *labels, size_t n_labels);
+/* Does an exportTo list (of an object of namespace owner_ns) let namespace ns see it? None
+ * listed, "*", "." (owner_ns) or ns itself. */
+int wf_exported(char *const *export_to, size_t n, const char *owner_ns, const char *ns);
 /* May a proxy in namespace ns see the service (exportTo)? */
 int wf_service_visible(const struct wf_service *s, const char *ns);
 /* The endpoint port of workload w for service port p: w's port of that name, else the

@@ -68,9 +68,9 @@ static struct policy policy_for(const struct wf_mesh_dr *dr, const Subset *ss, u
 	return p;
 }
 
-const LbSettings *wf_tx_lb_for(const struct wf_mesh *m, const char *host, const char *subset, uint32_t port)
+const LbSettings *wf_tx_lb_for(const struct wf_tx *t, const char *host, const char *subset, uint32_t port)
 {
-	const struct wf_mesh_dr *dr = wf_mesh_dr_for(m, host);
+	const struct wf_mesh_dr *dr = wf_mesh_dr_for(t->m, host, t->p->ns);
 	const Subset *ss = NULL;
 	for (size_t i = 0; dr && subset && *subset && i < dr->dr->n_subsets; i++)
 		if (!strcmp(dr->dr->subsets[i]->name, subset))
@@ -518,7 +518,7 @@ int wf_tx_clusters(struct wf_tx *t)
 			           "original-destination passthrough)", s->ns, s->se_name, s->host);
 			continue;
 		}
-		const struct wf_mesh_dr *dr = wf_mesh_dr_for(t->m, s->host);
+		const struct wf_mesh_dr *dr = wf_mesh_dr_for(t->m, s->host, t->p->ns);
 		for (size_t p = 0; p < s->n_ports && rc == 0; p++) {
 			rc = emit_outbound(t, s, &s->ports[p], dr, NULL, &clas, &n_clas);
 			for (size_t k = 0; dr && k < dr->dr->n_subsets && rc == 0; k++)

@@ -66,7 +66,7 @@ static int add_vhosts(struct wf_tx *t, const struct wf_mesh_gateway *g, const Se
 	uint32_t port = s->port->number;
 	for (size_t i = 0; i < t->m->n_vss; i++) {
 		const struct wf_mesh_vs *v = &t->m->vss[i];
-		if (!wf_tx_vs_bound(t, v))
+		if (!wf_tx_vs_bound(t, v) || !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns))
 			continue;
 		for (size_t k = 0; k < v->n_hosts; k++) {
 			int ok = 0;

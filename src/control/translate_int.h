@@ -95,7 +95,7 @@ size_t wf_host_forms(const char *host, const char *ns, char **out);
 /* A default route to cluster (Istio's "default" route), and the default retry policy. */
 Envoy__Config__Route__V3__Route *wf_tx_default_route(const char *cluster);
 /* The load balancer settings that apply to host/subset/port (DestinationRule merging). */
-const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const struct wf_mesh *m, const char *host,
+const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const struct wf_tx *t, const char *host,
                                                                         const char *subset, uint32_t port);
 /* A Sidecar ingress defaultEndpoint "IP:PORT" into ip and *port; <0 with t->err. */
 int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t iplen, uint32_t *port);

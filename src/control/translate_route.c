@@ -350,7 +350,7 @@ static char *dest_cluster(struct wf_tx *t, const struct vsctx *c, const Istio__N
 
 static void hash_policy(struct wf_tx *t, const char *host, const char *subset, uint32_t port, RouteAction *ra)
 {
-	const Istio__Networking__V1alpha3__LoadBalancerSettings *lb = wf_tx_lb_for(t->m, host, subset, port);
+	const Istio__Networking__V1alpha3__LoadBalancerSettings *lb = wf_tx_lb_for(t, host, subset, port);
 	if (!lb || lb->lb_policy_case != ISTIO__NETWORKING__V1ALPHA3__LOAD_BALANCER_SETTINGS__LB_POLICY_CONSISTENT_HASH)
 		return;
 	const Istio__Networking__V1alpha3__LoadBalancerSettings__ConsistentHashLB *ch = lb->consistent_hash;
@@ -729,7 +729,8 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 	for (size_t i = 0; i < n_exact + t->m->n_vs_wild; i++) {
 		const struct wf_mesh_vsref *ref = i < n_exact ? &t->m->vs_exact[first + i] : &t->m->vs_wild[i - n_exact];
 		const struct wf_mesh_vs *v = &t->m->vss[ref->vs];
-		if (!wf_tx_vs_bound(t, v) || (i >= n_exact && !wf_host_match(ref->host, s->host)) || !wf_service_visible(s, v->ns))
+		if (!wf_tx_vs_bound(t, v) || (i >= n_exact && !wf_host_match(ref->host, s->host)) ||
+		    !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns))
 			continue;
 		int again = 0; /* a VirtualService naming the host twice counts once */
 		for (size_t k = 0; k < n_done && !again; k++)
@@ -767,7 +768,7 @@ VirtualHost *wf_tx_gateway_vhost(struct wf_tx *t, const char *host, uint32_t por
 		int names = 0;
 		for (size_t k = 0; k < v->n_hosts && !names; k++)
 			names = !strcmp(v->hosts[k], host);
-		if (!names || !wf_tx_vs_bound(t, v))
+		if (!names || !wf_tx_vs_bound(t, v) || !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns))
 			continue;
 		for (size_t k = 0; k < v->vs->n_http; k++) {
 			struct vsctx c = {v, k};

@@ -638,6 +638,9 @@ TEST(tls_and_port_level_settings)
 	CHECK(!strcmp(tp->weighted_clusters->clusters[0]->name, "outbound|5432|primary|db.shop.svc.cluster.local"));
 	CHECK_EQ(tp->weighted_clusters->clusters[0]->weight, 75);
 	CHECK_EQ(tp->weighted_clusters->clusters[1]->weight, 25);
+	/* in shop, the shop's VirtualService applies */
+	const VirtualHost *shop = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
+	CHECK(shop && !strcmp(shop->routes[0]->name, "shop-only") && shop->routes[0]->route->timeout->seconds == 3);
 	/* exportTo "." keeps another namespace's service out */
 	CHECK(!find(&o, WF_TYPE_CLUSTER, "outbound|8080||private.other.svc.cluster.local"));
 	out_free(&o);
@@ -647,6 +650,11 @@ TEST(tls_and_port_level_settings)
 	files = bookinfo;
 	CHECK(rc > 0);
 	CHECK(find(&o, WF_TYPE_CLUSTER, "outbound|8080||private.other.svc.cluster.local"));
+	/* the shop's DestinationRule and VirtualService for api are exported to shop only */
+	plain = find(&o, WF_TYPE_CLUSTER, "outbound|8080||api.shop.svc.cluster.local");
+	CHECK(plain && plain->lb_policy == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST);
+	const VirtualHost *vh = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
+	CHECK(vh && !strcmp(vh->routes[0]->name, "default"));
 	out_free(&o);
 }
 

@@ -215,9 +215,50 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A TCP port's tcp_proxy: the VirtualService tcp route for the host on that port (weighted
- * clusters), else the service's cluster. */
-static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t port)
+/* tp's destination: route's destinations (of a VirtualService in namespace ns), weighted when
+ * several. */
+static void destinations(TcpProxy *tp, Istio__Networking__V1alpha3__RouteDestination **route, size_t n_route,
+                         const char *ns, uint32_t port)
+{
+	Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
+	    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+	         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__weighted_cluster__descriptor);
+	for (size_t d = 0; d < n_route; d++) {
+		const Istio__Networking__V1alpha3__RouteDestination *rd = route[d];
+		if (!rd->destination)
+			continue;
+		char *host = wf_mesh_fqdn(rd->destination->host, ns);
+		uint32_t dport = rd->destination->port && rd->destination->port->number ? rd->destination->port->number : port;
+		Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight *cw =
+		    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+		         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__weighted_cluster__cluster_weight__descriptor);
+		cw->name = wf_cluster_name("outbound", dport, rd->destination->subset, host);
+		cw->weight = n_route == 1 ? 1 : rd->weight > 0 ? (uint32_t)rd->weight : 0;
+		free(host);
+		if (!cw->weight) {
+			wf_proto_free(&cw->base);
+			continue;
+		}
+		XPUSH(wc->clusters, wc->n_clusters, cw);
+	}
+	if (wc->n_clusters == 1) {
+		free(tp->cluster);
+		tp->cluster = wf_xstr(wc->clusters[0]->name);
+		wf_proto_free(&wc->base);
+	} else if (wc->n_clusters) {
+		free(tp->cluster);
+		tp->cluster = NULL;
+		tp->cluster_specifier_case = ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+		tp->weighted_clusters = wc;
+	} else {
+		wf_proto_free(&wc->base);
+	}
+}
+
+/* A TCP or TLS service port's tcp_proxy: the first route of a VirtualService for the host
+ * that applies (tcp: its match port; tls: its match port and sniHosts naming the host), else
+ * the service's cluster. */
+static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t port, int tls)
 {
 	char *cluster = wf_cluster_name("outbound", port, NULL, s->host);
 	TcpProxy *tp = tcp_proxy(cluster);
@@ -227,53 +268,62 @@ static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t p
 		int hit = 0;
 		for (size_t k = 0; k < v->n_hosts && !hit; k++)
 			hit = wf_host_match(v->hosts[k], s->host);
-		if (!v->mesh || !hit)
+		if (!wf_tx_vs_bound(t, v) || !hit || !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns))
 			continue;
-		for (size_t r = 0; r < v->vs->n_tcp; r++) {
-			const Istio__Networking__V1alpha3__TCPRoute *tr = v->vs->tcp[r];
-			int applies = !tr->n_match;
-			for (size_t m = 0; m < tr->n_match && !applies; m++)
-				applies = !tr->match[m]->port || tr->match[m]->port == port;
-			if (!applies || !tr->n_route)
-				continue;
-			Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
-			    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-			         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__weighted_cluster__descriptor);
-			for (size_t d = 0; d < tr->n_route; d++) {
-				const Istio__Networking__V1alpha3__RouteDestination *rd = tr->route[d];
-				if (!rd->destination)
-					continue;
-				char *host = wf_mesh_fqdn(rd->destination->host, v->ns);
-				uint32_t dport = rd->destination->port && rd->destination->port->number ? rd->destination->port->number : port;
-				Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight *cw =
-				    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
-				         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__weighted_cluster__cluster_weight__descriptor);
-				cw->name = wf_cluster_name("outbound", dport, rd->destination->subset, host);
-				cw->weight = tr->n_route == 1 ? 1 : rd->weight > 0 ? (uint32_t)rd->weight : 0;
-				free(host);
-				if (!cw->weight) {
-					wf_proto_free(&cw->base);
+		size_t n = tls ? v->vs->n_tls : v->vs->n_tcp;
+		for (size_t r = 0; r < n; r++) {
+			size_t n_match = tls ? v->vs->tls[r]->n_match : v->vs->tcp[r]->n_match;
+			int applies = !n_match && !tls;
+			for (size_t m = 0; m < n_match && !applies; m++) {
+				if (!tls) {
+					applies = !v->vs->tcp[r]->match[m]->port || v->vs->tcp[r]->match[m]->port == port;
 					continue;
 				}
-				XPUSH(wc->clusters, wc->n_clusters, cw);
+				const Istio__Networking__V1alpha3__TLSMatchAttributes *tm = v->vs->tls[r]->match[m];
+				if (tm->port && tm->port != port)
+					continue;
+				for (size_t h = 0; h < tm->n_sni_hosts && !applies; h++) {
+					char *sni = wf_mesh_fqdn(tm->sni_hosts[h], v->ns);
+					applies = wf_host_match(sni, s->host);
+					free(sni);
+				}
 			}
-			if (wc->n_clusters == 1) {
-				free(tp->cluster);
-				tp->cluster = wf_xstr(wc->clusters[0]->name);
-				wf_proto_free(&wc->base);
-			} else if (wc->n_clusters) {
-				free(tp->cluster);
-				tp->cluster = NULL;
-				tp->cluster_specifier_case =
-				    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-				tp->weighted_clusters = wc;
-			} else {
-				wf_proto_free(&wc->base);
-			}
+			if (!applies)
+				continue;
+			if (tls)
+				destinations(tp, v->vs->tls[r]->route, v->vs->tls[r]->n_route, v->ns, port);
+			else
+				destinations(tp, v->vs->tcp[r]->route, v->vs->tcp[r]->n_route, v->ns, port);
 			return tp;
 		}
 	}
 	return tp;
+}
+
+/* A TLS port: one filter chain per TLS service, matched by SNI on its host, and the port's
+ * first plain TCP service (if any) as the default chain. */
+static Listener *tls_listener(struct wf_tx *t, const char *bind, uint32_t port, const struct wf_service **tls, size_t n_tls,
+                              const struct wf_service *tcp_svc)
+{
+	Listener *l = XNEW(Listener, envoy__config__listener__v3__listener__descriptor);
+	l->name = wf_xfmt("%s_%u", bind, port);
+	l->address = wf_xaddr(bind, port);
+	for (size_t i = 0; i < n_tls; i++) {
+		Envoy__Config__Listener__V3__FilterChain *fc =
+		    XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
+		fc->filter_chain_match = XNEW(Envoy__Config__Listener__V3__FilterChainMatch,
+		                              envoy__config__listener__v3__filter_chain_match__descriptor);
+		XPUSH(fc->filter_chain_match->server_names, fc->filter_chain_match->n_server_names, wf_xstr(tls[i]->host));
+		XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(TCP_NAME, &tcp_for(t, tls[i], port, 1)->base));
+		XPUSH(l->filter_chains, l->n_filter_chains, fc);
+	}
+	if (tcp_svc) {
+		l->default_filter_chain =
+		    XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
+		XPUSH(l->default_filter_chain->filters, l->default_filter_chain->n_filters,
+		      wf_tx_network_filter(TCP_NAME, &tcp_for(t, tcp_svc, port, 0)->base));
+	}
+	return l;
 }
 
 static int outbound(struct wf_tx *t, struct wf_tx_out *o)
@@ -300,7 +350,8 @@ static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 			wf_tx_warn(t, "proxy %s: no outbound listener %s:%u (an inbound listener has that address)", t->p->id, bind, port);
 			continue;
 		}
-		const struct wf_service *tcp_svc = NULL;
+		const struct wf_service *tcp_svc = NULL, **tls = NULL;
+		size_t n_tls = 0;
 		int http = 0;
 		for (size_t s = 0; s < t->n_svcs; s++)
 			for (size_t k = 0; k < t->svcs[s]->n_ports; k++) {
@@ -309,6 +360,8 @@ static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 					continue;
 				if (wf_mesh_proto_is_http(sp->proto))
 					http = 1;
+				else if (sp->proto == WF_MP_TLS)
+					XPUSH(tls, n_tls, t->svcs[s]);
 				else if (!tcp_svc)
 					tcp_svc = t->svcs[s];
 				else
@@ -318,20 +371,25 @@ static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 		char stat[96];
 		snprintf(stat, sizeof(stat), "outbound_%s_%u", bind, port);
 		if (http) {
-			if (tcp_svc)
-				wf_tx_warn(t, "proxy %s: port %u is HTTP: TCP service %s on it is not reachable", t->p->id, port, tcp_svc->host);
+			if (tcp_svc || n_tls)
+				wf_tx_warn(t, "proxy %s: port %u is HTTP: TCP service %s on it is not reachable", t->p->id, port,
+				           tcp_svc ? tcp_svc->host : tls[0]->host);
 			char name[16];
 			snprintf(name, sizeof(name), "%u", port);
 			RouteConfiguration *rc = wf_tx_route_config(t, port, NULL, name);
 			if (!rc) {
+				free(tls);
 				free(ports);
 				return -1;
 			}
 			XPUSH(o->rc, o->n_rc, rc);
 			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &hcm(stat, name, NULL, 1)->base, HCM_NAME));
+		} else if (n_tls) {
+			XPUSH(o->l, o->n_l, tls_listener(t, bind, port, tls, n_tls, tcp_svc));
 		} else if (tcp_svc) {
-			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &tcp_for(t, tcp_svc, port)->base, TCP_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &tcp_for(t, tcp_svc, port, 0)->base, TCP_NAME));
 		}
+		free(tls);
 	}
 	free(ports);
 	return 0;

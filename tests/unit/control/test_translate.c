@@ -215,6 +215,14 @@ static uint32_t endpoint_count(const Cla *c)
 	return n;
 }
 
+static const void *unpack(const Google__Protobuf__Any *a, const ProtobufCMessageDescriptor *d)
+{
+	static ProtobufCMessage *last;
+	if (last)
+		wf_proto_free(last);
+	return last = protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data);
+}
+
 #define RV "reviews.default.svc.cluster.local"
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -464,6 +472,18 @@ TEST(listeners)
 	l = find(&o, WF_TYPE_LISTENER, "127.0.0.1_3306");
 	CHECK(l);
 	CHECK(!strcmp(l->filter_chains[0]->filters[0]->name, "envoy.filters.network.tcp_proxy"));
+	/* TLS: one chain per service by SNI, a tls route's weights */
+	l = find(&o, WF_TYPE_LISTENER, "127.0.0.1_8443");
+	CHECK(l && l->n_filter_chains == 2 && !l->default_filter_chain);
+	CHECK(!strcmp(l->filter_chains[0]->filter_chain_match->server_names[0], "ext.example.com"));
+	CHECK(!strcmp(l->filter_chains[1]->filter_chain_match->server_names[0], "payments.example.com"));
+	const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = unpack(
+	    l->filter_chains[0]->filters[0]->typed_config, &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor);
+	CHECK(tp && !strcmp(tp->cluster, "outbound|8443||ext.example.com"));
+	tp = unpack(l->filter_chains[1]->filters[0]->typed_config, &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor);
+	CHECK(tp && tp->weighted_clusters && tp->weighted_clusters->n_clusters == 2);
+	CHECK(!strcmp(tp->weighted_clusters->clusters[0]->name, "outbound|8443|a|payments.example.com"));
+	CHECK_EQ(tp->weighted_clusters->clusters[0]->weight, 90);
 	/* inbound, on the instance address, to the app */
 	l = find(&o, WF_TYPE_LISTENER, "127.0.0.31_9080");
 	CHECK(l);
@@ -591,14 +611,6 @@ TEST(halves_and_keys)
 	wf_proto_free(&a->base);
 	wf_proto_free(&b->base);
 	wf_proto_free(&c->base);
-}
-
-static const void *unpack(const Google__Protobuf__Any *a, const ProtobufCMessageDescriptor *d)
-{
-	static ProtobufCMessage *last;
-	if (last)
-		wf_proto_free(last);
-	return last = protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data);
 }
 
 TEST(tls_and_port_level_settings)

@@ -176,7 +176,6 @@ struct wf_mesh {
 	char **strs;                /* strings the mesh owns */
 	size_t n_strs, cap_strs;
 	int source_labels;          /* some VirtualService match has sourceLabels */
-	uint64_t generation;        /* the caller's: store and registry generations mixed */
 };
 
 /* Build the mesh from the store's objects and the registered workloads (either may be NULL).

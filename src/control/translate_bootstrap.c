@@ -19,8 +19,10 @@ typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
 
 struct collected {
-	ProtobufCMessage **msg;
-	char **type;
+	struct item {
+		const char *type;           /* one of the WF_TYPE_* literals */
+		ProtobufCMessage *msg;      /* NULL once taken */
+	} *v;
 	size_t n;
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -36,22 +38,20 @@ static void forward_warning(void *ctx, const char *msg)
 static void collect(void *ctx, const char *type, const char *name, ProtobufCMessage *msg)
 {
 	struct collected *c = ctx;
-	XPUSH(c->msg, c->n, msg);
-	c->n--;
-	XPUSH(c->type, c->n, (char *)type); /* the type URLs are the WF_TYPE_* literals */
+	XPUSH(c->v, c->n, ((struct item){type, msg}));
 }
 
 /* Take the resource of that type and name out of the list (NULL when absent). */
 static ProtobufCMessage *take(struct collected *c, const char *type, const char *name)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		if (!c->msg[i] || strcmp(c->type[i], type))
+		if (!c->v[i].msg || strcmp(c->v[i].type, type))
 			continue;
-		const char *n = !strcmp(type, WF_TYPE_ENDPOINT) ? ((Cla *)c->msg[i])->cluster_name
-		                                                 : ((RouteConfiguration *)c->msg[i])->name;
+		const char *n = !strcmp(type, WF_TYPE_ENDPOINT) ? ((Cla *)c->v[i].msg)->cluster_name
+		                                                 : ((RouteConfiguration *)c->v[i].msg)->name;
 		if (!strcmp(n, name)) {
-			ProtobufCMessage *m = c->msg[i];
-			c->msg[i] = NULL;
+			ProtobufCMessage *m = c->v[i].msg;
+			c->v[i].msg = NULL;
 			return m;
 		}
 	}
@@ -117,11 +117,11 @@ int wf_translate_bootstrap(const struct wf_mesh *m, const struct wf_proxy_info *
 		}
 		Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->static_resources;
 		for (size_t i = 0; i < c.n && rc >= 0; i++) {
-			if (!c.msg[i])
+			if (!c.v[i].msg)
 				continue;
-			if (!strcmp(c.type[i], WF_TYPE_CLUSTER)) {
-				Cluster *cl = (Cluster *)c.msg[i];
-				c.msg[i] = NULL;
+			if (!strcmp(c.v[i].type, WF_TYPE_CLUSTER)) {
+				Cluster *cl = (Cluster *)c.v[i].msg;
+				c.v[i].msg = NULL;
 				XPUSH(sr->clusters, sr->n_clusters, cl);
 				if (cl->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS) {
 					cl->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
@@ -129,19 +129,18 @@ int wf_translate_bootstrap(const struct wf_mesh *m, const struct wf_proxy_info *
 					cl->eds_cluster_config = NULL;
 					cl->load_assignment = (Cla *)take(&c, WF_TYPE_ENDPOINT, cl->name);
 				}
-			} else if (!strcmp(c.type[i], WF_TYPE_LISTENER)) {
-				Listener *l = (Listener *)c.msg[i];
-				c.msg[i] = NULL;
+			} else if (!strcmp(c.v[i].type, WF_TYPE_LISTENER)) {
+				Listener *l = (Listener *)c.v[i].msg;
+				c.v[i].msg = NULL;
 				XPUSH(sr->listeners, sr->n_listeners, l);
 				rc = inline_routes(l, &c, strict, err, errlen);
 			}
 		}
 	}
 	for (size_t i = 0; i < c.n; i++)
-		if (c.msg[i])
-			wf_proto_free(c.msg[i]);
-	free(c.msg);
-	free(c.type);
+		if (c.v[i].msg)
+			wf_proto_free(c.v[i].msg);
+	free(c.v);
 	if (rc < 0) {
 		if (b)
 			wf_proto_free(&b->base);

@@ -82,8 +82,10 @@ const LbSettings *wf_tx_lb_for(const struct wf_tx *t, const char *host, const ch
 
 static int lb(struct wf_tx *t, const struct policy *p, Cluster *c)
 {
-	/* Istio's default since 1.14: LEAST_REQUEST */
-	c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST;
+	/* Istio's default since 1.14: LEAST_REQUEST; gRPC clients get ROUND_ROBIN, which every
+	 * gRPC xDS client implements (an lb_policy a client does not implement is NACKed) */
+	c->lb_policy = t->p->kind == WF_PROXY_GRPC ? ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN
+	                                           : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST;
 	const LbSettings *l = p->lb;
 	if (!l)
 		return 0;

@@ -556,6 +556,7 @@ TEST(proxyless_grpc)
 	CHECK_EQ(vh->routes[1]->route->weighted_clusters->clusters[0]->weight->value, 70);
 	const Cluster *c = find(&o, WF_TYPE_CLUSTER, "outbound|50051|v2|greeter.default.svc.cluster.local");
 	CHECK(c && c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+	CHECK_EQ(c->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);
 	const Cla *e = find(&o, WF_TYPE_ENDPOINT, "outbound|50051|v2|greeter.default.svc.cluster.local");
 	CHECK(e && endpoint_count(e) == 1);
 	CHECK(!strcmp(e->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address->address, "127.0.0.52"));

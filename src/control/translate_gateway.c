@@ -184,7 +184,7 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 			rc->name = wf_xstr(rds);
 			rc->validate_clusters = wf_xbool(0);
 			XPUSH(o->rc, o->n_rc, rc);
-			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, wf_tx_hcm(stat, rds, 1), WF_HCM_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, wf_tx_hcm(stat, rds, WF_HCM_SIDECAR), WF_HCM_NAME));
 		}
 		free(rds);
 		return add_vhosts(t, g, s, rc);
@@ -211,12 +211,12 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 	XPUSH(o->rc, o->n_rc, rc);
 	Envoy__Config__Listener__V3__FilterChain *fc;
 	if (!l) {
-		l = wf_tx_listener(bind, port, wf_tx_hcm(stat, rds, 1), WF_HCM_NAME);
+		l = wf_tx_listener(bind, port, wf_tx_hcm(stat, rds, WF_HCM_SIDECAR), WF_HCM_NAME);
 		XPUSH(o->l, o->n_l, l);
 		fc = l->filter_chains[0];
 	} else {
 		fc = XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
-		XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(WF_HCM_NAME, wf_tx_hcm(stat, rds, 1)));
+		XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(WF_HCM_NAME, wf_tx_hcm(stat, rds, WF_HCM_SIDECAR)));
 		XPUSH(l->filter_chains, l->n_filter_chains, fc);
 	}
 	free(rds);

@@ -101,8 +101,9 @@ const Istio__Networking__V1alpha3__LoadBalancerSettings *wf_tx_lb_for(const stru
 int wf_tx_default_endpoint(struct wf_tx *t, const char *ep, char *ip, size_t iplen, uint32_t *port);
 /* LDS (translate_listener.c). */
 int wf_tx_listeners(struct wf_tx *t);
-/* An HttpConnectionManager (stat_prefix, rds named rds_name; with the fault and CORS filters
- * when filters) as the message to put in a typed_config. */
+/* An HttpConnectionManager (stat_prefix, rds named rds_name, the HTTP filters of `filters`) as
+ * the message to put in a typed_config. */
+enum { WF_HCM_ROUTER, WF_HCM_FAULT, WF_HCM_SIDECAR };
 ProtobufCMessage *wf_tx_hcm(const char *stat_prefix, const char *rds_name, int filters);
 /* A network filter of that name and config (taken). */
 Envoy__Config__Listener__V3__Filter *wf_tx_network_filter(const char *name, ProtobufCMessage *cfg);

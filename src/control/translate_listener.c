@@ -38,8 +38,9 @@ static void add_filter(Hcm *h, const char *name, ProtobufCMessage *cfg)
 	XPUSH(h->http_filters, h->n_http_filters, f);
 }
 
-/* An HCM with Istio's sidecar filters that Weft has (fault, cors, router); routes by rds when
- * rds_name is set, else inline. */
+/* An HCM; routes by rds when rds_name is set, else inline. filters: WF_HCM_ROUTER (the router
+ * only), WF_HCM_FAULT (fault, router: what gRPC clients implement of Istio's), WF_HCM_SIDECAR
+ * (fault, cors, router: Istio's sidecar filters that Weft has). */
 static Hcm *hcm(const char *stat_prefix, const char *rds_name, RouteConfiguration *inline_rc, int filters)
 {
 	Hcm *h = XNEW(Hcm, envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor);
@@ -54,11 +55,11 @@ static Hcm *hcm(const char *stat_prefix, const char *rds_name, RouteConfiguratio
 		h->route_specifier_case = ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
 		h->route_config = inline_rc;
 	}
-	if (filters) {
+	if (filters >= WF_HCM_FAULT)
 		add_filter(h, "envoy.filters.http.fault",
 		           wf_proto_new(&envoy__extensions__filters__http__fault__v3__httpfault__descriptor));
+	if (filters >= WF_HCM_SIDECAR)
 		add_filter(h, "envoy.filters.http.cors", wf_proto_new(&envoy__extensions__filters__http__cors__v3__cors__descriptor));
-	}
 	add_filter(h, "envoy.filters.http.router", wf_proto_new(&envoy__extensions__filters__http__router__v3__router__descriptor));
 	return h;
 }
@@ -143,7 +144,7 @@ static Listener *inbound_listener(const char *ip, uint32_t port, enum wf_mesh_pr
 		r->route->retry_policy = NULL;
 		XPUSH(vh->routes, vh->n_routes, r);
 		XPUSH(rc->virtual_hosts, rc->n_virtual_hosts, vh);
-		l = wf_tx_listener(ip, port, &hcm(stat, NULL, rc, 0)->base, HCM_NAME);
+		l = wf_tx_listener(ip, port, &hcm(stat, NULL, rc, WF_HCM_ROUTER)->base, HCM_NAME);
 	} else {
 		l = wf_tx_listener(ip, port, &tcp_proxy(cluster)->base, TCP_NAME);
 	}
@@ -383,7 +384,7 @@ static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 				return -1;
 			}
 			XPUSH(o->rc, o->n_rc, rc);
-			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &hcm(stat, name, NULL, 1)->base, HCM_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &hcm(stat, name, NULL, WF_HCM_SIDECAR)->base, HCM_NAME));
 		} else if (n_tls) {
 			XPUSH(o->l, o->n_l, tls_listener(t, bind, port, tls, n_tls, tcp_svc));
 		} else if (tcp_svc) {
@@ -420,7 +421,7 @@ static int grpc(struct wf_tx *t, struct wf_tx_out *o)
 				l->name = wf_xfmt("%s:%u", names[j], sp->number);
 				free(names[j]);
 				l->api_listener = XNEW(Envoy__Config__Listener__V3__ApiListener, envoy__config__listener__v3__api_listener__descriptor);
-				l->api_listener->api_listener = wf_xany(&hcm(l->name, rds, NULL, 0)->base);
+				l->api_listener->api_listener = wf_xany(&hcm(l->name, rds, NULL, WF_HCM_FAULT)->base);
 				XPUSH(o->l, o->n_l, l);
 			}
 			free(rds);

@@ -660,7 +660,11 @@ static int http_route(struct wf_tx *t, const struct vsctx *c, const HTTPRoute *h
 			return -1;
 		if (h->fault && fault(t, c, h->fault, r) < 0)
 			return -1;
-		if (h->cors_policy && cors(t, c, h->cors_policy, r) < 0)
+		/* gRPC clients have no CORS filter, and NACK a per-route config for a filter they lack */
+		if (h->cors_policy && t->p->kind == WF_PROXY_GRPC)
+			wf_tx_warn(t, "VirtualService %s/%s: http[%zu].corsPolicy is left out for gRPC client %s", c->v->ns, c->v->name,
+			           c->i, t->p->id);
+		else if (h->cors_policy && cors(t, c, h->cors_policy, r) < 0)
 			return -1;
 	}
 	return 0;

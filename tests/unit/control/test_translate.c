@@ -529,8 +529,9 @@ TEST(proxyless_grpc)
 	    &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor, NULL,
 	    a->value.len, a->value.data);
 	CHECK(h && h->rds && !strcmp(h->rds->route_config_name, name));
-	CHECK_EQ(h->n_http_filters, 1);
-	CHECK(!strcmp(h->http_filters[0]->typed_config->type_url,
+	CHECK_EQ(h->n_http_filters, 2); /* fault (gRPC implements it), router */
+	CHECK(!strcmp(h->http_filters[0]->name, "envoy.filters.http.fault"));
+	CHECK(!strcmp(h->http_filters[1]->typed_config->type_url,
 	              "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"));
 	wf_proto_free(&h->base);
 	const RouteConfiguration *rc = find(&o, WF_TYPE_ROUTE, name);

@@ -221,6 +221,8 @@ static void add_service_entry(struct wf_mesh *m, const struct wf_istio_obj *o, s
 		s->location = se->location;
 		s->export_to = se->export_to;
 		s->n_export_to = se->n_export_to;
+		s->addresses = se->addresses;
+		s->n_addresses = se->n_addresses;
 		s->ports = calloc(se->n_ports + 1, sizeof(*s->ports));
 		s->n_ports = se->n_ports;
 		for (size_t p = 0; p < se->n_ports; p++) {

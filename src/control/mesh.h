@@ -72,6 +72,8 @@ struct wf_service {
 	int location;
 	char **export_to;           /* as written; none: everywhere */
 	size_t n_export_to;
+	char **addresses;           /* the ServiceEntry's addresses (VIPs), as written */
+	size_t n_addresses;
 	const struct wf_workload **eps; /* endpoints, in order: inline, WorkloadEntry, registered */
 	size_t n_eps;
 	size_t seq;                 /* store order of its ServiceEntry */

@@ -217,6 +217,26 @@ static const struct wf_mesh_sidecar *sidecar_for(const struct wf_mesh *m, const 
 	return ns_wide;
 }
 
+/* What a Sidecar asks for that Weft's proxy cannot do yet: said, not silently dropped (the
+ * rest of the Sidecar applies). */
+static void sidecar_warnings(struct wf_tx *t)
+{
+	const Istio__Networking__V1alpha3__Sidecar *sc = t->sidecar->sc;
+	const Istio__Networking__V1alpha3__OutboundTrafficPolicy *otp = sc->outbound_traffic_policy;
+	if (otp && (otp->mode == ISTIO__NETWORKING__V1ALPHA3__OUTBOUND_TRAFFIC_POLICY__MODE__ALLOW_ANY || otp->egress_proxy))
+		wf_tx_warn(t, "Sidecar %s/%s: outboundTrafficPolicy %s is not supported (no original-destination passthrough): "
+		           "unknown destinations get 404, as with REGISTRY_ONLY", t->sidecar->ns, t->sidecar->name,
+		           otp->egress_proxy ? "egressProxy" : "ALLOW_ANY");
+	for (size_t i = 0; i < sc->n_egress + sc->n_ingress; i++) {
+		int egress = i < sc->n_egress;
+		int mode = egress ? sc->egress[i]->capture_mode : sc->ingress[i - sc->n_egress]->capture_mode;
+		if (mode == ISTIO__NETWORKING__V1ALPHA3__CAPTURE_MODE__IPTABLES)
+			wf_tx_warn(t, "Sidecar %s/%s: %s[%zu].captureMode IPTABLES: Weft has no traffic capture yet, the listener "
+			           "binds its address as with NONE", t->sidecar->ns, t->sidecar->name, egress ? "egress" : "ingress",
+			           egress ? i : i - sc->n_egress);
+	}
+}
+
 /* An egress `hosts` entry "NS/HOST": NS is a namespace, "." (the Sidecar's), "*" or "~"
  * (none); HOST a host, "*" or "*.suffix". */
 static int egress_host_match(const char *entry, const char *sc_ns, const struct wf_service *s)
@@ -276,6 +296,8 @@ int wf_translate_parts(const struct wf_mesh *m, const struct wf_proxy_info *p, u
 	struct wf_tx t = {.m = m, .p = p, .emit = emit, .ctx = ctx, .err = err, .errlen = errlen, .warn = warn,
 	                  .parts = parts};
 	t.sidecar = p->kind == WF_PROXY_SIDECAR ? sidecar_for(m, p) : NULL;
+	if (t.sidecar)
+		sidecar_warnings(&t);
 	t.svcs = calloc(m->n_svcs + 1, sizeof(*t.svcs));
 	for (size_t i = 0; i < m->n_svcs; i++) {
 		const struct wf_service *s = &m->svcs[i];

@@ -711,14 +711,20 @@ size_t wf_host_forms(const char *host, const char *ns, char **out)
 	return n;
 }
 
-/* Istio's domains for a host seen from namespace ns: its forms, each also with ":PORT". */
-static void domains(VirtualHost *vh, const char *host, uint32_t port, const char *ns)
+/* Istio's domains for a service seen from namespace ns: its host's forms and its addresses,
+ * each also with ":PORT". */
+static void domains(VirtualHost *vh, const struct wf_service *s, uint32_t port, const char *ns)
 {
 	char *forms[4];
-	size_t n = wf_host_forms(host, ns, forms);
-	for (size_t i = 0; i < n; i++) {
-		XPUSH(vh->domains, vh->n_domains, forms[i]);
-		XPUSH(vh->domains, vh->n_domains, wf_xfmt("%s:%u", forms[i], port));
+	size_t n = wf_host_forms(s->host, ns, forms);
+	for (size_t i = 0; i < n + s->n_addresses; i++) {
+		char *d = i < n ? forms[i] : wf_xstr(s->addresses[i - n]);
+		if (strchr(d, '/')) { /* a CIDR range names no host */
+			free(d);
+			continue;
+		}
+		XPUSH(vh->domains, vh->n_domains, d);
+		XPUSH(vh->domains, vh->n_domains, wf_xfmt("%s:%u", d, port));
 	}
 }
 
@@ -726,7 +732,7 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 {
 	VirtualHost *vh = XNEW(VirtualHost, envoy__config__route__v3__virtual_host__descriptor);
 	vh->name = wf_xfmt("%s:%u", s->host, port);
-	domains(vh, s->host, port, t->p->ns);
+	domains(vh, s, port, t->p->ns);
 	/* exact hosts first, then wildcards: the VirtualServices for this host, in store order */
 	size_t first, n_exact, *done = NULL, n_done = 0;
 	wf_mesh_vs_exact(t->m, s->host, &first, &n_exact);

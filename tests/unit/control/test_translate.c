@@ -49,6 +49,7 @@ struct res {
 struct out {
 	struct res *v;
 	size_t n;
+	char warnings[1024];  /* the translator's warnings, one a line */
 	int order_ok;    /* types came in CDS, EDS, LDS, RDS order */
 	int last_rank;
 };
@@ -66,6 +67,13 @@ static void collect(void *ctx, const char *type, const char *name, ProtobufCMess
 	if (rank(type) < o->last_rank)
 		o->order_ok = 0;
 	o->last_rank = rank(type);
+}
+
+static void warned(void *ctx, const char *msg)
+{
+	struct out *o = ctx;
+	size_t k = strlen(o->warnings);
+	snprintf(o->warnings + k, sizeof(o->warnings) - k, "%s\n", msg);
 }
 
 static void out_free(struct out *o)
@@ -156,7 +164,7 @@ static int run_boot(const char *node_yaml, struct out *o, ProtobufCMessage **boo
 		struct wf_proxy_info p;
 		rc = wf_proxy_from_node(n, &p, err, errlen);
 		if (rc == 0) {
-			rc = wf_translate(m, &p, collect, o, err, errlen, NULL);
+			rc = wf_translate(m, &p, collect, o, err, errlen, warned);
 			if (rc >= 0 && boot && wf_translate_bootstrap(m, &p, 0, 1, boot, err, errlen, NULL, NULL) < 0)
 				rc = -1;
 			wf_proxy_info_clear(&p);
@@ -652,6 +660,9 @@ TEST(tls_and_port_level_settings)
 	CHECK(!strcmp(tp->weighted_clusters->clusters[0]->name, "outbound|5432|primary|db.shop.svc.cluster.local"));
 	CHECK_EQ(tp->weighted_clusters->clusters[0]->weight, 75);
 	CHECK_EQ(tp->weighted_clusters->clusters[1]->weight, 25);
+	/* the ServiceEntry's addresses are domains too */
+	const VirtualHost *vip = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
+	CHECK(vip && has_domain(vip, "10.96.0.10") && has_domain(vip, "10.96.0.10:8080"));
 	/* in shop, the shop's VirtualService applies */
 	const VirtualHost *shop = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
 	CHECK(shop && !strcmp(shop->routes[0]->name, "shop-only") && shop->routes[0]->route->timeout->seconds == 3);
@@ -689,6 +700,8 @@ TEST(sidecar_ingress_and_egress_bind)
 	CHECK(c);
 	const Envoy__Config__Core__V3__SocketAddress *sa = c->load_assignment->endpoints[0]->lb_endpoints[0]->endpoint->address->socket_address;
 	CHECK(!strcmp(sa->address, "127.0.0.1") && sa->port_value == 9000);
+	/* what the Sidecar asks that Weft cannot do is said */
+	CHECK(strstr(o.warnings, "Sidecar shop/worker: outboundTrafficPolicy ALLOW_ANY is not supported"));
 	/* egress: port 8080 on its bind, the others on the port-less listener's default */
 	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.5_8080"));
 	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_8080"));

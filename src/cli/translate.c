@@ -95,7 +95,12 @@ int wf_cmd_translate(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n_files; i++) {
 		struct wf_errs errs = {0};
-		if (wf_store_load_file(store, files[i], &errs) < 0) {
+		int rc = wf_store_load_file(store, files[i], &errs);
+		if (rc == 0) { /* the store's answer for a file that is not there */
+			fprintf(stderr, "weft: %s: cannot read it\n", files[i]);
+			goto out;
+		}
+		if (rc < 0) {
 			for (size_t k = 0; k < errs.n; k++)
 				fprintf(stderr, "weft: %s\n", errs.v[k]);
 			wf_errs_free(&errs);

@@ -206,6 +206,12 @@ spec:
     eq(p.returncode, 1, "exit status")
     check("DestinationRule default/a" in p.stderr and "ISTIO_MUTUAL" in p.stderr, "error names the rule: %s", p.stderr)
     check("mesh.yaml:17:11: " in p.stderr, "error says where: %s", p.stderr)
+    # a file that is not there, a Node that does not decode
+    p = run_weft(["translate", "-f", mesh + ".missing", "--node", node])
+    check(p.returncode == 1 and "mesh.yaml.missing: cannot read it" in p.stderr, "missing file: %s", p.stderr)
+    bad = write_file(tmp_path("bad-node.yaml"), "id: x\nmetdata: {}\n")
+    p = run_weft(["translate", "-f", mesh, "--node", bad])
+    check(p.returncode == 1 and "bad-node.yaml:2:1: unknown field 'metdata'" in p.stderr, "bad node: %s", p.stderr)
 
 
 def test_the_documented_example_gives_what_the_page_says():

@@ -351,12 +351,13 @@ static void read_object(struct parse *p, yaml_node_t *n, const char *where, int 
 	snprintf(at, sizeof(at), "%s%sspec", where, *where ? "." : "");
 	char err[1024];
 	int r;
-	if (spec) {
+	if (spec && !(spec->type == YAML_SCALAR_NODE && spec->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	              (!*sc(spec) || !strcmp(sc(spec), "null") || !strcmp(sc(spec), "~")))) {
 		r = wf_yaml_load_node(o->doc, kinds[k].d, (struct yaml_document_s *)p->y, (struct yaml_node_s *)spec,
 		                      at, err, sizeof(err));
 	} else {
-		/* no spec: an empty one (validation says what it lacks) */
-		yaml_node_t fake = {.type = YAML_MAPPING_NODE, .start_mark = n->start_mark};
+		/* no spec (or `spec:` with nothing): an empty one, validation says what it lacks */
+		yaml_node_t fake = {.type = YAML_MAPPING_NODE, .start_mark = spec ? spec->start_mark : n->start_mark};
 		r = wf_yaml_load_node(o->doc, kinds[k].d, (struct yaml_document_s *)p->y, (struct yaml_node_s *)&fake,
 		                      at, err, sizeof(err));
 	}

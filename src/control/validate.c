@@ -264,18 +264,26 @@ static void headers(struct vctx *c, const I(Headers) *h)
 	}
 }
 
-/* weights: each >= 0; with several destinations, a total above 0 (traffic splits by weight/total) */
-static void weights(struct vctx *c, const void *parent, const char *field, size_t n, const int32_t *w,
-                    const void *const *msgs)
+/* Weights: each >= 0; with several destinations, a total above 0 (traffic splits by
+ * weight/total). Called once per destination (msg: the destination entry), then once with
+ * msg NULL to conclude about the list (`parent`.`field`). */
+struct weights {
+	size_t n;
+	int64_t total;
+};
+
+static void weight_of(struct vctx *c, struct weights *w, const void *msg, int32_t weight)
 {
-	int64_t total = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (w[i] < 0)
-			verr(c, msgs[i], "weight", -1, NULL, "weight %d is negative", w[i]);
-		else
-			total += w[i];
-	}
-	if (n > 1 && total == 0)
+	w->n++;
+	if (weight < 0)
+		verr(c, msg, "weight", -1, NULL, "weight %d is negative", weight);
+	else
+		w->total += weight;
+}
+
+static void weights_done(struct vctx *c, const struct weights *w, const void *parent, const char *field)
+{
+	if (w->n > 1 && w->total == 0)
 		verr(c, parent, field, -1, NULL, "the destinations' weights add up to 0: give at least one a positive weight");
 }
 
@@ -406,15 +414,13 @@ static void http_route(struct vctx *c, const I(HTTPRoute) *r)
 		verr(c, r, "rewrite", -1, NULL, "rewrite cannot be used with redirect");
 	for (size_t i = 0; i < r->n_match; i++)
 		http_match(c, r->match[i]);
-	int32_t w[r->n_route ? r->n_route : 1];
-	const void *wm[r->n_route ? r->n_route : 1];
+	struct weights w = {0};
 	for (size_t i = 0; i < r->n_route; i++) {
 		destination(c, r->route[i]->destination, r->route[i], "destination");
 		headers(c, r->route[i]->headers);
-		w[i] = r->route[i]->weight;
-		wm[i] = r->route[i];
+		weight_of(c, &w, r->route[i], r->route[i]->weight);
 	}
-	weights(c, r, "route", r->n_route, w, wm);
+	weights_done(c, &w, r, "route");
 	duration(c, r, "timeout", r->timeout);
 	if (r->retries) {
 		if (r->retries->attempts < 0)
@@ -479,14 +485,12 @@ static void l4_routes(struct vctx *c, const void *r, size_t n, I(RouteDestinatio
 		verr(c, r, "route", -1, NULL, "at least one route destination is required");
 		return;
 	}
-	int32_t w[n];
-	const void *wm[n];
+	struct weights w = {0};
 	for (size_t i = 0; i < n; i++) {
 		destination(c, route[i]->destination, route[i], "destination");
-		w[i] = route[i]->weight;
-		wm[i] = route[i];
+		weight_of(c, &w, route[i], route[i]->weight);
 	}
-	weights(c, r, "route", n, w, wm);
+	weights_done(c, &w, r, "route");
 }
 
 static void subnets(struct vctx *c, const void *m, size_t n, char *const *v)

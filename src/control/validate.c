@@ -287,6 +287,14 @@ static void weights_done(struct vctx *c, const struct weights *w, const void *pa
 		verr(c, parent, field, -1, NULL, "the destinations' weights add up to 0: give at least one a positive weight");
 }
 
+/* exportTo: "." (this namespace), "*" (all) or namespace names */
+static void export_to(struct vctx *c, const void *msg, size_t n, char *const *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], ".") && strcmp(v[i], "*") && !wf_istio_dns1123_label(v[i], 63))
+			verr(c, msg, "export_to", (long)i, &v[i], "'%s' is not '.', '*' or a namespace", v[i]);
+}
+
 /* ---- VirtualService ------------------------------------------------------------------- */
 
 /* Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on conditions */
@@ -410,8 +418,8 @@ static void http_route(struct vctx *c, const I(HTTPRoute) *r)
 		verr(c, r, "direct_response", -1, NULL, "an HTTP route cannot have both route and directResponse");
 	if (redirect && direct)
 		verr(c, r, "direct_response", -1, NULL, "an HTTP route cannot have both redirect and directResponse");
-	if (r->rewrite && redirect)
-		verr(c, r, "rewrite", -1, NULL, "rewrite cannot be used with redirect");
+	if (r->rewrite && (redirect || direct))
+		verr(c, r, "rewrite", -1, NULL, "rewrite cannot be used with %s", redirect ? "redirect" : "directResponse");
 	for (size_t i = 0; i < r->n_match; i++)
 		http_match(c, r->match[i]);
 	struct weights w = {0};
@@ -539,6 +547,7 @@ static void virtual_service(struct vctx *c, const I(VirtualService) *vs)
 		else if (!wf_istio_wildcard_host(h) && !wf_istio_ip(h))
 			verr(c, vs, "hosts", (long)i, &vs->hosts[i], "'%s' is not a valid host (a DNS name, \"*.\" + a name, or an IP address)", h);
 	}
+	export_to(c, vs, vs->n_export_to, vs->export_to);
 	if (!vs->n_http && !vs->n_tcp && !vs->n_tls)
 		verr(c, vs, NULL, -1, NULL, "http, tcp or tls routes are required");
 	for (size_t i = 0; i < vs->n_http; i++)
@@ -719,6 +728,7 @@ static void destination_rule(struct vctx *c, const I(DestinationRule) *dr)
 		verr(c, dr, "host", -1, NULL, "a host is required");
 	else if (!wf_istio_wildcard_host(dr->host))
 		verr(c, dr, "host", -1, NULL, "'%s' is not a valid host", dr->host);
+	export_to(c, dr, dr->n_export_to, dr->export_to);
 	traffic_policy(c, dr->traffic_policy);
 	for (size_t i = 0; i < dr->n_subsets; i++) {
 		const I(Subset) *s = dr->subsets[i];
@@ -820,10 +830,7 @@ static void service_entry(struct vctx *c, const I(ServiceEntry) *se)
 	}
 	for (size_t i = 0; i < se->n_endpoints; i++)
 		workload_ports(c, se->endpoints[i], se);
-	for (size_t i = 0; i < se->n_export_to; i++)
-		if (strcmp(se->export_to[i], ".") && strcmp(se->export_to[i], "*") &&
-		    !wf_istio_dns1123_label(se->export_to[i], 63))
-			verr(c, se, "export_to", (long)i, &se->export_to[i], "'%s' is not '.', '*' or a namespace", se->export_to[i]);
+	export_to(c, se, se->n_export_to, se->export_to);
 }
 
 /* ---- Gateway, Sidecar ----------------------------------------------------------------- */

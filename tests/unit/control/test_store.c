@@ -136,6 +136,11 @@ TEST(envelope_errors)
 	CHECK(has(&e, "e3.yaml:3:1: unknown field 'metdata' (did you mean 'metadata'?)"));
 	wf_istio_parse_file(put("e4.yaml", "kind: Sidecar\nmetadata: {name: a}\n"), &n, &e);
 	CHECK(has(&e, "e4.yaml:1:1: 'apiVersion' is required"));
+	wf_istio_parse_file(put("e6.yaml", "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  labels: {a: b}\n"
+	                                   "  labels: {c: d}\n  name: x\n"), &n, &e);
+	CHECK(has(&e, "e6.yaml:5:3: metadata: field 'labels' is set twice"));
+	wf_istio_parse_file(put("e7.yaml", "apiVersion: networking.istio.io/v1\nkind: Sidecar\nkind: Gateway\nmetadata: {name: a}\n"), &n, &e);
+	CHECK(has(&e, "e7.yaml:3:1: field 'kind' is set twice"));
 	wf_istio_parse_file(put("e5.yaml", "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: a}\nspec: [\n"), &n, &e);
 	CHECK(has(&e, "e5.yaml:5:1: YAML syntax error"));
 	CHECK_EQ(n, 0);

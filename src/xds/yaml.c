@@ -519,6 +519,25 @@ static void to_snake(const char *in, char *out, size_t n)
 	out[k] = 0;
 }
 
+/* Is `name` the lowerCamelCase (JSON) name of proto field `proto`? protoc's rule: drop each
+ * '_' and upper-case the letter after it ("consecutive_5xx_errors" -> "consecutive5xxErrors"),
+ * which to_snake cannot invert when a digit follows the '_'. */
+static int is_json_name(const char *proto, const char *name)
+{
+	int up = 0;
+	for (; *proto; proto++) {
+		if (*proto == '_') {
+			up = 1;
+			continue;
+		}
+		char c = up && *proto >= 'a' && *proto <= 'z' ? (char)(*proto - 32) : *proto;
+		up = 0;
+		if (c != *name++)
+			return 0;
+	}
+	return !*name;
+}
+
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d, const char *name)
 {
 	const ProtobufCFieldDescriptor *f = fld(d, name);
@@ -527,6 +546,9 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 		to_snake(name, snake, sizeof(snake));
 		f = fld(d, snake);
 	}
+	for (unsigned i = 0; !f && i < d->n_fields; i++)
+		if (is_json_name(d->fields[i].name, name))
+			f = &d->fields[i];
 	return f;
 }
 

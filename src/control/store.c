@@ -366,6 +366,8 @@ static void read_object(struct parse *p, yaml_node_t *n, const char *where, int 
 	if (!o->ns)
 		o->ns = strdup("default");
 	o->doc = wf_cfgdoc_new(p->path);
+	if (o->doc)
+		wf_cfgdoc_use_json_names(o->doc);
 	snprintf(at, sizeof(at), "%s%sspec", where, *where ? "." : "");
 	char err[1024];
 	int r;

@@ -54,8 +54,10 @@ static void verr(struct vctx *c, const void *msg, const char *field, long idx, c
 	if (!(elem && wf_cfgdoc_pos(doc, elem, 0, &line, &col)) &&
 	    !(fd && wf_cfgdoc_pos(doc, msg, fd->id, &line, &col)))
 		wf_cfgdoc_pos(doc, msg, 0, &line, &col);
-	char path[1024], text[768];
+	char path[1024], text[768], shown[128];
 	const char *mp = wf_cfgdoc_path(doc, msg);
+	if (field)
+		field = wf_cfgdoc_field_name(doc, msg, field, shown, sizeof(shown));
 	int k = snprintf(path, sizeof(path), "%s%s%s", mp, field && *mp ? "." : "", field ? field : "");
 	if (idx >= 0 && k > 0 && (size_t)k < sizeof(path))
 		snprintf(path + k, sizeof(path) - (size_t)k, "[%ld]", idx);

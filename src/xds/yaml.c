@@ -430,8 +430,9 @@ static size_t field_size(const ProtobufCFieldDescriptor *f)
 static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t *vn,
                      ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 {
+	const char *spelt = scalar(kn); /* errors name the field as the user wrote it */
 	wf_cfgdoc_mark(m->doc, msg, f->id, (uint32_t)kn->start_mark.line + 1,
-	               (uint32_t)kn->start_mark.column + 1, NULL);
+	               (uint32_t)kn->start_mark.column + 1, strcmp(spelt, f->name) ? spelt : NULL);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t *cnt = (size_t *)((char *)msg + f->quantifier_offset);
 		void **arr = field_ptr(msg, f);
@@ -693,7 +694,7 @@ static int map_fields(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *
 			return unknown_field(m, kn, d, name);
 		if (is_null(vn))
 			continue;
-		size_t old = path_push(m, f->name, 0);
+		size_t old = path_push(m, name, 0) /* as the user spelt it */;
 		int r = map_field(m, kn, vn, msg, f);
 		m->path[old] = 0;
 		if (r < 0)

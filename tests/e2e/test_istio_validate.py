@@ -249,10 +249,10 @@ BAD = [
     ("route and redirect", VS_HEAD + "  http:\n  - route:\n    - destination: {host: a}\n    redirect: {uri: /x}\n",
      "redirect:", "spec.http[0].redirect", "an HTTP route cannot have both route and redirect"),
     ("retry condition", VS_HEAD + "  http:\n  - route:\n    - destination: {host: a}\n"
-     "    retries: {attempts: 2, retryOn: \"5xx,flaky\"}\n", "retryOn", "spec.http[0].retries.retry_on",
+     "    retries: {attempts: 2, retryOn: \"5xx,flaky\"}\n", "retryOn", "spec.http[0].retries.retryOn",
      "'flaky' is not a retry condition"),
     ("fault status", VS_HEAD + "  http:\n  - route:\n    - destination: {host: a}\n"
-     "    fault: {abort: {httpStatus: 700, percentage: {value: 5}}}\n", "httpStatus", "spec.http[0].fault.abort.http_status",
+     "    fault: {abort: {httpStatus: 700, percentage: {value: 5}}}\n", "httpStatus", "spec.http[0].fault.abort.httpStatus",
      "700 is not an HTTP status"),
     ("header name", VS_HEAD + "  http:\n  - match:\n    - headers:\n        \"end user\": {exact: jason}\n"
      "    route:\n    - destination: {host: a}\n", "\"end user\"", "spec.http[0].match[0].headers.end user",
@@ -283,7 +283,7 @@ def test_istio_validate_bad_files():
         errs = _errors(path, p)
         line, col = locate(text, *needle) if isinstance(needle, tuple) else locate(text, needle)
         if name == "gateway tls":  # MUTUAL without a CA: the error points at the missing field's parent setting
-            ok = p.returncode == 1 and any(e[2] == "spec.servers[0].tls.ca_certificates" and
+            ok = p.returncode == 1 and any(e[2] == "spec.servers[0].tls.caCertificates" and
                                            "MUTUAL TLS needs caCertificates" in e[3] for e in errs)
         else:
             ok = p.returncode == 1 and len(errs) == 1 and errs[0][:3] == (line, col, fpath) and msg in errs[0][3]

@@ -1,0 +1,440 @@
+"""`weft control` serving xDS: a real xDS client over the wire (tests/e2e/node/ads_client.js:
+@grpc/grpc-js + @grpc/proto-loader loading src/xds/proto) against `weft control
+--envoy-resources FILE`. State of the world (LDS/CDS wildcard, RDS/EDS by name, ACK, NACK),
+pushes after an edit of the file (only the changed type, with a new version), an invalid edit
+refused (file:line:col logged, nothing pushed), delta basics, TLS (ALPN h2, a test CA), an
+unknown method (UNIMPLEMENTED), and `weft proxy-status` reading /debug/syncz."""
+
+import json
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+
+from harness import (HERE, WEFT_BIN, _register, _unregister, check, eq, free_port, request, run_weft, tmp_path,
+                     wait_for, write_file)
+from test_tls import pki
+
+NODE_DIR = os.path.join(HERE, "node")
+CLIENT = os.path.join(NODE_DIR, "ads_client.js")
+
+CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+UNIMPLEMENTED = 12
+
+
+def _need_grpc():
+    check(os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@grpc", "grpc-js")),
+          "the @grpc/grpc-js package is missing: run `npm ci --prefix tests/e2e/node` (tests/run.sh does)")
+
+
+def resources(timeout="1s", ep_port=18080, listener_port=18000, route_prefix="/", extra_cluster=False, bad=""):
+    """A resources file: cluster "backend" (EDS) and its endpoints, listener "ingress" whose HCM
+    takes route configuration "routes" over RDS. `bad` is appended to the listener (a field)."""
+    text = """\
+resources:
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: backend
+  type: EDS
+  connect_timeout: %(timeout)s
+  eds_cluster_config: {eds_config: {ads: {}}}
+- "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+  cluster_name: backend
+  endpoints:
+  - lb_endpoints:
+    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %(ep)d}}}
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: ingress
+  address: {socket_address: {address: 127.0.0.1, port_value: %(lp)d}}
+  filter_chains:
+  - filters:
+    - name: envoy.filters.network.http_connection_manager
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        stat_prefix: ingress
+        rds: {route_config_name: routes, config_source: {ads: {}}}
+        http_filters:
+        - name: envoy.filters.http.router
+          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+%(bad)s- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: routes
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+    - match: {prefix: "%(prefix)s"}
+      route: {cluster: backend}
+""" % {"timeout": timeout, "ep": ep_port, "lp": listener_port, "prefix": route_prefix, "bad": bad}
+    if extra_cluster:
+        text += """\
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: extra
+  type: STATIC
+  connect_timeout: 1s
+"""
+    return text
+
+
+def replace_file(path, text):
+    """Write a new version the way editors and config tools do: a temporary file renamed over."""
+    tmp = path + ".tmp"
+    write_file(tmp, text)
+    os.replace(tmp, path)
+
+
+class Control:
+    """`weft control` on free ports, as a context manager: waits for /ready, SIGTERM at exit
+    (exit status 0 expected)."""
+
+    def __init__(self, resources_text=None, args=(), tls=False):
+        self.xds_port, self.tls_port, self.admin_port = free_port(), free_port(), free_port()
+        self.dir = os.path.dirname(tmp_path("control"))
+        self.res = os.path.join(self.dir, "resources.yaml")
+        if resources_text is not None:
+            write_file(self.res, resources_text)
+        self.args = ["control", "--xds-port", str(self.xds_port), "--xds-tls-port", str(self.tls_port),
+                     "--admin-port", str(self.admin_port)]
+        if resources_text is not None:
+            self.args += ["--envoy-resources", self.res]
+        if tls:
+            self.args += ["--tls-cert", pki()["srv_ec.crt"], "--tls-key", pki()["srv_ec.key"]]
+        self.args += list(args)
+        self.stderr_path = os.path.join(self.dir, "control.log")
+        self.proc = None
+
+    def __enter__(self):
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([WEFT_BIN] + self.args, stdin=subprocess.DEVNULL, stdout=self._err,
+                                     stderr=self._err)
+        _register(self)
+        deadline = time.monotonic() + 10
+        while True:
+            check(self.proc.poll() is None, "weft control exited (%s):\n%s", self.proc.returncode, self.log())
+            try:
+                if request(self.admin_port, "/ready", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            check(time.monotonic() < deadline, "weft control not ready:\n%s", self.log())
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self._err.close()
+        _unregister(self)
+        if exc[0] is None:
+            check(rc == 0, "weft control exited with %s:\n%s", rc, self.log())
+        return False
+
+    def _force_close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def syncz(self):
+        r = request(self.admin_port, "/debug/syncz")
+        eq(r.status, 200, "/debug/syncz")
+        return json.loads(r.body)
+
+    def proxy_status(self):
+        p = run_weft(["proxy-status", "--control", "127.0.0.1:%d" % self.admin_port])
+        check(p.returncode == 0, "weft proxy-status failed (%s): %s", p.returncode, p.stderr)
+        return p.stdout
+
+
+class AdsClient:
+    """ads_client.js against a port: .cmd() sends a command, .next() takes the next event."""
+
+    def __init__(self, port, ca=None):
+        _need_grpc()
+        args = ["node", CLIENT, "127.0.0.1:%d" % port] + (["--ca", ca] if ca else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.q = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        eq(self.next(timeout=10)["ev"], "ready", "ads_client.js start")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                self.q.put(json.loads(line))
+
+    def cmd(self, **c):
+        self.proc.stdin.write(json.dumps(c) + "\n")
+        self.proc.stdin.flush()
+
+    def next(self, timeout=5.0):
+        try:
+            ev = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("ads_client.js: no event within %.1fs (stderr: %s)" % (timeout, self._stderr()))
+        check(ev["ev"] != "error", "ads_client.js: %s", ev.get("message"))
+        return ev
+
+    def none(self, wait=0.6):
+        """Nothing more comes within `wait` seconds."""
+        try:
+            ev = self.q.get(timeout=wait)
+        except queue.Empty:
+            return
+        raise AssertionError("unexpected event: %r" % (ev,))
+
+    def _stderr(self):
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()[-2000:]
+
+    def request(self, sid, type_url, names=(), ack=None, nack=None, **extra):
+        """A DiscoveryRequest; ack/nack: the response answered (nack: with that message)."""
+        req = {"type_url": type_url, "resource_names": list(names)}
+        if ack:
+            req.update(response_nonce=ack["nonce"], version_info=ack["version_info"])
+        if nack:
+            resp, msg = nack
+            req.update(response_nonce=resp["nonce"], error_detail={"code": 3, "message": msg})
+        req.update(extra)
+        self.cmd(op="send", id=sid, req=req)
+
+    def response(self, sid="s", type_url=None, timeout=5.0):
+        ev = self.next(timeout)
+        eq(ev["ev"], "response", "event")
+        eq(ev["id"], sid, "stream")
+        if type_url:
+            eq(ev["type_url"], type_url, "response type")
+        check("decode_error" not in ev, "a resource did not decode: %s", ev.get("decode_error"))
+        return ev
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def names(resp):
+    return sorted(r["name"] for r in resp["resources"])
+
+
+def sync_all(c, sid="s"):
+    """Open a SotW stream and take the four types the way Envoy does (CDS, EDS by name, LDS,
+    RDS by name), ACKing each. Returns {type_url: last response}."""
+    c.cmd(op="open", id=sid)
+    got = {}
+    c.request(sid, CDS)
+    got[CDS] = c.response(sid, CDS)
+    eq(names(got[CDS]), ["backend"], "CDS (wildcard)")
+    c.request(sid, CDS, ack=got[CDS])
+    c.request(sid, EDS, ["backend"])
+    got[EDS] = c.response(sid, EDS)
+    eq(names(got[EDS]), ["backend"], "EDS by name")
+    c.request(sid, EDS, ["backend"], ack=got[EDS])
+    c.request(sid, LDS)
+    got[LDS] = c.response(sid, LDS)
+    eq(names(got[LDS]), ["ingress"], "LDS (wildcard)")
+    c.request(sid, LDS, ack=got[LDS])
+    c.request(sid, RDS, ["routes"])
+    got[RDS] = c.response(sid, RDS)
+    eq(names(got[RDS]), ["routes"], "RDS by name")
+    c.request(sid, RDS, ["routes"], ack=got[RDS])
+    return got
+
+
+def status_row(ctl, node_id):
+    out = ctl.proxy_status()
+    for line in out.splitlines():
+        if line.split() and line.split()[0] == node_id:
+            return line
+    raise AssertionError("proxy %s not in weft proxy-status:\n%s" % (node_id, out))
+
+
+NODE = "sidecar~127.0.0.1~app.default~default.svc.cluster.local"
+
+
+def test_control_ads_sotw_subscribe_ack_and_status():
+    """LDS/CDS wildcard, RDS/EDS by name, every response ACKed: proxy-status shows the proxy
+    SYNCED for the four types; an ACK gets no response; names that do not exist are not sent."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        got = sync_all(c)
+        c.none()
+        wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
+                 what="four SYNCED in proxy-status")
+        out = ctl.proxy_status()
+        check(re.search(r"^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+RDS", out, re.M), "proxy-status header: %s", out)
+        check(" app " in status_row(ctl, NODE), "cluster column: %s", out)
+        z = ctl.syncz()
+        eq(len(z), 1, "syncz entries")
+        eq(z[0]["LDS"]["acked"], got[LDS]["version_info"], "acked LDS version")
+        # a subscription to a name that does not exist: the set sent is what exists
+        c.request("s", RDS, ["routes", "missing"], ack=got[RDS])
+        c.none()
+
+
+def test_control_ads_edit_pushes_only_the_changed_type():
+    """Editing the file (the cluster's connect_timeout only) pushes CDS alone, with a new
+    version; then an endpoint change pushes EDS alone; LDS/RDS see nothing."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        got = sync_all(c)
+        replace_file(ctl.res, resources(timeout="2s"))
+        r = c.response("s", CDS)
+        check(r["version_info"] != got[CDS]["version_info"], "CDS version changed")
+        eq(names(r), ["backend"], "CDS after the edit")
+        c.request("s", CDS, ack=r)
+        c.none()
+        write_file(ctl.res, resources(timeout="2s", ep_port=18081))  # in place, not renamed
+        r = c.response("s", EDS)
+        check(r["version_info"] != got[EDS]["version_info"], "EDS version changed")
+        c.request("s", EDS, ["backend"], ack=r)
+        c.none()
+        # saved again unchanged: nothing
+        write_file(ctl.res, resources(timeout="2s", ep_port=18081))
+        c.none()
+        check("push" in ctl.log(), "push logged:\n%s" % ctl.log())
+
+
+def test_control_ads_nack_then_good_edit():
+    """A NACK shows in proxy-status (NACK and the client's message), is not answered by sending
+    the same again, and a good edit afterwards brings the type back to SYNCED."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        got = sync_all(c)
+        replace_file(ctl.res, resources(listener_port=18001))
+        bad = c.response("s", LDS)
+        c.request("s", LDS, nack=(bad, "listener ingress: port 18001 is taken"), version_info=got[LDS]["version_info"])
+        c.none()
+        row = wait_for(lambda: "NACK" in status_row(ctl, NODE) and status_row(ctl, NODE), 3, what="NACK")
+        out = ctl.proxy_status()
+        check("LDS NACK: listener ingress: port 18001 is taken" in out, "NACK message in proxy-status:\n%s", out)
+        eq(row.split()[2:6], ["SYNCED", "NACK", "SYNCED", "SYNCED"], "CDS LDS EDS RDS")
+        check("rejected LDS" in ctl.log(), "NACK logged:\n%s", ctl.log())
+        replace_file(ctl.res, resources(listener_port=18002))
+        good = c.response("s", LDS)
+        c.request("s", LDS, ack=good)
+        wait_for(lambda: status_row(ctl, NODE).split()[3] == "SYNCED", 3, what="LDS SYNCED again")
+        check("NACK" not in ctl.proxy_status(), "no NACK left")
+
+
+def test_control_ads_invalid_edit_refused():
+    """An invalid edit (an unknown field) is refused with file:line:col in the log, nothing is
+    pushed, the last good resources keep being served (a new stream gets them); a good edit
+    after it is pushed."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        got = sync_all(c)
+        replace_file(ctl.res, resources(bad="  listner_filters: []\n"))
+        wait_for(lambda: "refused" in ctl.log(), 3, what="the refusal in the log")
+        log = ctl.log()
+        check(re.search(re.escape(ctl.res) + r":\d+:\d+: .*listner_filters", log), "file:line:col in:\n%s", log)
+        c.none(0.8)
+        c.cmd(op="open", id="t")
+        c.request("t", LDS)
+        r = c.response("t", LDS)
+        eq(r["version_info"], got[LDS]["version_info"], "the last good listeners")
+        replace_file(ctl.res, resources(route_prefix="/v2"))
+        r = c.response("s", RDS)
+        check(r["version_info"] != got[RDS]["version_info"], "RDS version changed")
+
+
+def test_control_ads_delta():
+    """DeltaAggregatedResources: a wildcard CDS subscription gets every cluster with per-resource
+    versions; an edit sends only the changed cluster; a removed cluster comes as
+    removed_resources; EDS by name subscribes and unsubscribes."""
+    with Control(resources(extra_cluster=True)) as ctl, AdsClient(ctl.xds_port) as c:
+        c.cmd(op="open", id="d", delta=True)
+        c.cmd(op="send", id="d", req={"type_url": CDS})
+        r = c.response("d", CDS)
+        eq(sorted(x["name"] for x in r["resources"]), ["backend", "extra"], "delta CDS")
+        check(all(x["decoded"] == x["name"] and re.match(r"^[0-9a-f]{16}$", x["version"]) for x in r["resources"]),
+              "resources carry names and content-hash versions: %r", r["resources"])
+        versions = {x["name"]: x["version"] for x in r["resources"]}
+        c.cmd(op="send", id="d", req={"type_url": CDS, "response_nonce": r["nonce"]})
+        c.cmd(op="send", id="d", req={"type_url": EDS, "resource_names_subscribe": ["backend"]})
+        r = c.response("d", EDS)
+        eq([x["name"] for x in r["resources"]], ["backend"], "delta EDS")
+        c.cmd(op="send", id="d", req={"type_url": EDS, "response_nonce": r["nonce"]})
+        c.none()
+        replace_file(ctl.res, resources(timeout="3s", extra_cluster=True))
+        r = c.response("d", CDS)
+        eq([x["name"] for x in r["resources"]], ["backend"], "only the changed cluster")
+        check(r["resources"][0]["version"] != versions["backend"], "new version")
+        eq(r["removed_resources"], [], "nothing removed")
+        c.cmd(op="send", id="d", req={"type_url": CDS, "response_nonce": r["nonce"]})
+        replace_file(ctl.res, resources(timeout="3s"))
+        r = c.response("d", CDS)
+        eq(r["resources"], [], "no cluster changed")
+        eq(r["removed_resources"], ["extra"], "removed_resources")
+        c.cmd(op="send", id="d", req={"type_url": EDS, "resource_names_unsubscribe": ["backend"]})
+        c.none()
+        z = ctl.syncz()
+        eq(z[0]["api"], "delta", "syncz api")
+        eq(z[0]["CDS"]["status"], "STALE", "CDS not ACKed yet")
+
+
+def test_control_ads_tls_and_log():
+    """With --tls-cert/--tls-key the TLS port serves ADS (ALPN h2; the client trusts the test
+    CA); without them the log says the TLS port is not served."""
+    with Control(resources(), tls=True) as ctl, AdsClient(ctl.tls_port, ca=pki()["ca.crt"]) as c:
+        check("TLS" in ctl.log() and str(ctl.tls_port) in ctl.log(), "TLS port logged:\n%s", ctl.log())
+        sync_all(c)
+        wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
+                 what="SYNCED over TLS")
+    with Control(resources()) as ctl:
+        check(re.search(r"TLS port \d+ not served: no --tls-cert/--tls-key", ctl.log()), "log:\n%s", ctl.log())
+
+
+def test_control_ads_unknown_method_and_cancel():
+    """A method the server does not have gets UNIMPLEMENTED; a stream the client cancels leaves
+    /debug/syncz; the server keeps serving other streams."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        c.cmd(op="unary", path="/envoy.service.discovery.v3.AggregatedDiscoveryService/Nope")
+        ev = c.next()
+        eq(ev["ev"], "unary", "event")
+        eq(ev["code"], UNIMPLEMENTED, "unknown method status")
+        check("Nope" in ev["details"], "details name the method: %r", ev["details"])
+        sync_all(c, "a")
+        eq(len(ctl.syncz()), 1, "one stream")
+        c.cmd(op="cancel", id="a")
+        ev = c.next()
+        eq((ev["ev"], ev["id"], ev["code"]), ("status", "a", 1), "the cancelled stream's status (CANCELLED)")
+        wait_for(lambda: len(ctl.syncz()) == 0, 3, what="the cancelled stream gone from syncz")
+        sync_all(c, "b")
+        eq(len(ctl.syncz()), 1, "a new stream")
+
+
+def test_control_flags_and_bad_files():
+    """--config-dir is refused for now (exit 2, saying so); a resources file that does not
+    decode stops the start with file:line:col; an unknown @type is named."""
+    d = os.path.dirname(tmp_path("x"))
+    p = run_weft(["control", "--config-dir", d, "--xds-port", str(free_port()), "--admin-port", str(free_port())])
+    eq(p.returncode, 2, "--config-dir exit status")
+    check("not implemented yet" in p.stderr, "stderr: %s", p.stderr)
+    bad = os.path.join(d, "bad.yaml")
+    write_file(bad, resources(bad="  port: 80\n"))
+    p = run_weft(["control", "--envoy-resources", bad, "--xds-port", str(free_port()), "--admin-port", str(free_port())])
+    eq(p.returncode, 1, "bad file exit status")
+    check(re.search(re.escape(bad) + r":\d+:\d+: .*port", p.stderr), "file:line:col in: %s", p.stderr)
+    write_file(bad, 'resources:\n- "@type": type.googleapis.com/envoy.config.core.v3.Address\n')
+    p = run_weft(["control", "--envoy-resources", bad, "--xds-port", str(free_port()), "--admin-port", str(free_port())])
+    eq(p.returncode, 1, "unknown type exit status")
+    check("not served over ADS" in p.stderr and ":2:" in p.stderr, "stderr: %s", p.stderr)
+    p = run_weft(["proxy-status", "--control", "127.0.0.1:%d" % free_port()])
+    eq(p.returncode, 1, "proxy-status without a control plane")
+    check("proxy-status" in p.stderr, "stderr: %s", p.stderr)

@@ -438,3 +438,17 @@ def test_control_flags_and_bad_files():
     p = run_weft(["proxy-status", "--control", "127.0.0.1:%d" % free_port()])
     eq(p.returncode, 1, "proxy-status without a control plane")
     check("proxy-status" in p.stderr, "stderr: %s", p.stderr)
+
+
+def test_control_doc_example():
+    """The resources file of doc/control-plane.md is served as the page says: every type, to
+    a client subscribing the way Envoy does."""
+    from harness import REPO
+    text = open(os.path.join(REPO, "doc", "control-plane.md")).read()
+    m = re.search(r"```yaml\n(# fragment: an --envoy-resources file.*?)```", text, re.S)
+    check(m, "the example resources file is in doc/control-plane.md")
+    with Control(m.group(1)) as ctl, AdsClient(ctl.xds_port) as c:
+        sync_all(c)
+        check("1 clusters, 1 endpoint sets, 1 listeners, 1 route configurations" in ctl.log(), "log:\n%s", ctl.log())
+        wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
+                 what="SYNCED")

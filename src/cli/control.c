@@ -334,11 +334,13 @@ int wf_cmd_control(int argc, char **argv)
 	wf_grpc_server_free(gs);
 	wf_ads_free(C.ads);
 	wf_xds_cache_free(C.cache);
-	wf_envoy_source_free(C.src);
-	if (C.ino.fd >= 0 && C.src)
+	if (C.src && C.ino.fd >= 0)
 		wf_io_del(&C.loop, &C.ino);
+	wf_envoy_source_free(C.src);
 	wf_io_del(&C.loop, &C.sig);
 	close(C.sig.fd);
 	wf_loop_fini(&C.loop);
+	if (tls.ctx)
+		SSL_CTX_free(tls.ctx);
 	return 0;
 }

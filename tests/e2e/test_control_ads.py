@@ -401,8 +401,8 @@ def test_control_ads_tls_and_log():
 
 
 def test_control_ads_unknown_method_and_cancel():
-    """A method the server does not have gets UNIMPLEMENTED; a stream the client cancels leaves
-    /debug/syncz; the server keeps serving other streams."""
+    """A method the server does not have gets UNIMPLEMENTED; a stream the client cancels, and
+    one whose connection is lost, leave /debug/syncz; the server keeps serving the others."""
     with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
         c.cmd(op="unary", path="/envoy.service.discovery.v3.AggregatedDiscoveryService/Nope")
         ev = c.next()
@@ -417,6 +417,13 @@ def test_control_ads_unknown_method_and_cancel():
         wait_for(lambda: len(ctl.syncz()) == 0, 3, what="the cancelled stream gone from syncz")
         sync_all(c, "b")
         eq(len(ctl.syncz()), 1, "a new stream")
+        with AdsClient(ctl.xds_port) as other:
+            sync_all(other, "x")
+            eq(len(ctl.syncz()), 2, "two streams")
+            other.close()  # the process is killed: its connection is lost
+            wait_for(lambda: len(ctl.syncz()) == 1, 3, what="the lost connection's stream gone")
+        c.request("b", CDS, ack=None)
+        c.none()  # the surviving stream is still served (no change: nothing sent)
 
 
 def test_control_flags_and_bad_files():
@@ -452,3 +459,124 @@ def test_control_doc_example():
         check("1 clusters, 1 endpoint sets, 1 listeners, 1 route configurations" in ctl.log(), "log:\n%s", ctl.log())
         wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
                  what="SYNCED")
+
+
+# ---- the gRPC layer seen frame by frame (tests/e2e/h2raw.py) ----------------------------------
+
+ADS_PATH = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _pb(field, data):
+    """A length-delimited protobuf field."""
+    data = data.encode() if isinstance(data, str) else data
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _grpc_msg(payload, compressed=False):
+    import struct
+    return bytes([1 if compressed else 0]) + struct.pack(">I", len(payload)) + payload
+
+
+def _discovery_request(type_url, node_id="raw-client"):
+    return _pb(2, _pb(1, node_id) + _pb(2, "raw")) + _pb(4, type_url)
+
+
+def _grpc_messages(body):
+    import struct
+    msgs, i = [], 0
+    while i + 5 <= len(body):
+        n = struct.unpack(">I", bytes(body[i + 1:i + 5]))[0]
+        msgs.append(bytes(body[i + 5:i + 5 + n]))
+        i += 5 + n
+    return msgs
+
+
+def _open_call(c, path=ADS_PATH):
+    return c.request("POST", path, authority="control", end_stream=False,
+                     headers=[("content-type", "application/grpc"), ("te", "trailers")])
+
+
+def _grpc_status(st):
+    for part in (st.trailers or [], st.headers or []):
+        for k, v in part:
+            if k == "grpc-status":
+                return int(v)
+    return None
+
+
+def test_control_grpc_framing_limits():
+    """A message over the 4 MiB limit ends the call with RESOURCE_EXHAUSTED, a compressed one
+    with UNIMPLEMENTED, a request that is not a gRPC POST gets 405; a well-formed request on
+    the same connection is still answered."""
+    from h2raw import H2Conn
+    with Control(resources()) as ctl, H2Conn(ctl.xds_port) as c:
+        import struct
+        sid = _open_call(c)
+        c.send_data(sid, b"\0" + struct.pack(">I", 5 << 20))
+        eq(_grpc_status(c.response(sid)), 8, "over the limit: RESOURCE_EXHAUSTED")
+        sid = _open_call(c)
+        c.send_data(sid, _grpc_msg(b"abc", compressed=True))
+        eq(_grpc_status(c.response(sid)), UNIMPLEMENTED, "compressed: UNIMPLEMENTED")
+        st = c.get(ADS_PATH)
+        eq(st.status, 405, "GET")
+        sid = _open_call(c)
+        c.send_data(sid, _grpc_msg(_discovery_request(CDS)), end_stream=True)
+        st = c.response(sid)
+        eq(_grpc_status(st), 0, "half-closed after one request: OK")
+        msgs = _grpc_messages(st.body)
+        eq(len(msgs), 1, "one response")
+        check(b"backend" in msgs[0], "the cluster is in the response")
+
+
+def _read_for(c, secs, until=None):
+    """Read (and handle) frames for secs seconds, or until until() is true."""
+    import socket
+    end = time.monotonic() + secs
+    while time.monotonic() < end and not (until and until()):
+        try:
+            if c.read_frame(min(0.2, max(0.01, end - time.monotonic()))) is None:
+                return
+        except socket.timeout:
+            pass
+
+
+def test_control_slow_client_backpressure():
+    """A client that does not read (its flow-control windows stay shut) is not sent more:
+    three pushes while it stalls leave one response queued, and when it reads again it gets
+    the latest version once — not every intermediate one piled up in the server."""
+    from h2raw import H2Conn, window_update_frame
+
+    def big(tag):
+        # about 450 KB of clusters: more than the connection window and the server's watermark
+        items = "".join('- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\n'
+                        '  name: %s-%04d-%s\n  type: STATIC\n  connect_timeout: 1s\n' % (tag, i, "x" * 200)
+                        for i in range(2000))
+        return "resources:\n" + items
+
+    with Control(big("edit0")) as ctl, H2Conn(ctl.xds_port, auto_window=False, keep_body=True, timeout=10) as c:
+        sid = _open_call(c)
+        c.send_data(sid, _grpc_msg(_discovery_request(CDS)))
+        st = c.stream(sid)
+        wait_for(lambda: c.read_frame(0.2) is not None and st.data_bytes >= 60000, 10,
+                 what="the first window's worth of the response")
+        for k in (1, 2, 3):
+            replace_file(ctl.res, big("edit%d" % k))
+            wait_for(lambda: ("push %d:" % k) in ctl.log(), 5, what="push %d" % k)
+        c.auto_window = True
+        c.send(window_update_frame(0, 1 << 30) + window_update_frame(sid, 1 << 30))
+        _read_for(c, 10, lambda: len(_grpc_messages(st.body)) >= 2)
+        _read_for(c, 1.0)  # anything more would come now
+        msgs = _grpc_messages(st.body)
+        eq(len(msgs), 2, "responses received (the first, then only the latest)")
+        check(b"edit0-0000" in msgs[0] and b"edit3-0000" in msgs[1] and b"edit1" not in msgs[1],
+              "the second response carries the latest content")

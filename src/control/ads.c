@@ -441,12 +441,19 @@ static void ack(struct wf_ads_stream *s, struct tstate *t, int type, const char 
 	snprintf(t->acked, sizeof(t->acked), "%s", version);
 }
 
-static int type_of(const char *url, char *err, size_t errlen)
+/* What every request does first: the stream's node (from its first request), then the type.
+ * 0 with *type set (-1: a type this server does not serve, ignored as Envoy's servers do), or
+ * a gRPC status with err filled. */
+static int begin(struct wf_ads_stream *s, Envoy__Config__Core__V3__Node **node, const char *url, int *type,
+                 char *err, size_t errlen)
 {
-	int type = wf_xds_type_of(url);
-	if (type < 0)
-		snprintf(err, errlen, "type_url \"%.200s\" is not one this server serves", url);
-	return type;
+	int rc = take_node(s, node, err, errlen);
+	if (rc)
+		return rc;
+	*type = wf_xds_type_of(url);
+	if (*type < 0)
+		wf_debug("ads: %s: type_url \"%.200s\" is not one this server serves", s->peer, url);
+	return 0;
 }
 
 static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *err, size_t errlen)
@@ -457,14 +464,9 @@ static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *
 		snprintf(err, errlen, "the DiscoveryRequest does not decode");
 		return WF_GRPC_INVALID_ARGUMENT;
 	}
-	int rc = take_node(s, &q->node, err, errlen);
-	if (rc)
+	int type, rc = begin(s, &q->node, q->type_url, &type, err, errlen);
+	if (rc || type < 0)
 		goto out;
-	int type = type_of(q->type_url, err, errlen);
-	if (type < 0) {
-		wf_debug("ads: %s: %s", s->peer, err); /* unknown types are ignored, as Envoy's servers do */
-		goto out;
-	}
 	struct tstate *t = &s->t[type];
 	if (q->response_nonce[0]) {
 		if (strcmp(q->response_nonce, t->nonce))
@@ -503,14 +505,9 @@ static int delta_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char 
 		snprintf(err, errlen, "the DeltaDiscoveryRequest does not decode");
 		return WF_GRPC_INVALID_ARGUMENT;
 	}
-	int rc = take_node(s, &q->node, err, errlen);
-	if (rc)
+	int type, rc = begin(s, &q->node, q->type_url, &type, err, errlen);
+	if (rc || type < 0)
 		goto out;
-	int type = type_of(q->type_url, err, errlen);
-	if (type < 0) {
-		wf_debug("ads: %s: %s", s->peer, err);
-		goto out;
-	}
 	struct tstate *t = &s->t[type];
 	int first = !t->requested;
 	if (q->response_nonce[0] && !strcmp(q->response_nonce, t->nonce))

@@ -241,22 +241,14 @@ def sync_all(c, sid="s"):
     RDS by name), ACKing each. Returns {type_url: last response}."""
     c.cmd(op="open", id=sid)
     got = {}
-    c.request(sid, CDS)
-    got[CDS] = c.response(sid, CDS)
-    eq(names(got[CDS]), ["backend"], "CDS (wildcard)")
-    c.request(sid, CDS, ack=got[CDS])
-    c.request(sid, EDS, ["backend"])
-    got[EDS] = c.response(sid, EDS)
-    eq(names(got[EDS]), ["backend"], "EDS by name")
-    c.request(sid, EDS, ["backend"], ack=got[EDS])
-    c.request(sid, LDS)
-    got[LDS] = c.response(sid, LDS)
-    eq(names(got[LDS]), ["ingress"], "LDS (wildcard)")
-    c.request(sid, LDS, ack=got[LDS])
-    c.request(sid, RDS, ["routes"])
-    got[RDS] = c.response(sid, RDS)
-    eq(names(got[RDS]), ["routes"], "RDS by name")
-    c.request(sid, RDS, ["routes"], ack=got[RDS])
+    for type_url, subscribe, name, what in ((CDS, (), "backend", "CDS (wildcard)"),
+                                            (EDS, ["backend"], "backend", "EDS by name"),
+                                            (LDS, (), "ingress", "LDS (wildcard)"),
+                                            (RDS, ["routes"], "routes", "RDS by name")):
+        c.request(sid, type_url, subscribe)
+        got[type_url] = c.response(sid, type_url)
+        eq(names(got[type_url]), [name], what)
+        c.request(sid, type_url, subscribe, ack=got[type_url])
     return got
 
 
@@ -580,3 +572,34 @@ def test_control_slow_client_backpressure():
         eq(len(msgs), 2, "responses received (the first, then only the latest)")
         check(b"edit0-0000" in msgs[0] and b"edit3-0000" in msgs[1] and b"edit1" not in msgs[1],
               "the second response carries the latest content")
+
+
+def test_control_push_debounce_bounded():
+    """Writes every 50 ms for 2.5 s: the changes are debounced (a few pushes, not one per
+    write), yet bounded — a push goes out about 1 s after the first write, while the writes
+    still go on — and the last content is pushed once they stop."""
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        sync_all(c)
+        t0 = time.monotonic()
+        n = 0
+        first = None
+        while time.monotonic() - t0 < 2.5:
+            n += 1
+            write_file(ctl.res, resources(timeout="1.%03ds" % n))
+            if first is None and not c.q.empty():
+                first = time.monotonic() - t0
+            time.sleep(0.05)
+        stop = time.monotonic() - t0
+        check(first is not None and first < 2.0, "a push within the writes (first after %r s of %.1f s):\n%s",
+              first, stop, ctl.log())
+        last = None
+        while True:
+            try:
+                last = c.response("s", CDS, timeout=1.5)
+            except AssertionError:
+                break
+        pushes = len(re.findall(r"push \d+:", ctl.log()))
+        check(2 <= pushes <= 5, "%d pushes for %d writes:\n%s", pushes, n, ctl.log())
+        check(last is not None, "the last content pushed")
+        z = ctl.syncz()
+        eq(z[0]["CDS"]["sent"], last["version_info"], "the last version sent")

@@ -100,8 +100,12 @@ static void call_end(struct wf_grpc_call *k)
 		c->calls = k->next;
 	if (k->next)
 		k->next->prev = k->prev;
-	if (c->h2)
+	if (c->h2) {
 		wf_h2_set_owner(c->h2, k->sid, NULL);
+		/* what was received and never parsed still counts against the connection's window */
+		wf_h2_consume(c->h2, k->sid, k->unacked);
+		k->unacked = 0;
+	}
 	k->d.cb = call_free_cb;
 	wf_loop_defer(c->srv->loop, &k->d);
 }
@@ -513,6 +517,8 @@ static void accept_cb(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			continue;
 		}
 		wf_sock_nodelay(fd);
+		/* xDS streams live for hours and are mostly idle: find peers that vanished */
+		wf_sock_keepalive(fd, 60, 10, 3);
 		c->srv = s;
 		c->s.io.fd = fd;
 		c->s.io.cb = conn_io;

@@ -29,7 +29,8 @@ const path = require('path');
 const readline = require('readline');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const protobuf = require('protobufjs');
+// protobufjs is @grpc/proto-loader's own dependency: resolved through it, not declared again
+const protobuf = require(require.resolve('protobufjs', { paths: [require.resolve('@grpc/proto-loader')] }));
 
 const PROTO_DIR = path.join(__dirname, '..', '..', '..', 'src', 'xds', 'proto');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

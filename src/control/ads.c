@@ -370,6 +370,8 @@ out:
  * is not reading (then wait for writable). */
 static int stream_sync(struct wf_ads_stream *s)
 {
+	if (!s->snap)
+		return 0; /* the generator has nothing for it yet: an empty set would remove all it has */
 	for (int type = 0; type < WF_XDS_NTYPES; type++) {
 		if (!s->t[type].requested)
 			continue;
@@ -488,7 +490,7 @@ static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *
 			goto out;
 		}
 	t->requested = 1;
-	if (!s->held && sotw_send(s, type) < 0) {
+	if (s->snap && !s->held && sotw_send(s, type) < 0) {
 		rc = WF_GRPC_UNAVAILABLE;
 		snprintf(err, errlen, "the response could not be sent");
 	}
@@ -555,7 +557,7 @@ static int delta_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char 
 		goto out;
 	}
 	t->requested = 1;
-	if (!s->held && delta_send(s, type, first) < 0) {
+	if (s->snap && !s->held && delta_send(s, type, first) < 0) {
 		rc = WF_GRPC_UNAVAILABLE;
 		snprintf(err, errlen, "the response could not be sent");
 	}

@@ -59,7 +59,23 @@ static int gen(void *ctx, const Envoy__Config__Core__V3__Node *node, struct wf_x
 	return 0;
 }
 
-static const struct wf_xds_generator GEN = {.name = "test", .generate = gen};
+static int fail_for_cluster_b;   /* the generator fails for proxies of cluster "b" */
+
+static int gen_or_fail(void *ctx, const Envoy__Config__Core__V3__Node *node, struct wf_xds_cache *c,
+                       struct wf_xds_snap *s)
+{
+	if (fail_for_cluster_b && !strcmp(node->cluster, "b"))
+		return -1;
+	return gen(ctx, node, c, s);
+}
+
+/* proxies of one cluster share their content */
+static void key_cluster(void *ctx, const Envoy__Config__Core__V3__Node *node, char *out, size_t n)
+{
+	snprintf(out, n, "%s", node->cluster);
+}
+
+static struct wf_xds_generator GEN = {.name = "test", .generate = gen_or_fail};
 
 /* ---- a fake transport: responses are decoded and kept ---------------------------------------- */
 
@@ -181,8 +197,14 @@ static int sotw(struct client *c, int type, const char *const *names, const char
 	Envoy__Service__Discovery__V3__DiscoveryRequest q = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
 	Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
 	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-	node.id = (char *)(node_id ? node_id : "proxy-1");
+	char idbuf[64], *at;
+	snprintf(idbuf, sizeof(idbuf), "%s", node_id ? node_id : "proxy-1");
+	node.id = idbuf;
 	node.cluster = "app";
+	if ((at = strchr(idbuf, '@'))) { /* "id@cluster" */
+		*at = 0;
+		node.cluster = at + 1;
+	}
 	q.node = &node;
 	q.type_url = (char *)wf_xds_type_url(type);
 	size_t n = 0;
@@ -466,6 +488,33 @@ TEST(cache_shares_resources_between_proxies)
 	teardown(&a, &b);
 }
 
+TEST(cache_key_scopes_content_and_failures_send_nothing)
+{
+	struct client a, b, c;
+	GEN.key = key_cluster;
+	fail_for_cluster_b = 1;
+	setup();
+	open_client(&a, 0);
+	open_client(&b, 0);
+	open_client(&c, 0);
+	CHECK_EQ(sotw(&a, WF_XDS_CDS, NULL, NULL, NULL, NULL, "p1@a"), 0);
+	CHECK_EQ(sotw(&b, WF_XDS_CDS, NULL, NULL, NULL, NULL, "p2@a"), 0);
+	CHECK_EQ(generated, 1); /* one key: generated once */
+	CHECK_EQ(sotw(&c, WF_XDS_CDS, NULL, NULL, NULL, NULL, "p3@b"), 0);
+	/* the generator failed for cluster b: nothing is sent (an empty set would remove all) */
+	CHECK_EQ(c.n, 0);
+	CHECK_EQ(wf_ads_stream_status(c.st, WF_XDS_CDS), WF_ADS_NOT_SENT);
+	fail_for_cluster_b = 0;
+	change();
+	CHECK_EQ(generated, 3); /* a and b, once each */
+	CHECK_EQ(c.n, 1);
+	CHECK_EQ(c.r[0].n, 2);
+	CHECK_EQ(a.n, 1); /* unchanged for a */
+	wf_ads_stream_free(c.st);
+	teardown(&a, &b);
+	GEN.key = NULL;
+}
+
 TEST(syncz_lists_streams)
 {
 	struct client c;
@@ -584,6 +633,7 @@ TEST_MAIN("control.ads",
           T(push_waits_for_a_slow_client),
           T(first_request_needs_a_node),
           T(cache_shares_resources_between_proxies),
+          T(cache_key_scopes_content_and_failures_send_nothing),
           T(syncz_lists_streams),
           T(delta_wildcard_changes_and_removals),
           T(delta_explicit_subscribe_unsubscribe),

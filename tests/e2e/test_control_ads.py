@@ -160,7 +160,17 @@ class Control:
 class AdsClient:
     """ads_client.js against a port: .cmd() sends a command, .next() takes the next event."""
 
+    @classmethod
+    def later(cls):
+        """A client started by .start(port) once the port is known."""
+        return cls(None)
+
     def __init__(self, port, ca=None):
+        self.proc = None
+        if port is not None:
+            self.start(port, ca)
+
+    def start(self, port, ca=None):
         _need_grpc()
         args = ["node", CLIENT, "127.0.0.1:%d" % port] + (["--ca", ca] if ca else [])
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -220,6 +230,8 @@ class AdsClient:
         return ev
 
     def close(self):
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -327,8 +339,8 @@ def test_control_ads_nack_then_good_edit():
 
 def test_control_ads_invalid_edit_refused():
     """An invalid edit (an unknown field) is refused with file:line:col in the log, nothing is
-    pushed, the last good resources keep being served (a new stream gets them); a good edit
-    after it is pushed."""
+    pushed, the last good resources keep being served (a new stream gets them); so is the
+    file's deletion; a good file after that is pushed."""
     with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
         got = sync_all(c)
         replace_file(ctl.res, resources(bad="  listner_filters: []\n"))
@@ -340,6 +352,9 @@ def test_control_ads_invalid_edit_refused():
         c.request("t", LDS)
         r = c.response("t", LDS)
         eq(r["version_info"], got[LDS]["version_info"], "the last good listeners")
+        os.unlink(ctl.res)
+        wait_for(lambda: "No such file" in ctl.log(), 3, what="the deletion refused")
+        c.none(0.3)
         replace_file(ctl.res, resources(route_prefix="/v2"))
         r = c.response("s", RDS)
         check(r["version_info"] != got[RDS]["version_info"], "RDS version changed")
@@ -446,11 +461,18 @@ def test_control_doc_example():
     text = open(os.path.join(REPO, "doc", "control-plane.md")).read()
     m = re.search(r"```yaml\n(# fragment: an --envoy-resources file.*?)```", text, re.S)
     check(m, "the example resources file is in doc/control-plane.md")
-    with Control(m.group(1)) as ctl, AdsClient(ctl.xds_port) as c:
-        sync_all(c)
-        check("1 clusters, 1 endpoint sets, 1 listeners, 1 route configurations" in ctl.log(), "log:\n%s", ctl.log())
-        wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
-                 what="SYNCED")
+    with AdsClient.later() as c:
+        with Control(m.group(1)) as ctl:
+            c.start(ctl.xds_port)
+            sync_all(c)
+            check("1 clusters, 1 endpoint sets, 1 listeners, 1 route configurations" in ctl.log(), "log:\n%s",
+                  ctl.log())
+            wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, NODE).split()), 3,
+                     what="SYNCED")
+        # the control plane stopped (SIGTERM, exit status 0) under an open stream: the client hears
+        ev = c.next()
+        eq((ev["ev"], ev["id"]), ("status", "s"), "the stream ended by the server's exit")
+        check(ev["code"] != 0, "not OK: %r", ev)
 
 
 # ---- the gRPC layer seen frame by frame (tests/e2e/h2raw.py) ----------------------------------

@@ -26,6 +26,11 @@
 #define SOCK_WATERMARK (64 * 1024)
 #define READ_MAX (64 * 1024)
 #define MAX_LISTENERS 4
+/* A connection that opens no call this long after it was accepted (its TLS handshake and
+ * HTTP/2 preface included) is closed: peers that connect and stall hold nothing for long. */
+#define FIRST_CALL_MS 10000
+/* ... and one left without a call this long after its last one ended. */
+#define IDLE_MS (5 * 60 * 1000)
 
 struct gconn;
 
@@ -56,8 +61,9 @@ struct gconn {
 	struct wf_grpc_call *calls;
 	struct gconn *next, *prev;
 	struct wf_defer flush_d, free_d;
+	struct wf_timer t;          /* FIRST_CALL_MS, then IDLE_MS while it has no call */
 	char remote[64];
-	unsigned in_h2 : 1, dead : 1, flush_pending : 1, free_pending : 1;
+	unsigned in_h2 : 1, dead : 1, flush_pending : 1, free_pending : 1, had_call : 1;
 };
 
 struct wf_grpc_server {
@@ -74,6 +80,24 @@ struct wf_grpc_server {
 static void conn_close(struct gconn *c);
 static void conn_flush(struct gconn *c);
 static void call_process(struct wf_grpc_call *k);
+
+/* The connection's timer: none while it has calls. */
+static void conn_arm(struct gconn *c)
+{
+	if (c->dead)
+		return;
+	if (c->calls)
+		wf_timer_cancel(c->srv->loop, &c->t);
+	else
+		wf_timer_set(c->srv->loop, &c->t, c->had_call ? IDLE_MS : FIRST_CALL_MS);
+}
+
+static void conn_timeout(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct gconn *c = t->data;
+	wf_debug("grpc: %s: %s: closing the connection", c->remote, c->had_call ? "idle" : "no call opened in time");
+	conn_close(c);
+}
 
 /* ---- calls ---------------------------------------------------------------------------------- */
 
@@ -108,6 +132,7 @@ static void call_end(struct wf_grpc_call *k)
 	}
 	k->d.cb = call_free_cb;
 	wf_loop_defer(c->srv->loop, &k->d);
+	conn_arm(c);
 }
 
 static int send_head(struct wf_grpc_call *k)
@@ -238,6 +263,8 @@ static const struct wf_grpc_method *find_method(struct wf_grpc_server *s, const 
 	return NULL;
 }
 
+static int start_call(struct gconn *c, int32_t sid, const struct wf_hdr *h, uint32_t n, int end_stream);
+
 static int on_headers(void *ctx, int32_t sid, const struct wf_hdr *h, uint32_t n, int end_stream, int trailers)
 {
 	struct gconn *c = ctx;
@@ -249,6 +276,16 @@ static int on_headers(void *ctx, int32_t sid, const struct wf_hdr *h, uint32_t n
 		}
 		return 0;
 	}
+	c->had_call = 1;
+	int rc = start_call(c, sid, h, n, end_stream);
+	conn_arm(c);
+	return rc;
+}
+
+/* A request head: a call of a registered method, or the answer that refuses it. */
+static int start_call(struct gconn *c, int32_t sid, const struct wf_hdr *h, uint32_t n, int end_stream)
+{
+	struct wf_grpc_call *k;
 	const char *path = NULL, *method = NULL, *ctype = NULL, *enc = NULL;
 	uint32_t pl = 0, ml = 0, cl = 0, el = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -379,6 +416,7 @@ static void conn_close(struct gconn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	wf_timer_cancel(c->srv->loop, &c->t);
 	while (c->calls)
 		call_end(c->calls);
 	if (c->h2) {
@@ -540,6 +578,9 @@ static void accept_cb(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 		s->conns = c;
 		c->s.want = EPOLLIN | EPOLLRDHUP;
 		wf_sio_update(loop, &c->s);
+		c->t.cb = conn_timeout;
+		c->t.data = c;
+		conn_arm(c);
 		conn_flush(c); /* our SETTINGS */
 	}
 }

@@ -625,3 +625,29 @@ def test_control_push_debounce_bounded():
         check(last is not None, "the last content pushed")
         z = ctl.syncz()
         eq(z[0]["CDS"]["sent"], last["version_info"], "the last version sent")
+
+
+def test_control_connection_without_a_call_is_closed():
+    """A connection that opens no call within 10 s is closed — one that sends nothing, and one
+    that completes the HTTP/2 preface and SETTINGS but no request — while a connection with an
+    open ADS stream stays. (About 11 s.)"""
+    import socket
+    from h2raw import H2Conn
+    with Control(resources()) as ctl, AdsClient(ctl.xds_port) as c:
+        sync_all(c)
+        silent = socket.create_connection(("127.0.0.1", ctl.xds_port))
+        h2 = H2Conn(ctl.xds_port, timeout=15)
+        h2.handshake()
+        t0 = time.monotonic()
+        silent.settimeout(15)
+        while silent.recv(4096):  # the server's SETTINGS, then EOF
+            pass
+        took = time.monotonic() - t0
+        check(8 <= took <= 13, "closed after %.1f s (10 s expected)", took)
+        _read_for(h2, 3, lambda: h2.closed)
+        check(h2.closed, "the connection with no request closed")
+        silent.close()
+        h2.close()
+        eq(len(ctl.syncz()), 1, "the ADS stream is still there")
+        c.request("s", CDS, ack=None)
+        c.none(0.3)

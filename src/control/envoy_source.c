@@ -233,7 +233,9 @@ int wf_envoy_source_events(struct wf_envoy_source *s)
 	while ((n = read(s->ifd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *e = (const void *)p;
-			if (e->len && !strcmp(e->name, s->base))
+			/* the file itself, or Kubernetes' atomic writer (a ConfigMap volume): the file is
+			 * a link through "..data", which is replaced by a rename */
+			if (e->len && (!strcmp(e->name, s->base) || !strncmp(e->name, "..", 2)))
 				hit = 1;
 			p += sizeof(*e) + e->len;
 		}

@@ -651,3 +651,23 @@ def test_control_connection_without_a_call_is_closed():
         eq(len(ctl.syncz()), 1, "the ADS stream is still there")
         c.request("s", CDS, ack=None)
         c.none(0.3)
+
+
+def test_control_configmap_style_update():
+    """The resources file mounted the way a Kubernetes ConfigMap is (FILE -> ..data/FILE,
+    ..data -> a versioned directory, updated by renaming a new ..data link over it): the
+    update is seen and pushed."""
+    d = os.path.dirname(tmp_path("cm"))
+    os.mkdir(os.path.join(d, "..v1"))
+    write_file(os.path.join(d, "..v1", "resources.yaml"), resources())
+    os.symlink("..v1", os.path.join(d, "..data"))
+    os.symlink("..data/resources.yaml", os.path.join(d, "resources.yaml"))
+    ctl = Control(None, args=["--envoy-resources", os.path.join(d, "resources.yaml")])
+    with ctl, AdsClient(ctl.xds_port) as c:
+        got = sync_all(c)
+        os.mkdir(os.path.join(d, "..v2"))
+        write_file(os.path.join(d, "..v2", "resources.yaml"), resources(timeout="7s"))
+        os.symlink("..v2", os.path.join(d, "..data_tmp"))
+        os.rename(os.path.join(d, "..data_tmp"), os.path.join(d, "..data"))
+        r = c.response("s", CDS)
+        check(r["version_info"] != got[CDS]["version_info"], "CDS pushed after the ConfigMap-style swap")

@@ -1,0 +1,224 @@
+/* The resource cache: snapshots per generator key, resources interned by content. */
+#include "control/xds_cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define BUCKETS 4096
+
+static const char *const URLS[WF_XDS_NTYPES] = {
+	"type.googleapis.com/envoy.config.cluster.v3.Cluster",
+	"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+	"type.googleapis.com/envoy.config.listener.v3.Listener",
+	"type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+};
+static const char *const NAMES[WF_XDS_NTYPES] = {"CDS", "EDS", "LDS", "RDS"};
+
+const char *wf_xds_type_url(int t) { return t >= 0 && t < WF_XDS_NTYPES ? URLS[t] : "?"; }
+const char *wf_xds_type_name(int t) { return t >= 0 && t < WF_XDS_NTYPES ? NAMES[t] : "?"; }
+
+int wf_xds_type_of(const char *url)
+{
+	for (int t = 0; t < WF_XDS_NTYPES; t++)
+		if (!strcmp(url, URLS[t]))
+			return t;
+	return -1;
+}
+
+/* A snapshot generated in the current generation for one key. */
+struct entry {
+	char *key;
+	struct wf_xds_snap *snap;
+	struct entry *next;
+};
+
+struct wf_xds_cache {
+	struct wf_xds_generator gen;
+	uint64_t generation;
+	struct entry *entries;               /* this generation's snapshots */
+	struct wf_xds_res *table[BUCKETS];   /* every live resource, by hash */
+	uint32_t n_res;
+};
+
+struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gen)
+{
+	struct wf_xds_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->gen = *gen;
+	c->generation = 1;
+	return c;
+}
+
+static void drop_entries(struct wf_xds_cache *c)
+{
+	while (c->entries) {
+		struct entry *e = c->entries;
+		c->entries = e->next;
+		wf_xds_snap_unref(e->snap);
+		free(e->key);
+		free(e);
+	}
+}
+
+void wf_xds_cache_free(struct wf_xds_cache *c)
+{
+	if (!c)
+		return;
+	drop_entries(c);
+	free(c);
+}
+
+void wf_xds_cache_invalidate(struct wf_xds_cache *c)
+{
+	drop_entries(c);
+	c->generation++;
+}
+
+uint64_t wf_xds_cache_gen(const struct wf_xds_cache *c) { return c->generation; }
+uint32_t wf_xds_cache_resources(const struct wf_xds_cache *c) { return c->n_res; }
+
+struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config__Core__V3__Node *node)
+{
+	char key[512] = "";
+	if (c->gen.key)
+		c->gen.key(c->gen.ctx, node, key, sizeof(key));
+	for (struct entry *e = c->entries; e; e = e->next)
+		if (!strcmp(e->key, key)) {
+			e->snap->refs++;
+			return e->snap;
+		}
+	struct wf_xds_snap *s = calloc(1, sizeof(*s));
+	struct entry *e = calloc(1, sizeof(*e));
+	if (!s || !e || !(e->key = strdup(key))) {
+		free(s);
+		free(e);
+		return NULL;
+	}
+	s->refs = 1;
+	s->gen = c->generation;
+	if (c->gen.generate(c->gen.ctx, node, c, s) < 0) {
+		wf_xds_snap_unref(s);
+		free(e->key);
+		free(e);
+		return NULL;
+	}
+	e->snap = s;
+	e->next = c->entries;
+	c->entries = e;
+	s->refs++;
+	return s;
+}
+
+static void res_unref(struct wf_xds_res *r)
+{
+	if (--r->refs)
+		return;
+	struct wf_xds_cache *c = r->cache;
+	struct wf_xds_res **pp = &c->table[r->hash % BUCKETS];
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+	c->n_res--;
+	free(r->name);
+	free(r->bytes);
+	free(r);
+}
+
+/* The interned resource of these bytes (taken over when new), with a reference. */
+static struct wf_xds_res *intern(struct wf_xds_cache *c, int type, const char *name, uint8_t *bytes, size_t len)
+{
+	uint64_t h = XXH64(bytes, len, 0);
+	for (struct wf_xds_res *r = c->table[h % BUCKETS]; r; r = r->hnext)
+		if (r->hash == h && r->type == type && r->len == len && !strcmp(r->name, name) && !memcmp(r->bytes, bytes, len)) {
+			free(bytes);
+			r->refs++;
+			return r;
+		}
+	struct wf_xds_res *r = calloc(1, sizeof(*r));
+	if (!r || !(r->name = strdup(name))) {
+		free(r);
+		free(bytes);
+		return NULL;
+	}
+	r->refs = 1;
+	r->type = type;
+	r->bytes = bytes;
+	r->len = len;
+	r->hash = h;
+	snprintf(r->version, sizeof(r->version), "%016llx", (unsigned long long)h);
+	r->cache = c;
+	r->hnext = c->table[h % BUCKETS];
+	c->table[h % BUCKETS] = r;
+	c->n_res++;
+	return r;
+}
+
+static uint32_t set_lower(const struct wf_xds_set *s, const char *name)
+{
+	uint32_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (strcmp(s->r[mid]->name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct wf_xds_res *wf_xds_set_find(const struct wf_xds_set *s, const char *name)
+{
+	uint32_t i = set_lower(s, name);
+	return i < s->n && !strcmp(s->r[i]->name, name) ? s->r[i] : NULL;
+}
+
+int wf_xds_snap_add(struct wf_xds_cache *c, struct wf_xds_snap *s, int type, const char *name, const ProtobufCMessage *m)
+{
+	if (type < 0 || type >= WF_XDS_NTYPES)
+		return -EINVAL;
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *bytes = malloc(len ? len : 1);
+	if (!bytes)
+		return -ENOMEM;
+	protobuf_c_message_pack(m, bytes);
+	struct wf_xds_res *r = intern(c, type, name, bytes, len);
+	if (!r)
+		return -ENOMEM;
+	struct wf_xds_set *set = &s->t[type];
+	uint32_t i = set_lower(set, name);
+	if (i < set->n && !strcmp(set->r[i]->name, name)) {
+		res_unref(set->r[i]);
+		set->r[i] = r;
+		return 0;
+	}
+	if (set->n == set->cap) {
+		uint32_t cap = set->cap ? set->cap * 2 : 8;
+		struct wf_xds_res **q = realloc(set->r, cap * sizeof(*q));
+		if (!q) {
+			res_unref(r);
+			return -ENOMEM;
+		}
+		set->r = q;
+		set->cap = cap;
+	}
+	memmove(set->r + i + 1, set->r + i, (set->n - i) * sizeof(*set->r));
+	set->r[i] = r;
+	set->n++;
+	return 0;
+}
+
+void wf_xds_snap_unref(struct wf_xds_snap *s)
+{
+	if (!s || --s->refs)
+		return;
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		for (uint32_t i = 0; i < s->t[t].n; i++)
+			res_unref(s->t[t].r[i]);
+		free(s->t[t].r);
+	}
+	free(s);
+}

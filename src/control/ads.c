@@ -183,14 +183,14 @@ const char *wf_ads_stream_nack(const struct wf_ads_stream *s, int type) { return
 
 /* The subscribed resources of type `type` in the stream's snapshot (sorted by name), into
  * *out (malloc'd); their count, or -ENOMEM. */
-static int view(struct wf_ads_stream *s, int type, struct wf_xds_res ***out)
+static int view(struct wf_ads_stream *s, int type, struct wf_xds_packed ***out)
 {
 	struct tstate *t = &s->t[type];
-	const struct wf_xds_set *set = s->snap ? &s->snap->t[type] : NULL;
+	const struct wf_xds_packed_set *set = s->snap ? &s->snap->t[type] : NULL;
 	*out = NULL;
 	if (!set || (!t->wildcard && !t->subs.n))
 		return 0;
-	struct wf_xds_res **v = malloc((t->wildcard ? set->n : t->subs.n) * sizeof(*v) + 1);
+	struct wf_xds_packed **v = malloc((t->wildcard ? set->n : t->subs.n) * sizeof(*v) + 1);
 	if (!v)
 		return -ENOMEM;
 	uint32_t n = 0;
@@ -199,7 +199,7 @@ static int view(struct wf_ads_stream *s, int type, struct wf_xds_res ***out)
 		n = set->n;
 	} else {
 		for (uint32_t i = 0; i < t->subs.n; i++) {
-			struct wf_xds_res *r = wf_xds_set_find(set, t->subs.v[i].name);
+			struct wf_xds_packed *r = wf_xds_packed_find(set, t->subs.v[i].name);
 			if (r)
 				v[n++] = r;
 		}
@@ -209,7 +209,7 @@ static int view(struct wf_ads_stream *s, int type, struct wf_xds_res ***out)
 }
 
 /* The version of a set of resources: a hash over their names and versions. */
-static uint64_t set_version(struct wf_xds_res **v, int n)
+static uint64_t set_version(struct wf_xds_packed **v, int n)
 {
 	uint64_t h = 0x5eed;
 	for (int i = 0; i < n; i++) {
@@ -231,7 +231,7 @@ static void sent(struct wf_ads_stream *s, struct tstate *t, const char *version)
 static int sotw_send(struct wf_ads_stream *s, int type)
 {
 	struct tstate *t = &s->t[type];
-	struct wf_xds_res **v;
+	struct wf_xds_packed **v;
 	int n = view(s, type, &v);
 	if (n < 0)
 		return n;
@@ -250,7 +250,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	}
 	for (int i = 0; i < n; i++) {
 		google__protobuf__any__init(&anys[i]);
-		anys[i].type_url = (char *)wf_xds_type_url(type);
+		anys[i].type_url = (char *)wf_xds_type_url[type];
 		anys[i].value.data = v[i]->bytes;
 		anys[i].value.len = v[i]->len;
 		ap[i] = &anys[i];
@@ -260,7 +260,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	snprintf(t->nonce, sizeof(t->nonce), "%llu", (unsigned long long)++s->nonce_seq);
 	Envoy__Service__Discovery__V3__DiscoveryResponse r = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
 	r.version_info = version;
-	r.type_url = (char *)wf_xds_type_url(type);
+	r.type_url = (char *)wf_xds_type_url[type];
 	r.nonce = t->nonce;
 	r.n_resources = (size_t)n;
 	r.resources = ap;
@@ -280,7 +280,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	t->sent_version = ver;
 	sent(s, t, version);
 	wf_debug("ads: %s %s: sent %s version %s (%d resources, nonce %s)", s->node->id, s->peer,
-	         wf_xds_type_name(type), version, n, t->nonce);
+	         wf_xds_type_abbr[type], version, n, t->nonce);
 	return 0;
 }
 
@@ -289,7 +289,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 static int delta_send(struct wf_ads_stream *s, int type, int always)
 {
 	struct tstate *t = &s->t[type];
-	struct wf_xds_res **v;
+	struct wf_xds_packed **v;
 	int n = view(s, type, &v);
 	if (n < 0)
 		return n;
@@ -307,7 +307,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 			continue;
 		envoy__service__discovery__v3__resource__init(&res[nc]);
 		google__protobuf__any__init(&anys[nc]);
-		anys[nc].type_url = (char *)wf_xds_type_url(type);
+		anys[nc].type_url = (char *)wf_xds_type_url[type];
 		anys[nc].value.data = v[i]->bytes;
 		anys[nc].value.len = v[i]->len;
 		res[nc].name = v[i]->name;
@@ -333,7 +333,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 	snprintf(t->nonce, sizeof(t->nonce), "%llu", (unsigned long long)++s->nonce_seq);
 	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse r = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
 	r.system_version_info = version;
-	r.type_url = (char *)wf_xds_type_url(type);
+	r.type_url = (char *)wf_xds_type_url[type];
 	r.nonce = t->nonce;
 	r.n_resources = nc;
 	r.resources = rp;
@@ -350,7 +350,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 	if (rc < 0)
 		goto out;
 	wf_debug("ads: %s %s: sent delta %s: %u changed, %u removed (nonce %s)", s->node->id, s->peer,
-	         wf_xds_type_name(type), nc, nr, t->nonce);
+	         wf_xds_type_abbr[type], nc, nr, t->nonce);
 	/* the client now holds these versions (the removed names last: they point into known) */
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = nv_put(&t->known, v[i]->name, v[i]->hash);
@@ -433,7 +433,7 @@ static void ack(struct wf_ads_stream *s, struct tstate *t, int type, const char 
 		t->status = WF_ADS_NACK;
 		free(t->nack);
 		t->nack = strdup(e->message ? e->message : "");
-		wf_warn("ads: proxy %s (%s) rejected %s version %s: %s", s->node->id, s->peer, wf_xds_type_name(type),
+		wf_warn("ads: proxy %s (%s) rejected %s version %s: %s", s->node->id, s->peer, wf_xds_type_abbr[type],
 		        t->sent, t->nack ? t->nack : "");
 		return;
 	}
@@ -589,7 +589,7 @@ int wf_ads_syncz(const struct wf_ads *a, struct wf_jbuf *b)
 		for (int type = 0; type < WF_XDS_NTYPES; type++) {
 			const struct tstate *t = &s->t[type];
 			rc |= wf_jbuf_printf(b, ",\n  \"%s\": {\"status\": \"%s\", \"sent\": \"%s\", \"acked\": \"%s\"",
-			                     wf_xds_type_name(type), wf_ads_status_name(t->status), t->sent, t->acked);
+			                     wf_xds_type_abbr[type], wf_ads_status_name(t->status), t->sent, t->acked);
 			if (t->nack) {
 				rc |= wf_jbuf_puts(b, ", \"nack\": ");
 				rc |= wf_jbuf_put_jstr(b, t->nack, strlen(t->nack));

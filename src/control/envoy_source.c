@@ -102,7 +102,7 @@ static int load(struct wf_envoy_source *s, struct wf_cfgdoc **docp, struct item 
 		}
 		for (size_t j = 0; j < i; j++)
 			if (items[j].type == type && !strcmp(items[j].name, name)) {
-				wf_cfg_err(doc, err, errlen, m, field, "%s \"%s\" is defined twice", wf_xds_type_name(type), name);
+				wf_cfg_err(doc, err, errlen, m, field, "%s \"%s\" is defined twice", wf_xds_type_abbr[type], name);
 				break;
 			}
 		items[i] = (struct item){type, name, m};

@@ -9,24 +9,6 @@
 
 #define BUCKETS 4096
 
-static const char *const URLS[WF_XDS_NTYPES] = {
-	"type.googleapis.com/envoy.config.cluster.v3.Cluster",
-	"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-	"type.googleapis.com/envoy.config.listener.v3.Listener",
-	"type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-};
-static const char *const NAMES[WF_XDS_NTYPES] = {"CDS", "EDS", "LDS", "RDS"};
-
-const char *wf_xds_type_url(int t) { return t >= 0 && t < WF_XDS_NTYPES ? URLS[t] : "?"; }
-const char *wf_xds_type_name(int t) { return t >= 0 && t < WF_XDS_NTYPES ? NAMES[t] : "?"; }
-
-int wf_xds_type_of(const char *url)
-{
-	for (int t = 0; t < WF_XDS_NTYPES; t++)
-		if (!strcmp(url, URLS[t]))
-			return t;
-	return -1;
-}
 
 /* A snapshot generated in the current generation for one key. */
 struct entry {
@@ -39,7 +21,7 @@ struct wf_xds_cache {
 	struct wf_xds_generator gen;
 	uint64_t generation;
 	struct entry *entries;               /* this generation's snapshots */
-	struct wf_xds_res *table[BUCKETS];   /* every live resource, by hash */
+	struct wf_xds_packed *table[BUCKETS];   /* every live resource, by hash */
 	uint32_t n_res;
 };
 
@@ -113,12 +95,12 @@ struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config
 	return s;
 }
 
-static void res_unref(struct wf_xds_res *r)
+static void res_unref(struct wf_xds_packed *r)
 {
 	if (--r->refs)
 		return;
 	struct wf_xds_cache *c = r->cache;
-	struct wf_xds_res **pp = &c->table[r->hash % BUCKETS];
+	struct wf_xds_packed **pp = &c->table[r->hash % BUCKETS];
 	while (*pp != r)
 		pp = &(*pp)->hnext;
 	*pp = r->hnext;
@@ -129,16 +111,16 @@ static void res_unref(struct wf_xds_res *r)
 }
 
 /* The interned resource of these bytes (taken over when new), with a reference. */
-static struct wf_xds_res *intern(struct wf_xds_cache *c, int type, const char *name, uint8_t *bytes, size_t len)
+static struct wf_xds_packed *intern(struct wf_xds_cache *c, int type, const char *name, uint8_t *bytes, size_t len)
 {
 	uint64_t h = XXH64(bytes, len, 0);
-	for (struct wf_xds_res *r = c->table[h % BUCKETS]; r; r = r->hnext)
+	for (struct wf_xds_packed *r = c->table[h % BUCKETS]; r; r = r->hnext)
 		if (r->hash == h && r->type == type && r->len == len && !strcmp(r->name, name) && !memcmp(r->bytes, bytes, len)) {
 			free(bytes);
 			r->refs++;
 			return r;
 		}
-	struct wf_xds_res *r = calloc(1, sizeof(*r));
+	struct wf_xds_packed *r = calloc(1, sizeof(*r));
 	if (!r || !(r->name = strdup(name))) {
 		free(r);
 		free(bytes);
@@ -157,7 +139,7 @@ static struct wf_xds_res *intern(struct wf_xds_cache *c, int type, const char *n
 	return r;
 }
 
-static uint32_t set_lower(const struct wf_xds_set *s, const char *name)
+static uint32_t set_lower(const struct wf_xds_packed_set *s, const char *name)
 {
 	uint32_t lo = 0, hi = s->n;
 	while (lo < hi) {
@@ -170,7 +152,7 @@ static uint32_t set_lower(const struct wf_xds_set *s, const char *name)
 	return lo;
 }
 
-struct wf_xds_res *wf_xds_set_find(const struct wf_xds_set *s, const char *name)
+struct wf_xds_packed *wf_xds_packed_find(const struct wf_xds_packed_set *s, const char *name)
 {
 	uint32_t i = set_lower(s, name);
 	return i < s->n && !strcmp(s->r[i]->name, name) ? s->r[i] : NULL;
@@ -185,10 +167,10 @@ int wf_xds_snap_add(struct wf_xds_cache *c, struct wf_xds_snap *s, int type, con
 	if (!bytes)
 		return -ENOMEM;
 	protobuf_c_message_pack(m, bytes);
-	struct wf_xds_res *r = intern(c, type, name, bytes, len);
+	struct wf_xds_packed *r = intern(c, type, name, bytes, len);
 	if (!r)
 		return -ENOMEM;
-	struct wf_xds_set *set = &s->t[type];
+	struct wf_xds_packed_set *set = &s->t[type];
 	uint32_t i = set_lower(set, name);
 	if (i < set->n && !strcmp(set->r[i]->name, name)) {
 		res_unref(set->r[i]);
@@ -197,7 +179,7 @@ int wf_xds_snap_add(struct wf_xds_cache *c, struct wf_xds_snap *s, int type, con
 	}
 	if (set->n == set->cap) {
 		uint32_t cap = set->cap ? set->cap * 2 : 8;
-		struct wf_xds_res **q = realloc(set->r, cap * sizeof(*q));
+		struct wf_xds_packed **q = realloc(set->r, cap * sizeof(*q));
 		if (!q) {
 			res_unref(r);
 			return -ENOMEM;

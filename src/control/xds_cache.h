@@ -15,38 +15,29 @@
 #include <stdint.h>
 
 #include "envoy/config/core/v3/base.pb-c.h"
+#include "xds/types.h"
 
-/* The types ADS serves, in make-before-break push order. */
-enum wf_xds_type { WF_XDS_CDS, WF_XDS_EDS, WF_XDS_LDS, WF_XDS_RDS, WF_XDS_NTYPES };
-
-/* "type.googleapis.com/envoy.config.cluster.v3.Cluster", ... */
-const char *wf_xds_type_url(int type);
-/* "CDS", "EDS", "LDS", "RDS" */
-const char *wf_xds_type_name(int type);
-/* The type of a type URL, or -1. */
-int wf_xds_type_of(const char *url);
-
-struct wf_xds_res {
+struct wf_xds_packed {
 	uint32_t refs;
 	int type;
 	char *name;
 	uint8_t *bytes; size_t len;     /* the serialized message */
 	uint64_t hash;                  /* xxHash64 of the bytes */
 	char version[17];               /* hash in hex: the resource's version */
-	struct wf_xds_res *hnext;       /* the cache's table of distinct resources */
+	struct wf_xds_packed *hnext;       /* the cache's table of distinct resources */
 	struct wf_xds_cache *cache;
 };
 
 /* The resources of one type, sorted by name (names unique). */
-struct wf_xds_set {
-	struct wf_xds_res **r;
+struct wf_xds_packed_set {
+	struct wf_xds_packed **r;
 	uint32_t n, cap;
 };
 
 struct wf_xds_snap {
 	uint32_t refs;
 	uint64_t gen;
-	struct wf_xds_set t[WF_XDS_NTYPES];
+	struct wf_xds_packed_set t[WF_XDS_NTYPES];
 };
 
 struct wf_xds_cache;
@@ -80,6 +71,6 @@ int wf_xds_snap_add(struct wf_xds_cache *c, struct wf_xds_snap *s, int type, con
                     const ProtobufCMessage *m);
 void wf_xds_snap_unref(struct wf_xds_snap *s);
 /* A resource of the set by name, or NULL. */
-struct wf_xds_res *wf_xds_set_find(const struct wf_xds_set *s, const char *name);
+struct wf_xds_packed *wf_xds_packed_find(const struct wf_xds_packed_set *s, const char *name);
 
 #endif

@@ -206,7 +206,7 @@ static int sotw(struct client *c, int type, const char *const *names, const char
 		node.cluster = at + 1;
 	}
 	q.node = &node;
-	q.type_url = (char *)wf_xds_type_url(type);
+	q.type_url = (char *)wf_xds_type_url[type];
 	size_t n = 0;
 	while (names && names[n])
 		n++;
@@ -236,7 +236,7 @@ static int delta(struct client *c, int type, const char *const *sub, const char 
 	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry *ep = &e;
 	node.id = "proxy-d";
 	q.node = &node;
-	q.type_url = (char *)wf_xds_type_url(type);
+	q.type_url = (char *)wf_xds_type_url[type];
 	size_t n = 0;
 	while (sub && sub[n])
 		n++;
@@ -346,7 +346,7 @@ TEST(sotw_ack_and_unchanged_content_not_resent)
 	res_set(WF_XDS_EDS, "c1", "b");
 	change();
 	CHECK_EQ(c.n, 3);
-	CHECK(!strcmp(last(&c)->type_url, wf_xds_type_url(WF_XDS_EDS)));
+	CHECK(!strcmp(last(&c)->type_url, wf_xds_type_url[WF_XDS_EDS]));
 	CHECK(!strcmp(last(&c)->tags[0], "b"));
 	CHECK_EQ(wf_ads_stream_status(c.st, WF_XDS_EDS), WF_ADS_STALE);
 	CHECK_EQ(wf_ads_stream_status(c.st, WF_XDS_CDS), WF_ADS_SYNCED);
@@ -433,10 +433,10 @@ TEST(push_order_make_before_break)
 	res_set(WF_XDS_CDS, "c1", "b");
 	change();
 	CHECK_EQ(c.n, 8);
-	CHECK(!strcmp(c.r[4].type_url, wf_xds_type_url(WF_XDS_CDS)));
-	CHECK(!strcmp(c.r[5].type_url, wf_xds_type_url(WF_XDS_EDS)));
-	CHECK(!strcmp(c.r[6].type_url, wf_xds_type_url(WF_XDS_LDS)));
-	CHECK(!strcmp(c.r[7].type_url, wf_xds_type_url(WF_XDS_RDS)));
+	CHECK(!strcmp(c.r[4].type_url, wf_xds_type_url[WF_XDS_CDS]));
+	CHECK(!strcmp(c.r[5].type_url, wf_xds_type_url[WF_XDS_EDS]));
+	CHECK(!strcmp(c.r[6].type_url, wf_xds_type_url[WF_XDS_LDS]));
+	CHECK(!strcmp(c.r[7].type_url, wf_xds_type_url[WF_XDS_RDS]));
 	teardown(&c, NULL);
 }
 

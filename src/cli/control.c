@@ -283,8 +283,8 @@ int wf_cmd_control(int argc, char **argv)
 	}
 	if (wf_loop_init(&C.loop) < 0)
 		return 1;
-	C.cache = wf_xds_cache_new(gen);
-	C.ads = wf_ads_new(C.cache);
+	C.cache = wf_xds_cache_new(gen, 1);
+	C.ads = wf_ads_new(C.cache, NULL);
 	struct wf_grpc_server *gs = wf_grpc_server_new(&C.loop, METHODS, 2);
 	if (!C.cache || !C.ads || !gs)
 		return 1;

@@ -51,6 +51,7 @@ struct wf_ads_stream {
 
 struct wf_ads {
 	struct wf_xds_cache *cache;
+	struct wf_ads_hooks hooks;
 	struct wf_ads_stream *streams;
 	uint32_t n_streams;
 };
@@ -123,11 +124,14 @@ static void nv_clear(struct nvset *s)
 
 /* ---- the server ----------------------------------------------------------------------------- */
 
-struct wf_ads *wf_ads_new(struct wf_xds_cache *cache)
+struct wf_ads *wf_ads_new(struct wf_xds_cache *cache, const struct wf_ads_hooks *hooks)
 {
 	struct wf_ads *a = calloc(1, sizeof(*a));
-	if (a)
-		a->cache = cache;
+	if (!a)
+		return NULL;
+	a->cache = cache;
+	if (hooks)
+		a->hooks = *hooks;
 	return a;
 }
 
@@ -163,8 +167,11 @@ void wf_ads_stream_free(struct wf_ads_stream *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	a->n_streams--;
-	if (s->node)
+	if (s->node) {
 		wf_debug("ads: proxy %s (%s) disconnected", s->node->id, s->peer);
+		if (a->hooks.gone)
+			a->hooks.gone(a->hooks.ctx, s->node);
+	}
 	for (int t = 0; t < WF_XDS_NTYPES; t++) {
 		nv_clear(&s->t[t].subs);
 		nv_clear(&s->t[t].known);
@@ -420,6 +427,8 @@ static int take_node(struct wf_ads_stream *s, Envoy__Config__Core__V3__Node **no
 	}
 	s->node = *node;
 	*node = NULL; /* the request gives it up */
+	if (s->a->hooks.connected)
+		s->a->hooks.connected(s->a->hooks.ctx, s->node);
 	s->snap = wf_xds_cache_get(s->a->cache, s->node);
 	wf_info("ads: proxy %s (cluster %s) connected from %s (%s)", s->node->id, s->node->cluster, s->peer,
 	        s->delta ? "delta" : "state of the world");

@@ -37,7 +37,17 @@ struct wf_ads_io {
 };
 #define WF_ADS_WATERMARK (256 * 1024)
 
-struct wf_ads *wf_ads_new(struct wf_xds_cache *cache);
+/* What the server tells its owner of proxies (each may be NULL): a stream's node arrived
+ * (called before the stream's first snapshot is taken, so that the owner can register the
+ * proxy and invalidate the cache first), and a stream that had one ended. */
+struct wf_ads_hooks {
+	void (*connected)(void *ctx, const Envoy__Config__Core__V3__Node *node);
+	void (*gone)(void *ctx, const Envoy__Config__Core__V3__Node *node);
+	void *ctx;
+};
+
+/* hooks: copied; NULL for none. */
+struct wf_ads *wf_ads_new(struct wf_xds_cache *cache, const struct wf_ads_hooks *hooks);
 /* Free the server (streams must be freed first). */
 void wf_ads_free(struct wf_ads *a);
 

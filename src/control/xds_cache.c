@@ -10,27 +10,32 @@
 #define BUCKETS 4096
 
 
-/* A snapshot generated in the current generation for one key. */
+/* A snapshot generated in the current generation for one part and key. */
 struct entry {
+	uint32_t part;
 	char *key;
 	struct wf_xds_snap *snap;
 	struct entry *next;
 };
 
 struct wf_xds_cache {
-	struct wf_xds_generator gen;
+	struct wf_xds_generator gen[WF_XDS_MAX_PARTS];
+	uint32_t n_gen;
 	uint64_t generation;
 	struct entry *entries;               /* this generation's snapshots */
 	struct wf_xds_packed *table[BUCKETS];   /* every live resource, by hash */
 	uint32_t n_res;
 };
 
-struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gen)
+struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gens, uint32_t n)
 {
+	if (!n || n > WF_XDS_MAX_PARTS)
+		return NULL;
 	struct wf_xds_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->gen = *gen;
+	memcpy(c->gen, gens, n * sizeof(*gens));
+	c->n_gen = n;
 	c->generation = 1;
 	return c;
 }
@@ -63,13 +68,15 @@ void wf_xds_cache_invalidate(struct wf_xds_cache *c)
 uint64_t wf_xds_cache_gen(const struct wf_xds_cache *c) { return c->generation; }
 uint32_t wf_xds_cache_resources(const struct wf_xds_cache *c) { return c->n_res; }
 
-struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config__Core__V3__Node *node)
+/* Part `part`'s snapshot for node, generated once per key and generation. */
+static struct wf_xds_snap *part_get(struct wf_xds_cache *c, uint32_t part, const Envoy__Config__Core__V3__Node *node)
 {
+	const struct wf_xds_generator *g = &c->gen[part];
 	char key[512] = "";
-	if (c->gen.key)
-		c->gen.key(c->gen.ctx, node, key, sizeof(key));
+	if (g->key)
+		g->key(g->ctx, node, key, sizeof(key));
 	for (struct entry *e = c->entries; e; e = e->next)
-		if (!strcmp(e->key, key)) {
+		if (e->part == part && !strcmp(e->key, key)) {
 			e->snap->refs++;
 			return e->snap;
 		}
@@ -82,16 +89,72 @@ struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config
 	}
 	s->refs = 1;
 	s->gen = c->generation;
-	if (c->gen.generate(c->gen.ctx, node, c, s) < 0) {
+	if (g->generate(g->ctx, node, c, s) < 0) {
 		wf_xds_snap_unref(s);
 		free(e->key);
 		free(e);
 		return NULL;
 	}
+	e->part = part;
 	e->snap = s;
 	e->next = c->entries;
 	c->entries = e;
 	s->refs++;
+	return s;
+}
+
+/* The union of the parts' sets of one type (each sorted by name) into out. */
+static int merge_type(struct wf_xds_packed_set *out, struct wf_xds_snap *const *parts, uint32_t n, int type)
+{
+	uint32_t total = 0, at[WF_XDS_MAX_PARTS] = {0};
+	for (uint32_t p = 0; p < n; p++)
+		total += parts[p]->t[type].n;
+	if (!total)
+		return 0;
+	if (!(out->r = malloc(total * sizeof(*out->r))))
+		return -ENOMEM;
+	out->cap = total;
+	for (;;) {
+		int best = -1;
+		for (uint32_t p = 0; p < n; p++)
+			if (at[p] < parts[p]->t[type].n &&
+			    (best < 0 || strcmp(parts[p]->t[type].r[at[p]]->name, parts[best]->t[type].r[at[best]]->name) < 0))
+				best = (int)p;
+		if (best < 0)
+			return 0;
+		struct wf_xds_packed *r = parts[best]->t[type].r[at[best]++];
+		if (out->n && !strcmp(out->r[out->n - 1]->name, r->name))
+			continue; /* the same name from a later part: the first one's stays */
+		r->refs++;
+		out->r[out->n++] = r;
+	}
+}
+
+struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config__Core__V3__Node *node)
+{
+	struct wf_xds_snap *parts[WF_XDS_MAX_PARTS];
+	for (uint32_t p = 0; p < c->n_gen; p++)
+		if (!(parts[p] = part_get(c, p, node))) {
+			while (p--)
+				wf_xds_snap_unref(parts[p]);
+			return NULL;
+		}
+	if (c->n_gen == 1)
+		return parts[0];
+	struct wf_xds_snap *s = calloc(1, sizeof(*s));
+	int rc = s ? 0 : -ENOMEM;
+	if (s) {
+		s->refs = 1;
+		s->gen = c->generation;
+		for (int t = 0; t < WF_XDS_NTYPES && !rc; t++)
+			rc = merge_type(&s->t[t], parts, c->n_gen, t);
+	}
+	for (uint32_t p = 0; p < c->n_gen; p++)
+		wf_xds_snap_unref(parts[p]);
+	if (rc < 0) {
+		wf_xds_snap_unref(s);
+		return NULL;
+	}
 	return s;
 }
 

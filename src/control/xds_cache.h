@@ -54,13 +54,19 @@ struct wf_xds_generator {
 	void *ctx;
 };
 
-struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gen);
+/* A cache over n generators (1..WF_XDS_MAX_PARTS), each one part of every proxy's content with
+ * its own key: the outbound half of a sidecar's resources is the same for every proxy of a
+ * namespace, the inbound half is its own, so each half is generated once per distinct key
+ * and a proxy gets the union (names are unique across parts; the first part's wins). The
+ * generators are copied. */
+#define WF_XDS_MAX_PARTS 4
+struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gens, uint32_t n);
 void wf_xds_cache_free(struct wf_xds_cache *c);
 /* The input changed: the next wf_xds_cache_get generates again. */
 void wf_xds_cache_invalidate(struct wf_xds_cache *c);
 uint64_t wf_xds_cache_gen(const struct wf_xds_cache *c);
 /* The resources for node at the current generation (a reference: wf_xds_snap_unref), or
- * NULL when the generator failed. */
+ * NULL when a generator failed. */
 struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config__Core__V3__Node *node);
 /* Distinct resources alive (for tests and status). */
 uint32_t wf_xds_cache_resources(const struct wf_xds_cache *c);

@@ -77,6 +77,22 @@ static void key_cluster(void *ctx, const Envoy__Config__Core__V3__Node *node, ch
 
 static struct wf_xds_generator GEN = {.name = "test", .generate = gen_or_fail};
 
+/* what the hooks heard: "+ID" when a proxy's node arrived, "-ID" when its stream ended */
+static char heard[256];
+static int generated_when_heard = -1;
+static void hook(const char *sign, const Envoy__Config__Core__V3__Node *node)
+{
+	size_t n = strlen(heard);
+	snprintf(heard + n, sizeof(heard) - n, "%s%s%s", n ? " " : "", sign, node->id);
+}
+static void on_connected(void *ctx, const Envoy__Config__Core__V3__Node *node)
+{
+	generated_when_heard = generated;
+	hook("+", node);
+}
+static void on_gone(void *ctx, const Envoy__Config__Core__V3__Node *node) { hook("-", node); }
+static const struct wf_ads_hooks HOOKS = {.connected = on_connected, .gone = on_gone};
+
 /* ---- a fake transport: responses are decoded and kept ---------------------------------------- */
 
 #define MAXR 16
@@ -161,8 +177,8 @@ static void setup(void)
 	res_set(WF_XDS_LDS, "l1", "a");
 	res_set(WF_XDS_RDS, "r1", "a");
 	res_set(WF_XDS_RDS, "r2", "a");
-	cache = wf_xds_cache_new(&GEN);
-	ads = wf_ads_new(cache);
+	cache = wf_xds_cache_new(&GEN, 1);
+	ads = wf_ads_new(cache, &HOOKS);
 }
 
 static void teardown(struct client *a, struct client *b)
@@ -471,6 +487,23 @@ TEST(first_request_needs_a_node)
 	teardown(&c, NULL);
 }
 
+TEST(hooks_hear_proxies_come_and_go)
+{
+	struct client a;
+	heard[0] = 0;
+	setup();
+	open_client(&a, 0);
+	CHECK_EQ(sotw(&a, WF_XDS_CDS, NULL, NULL, NULL, NULL, ""), 3); /* no node: never heard of */
+	wf_ads_stream_free(a.st);
+	open_client(&a, 0);
+	CHECK_EQ(sotw(&a, WF_XDS_CDS, NULL, NULL, NULL, NULL, "p-a"), 0);
+	CHECK_EQ(sotw(&a, WF_XDS_LDS, NULL, NULL, NULL, NULL, "p-a"), 0); /* once per stream */
+	CHECK(!strcmp(heard, "+p-a"));
+	CHECK_EQ(generated_when_heard, 0); /* heard before the stream's first snapshot */
+	teardown(&a, NULL);
+	CHECK(!strcmp(heard, "+p-a -p-a"));
+}
+
 TEST(cache_shares_resources_between_proxies)
 {
 	struct client a, b;
@@ -622,6 +655,80 @@ TEST(delta_initial_versions_and_nack)
 	teardown(&c, &d);
 }
 
+/* Two parts: a shared half keyed by cluster, and a per-proxy half keyed by node id. */
+static int shared_runs, own_runs;
+
+static int gen_shared(void *ctx, const Envoy__Config__Core__V3__Node *node, struct wf_xds_cache *c,
+                      struct wf_xds_snap *s)
+{
+	shared_runs++;
+	Envoy__Config__Listener__V3__Listener l = ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+	l.name = "outbound";
+	l.stat_prefix = node->cluster;
+	if (wf_xds_snap_add(c, s, WF_XDS_CDS, "b-shared", &l.base) < 0 ||
+	    wf_xds_snap_add(c, s, WF_XDS_CDS, "same", &l.base) < 0)
+		return -1;
+	return 0;
+}
+
+static int gen_own(void *ctx, const Envoy__Config__Core__V3__Node *node, struct wf_xds_cache *c, struct wf_xds_snap *s)
+{
+	own_runs++;
+	Envoy__Config__Listener__V3__Listener l = ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+	l.name = "inbound";
+	l.stat_prefix = node->id;
+	if (wf_xds_snap_add(c, s, WF_XDS_CDS, "a-own", &l.base) < 0 || wf_xds_snap_add(c, s, WF_XDS_CDS, "c-own", &l.base) < 0 ||
+	    wf_xds_snap_add(c, s, WF_XDS_CDS, "same", &l.base) < 0 || wf_xds_snap_add(c, s, WF_XDS_LDS, node->id, &l.base) < 0)
+		return -1;
+	return 0;
+}
+
+static void key_id(void *ctx, const Envoy__Config__Core__V3__Node *node, char *out, size_t n)
+{
+	snprintf(out, n, "%s", node->id);
+}
+
+TEST(cache_parts_are_generated_once_per_key_and_merged)
+{
+	struct wf_xds_generator parts[2] = {
+		{.name = "shared", .key = key_cluster, .generate = gen_shared},
+		{.name = "own", .key = key_id, .generate = gen_own},
+	};
+	struct wf_xds_cache *c = wf_xds_cache_new(parts, 2);
+	Envoy__Config__Core__V3__Node n1 = ENVOY__CONFIG__CORE__V3__NODE__INIT, n2 = n1;
+	n1.id = "p1";
+	n2.id = "p2";
+	n1.cluster = n2.cluster = "ns";
+	shared_runs = own_runs = 0;
+	struct wf_xds_snap *s1 = wf_xds_cache_get(c, &n1), *s2 = wf_xds_cache_get(c, &n2);
+	CHECK(s1 && s2);
+	CHECK_EQ(shared_runs, 1); /* one namespace: the shared half once */
+	CHECK_EQ(own_runs, 2);
+	/* the union, sorted by name; a name in both parts is the first part's */
+	CHECK_EQ(s1->t[WF_XDS_CDS].n, 4);
+	const char *want[] = {"a-own", "b-shared", "c-own", "same"};
+	for (unsigned i = 0; i < 4; i++)
+		CHECK(!strcmp(s1->t[WF_XDS_CDS].r[i]->name, want[i]));
+	CHECK(s1->t[WF_XDS_CDS].r[3] == wf_xds_packed_find(&s2->t[WF_XDS_CDS], "same")); /* shared: one copy */
+	CHECK(s1->t[WF_XDS_CDS].r[0] != s2->t[WF_XDS_CDS].r[0]);                         /* each proxy's own */
+	CHECK_EQ(s1->t[WF_XDS_LDS].n, 1);
+	CHECK(!strcmp(s2->t[WF_XDS_LDS].r[0]->name, "p2"));
+	/* the same generation again: nothing is generated */
+	struct wf_xds_snap *again = wf_xds_cache_get(c, &n1);
+	CHECK_EQ(shared_runs, 1);
+	CHECK_EQ(own_runs, 2);
+	wf_xds_snap_unref(again);
+	/* a new generation generates again */
+	wf_xds_cache_invalidate(c);
+	again = wf_xds_cache_get(c, &n1);
+	CHECK_EQ(shared_runs, 2);
+	CHECK_EQ(own_runs, 3);
+	wf_xds_snap_unref(again);
+	wf_xds_snap_unref(s1);
+	wf_xds_snap_unref(s2);
+	wf_xds_cache_free(c);
+}
+
 TEST_MAIN("control.ads",
           T(sotw_wildcard_cds_lds),
           T(sotw_explicit_names_rds_eds),
@@ -632,8 +739,10 @@ TEST_MAIN("control.ads",
           T(push_order_make_before_break),
           T(push_waits_for_a_slow_client),
           T(first_request_needs_a_node),
+          T(hooks_hear_proxies_come_and_go),
           T(cache_shares_resources_between_proxies),
           T(cache_key_scopes_content_and_failures_send_nothing),
+          T(cache_parts_are_generated_once_per_key_and_merged),
           T(syncz_lists_streams),
           T(delta_wildcard_changes_and_removals),
           T(delta_explicit_subscribe_unsubscribe),

@@ -184,6 +184,20 @@ static int string_map(struct parse *p, const yaml_node_t *n, const char *where, 
 	return 0;
 }
 
+/* A key that appears twice in one YAML map (libyaml keeps both): 1 after reporting it. */
+static int repeated_key(struct parse *p, const yaml_node_t *map, const yaml_node_pair_t *pr, const char *where)
+{
+	const char *k = sc(node(p, pr->key));
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; k && q < pr; q++) {
+		const char *qk = sc(node(p, q->key));
+		if (qk && !strcmp(qk, k)) {
+			perr(p, node(p, pr->key), where, "field '%s' is set twice", k);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int read_metadata(struct parse *p, const yaml_node_t *n, const char *where,
                          struct wf_istio_obj *o)
 {
@@ -200,6 +214,8 @@ static int read_metadata(struct parse *p, const yaml_node_t *n, const char *wher
 			perr(p, kn, where, "field names must be strings");
 			return -1;
 		}
+		if (repeated_key(p, n, pr, where))
+			return -1;
 		if (!strcmp(k, "name") || !strcmp(k, "namespace")) {
 			const char *v = sc(vn);
 			if (!v || !*v) {
@@ -212,7 +228,7 @@ static int read_metadata(struct parse *p, const yaml_node_t *n, const char *wher
 				     ns ? ", at most 63" : " and '.'");
 				return -1;
 			}
-			char **dst = k[4] ? &o->ns : &o->name;
+			char **dst = ns ? &o->ns : &o->name;
 			free(*dst);
 			*dst = strdup(v);
 		} else if (!strcmp(k, "labels")) {
@@ -275,6 +291,8 @@ static void read_object(struct parse *p, yaml_node_t *n, const char *where, int 
 			perr(p, kn, where, "field names must be strings");
 			return;
 		}
+		if (repeated_key(p, n, pr, where))
+			return;
 		yaml_node_t **slot = !strcmp(k, "apiVersion") ? &api : !strcmp(k, "kind") ? &kind
 		                   : !strcmp(k, "metadata") ? &meta : !strcmp(k, "spec") ? &spec
 		                   : !strcmp(k, "items") ? &items : NULL;
@@ -348,15 +366,18 @@ static void read_object(struct parse *p, yaml_node_t *n, const char *where, int 
 	if (!o->ns)
 		o->ns = strdup("default");
 	o->doc = wf_cfgdoc_new(p->path);
+	if (o->doc)
+		wf_cfgdoc_use_json_names(o->doc);
 	snprintf(at, sizeof(at), "%s%sspec", where, *where ? "." : "");
 	char err[1024];
 	int r;
-	if (spec) {
+	if (spec && !(spec->type == YAML_SCALAR_NODE && spec->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	              (!*sc(spec) || !strcmp(sc(spec), "null") || !strcmp(sc(spec), "~")))) {
 		r = wf_yaml_load_node(o->doc, kinds[k].d, (struct yaml_document_s *)p->y, (struct yaml_node_s *)spec,
 		                      at, err, sizeof(err));
 	} else {
-		/* no spec: an empty one (validation says what it lacks) */
-		yaml_node_t fake = {.type = YAML_MAPPING_NODE, .start_mark = n->start_mark};
+		/* no spec (or `spec:` with nothing): an empty one, validation says what it lacks */
+		yaml_node_t fake = {.type = YAML_MAPPING_NODE, .start_mark = spec ? spec->start_mark : n->start_mark};
 		r = wf_yaml_load_node(o->doc, kinds[k].d, (struct yaml_document_s *)p->y, (struct yaml_node_s *)&fake,
 		                      at, err, sizeof(err));
 	}

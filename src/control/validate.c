@@ -54,8 +54,10 @@ static void verr(struct vctx *c, const void *msg, const char *field, long idx, c
 	if (!(elem && wf_cfgdoc_pos(doc, elem, 0, &line, &col)) &&
 	    !(fd && wf_cfgdoc_pos(doc, msg, fd->id, &line, &col)))
 		wf_cfgdoc_pos(doc, msg, 0, &line, &col);
-	char path[1024], text[768];
+	char path[1024], text[768], shown[128];
 	const char *mp = wf_cfgdoc_path(doc, msg);
+	if (field)
+		field = wf_cfgdoc_field_name(doc, msg, field, shown, sizeof(shown));
 	int k = snprintf(path, sizeof(path), "%s%s%s", mp, field && *mp ? "." : "", field ? field : "");
 	if (idx >= 0 && k > 0 && (size_t)k < sizeof(path))
 		snprintf(path + k, sizeof(path) - (size_t)k, "[%ld]", idx);
@@ -264,19 +266,35 @@ static void headers(struct vctx *c, const I(Headers) *h)
 	}
 }
 
-/* weights: each >= 0; with several destinations, a total above 0 (traffic splits by weight/total) */
-static void weights(struct vctx *c, const void *parent, const char *field, size_t n, const int32_t *w,
-                    const void *const *msgs)
+/* Weights: each >= 0; with several destinations, a total above 0 (traffic splits by
+ * weight/total). Called once per destination (msg: the destination entry), then once with
+ * msg NULL to conclude about the list (`parent`.`field`). */
+struct weights {
+	size_t n;
+	int64_t total;
+};
+
+static void weight_of(struct vctx *c, struct weights *w, const void *msg, int32_t weight)
 {
-	int64_t total = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (w[i] < 0)
-			verr(c, msgs[i], "weight", -1, NULL, "weight %d is negative", w[i]);
-		else
-			total += w[i];
-	}
-	if (n > 1 && total == 0)
+	w->n++;
+	if (weight < 0)
+		verr(c, msg, "weight", -1, NULL, "weight %d is negative", weight);
+	else
+		w->total += weight;
+}
+
+static void weights_done(struct vctx *c, const struct weights *w, const void *parent, const char *field)
+{
+	if (w->n > 1 && w->total == 0)
 		verr(c, parent, field, -1, NULL, "the destinations' weights add up to 0: give at least one a positive weight");
+}
+
+/* exportTo: "." (this namespace), "*" (all) or namespace names */
+static void export_to(struct vctx *c, const void *msg, size_t n, char *const *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], ".") && strcmp(v[i], "*") && !wf_istio_dns1123_label(v[i], 63))
+			verr(c, msg, "export_to", (long)i, &v[i], "'%s' is not '.', '*' or a namespace", v[i]);
 }
 
 /* ---- VirtualService ------------------------------------------------------------------- */
@@ -402,19 +420,17 @@ static void http_route(struct vctx *c, const I(HTTPRoute) *r)
 		verr(c, r, "direct_response", -1, NULL, "an HTTP route cannot have both route and directResponse");
 	if (redirect && direct)
 		verr(c, r, "direct_response", -1, NULL, "an HTTP route cannot have both redirect and directResponse");
-	if (r->rewrite && redirect)
-		verr(c, r, "rewrite", -1, NULL, "rewrite cannot be used with redirect");
+	if (r->rewrite && (redirect || direct))
+		verr(c, r, "rewrite", -1, NULL, "rewrite cannot be used with %s", redirect ? "redirect" : "directResponse");
 	for (size_t i = 0; i < r->n_match; i++)
 		http_match(c, r->match[i]);
-	int32_t w[r->n_route ? r->n_route : 1];
-	const void *wm[r->n_route ? r->n_route : 1];
+	struct weights w = {0};
 	for (size_t i = 0; i < r->n_route; i++) {
 		destination(c, r->route[i]->destination, r->route[i], "destination");
 		headers(c, r->route[i]->headers);
-		w[i] = r->route[i]->weight;
-		wm[i] = r->route[i];
+		weight_of(c, &w, r->route[i], r->route[i]->weight);
 	}
-	weights(c, r, "route", r->n_route, w, wm);
+	weights_done(c, &w, r, "route");
 	duration(c, r, "timeout", r->timeout);
 	if (r->retries) {
 		if (r->retries->attempts < 0)
@@ -479,14 +495,12 @@ static void l4_routes(struct vctx *c, const void *r, size_t n, I(RouteDestinatio
 		verr(c, r, "route", -1, NULL, "at least one route destination is required");
 		return;
 	}
-	int32_t w[n];
-	const void *wm[n];
+	struct weights w = {0};
 	for (size_t i = 0; i < n; i++) {
 		destination(c, route[i]->destination, route[i], "destination");
-		w[i] = route[i]->weight;
-		wm[i] = route[i];
+		weight_of(c, &w, route[i], route[i]->weight);
 	}
-	weights(c, r, "route", n, w, wm);
+	weights_done(c, &w, r, "route");
 }
 
 static void subnets(struct vctx *c, const void *m, size_t n, char *const *v)
@@ -535,6 +549,7 @@ static void virtual_service(struct vctx *c, const I(VirtualService) *vs)
 		else if (!wf_istio_wildcard_host(h) && !wf_istio_ip(h))
 			verr(c, vs, "hosts", (long)i, &vs->hosts[i], "'%s' is not a valid host (a DNS name, \"*.\" + a name, or an IP address)", h);
 	}
+	export_to(c, vs, vs->n_export_to, vs->export_to);
 	if (!vs->n_http && !vs->n_tcp && !vs->n_tls)
 		verr(c, vs, NULL, -1, NULL, "http, tcp or tls routes are required");
 	for (size_t i = 0; i < vs->n_http; i++)
@@ -715,6 +730,7 @@ static void destination_rule(struct vctx *c, const I(DestinationRule) *dr)
 		verr(c, dr, "host", -1, NULL, "a host is required");
 	else if (!wf_istio_wildcard_host(dr->host))
 		verr(c, dr, "host", -1, NULL, "'%s' is not a valid host", dr->host);
+	export_to(c, dr, dr->n_export_to, dr->export_to);
 	traffic_policy(c, dr->traffic_policy);
 	for (size_t i = 0; i < dr->n_subsets; i++) {
 		const I(Subset) *s = dr->subsets[i];
@@ -816,10 +832,7 @@ static void service_entry(struct vctx *c, const I(ServiceEntry) *se)
 	}
 	for (size_t i = 0; i < se->n_endpoints; i++)
 		workload_ports(c, se->endpoints[i], se);
-	for (size_t i = 0; i < se->n_export_to; i++)
-		if (strcmp(se->export_to[i], ".") && strcmp(se->export_to[i], "*") &&
-		    !wf_istio_dns1123_label(se->export_to[i], 63))
-			verr(c, se, "export_to", (long)i, &se->export_to[i], "'%s' is not '.', '*' or a namespace", se->export_to[i]);
+	export_to(c, se, se->n_export_to, se->export_to);
 }
 
 /* ---- Gateway, Sidecar ----------------------------------------------------------------- */

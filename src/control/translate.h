@@ -37,6 +37,15 @@ typedef void (*wf_translate_emit)(void *ctx, const char *type_url, const char *n
 int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx,
                  char *err, size_t errlen, void (*warn)(void *ctx, const char *msg));
 
+/* Would this object translate? A DestinationRule's policies (every port level and subset), a
+ * VirtualService's HTTP routes (every match), a Gateway's servers, a Sidecar's ingress are
+ * translated alone, as for any proxy, and what wf_translate would refuse is refused here:
+ * 0, or -EINVAL with err "FILE:LINE:COL: Kind NS/NAME: ...". For a store to refuse, file by
+ * file, what no proxy could be given (keeping the file's last good objects), instead of every
+ * proxy's translation failing on it. */
+struct wf_istio_obj;
+int wf_translate_check(const struct wf_istio_obj *o, char *err, size_t errlen);
+
 /* The resources of sidecar p as one static Bootstrap (*out, free with wf_proto_free): EDS
  * clusters become STATIC with their endpoints inline, rds becomes route_config; with an admin
  * listener on 127.0.0.1:admin_port unless 0; strict: validate_clusters on, so a route to a

@@ -508,6 +508,37 @@ static int inbound(struct wf_tx *t)
 	return 0;
 }
 
+int wf_tx_check_dr(struct wf_tx *t, const struct wf_mesh_dr *dr)
+{
+	/* a service of that host with each port the rule names, and one more (HTTP2, so that the
+	 * HTTP/2 options are built too) */
+	const TrafficPolicy *tps[64];
+	size_t n_tps = 0;
+	tps[n_tps++] = dr->dr->traffic_policy;
+	for (size_t i = 0; i < dr->dr->n_subsets && n_tps < 64; i++)
+		tps[n_tps++] = dr->dr->subsets[i]->traffic_policy;
+	struct wf_mesh_port ports[65] = {{.number = 1, .name = "grpc", .protocol = "GRPC", .proto = WF_MP_GRPC}};
+	size_t n_ports = 1;
+	for (size_t i = 0; i < n_tps; i++)
+		for (size_t k = 0; tps[i] && k < tps[i]->n_port_level_settings && n_ports < 65; k++)
+			if (tps[i]->port_level_settings[k]->port)
+				ports[n_ports++] = (struct wf_mesh_port){.number = tps[i]->port_level_settings[k]->port->number,
+				                                         .name = "http", .protocol = "HTTP", .proto = WF_MP_HTTP};
+	struct wf_service s = {.host = dr->host, .ns = dr->ns, .se_name = "", .ports = ports, .n_ports = n_ports,
+	                       .resolution = ISTIO__NETWORKING__V1ALPHA3__SERVICE_ENTRY__RESOLUTION__STATIC};
+	for (size_t p = 0; p < n_ports; p++)
+		for (size_t k = 0; k <= dr->dr->n_subsets; k++) {
+			Cla *cla;
+			Cluster *c = outbound(t, &s, &ports[p], dr, k ? dr->dr->subsets[k - 1] : NULL, &cla);
+			if (!c)
+				return -1;
+			wf_proto_free(&c->base);
+			if (cla)
+				wf_proto_free(&cla->base);
+		}
+	return 0;
+}
+
 int wf_tx_clusters(struct wf_tx *t)
 {
 	Cla **clas = NULL;

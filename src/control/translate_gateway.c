@@ -242,6 +242,25 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 	return add_vhosts(t, g, s, rc);
 }
 
+int wf_tx_check_gateway(struct wf_tx *t, const struct wf_mesh_gateway *g)
+{
+	struct wf_tx_out o = {0};
+	char *name = wf_xfmt("%s/%s", g->ns, g->name);
+	t->gateway = name;
+	int rc = 0;
+	for (size_t s = 0; s < g->gw->n_servers && rc == 0; s++)
+		rc = server(t, g, s, &o);
+	t->gateway = NULL;
+	free(name);
+	for (size_t i = 0; i < o.n_l; i++)
+		wf_proto_free(&o.l[i]->base);
+	for (size_t i = 0; i < o.n_rc; i++)
+		wf_proto_free(&o.rc[i]->base);
+	free(o.l);
+	free(o.rc);
+	return rc;
+}
+
 int wf_tx_gateways(struct wf_tx *t, struct wf_tx_out *o)
 {
 	for (size_t i = 0; i < t->m->n_gws; i++) {

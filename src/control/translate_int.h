@@ -60,6 +60,7 @@ struct wf_tx {
 	const struct wf_mesh_sidecar *sidecar;  /* the Sidecar that applies, or NULL */
 	unsigned parts;                         /* WF_TX_OUTBOUND | WF_TX_INBOUND */
 	const char *gateway;                    /* "NS/NAME" of the Gateway being served, NULL: mesh */
+	int check;                              /* wf_translate_check: every match applies */
 };
 
 /* Listeners and route configurations being produced: emitted LDS first, then RDS. */
@@ -111,6 +112,10 @@ Envoy__Config__Listener__V3__Filter *wf_tx_network_filter(const char *name, Prot
 Envoy__Config__Listener__V3__Listener *wf_tx_listener(const char *ip, uint32_t port, ProtobufCMessage *cfg,
                                                       const char *filter_name);
 #define WF_HCM_NAME "envoy.filters.network.http_connection_manager"
+/* Translate one object alone, for wf_translate_check (translate_check.c): 0 or <0 with t->err. */
+int wf_tx_check_dr(struct wf_tx *t, const struct wf_mesh_dr *dr);
+int wf_tx_check_vs(struct wf_tx *t, const struct wf_mesh_vs *v);
+int wf_tx_check_gateway(struct wf_tx *t, const struct wf_mesh_gateway *g);
 /* Gateways (translate_gateway.c): a router proxy's listeners and routes. */
 int wf_tx_gateways(struct wf_tx *t, struct wf_tx_out *o);
 /* A router's virtual host for host on port, with the routes of the VirtualServices bound to

@@ -561,6 +561,8 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v)
 /* Does match m apply to this proxy and port (port, gateways, sourceLabels, sourceNamespace)? */
 static int match_applies(struct wf_tx *t, const struct vsctx *c, const HTTPMatch *m, uint32_t port)
 {
+	if (t->check)
+		return 1;
 	if (m->port && m->port != port)
 		return 0;
 	if (m->n_gateways) {
@@ -764,6 +766,18 @@ static VirtualHost *virtual_host(struct wf_tx *t, const struct wf_service *s, ui
 		free(cl);
 	}
 	return vh;
+}
+
+int wf_tx_check_vs(struct wf_tx *t, const struct wf_mesh_vs *v)
+{
+	VirtualHost *vh = XNEW(VirtualHost, envoy__config__route__v3__virtual_host__descriptor);
+	int rc = 0;
+	for (size_t k = 0; k < v->vs->n_http && rc == 0; k++) {
+		struct vsctx c = {v, k};
+		rc = http_route(t, &c, v->vs->http[k], 80, vh);
+	}
+	wf_proto_free(&vh->base);
+	return rc;
 }
 
 VirtualHost *wf_tx_gateway_vhost(struct wf_tx *t, const char *host, uint32_t port)

@@ -816,6 +816,64 @@ TEST(refusals)
 	}
 }
 
+/* An object that no proxy could be given is refused alone, with where it is. */
+TEST(check_objects)
+{
+	static const struct { const char *yaml, *want; } cases[] = {
+	    {"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: default}\n"
+	     "spec:\n  host: reviews\n  subsets:\n  - name: v1\n    labels: {version: v1}\n"
+	     "    trafficPolicy:\n      portLevelSettings:\n      - port: {number: 8443}\n"
+	     "        tls: {mode: ISTIO_MUTUAL}\n",
+	     ":12:15: DestinationRule default/r subset v1: trafficPolicy.tls.mode ISTIO_MUTUAL"},
+	    {"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\n"
+	     "spec:\n  hosts: [ratings]\n  http:\n  - match: [{port: 9999, sourceLabels: {app: nobody}}]\n"
+	     "    route: [{destination: {host: ratings}}]\n    fault: {abort: {grpcStatus: UNAVAILABLE}}\n",
+	     "VirtualService default/v: http[0].fault.abort: only httpStatus"},
+	    {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"
+	     "spec:\n  selector: {app: gw}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n"
+	     "    hosts: ['*']\n    tls: {mode: SIMPLE, credentialName: my-secret}\n",
+	     "Gateway default/gw: servers[0].tls: give serverCertificate and privateKey"},
+	    {"apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s, namespace: default}\n"
+	     "spec:\n  ingress:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+	     "    defaultEndpoint: unix:///var/run/app.sock\n",
+	     "Sidecar default/s: ingress defaultEndpoint 'unix:///var/run/app.sock': unix sockets are not supported"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/wf-test-check-%d.yaml", getpid());
+		FILE *f = fopen(path, "w");
+		fputs(cases[i].yaml, f);
+		fclose(f);
+		struct wf_errs e = {0};
+		size_t n = 0;
+		struct wf_istio_obj **objs = wf_istio_parse_file(path, &n, &e);
+		unlink(path);
+		CHECK_EQ(e.n, 0);
+		CHECK_EQ(n, 1);
+		char err[512] = "";
+		int rc = wf_translate_check(objs[0], err, sizeof(err));
+		wf_istio_objs_free(objs, n);
+		if (!strstr(err, cases[i].want))
+			printf("  case %zu: %s\n", i, err);
+		CHECK(rc < 0 && strstr(err, cases[i].want) && !strncmp(err, path, strlen(path)));
+	}
+	/* what the mesh's own objects hold translates */
+	struct wf_errs e = {0};
+	const char *const all[] = {DATA "bookinfo.yaml", DATA "routing.yaml", DATA "gateway.yaml", DATA "policies.yaml"};
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = 0;
+		struct wf_istio_obj **objs = wf_istio_parse_file(all[i], &n, &e);
+		for (size_t k = 0; k < n; k++) {
+			char err[512];
+			if (wf_translate_check(objs[k], err, sizeof(err)) < 0)
+				printf("  %s\n", err);
+			CHECK(wf_translate_check(objs[k], err, sizeof(err)) == 0);
+		}
+		wf_istio_objs_free(objs, n);
+	}
+	CHECK_EQ(e.n, 0);
+}
+
 /* ---- the strong check: the proxy compiles what the translator produced -------------------- */
 
 /* The proxy's bootstrap (wf_translate_bootstrap: EDS and RDS inlined, validate_clusters on, so
@@ -875,4 +933,4 @@ TEST(proxy_compiles_sidecar_resources)
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
           T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(tls_and_port_level_settings),
-          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(proxy_compiles_sidecar_resources))
+          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(check_objects), T(proxy_compiles_sidecar_resources))

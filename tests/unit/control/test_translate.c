@@ -710,6 +710,17 @@ TEST(sidecar_ingress_and_egress_bind)
 	out_free(&o);
 }
 
+/* text in a temporary file (the same path each call); the caller unlinks it */
+static const char *write_tmp(const char *text)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/wf-test-translate-%d.yaml", getpid());
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
 #define INGRESS                                                                  \
 	"id: router~127.0.0.90~ingress-1.default~default.svc.cluster.local\n"     \
 	"metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n"
@@ -795,11 +806,7 @@ TEST(refusals)
 	     "VirtualService default/v: http[0].retries.retryOn: 'reset-before-request'", ":9:28: "},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char path[64];
-		snprintf(path, sizeof(path), "/tmp/wf-test-refusal-%d.yaml", getpid());
-		FILE *f = fopen(path, "w");
-		fputs(cases[i].yaml, f);
-		fclose(f);
+		const char *path = write_tmp(cases[i].yaml);
 		const char *const list[] = {DATA "bookinfo.yaml", path, NULL};
 		files = list;
 		struct out o;
@@ -839,11 +846,7 @@ TEST(check_objects)
 	     "Sidecar default/s: ingress defaultEndpoint 'unix:///var/run/app.sock': unix sockets are not supported"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char path[64];
-		snprintf(path, sizeof(path), "/tmp/wf-test-check-%d.yaml", getpid());
-		FILE *f = fopen(path, "w");
-		fputs(cases[i].yaml, f);
-		fclose(f);
+		const char *path = write_tmp(cases[i].yaml);
 		struct wf_errs e = {0};
 		size_t n = 0;
 		struct wf_istio_obj **objs = wf_istio_parse_file(path, &n, &e);

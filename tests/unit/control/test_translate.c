@@ -7,6 +7,8 @@
 
 #include "control/mesh.h"
 #include "control/translate.h"
+#include "control/translate_source.h"
+#include "control/xds_cache.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
@@ -27,6 +29,7 @@
 #include "xds/registry.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef Envoy__Config__Cluster__V3__Cluster Cluster;
@@ -877,6 +880,68 @@ TEST(check_objects)
 	CHECK_EQ(e.n, 0);
 }
 
+/* The generators over a directory: the xDS cache composes each proxy from the shared outbound
+ * half and its own inbound half; a connecting sidecar becomes an endpoint. */
+TEST(source_in_the_cache)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/tmp/wf-test-source-%d", getpid());
+	mkdir(dir, 0700);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cp " DATA "bookinfo.yaml " DATA "routing.yaml %s/", dir);
+	CHECK(system(cmd) == 0);
+	struct wf_errs e = {0};
+	struct wf_translate_source *src = wf_translate_source_new(dir, &e);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	CHECK(src);
+	CHECK_EQ(e.n, 0);
+	CHECK(wf_translate_source_objects(src) > 10);
+	uint32_t n;
+	const struct wf_xds_generator *g = wf_translate_source_generators(src, &n);
+	CHECK_EQ(n, 2);
+	struct wf_xds_cache *c = wf_xds_cache_new(g, n);
+	Envoy__Config__Core__V3__Node *pp = node(PRODUCTPAGE);
+	Envoy__Config__Core__V3__Node *other = node("id: sidecar~127.0.0.71~other.default~default.svc.cluster.local\n"
+	                                            "metadata: {NAMESPACE: default, LABELS: {app: other}}\n");
+	CHECK_EQ(wf_translate_source_connected(src, pp), 1);
+	CHECK_EQ(wf_translate_source_connected(src, pp), 0);
+	wf_xds_cache_invalidate(c);
+	struct wf_xds_snap *a = wf_xds_cache_get(c, pp), *b = wf_xds_cache_get(c, other);
+	CHECK(a && b);
+	/* the outbound half is shared, the inbound half is the proxy's */
+	struct wf_xds_packed *ra = wf_xds_packed_find(&a->t[WF_XDS_RDS], "9080"), *rb = wf_xds_packed_find(&b->t[WF_XDS_RDS], "9080");
+	CHECK(ra && ra == rb);
+	CHECK(wf_xds_packed_find(&a->t[WF_XDS_CDS], "inbound|9080||"));
+	CHECK(!wf_xds_packed_find(&b->t[WF_XDS_CDS], "inbound|9080||"));
+	CHECK(wf_xds_packed_find(&a->t[WF_XDS_LDS], "127.0.0.31_9080"));
+	CHECK(wf_xds_packed_find(&a->t[WF_XDS_EDS], "outbound|9080|v1|" RV));
+	/* productpage's endpoint is the connected sidecar; gone, it is no more */
+	struct wf_xds_packed *e1 = wf_xds_packed_find(&b->t[WF_XDS_EDS], "outbound|9080||productpage.default.svc.cluster.local");
+	CHECK(e1);
+	Cla *cla = (Cla *)protobuf_c_message_unpack(&envoy__config__endpoint__v3__cluster_load_assignment__descriptor, NULL,
+	                                           e1->len, e1->bytes);
+	CHECK(cla && endpoint_count(cla) == 1);
+	wf_proto_free(&cla->base);
+	wf_xds_snap_unref(a);
+	wf_xds_snap_unref(b);
+	CHECK_EQ(wf_translate_source_gone(src, pp->id), 1);
+	wf_xds_cache_invalidate(c);
+	b = wf_xds_cache_get(c, other);
+	CHECK(b);
+	e1 = wf_xds_packed_find(&b->t[WF_XDS_EDS], "outbound|9080||productpage.default.svc.cluster.local");
+	cla = (Cla *)protobuf_c_message_unpack(&envoy__config__endpoint__v3__cluster_load_assignment__descriptor, NULL,
+	                                      e1->len, e1->bytes);
+	CHECK(cla && endpoint_count(cla) == 0);
+	wf_proto_free(&cla->base);
+	wf_xds_snap_unref(b);
+	wf_xds_cache_free(c);
+	wf_translate_source_free(src);
+	wf_proto_free(&pp->base);
+	wf_proto_free(&other->base);
+	wf_errs_free(&e);
+}
+
 /* ---- the strong check: the proxy compiles what the translator produced -------------------- */
 
 /* The proxy's bootstrap (wf_translate_bootstrap: EDS and RDS inlined, validate_clusters on, so
@@ -936,4 +1001,4 @@ TEST(proxy_compiles_sidecar_resources)
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
           T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(tls_and_port_level_settings),
-          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(check_objects), T(proxy_compiles_sidecar_resources))
+          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(check_objects), T(source_in_the_cache), T(proxy_compiles_sidecar_resources))

@@ -337,3 +337,71 @@ def test_ingress_gateway_from_istio_config():
                                            "--resolve", "secure.example.com:%d:127.0.0.1" % ports["https"])
             eq(code, 200, "HTTPS through the gateway (%s)" % err)
             eq(json.loads(body)["upstream"], "reviews", "HTTPS routed by the VirtualService")
+
+
+GRPC_MESH = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: echo, namespace: default}}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 7070, name: grpc, protocol: GRPC}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{grpc: {v1}}}, labels: {{version: v1}}, locality: local}}
+  - {{address: 127.0.0.1, ports: {{grpc: {v2}}}, labels: {{version: v2}}, locality: local}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo, namespace: default}}
+spec:
+  host: echo
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo, namespace: default}}
+spec:
+  hosts: [echo]
+  http:
+  - match:
+    - headers:
+        x-version: {{exact: v2}}
+    route:
+    - destination: {{host: echo, subset: v2}}
+  - route:
+    - destination: {{host: echo, subset: v1}}
+      weight: 80
+    - destination: {{host: echo, subset: v2}}
+      weight: 20
+"""
+
+
+def test_proxyless_grpc_client_takes_the_translation():
+    """A gRPC client with an xDS resolver (@grpc/grpc-js-xds) accepts what the translator gives
+    a proxyless client — served by `weft control --envoy-resources` from `weft translate`'s
+    output — and routes by it: 80/20 between the subsets, the header match to v2."""
+    import test_xds_proxyless as X
+    from test_control_ads import Control
+    from test_grpc import GrpcServer
+    X._need_xds()
+    with GrpcServer() as v1, GrpcServer() as v2:
+        mesh = write_file(tmp_path("mesh.yaml"), GRPC_MESH.format(v1=v1.port, v2=v2.port))
+        node = write_file(tmp_path("node.yaml"), "id: proxyless~127.0.0.1~client.default~default.svc.cluster.local\n")
+        p = run_weft(["translate", "-f", mesh, "--node", node])
+        eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
+        with Control(p.stdout) as ctl:
+            boot = X.bootstrap(ctl)
+            res = X.calls(boot, 200)
+            check(res["codes"] == {"0": 200}, "every call succeeds: %r", res)
+            n1, n2 = len(v1.of("call")), len(v2.of("call"))
+            check(n1 + n2 == 200 and 15 <= n2 <= 70 and n1 > n2, "80/20 split: v1 %d, v2 %d", n1, n2)
+            res = X.calls(boot, 20, {"x-version": "v2"})
+            check(res["codes"] == {"0": 20}, "header-matched calls succeed: %r", res)
+            wait_for(lambda: len(v2.of("call")) == n2 + 20, what="the 20 header-matched calls at v2")
+            eq(len(v1.of("call")), n1, "header-matched calls at v1")
+            check(" rejected " not in ctl.log(), "the client NACKed:\n%s", ctl.log())

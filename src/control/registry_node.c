@@ -104,7 +104,8 @@ int wf_proxy_from_node(const Envoy__Config__Core__V3__Node *node, struct wf_prox
 		p->locality = strdup("");
 	}
 	const Value *lv = meta(node, "LABELS");
-	if (lv) {
+	/* an empty value (null, or nothing set) is no labels */
+	if (lv && lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND__NOT_SET && lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_NULL_VALUE) {
 		if (lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE) {
 			snprintf(err, errlen, "node %s: metadata LABELS must be a map of strings", node->id);
 			wf_proxy_info_clear(p);

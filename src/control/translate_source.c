@@ -20,7 +20,32 @@ struct wf_translate_source {
 	struct wf_mesh *mesh;           /* built for the generations below */
 	uint64_t store_gen, reg_gen;
 	struct wf_xds_generator gens[2];
+	/* streams per registered proxy, and when one with none left goes (0: it has streams) */
+	struct conn {
+		char *id;
+		uint32_t streams;
+		uint64_t expires_ms;
+	} *conns;
+	size_t n_conns;
 };
+
+static struct conn *conn_of(struct wf_translate_source *s, const char *id, int add)
+{
+	for (size_t i = 0; i < s->n_conns; i++)
+		if (!strcmp(s->conns[i].id, id))
+			return &s->conns[i];
+	if (!add)
+		return NULL;
+	s->conns = realloc(s->conns, (s->n_conns + 1) * sizeof(*s->conns));
+	s->conns[s->n_conns] = (struct conn){strdup(id), 0, 0};
+	return &s->conns[s->n_conns++];
+}
+
+static void conn_drop(struct wf_translate_source *s, struct conn *c)
+{
+	free(c->id);
+	*c = s->conns[--s->n_conns];
+}
 
 /* Objects the translator could give no proxy are reported (with file:line:col). They stay in
  * the store: a proxy whose resources would need one keeps what it has (its generation fails),
@@ -142,6 +167,9 @@ void wf_translate_source_free(struct wf_translate_source *s)
 	wf_mesh_free(s->mesh);
 	wf_registry_free(s->reg);
 	wf_store_free(s->store);
+	for (size_t i = 0; i < s->n_conns; i++)
+		free(s->conns[i].id);
+	free(s->conns);
 	free(s->dir);
 	free(s);
 }
@@ -173,11 +201,42 @@ int wf_translate_source_connected(struct wf_translate_source *s, const Envoy__Co
 	int rc = wf_registry_add_node(s->reg, node, err, sizeof(err));
 	if (rc < 0)
 		wf_log(WF_LOG_WARN, "%s", err);
+	if (node && node->id && *node->id) {
+		struct conn *c = conn_of(s, node->id, 1);
+		c->streams++;
+		c->expires_ms = 0;
+	}
 	return rc > 0;
+}
+
+void wf_translate_source_disconnected(struct wf_translate_source *s, const char *node_id, uint64_t now_ms,
+                                      uint64_t grace_ms)
+{
+	struct conn *c = conn_of(s, node_id, 0);
+	if (c && c->streams && !--c->streams)
+		c->expires_ms = now_ms + grace_ms + 1;
+}
+
+int wf_translate_source_expire(struct wf_translate_source *s, uint64_t now_ms)
+{
+	int changed = 0;
+	for (size_t i = 0; i < s->n_conns;) {
+		struct conn *c = &s->conns[i];
+		if (c->streams || !c->expires_ms || c->expires_ms > now_ms) {
+			i++;
+			continue;
+		}
+		changed |= wf_registry_remove(s->reg, c->id) > 0;
+		conn_drop(s, c);
+	}
+	return changed;
 }
 
 int wf_translate_source_gone(struct wf_translate_source *s, const char *node_id)
 {
+	struct conn *c = conn_of(s, node_id, 0);
+	if (c)
+		conn_drop(s, c);
 	return wf_registry_remove(s->reg, node_id) > 0;
 }
 

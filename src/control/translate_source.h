@@ -34,9 +34,16 @@ const struct wf_xds_generator *wf_translate_source_generators(struct wf_translat
  * cache), 0 when not, <0 on error; refusals are added to errs. */
 int wf_translate_source_fd(const struct wf_translate_source *s);
 int wf_translate_source_events(struct wf_translate_source *s, struct wf_errs *errs);
-/* A proxy connected (its node registers its workload) / is gone for good (after the caller's
- * grace period): 1 when the registry changed (invalidate the cache), 0 when not. */
+/* A proxy's stream started: its node registers its workload (a reconnect within the grace
+ * period keeps it). 1 when the registry changed (invalidate the cache), 0 when not. */
 int wf_translate_source_connected(struct wf_translate_source *s, const Envoy__Config__Core__V3__Node *node);
+/* A proxy's stream ended at now_ms: when it has no other stream, its workload goes
+ * grace_ms later (wf_translate_source_expire), unless it connects again. */
+void wf_translate_source_disconnected(struct wf_translate_source *s, const char *node_id, uint64_t now_ms,
+                                      uint64_t grace_ms);
+/* Unregister the workloads whose grace period ended by now_ms: 1 when the registry changed. */
+int wf_translate_source_expire(struct wf_translate_source *s, uint64_t now_ms);
+/* Unregister a workload now: 1 when the registry changed. */
 int wf_translate_source_gone(struct wf_translate_source *s, const char *node_id);
 /* Objects served now, and registered workloads. */
 size_t wf_translate_source_objects(const struct wf_translate_source *s);

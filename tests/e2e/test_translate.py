@@ -405,3 +405,86 @@ def test_proxyless_grpc_client_takes_the_translation():
             wait_for(lambda: len(v2.of("call")) == n2 + 20, what="the 20 header-matched calls at v2")
             eq(len(v1.of("call")), n1, "header-matched calls at v1")
             check(" rejected " not in ctl.log(), "the client NACKed:\n%s", ctl.log())
+
+
+def test_control_serves_istio_config_dir_to_a_grpc_client():
+    """`weft control --config-dir DIR`: the Istio files of DIR, translated per client and served
+    over ADS; an edit of a VirtualService reaches the client (pushed, no restart)."""
+    import os
+    import test_xds_proxyless as X
+    from test_control_ads import Control
+    from test_grpc import GrpcServer
+    X._need_xds()
+    with GrpcServer() as v1, GrpcServer() as v2:
+        d = os.path.dirname(tmp_path("mesh.yaml"))
+        path = write_file(os.path.join(d, "mesh.yaml"), GRPC_MESH.format(v1=v1.port, v2=v2.port))
+        with Control(None, args=["--config-dir", d]) as ctl:
+            boot = X.bootstrap(ctl)
+            res = X.calls(boot, 100)
+            check(res["codes"] == {"0": 100}, "every call succeeds: %r", res)
+            n1, n2 = len(v1.of("call")), len(v2.of("call"))
+            check(n1 + n2 == 100 and n1 > n2 > 0, "80/20 split: v1 %d, v2 %d", n1, n2)
+            # everything to v1 now
+            text = GRPC_MESH.format(v1=v1.port, v2=v2.port).replace("weight: 80", "weight: 100").replace(
+                "    - destination: {host: echo, subset: v2}\n      weight: 20\n", "")
+            write_file(path + ".tmp", text)
+            os.rename(path + ".tmp", path)
+            wait_for(lambda: "push " in ctl.log().split("config-dir: serving", 1)[-1], 5, what="a push after the edit")
+            res = X.calls(boot, 40)
+            check(res["codes"] == {"0": 40}, "calls after the edit succeed: %r", res)
+            eq(len(v2.of("call")), n2, "calls at v2 after the edit")
+            check(" rejected " not in ctl.log(), "the client NACKed:\n%s", ctl.log())
+
+
+def test_a_connecting_sidecar_becomes_an_endpoint():
+    """The registry: a sidecar whose labels a ServiceEntry selects connects to `weft control
+    --config-dir` (its first request carries its Node) and becomes that service's endpoint for
+    every client — here a proxyless gRPC client, whose calls reach it; its stream gone, the
+    workload stays for the grace period, then goes."""
+    import os
+    import subprocess
+    import test_xds_proxyless as X
+    from test_control_ads import CDS, AdsClient, Control
+    from test_grpc import GrpcServer
+    X._need_xds()
+
+    def reachable(boot):
+        spec = {"calls": 1, "ready_ms": 1500, "deadline_ms": 1500}
+        p = subprocess.run(["node", X.CLIENT, boot, "xds:///" + X.TARGET, json.dumps(spec)], capture_output=True,
+                           text=True, timeout=30)
+        lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+        return bool(lines) and json.loads(lines[-1]).get("codes") == {"0": 1}
+
+    with GrpcServer() as srv:
+        d = os.path.dirname(tmp_path("mesh.yaml"))
+        write_file(os.path.join(d, "mesh.yaml"), """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {number: 7070, name: grpc, protocol: GRPC, targetPort: %d}
+  resolution: STATIC
+  workloadSelector:
+    labels: {app: echo}
+""" % srv.port)
+        with Control(None, args=["--config-dir", d, "--registry-grace-s", "1"]) as ctl:
+            boot = X.bootstrap(ctl)
+            check(not reachable(boot), "echo has no endpoint before its sidecar connects")
+            # (protobufjs spells google.protobuf.Value's fields in lowerCamelCase)
+            node = {"id": "sidecar~127.0.0.1~echo-1.default~default.svc.cluster.local", "cluster": "echo",
+                    "metadata": {"fields": {
+                        "NAMESPACE": {"stringValue": "default"},
+                        "INSTANCE_IPS": {"stringValue": "127.0.0.1"},
+                        "LABELS": {"structValue": {"fields": {"app": {"stringValue": "echo"}}}}}}}
+            with AdsClient(ctl.xds_port) as sidecar:
+                sidecar.cmd(op="open", id="s", node=node)
+                sidecar.request("s", CDS)
+                sidecar.response("s", CDS)
+                res = X.calls(boot, 10)
+                check(res["codes"] == {"0": 10}, "calls reach the registered workload: %r", res)
+                eq(len(srv.of("call")), 10, "calls at the sidecar's app")
+                sidecar.cmd(op="cancel", id="s")
+            wait_for(lambda: not reachable(boot), 15, interval=0.5, what="the workload gone after the grace period")

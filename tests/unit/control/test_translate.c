@@ -266,6 +266,11 @@ TEST(node_identity)
 	CHECK_EQ(p.kind, WF_PROXY_GRPC);
 	wf_proxy_info_clear(&p);
 	wf_proto_free(&n->base);
+	n = node("id: sidecar~1.2.3.4~a.b~b.svc.cluster.local\nmetadata: {LABELS: null}\n");
+	CHECK_EQ(wf_proxy_from_node(n, &p, err, sizeof(err)), 0); /* no labels */
+	CHECK_EQ(p.n_labels, 0);
+	wf_proxy_info_clear(&p);
+	wf_proto_free(&n->base);
 	n = node("id: sidecar~1.2.3.4~a.b~b.svc.cluster.local\nmetadata: {LABELS: oops}\n");
 	CHECK(wf_proxy_from_node(n, &p, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "LABELS"));
@@ -925,7 +930,18 @@ TEST(source_in_the_cache)
 	wf_proto_free(&cla->base);
 	wf_xds_snap_unref(a);
 	wf_xds_snap_unref(b);
-	CHECK_EQ(wf_translate_source_gone(src, pp->id), 1);
+	/* its streams end (it connected twice): the workload stays for the grace period, and a
+	 * reconnect keeps it */
+	wf_translate_source_disconnected(src, pp->id, 500, 5000);
+	wf_translate_source_disconnected(src, pp->id, 1000, 5000);
+	CHECK_EQ(wf_translate_source_expire(src, 5000), 0);
+	CHECK_EQ(wf_translate_source_workloads(src), 1);
+	CHECK_EQ(wf_translate_source_connected(src, pp), 0);
+	CHECK_EQ(wf_translate_source_expire(src, 7000), 0);
+	wf_translate_source_disconnected(src, pp->id, 8000, 5000);
+	CHECK_EQ(wf_translate_source_expire(src, 13001), 1);
+	CHECK_EQ(wf_translate_source_workloads(src), 0);
+	CHECK_EQ(wf_translate_source_gone(src, pp->id), 0);
 	wf_xds_cache_invalidate(c);
 	b = wf_xds_cache_get(c, other);
 	CHECK(b);

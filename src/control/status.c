@@ -23,11 +23,31 @@ struct sconn {
 	int dead;
 };
 
+#define MAX_PAGES 4
+
+struct page {
+	const char *path;
+	int (*fill)(const void *ctx, struct wf_jbuf *b);
+	const void *ctx;
+};
+
 struct wf_status_srv {
 	struct wf_loop *loop;
 	struct wf_io io;
-	struct wf_ads *ads;
+	struct page pages[MAX_PAGES];
+	unsigned n_pages;
 };
+
+int wf_status_page(struct wf_status_srv *s, const char *path, int (*fill)(const void *ctx, struct wf_jbuf *b),
+                   const void *ctx)
+{
+	if (s->n_pages == MAX_PAGES)
+		return -ENOSPC;
+	s->pages[s->n_pages++] = (struct page){.path = path, .fill = fill, .ctx = ctx};
+	return 0;
+}
+
+static int syncz(const void *ads, struct wf_jbuf *b) { return wf_ads_syncz(ads, b); }
 
 static void sconn_free(struct wf_defer *d)
 {
@@ -76,15 +96,25 @@ static void handle(struct sconn *c)
 		respond(c, 405, "Method Not Allowed", "text/plain", "GET only\n", 9);
 	} else if (!strcmp(path, "/ready")) {
 		respond(c, 200, "OK", "text/plain", "LIVE\n", 5);
-	} else if (!strcmp(path, "/debug/syncz")) {
+	} else {
+		const struct page *pg = NULL;
+		for (unsigned i = 0; i < c->srv->n_pages && !pg; i++)
+			if (!strcmp(path, c->srv->pages[i].path))
+				pg = &c->srv->pages[i];
+		if (!pg) {
+			char list[256] = "not found (try /ready";
+			for (unsigned i = 0; i < c->srv->n_pages; i++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), " or %s", c->srv->pages[i].path);
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), ")\n");
+			respond(c, 404, "Not Found", "text/plain", list, strlen(list));
+			return;
+		}
 		struct wf_jbuf b = {0};
-		if (wf_ads_syncz(c->srv->ads, &b) < 0)
+		if (pg->fill(pg->ctx, &b) < 0)
 			respond(c, 500, "Internal Server Error", "text/plain", "out of memory\n", 14);
 		else
 			respond(c, 200, "OK", "application/json", b.p, b.len);
 		free(b.p);
-	} else {
-		respond(c, 404, "Not Found", "text/plain", "not found (try /ready or /debug/syncz)\n", 39);
 	}
 }
 
@@ -165,7 +195,7 @@ struct wf_status_srv *wf_status_start(struct wf_loop *loop, const struct wf_addr
 		return NULL;
 	}
 	s->loop = loop;
-	s->ads = ads;
+	wf_status_page(s, "/debug/syncz", syncz, ads);
 	s->io = (struct wf_io){.fd = fd, .cb = accept_cb, .data = s};
 	*rc = wf_io_set(loop, &s->io, EPOLLIN);
 	if (*rc < 0) {

@@ -13,5 +13,9 @@ struct wf_status_srv;
 /* Listen on addr. NULL with errno-style *rc on failure. */
 struct wf_status_srv *wf_status_start(struct wf_loop *loop, const struct wf_addr *addr, struct wf_ads *ads, int *rc);
 void wf_status_stop(struct wf_status_srv *s);
+/* Serve GET path with the JSON fill(ctx, b) writes (0, or <0: a 500). 0, or -ENOSPC. */
+struct wf_jbuf;
+int wf_status_page(struct wf_status_srv *s, const char *path, int (*fill)(const void *ctx, struct wf_jbuf *b),
+                   const void *ctx);
 
 #endif

@@ -461,9 +461,17 @@ struct file {
 	size_t n;
 };
 
+/* A file whose last load was refused: its errors, until it loads or goes. */
+struct refused {
+	char *path;
+	struct wf_errs errs;
+};
+
 struct wf_store {
 	struct file *files;
 	size_t n_files, cap_files;
+	struct refused *refused;
+	size_t n_refused;
 	uint64_t generation;
 	int watch_fd;
 	char *watch_dir;
@@ -486,6 +494,11 @@ void wf_store_free(struct wf_store *s)
 		wf_istio_objs_free(s->files[i].objs, s->files[i].n);
 	}
 	free(s->files);
+	for (size_t i = 0; i < s->n_refused; i++) {
+		free(s->refused[i].path);
+		wf_errs_free(&s->refused[i].errs);
+	}
+	free(s->refused);
 	if (s->watch_fd >= 0)
 		close(s->watch_fd);
 	free(s->watch_dir);
@@ -547,8 +560,42 @@ static size_t file_index(const struct wf_store *s, const char *path)
 	return SIZE_MAX;
 }
 
+/* Forget the errors of a file's last refused load (it loaded, or it is gone). */
+static void refusal_clear(struct wf_store *s, const char *path)
+{
+	for (size_t i = 0; i < s->n_refused; i++)
+		if (!strcmp(s->refused[i].path, path)) {
+			free(s->refused[i].path);
+			wf_errs_free(&s->refused[i].errs);
+			s->refused[i] = s->refused[--s->n_refused];
+			return;
+		}
+}
+
+/* Keep errs[from..] as the errors of path's refused load. */
+static void refusal_set(struct wf_store *s, const char *path, const struct wf_errs *errs, size_t from)
+{
+	refusal_clear(s, path);
+	struct refused *v = realloc(s->refused, (s->n_refused + 1) * sizeof(*v));
+	if (!v)
+		abort();
+	s->refused = v;
+	struct refused *r = &s->refused[s->n_refused++];
+	*r = (struct refused){.path = strdup(path)};
+	for (size_t i = from; i < errs->n; i++)
+		wf_errs_add(&r->errs, "%s", errs->v[i]);
+}
+
+void wf_store_errors(const struct wf_store *s, struct wf_errs *out)
+{
+	for (size_t i = 0; i < s->n_refused; i++)
+		for (size_t k = 0; k < s->refused[i].errs.n; k++)
+			wf_errs_add(out, "%s", s->refused[i].errs.v[k]);
+}
+
 int wf_store_remove_file(struct wf_store *s, const char *path)
 {
+	refusal_clear(s, path);
 	size_t i = file_index(s, path);
 	if (i == SIZE_MAX)
 		return 0;
@@ -615,8 +662,10 @@ int wf_store_load_file(struct wf_store *s, const char *path, struct wf_errs *err
 	if (errs->n > before) {
 		sort_errs(errs, before);
 		wf_istio_objs_free(objs, n);
+		refusal_set(s, path, errs, before);
 		return -EINVAL;
 	}
+	refusal_clear(s, path);
 	if (self == SIZE_MAX) {
 		if (s->n_files == s->cap_files) {
 			s->cap_files = s->cap_files ? s->cap_files * 2 : 8;

@@ -83,6 +83,9 @@ void wf_store_free(struct wf_store *s);
  * error is added to errs, the store is unchanged (the file's last valid objects stay),
  * returns -EINVAL. A file that no longer exists is dropped from the store (returns 0). */
 int wf_store_load_file(struct wf_store *s, const char *path, struct wf_errs *errs);
+/* Append to out the errors of every file whose last load was refused (it keeps its last
+ * valid objects meanwhile), until that file loads or is removed. */
+void wf_store_errors(const struct wf_store *s, struct wf_errs *out);
 /* Forget a file's objects. 1 if the store held the file, 0 if not. */
 int wf_store_remove_file(struct wf_store *s, const char *path);
 /* Load every *.yaml / *.yml file of dir (not recursive, in name order), each as by

@@ -205,18 +205,33 @@ TEST(reload_keeps_last_good)
 	CHECK_EQ(wf_store_load_file(s, p, &e), -22);
 	CHECK(has(&e, "spec.http[1]: an HTTP route needs route, redirect or directResponse"));
 	CHECK_EQ(wf_store_count(s), 2);
+	/* the store lists the errors of the file's last refused load (not the earlier one's) */
+	struct wf_errs now = {0};
+	wf_store_errors(s, &now);
+	CHECK_EQ(now.n, 1);
+	CHECK(has(&now, "spec.http[1]: an HTTP route needs route, redirect or directResponse"));
+	wf_errs_free(&now);
 	/* fixed: replaced, and q (no longer in the file) is gone */
 	put("r.yaml", VS("r", "v3"));
 	CHECK_EQ(wf_store_load_file(s, p, &e), 1);
+	wf_store_errors(s, &now);
+	CHECK_EQ(now.n, 0); /* loaded: no error left */
 	CHECK(wf_store_generation(s) > gen);
 	CHECK_EQ(wf_store_count(s), 1);
 	o = wf_store_find(s, WF_KIND_VIRTUAL_SERVICE, "default", "r");
 	CHECK(o && !strcmp(((const Istio__Networking__V1alpha3__VirtualService *)o->spec)->hosts[0], "v3"));
 	CHECK(!wf_store_find(s, WF_KIND_VIRTUAL_SERVICE, "default", "q"));
-	/* deleted: dropped */
+	/* broken again, then deleted: dropped, and its errors with it */
+	put("r.yaml", VS("r", "v4") "  tiemout: 5s\n");
+	CHECK_EQ(wf_store_load_file(s, p, &e), -22);
+	wf_store_errors(s, &now);
+	CHECK_EQ(now.n, 1);
+	wf_errs_free(&now);
 	unlink(p);
 	CHECK_EQ(wf_store_load_file(s, p, &e), 0);
 	CHECK_EQ(wf_store_count(s), 0);
+	wf_store_errors(s, &now);
+	CHECK_EQ(now.n, 0);
 	wf_errs_free(&e);
 	wf_store_free(s);
 }

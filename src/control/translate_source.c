@@ -240,6 +240,11 @@ int wf_translate_source_gone(struct wf_translate_source *s, const char *node_id)
 	return wf_registry_remove(s->reg, node_id) > 0;
 }
 
+const struct wf_store *wf_translate_source_store(const struct wf_translate_source *s)
+{
+	return s->store;
+}
+
 size_t wf_translate_source_objects(const struct wf_translate_source *s)
 {
 	return wf_store_count(s->store);

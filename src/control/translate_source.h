@@ -45,6 +45,8 @@ void wf_translate_source_disconnected(struct wf_translate_source *s, const char 
 int wf_translate_source_expire(struct wf_translate_source *s, uint64_t now_ms);
 /* Unregister a workload now: 1 when the registry changed. */
 int wf_translate_source_gone(struct wf_translate_source *s, const char *node_id);
+/* The store (for status pages: the files refused, ...). */
+const struct wf_store *wf_translate_source_store(const struct wf_translate_source *s);
 /* Objects served now, and registered workloads. */
 size_t wf_translate_source_objects(const struct wf_translate_source *s);
 size_t wf_translate_source_workloads(const struct wf_translate_source *s);

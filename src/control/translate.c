@@ -325,6 +325,8 @@ void wf_translate_key(const struct wf_mesh *m, const struct wf_proxy_info *p, un
 	}
 	const struct wf_mesh_sidecar *sc = p->kind == WF_PROXY_SIDECAR ? sidecar_for(m, p) : NULL;
 	k += snprintf(out + k, n - (size_t)k, "|%s", sc ? sc->name : "");
-	for (size_t i = 0; m->source_labels && i < p->n_labels && (size_t)k < n; i++)
+	/* labels matter with sourceLabels matches, and for a router (Gateway selectors) */
+	int labels = m->source_labels || p->kind == WF_PROXY_ROUTER;
+	for (size_t i = 0; labels && i < p->n_labels && (size_t)k < n; i++)
 		k += snprintf(out + k, n - (size_t)k, "|%s=%s", p->labels[i].key, p->labels[i].value);
 }

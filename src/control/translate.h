@@ -56,9 +56,9 @@ int wf_translate_bootstrap(const struct wf_mesh *m, const struct wf_proxy_info *
                            void *warn_ctx);
 
 /* The two halves of a proxy's resources. The outbound half (outbound clusters, their
- * endpoints, outbound listeners, route configurations; a gRPC client's everything) depends on
- * the proxy's namespace, the Sidecar that applies and, when some VirtualService matches on
- * sourceLabels, its labels: proxies with equal outbound keys get the same outbound half, so a
+ * endpoints, outbound listeners, route configurations; a gRPC client's everything; a router's
+ * gateway listeners) depends on the proxy's kind, namespace, the Sidecar that applies and its
+ * labels when some VirtualService matches on sourceLabels or it is a router: proxies with equal outbound keys get the same outbound half, so a
  * server can build it once for all of them. The inbound half (inbound clusters and listeners)
  * is the proxy's own. wf_translate is both, with one rule more: an outbound listener that would
  * take an inbound listener's address is left out; translated apart, the halves do not know of

@@ -234,6 +234,10 @@ static const void *unpack(const Google__Protobuf__Any *a, const ProtobufCMessage
 	return last = protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data);
 }
 
+#define INGRESS                                                                  \
+	"id: router~127.0.0.90~ingress-1.default~default.svc.cluster.local\n"     \
+	"metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n"
+
 #define RV "reviews.default.svc.cluster.local"
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -609,6 +613,18 @@ TEST(halves_and_keys)
 	wf_translate_key(m, &pa, WF_TX_INBOUND, ka, sizeof(ka));
 	wf_translate_key(m, &pb, WF_TX_INBOUND, kb, sizeof(kb));
 	CHECK(strcmp(ka, kb));
+	/* routers: their labels choose their Gateways */
+	Envoy__Config__Core__V3__Node *r1 = node(INGRESS), *r2 = node("id: router~127.0.0.92~eg.default~default.svc.cluster.local\n"
+	                                                              "metadata: {NAMESPACE: default, LABELS: {istio: egress}}\n");
+	struct wf_proxy_info p1, p2;
+	CHECK(!wf_proxy_from_node(r1, &p1, err, sizeof(err)) && !wf_proxy_from_node(r2, &p2, err, sizeof(err)));
+	wf_translate_key(m, &p1, WF_TX_OUTBOUND, ka, sizeof(ka));
+	wf_translate_key(m, &p2, WF_TX_OUTBOUND, kb, sizeof(kb));
+	CHECK(strcmp(ka, kb));
+	wf_proxy_info_clear(&p1);
+	wf_proxy_info_clear(&p2);
+	wf_proto_free(&r1->base);
+	wf_proto_free(&r2->base);
 	struct out whole = {.order_ok = 1}, out = {.order_ok = 1}, in = {.order_ok = 1};
 	CHECK(wf_translate(m, &pa, collect, &whole, err, sizeof(err), NULL) > 0);
 	CHECK(wf_translate_parts(m, &pa, WF_TX_OUTBOUND, collect, &out, err, sizeof(err), NULL) > 0);
@@ -728,10 +744,6 @@ static const char *write_tmp(const char *text)
 	fclose(f);
 	return path;
 }
-
-#define INGRESS                                                                  \
-	"id: router~127.0.0.90~ingress-1.default~default.svc.cluster.local\n"     \
-	"metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n"
 
 TEST(gateway)
 {

@@ -7,6 +7,7 @@
  * PCRE's for what routes use; a pattern RE2 refuses for features PCRE has (backreferences,
  * look-around) is accepted here. */
 #include "control/validate.h"
+#include "control/translate.h"
 
 #include "istio/networking/v1alpha3/destination_rule.pb-c.h"
 #include "istio/networking/v1alpha3/gateway.pb-c.h"
@@ -981,6 +982,14 @@ int wf_istio_validate(const struct wf_istio_obj *o, struct wf_errs *errs)
 	case WF_KIND_GATEWAY: gateway(&c, (const I(Gateway) *)o->spec); break;
 	case WF_KIND_SIDECAR: sidecar(&c, (const I(Sidecar) *)o->spec); break;
 	default: break;
+	}
+	/* valid as Istio has it, but what Weft cannot give any proxy yet (ISTIO_MUTUAL without the
+	 * mesh CA, ...) is refused here too: the file keeps its last good objects, instead of every
+	 * proxy that sees the host failing its translation */
+	char err[1024];
+	if (!c.n && wf_translate_check(o, err, sizeof(err)) < 0) {
+		wf_errs_add(errs, "%s", err);
+		c.n++;
 	}
 	return c.n;
 }

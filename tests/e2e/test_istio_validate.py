@@ -99,7 +99,7 @@ spec:
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [bookinfo/reviews.example.com]
-    tls: {mode: SIMPLE, credentialName: reviews-cert}
+    tls: {mode: SIMPLE, serverCertificate: /etc/certs/reviews.pem, privateKey: /etc/certs/reviews.key}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -210,7 +210,9 @@ spec:
     p = run_weft(["translate", "-f", mesh + ".missing", "--node", node])
     check(p.returncode == 1 and "mesh.yaml.missing: cannot read it" in p.stderr, "missing file: %s", p.stderr)
     bad = write_file(tmp_path("bad-node.yaml"), "id: x\nmetdata: {}\n")
-    p = run_weft(["translate", "-f", mesh, "--node", bad])
+    ok = write_file(tmp_path("ok.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                    "metadata: {name: a}\nspec: {hosts: [a.example.com], ports: [{number: 80, name: http, protocol: HTTP}]}\n")
+    p = run_weft(["translate", "-f", ok, "--node", bad])
     check(p.returncode == 1 and "bad-node.yaml:2:1: unknown field 'metdata'" in p.stderr, "bad node: %s", p.stderr)
 
 

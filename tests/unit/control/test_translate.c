@@ -111,7 +111,9 @@ static const char *const policies[] = {DATA "policies.yaml", NULL};
 static const char *const with_gateway[] = {DATA "bookinfo.yaml", DATA "routing.yaml", DATA "gateway.yaml", NULL};
 static const char *const *files = bookinfo;   /* what store() loads */
 
-static struct wf_store *store(void)
+/* The store of `files`; NULL when one is refused (its first error in err, when given: what
+ * no proxy could be given is refused at load, as the control plane's store refuses it). */
+static struct wf_store *store_err(char *err, size_t errlen)
 {
 	struct wf_store *s = wf_store_new();
 	struct wf_errs e = {0};
@@ -119,6 +121,8 @@ static struct wf_store *store(void)
 	for (const char *const *f = files; *f && !bad; f++)
 		bad = wf_store_load_file(s, *f, &e) < 0;
 	if (bad) {
+		if (err && e.n)
+			snprintf(err, errlen, "%s", e.v[0]);
 		for (size_t i = 0; i < e.n; i++)
 			printf("  %s\n", e.v[i]);
 		wf_errs_free(&e);
@@ -128,6 +132,8 @@ static struct wf_store *store(void)
 	wf_errs_free(&e);
 	return s;
 }
+
+static struct wf_store *store(void) { return store_err(NULL, 0); }
 
 /* A Node from YAML (metadata as a map). */
 static Envoy__Config__Core__V3__Node *node(const char *yaml)
@@ -154,7 +160,7 @@ static int run_boot(const char *node_yaml, struct out *o, ProtobufCMessage **boo
 {
 	memset(o, 0, sizeof(*o));
 	o->order_ok = 1;
-	struct wf_store *s = store();
+	struct wf_store *s = store_err(err, errlen);
 	if (!s)
 		return -1;
 	struct wf_registry *reg = wf_registry_new();
@@ -810,7 +816,8 @@ TEST(gateway)
 
 TEST(refusals)
 {
-	/* what cannot be translated is refused by name, not half-translated */
+	/* what cannot be translated is refused by name, not half-translated: at load (validation
+	 * runs wf_translate_check), so its file keeps its last good objects */
 	/* each error starts FILE:LINE:COL of the field at fault */
 	static const struct { const char *yaml, *want, *where; } cases[] = {
 	    {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"

@@ -12,6 +12,7 @@
 #include "control/xds_cache.h"
 #include "core/log.h"
 #include "http/grpc.h"
+#include "xds/json.h"
 #include "net/tls.h"
 #include "proxy/config.h"
 #include "proxy/stats.h"
@@ -173,6 +174,23 @@ static void proxy_gone(void *ctx, const Envoy__Config__Core__V3__Node *node)
 		wf_timer_set(&C.loop, &C.expire, C.grace_ms + 1);
 }
 
+/* GET /debug/configz: what the directory gives, and every file refused now with its errors. */
+static int configz(const void *ctx, struct wf_jbuf *b)
+{
+	const struct wf_translate_source *src = ctx;
+	struct wf_errs e = {0};
+	wf_store_errors(wf_translate_source_store(src), &e);
+	int rc = wf_jbuf_printf(b, "{\"objects\": %zu, \"workloads\": %zu, \"errors\": [",
+	                        wf_translate_source_objects(src), wf_translate_source_workloads(src));
+	for (size_t i = 0; i < e.n; i++) {
+		rc |= wf_jbuf_puts(b, i ? ",\n  " : "\n  ");
+		rc |= wf_jbuf_put_jstr(b, e.v[i], strlen(e.v[i]));
+	}
+	rc |= wf_jbuf_puts(b, e.n ? "\n]}\n" : "]}\n");
+	wf_errs_free(&e);
+	return rc ? -ENOMEM : 0;
+}
+
 static void on_expire(struct wf_loop *loop, struct wf_timer *t)
 {
 	if (wf_translate_source_expire(C.istio, wf_now_ms()))
@@ -286,7 +304,16 @@ int wf_cmd_control(int argc, char **argv)
 		case 'K': key = optarg; break;
 		case 'e': src_path = optarg; break;
 		case 'd': config_dir = optarg; break;
-		case 'g': C.grace_ms = (uint64_t)strtoul(optarg, NULL, 10) * 1000; break;
+		case 'g': {
+			char *end;
+			double sec = strtod(optarg, &end);
+			if (end == optarg || *end || !(sec >= 0 && sec <= 86400)) {
+				fprintf(stderr, "weft: --registry-grace-s: '%s' is not a number of seconds (0..86400)\n", optarg);
+				return 2;
+			}
+			C.grace_ms = (uint64_t)(sec * 1000) + (sec == 0); /* 0: at once (1 ms) */
+			break;
+		}
 		case 'l':
 			if (wf_log_level_parse(optarg) < 0) {
 				fprintf(stderr, "weft: unknown log level '%s'\n", optarg);
@@ -370,7 +397,9 @@ int wf_cmd_control(int argc, char **argv)
 	struct wf_status_srv *status = wf_status_start(&C.loop, &addr, C.ads, &rc);
 	if (!status)
 		return listen_err("--admin-port", admin_port, rc);
-	wf_info("admin: /ready and /debug/syncz on 0.0.0.0:%u", admin_port);
+	if (C.istio)
+		wf_status_page(status, "/debug/configz", configz, C.istio);
+	wf_info("admin: /ready, /debug/syncz%s on 0.0.0.0:%u", C.istio ? " and /debug/configz" : "", admin_port);
 	wf_push_init(&C.push, &C.loop, C.cache, C.ads, C.src ? reload : NULL, NULL);
 	if (C.src) {
 		log_counts("envoy-resources: serving", src_path);

@@ -47,19 +47,6 @@ static void conn_drop(struct wf_translate_source *s, struct conn *c)
 	*c = s->conns[--s->n_conns];
 }
 
-/* Objects the translator could give no proxy are reported (with file:line:col). They stay in
- * the store: a proxy whose resources would need one keeps what it has (its generation fails),
- * which loses nothing, where dropping the object would change the traffic of the others. */
-static void check_objects(struct wf_translate_source *s, struct wf_errs *errs)
-{
-	struct wf_store_iter it = {0};
-	for (const struct wf_istio_obj *o = wf_store_next(s->store, &it); o; o = wf_store_next(s->store, &it)) {
-		char err[1024];
-		if (wf_translate_check(o, err, sizeof(err)) < 0)
-			wf_errs_add(errs, "%s", err);
-	}
-}
-
 static const struct wf_mesh *mesh(struct wf_translate_source *s)
 {
 	if (!s->mesh || s->store_gen != wf_store_generation(s->store) || s->reg_gen != wf_registry_generation(s->reg)) {
@@ -153,7 +140,6 @@ struct wf_translate_source *wf_translate_source_new(const char *dir, struct wf_e
 		wf_translate_source_free(s);
 		return NULL;
 	}
-	check_objects(s, errs);
 	s->watch_fd = wf_store_watch(s->store, dir);
 	s->gens[0] = (struct wf_xds_generator){"istio-outbound", out_key, out_generate, s};
 	s->gens[1] = (struct wf_xds_generator){"istio-inbound", in_key, in_generate, s};
@@ -191,7 +177,6 @@ int wf_translate_source_events(struct wf_translate_source *s, struct wf_errs *er
 	int rc = wf_store_watch_handle(s->store, errs);
 	if (rc < 0)
 		return rc;
-	check_objects(s, errs);
 	return wf_store_generation(s->store) != before;
 }
 

@@ -21,11 +21,10 @@
 
 struct wf_translate_source;
 
-/* Load every *.yaml / *.yml of dir and watch it (inotify). Files with errors are refused as
- * the store refuses them, each error added to errs ("FILE:LINE:COL: ..."); objects the
- * translator could give no proxy (wf_translate_check) are reported there too (they stay: a
- * proxy whose resources need one keeps what it has). NULL (errs says why) only when the
- * directory cannot be read. */
+/* Load every YAML file of dir and watch it (inotify). Files with errors — including objects
+ * the translator could give no proxy, which validation refuses (wf_translate_check) — are
+ * refused as the store refuses them, each error added to errs ("FILE:LINE:COL: ..."). NULL
+ * (errs says why) only when the directory cannot be read. */
 struct wf_translate_source *wf_translate_source_new(const char *dir, struct wf_errs *errs);
 void wf_translate_source_free(struct wf_translate_source *s);
 /* The generators (outbound half, inbound half): *n set to 2. Valid as long as s. */

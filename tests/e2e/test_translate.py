@@ -5,6 +5,7 @@ between subsets chosen by labels, header routing, fault aborts, retries, mirrori
 inbound listener to the app, a TCP port."""
 
 import json
+import re
 import socket
 
 from harness import (LOCAL, HttpUpstream, TcpEcho, Weft, check, eq, free_port, recv_all, request, run_weft,
@@ -436,6 +437,51 @@ def test_control_serves_istio_config_dir_to_a_grpc_client():
             check(res["codes"] == {"0": 40}, "calls after the edit succeed: %r", res)
             eq(len(v2.of("call")), n2, "calls at v2 after the edit")
             check(" rejected " not in ctl.log(), "the client NACKed:\n%s", ctl.log())
+
+
+def test_control_config_dir_refuses_an_invalid_edit():
+    """An edit that does not load (a typo, or what Weft cannot serve) is refused: logged with
+    file:line:col, listed by GET /debug/configz, and the file's last valid objects keep serving
+    (calls still split 80/20); the file fixed, the error goes and the fix is pushed."""
+    import os
+    import test_xds_proxyless as X
+    from test_control_ads import Control
+    from test_grpc import GrpcServer
+    X._need_xds()
+
+    def configz(ctl):
+        r = request(ctl.admin_port, "/debug/configz")
+        eq(r.status, 200, "/debug/configz")
+        return json.loads(r.body)
+
+    with GrpcServer() as v1, GrpcServer() as v2:
+        d = os.path.dirname(tmp_path("mesh.yaml"))
+        path = write_file(os.path.join(d, "mesh.yaml"), GRPC_MESH.format(v1=v1.port, v2=v2.port))
+        with Control(None, args=["--config-dir", d]) as ctl:
+            eq(configz(ctl), {"objects": 3, "workloads": 0, "errors": []}, "configz of a clean directory")
+            good = GRPC_MESH.format(v1=v1.port, v2=v2.port)
+            for bad, want in ((good.replace("      weight: 20\n", "      weight: 20\n      tiemout: 1s\n"),
+                               r"mesh\.yaml:\d+:\d+: spec\.http\[1\]\.route\[1\]: unknown or unsupported field 'tiemout'"),
+                              (good.replace("  host: echo\n", "  host: echo\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n"),
+                               r"mesh\.yaml:\d+:\d+: DestinationRule default/echo: trafficPolicy\.tls\.mode ISTIO_MUTUAL")):
+                write_file(path, bad)
+                z = wait_for(lambda: [e for e in configz(ctl)["errors"] if re.search(want, e)] or None, 5,
+                             what="the refusal in /debug/configz")
+                eq(len(configz(ctl)["errors"]), 1, "errors listed")
+                check(re.search(want, ctl.log()), "the refusal is logged:\n%s", ctl.log())
+                n1, n2 = len(v1.of("call")), len(v2.of("call"))
+                res = X.calls(X.bootstrap(ctl), 60)
+                check(res["codes"] == {"0": 60}, "calls succeed while the edit is refused: %r", res)
+                m1, m2 = len(v1.of("call")) - n1, len(v2.of("call")) - n2
+                check(m1 + m2 == 60 and m1 > m2 > 0, "still 80/20 while refused: v1 %d, v2 %d", m1, m2)
+            # fixed: everything to v2 now
+            write_file(path, good.replace("weight: 80", "weight: 0").replace("weight: 20", "weight: 100"))
+            wait_for(lambda: not configz(ctl)["errors"], 5, what="the error gone from /debug/configz")
+            wait_for(lambda: "push " in ctl.log().rsplit("refused", 1)[-1], 5, what="a push after the fix")
+            n1, n2 = len(v1.of("call")), len(v2.of("call"))
+            res = X.calls(X.bootstrap(ctl), 20)
+            check(res["codes"] == {"0": 20}, "calls after the fix succeed: %r", res)
+            eq(len(v1.of("call")), n1, "calls at v1 after the fix")
 
 
 def test_a_connecting_sidecar_becomes_an_endpoint():

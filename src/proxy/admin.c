@@ -5,6 +5,8 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "http/h1.h"
+#include "proxy/ads.h"
+#include "proxy/ads_set.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -128,6 +130,67 @@ static void typed_message(struct wf_jbuf *b, const ProtobufCMessage *m)
 	free(t.p);
 }
 
+static void utc(uint64_t wall_s, char *ts, size_t n)
+{
+	time_t t = (time_t)wall_s;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int snap_has_listener(const struct wf_snapshot *s, const char *name)
+{
+	for (uint32_t i = 0; s && i < s->n_listeners; i++)
+		if (!strcmp(s->listeners[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* The xDS resources of type t in Envoy's layout: ",\"dynamic_...\":[{version_info, <key>:
+ * resource, last_updated}]" (listeners: {name, active_state|warming_state: {...}}), and the
+ * type's version_info. Listeners and clusters not in the served snapshot are warming. */
+static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf_xds_type t)
+{
+	const struct wf_xds_set *x = wf_ads_resources();
+	if (!x)
+		return;
+	static const char *const key[WF_XDS_NTYPES] = {"cluster", "endpoint_config", "listener", "route_config"};
+	char ts[64];
+	if (x->version[t]) {
+		wf_jbuf_puts(b, ",\"version_info\":");
+		wf_jbuf_put_jstr(b, x->version[t], strlen(x->version[t]));
+	}
+	const char *lists[WF_XDS_NTYPES] = {"dynamic_active_clusters", "dynamic_endpoint_configs", "dynamic_listeners",
+	                                    "dynamic_route_configs"};
+	for (int warming = 0; warming < 2; warming++) {
+		if (warming && t != WF_XDS_CDS)
+			break;
+		wf_jbuf_printf(b, ",\"%s\":[", warming ? "dynamic_warming_clusters" : lists[t]);
+		int first = 1;
+		for (uint32_t i = 0; i < x->n[t]; i++) {
+			const struct wf_xds_res *r = &x->res[t][i];
+			if (t == WF_XDS_CDS && (s && wf_snapshot_cluster(s, r->name) ? warming : !warming))
+				continue;
+			utc(r->updated_wall_s, ts, sizeof(ts));
+			wf_jbuf_puts(b, first ? "{" : ",{");
+			first = 0;
+			if (t == WF_XDS_LDS) {
+				wf_jbuf_puts(b, "\"name\":");
+				wf_jbuf_put_jstr(b, r->name, strlen(r->name));
+				wf_jbuf_printf(b, ",\"%s\":{", snap_has_listener(s, r->name) ? "active_state" : "warming_state");
+			}
+			wf_jbuf_puts(b, "\"version_info\":");
+			wf_jbuf_put_jstr(b, r->version, strlen(r->version));
+			wf_jbuf_printf(b, ",\"%s\":", key[t]);
+			typed_message(b, wf_cfgdoc_root(r->doc));
+			wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+			if (t == WF_XDS_LDS)
+				wf_jbuf_puts(b, "}");
+		}
+		wf_jbuf_puts(b, "]");
+	}
+}
+
 static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 {
 	struct wf_snapshot *s = wf_snapshot_acquire();
@@ -150,13 +213,17 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 		typed_message(b, &sr->clusters[i]->base);
 		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
 	}
-	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_CDS);
+	wf_jbuf_puts(b, "},{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
 	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
 		wf_jbuf_puts(b, i ? ",{\"listener\":" : "{\"listener\":");
 		typed_message(b, &sr->listeners[i]->base);
 		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
 	}
-	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_LDS);
+	wf_jbuf_puts(b, "},{\"@type\":\"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[");
 	int first = 1;
 	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
 		const Envoy__Config__Listener__V3__Listener *l = sr->listeners[i];
@@ -178,7 +245,15 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 				first = 0;
 			}
 	}
-	wf_jbuf_printf(b, "]}]}\n");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_RDS);
+	wf_jbuf_puts(b, "}");
+	if (wf_ads_resources()) {
+		wf_jbuf_puts(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump\"");
+		dynamic_dump(b, s, WF_XDS_EDS);
+		wf_jbuf_puts(b, "}");
+	}
+	wf_jbuf_printf(b, "]}\n");
 	wf_snapshot_release(s);
 }
 

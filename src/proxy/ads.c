@@ -1,0 +1,730 @@
+/* The xDS client's protocol state machine (see ads.h).
+ *
+ * Per resource type a subscription: the names asked for (wildcard for LDS and CDS), the last
+ * nonce received, and whether it was asked for on this stream. Order, as Envoy's: CDS first;
+ * EDS for the EDS clusters CDS brought; LDS once those clusters are warm (their endpoints
+ * came, or initial_fetch_timeout passed); RDS for the route configurations the listeners name.
+ *
+ * Every response becomes a candidate resource set (the accepted one, with the response's
+ * resources put or removed) that the owner compiles: accepted, it replaces the current set
+ * and is ACKed (version_info and nonce of the response); refused, it is dropped and NACKed
+ * (the previous version_info, the nonce, error_detail {code: 3, message: the error}).
+ * A response whose resources are byte-for-byte those already held is ACKed without a
+ * recompile. */
+#include "proxy/ads.h"
+
+#include "core/log.h"
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "http/grpc.h"
+#include "proxy/ads_set.h"
+#include "proxy/config.h"
+#include "proxy/grpc_stream.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+#include "xds/cfgdoc.h"
+#include "xds/registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+typedef Envoy__Service__Discovery__V3__DiscoveryRequest Request;
+typedef Envoy__Service__Discovery__V3__DiscoveryResponse Response;
+typedef Envoy__Service__Discovery__V3__DeltaDiscoveryRequest DeltaRequest;
+typedef Envoy__Service__Discovery__V3__DeltaDiscoveryResponse DeltaResponse;
+typedef Envoy__Config__Core__V3__Node Node;
+
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS 30000
+
+struct sub {
+	char **names; uint32_t n;          /* RDS, EDS: the names asked for; LDS, CDS: wildcard */
+	char *nonce;                       /* of the last response */
+	uint8_t wanted;                    /* to be asked for on this stream */
+	uint8_t asked;                     /* asked for on this stream */
+	uint8_t answered;                  /* a response was accepted (ever) */
+};
+
+static struct {
+	struct wf_loop *loop;
+	const struct wf_ads_ops *ops;
+	void *ctx;
+	char *cluster, *authority;
+	uint8_t delta, lds, cds, node_first_only, on;
+	uint64_t lds_timeout_ms, cds_timeout_ms;
+	Node *node;
+	struct wf_xds_set *set;            /* accepted resources */
+	struct sub sub[WF_XDS_NTYPES];
+	struct wf_grpc_stream *st;
+	struct wf_snapshot *st_snap;       /* keeps the xDS cluster's TLS context alive for the stream */
+	uint8_t ready, node_sent;
+	uint32_t failures;                 /* consecutive attempts without a response */
+	uint32_t host_rr;
+	struct wf_timer retry;
+	struct wf_timer warm;              /* initial_fetch_timeout of EDS (then LDS) and RDS */
+	uint64_t eds_deadline, rds_deadline, cds_deadline;
+	uint32_t st_connected, st_cds_ok, st_cds_rej, st_lds_ok, st_lds_rej, st_cds_attempt, st_lds_attempt;
+	uint32_t st_eds_ok, st_eds_rej, st_rds_ok, st_rds_rej;
+} A;
+
+/* Jitter: proxies that lost the same server at the same moment retry at different times. */
+static uint64_t rnd(void)
+{
+	uint64_t now = wf_now_us();
+	return XXH64(&now, sizeof(now), (uint64_t)getpid() ^ A.failures);
+}
+
+uint64_t wf_ads_backoff_ms(uint32_t n, uint64_t r)
+{
+	uint64_t hi = BACKOFF_BASE_MS;
+	for (uint32_t i = 1; i < n && hi < BACKOFF_CAP_MS; i++)
+		hi *= 2;
+	if (hi > BACKOFF_CAP_MS)
+		hi = BACKOFF_CAP_MS;
+	return BACKOFF_BASE_MS + (hi > BACKOFF_BASE_MS ? r % (hi - BACKOFF_BASE_MS + 1) : 0);
+}
+
+const struct wf_xds_set *wf_ads_resources(void) { return A.set; }
+int wf_ads_connected(void) { return A.ready; }
+
+/* ---- names the resources ask for ----------------------------------------------------------- */
+
+static int has_name(char **v, uint32_t n, const char *s)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return 1;
+	return 0;
+}
+
+static void add_name(char ***v, uint32_t *n, const char *s)
+{
+	if (has_name(*v, *n, s))
+		return;
+	*v = realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = strdup(s);
+}
+
+static void free_names(char **v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void chain_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__FilterChain *fc, char ***v, uint32_t *n)
+{
+	for (size_t f = 0; fc && f < fc->n_filters; f++) {
+		const Envoy__Config__Listener__V3__Filter *fl = fc->filters[f];
+		char err[256];
+		if (fl->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
+			continue;
+		const ProtobufCMessage *in = wf_cfgdoc_any(doc, &fl->typed_config->base, err, sizeof(err));
+		if (!in || in->descriptor != &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor)
+			continue;
+		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *h = (const void *)in;
+		if (h->route_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS &&
+		    h->rds->route_config_name && *h->rds->route_config_name)
+			add_name(v, n, h->rds->route_config_name);
+	}
+}
+
+static void listener_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__Listener *l, char ***v, uint32_t *n)
+{
+	for (size_t k = 0; k < l->n_filter_chains; k++)
+		chain_rds(doc, l->filter_chains[k], v, n);
+	chain_rds(doc, l->default_filter_chain, v, n);
+}
+
+static void cluster_eds(const Envoy__Config__Cluster__V3__Cluster *c, char ***v, uint32_t *n)
+{
+	if (!c->cluster_discovery_type_case || c->type != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS)
+		return;
+	const char *svc = c->eds_cluster_config && c->eds_cluster_config->service_name && *c->eds_cluster_config->service_name
+	                      ? c->eds_cluster_config->service_name
+	                      : c->name;
+	add_name(v, n, svc);
+}
+
+/* The RDS or EDS names that the bootstrap's static resources and the xDS ones need. */
+static void wanted_names(enum wf_xds_type t, char ***v, uint32_t *n)
+{
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	const Envoy__Config__Bootstrap__V3__Bootstrap *b = s ? (const void *)wf_cfgdoc_root(s->doc) : NULL;
+	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b ? b->static_resources : NULL;
+	*v = NULL;
+	*n = 0;
+	if (t == WF_XDS_RDS) {
+		for (size_t i = 0; sr && i < sr->n_listeners; i++)
+			listener_rds(s->doc, sr->listeners[i], v, n);
+		for (uint32_t i = 0; i < A.set->n[WF_XDS_LDS]; i++)
+			listener_rds(A.set->res[WF_XDS_LDS][i].doc, (const void *)wf_cfgdoc_root(A.set->res[WF_XDS_LDS][i].doc), v, n);
+	} else {
+		for (size_t i = 0; sr && i < sr->n_clusters; i++)
+			cluster_eds(sr->clusters[i], v, n);
+		for (uint32_t i = 0; i < A.set->n[WF_XDS_CDS]; i++)
+			cluster_eds((const void *)wf_cfgdoc_root(A.set->res[WF_XDS_CDS][i].doc), v, n);
+	}
+	wf_snapshot_release(s);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static void send_msg(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	if (wf_grpc_stream_send(A.st, buf, len) < 0)
+		wf_debug("xDS: a request could not be queued (the stream is ending)");
+	free(buf);
+}
+
+static Node *node_for_request(void)
+{
+	if (A.node_first_only && A.node_sent)
+		return NULL;
+	A.node_sent = 1;
+	return A.node;
+}
+
+/* A SotW request for type t: the subscription's names, the accepted version and the last
+ * nonce; with error_detail when NACKing. */
+static void send_sotw(enum wf_xds_type t, const char *version, const char *error)
+{
+	struct sub *u = &A.sub[t];
+	Request rq = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+	rq.node = node_for_request();
+	rq.type_url = (char *)wf_xds_type_url[t];
+	rq.version_info = (char *)(version ? version : "");
+	rq.response_nonce = u->nonce ? u->nonce : "";
+	if (t == WF_XDS_RDS || t == WF_XDS_EDS) {
+		rq.resource_names = u->names;
+		rq.n_resource_names = u->n;
+	}
+	if (error) {
+		st.code = WF_GRPC_INVALID_ARGUMENT;
+		st.message = (char *)error;
+		rq.error_detail = &st;
+	}
+	send_msg(&rq.base);
+}
+
+/* A delta request: subscribe/unsubscribe lists (the first one of a stream also carries the
+ * versions held: initial_resource_versions), or an ACK/NACK of the last response. */
+static void send_delta(enum wf_xds_type t, char **sub, uint32_t n_sub, char **unsub, uint32_t n_unsub, int first,
+                       const char *error)
+{
+	struct sub *u = &A.sub[t];
+	DeltaRequest rq = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+	rq.node = node_for_request();
+	rq.type_url = (char *)wf_xds_type_url[t];
+	rq.resource_names_subscribe = sub;
+	rq.n_resource_names_subscribe = n_sub;
+	rq.resource_names_unsubscribe = unsub;
+	rq.n_resource_names_unsubscribe = n_unsub;
+	rq.response_nonce = !first && u->nonce ? u->nonce : "";
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry *ents = NULL, **eptr = NULL;
+	uint32_t n = first ? A.set->n[t] : 0;
+	if (n) {
+		ents = calloc(n, sizeof(*ents));
+		eptr = calloc(n, sizeof(*eptr));
+		for (uint32_t i = 0; i < n; i++) {
+			envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(&ents[i]);
+			ents[i].key = A.set->res[t][i].name;
+			ents[i].value = A.set->res[t][i].version;
+			eptr[i] = &ents[i];
+		}
+		rq.initial_resource_versions = eptr;
+		rq.n_initial_resource_versions = n;
+	}
+	if (error) {
+		st.code = WF_GRPC_INVALID_ARGUMENT;
+		st.message = (char *)error;
+		rq.error_detail = &st;
+	}
+	send_msg(&rq.base);
+	free(ents);
+	free(eptr);
+}
+
+/* Ask for type t on this stream (the first request), or update the names asked for. */
+static void subscribe(enum wf_xds_type t)
+{
+	struct sub *u = &A.sub[t];
+	u->wanted = 1;
+	if (!A.ready)
+		return;
+	if (t == WF_XDS_EDS && !A.eds_deadline && !A.set->expired[WF_XDS_EDS])
+		A.eds_deadline = wf_loop_now(A.loop) + A.cds_timeout_ms;
+	if (t == WF_XDS_RDS && !A.rds_deadline && !A.set->expired[WF_XDS_RDS])
+		A.rds_deadline = wf_loop_now(A.loop) + A.lds_timeout_ms;
+	if (!A.delta) {
+		send_sotw(t, A.set->version[t], NULL);
+	} else if (!u->asked) {
+		send_delta(t, u->names, u->n, NULL, 0, 1, NULL);
+	}
+	u->asked = 1;
+}
+
+/* Recompute the RDS or EDS names; when they changed, ask again (SotW: the whole list;
+ * delta: what was added and what was dropped). */
+static void resubscribe(enum wf_xds_type t)
+{
+	struct sub *u = &A.sub[t];
+	char **v;
+	uint32_t n;
+	wanted_names(t, &v, &n);
+	char **add = NULL, **drop = NULL;
+	uint32_t n_add = 0, n_drop = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (!has_name(u->names, u->n, v[i]))
+			add_name(&add, &n_add, v[i]);
+	for (uint32_t i = 0; i < u->n; i++)
+		if (!has_name(v, n, u->names[i]))
+			add_name(&drop, &n_drop, u->names[i]);
+	int changed = n_add || n_drop;
+	free_names(u->names, u->n);
+	u->names = v;
+	u->n = n;
+	if (changed && u->asked) {
+		if (A.delta)
+			send_delta(t, add, n_add, drop, n_drop, 0, NULL);
+		else
+			send_sotw(t, A.set->version[t], NULL);
+	} else if (changed && n) {
+		subscribe(t);
+	}
+	free_names(add, n_add);
+	free_names(drop, n_drop);
+}
+
+/* LDS waits for the clusters to be warm: every EDS name answered, or its timeout passed. */
+static int clusters_warm(void)
+{
+	if (A.cds && !A.sub[WF_XDS_CDS].answered && !A.set->expired[WF_XDS_CDS])
+		return 0;
+	struct sub *e = &A.sub[WF_XDS_EDS];
+	if (A.set->expired[WF_XDS_EDS])
+		return 1;
+	for (uint32_t i = 0; i < e->n; i++)
+		if (!wf_xds_set_find(A.set, WF_XDS_EDS, e->names[i]))
+			return 0;
+	return 1;
+}
+
+static void maybe_lds(void)
+{
+	if (A.lds && !A.sub[WF_XDS_LDS].wanted && clusters_warm())
+		subscribe(WF_XDS_LDS);
+}
+
+/* ---- applying a response ------------------------------------------------------------------- */
+
+static uint32_t stat_of(enum wf_xds_type t, int ok)
+{
+	switch (t) {
+	case WF_XDS_CDS: return ok ? A.st_cds_ok : A.st_cds_rej;
+	case WF_XDS_LDS: return ok ? A.st_lds_ok : A.st_lds_rej;
+	case WF_XDS_EDS: return ok ? A.st_eds_ok : A.st_eds_rej;
+	default: return ok ? A.st_rds_ok : A.st_rds_rej;
+	}
+}
+
+/* Offer `next` (a candidate set) to the owner. 0 when accepted (it becomes the current set),
+ * -1 with err when refused (it is dropped). changed == 0: only versions moved, nothing to
+ * compile. */
+static int offer(enum wf_xds_type t, struct wf_xds_set *next, int changed, char *err, size_t errlen)
+{
+	if (t == WF_XDS_CDS)
+		wf_stat_inc(A.st_cds_attempt);
+	if (t == WF_XDS_LDS)
+		wf_stat_inc(A.st_lds_attempt);
+	if (changed && A.ops->apply(A.ctx, next, err, errlen) < 0) {
+		wf_xds_set_unref(next);
+		wf_stat_inc(stat_of(t, 0));
+		return -1;
+	}
+	wf_stat_inc(stat_of(t, 1));
+	wf_xds_set_unref(A.set);
+	A.set = next;
+	A.sub[t].answered = 1;
+	return 0;
+}
+
+/* What an accepted response leads to: new RDS/EDS names, LDS once clusters are warm. */
+static void after_accept(enum wf_xds_type t)
+{
+	if (t == WF_XDS_CDS)
+		resubscribe(WF_XDS_EDS);
+	if (t == WF_XDS_LDS)
+		resubscribe(WF_XDS_RDS);
+	maybe_lds();
+}
+
+/* Put one received resource (`any`, of type t) into `next`; one that is byte for byte the
+ * resource held only has its version updated. envelope: the name a delta Resource gives it,
+ * or NULL. 1 when it changed, 0 when not, -1 with err; *name is its name (malloc'd) unless -1. */
+static int take(struct wf_xds_set *next, enum wf_xds_type t, const Google__Protobuf__Any *any, const char *version,
+                const char *envelope, char **name, char *err, size_t errlen)
+{
+	if (!any || wf_xds_type_of(any->type_url) != (int)t) {
+		snprintf(err, errlen, "a resource of type '%s' in a %s response", any && any->type_url ? any->type_url : "",
+		         wf_xds_type_name[t]);
+		return -1;
+	}
+	uint64_t h = XXH64(any->value.data, any->value.len, 0);
+	struct wf_cfgdoc *doc = wf_xds_decode(t, any->value.data, any->value.len, name, err, errlen);
+	if (!doc)
+		return -1;
+	if (envelope && *envelope && strcmp(envelope, *name)) {
+		snprintf(err, errlen, "xds:%s/%s: the resource is named '%s' in its envelope", wf_xds_type_name[t], *name,
+		         envelope);
+		wf_cfgdoc_free(doc);
+		free(*name);
+		return -1;
+	}
+	struct wf_xds_res *old = (struct wf_xds_res *)wf_xds_set_find(next, t, *name);
+	if (old && old->hash == h) {
+		free(old->version);
+		old->version = strdup(version ? version : "");
+		wf_cfgdoc_free(doc);
+		return 0;
+	}
+	wf_xds_set_put(next, t, *name, version, doc, h);
+	return 1;
+}
+
+/* A response of type_url came: its type (or -1: ignored), its nonce kept for the reply. */
+static int response_type(const char *type_url, const char *nonce)
+{
+	int t = wf_xds_type_of(type_url);
+	if (t < 0) {
+		wf_warn("xDS: a response of type '%s', which was not asked for: ignored", type_url);
+		return -1;
+	}
+	free(A.sub[t].nonce);
+	A.sub[t].nonce = strdup(nonce ? nonce : "");
+	return t;
+}
+
+/* ACK (the candidate set `next` was accepted) or NACK (bad: it did not decode; or the owner
+ * refused it) a response of type t with version `version`. */
+static void reply(enum wf_xds_type t, struct wf_xds_set *next, const char *version, int changed, int bad, char *err,
+                  size_t errlen)
+{
+	if (!bad) {
+		free(next->version[t]);
+		next->version[t] = strdup(version ? version : "");
+		next->updated_wall_s[t] = (uint64_t)time(NULL);
+	} else {
+		wf_xds_set_unref(next);
+		wf_stat_inc(stat_of(t, 0));
+	}
+	if (bad || offer(t, next, changed, err, errlen) < 0) {
+		wf_error("xDS: %s version '%s' rejected (NACK), the previous config keeps serving: %s", wf_xds_type_name[t],
+		         version ? version : "", err);
+		if (A.delta)
+			send_delta(t, NULL, 0, NULL, 0, 0, err);
+		else
+			send_sotw(t, A.set->version[t], err);
+		return;
+	}
+	wf_info("xDS: %s version '%s' accepted (%u resources)%s", wf_xds_type_name[t], A.set->version[t], A.set->n[t],
+	        changed ? "" : ", unchanged");
+	if (A.delta)
+		send_delta(t, NULL, 0, NULL, 0, 0, NULL);
+	else
+		send_sotw(t, A.set->version[t], NULL);
+	after_accept(t);
+}
+
+static void on_sotw(const Response *r)
+{
+	int t = response_type(r->type_url, r->nonce);
+	if (t < 0)
+		return;
+	char err[2048] = "";
+	struct wf_xds_set *next = wf_xds_set_copy(A.set);
+	int changed = 0, bad = 0;
+	char **seen = NULL;
+	uint32_t n_seen = 0;
+	for (size_t i = 0; i < r->n_resources && !bad; i++) {
+		char *name;
+		int k = take(next, t, r->resources[i], r->version_info, NULL, &name, err, sizeof(err));
+		if (k < 0) {
+			bad = 1;
+			break;
+		}
+		changed |= k;
+		if (has_name(seen, n_seen, name)) {
+			snprintf(err, sizeof(err), "xds:%s/%s: the resource is in the response twice", wf_xds_type_name[t], name);
+			bad = 1;
+		}
+		add_name(&seen, &n_seen, name);
+		free(name);
+	}
+	/* LDS and CDS are the state of the world: what the response lacks is gone */
+	if (!bad && (t == WF_XDS_LDS || t == WF_XDS_CDS))
+		for (uint32_t i = next->n[t]; i-- > 0;)
+			if (!has_name(seen, n_seen, next->res[t][i].name)) {
+				wf_xds_set_remove(next, t, next->res[t][i].name);
+				changed = 1;
+			}
+	free_names(seen, n_seen);
+	reply(t, next, r->version_info, changed, bad, err, sizeof(err));
+}
+
+static void on_delta(const DeltaResponse *r)
+{
+	int t = response_type(r->type_url, r->nonce);
+	if (t < 0)
+		return;
+	char err[2048] = "";
+	struct wf_xds_set *next = wf_xds_set_copy(A.set);
+	int changed = 0, bad = 0;
+	for (size_t i = 0; i < r->n_resources && !bad; i++) {
+		const Envoy__Service__Discovery__V3__Resource *res = r->resources[i];
+		char *name;
+		int k = take(next, t, res->resource, res->version, res->name, &name, err, sizeof(err));
+		if (k < 0) {
+			bad = 1;
+			break;
+		}
+		changed |= k;
+		free(name);
+	}
+	for (size_t i = 0; !bad && i < r->n_removed_resources; i++)
+		changed |= wf_xds_set_remove(next, t, r->removed_resources[i]);
+	reply(t, next, r->system_version_info, changed, bad, err, sizeof(err));
+}
+
+/* ---- the stream ---------------------------------------------------------------------------- */
+
+static void connect_stream(void);
+
+static void on_retry(struct wf_loop *loop, struct wf_timer *t) { connect_stream(); }
+
+/* initial_fetch_timeout: resources still missing then count as empty, so that what waits for
+ * them (LDS for clusters, listeners for their routes) goes on. */
+static void on_warm(struct wf_loop *loop, struct wf_timer *tm)
+{
+	uint64_t now = wf_loop_now(loop);
+	int expire[WF_XDS_NTYPES] = {0};
+	if (A.eds_deadline && now >= A.eds_deadline && !A.set->expired[WF_XDS_EDS]) {
+		expire[WF_XDS_EDS] = 1;
+		wf_warn("xDS: endpoints (EDS) not all received within initial_fetch_timeout: their clusters start empty");
+	}
+	if (A.rds_deadline && now >= A.rds_deadline && !A.set->expired[WF_XDS_RDS]) {
+		expire[WF_XDS_RDS] = 1;
+		wf_warn("xDS: route configurations (RDS) not all received within initial_fetch_timeout: their listeners start without routes");
+	}
+	if (A.cds_deadline && now >= A.cds_deadline && !A.set->expired[WF_XDS_CDS] && !A.sub[WF_XDS_CDS].answered) {
+		expire[WF_XDS_CDS] = 1;
+		wf_warn("xDS: no clusters (CDS) within initial_fetch_timeout: asking for listeners anyway");
+	}
+	if (expire[WF_XDS_EDS] || expire[WF_XDS_RDS] || expire[WF_XDS_CDS]) {
+		struct wf_xds_set *next = wf_xds_set_copy(A.set);
+		for (int t = 0; t < WF_XDS_NTYPES; t++)
+			next->expired[t] |= (uint8_t)expire[t];
+		char err[2048];
+		if (A.ops->apply(A.ctx, next, err, sizeof(err)) < 0) {
+			wf_error("xDS: %s", err);
+			for (int t = 0; t < WF_XDS_NTYPES; t++)
+				A.set->expired[t] |= (uint8_t)expire[t]; /* not again */
+			wf_xds_set_unref(next);
+		} else {
+			wf_xds_set_unref(A.set);
+			A.set = next;
+		}
+		maybe_lds();
+	}
+	if (A.st)
+		wf_timer_set(loop, tm, 100);
+}
+
+static void on_ready(void *ctx)
+{
+	A.ready = 1;
+	A.node_sent = 0;
+	wf_stat_set(A.st_connected, 1);
+	wf_info("xDS: connected to cluster '%s' (%s)", A.cluster, A.delta ? "delta ADS" : "ADS");
+	/* what was asked for before is asked for again, with what is held */
+	for (int t = 0; t < WF_XDS_NTYPES; t++)
+		A.sub[t].asked = 0;
+	if (A.cds)
+		subscribe(WF_XDS_CDS);
+	if (A.sub[WF_XDS_EDS].wanted || A.sub[WF_XDS_EDS].n)
+		subscribe(WF_XDS_EDS);
+	if (A.sub[WF_XDS_LDS].wanted)
+		subscribe(WF_XDS_LDS);
+	else
+		maybe_lds();
+	if (A.sub[WF_XDS_RDS].wanted || A.sub[WF_XDS_RDS].n)
+		subscribe(WF_XDS_RDS);
+	if (A.cds && !A.sub[WF_XDS_CDS].answered && !A.cds_deadline)
+		A.cds_deadline = wf_loop_now(A.loop) + A.cds_timeout_ms;
+	wf_timer_set(A.loop, &A.warm, 100);
+}
+
+static int on_message(void *ctx, const uint8_t *p, size_t n)
+{
+	A.failures = 0; /* the server answers: the next failure starts the backoff over */
+	if (A.delta) {
+		DeltaResponse *r = (DeltaResponse *)protobuf_c_message_unpack(
+		    &envoy__service__discovery__v3__delta_discovery_response__descriptor, NULL, n, p);
+		if (!r) {
+			wf_error("xDS: a DeltaDiscoveryResponse that does not decode: ignored");
+			return 0;
+		}
+		on_delta(r);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	} else {
+		Response *r = (Response *)protobuf_c_message_unpack(&envoy__service__discovery__v3__discovery_response__descriptor,
+		                                                    NULL, n, p);
+		if (!r) {
+			wf_error("xDS: a DiscoveryResponse that does not decode: ignored");
+			return 0;
+		}
+		on_sotw(r);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	return 0;
+}
+
+static void schedule_retry(const char *why)
+{
+	A.failures++;
+	uint64_t ms = wf_ads_backoff_ms(A.failures, rnd());
+	wf_warn("xDS: stream to cluster '%s' %s; the last config keeps serving; retrying in %llu ms", A.cluster, why,
+	        (unsigned long long)ms);
+	wf_timer_set(A.loop, &A.retry, ms);
+}
+
+static void stream_gone(void)
+{
+	A.st = NULL;
+	A.ready = 0;
+	wf_stat_set(A.st_connected, 0);
+	wf_snapshot_release(A.st_snap);
+	A.st_snap = NULL;
+	wf_timer_cancel(A.loop, &A.warm);
+}
+
+static void on_closed(void *ctx, int status, const char *why)
+{
+	stream_gone();
+	if (A.on)
+		schedule_retry(why);
+}
+
+static const struct wf_grpc_stream_ops stream_ops = {
+	.ready = on_ready,
+	.message = on_message,
+	.closed = on_closed,
+};
+
+static void connect_stream(void)
+{
+	if (!A.on || A.st)
+		return;
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	struct wf_cluster *cl = s ? wf_snapshot_cluster(s, A.cluster) : NULL;
+	if (!cl || !cl->n_hosts) {
+		wf_snapshot_release(s);
+		schedule_retry(cl ? "has no hosts" : "is not in the config");
+		return;
+	}
+	const struct wf_host *h = &cl->hosts[A.host_rr++ % cl->n_hosts];
+	const char *path = A.delta ? "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+	                           : "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+	A.st = wf_grpc_stream_open(A.loop, &h->addr, cl->tls, A.authority, path, &stream_ops, NULL);
+	if (!A.st) {
+		wf_snapshot_release(s);
+		schedule_retry("cannot open a socket");
+		return;
+	}
+	A.st_snap = s;
+	wf_debug("xDS: connecting to %s (cluster '%s')", h->addr_str, A.cluster);
+}
+
+int wf_ads_start(struct wf_loop *loop, const struct wf_ads_cfg *cfg, const struct wf_ads_ops *ops, void *ctx)
+{
+	A.loop = loop;
+	A.ops = ops;
+	A.ctx = ctx;
+	A.cluster = strdup(cfg->cluster);
+	A.authority = strdup(cfg->authority);
+	A.delta = cfg->delta;
+	A.lds = cfg->lds;
+	A.cds = cfg->cds;
+	A.node_first_only = cfg->node_first_only;
+	A.lds_timeout_ms = cfg->lds_timeout_ms ? cfg->lds_timeout_ms : 15000;
+	A.cds_timeout_ms = cfg->cds_timeout_ms ? cfg->cds_timeout_ms : 15000;
+	A.node = cfg->node ? (Node *)protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL,
+	                                                        cfg->node_len, cfg->node)
+	                   : NULL;
+	if (!A.node) {
+		A.node = malloc(sizeof(*A.node));
+		envoy__config__core__v3__node__init(A.node);
+	}
+	if (!A.node->user_agent_name || !*A.node->user_agent_name) {
+		if (A.node->user_agent_name != protobuf_c_empty_string)
+			free(A.node->user_agent_name);
+		A.node->user_agent_name = strdup("weft");
+	}
+	A.set = wf_xds_set_new();
+	A.retry.cb = on_retry;
+	A.warm.cb = on_warm;
+	A.st_connected = wf_stat_register(WF_STAT_GAUGE, "control_plane", NULL, "connected_state");
+	A.st_cds_ok = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_success");
+	A.st_cds_rej = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_rejected");
+	A.st_cds_attempt = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_attempt");
+	A.st_lds_ok = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_success");
+	A.st_lds_rej = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_rejected");
+	A.st_lds_attempt = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_attempt");
+	A.st_eds_ok = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "eds.update_success");
+	A.st_eds_rej = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "eds.update_rejected");
+	A.st_rds_ok = wf_stat_register(WF_STAT_COUNTER, "http", NULL, "rds.update_success");
+	A.st_rds_rej = wf_stat_register(WF_STAT_COUNTER, "http", NULL, "rds.update_rejected");
+	A.on = 1;
+	/* static listeners may name route configurations, static clusters EDS */
+	resubscribe(WF_XDS_EDS);
+	resubscribe(WF_XDS_RDS);
+	connect_stream();
+	return 0;
+}
+
+void wf_ads_stop(void)
+{
+	if (!A.on)
+		return;
+	A.on = 0;
+	wf_timer_cancel(A.loop, &A.retry);
+	wf_timer_cancel(A.loop, &A.warm);
+	if (A.st)
+		wf_grpc_stream_close(A.st);
+	stream_gone();
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		free_names(A.sub[t].names, A.sub[t].n);
+		free(A.sub[t].nonce);
+	}
+	memset(A.sub, 0, sizeof(A.sub));
+	wf_xds_set_unref(A.set);
+	A.set = NULL;
+	protobuf_c_message_free_unpacked(&A.node->base, NULL);
+	A.node = NULL;
+	free(A.cluster);
+	free(A.authority);
+}

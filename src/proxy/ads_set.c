@@ -1,0 +1,184 @@
+/* The xDS resource set (see ads_set.h). */
+#include "proxy/ads_set.h"
+
+#include "xds/cfgdoc.h"
+#include "xds/registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const wf_xds_type_url[WF_XDS_NTYPES] = {
+	WF_TYPE_URL_PREFIX "envoy.config.cluster.v3.Cluster",
+	WF_TYPE_URL_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
+	WF_TYPE_URL_PREFIX "envoy.config.listener.v3.Listener",
+	WF_TYPE_URL_PREFIX "envoy.config.route.v3.RouteConfiguration",
+};
+
+const char *const wf_xds_type_name[WF_XDS_NTYPES] = {
+	"Cluster", "ClusterLoadAssignment", "Listener", "RouteConfiguration",
+};
+
+int wf_xds_type_of(const char *url)
+{
+	for (int t = 0; url && t < WF_XDS_NTYPES; t++)
+		if (!strcmp(url, wf_xds_type_url[t]))
+			return t;
+	return -1;
+}
+
+struct wf_xds_set *wf_xds_set_new(void)
+{
+	struct wf_xds_set *s = calloc(1, sizeof(*s));
+	s->refs = 1;
+	return s;
+}
+
+struct wf_xds_set *wf_xds_set_copy(const struct wf_xds_set *from)
+{
+	struct wf_xds_set *s = wf_xds_set_new();
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		s->n[t] = from->n[t];
+		s->res[t] = calloc(from->n[t] + 1, sizeof(*s->res[t]));
+		for (uint32_t i = 0; i < from->n[t]; i++) {
+			const struct wf_xds_res *r = &from->res[t][i];
+			s->res[t][i] = (struct wf_xds_res){strdup(r->name), strdup(r->version), wf_cfgdoc_ref(r->doc), r->hash,
+			                                   r->updated_wall_s};
+		}
+		s->version[t] = from->version[t] ? strdup(from->version[t]) : NULL;
+		s->updated_wall_s[t] = from->updated_wall_s[t];
+		s->expired[t] = from->expired[t];
+	}
+	return s;
+}
+
+struct wf_xds_set *wf_xds_set_ref(struct wf_xds_set *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+static void res_free(struct wf_xds_res *r)
+{
+	free(r->name);
+	free(r->version);
+	wf_cfgdoc_free(r->doc);
+}
+
+void wf_xds_set_unref(struct wf_xds_set *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		for (uint32_t i = 0; i < s->n[t]; i++)
+			res_free(&s->res[t][i]);
+		free(s->res[t]);
+		free(s->version[t]);
+	}
+	free(s);
+}
+
+const struct wf_xds_res *wf_xds_set_find(const struct wf_xds_set *s, enum wf_xds_type t, const char *name)
+{
+	for (uint32_t i = 0; s && name && i < s->n[t]; i++)
+		if (!strcmp(s->res[t][i].name, name))
+			return &s->res[t][i];
+	return NULL;
+}
+
+void wf_xds_set_put(struct wf_xds_set *s, enum wf_xds_type t, const char *name, const char *version,
+                    struct wf_cfgdoc *doc, uint64_t hash)
+{
+	struct wf_xds_res *r = (struct wf_xds_res *)wf_xds_set_find(s, t, name);
+	if (r) {
+		res_free(r);
+	} else {
+		s->res[t] = realloc(s->res[t], (s->n[t] + 1) * sizeof(*s->res[t]));
+		r = &s->res[t][s->n[t]++];
+	}
+	*r = (struct wf_xds_res){strdup(name), strdup(version ? version : ""), doc, hash, (uint64_t)time(NULL)};
+}
+
+int wf_xds_set_remove(struct wf_xds_set *s, enum wf_xds_type t, const char *name)
+{
+	struct wf_xds_res *r = (struct wf_xds_res *)wf_xds_set_find(s, t, name);
+	if (!r)
+		return 0;
+	res_free(r);
+	uint32_t i = (uint32_t)(r - s->res[t]);
+	memmove(r, r + 1, (s->n[t] - i - 1) * sizeof(*r)); /* keep the order resources came in */
+	s->n[t]--;
+	return 1;
+}
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+/* Mark m and every message below it with its field path ("filter_chains[0].filters[0]..."),
+ * unpacking Any payloads through the document so that they are marked too. */
+static void mark_tree(struct wf_cfgdoc *doc, const ProtobufCMessage *m, const char *path, int depth)
+{
+	if (depth > 64)
+		return;
+	wf_cfgdoc_mark(doc, m, 0, 0, 0, path);
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (!strcmp(d->name, "google.protobuf.Any")) {
+		char err[256];
+		const ProtobufCMessage *in = wf_cfgdoc_any(doc, m, err, sizeof(err));
+		if (in)
+			mark_tree(doc, in, path, depth + 1); /* unknown types are refused where they are used */
+		return;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || !wf_proto_field_is_set(m, f))
+			continue;
+		size_t plen = strlen(path) + strlen(f->name) + 24;
+		char *sub = malloc(plen);
+		const char *base = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)base;
+			for (size_t k = 0; k < n; k++) {
+				snprintf(sub, plen, "%s%s%s[%zu]", path, *path ? "." : "", f->name, k);
+				if (arr[k])
+					mark_tree(doc, arr[k], sub, depth + 1);
+			}
+		} else {
+			snprintf(sub, plen, "%s%s%s", path, *path ? "." : "", f->name);
+			const ProtobufCMessage *m2 = *(const ProtobufCMessage *const *)base;
+			if (m2)
+				mark_tree(doc, m2, sub, depth + 1);
+		}
+		free(sub);
+	}
+}
+
+struct wf_cfgdoc *wf_xds_decode(enum wf_xds_type t, const uint8_t *p, size_t n, char **name, char *err,
+                                size_t errlen)
+{
+	const ProtobufCMessageDescriptor *d = wf_proto_find(wf_xds_type_url[t]);
+	ProtobufCMessage *m = d ? protobuf_c_message_unpack(d, NULL, n, p) : NULL;
+	if (!m) {
+		snprintf(err, errlen, "xds:%s: a resource does not decode as %s", wf_xds_type_name[t],
+		         d ? d->name : wf_xds_type_url[t]);
+		return NULL;
+	}
+	const ProtobufCFieldDescriptor *nf =
+	    protobuf_c_message_descriptor_get_field_by_name(d, t == WF_XDS_EDS ? "cluster_name" : "name");
+	const char *nm = nf ? *(char *const *)((const char *)m + nf->offset) : NULL;
+	if (!nm || !*nm) {
+		snprintf(err, errlen, "xds:%s: a resource without a %s", wf_xds_type_name[t], nf ? nf->name : "name");
+		protobuf_c_message_free_unpacked(m, NULL);
+		return NULL;
+	}
+	char src[512];
+	snprintf(src, sizeof(src), "xds:%s/%s", wf_xds_type_name[t], nm);
+	struct wf_cfgdoc *doc = wf_cfgdoc_new(src);
+	wf_cfgdoc_set_root(doc, m);
+	mark_tree(doc, m, "", 0);
+	*name = strdup(nm);
+	return doc;
+}

@@ -1,0 +1,63 @@
+/* The resources received over xDS, as the compiler reads them: per type, each resource by
+ * name with its version and its own document (source "xds:TYPE/NAME", root the resource
+ * message, every message marked with its field path so that a refusal names the resource and
+ * the field). A set is immutable once handed to a snapshot and shared by reference: each
+ * update makes a new set (wf_xds_set_copy, then put/remove) that shares the unchanged
+ * resources' documents. */
+#ifndef WF_PROXY_ADS_SET_H
+#define WF_PROXY_ADS_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wf_cfgdoc;
+
+/* In make-before-break order: clusters and their endpoints before listeners and routes. */
+enum wf_xds_type { WF_XDS_CDS, WF_XDS_EDS, WF_XDS_LDS, WF_XDS_RDS, WF_XDS_NTYPES };
+
+/* "type.googleapis.com/envoy.config.cluster.v3.Cluster", ... */
+extern const char *const wf_xds_type_url[WF_XDS_NTYPES];
+/* "Cluster", "ClusterLoadAssignment", "Listener", "RouteConfiguration" */
+extern const char *const wf_xds_type_name[WF_XDS_NTYPES];
+/* The type of a type URL, or -1. */
+int wf_xds_type_of(const char *type_url);
+
+struct wf_xds_res {
+	char *name;
+	char *version;                     /* delta: the resource's; SotW: the response's version_info */
+	struct wf_cfgdoc *doc;             /* a reference of this set's */
+	uint64_t hash;                     /* of the encoded resource: an unchanged one is not re-applied */
+	uint64_t updated_wall_s;
+};
+
+struct wf_xds_set {
+	int refs;                          /* atomic */
+	struct wf_xds_res *res[WF_XDS_NTYPES];
+	uint32_t n[WF_XDS_NTYPES];
+	char *version[WF_XDS_NTYPES];      /* the last accepted version_info per type */
+	uint64_t updated_wall_s[WF_XDS_NTYPES];
+	/* initial_fetch_timeout passed for a type: a listener whose route configuration (RDS) or
+	 * a cluster whose endpoints (EDS) did not come is used anyway, empty */
+	uint8_t expired[WF_XDS_NTYPES];
+};
+
+struct wf_xds_set *wf_xds_set_new(void);
+/* A new set with the same resources (documents shared). */
+struct wf_xds_set *wf_xds_set_copy(const struct wf_xds_set *from);
+struct wf_xds_set *wf_xds_set_ref(struct wf_xds_set *s);
+void wf_xds_set_unref(struct wf_xds_set *s);
+const struct wf_xds_res *wf_xds_set_find(const struct wf_xds_set *s, enum wf_xds_type t, const char *name);
+/* Add or replace a resource; takes over the caller's reference to doc. */
+void wf_xds_set_put(struct wf_xds_set *s, enum wf_xds_type t, const char *name, const char *version,
+                    struct wf_cfgdoc *doc, uint64_t hash);
+/* Remove a resource: 1 when it was there. */
+int wf_xds_set_remove(struct wf_xds_set *s, enum wf_xds_type t, const char *name);
+
+/* Decode one resource of type t (the payload of its Any) into a document named
+ * "xds:TYPE/NAME", its messages marked with their field paths (Any payloads unpacked and
+ * marked too). *name is the resource's name (malloc'd). NULL with err set when the bytes do
+ * not decode or the resource has no name. */
+struct wf_cfgdoc *wf_xds_decode(enum wf_xds_type t, const uint8_t *p, size_t n, char **name, char *err,
+                                size_t errlen);
+
+#endif

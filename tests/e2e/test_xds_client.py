@@ -1,0 +1,442 @@
+"""`weft proxy` configured over xDS: the bootstrap's dynamic_resources point at a management
+server (tests/e2e/node/xds_server.js: grpc-js, Weft's own .proto files), which serves listeners,
+route configurations, clusters and endpoints over ADS (SotW, and delta). The test decides what
+the server holds and reads back every request the proxy sent it (ACKs, NACKs with their
+error_detail, nonces, resubscriptions), and sends real traffic through the proxy to real
+upstreams (harness HttpUpstream)."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import configs as C
+from harness import (HERE, HttpUpstream, Weft, check, eq, free_port, get_stats, request, wait_for)
+
+NODE_DIR = os.path.join(HERE, "node")
+SERVER = os.path.join(NODE_DIR, "xds_server.js")
+LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+HCM_T = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER_T = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+H2 = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "explicit_http_config": {"http2_protocol_options": {}}}}
+
+
+class XdsServer:
+    """xds_server.js in a node process: .set() pushes a resource type's state of the world,
+    .events collects what the server reports (requests, responses, streams)."""
+
+    def __init__(self, port=0):
+        check(os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@grpc", "grpc-js")),
+              "the @grpc/grpc-js package is missing: run `npm ci --prefix tests/e2e/node`")
+        self.proc = subprocess.Popen(["node", SERVER, "server", str(port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.events = []
+        line = self.proc.stdout.readline()
+        check(line, "the xDS server did not start")
+        first = json.loads(line)
+        check(first.get("event") == "listening", "the xDS server did not start: %r", first)
+        self.port = first["port"]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.events.append(json.loads(line))
+
+    def set(self, type_, version, resources):
+        self.proc.stdin.write(json.dumps({"type": type_, "version": version, "resources": resources}) + "\n")
+        self.proc.stdin.flush()
+        wait_for(lambda: any(e["event"] == "set" and e["type"] == type_ and e["version"] == version
+                             for e in list(self.events)) or self.errors(), 5, what="the server to take %s" % type_)
+        check(not self.errors(), "the xDS server refused a resource: %r", self.errors())
+
+    def errors(self):
+        return [e for e in list(self.events) if e["event"] == "error"]
+
+    def requests(self, type_url=None):
+        return [e for e in list(self.events) if e["event"] == "request" and (type_url is None or e["type_url"] == type_url)]
+
+    def responses(self, type_url=None):
+        return [e for e in list(self.events) if e["event"] == "response" and (type_url is None or e["type_url"] == type_url)]
+
+    def acked(self, type_url, version):
+        """A request that ACKs `version` of the type (the nonce of a response with it)."""
+        nonces = {r["nonce"] for r in self.responses(type_url) if r["version_info"] == version}
+        for r in self.requests(type_url):
+            if r["response_nonce"] in nonces and not r["error_detail"]:
+                if r["kind"] == "delta" or r["version_info"] == version:
+                    return r
+        return None
+
+    def nacked(self, type_url, version):
+        nonces = {r["nonce"] for r in self.responses(type_url) if r["version_info"] == version}
+        for r in self.requests(type_url):
+            if r["response_nonce"] in nonces and r["error_detail"]:
+                return r
+        return None
+
+    def wait_ack(self, type_url, version, timeout=10):
+        return wait_for(lambda: self.acked(type_url, version) or self.nacked(type_url, version), timeout,
+                        what="an ACK or NACK of %s %s" % (type_url.rsplit(".", 1)[-1], version))
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+
+def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), timeout=None):
+    admin_port = admin_port or free_port()
+    src = {"ads": {}, "resource_api_version": "V3"}
+    if timeout:
+        src["initial_fetch_timeout"] = timeout
+    doc = {
+        "node": {"id": "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local", "cluster": "app"},
+        "admin": {"address": C.address(admin_port)},
+        "dynamic_resources": {
+            "ads_config": {"api_type": api_type, "transport_api_version": "V3",
+                           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]},
+            "lds_config": src, "cds_config": src,
+        },
+        "static_resources": {
+            "clusters": [dict(C.cluster("xds_cluster", [xds_port]), typed_extension_protocol_options=H2)],
+            "listeners": list(static_listeners),
+        },
+    }
+    b = C.Bootstrap(C.to_yaml(doc))
+    b.admin_port = admin_port
+    return b
+
+
+def listener(name, port, route_config_name, stat_prefix=None):
+    return {"name": name, "address": C.address(port), "filter_chains": [{"filters": [{
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {"@type": HCM_T, "stat_prefix": stat_prefix or name,
+                         "rds": {"route_config_name": route_config_name,
+                                 "config_source": {"ads": {}, "resource_api_version": "V3"}},
+                         "http_filters": [{"name": "envoy.filters.http.router",
+                                           "typed_config": {"@type": ROUTER_T}}]}}]}]}
+
+
+def route_config(name, routes, **extra):
+    rc = {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]}
+    rc.update(extra)
+    return rc
+
+
+def to(prefix, cluster=None, weighted=None):
+    action = {"cluster": cluster} if cluster else {"weighted_clusters": {"clusters": [
+        {"name": n, "weight": {"value": w}} for n, w in weighted]}}
+    return {"match": {"prefix": prefix}, "route": action}
+
+
+def eds_cluster(name, service_name=None):
+    c = {"name": name, "type": "EDS", "connect_timeout": {"seconds": 1},
+         "eds_cluster_config": {"eds_config": {"ads": {}, "resource_api_version": "V3"}}}
+    if service_name:
+        c["eds_cluster_config"]["service_name"] = service_name
+    return c
+
+
+def static_cluster(name, port):
+    return {"name": name, "type": "STATIC", "connect_timeout": {"seconds": 1},
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [C.lb_endpoint(port)]}]}}
+
+
+def assignment(name, *ports):
+    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [C.lb_endpoint(p) for p in ports]}]}
+
+
+def upstream_of(port, path="/", timeout=2.0):
+    r = request(port, path, timeout=timeout)
+    return r.status, r.header("x-upstream")
+
+
+def serving(port, path="/"):
+    try:
+        return upstream_of(port, path)
+    except OSError:
+        return None
+
+
+def push_basic(xs, lport, a, b, version="1"):
+    """Clusters a (EDS, service 'svc-a') and b (STATIC), a listener on lport with RDS route 'r1':
+    /b -> b, everything else -> a."""
+    xs.set("CDS", version, [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
+    xs.set("EDS", version, [assignment("svc-a", a.port)])
+    xs.set("RDS", version, [route_config("r1", [to("/b", "b"), to("/", "a")])])
+    xs.set("LDS", version, [listener("web", lport, "r1")])
+
+
+def test_xds_basic_lds_rds_cds_eds():
+    """The proxy takes its listeners, routes, clusters and endpoints from ADS, serves traffic
+    with them, ACKs every type, subscribes RDS and EDS by name, and shows it all in
+    /config_dump and its stats."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the xDS listener")
+            eq(upstream_of(lport, "/b/x"), (200, "b"), "route /b")
+            for t in (CDS, EDS, LDS, RDS):
+                xs.wait_ack(t, "1")
+                check(xs.acked(t, "1"), "%s not ACKed: %r", t, xs.requests(t))
+            eq(xs.requests(EDS)[-1]["resource_names"], ["svc-a"], "EDS subscription")
+            eq(xs.requests(RDS)[-1]["resource_names"], ["r1"], "RDS subscription")
+            first = xs.requests()[0]
+            eq(first["node"]["id"], "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local", "node id")
+            eq(first["node"]["user_agent_name"], "weft", "user agent")
+            # make-before-break: clusters are asked for before listeners
+            order = [r["type_url"] for r in xs.requests()]
+            check(order.index(CDS) < order.index(LDS), "LDS asked for before CDS: %r", order)
+            st = get_stats(w.admin_port)
+            eq(st.get("control_plane.connected_state"), 1, "connected_state")
+            check(st.get("cluster_manager.cds.update_success", 0) >= 1, "cds.update_success: %r", st)
+            check(st.get("listener_manager.lds.update_success", 0) >= 1, "lds.update_success")
+            dump = json.loads(w.admin("/config_dump").body)
+            by = {c["@type"].rsplit(".", 1)[-1]: c for c in dump["configs"]}
+            dl = by["ListenersConfigDump"]["dynamic_listeners"]
+            eq([l["name"] for l in dl], ["web"], "dynamic listeners")
+            eq(dl[0]["active_state"]["version_info"], "1", "listener version")
+            check("last_updated" in dl[0]["active_state"], "last_updated")
+            eq(sorted(c["cluster"]["name"] for c in by["ClustersConfigDump"]["dynamic_active_clusters"]), ["a", "b"],
+               "dynamic clusters")
+            eq([r["route_config"]["name"] for r in by["RoutesConfigDump"]["dynamic_route_configs"]], ["r1"], "routes")
+            eq([e["endpoint_config"]["cluster_name"] for e in by["EndpointsConfigDump"]["dynamic_endpoint_configs"]],
+               ["svc-a"], "endpoints")
+            eq(by["ClustersConfigDump"]["version_info"], "1", "CDS version_info")
+
+
+def test_xds_route_change_under_load():
+    """Route changes over RDS (a weighted split, then a path change) apply with no failed
+    request while a client keeps sending."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port), concurrency=2):
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the xDS listener")
+            stop = threading.Event()
+            seen, bad = [], []
+
+            def loop():
+                while not stop.is_set():
+                    try:
+                        s, u = upstream_of(lport, "/x")
+                        (seen if s == 200 else bad).append(u if s == 200 else s)
+                    except OSError as e:
+                        bad.append(repr(e))
+
+            th = threading.Thread(target=loop)
+            th.start()
+            try:
+                time.sleep(0.3)
+                xs.set("RDS", "2", [route_config("r1", [to("/", weighted=[("a", 50), ("b", 50)])])])
+                xs.wait_ack(RDS, "2")
+                wait_for(lambda: "b" in seen[-50:], 5, what="the weighted split to reach b")
+                xs.set("RDS", "3", [route_config("r1", [to("/x", "b"), to("/", "a")])])
+                xs.wait_ack(RDS, "3")
+                time.sleep(0.3)
+                n = len(seen)
+                wait_for(lambda: len(seen) > n + 20, 5, what="more requests")
+                check(set(seen[-10:]) == {"b"}, "after the path change /x goes to b: %r", seen[-10:])
+            finally:
+                stop.set()
+                th.join()
+            eq(bad, [], "failed requests during route changes")
+            check(len(seen) > 50, "too few requests: %d", len(seen))
+
+
+def test_xds_endpoint_change():
+    """An EDS update moves a cluster to another host."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, HttpUpstream(name="c") as c, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)):
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic to a")
+            xs.set("EDS", "2", [assignment("svc-a", c.port)])
+            xs.wait_ack(EDS, "2")
+            wait_for(lambda: serving(lport) == (200, "c"), 5, what="traffic to the new endpoint")
+
+
+def test_xds_bad_resource_nacked():
+    """A route configuration naming an unknown cluster (validate_clusters: true) and one with a
+    regex that does not compile are NACKed with error_detail (code 3, the resource, the field
+    path, the reason); the previous config keeps serving; a good version is then ACKed."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic to a")
+            xs.wait_ack(RDS, "1")
+            xs.set("RDS", "2", [route_config("r1", [to("/", "nope")], validate_clusters={"value": True})])
+            nack = xs.wait_ack(RDS, "2")
+            check(nack["error_detail"], "not NACKed: %r", nack)
+            eq(nack["error_detail"]["code"], 3, "NACK code")
+            msg = nack["error_detail"]["message"]
+            check("xds:RouteConfiguration/r1" in msg and "virtual_hosts[0].routes[0].route" in msg
+                  and "unknown cluster 'nope'" in msg, "error_detail: %r", msg)
+            eq(nack["version_info"], "1", "a NACK carries the previous version")
+            eq(serving(lport), (200, "a"), "the old routes serve")
+            xs.set("RDS", "3", [route_config("r1", [{"match": {"safe_regex": {"regex": "(unclosed"}},
+                                                      "route": {"cluster": "a"}}])])
+            nack = xs.wait_ack(RDS, "3")
+            check(nack["error_detail"] and "safe_regex" in nack["error_detail"]["message"], "regex NACK: %r", nack)
+            eq(serving(lport), (200, "a"), "the old routes still serve")
+            check(get_stats(w.admin_port).get("http.rds.update_rejected", 0) >= 2, "rds.update_rejected")
+            xs.set("RDS", "4", [route_config("r1", [to("/", "b")])])
+            check(not xs.wait_ack(RDS, "4")["error_detail"], "version 4 NACKed")
+            wait_for(lambda: serving(lport) == (200, "b"), 5, what="version 4 to serve")
+            # a bad cluster is NACKed on CDS
+            xs.set("CDS", "2", [eds_cluster("a", "svc-a"), static_cluster("b", b.port),
+                                {"name": "bad", "type": "STATIC", "lb_policy": "CLUSTER_PROVIDED"}])
+            nack = xs.wait_ack(CDS, "2")
+            check(nack["error_detail"] and "xds:Cluster/bad" in nack["error_detail"]["message"], "CDS NACK: %r", nack)
+            check(get_stats(w.admin_port).get("cluster_manager.cds.update_rejected", 0) >= 1, "cds.update_rejected")
+            eq(serving(lport), (200, "b"), "still serving")
+
+
+def test_xds_server_restart():
+    """The management server dies: the proxy keeps serving its last config and reports the
+    stream down; the server comes back on the same port: the proxy reconnects (backoff),
+    resubscribes with the versions it holds, and takes new config."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b:
+        xs = XdsServer()
+        port = xs.port
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(port)) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic to a")
+            xs.wait_ack(LDS, "1")
+            xs.kill()
+            wait_for(lambda: get_stats(w.admin_port).get("control_plane.connected_state") == 0, 5,
+                     what="connected_state 0")
+            for _ in range(20):
+                eq(serving(lport), (200, "a"), "serving without the control plane")
+            xs = XdsServer(port)
+            try:
+                xs.set("CDS", "1", [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
+                xs.set("EDS", "1", [assignment("svc-a", a.port)])
+                xs.set("RDS", "5", [route_config("r1", [to("/", "b")])])
+                xs.set("LDS", "1", [listener("web", lport, "r1")])
+                wait_for(lambda: serving(lport) == (200, "b"), 15, what="the new routes after the reconnect")
+                cds = xs.requests(CDS)[0]
+                eq(cds["version_info"], "1", "the CDS resubscription carries the version held")
+                eq(get_stats(w.admin_port).get("control_plane.connected_state"), 1, "connected_state 1")
+                check("retrying in" in w.stderr(), "no backoff logged")
+            finally:
+                xs.kill()
+
+
+def test_xds_listener_added_and_removed():
+    """A second listener comes over LDS (its port opens), then goes (its port closes); the
+    first one serves throughout."""
+    lport, lport2 = free_port(), free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)):
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic to a")
+            xs.set("RDS", "2", [route_config("r1", [to("/b", "b"), to("/", "a")]),
+                                route_config("r2", [to("/", "b")])])
+            xs.set("LDS", "2", [listener("web", lport, "r1"), listener("web2", lport2, "r2")])
+            wait_for(lambda: serving(lport2) == (200, "b"), 10, what="the second listener")
+            eq(sorted(xs.requests(RDS)[-1]["resource_names"]), ["r1", "r2"], "RDS names")
+            xs.set("LDS", "3", [listener("web", lport, "r1")])
+            xs.wait_ack(LDS, "3")
+            wait_for(lambda: serving(lport2) is None, 10, what="the second listener to close")
+            eq(serving(lport), (200, "a"), "the first listener serves")
+
+
+def test_xds_static_and_warming():
+    """Static listeners serve at once while the control plane has sent nothing; a listener
+    whose route configuration has not come is not opened until it comes."""
+    lport, sport = free_port(), free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        static = C.http_listener(sport, C.route_config([C.vhost("all", ["*"], [C.route(C.prefix("/"), "xds_cluster")])]))
+        with Weft(bootstrap(xs.port, static_listeners=[static])):
+            check(serving(sport) is not None, "the static listener does not serve")
+            xs.set("CDS", "1", [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
+            xs.set("EDS", "1", [assignment("svc-a", a.port)])
+            xs.set("LDS", "1", [listener("web", lport, "r1")])
+            xs.wait_ack(LDS, "1")
+            time.sleep(0.5)
+            eq(serving(lport), None, "a listener without its routes is warming")
+            xs.set("RDS", "1", [route_config("r1", [to("/", "a")])])
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="the listener once its routes came")
+
+
+def test_xds_delta():
+    """Delta xDS (AGGREGATED_DELTA_GRPC): the same resources, ACKed by nonce; a removed
+    resource goes; after a reconnect the proxy sends initial_resource_versions."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b:
+        xs = XdsServer()
+        port = xs.port
+        try:
+            push_basic(xs, lport, a, b)
+            with Weft(bootstrap(port, api_type="AGGREGATED_DELTA_GRPC")):
+                wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the delta listener")
+                eq(upstream_of(lport, "/b/1"), (200, "b"), "route /b")
+                check(all(r["kind"] == "delta" for r in xs.requests()), "not delta")
+                for t in (CDS, EDS, LDS, RDS):
+                    check(not xs.wait_ack(t, "1")["error_detail"], "%s NACKed" % t)
+                eq(xs.requests(EDS)[0]["subscribe"], ["svc-a"], "EDS subscribe")
+                xs.set("EDS", "2", [assignment("svc-a", b.port)])
+                wait_for(lambda: serving(lport) == (200, "b"), 5, what="the delta endpoint change")
+                xs.set("RDS", "2", [route_config("r1", [to("/", "nope")], validate_clusters={"value": True})])
+                nack = xs.wait_ack(RDS, "2")
+                check(nack["error_detail"] and "unknown cluster 'nope'" in nack["error_detail"]["message"],
+                      "delta NACK: %r", nack)
+                xs.kill()
+                xs = XdsServer(port)
+                push_basic(xs, lport, a, b, version="9")
+                wait_for(lambda: xs.requests(CDS), 15, what="the delta reconnect")
+                irv = xs.requests(CDS)[0]["initial_resource_versions"]
+                eq(sorted(irv), ["a", "b"], "initial_resource_versions of CDS")
+                wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic after the delta reconnect")
+                # removal: cluster b and its route go
+                xs.set("RDS", "10", [route_config("r1", [to("/", "a")])])
+                xs.set("CDS", "10", [eds_cluster("a", "svc-a")])
+                removed = wait_for(lambda: [r for r in xs.responses(CDS) if r["removed"]], 5, what="a removal")
+                eq(removed[0]["removed"], ["b"], "removed_resources")
+                check(not xs.wait_ack(CDS, "10")["error_detail"], "the removal NACKed")
+        finally:
+            xs.kill()
+
+
+def test_xds_bootstrap_refusals():
+    """What the xDS client does not support is refused by name, with its position."""
+    from harness import run_weft, tmp_path as tp, write_file
+    cases = [
+        ({"api_type": "REST", "transport_api_version": "V3",
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, None, "api_type REST is not supported"),
+        ({"api_type": "GRPC", "transport_api_version": "V2",
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, None, "transport_api_version must be V3"),
+        ({"api_type": "GRPC", "transport_api_version": "V3",
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "nope"}}]}, None, "unknown cluster 'nope'"),
+        ({"api_type": "GRPC", "transport_api_version": "V3",
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, {"path": "/tmp/lds.yaml"},
+         "only the ADS stream is supported as a config source"),
+    ]
+    for ads, lds, want in cases:
+        doc = {
+            "dynamic_resources": {"ads_config": ads, "lds_config": lds or {"ads": {}}},
+            "static_resources": {"clusters": [dict(C.cluster("xds_cluster", [free_port()]),
+                                                   typed_extension_protocol_options=H2)]},
+        }
+        path = tp("bad-xds.yaml")
+        write_file(path, C.to_yaml(doc))
+        p = run_weft(["validate", path])
+        check(p.returncode != 0, "accepted: %r", doc)
+        check(want in p.stderr and "bad-xds.yaml:" in p.stderr and "dynamic_resources" in p.stderr,
+              "expected %r with the position, got %r", want, p.stderr)

@@ -1239,6 +1239,24 @@ static int add_listener(struct wf_compile *c, const Listener *m)
 	return 0;
 }
 
+/* An xDS cluster or listener, compiled with its own document (errors name it). While an update
+ * of it warms (its endpoints or routes have not come), the version being served stays, as
+ * Envoy keeps an active listener until its replacement is warm. */
+static int add_xds(struct wf_compile *c, enum wf_xds_type t, const struct wf_xds_res *r)
+{
+	uint32_t warming = c->snap->n_warming;
+	c->doc = r->doc;
+	int rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(r->doc))
+	                         : add_listener(c, (const Listener *)wf_cfgdoc_root(r->doc));
+	const struct wf_xds_res *old = rc == 0 && c->snap->n_warming > warming ? wf_xds_set_find(c->prev, t, r->name) : NULL;
+	if (old && old->doc != r->doc) {
+		c->doc = old->doc;
+		rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(old->doc))
+		                     : add_listener(c, (const Listener *)wf_cfgdoc_root(old->doc));
+	}
+	return rc;
+}
+
 static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 {
 	struct wf_snapshot *s = c->snap;
@@ -1258,17 +1276,12 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 	/* each xDS resource is compiled with its own document, so that errors name it */
 	struct wf_cfgdoc *own = c->doc;
 	int r = 0;
-	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_CDS]; i++) {
-		c->doc = x->res[WF_XDS_CDS][i].doc;
-		r = add_cluster(c, (const Cluster *)wf_cfgdoc_root(c->doc));
-	}
-	c->doc = own;
+	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_CDS]; i++)
+		r = add_xds(c, WF_XDS_CDS, &x->res[WF_XDS_CDS][i]);
 	for (size_t i = 0; sr && r == 0 && i < sr->n_listeners; i++)
 		r = add_listener(c, sr->listeners[i]);
-	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_LDS]; i++) {
-		c->doc = x->res[WF_XDS_LDS][i].doc;
-		r = add_listener(c, (const Listener *)wf_cfgdoc_root(c->doc));
-	}
+	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_LDS]; i++)
+		r = add_xds(c, WF_XDS_LDS, &x->res[WF_XDS_LDS][i]);
 	c->doc = own;
 	if (r < 0)
 		return -1;
@@ -1296,7 +1309,8 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 
 /* Compile a decoded document (taking over the caller's reference to it). */
 static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, unsigned n_workers,
-                                       struct wf_xds_set *xds, char *err, size_t errlen)
+                                       struct wf_xds_set *xds, const struct wf_xds_set *prev, char *err,
+                                       size_t errlen)
 {
 	struct wf_snapshot *s = calloc(1, sizeof(*s));
 	s->refs = 1;
@@ -1305,7 +1319,7 @@ static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, 
 	s->source = strdup(file);
 	s->loaded_wall_s = (uint64_t)time(NULL);
 	s->xds = wf_xds_set_ref(xds);
-	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen, .xds = xds};
+	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen, .xds = xds, .prev = prev};
 	if (wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
 	    bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
 		wf_snapshot_free(s);
@@ -1321,18 +1335,18 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 		wf_cfgdoc_free(doc);
 		return NULL;
 	}
-	return compile_doc(doc, file, n_workers, NULL, err, errlen);
+	return compile_doc(doc, file, n_workers, NULL, NULL, err, errlen);
 }
 
 struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen)
 {
-	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, from->xds, err, errlen);
+	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, from->xds, from->xds, err, errlen);
 }
 
 struct wf_snapshot *wf_config_with_xds(const struct wf_snapshot *base, struct wf_xds_set *xds, char *err,
                                        size_t errlen)
 {
-	return compile_doc(wf_cfgdoc_ref(base->doc), base->source, base->n_workers, xds, err, errlen);
+	return compile_doc(wf_cfgdoc_ref(base->doc), base->source, base->n_workers, xds, base->xds, err, errlen);
 }
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)

@@ -340,7 +340,8 @@ def test_xds_server_restart():
 
 def test_xds_listener_added_and_removed():
     """A second listener comes over LDS (its port opens), then goes (its port closes); the
-    first one serves throughout."""
+    first one serves throughout. A listener updated to name a route configuration that has not
+    come keeps serving its previous version until it comes (warming)."""
     lport, lport2 = free_port(), free_port()
     with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
         push_basic(xs, lport, a, b)
@@ -355,6 +356,14 @@ def test_xds_listener_added_and_removed():
             xs.wait_ack(LDS, "3")
             wait_for(lambda: serving(lport2) is None, 10, what="the second listener to close")
             eq(serving(lport), (200, "a"), "the first listener serves")
+            # an update of a listener that must wait for its new routes: the old version serves meanwhile
+            xs.set("LDS", "4", [listener("web", lport, "r3")])
+            xs.wait_ack(LDS, "4")
+            wait_for(lambda: "r3" in xs.requests(RDS)[-1]["resource_names"], 5, what="the RDS subscription of r3")
+            for _ in range(10):
+                eq(serving(lport), (200, "a"), "the listener being updated serves its old version")
+            xs.set("RDS", "5", [route_config("r1", [to("/", "a")]), route_config("r3", [to("/", "b")])])
+            wait_for(lambda: serving(lport) == (200, "b"), 10, what="the updated listener once its routes came")
 
 
 def test_xds_static_and_warming():

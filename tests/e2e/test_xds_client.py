@@ -31,10 +31,10 @@ class XdsServer:
     """xds_server.js in a node process: .set() pushes a resource type's state of the world,
     .events collects what the server reports (requests, responses, streams)."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         check(os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@grpc", "grpc-js")),
               "the @grpc/grpc-js package is missing: run `npm ci --prefix tests/e2e/node`")
-        self.proc = subprocess.Popen(["node", SERVER, "server", str(port)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(["node", SERVER, "server", str(port)] + list(tls or ()), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.events = []
         line = self.proc.stdout.readline()
@@ -96,7 +96,7 @@ class XdsServer:
         return False
 
 
-def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), timeout=None):
+def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), timeout=None, xds_tls=None):
     admin_port = admin_port or free_port()
     src = {"ads": {}, "resource_api_version": "V3"}
     if timeout:
@@ -110,7 +110,8 @@ def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), t
             "lds_config": src, "cds_config": src,
         },
         "static_resources": {
-            "clusters": [dict(C.cluster("xds_cluster", [xds_port]), typed_extension_protocol_options=H2)],
+            "clusters": [dict(C.cluster("xds_cluster", [xds_port]), typed_extension_protocol_options=H2,
+                              **({"transport_socket": xds_tls} if xds_tls else {}))],
             "listeners": list(static_listeners),
         },
     }
@@ -449,3 +450,45 @@ def test_xds_bootstrap_refusals():
         check(p.returncode != 0, "accepted: %r", doc)
         check(want in p.stderr and "bad-xds.yaml:" in p.stderr and "dynamic_resources" in p.stderr,
               "expected %r with the position, got %r", want, p.stderr)
+
+
+def test_xds_over_tls():
+    """The xDS cluster has an UpstreamTlsContext: the ADS stream runs over TLS (ALPN h2, the
+    server verified against the CA); a server whose certificate the CA did not sign is not
+    trusted, and the proxy keeps retrying."""
+    from test_tls import pki
+    p = pki()
+    lport = free_port()
+    up_tls = lambda ca: {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "sni": "localhost", "common_tls_context": {"validation_context": {"trusted_ca": {"filename": p[ca + ".crt"]}}}}}
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, \
+            XdsServer(tls=(p["srv_ec.crt"], p["srv_ec.key"])) as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port, xds_tls=up_tls("ca"))):
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic configured over TLS")
+            check(not xs.acked(CDS, "1")["error_detail"], "CDS over TLS")
+        with Weft(bootstrap(xs.port, xds_tls=up_tls("otherca"))) as w:
+            wait_for(lambda: "retrying in" in w.stderr(), 10, what="a refused handshake")
+            eq(get_stats(w.admin_port).get("control_plane.connected_state"), 0, "not connected to an untrusted server")
+            eq(serving(lport), None, "nothing configured from an untrusted server")
+
+
+def test_xds_file_reload_keeps_dynamic_resources():
+    """The bootstrap file changes (a static listener added): the new static resources are
+    compiled with the xDS ones held, which keep serving without a new push."""
+    lport, sport = free_port(), free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        boot = bootstrap(xs.port)
+        with Weft(boot) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the xDS listener")
+            n = len(xs.requests())
+            static = C.http_listener(sport, C.route_config([C.vhost("all", ["*"], [C.route(C.prefix("/"), "xds_cluster")])]))
+            text = boot.replace("  listeners: []\n", "  listeners:\n" + "".join(
+                "  " + ln + "\n" for ln in C.to_yaml([static]).splitlines()))
+            check(text != boot, "the test could not add a static listener to %r" % boot)
+            w.reload(text)
+            wait_for(lambda: serving(sport) is not None, 10, what="the new static listener")
+            eq(serving(lport), (200, "a"), "the xDS listener after the reload")
+            eq(len([r for r in xs.requests()[n:] if r["type_url"] == LDS]), 0, "no resubscription for a file reload")

@@ -2,8 +2,9 @@
 // AggregatedDiscoveryService (StreamAggregatedResources and DeltaAggregatedResources) on
 // @grpc/grpc-js, with the message types of Weft's own .proto files (src/xds/proto).
 //
-//   node xds_server.js server [PORT]
-//       Listens on 127.0.0.1:PORT (0 or absent: a kernel-chosen port) and prints
+//   node xds_server.js server [PORT [CERT KEY]]
+//       Listens on 127.0.0.1:PORT (0 or absent: a kernel-chosen port; with CERT and KEY, PEM
+//       files: over TLS, else h2c) and prints
 //       {"event":"listening","port":N}. Then one JSON line per event:
 //         stream   {kind: "sotw"|"delta", state: "open"|"closed"}
 //         request  {kind, type_url, version_info, response_nonce, resource_names,
@@ -187,7 +188,11 @@ function main() {
     DeltaAggregatedResources: handle('delta'),
   });
   const port = Number(process.argv[3] || 0);
-  server.bindAsync('127.0.0.1:' + port, grpc.ServerCredentials.createInsecure(), (err, p) => {
+  const creds = process.argv[5]
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(process.argv[4]),
+                                                private_key: fs.readFileSync(process.argv[5]) }], false)
+    : grpc.ServerCredentials.createInsecure();
+  server.bindAsync('127.0.0.1:' + port, creds, (err, p) => {
     if (err) {
       out({ event: 'error', message: String(err) });
       process.exit(1);
@@ -212,6 +217,6 @@ function main() {
 
 if (process.argv[2] === 'server') main();
 else {
-  process.stderr.write('usage: node xds_server.js server [PORT]\n');
+  process.stderr.write('usage: node xds_server.js server [PORT [CERT KEY]]\n');
   process.exit(2);
 }

@@ -560,9 +560,13 @@ static void on_ready(void *ctx)
 	A.node_sent = 0;
 	wf_stat_set(A.st_connected, 1);
 	wf_info("xDS: connected to cluster '%s' (%s)", A.cluster, A.delta ? "delta ADS" : "ADS");
-	/* what was asked for before is asked for again, with what is held */
-	for (int t = 0; t < WF_XDS_NTYPES; t++)
+	/* what was asked for before is asked for again, with what is held; nonces belong to the
+	 * stream that sent them (a server would take an old one for a stale request) */
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
 		A.sub[t].asked = 0;
+		free(A.sub[t].nonce);
+		A.sub[t].nonce = NULL;
+	}
 	if (A.cds)
 		subscribe(WF_XDS_CDS);
 	if (A.sub[WF_XDS_EDS].wanted || A.sub[WF_XDS_EDS].n)

@@ -333,6 +333,7 @@ def test_xds_server_restart():
                 wait_for(lambda: serving(lport) == (200, "b"), 15, what="the new routes after the reconnect")
                 cds = xs.requests(CDS)[0]
                 eq(cds["version_info"], "1", "the CDS resubscription carries the version held")
+                eq(cds["response_nonce"], "", "no nonce of the old stream")
                 eq(get_stats(w.admin_port).get("control_plane.connected_state"), 1, "connected_state 1")
                 check("retrying in" in w.stderr(), "no backoff logged")
             finally:

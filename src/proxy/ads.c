@@ -72,8 +72,7 @@ static struct {
 	struct wf_timer retry;
 	struct wf_timer warm;              /* initial_fetch_timeout of EDS (then LDS) and RDS */
 	uint64_t eds_deadline, rds_deadline, cds_deadline;
-	uint32_t st_connected, st_cds_ok, st_cds_rej, st_lds_ok, st_lds_rej, st_cds_attempt, st_lds_attempt;
-	uint32_t st_eds_ok, st_eds_rej, st_rds_ok, st_rds_rej;
+	uint32_t st_connected;
 } A;
 
 /* Jitter: proxies that lost the same server at the same moment retry at different times. */
@@ -121,59 +120,17 @@ static void free_names(char **v, uint32_t n)
 	free(v);
 }
 
-static void chain_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__FilterChain *fc, char ***v, uint32_t *n)
-{
-	for (size_t f = 0; fc && f < fc->n_filters; f++) {
-		const Envoy__Config__Listener__V3__Filter *fl = fc->filters[f];
-		char err[256];
-		if (fl->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
-			continue;
-		const ProtobufCMessage *in = wf_cfgdoc_any(doc, &fl->typed_config->base, err, sizeof(err));
-		if (!in || in->descriptor != &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor)
-			continue;
-		const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *h = (const void *)in;
-		if (h->route_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS &&
-		    h->rds->route_config_name && *h->rds->route_config_name)
-			add_name(v, n, h->rds->route_config_name);
-	}
-}
-
-static void listener_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__Listener *l, char ***v, uint32_t *n)
-{
-	for (size_t k = 0; k < l->n_filter_chains; k++)
-		chain_rds(doc, l->filter_chains[k], v, n);
-	chain_rds(doc, l->default_filter_chain, v, n);
-}
-
-static void cluster_eds(const Envoy__Config__Cluster__V3__Cluster *c, char ***v, uint32_t *n)
-{
-	if (!c->cluster_discovery_type_case || c->type != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS)
-		return;
-	const char *svc = c->eds_cluster_config && c->eds_cluster_config->service_name && *c->eds_cluster_config->service_name
-	                      ? c->eds_cluster_config->service_name
-	                      : c->name;
-	add_name(v, n, svc);
-}
-
-/* The RDS or EDS names that the bootstrap's static resources and the xDS ones need. */
+/* The RDS or EDS names that the bootstrap's static resources and the xDS ones use. */
 static void wanted_names(enum wf_xds_type t, char ***v, uint32_t *n)
 {
 	struct wf_snapshot *s = wf_snapshot_acquire();
-	const Envoy__Config__Bootstrap__V3__Bootstrap *b = s ? (const void *)wf_cfgdoc_root(s->doc) : NULL;
-	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b ? b->static_resources : NULL;
+	struct wf_xds_use *u;
+	uint32_t nu = wf_xds_uses(s ? s->doc : NULL, A.set, t, &u);
 	*v = NULL;
 	*n = 0;
-	if (t == WF_XDS_RDS) {
-		for (size_t i = 0; sr && i < sr->n_listeners; i++)
-			listener_rds(s->doc, sr->listeners[i], v, n);
-		for (uint32_t i = 0; i < A.set->n[WF_XDS_LDS]; i++)
-			listener_rds(A.set->res[WF_XDS_LDS][i].doc, (const void *)wf_cfgdoc_root(A.set->res[WF_XDS_LDS][i].doc), v, n);
-	} else {
-		for (size_t i = 0; sr && i < sr->n_clusters; i++)
-			cluster_eds(sr->clusters[i], v, n);
-		for (uint32_t i = 0; i < A.set->n[WF_XDS_CDS]; i++)
-			cluster_eds((const void *)wf_cfgdoc_root(A.set->res[WF_XDS_CDS][i].doc), v, n);
-	}
+	for (uint32_t i = 0; i < nu; i++)
+		add_name(v, n, u[i].name);
+	wf_xds_uses_free(u, nu);
 	wf_snapshot_release(s);
 }
 
@@ -332,31 +289,58 @@ static void maybe_lds(void)
 
 /* ---- applying a response ------------------------------------------------------------------- */
 
-static uint32_t stat_of(enum wf_xds_type t, int ok)
+/* A response being applied. */
+struct update {
+	enum wf_xds_type t;
+	struct wf_xds_set *next;           /* the candidate set */
+	int changed, bad;                  /* bad: it did not decode */
+	char **names; uint32_t n;          /* the resources it carries */
+	char err[2048];
+};
+
+/* Count an update (what: "update_attempt", "update_success", "update_rejected") as Envoy does:
+ * cluster_manager.cds.* and listener_manager.lds.* for the wildcard types; per resource
+ * http.<stat_prefix>.rds.<name>.* for each connection manager that uses a route configuration,
+ * cluster.<name>.* for each cluster that uses an assignment. */
+static void count(const struct update *u, const char *what)
 {
-	switch (t) {
-	case WF_XDS_CDS: return ok ? A.st_cds_ok : A.st_cds_rej;
-	case WF_XDS_LDS: return ok ? A.st_lds_ok : A.st_lds_rej;
-	case WF_XDS_EDS: return ok ? A.st_eds_ok : A.st_eds_rej;
-	default: return ok ? A.st_rds_ok : A.st_rds_rej;
+	if (u->t == WF_XDS_CDS || u->t == WF_XDS_LDS) {
+		char stat[64];
+		snprintf(stat, sizeof(stat), "%s.%s", u->t == WF_XDS_CDS ? "cds" : "lds", what);
+		wf_stat_inc(wf_stat_register(WF_STAT_COUNTER, u->t == WF_XDS_CDS ? "cluster_manager" : "listener_manager",
+		                             NULL, stat));
+		return;
 	}
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	struct wf_xds_use *us;
+	uint32_t n = wf_xds_uses(s ? s->doc : NULL, A.set, u->t, &us);
+	for (uint32_t i = 0; i < n; i++) {
+		if (!has_name(u->names, u->n, us[i].name))
+			continue;
+		char stat[512];
+		snprintf(stat, sizeof(stat), "rds.%s.%s", us[i].name, what);
+		/* the name becomes part of a Prometheus metric name: only [A-Za-z0-9_] survive there */
+		for (char *p = stat + 4; *p && p < stat + 4 + strlen(us[i].name); p++)
+			if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+				*p = '_';
+		wf_stat_inc(u->t == WF_XDS_RDS ? wf_stat_register(WF_STAT_COUNTER, "http", us[i].scope, stat)
+		                               : wf_stat_register(WF_STAT_COUNTER, "cluster", us[i].scope, what));
+	}
+	wf_xds_uses_free(us, n);
+	wf_snapshot_release(s);
 }
 
-/* Offer `next` (a candidate set) to the owner. 0 when accepted (it becomes the current set),
- * -1 with err when refused (it is dropped). changed == 0: only versions moved, nothing to
- * compile. */
-static int offer(enum wf_xds_type t, struct wf_xds_set *next, int changed, char *err, size_t errlen)
+/* Offer the candidate set to the owner. 0 when accepted (it becomes the current set), -1 with
+ * u->err when refused (it is dropped). Nothing changed but versions: nothing to compile. */
+static int offer(struct update *u)
 {
-	if (t == WF_XDS_CDS)
-		wf_stat_inc(A.st_cds_attempt);
-	if (t == WF_XDS_LDS)
-		wf_stat_inc(A.st_lds_attempt);
-	if (changed && A.ops->apply(A.ctx, next, err, errlen) < 0) {
+	enum wf_xds_type t = u->t;
+	struct wf_xds_set *next = u->next;
+	u->next = NULL;
+	if (u->changed && A.ops->apply(A.ctx, next, u->err, sizeof(u->err)) < 0) {
 		wf_xds_set_unref(next);
-		wf_stat_inc(stat_of(t, 0));
 		return -1;
 	}
-	wf_stat_inc(stat_of(t, 1));
 	wf_xds_set_unref(A.set);
 	A.set = next;
 	A.sub[t].answered = 1;
@@ -419,30 +403,32 @@ static int response_type(const char *type_url, const char *nonce)
 	return t;
 }
 
-/* ACK (the candidate set `next` was accepted) or NACK (bad: it did not decode; or the owner
- * refused it) a response of type t with version `version`. */
-static void reply(enum wf_xds_type t, struct wf_xds_set *next, const char *version, int changed, int bad, char *err,
-                  size_t errlen)
+/* ACK the update (accepted) or NACK it (it did not decode, or the owner refused it); version:
+ * the response's. Frees what the update holds. */
+static void reply(struct update *u, const char *version)
 {
-	if (!bad) {
-		free(next->version[t]);
-		next->version[t] = strdup(version ? version : "");
-		next->updated_wall_s[t] = (uint64_t)time(NULL);
-	} else {
-		wf_xds_set_unref(next);
-		wf_stat_inc(stat_of(t, 0));
+	enum wf_xds_type t = u->t;
+	count(u, "update_attempt");
+	if (!u->bad) {
+		free(u->next->version[t]);
+		u->next->version[t] = strdup(version ? version : "");
+		u->next->updated_wall_s[t] = (uint64_t)time(NULL);
 	}
-	if (bad || offer(t, next, changed, err, errlen) < 0) {
+	int ok = !u->bad && offer(u) == 0;
+	wf_xds_set_unref(u->next);
+	count(u, ok ? "update_success" : "update_rejected");
+	free_names(u->names, u->n);
+	if (!ok) {
 		wf_error("xDS: %s version '%s' rejected (NACK), the previous config keeps serving: %s", wf_xds_type_name[t],
-		         version ? version : "", err);
+		         version ? version : "", u->err);
 		if (A.delta)
-			send_delta(t, NULL, 0, NULL, 0, 0, err);
+			send_delta(t, NULL, 0, NULL, 0, 0, u->err);
 		else
-			send_sotw(t, A.set->version[t], err);
+			send_sotw(t, A.set->version[t], u->err);
 		return;
 	}
 	wf_info("xDS: %s version '%s' accepted (%u resources)%s", wf_xds_type_name[t], A.set->version[t], A.set->n[t],
-	        changed ? "" : ", unchanged");
+	        u->changed ? "" : ", unchanged");
 	if (A.delta)
 		send_delta(t, NULL, 0, NULL, 0, 0, NULL);
 	else
@@ -455,35 +441,31 @@ static void on_sotw(const Response *r)
 	int t = response_type(r->type_url, r->nonce);
 	if (t < 0)
 		return;
-	char err[2048] = "";
-	struct wf_xds_set *next = wf_xds_set_copy(A.set);
-	int changed = 0, bad = 0;
-	char **seen = NULL;
-	uint32_t n_seen = 0;
-	for (size_t i = 0; i < r->n_resources && !bad; i++) {
+	struct update u = {.t = t, .next = wf_xds_set_copy(A.set)};
+	for (size_t i = 0; i < r->n_resources && !u.bad; i++) {
 		char *name;
-		int k = take(next, t, r->resources[i], r->version_info, NULL, &name, err, sizeof(err));
+		int k = take(u.next, t, r->resources[i], r->version_info, NULL, &name, u.err, sizeof(u.err));
 		if (k < 0) {
-			bad = 1;
+			u.bad = 1;
 			break;
 		}
-		changed |= k;
-		if (has_name(seen, n_seen, name)) {
-			snprintf(err, sizeof(err), "xds:%s/%s: the resource is in the response twice", wf_xds_type_name[t], name);
-			bad = 1;
+		u.changed |= k;
+		if (has_name(u.names, u.n, name)) {
+			snprintf(u.err, sizeof(u.err), "xds:%s/%s: the resource is in the response twice", wf_xds_type_name[t],
+			         name);
+			u.bad = 1;
 		}
-		add_name(&seen, &n_seen, name);
+		add_name(&u.names, &u.n, name);
 		free(name);
 	}
 	/* LDS and CDS are the state of the world: what the response lacks is gone */
-	if (!bad && (t == WF_XDS_LDS || t == WF_XDS_CDS))
-		for (uint32_t i = next->n[t]; i-- > 0;)
-			if (!has_name(seen, n_seen, next->res[t][i].name)) {
-				wf_xds_set_remove(next, t, next->res[t][i].name);
-				changed = 1;
+	if (!u.bad && (t == WF_XDS_LDS || t == WF_XDS_CDS))
+		for (uint32_t i = u.next->n[t]; i-- > 0;)
+			if (!has_name(u.names, u.n, u.next->res[t][i].name)) {
+				wf_xds_set_remove(u.next, t, u.next->res[t][i].name);
+				u.changed = 1;
 			}
-	free_names(seen, n_seen);
-	reply(t, next, r->version_info, changed, bad, err, sizeof(err));
+	reply(&u, r->version_info);
 }
 
 static void on_delta(const DeltaResponse *r)
@@ -491,23 +473,22 @@ static void on_delta(const DeltaResponse *r)
 	int t = response_type(r->type_url, r->nonce);
 	if (t < 0)
 		return;
-	char err[2048] = "";
-	struct wf_xds_set *next = wf_xds_set_copy(A.set);
-	int changed = 0, bad = 0;
-	for (size_t i = 0; i < r->n_resources && !bad; i++) {
+	struct update u = {.t = t, .next = wf_xds_set_copy(A.set)};
+	for (size_t i = 0; i < r->n_resources && !u.bad; i++) {
 		const Envoy__Service__Discovery__V3__Resource *res = r->resources[i];
 		char *name;
-		int k = take(next, t, res->resource, res->version, res->name, &name, err, sizeof(err));
+		int k = take(u.next, t, res->resource, res->version, res->name, &name, u.err, sizeof(u.err));
 		if (k < 0) {
-			bad = 1;
+			u.bad = 1;
 			break;
 		}
-		changed |= k;
+		u.changed |= k;
+		add_name(&u.names, &u.n, name);
 		free(name);
 	}
-	for (size_t i = 0; !bad && i < r->n_removed_resources; i++)
-		changed |= wf_xds_set_remove(next, t, r->removed_resources[i]);
-	reply(t, next, r->system_version_info, changed, bad, err, sizeof(err));
+	for (size_t i = 0; !u.bad && i < r->n_removed_resources; i++)
+		u.changed |= wf_xds_set_remove(u.next, t, r->removed_resources[i]);
+	reply(&u, r->system_version_info);
 }
 
 /* ---- the stream ---------------------------------------------------------------------------- */
@@ -692,16 +673,6 @@ int wf_ads_start(struct wf_loop *loop, const struct wf_ads_cfg *cfg, const struc
 	A.retry.cb = on_retry;
 	A.warm.cb = on_warm;
 	A.st_connected = wf_stat_register(WF_STAT_GAUGE, "control_plane", NULL, "connected_state");
-	A.st_cds_ok = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_success");
-	A.st_cds_rej = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_rejected");
-	A.st_cds_attempt = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "cds.update_attempt");
-	A.st_lds_ok = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_success");
-	A.st_lds_rej = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_rejected");
-	A.st_lds_attempt = wf_stat_register(WF_STAT_COUNTER, "listener_manager", NULL, "lds.update_attempt");
-	A.st_eds_ok = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "eds.update_success");
-	A.st_eds_rej = wf_stat_register(WF_STAT_COUNTER, "cluster_manager", NULL, "eds.update_rejected");
-	A.st_rds_ok = wf_stat_register(WF_STAT_COUNTER, "http", NULL, "rds.update_success");
-	A.st_rds_rej = wf_stat_register(WF_STAT_COUNTER, "http", NULL, "rds.update_rejected");
 	A.on = 1;
 	/* static listeners may name route configurations, static clusters EDS */
 	resubscribe(WF_XDS_EDS);

@@ -1,6 +1,10 @@
 /* The xDS resource set (see ads_set.h). */
 #include "proxy/ads_set.h"
 
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "xds/cfgdoc.h"
 #include "xds/registry.h"
 
@@ -181,4 +185,82 @@ struct wf_cfgdoc *wf_xds_decode(enum wf_xds_type t, const uint8_t *p, size_t n, 
 	mark_tree(doc, m, "", 0);
 	*name = strdup(nm);
 	return doc;
+}
+
+/* ---- what the listeners and clusters use ----------------------------------------------------- */
+
+struct uses {
+	struct wf_xds_use *u;
+	uint32_t n;
+};
+
+static void use(struct uses *us, const char *name, const char *scope)
+{
+	us->u = realloc(us->u, (us->n + 1) * sizeof(*us->u));
+	us->u[us->n++] = (struct wf_xds_use){strdup(name), strdup(scope ? scope : "")};
+}
+
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
+
+static void chain_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__FilterChain *fc, struct uses *us)
+{
+	for (size_t f = 0; fc && f < fc->n_filters; f++) {
+		const Envoy__Config__Listener__V3__Filter *fl = fc->filters[f];
+		char err[256];
+		if (fl->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
+			continue;
+		const ProtobufCMessage *in = wf_cfgdoc_any(doc, &fl->typed_config->base, err, sizeof(err));
+		if (!in || in->descriptor != &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor)
+			continue;
+		const Hcm *h = (const void *)in;
+		if (h->route_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS &&
+		    h->rds->route_config_name && *h->rds->route_config_name)
+			use(us, h->rds->route_config_name, h->stat_prefix);
+	}
+}
+
+static void listener_rds(struct wf_cfgdoc *doc, const Envoy__Config__Listener__V3__Listener *l, struct uses *us)
+{
+	for (size_t k = 0; k < l->n_filter_chains; k++)
+		chain_rds(doc, l->filter_chains[k], us);
+	chain_rds(doc, l->default_filter_chain, us);
+}
+
+static void cluster_eds(const Envoy__Config__Cluster__V3__Cluster *c, struct uses *us)
+{
+	if (!c->cluster_discovery_type_case || c->type != ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS)
+		return;
+	const Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig *e = c->eds_cluster_config;
+	use(us, e && e->service_name && *e->service_name ? e->service_name : c->name,
+	    c->alt_stat_name && *c->alt_stat_name ? c->alt_stat_name : c->name);
+}
+
+uint32_t wf_xds_uses(struct wf_cfgdoc *boot, const struct wf_xds_set *set, enum wf_xds_type t,
+                     struct wf_xds_use **out)
+{
+	const Envoy__Config__Bootstrap__V3__Bootstrap *b = boot ? (const void *)wf_cfgdoc_root(boot) : NULL;
+	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b ? b->static_resources : NULL;
+	struct uses us = {0};
+	if (t == WF_XDS_RDS) {
+		for (size_t i = 0; sr && i < sr->n_listeners; i++)
+			listener_rds(boot, sr->listeners[i], &us);
+		for (uint32_t i = 0; set && i < set->n[WF_XDS_LDS]; i++)
+			listener_rds(set->res[WF_XDS_LDS][i].doc, (const void *)wf_cfgdoc_root(set->res[WF_XDS_LDS][i].doc), &us);
+	} else if (t == WF_XDS_EDS) {
+		for (size_t i = 0; sr && i < sr->n_clusters; i++)
+			cluster_eds(sr->clusters[i], &us);
+		for (uint32_t i = 0; set && i < set->n[WF_XDS_CDS]; i++)
+			cluster_eds((const void *)wf_cfgdoc_root(set->res[WF_XDS_CDS][i].doc), &us);
+	}
+	*out = us.u;
+	return us.n;
+}
+
+void wf_xds_uses_free(struct wf_xds_use *u, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		free(u[i].name);
+		free(u[i].scope);
+	}
+	free(u);
 }

@@ -53,6 +53,18 @@ void wf_xds_set_put(struct wf_xds_set *s, enum wf_xds_type t, const char *name, 
 /* Remove a resource: 1 when it was there. */
 int wf_xds_set_remove(struct wf_xds_set *s, enum wf_xds_type t, const char *name);
 
+/* The RDS or EDS names used by the bootstrap `boot` (its static listeners and clusters; may be
+ * NULL) and by the listeners and clusters of `set`, each with the stat scope it counts under:
+ * the connection manager's stat_prefix (RDS), the cluster's name (EDS). A name used twice is
+ * listed twice. Returns the count; free *out with wf_xds_uses_free. Main thread. */
+struct wf_xds_use {
+	char *name;
+	char *scope;
+};
+uint32_t wf_xds_uses(struct wf_cfgdoc *boot, const struct wf_xds_set *set, enum wf_xds_type t,
+                     struct wf_xds_use **out);
+void wf_xds_uses_free(struct wf_xds_use *u, uint32_t n);
+
 /* Decode one resource of type t (the payload of its Any) into a document named
  * "xds:TYPE/NAME", its messages marked with their field paths (Any payloads unpacked and
  * marked too). *name is the resource's name (malloc'd). NULL with err set when the bytes do

@@ -7,6 +7,7 @@ upstreams (harness HttpUpstream)."""
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -205,6 +206,8 @@ def test_xds_basic_lds_rds_cds_eds():
             eq(st.get("control_plane.connected_state"), 1, "connected_state")
             check(st.get("cluster_manager.cds.update_success", 0) >= 1, "cds.update_success: %r", st)
             check(st.get("listener_manager.lds.update_success", 0) >= 1, "lds.update_success")
+            eq(st.get("cluster.a.update_success"), 1, "EDS: cluster.<name>.update_success")
+            eq(st.get("http.web.rds.r1.update_success"), 1, "RDS: http.<stat_prefix>.rds.<name>.update_success")
             dump = json.loads(w.admin("/config_dump").body)
             by = {c["@type"].rsplit(".", 1)[-1]: c for c in dump["configs"]}
             dl = by["ListenersConfigDump"]["dynamic_listeners"]
@@ -294,7 +297,9 @@ def test_xds_bad_resource_nacked():
             nack = xs.wait_ack(RDS, "3")
             check(nack["error_detail"] and "safe_regex" in nack["error_detail"]["message"], "regex NACK: %r", nack)
             eq(serving(lport), (200, "a"), "the old routes still serve")
-            check(get_stats(w.admin_port).get("http.rds.update_rejected", 0) >= 2, "rds.update_rejected")
+            st = get_stats(w.admin_port)
+            eq(st.get("http.web.rds.r1.update_rejected"), 2, "http.<stat_prefix>.rds.<name>.update_rejected")
+            eq(st.get("http.web.rds.r1.update_success"), 1, "http.<stat_prefix>.rds.<name>.update_success")
             xs.set("RDS", "4", [route_config("r1", [to("/", "b")])])
             check(not xs.wait_ack(RDS, "4")["error_detail"], "version 4 NACKed")
             wait_for(lambda: serving(lport) == (200, "b"), 5, what="version 4 to serve")
@@ -347,13 +352,19 @@ def test_xds_listener_added_and_removed():
     lport, lport2 = free_port(), free_port()
     with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
         push_basic(xs, lport, a, b)
-        with Weft(bootstrap(xs.port)):
+        with Weft(bootstrap(xs.port)) as w:
             wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic to a")
+            r2 = "outbound|8080||web2.default.svc.cluster.local"  # Istio-shaped names
             xs.set("RDS", "2", [route_config("r1", [to("/b", "b"), to("/", "a")]),
-                                route_config("r2", [to("/", "b")])])
-            xs.set("LDS", "2", [listener("web", lport, "r1"), listener("web2", lport2, "r2")])
+                                route_config(r2, [to("/", "b")])])
+            xs.set("LDS", "2", [listener("web", lport, "r1"), listener("web2", lport2, r2)])
             wait_for(lambda: serving(lport2) == (200, "b"), 10, what="the second listener")
-            eq(sorted(xs.requests(RDS)[-1]["resource_names"]), ["r1", "r2"], "RDS names")
+            eq(sorted(xs.requests(RDS)[-1]["resource_names"]), sorted(["r1", r2]), "RDS names")
+            prom = w.admin("/stats/prometheus").body.decode()
+            check("envoy_control_plane_connected_state 1" in prom, "connected_state in Prometheus")
+            for ln in prom.splitlines():
+                check(not ln or ln.startswith("#") or re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})? -?[0-9]', ln),
+                      "not a Prometheus sample: %r", ln)
             xs.set("LDS", "3", [listener("web", lport, "r1")])
             xs.wait_ack(LDS, "3")
             wait_for(lambda: serving(lport2) is None, 10, what="the second listener to close")

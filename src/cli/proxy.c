@@ -235,7 +235,7 @@ static int start_workers(void)
 {
 	char err[1024];
 	P.starting = 0;
-	P.admin.initializing = 0;
+	P.admin.initializing = P.ads_on && !wf_ads_initialized();
 	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weft: %s\n", err);
 		return -1;
@@ -251,6 +251,8 @@ static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 		wf_loop_stop(loop);
 		return;
 	}
+	if (P.admin.initializing && !P.starting && wf_ads_initialized())
+		P.admin.initializing = 0; /* the first xDS config came: /ready says LIVE */
 	if (P.reload_at && wf_loop_now(loop) >= P.reload_at) {
 		P.reload_at = 0;
 		reload("file changed");
@@ -402,6 +404,7 @@ int wf_cmd_proxy(int argc, char **argv)
 	if (s->ads) {
 		wf_ads_start(&P.loop, s->ads, &ads_ops, NULL);
 		P.ads_on = 1;
+		P.admin.initializing = P.starting || !wf_ads_initialized();
 	}
 	wf_loop_run(&P.loop);
 	if (P.ads_on)

@@ -46,8 +46,15 @@ typedef Envoy__Config__Core__V3__Node Node;
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 30000
 
+/* A resource asked for and not received yet: when its initial_fetch_timeout ends. */
+struct wait {
+	char *name;                        /* "*" for the first LDS or CDS response */
+	uint64_t deadline;
+};
+
 struct sub {
 	char **names; uint32_t n;          /* RDS, EDS: the names asked for; LDS, CDS: wildcard */
+	struct wait *waits; uint32_t n_waits;
 	char *nonce;                       /* of the last response */
 	uint8_t wanted;                    /* to be asked for on this stream */
 	uint8_t asked;                     /* asked for on this stream */
@@ -71,7 +78,7 @@ static struct {
 	uint32_t host_rr;
 	struct wf_timer retry;
 	struct wf_timer warm;              /* initial_fetch_timeout of EDS (then LDS) and RDS */
-	uint64_t eds_deadline, rds_deadline, cds_deadline;
+	uint8_t initialized;               /* the first config came (or timed out): /ready */
 	uint32_t st_connected;
 } A;
 
@@ -217,16 +224,32 @@ static void send_delta(enum wf_xds_type t, char **sub, uint32_t n_sub, char **un
 }
 
 /* Ask for type t on this stream (the first request), or update the names asked for. */
+/* Start the initial_fetch_timeout of a resource being asked for (once; connected or not, as
+ * Envoy's): cds_config's for clusters and endpoints, lds_config's for listeners and routes. */
+static void wait_for(enum wf_xds_type t, const char *name)
+{
+	struct sub *u = &A.sub[t];
+	int wildcard = t == WF_XDS_CDS || t == WF_XDS_LDS;
+	if ((wildcard ? u->answered : wf_xds_set_find(A.set, t, name) != NULL) || wf_xds_set_timed_out(A.set, t, name))
+		return;
+	for (uint32_t i = 0; i < u->n_waits; i++)
+		if (!strcmp(u->waits[i].name, name))
+			return;
+	u->waits = realloc(u->waits, (u->n_waits + 1) * sizeof(*u->waits));
+	u->waits[u->n_waits++] = (struct wait){
+	    strdup(name), wf_loop_now(A.loop) + (t == WF_XDS_CDS || t == WF_XDS_EDS ? A.cds_timeout_ms : A.lds_timeout_ms)};
+}
+
 static void subscribe(enum wf_xds_type t)
 {
 	struct sub *u = &A.sub[t];
 	u->wanted = 1;
+	if (t == WF_XDS_CDS || t == WF_XDS_LDS)
+		wait_for(t, "*");
+	for (uint32_t i = 0; i < u->n; i++)
+		wait_for(t, u->names[i]);
 	if (!A.ready)
 		return;
-	if (t == WF_XDS_EDS && !A.eds_deadline && !A.set->expired[WF_XDS_EDS])
-		A.eds_deadline = wf_loop_now(A.loop) + A.cds_timeout_ms;
-	if (t == WF_XDS_RDS && !A.rds_deadline && !A.set->expired[WF_XDS_RDS])
-		A.rds_deadline = wf_loop_now(A.loop) + A.lds_timeout_ms;
 	if (!A.delta) {
 		send_sotw(t, A.set->version[t], NULL);
 	} else if (!u->asked) {
@@ -255,6 +278,8 @@ static void resubscribe(enum wf_xds_type t)
 	free_names(u->names, u->n);
 	u->names = v;
 	u->n = n;
+	for (uint32_t i = 0; u->wanted && i < n_add; i++)
+		wait_for(t, add[i]);
 	if (changed && u->asked) {
 		if (A.delta)
 			send_delta(t, add, n_add, drop, n_drop, 0, NULL);
@@ -267,18 +292,36 @@ static void resubscribe(enum wf_xds_type t)
 	free_names(drop, n_drop);
 }
 
+/* Every name asked for of type t came or timed out. */
+static int all_came(enum wf_xds_type t)
+{
+	const struct sub *u = &A.sub[t];
+	for (uint32_t i = 0; i < u->n; i++)
+		if (!wf_xds_set_find(A.set, t, u->names[i]) && !wf_xds_set_timed_out(A.set, t, u->names[i]))
+			return 0;
+	return 1;
+}
+
+static int clusters_warm(void);
+
+int wf_ads_initialized(void)
+{
+	if (!A.on || A.initialized)
+		return 1;
+	if (!clusters_warm() || (A.lds && !A.sub[WF_XDS_LDS].answered && !wf_xds_set_timed_out(A.set, WF_XDS_LDS, "*")) ||
+	    !all_came(WF_XDS_RDS))
+		return 0;
+	A.initialized = 1;
+	wf_info("xDS: initial configuration %s", A.sub[WF_XDS_LDS].answered ? "received" : "timed out, going on without it");
+	return 1;
+}
+
 /* LDS waits for the clusters to be warm: every EDS name answered, or its timeout passed. */
 static int clusters_warm(void)
 {
-	if (A.cds && !A.sub[WF_XDS_CDS].answered && !A.set->expired[WF_XDS_CDS])
+	if (A.cds && !A.sub[WF_XDS_CDS].answered && !wf_xds_set_timed_out(A.set, WF_XDS_CDS, "*"))
 		return 0;
-	struct sub *e = &A.sub[WF_XDS_EDS];
-	if (A.set->expired[WF_XDS_EDS])
-		return 1;
-	for (uint32_t i = 0; i < e->n; i++)
-		if (!wf_xds_set_find(A.set, WF_XDS_EDS, e->names[i]))
-			return 0;
-	return 1;
+	return all_came(WF_XDS_EDS);
 }
 
 static void maybe_lds(void)
@@ -497,33 +540,39 @@ static void connect_stream(void);
 
 static void on_retry(struct wf_loop *loop, struct wf_timer *t) { connect_stream(); }
 
-/* initial_fetch_timeout: resources still missing then count as empty, so that what waits for
- * them (LDS for clusters, listeners for their routes) goes on. */
+/* initial_fetch_timeout: a resource still missing when its time is up counts as empty (and
+ * LDS is asked for even if no clusters came), so that what waits for it goes on. Runs every
+ * 100 ms while the client runs. */
 static void on_warm(struct wf_loop *loop, struct wf_timer *tm)
 {
 	uint64_t now = wf_loop_now(loop);
-	int expire[WF_XDS_NTYPES] = {0};
-	if (A.eds_deadline && now >= A.eds_deadline && !A.set->expired[WF_XDS_EDS]) {
-		expire[WF_XDS_EDS] = 1;
-		wf_warn("xDS: endpoints (EDS) not all received within initial_fetch_timeout: their clusters start empty");
+	struct wf_xds_set *next = NULL;
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		struct sub *u = &A.sub[t];
+		for (uint32_t i = u->n_waits; i-- > 0;) {
+			struct wait *w = &u->waits[i];
+			int wildcard = t == WF_XDS_CDS || t == WF_XDS_LDS;
+			int came = wildcard ? u->answered : wf_xds_set_find(A.set, t, w->name) != NULL;
+			if (!came && now < w->deadline)
+				continue;
+			if (!came) {
+				if (!next)
+					next = wf_xds_set_copy(A.set);
+				wf_xds_set_time_out(next, t, w->name);
+				wf_warn("xDS: %s%s%s not received within initial_fetch_timeout: %s", wf_xds_type_name[t],
+				        wildcard ? "s" : " ", wildcard ? "" : w->name,
+				        t == WF_XDS_EDS ? "its clusters start with no endpoints"
+				        : t == WF_XDS_RDS ? "its listeners start with no routes"
+				        : t == WF_XDS_CDS ? "asking for listeners anyway" : "going on without them");
+			}
+			free(w->name);
+			*w = u->waits[--u->n_waits];
+		}
 	}
-	if (A.rds_deadline && now >= A.rds_deadline && !A.set->expired[WF_XDS_RDS]) {
-		expire[WF_XDS_RDS] = 1;
-		wf_warn("xDS: route configurations (RDS) not all received within initial_fetch_timeout: their listeners start without routes");
-	}
-	if (A.cds_deadline && now >= A.cds_deadline && !A.set->expired[WF_XDS_CDS] && !A.sub[WF_XDS_CDS].answered) {
-		expire[WF_XDS_CDS] = 1;
-		wf_warn("xDS: no clusters (CDS) within initial_fetch_timeout: asking for listeners anyway");
-	}
-	if (expire[WF_XDS_EDS] || expire[WF_XDS_RDS] || expire[WF_XDS_CDS]) {
-		struct wf_xds_set *next = wf_xds_set_copy(A.set);
-		for (int t = 0; t < WF_XDS_NTYPES; t++)
-			next->expired[t] |= (uint8_t)expire[t];
+	if (next) {
 		char err[2048];
 		if (A.ops->apply(A.ctx, next, err, sizeof(err)) < 0) {
 			wf_error("xDS: %s", err);
-			for (int t = 0; t < WF_XDS_NTYPES; t++)
-				A.set->expired[t] |= (uint8_t)expire[t]; /* not again */
 			wf_xds_set_unref(next);
 		} else {
 			wf_xds_set_unref(A.set);
@@ -531,8 +580,7 @@ static void on_warm(struct wf_loop *loop, struct wf_timer *tm)
 		}
 		maybe_lds();
 	}
-	if (A.st)
-		wf_timer_set(loop, tm, 100);
+	wf_timer_set(loop, tm, 100);
 }
 
 static void on_ready(void *ctx)
@@ -558,9 +606,6 @@ static void on_ready(void *ctx)
 		maybe_lds();
 	if (A.sub[WF_XDS_RDS].wanted || A.sub[WF_XDS_RDS].n)
 		subscribe(WF_XDS_RDS);
-	if (A.cds && !A.sub[WF_XDS_CDS].answered && !A.cds_deadline)
-		A.cds_deadline = wf_loop_now(A.loop) + A.cds_timeout_ms;
-	wf_timer_set(A.loop, &A.warm, 100);
 }
 
 static int on_message(void *ctx, const uint8_t *p, size_t n)
@@ -604,7 +649,6 @@ static void stream_gone(void)
 	wf_stat_set(A.st_connected, 0);
 	wf_snapshot_release(A.st_snap);
 	A.st_snap = NULL;
-	wf_timer_cancel(A.loop, &A.warm);
 }
 
 static void on_closed(void *ctx, int status, const char *why)
@@ -675,8 +719,12 @@ int wf_ads_start(struct wf_loop *loop, const struct wf_ads_cfg *cfg, const struc
 	A.st_connected = wf_stat_register(WF_STAT_GAUGE, "control_plane", NULL, "connected_state");
 	A.on = 1;
 	/* static listeners may name route configurations, static clusters EDS */
+	if (A.cds)
+		subscribe(WF_XDS_CDS);
 	resubscribe(WF_XDS_EDS);
 	resubscribe(WF_XDS_RDS);
+	maybe_lds();
+	wf_timer_set(loop, &A.warm, 100);
 	connect_stream();
 	return 0;
 }
@@ -694,6 +742,9 @@ void wf_ads_stop(void)
 	for (int t = 0; t < WF_XDS_NTYPES; t++) {
 		free_names(A.sub[t].names, A.sub[t].n);
 		free(A.sub[t].nonce);
+		for (uint32_t i = 0; i < A.sub[t].n_waits; i++)
+			free(A.sub[t].waits[i].name);
+		free(A.sub[t].waits);
 	}
 	memset(A.sub, 0, sizeof(A.sub));
 	wf_xds_set_unref(A.set);

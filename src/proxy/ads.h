@@ -30,6 +30,10 @@ void wf_ads_stop(void);
 const struct wf_xds_set *wf_ads_resources(void);
 /* Whether the ADS stream is up. */
 int wf_ads_connected(void);
+/* Whether the first configuration came: CDS, the endpoints of its EDS clusters, LDS and the
+ * route configurations of its listeners were received or timed out (initial_fetch_timeout).
+ * Until then /ready answers INITIALIZING (the static listeners serve meanwhile). */
+int wf_ads_initialized(void);
 
 /* The jittered exponential backoff of the n-th consecutive failed attempt (n >= 1): a
  * uniform draw in [base, min(base * 2^(n-1), cap)] ms, from the random value rnd. */

@@ -53,7 +53,8 @@ struct wf_xds_set *wf_xds_set_copy(const struct wf_xds_set *from)
 		}
 		s->version[t] = from->version[t] ? strdup(from->version[t]) : NULL;
 		s->updated_wall_s[t] = from->updated_wall_s[t];
-		s->expired[t] = from->expired[t];
+		for (uint32_t i = 0; i < from->n_timed_out[t]; i++)
+			wf_xds_set_time_out(s, t, from->timed_out[t][i]);
 	}
 	return s;
 }
@@ -81,6 +82,9 @@ void wf_xds_set_unref(struct wf_xds_set *s)
 			res_free(&s->res[t][i]);
 		free(s->res[t]);
 		free(s->version[t]);
+		for (uint32_t i = 0; i < s->n_timed_out[t]; i++)
+			free(s->timed_out[t][i]);
+		free(s->timed_out[t]);
 	}
 	free(s);
 }
@@ -116,6 +120,22 @@ int wf_xds_set_remove(struct wf_xds_set *s, enum wf_xds_type t, const char *name
 	memmove(r, r + 1, (s->n[t] - i - 1) * sizeof(*r)); /* keep the order resources came in */
 	s->n[t]--;
 	return 1;
+}
+
+void wf_xds_set_time_out(struct wf_xds_set *s, enum wf_xds_type t, const char *name)
+{
+	if (wf_xds_set_timed_out(s, t, name))
+		return;
+	s->timed_out[t] = realloc(s->timed_out[t], (s->n_timed_out[t] + 1) * sizeof(char *));
+	s->timed_out[t][s->n_timed_out[t]++] = strdup(name);
+}
+
+int wf_xds_set_timed_out(const struct wf_xds_set *s, enum wf_xds_type t, const char *name)
+{
+	for (uint32_t i = 0; s && i < s->n_timed_out[t]; i++)
+		if (!strcmp(s->timed_out[t][i], name))
+			return 1;
+	return 0;
 }
 
 /* ---- decoding ------------------------------------------------------------------------------ */

@@ -36,9 +36,11 @@ struct wf_xds_set {
 	uint32_t n[WF_XDS_NTYPES];
 	char *version[WF_XDS_NTYPES];      /* the last accepted version_info per type */
 	uint64_t updated_wall_s[WF_XDS_NTYPES];
-	/* initial_fetch_timeout passed for a type: a listener whose route configuration (RDS) or
-	 * a cluster whose endpoints (EDS) did not come is used anyway, empty */
-	uint8_t expired[WF_XDS_NTYPES];
+	/* Names whose initial_fetch_timeout passed before they came: a listener whose route
+	 * configuration (RDS) or a cluster whose endpoints (EDS) is one of them is used anyway,
+	 * empty, until it comes. "*" for LDS and CDS: the first response did not come in time. */
+	char **timed_out[WF_XDS_NTYPES];
+	uint32_t n_timed_out[WF_XDS_NTYPES];
 };
 
 struct wf_xds_set *wf_xds_set_new(void);
@@ -52,6 +54,9 @@ void wf_xds_set_put(struct wf_xds_set *s, enum wf_xds_type t, const char *name, 
                     struct wf_cfgdoc *doc, uint64_t hash);
 /* Remove a resource: 1 when it was there. */
 int wf_xds_set_remove(struct wf_xds_set *s, enum wf_xds_type t, const char *name);
+/* Record that `name` of type t timed out, or ask whether it did (s may be NULL: no). */
+void wf_xds_set_time_out(struct wf_xds_set *s, enum wf_xds_type t, const char *name);
+int wf_xds_set_timed_out(const struct wf_xds_set *s, enum wf_xds_type t, const char *name);
 
 /* The RDS or EDS names used by the bootstrap `boot` (its static listeners and clusters; may be
  * NULL) and by the listeners and clusters of `set`, each with the stat scope it counts under:

@@ -559,7 +559,7 @@ static int eds_assignment(struct wf_compile *c, const Cluster *m, const Assignme
 		*doc = r->doc;
 		return 0;
 	}
-	if (c->xds && c->xds->expired[WF_XDS_EDS]) {
+	if (wf_xds_set_timed_out(c->xds, WF_XDS_EDS, svc)) {
 		*out = &no_endpoints;
 		return 0;
 	}
@@ -764,7 +764,7 @@ static int rds(struct wf_compile *c, const Hcm *m, const RouteConfiguration **ou
 		*doc = res->doc;
 		return 0;
 	}
-	if (c->xds && c->xds->expired[WF_XDS_RDS]) {
+	if (wf_xds_set_timed_out(c->xds, WF_XDS_RDS, r->route_config_name)) {
 		*out = &no_routes;
 		return 0;
 	}

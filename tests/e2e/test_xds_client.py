@@ -379,22 +379,52 @@ def test_xds_listener_added_and_removed():
             wait_for(lambda: serving(lport) == (200, "b"), 10, what="the updated listener once its routes came")
 
 
+def ready(w):
+    r = w.admin("/ready")
+    return r.status, r.text.strip()
+
+
 def test_xds_static_and_warming():
-    """Static listeners serve at once while the control plane has sent nothing; a listener
-    whose route configuration has not come is not opened until it comes."""
+    """Static listeners serve at once while the control plane has sent nothing, and /ready says
+    INITIALIZING until the first config (clusters, their endpoints, listeners, their routes)
+    came; a listener whose route configuration has not come is not opened until it comes."""
     lport, sport = free_port(), free_port()
     with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
         static = C.http_listener(sport, C.route_config([C.vhost("all", ["*"], [C.route(C.prefix("/"), "xds_cluster")])]))
-        with Weft(bootstrap(xs.port, static_listeners=[static])):
-            check(serving(sport) is not None, "the static listener does not serve")
+        with Weft(bootstrap(xs.port, static_listeners=[static]), wait_ready=False) as w:
+            wait_for(lambda: serving(sport) is not None, 10, what="the static listener")
+            eq(ready(w), (503, "INITIALIZING"), "/ready before any xDS config")
             xs.set("CDS", "1", [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
             xs.set("EDS", "1", [assignment("svc-a", a.port)])
             xs.set("LDS", "1", [listener("web", lport, "r1")])
             xs.wait_ack(LDS, "1")
             time.sleep(0.5)
             eq(serving(lport), None, "a listener without its routes is warming")
+            eq(ready(w), (503, "INITIALIZING"), "/ready while the routes have not come")
+            dump = json.loads(w.admin("/config_dump").body)
+            dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
+            check("warming_state" in dl[0], "a warming listener in /config_dump: %r", dl)
             xs.set("RDS", "1", [route_config("r1", [to("/", "a")])])
             wait_for(lambda: serving(lport) == (200, "a"), 10, what="the listener once its routes came")
+            wait_for(lambda: ready(w) == (200, "LIVE"), 5, what="/ready LIVE")
+
+
+def test_xds_initial_fetch_timeout():
+    """Endpoints and routes that do not come within initial_fetch_timeout: the cluster starts
+    with no endpoints (503), the listener with no routes (404), /ready goes LIVE; when they
+    come later they are used."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, XdsServer() as xs:
+        xs.set("CDS", "1", [eds_cluster("a", "svc-a")])
+        xs.set("LDS", "1", [listener("web", lport, "r1")])
+        with Weft(bootstrap(xs.port, timeout={"seconds": 1}), wait_ready=False) as w:
+            wait_for(lambda: ready(w) == (200, "LIVE"), 10, what="/ready after the timeouts")
+            eq(serving(lport), (404, None), "a listener whose routes timed out")
+            check("ClusterLoadAssignment svc-a not received within initial_fetch_timeout" in w.stderr(), "EDS timeout logged")
+            xs.set("RDS", "1", [route_config("r1", [to("/", "a")])])
+            wait_for(lambda: serving(lport) == (503, None), 10, what="the routes, to a cluster with no endpoints")
+            xs.set("EDS", "1", [assignment("svc-a", a.port)])
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="the endpoints")
 
 
 def test_xds_delta():
@@ -480,8 +510,9 @@ def test_xds_over_tls():
         with Weft(bootstrap(xs.port, xds_tls=up_tls("ca"))):
             wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic configured over TLS")
             check(not xs.acked(CDS, "1")["error_detail"], "CDS over TLS")
-        with Weft(bootstrap(xs.port, xds_tls=up_tls("otherca"))) as w:
+        with Weft(bootstrap(xs.port, xds_tls=up_tls("otherca")), wait_ready=False) as w:
             wait_for(lambda: "retrying in" in w.stderr(), 10, what="a refused handshake")
+            eq(ready(w), (503, "INITIALIZING"), "/ready without a config")
             eq(get_stats(w.admin_port).get("control_plane.connected_state"), 0, "not connected to an untrusted server")
             eq(serving(lport), None, "nothing configured from an untrusted server")
 

@@ -192,12 +192,17 @@ TEST(eds_and_rds_resolution_and_warming)
 	/* after initial_fetch_timeout, what did not come counts as empty */
 	x = wf_xds_set_new();
 	put(x, WF_XDS_CDS, "name: a\ntype: EDS\n");
+	put(x, WF_XDS_CDS, "name: b\ntype: EDS\n");
 	put(x, WF_XDS_LDS, LISTENER);
-	x->expired[WF_XDS_EDS] = x->expired[WF_XDS_RDS] = 1;
+	wf_xds_set_time_out(x, WF_XDS_EDS, "a");
+	wf_xds_set_time_out(x, WF_XDS_RDS, "r1");
+	wf_xds_set_time_out(x, WF_XDS_RDS, "r1");
+	CHECK_EQ(x->n_timed_out[WF_XDS_RDS], 1);
 	s = wf_config_with_xds(base, x, err, sizeof(err));
 	CHECK(s);
 	a = wf_snapshot_cluster(s, "a");
 	CHECK(a && a->n_hosts == 0);
+	CHECK(!wf_snapshot_cluster(s, "b")); /* its own endpoints did not time out: still warming */
 	CHECK_EQ(s->n_listeners, 1);
 	wf_snapshot_free(s);
 	wf_xds_set_unref(x);

@@ -230,14 +230,16 @@ static void wait_for(enum wf_xds_type t, const char *name)
 {
 	struct sub *u = &A.sub[t];
 	int wildcard = t == WF_XDS_CDS || t == WF_XDS_LDS;
+	uint64_t timeout = t == WF_XDS_CDS || t == WF_XDS_EDS ? A.cds_timeout_ms : A.lds_timeout_ms;
+	if (!timeout) /* initial_fetch_timeout: 0s: wait for ever */
+		return;
 	if ((wildcard ? u->answered : wf_xds_set_find(A.set, t, name) != NULL) || wf_xds_set_timed_out(A.set, t, name))
 		return;
 	for (uint32_t i = 0; i < u->n_waits; i++)
 		if (!strcmp(u->waits[i].name, name))
 			return;
 	u->waits = realloc(u->waits, (u->n_waits + 1) * sizeof(*u->waits));
-	u->waits[u->n_waits++] = (struct wait){
-	    strdup(name), wf_loop_now(A.loop) + (t == WF_XDS_CDS || t == WF_XDS_EDS ? A.cds_timeout_ms : A.lds_timeout_ms)};
+	u->waits[u->n_waits++] = (struct wait){strdup(name), wf_loop_now(A.loop) + timeout};
 }
 
 static void subscribe(enum wf_xds_type t)
@@ -699,8 +701,8 @@ int wf_ads_start(struct wf_loop *loop, const struct wf_ads_cfg *cfg, const struc
 	A.lds = cfg->lds;
 	A.cds = cfg->cds;
 	A.node_first_only = cfg->node_first_only;
-	A.lds_timeout_ms = cfg->lds_timeout_ms ? cfg->lds_timeout_ms : 15000;
-	A.cds_timeout_ms = cfg->cds_timeout_ms ? cfg->cds_timeout_ms : 15000;
+	A.lds_timeout_ms = cfg->lds_timeout_ms;
+	A.cds_timeout_ms = cfg->cds_timeout_ms;
 	A.node = cfg->node ? (Node *)protobuf_c_message_unpack(&envoy__config__core__v3__node__descriptor, NULL,
 	                                                        cfg->node_len, cfg->node)
 	                   : NULL;

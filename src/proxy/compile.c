@@ -533,6 +533,8 @@ static int ads_source(struct wf_compile *c, const ConfigSource *cs, const void *
 	if (!c->snap->ads)
 		return wf_cfg_err(c->doc, c->err, c->errlen, owner, field,
 		                  "needs an xDS server: the bootstrap has no dynamic_resources.ads_config");
+	if (cs && cs->resource_api_version == ENVOY__CONFIG__CORE__V3__API_VERSION__V2)
+		return wf_cfg_err(c->doc, c->err, c->errlen, cs, "resource_api_version", "resource_api_version must be V3");
 	if (cs && cs->config_source_specifier_case != ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
 		return wf_cfg_err(c->doc, c->err, c->errlen, cs, NULL,
 		                  "only the ADS stream is supported as a config source (ads: {}): not %s",
@@ -1176,6 +1178,7 @@ static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
 	ac->cluster = strdup(xc->name);
 	ac->authority = strdup(g->envoy_grpc->authority && *g->envoy_grpc->authority ? g->envoy_grpc->authority : xc->name);
 	ac->node_first_only = a->set_node_on_first_message_only;
+	ac->lds_timeout_ms = ac->cds_timeout_ms = 15000;
 	const ConfigSource *srcs[2] = {d->lds_config, d->cds_config};
 	const char *names[2] = {"lds_config", "cds_config"};
 	for (int i = 0; i < 2; i++) {

@@ -576,7 +576,7 @@ struct wf_ads_cfg {
 	uint8_t delta;                     /* DELTA_GRPC / AGGREGATED_DELTA_GRPC */
 	uint8_t lds, cds;                  /* lds_config / cds_config given ({ads: {}}) */
 	uint8_t node_first_only;           /* set_node_on_first_message_only */
-	uint64_t lds_timeout_ms, cds_timeout_ms;  /* initial_fetch_timeout (Envoy's default 15 s) */
+	uint64_t lds_timeout_ms, cds_timeout_ms;  /* initial_fetch_timeout (default 15 s; 0: none) */
 	uint8_t *node; size_t node_len;    /* the bootstrap's node, encoded */
 };
 

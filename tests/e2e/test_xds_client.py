@@ -97,17 +97,18 @@ class XdsServer:
         return False
 
 
-def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), timeout=None, xds_tls=None):
+def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), timeout=None, xds_tls=None,
+              node=None, ads_extra=None):
     admin_port = admin_port or free_port()
     src = {"ads": {}, "resource_api_version": "V3"}
-    if timeout:
+    if timeout is not None:
         src["initial_fetch_timeout"] = timeout
     doc = {
-        "node": {"id": "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local", "cluster": "app"},
+        "node": node or {"id": "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local", "cluster": "app"},
         "admin": {"address": C.address(admin_port)},
         "dynamic_resources": {
-            "ads_config": {"api_type": api_type, "transport_api_version": "V3",
-                           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]},
+            "ads_config": dict({"api_type": api_type, "transport_api_version": "V3",
+                                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, **(ads_extra or {})),
             "lds_config": src, "cds_config": src,
         },
         "static_resources": {
@@ -479,6 +480,11 @@ def test_xds_bootstrap_refusals():
         ({"api_type": "GRPC", "transport_api_version": "V3",
           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, {"path": "/tmp/lds.yaml"},
          "only the ADS stream is supported as a config source"),
+        ({"api_type": "GRPC", "transport_api_version": "V3",
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, {"ads": {}, "resource_api_version": "V2"},
+         "resource_api_version must be V3"),
+        ({"api_type": "GRPC", "transport_api_version": "V3", "cluster_names": ["xds_cluster"],
+          "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]}, None, "cluster_names is for REST"),
     ]
     for ads, lds, want in cases:
         doc = {
@@ -535,3 +541,31 @@ def test_xds_file_reload_keeps_dynamic_resources():
             wait_for(lambda: serving(sport) is not None, 10, what="the new static listener")
             eq(serving(lport), (200, "a"), "the xDS listener after the reload")
             eq(len([r for r in xs.requests()[n:] if r["type_url"] == LDS]), 0, "no resubscription for a file reload")
+
+
+def test_xds_istio_style_bootstrap():
+    """A bootstrap shaped like Istio's: node metadata and locality, set_node_on_first_message_only
+    (the node goes on the first request only), initial_fetch_timeout: 0s (wait for ever)."""
+    lport = free_port()
+    node = {"id": "sidecar~10.1.2.3~reviews-v1.default~default.svc.cluster.local", "cluster": "reviews.default",
+            "metadata": {"NAMESPACE": "default", "LABELS": "app=reviews"},
+            "locality": {"region": "eu-west1", "zone": "eu-west1-b"}}
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        xs.set("CDS", "1", [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
+        xs.set("LDS", "1", [listener("web", lport, "r1")])
+        with Weft(bootstrap(xs.port, timeout={"seconds": 0}, node=node,
+                            ads_extra={"set_node_on_first_message_only": True}), wait_ready=False) as w:
+            wait_for(lambda: xs.requests(EDS), 10, what="the EDS subscription")
+            time.sleep(1.2)
+            eq(ready(w), (503, "INITIALIZING"), "initial_fetch_timeout 0s waits for the endpoints")
+            eq(xs.requests(LDS), [], "LDS is not asked for before the clusters are warm")
+            xs.set("EDS", "1", [assignment("svc-a", a.port)])
+            xs.set("RDS", "1", [route_config("r1", [to("/", "a")])])
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic")
+            wait_for(lambda: ready(w) == (200, "LIVE"), 5, what="/ready LIVE")
+            reqs = xs.requests()
+            first = reqs[0]["node"]
+            eq((first["id"], first["cluster"]), (node["id"], node["cluster"]), "node")
+            eq(first["metadata"], node["metadata"], "node metadata")
+            eq(first["locality"], node["locality"], "node locality")
+            eq([r["node"] for r in reqs[1:]], [None] * (len(reqs) - 1), "the node on the first request only")

@@ -8,7 +8,8 @@
 //       {"event":"listening","port":N}. Then one JSON line per event:
 //         stream   {kind: "sotw"|"delta", state: "open"|"closed"}
 //         request  {kind, type_url, version_info, response_nonce, resource_names,
-//                   error_detail: {code, message} | null, node: {id, cluster, user_agent_name} | null,
+//                   error_detail: {code, message} | null,
+//                   node: {id, cluster, user_agent_name, metadata (string values), locality} | null,
 //                   subscribe, unsubscribe, initial_resource_versions}   (the last three: delta)
 //         response {kind, type_url, version_info, nonce, names, removed}
 //       Commands on stdin, one JSON object per line:
@@ -111,7 +112,12 @@ function push(s, t) {
 }
 
 function nodeOf(n) {
-  return n ? { id: n.id, cluster: n.cluster, user_agent_name: n.user_agent_name } : null;
+  if (!n) return null;
+  const meta = {};
+  // protobufjs keeps its own google.protobuf.Struct, with camelCase field names
+  for (const [k, v] of Object.entries((n.metadata && n.metadata.fields) || {})) meta[k] = v.stringValue;
+  return { id: n.id, cluster: n.cluster, user_agent_name: n.user_agent_name, metadata: meta,
+           locality: n.locality ? { region: n.locality.region, zone: n.locality.zone } : null };
 }
 
 function errOf(e) {

@@ -157,6 +157,7 @@ TEST(eds_and_rds_resolution_and_warming)
 	CHECK(base->ads && !strcmp(base->ads->cluster, "xds") && base->ads->lds && base->ads->cds && !base->ads->delta);
 	CHECK_EQ(base->ads->lds_timeout_ms, 2000);
 	CHECK_EQ(base->ads->cds_timeout_ms, 15000);
+	CHECK_EQ(base->ads->node_first_only, 0);
 	char err[1024];
 	struct wf_xds_set *x = wf_xds_set_new();
 	put(x, WF_XDS_CDS, "name: a\ntype: EDS\neds_cluster_config: {service_name: svc-a, eds_config: {ads: {}}}\n");

@@ -463,6 +463,15 @@ def test_xds_delta():
                 removed = wait_for(lambda: [r for r in xs.responses(CDS) if r["removed"]], 5, what="a removal")
                 eq(removed[0]["removed"], ["b"], "removed_resources")
                 check(not xs.wait_ack(CDS, "10")["error_detail"], "the removal NACKed")
+                # a second listener subscribes its routes; when it goes, they are unsubscribed
+                lport2 = free_port()
+                xs.set("RDS", "11", [route_config("r1", [to("/", "a")]), route_config("r2", [to("/", "a")])])
+                xs.set("LDS", "11", [listener("web", lport, "r1"), listener("web2", lport2, "r2")])
+                wait_for(lambda: serving(lport2) == (200, "a"), 10, what="the second delta listener")
+                check(any(r["subscribe"] == ["r2"] for r in xs.requests(RDS)), "r2 subscribed: %r", xs.requests(RDS))
+                xs.set("LDS", "12", [listener("web", lport, "r1")])
+                wait_for(lambda: any(r["unsubscribe"] == ["r2"] for r in xs.requests(RDS)), 5, what="r2 unsubscribed")
+                wait_for(lambda: serving(lport2) is None, 5, what="the second listener to close")
         finally:
             xs.kill()
 

@@ -152,10 +152,9 @@ function handle(kind) {
         if (!t) return;
         const first = !s.asked.has(t);
         s.asked.add(t);
-        if (first) {
-          s.versions[t] = Object.assign({}, irv);
-          push(s, t);
-        }
+        if (first) s.versions[t] = Object.assign({}, irv);
+        // a new subscription, or new names: send what the client lacks
+        if (first || (rq.resource_names_subscribe || []).length) push(s, t);
       }
     });
     const gone = () => {

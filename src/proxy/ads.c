@@ -290,6 +290,19 @@ static void resubscribe(enum wf_xds_type t)
 	} else if (changed && n) {
 		subscribe(t);
 	}
+	/* what nothing uses any more is forgotten, as Envoy does (the compiled config does not
+	 * change: nothing named it) */
+	struct wf_xds_set *next = NULL;
+	for (uint32_t i = 0; i < n_drop; i++)
+		if (wf_xds_set_find(A.set, t, drop[i])) {
+			if (!next)
+				next = wf_xds_set_copy(A.set);
+			wf_xds_set_remove(next, t, drop[i]);
+		}
+	if (next) {
+		wf_xds_set_unref(A.set);
+		A.set = next;
+	}
 	free_names(add, n_add);
 	free_names(drop, n_drop);
 }
@@ -403,8 +416,9 @@ static void after_accept(enum wf_xds_type t)
 }
 
 /* Put one received resource (`any`, of type t) into `next`; one that is byte for byte the
- * resource held only has its version updated. envelope: the name a delta Resource gives it,
- * or NULL. 1 when it changed, 0 when not, -1 with err; *name is its name (malloc'd) unless -1. */
+ * resource held only has its version updated, and an RDS or EDS resource that was not asked
+ * for is ignored (as Envoy does). envelope: the name a delta Resource gives it, or NULL.
+ * 1 when it changed, 0 when not, -1 with err; *name is its name (malloc'd) unless -1. */
 static int take(struct wf_xds_set *next, enum wf_xds_type t, const Google__Protobuf__Any *any, const char *version,
                 const char *envelope, char **name, char *err, size_t errlen)
 {
@@ -423,6 +437,11 @@ static int take(struct wf_xds_set *next, enum wf_xds_type t, const Google__Proto
 		wf_cfgdoc_free(doc);
 		free(*name);
 		return -1;
+	}
+	if ((t == WF_XDS_RDS || t == WF_XDS_EDS) && !has_name(A.sub[t].names, A.sub[t].n, *name)) {
+		wf_debug("xDS: %s '%s' was not asked for: ignored", wf_xds_type_name[t], *name);
+		wf_cfgdoc_free(doc);
+		return 0;
 	}
 	struct wf_xds_res *old = (struct wf_xds_res *)wf_xds_set_find(next, t, *name);
 	if (old && old->hash == h) {

@@ -370,6 +370,9 @@ def test_xds_listener_added_and_removed():
             xs.wait_ack(LDS, "3")
             wait_for(lambda: serving(lport2) is None, 10, what="the second listener to close")
             eq(serving(lport), (200, "a"), "the first listener serves")
+            dump = json.loads(w.admin("/config_dump").body)
+            rcs = [c for c in dump["configs"] if c["@type"].endswith("RoutesConfigDump")][0]["dynamic_route_configs"]
+            eq([r["route_config"]["name"] for r in rcs], ["r1"], "the routes nothing uses are forgotten")
             # an update of a listener that must wait for its new routes: the old version serves meanwhile
             xs.set("LDS", "4", [listener("web", lport, "r3")])
             xs.wait_ack(LDS, "4")

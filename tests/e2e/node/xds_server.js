@@ -17,8 +17,10 @@
 //       sets the state of the world of that type and pushes it to every stream that asked for
 //       the type. A RESOURCE is the resource message as JSON with the .proto field names (Any:
 //       {"@type": "type.googleapis.com/NAME", ...fields}; Duration: {"seconds": N}).
-//       SotW streams get the whole set of the type; delta streams get what changed (by
-//       version: each resource's version is the set's) and removed_resources.
+//       SotW streams get the whole set of the type, even RDS and EDS resources they did not
+//       ask for (a client must ignore those); delta streams get what changed of what they
+//       subscribed to (by version: each resource's version is the set's) and
+//       removed_resources.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -82,12 +84,15 @@ function sotwPush(s, t) {
         names: st.resources.map((r) => r.name), removed: [] });
 }
 
+const WILDCARD = new Set(['LDS', 'CDS']);
+
 function deltaPush(s, t) {
   const st = state[t];
   if (!st) return;
   const have = s.versions[t] || (s.versions[t] = {});
-  const changed = st.resources.filter((r) => have[r.name] !== st.version + ':' + r.digest);
-  const names = new Set(st.resources.map((r) => r.name));
+  const wanted = (r) => WILDCARD.has(t) || s.subs[t].has(r.name);
+  const changed = st.resources.filter((r) => wanted(r) && have[r.name] !== st.version + ':' + r.digest);
+  const names = new Set(st.resources.filter(wanted).map((r) => r.name));
   const removed = Object.keys(have).filter((k) => !names.has(k));
   if (!changed.length && !removed.length) return;
   for (const r of changed) have[r.name] = st.version + ':' + r.digest;
@@ -126,7 +131,7 @@ function errOf(e) {
 
 function handle(kind) {
   return (call) => {
-    const s = { kind, call, asked: new Set(), names: {}, versions: {} };
+    const s = { kind, call, asked: new Set(), names: {}, versions: {}, subs: {} };
     streams.add(s);
     out({ event: 'stream', kind, state: 'open' });
     call.on('data', (rq) => {
@@ -153,6 +158,12 @@ function handle(kind) {
         const first = !s.asked.has(t);
         s.asked.add(t);
         if (first) s.versions[t] = Object.assign({}, irv);
+        const subs = s.subs[t] || (s.subs[t] = new Set());
+        for (const n of rq.resource_names_subscribe || []) subs.add(n);
+        for (const n of rq.resource_names_unsubscribe || []) {
+          subs.delete(n);
+          delete s.versions[t][n]; // not the client's any more: sent again if asked again
+        }
         // a new subscription, or new names: send what the client lacks
         if (first || (rq.resource_names_subscribe || []).length) push(s, t);
       }

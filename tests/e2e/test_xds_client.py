@@ -224,10 +224,11 @@ def test_xds_basic_lds_rds_cds_eds():
 
 
 def test_xds_route_change_under_load():
-    """Route changes over RDS (a weighted split, then a path change) apply with no failed
+    """Route changes over RDS (a weighted split, then a path change), a listener moved to
+    another route configuration over LDS, and an endpoint change over EDS apply with no failed
     request while a client keeps sending."""
     lport = free_port()
-    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, HttpUpstream(name="c") as c, XdsServer() as xs:
         push_basic(xs, lport, a, b)
         with Weft(bootstrap(xs.port), concurrency=2):
             wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the xDS listener")
@@ -255,10 +256,19 @@ def test_xds_route_change_under_load():
                 n = len(seen)
                 wait_for(lambda: len(seen) > n + 20, 5, what="more requests")
                 check(set(seen[-10:]) == {"b"}, "after the path change /x goes to b: %r", seen[-10:])
+                # the listener moves to another route configuration: it warms, then replaces
+                xs.set("RDS", "4", [route_config("r1", [to("/x", "b"), to("/", "a")]),
+                                    route_config("r1b", [to("/", "a")])])
+                xs.set("LDS", "2", [listener("web", lport, "r1b")])
+                xs.wait_ack(LDS, "2")
+                wait_for(lambda: set(seen[-10:]) == {"a"}, 5, what="the listener on its new routes")
+                # and the endpoints of a move
+                xs.set("EDS", "2", [assignment("svc-a", c.port)])
+                wait_for(lambda: set(seen[-10:]) == {"c"}, 5, what="the new endpoint")
             finally:
                 stop.set()
                 th.join()
-            eq(bad, [], "failed requests during route changes")
+            eq(bad, [], "failed requests during the changes")
             check(len(seen) > 50, "too few requests: %d", len(seen))
 
 

@@ -223,7 +223,6 @@ static void send_delta(enum wf_xds_type t, char **sub, uint32_t n_sub, char **un
 	free(eptr);
 }
 
-/* Ask for type t on this stream (the first request), or update the names asked for. */
 /* Start the initial_fetch_timeout of a resource being asked for (once; connected or not, as
  * Envoy's): cds_config's for clusters and endpoints, lds_config's for listeners and routes. */
 static void wait_for(enum wf_xds_type t, const char *name)
@@ -242,6 +241,7 @@ static void wait_for(enum wf_xds_type t, const char *name)
 	u->waits[u->n_waits++] = (struct wait){strdup(name), wf_loop_now(A.loop) + timeout};
 }
 
+/* Ask for type t (its first request on this stream, once connected). */
 static void subscribe(enum wf_xds_type t)
 {
 	struct sub *u = &A.sub[t];
@@ -591,14 +591,12 @@ static void on_warm(struct wf_loop *loop, struct wf_timer *tm)
 		}
 	}
 	if (next) {
+		/* kept even if it does not compile (the config served stays): what timed out did */
 		char err[2048];
-		if (A.ops->apply(A.ctx, next, err, sizeof(err)) < 0) {
-			wf_error("xDS: %s", err);
-			wf_xds_set_unref(next);
-		} else {
-			wf_xds_set_unref(A.set);
-			A.set = next;
-		}
+		if (A.ops->apply(A.ctx, next, err, sizeof(err)) < 0)
+			wf_error("xDS: after initial_fetch_timeout: %s", err);
+		wf_xds_set_unref(A.set);
+		A.set = next;
 		maybe_lds();
 	}
 	wf_timer_set(loop, tm, 100);
@@ -619,13 +617,13 @@ static void on_ready(void *ctx)
 	}
 	if (A.cds)
 		subscribe(WF_XDS_CDS);
-	if (A.sub[WF_XDS_EDS].wanted || A.sub[WF_XDS_EDS].n)
+	if (A.sub[WF_XDS_EDS].n)
 		subscribe(WF_XDS_EDS);
 	if (A.sub[WF_XDS_LDS].wanted)
 		subscribe(WF_XDS_LDS);
 	else
 		maybe_lds();
-	if (A.sub[WF_XDS_RDS].wanted || A.sub[WF_XDS_RDS].n)
+	if (A.sub[WF_XDS_RDS].n)
 		subscribe(WF_XDS_RDS);
 }
 

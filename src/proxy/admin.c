@@ -146,6 +146,22 @@ static int snap_has_listener(const struct wf_snapshot *s, const char *name)
 	return 0;
 }
 
+/* ,"error_state":{...} (Envoy's UpdateFailureState) when the last update of type t was refused
+ * because of resource `name`. */
+static void error_state(struct wf_jbuf *b, enum wf_xds_type t, const char *name)
+{
+	const struct wf_ads_rejection *r = wf_ads_rejected(t);
+	if (!r || strcmp(r->name, name))
+		return;
+	char ts[64];
+	utc(r->wall_s, ts, sizeof(ts));
+	wf_jbuf_puts(b, ",\"error_state\":{\"details\":");
+	wf_jbuf_put_jstr(b, r->details, strlen(r->details));
+	wf_jbuf_puts(b, ",\"version_info\":");
+	wf_jbuf_put_jstr(b, r->version, strlen(r->version));
+	wf_jbuf_printf(b, ",\"last_update_attempt\":\"%s\"}", ts);
+}
+
 /* The xDS resources of type t in Envoy's layout: ",\"dynamic_...\":[{version_info, <key>:
  * resource, last_updated}]" (listeners: {name, active_state|warming_state: {...}}), and the
  * type's version_info. Listeners and clusters not in the served snapshot are warming. */
@@ -183,9 +199,20 @@ static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf
 			wf_jbuf_put_jstr(b, r->version, strlen(r->version));
 			wf_jbuf_printf(b, ",\"%s\":", key[t]);
 			typed_message(b, wf_cfgdoc_root(r->doc));
-			wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
+			wf_jbuf_printf(b, ",\"last_updated\":\"%s\"", ts);
 			if (t == WF_XDS_LDS)
-				wf_jbuf_puts(b, "}");
+				wf_jbuf_puts(b, "}"); /* active_state / warming_state */
+			if (t == WF_XDS_LDS || t == WF_XDS_CDS)
+				error_state(b, t, r->name);
+			wf_jbuf_puts(b, "}");
+		}
+		/* a new listener that was refused: its name and why */
+		const struct wf_ads_rejection *rj = t == WF_XDS_LDS ? wf_ads_rejected(t) : NULL;
+		if (rj && *rj->name && !wf_xds_set_find(x, t, rj->name)) {
+			wf_jbuf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+			wf_jbuf_put_jstr(b, rj->name, strlen(rj->name));
+			error_state(b, t, rj->name);
+			wf_jbuf_puts(b, "}");
 		}
 		wf_jbuf_puts(b, "]");
 	}

@@ -79,6 +79,7 @@ static struct {
 	struct wf_timer retry;
 	struct wf_timer warm;              /* initial_fetch_timeout of EDS (then LDS) and RDS */
 	uint8_t initialized;               /* the first config came (or timed out): /ready */
+	struct wf_ads_rejection rej[WF_XDS_NTYPES];
 	uint32_t st_connected;
 } A;
 
@@ -100,6 +101,32 @@ uint64_t wf_ads_backoff_ms(uint32_t n, uint64_t r)
 }
 
 const struct wf_xds_set *wf_ads_resources(void) { return A.set; }
+
+const struct wf_ads_rejection *wf_ads_rejected(int t)
+{
+	return t >= 0 && t < WF_XDS_NTYPES && A.rej[t].details ? &A.rej[t] : NULL;
+}
+
+static void rejection_clear(enum wf_xds_type t)
+{
+	free(A.rej[t].name);
+	free(A.rej[t].version);
+	free(A.rej[t].details);
+	memset(&A.rej[t], 0, sizeof(A.rej[t]));
+}
+
+/* Remember a NACK; the resource is the one the error names ("xds:TYPE/NAME: ..."). */
+static void rejection_set(enum wf_xds_type t, const char *version, const char *err)
+{
+	rejection_clear(t);
+	char prefix[64];
+	int pl = snprintf(prefix, sizeof(prefix), "xds:%s/", wf_xds_type_name[t]);
+	const char *end = !strncmp(err, prefix, (size_t)pl) ? strstr(err + pl, ": ") : NULL;
+	A.rej[t].name = end ? strndup(err + pl, (size_t)(end - err - pl)) : strdup("");
+	A.rej[t].version = strdup(version ? version : "");
+	A.rej[t].details = strdup(err);
+	A.rej[t].wall_s = (uint64_t)time(NULL);
+}
 int wf_ads_connected(void) { return A.ready; }
 
 /* ---- names the resources ask for ----------------------------------------------------------- */
@@ -485,6 +512,7 @@ static void reply(struct update *u, const char *version)
 	if (!ok) {
 		wf_error("xDS: %s version '%s' rejected (NACK), the previous config keeps serving: %s", wf_xds_type_name[t],
 		         version ? version : "", u->err);
+		rejection_set(t, version, u->err);
 		if (A.delta)
 			send_delta(t, NULL, 0, NULL, 0, 0, u->err);
 		else
@@ -493,6 +521,7 @@ static void reply(struct update *u, const char *version)
 	}
 	wf_info("xDS: %s version '%s' accepted (%u resources)%s", wf_xds_type_name[t], A.set->version[t], A.set->n[t],
 	        u->changed ? "" : ", unchanged");
+	rejection_clear(t);
 	if (A.delta)
 		send_delta(t, NULL, 0, NULL, 0, 0, NULL);
 	else
@@ -764,6 +793,7 @@ void wf_ads_stop(void)
 		for (uint32_t i = 0; i < A.sub[t].n_waits; i++)
 			free(A.sub[t].waits[i].name);
 		free(A.sub[t].waits);
+		rejection_clear(t);
 	}
 	memset(A.sub, 0, sizeof(A.sub));
 	wf_xds_set_unref(A.set);

@@ -28,6 +28,14 @@ int wf_ads_start(struct wf_loop *loop, const struct wf_ads_cfg *cfg, const struc
 void wf_ads_stop(void);
 /* The resources accepted so far (NULL before the client starts); no reference taken. */
 const struct wf_xds_set *wf_ads_resources(void);
+/* The last refused (NACKed) update of a type, while no later one was accepted: the resource the
+ * error names ("" when none), the response's version, the error, when (wall clock s). NULL
+ * when there is none. For /config_dump's error_state. */
+struct wf_ads_rejection {
+	char *name, *version, *details;
+	uint64_t wall_s;
+};
+const struct wf_ads_rejection *wf_ads_rejected(int type);
 /* Whether the ADS stream is up. */
 int wf_ads_connected(void);
 /* Whether the first configuration came: CDS, the endpoints of its EDS clusters, LDS and the

@@ -321,6 +321,25 @@ def test_xds_bad_resource_nacked():
             check(nack["error_detail"] and "xds:Cluster/bad" in nack["error_detail"]["message"], "CDS NACK: %r", nack)
             check(get_stats(w.admin_port).get("cluster_manager.cds.update_rejected", 0) >= 1, "cds.update_rejected")
             eq(serving(lport), (200, "b"), "still serving")
+            # a listener update that does not compile: NACKed, and /config_dump shows its error_state
+            # next to the version that serves
+            bad_l = listener("web", lport, "r1")
+            del bad_l["filter_chains"][0]["filters"][0]["typed_config"]["stat_prefix"]
+            xs.set("LDS", "2", [bad_l])
+            nack = xs.wait_ack(LDS, "2")
+            check(nack["error_detail"] and "xds:Listener/web: filter_chains[0].filters[0].typed_config.stat_prefix"
+                  in nack["error_detail"]["message"], "LDS NACK: %r", nack)
+            dump = json.loads(w.admin("/config_dump").body)
+            dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
+            eq(dl[0]["active_state"]["version_info"], "1", "the listener version serving")
+            eq(dl[0]["error_state"]["version_info"], "2", "the refused version")
+            check("stat_prefix is required" in dl[0]["error_state"]["details"], "error_state: %r", dl[0])
+            eq(serving(lport), (200, "b"), "still serving after the LDS NACK")
+            xs.set("LDS", "3", [listener("web", lport, "r1")])
+            check(not xs.wait_ack(LDS, "3")["error_detail"], "LDS 3 NACKed")
+            dump = json.loads(w.admin("/config_dump").body)
+            dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
+            check("error_state" not in dl[0], "error_state after a good update: %r", dl[0])
 
 
 def test_xds_server_restart():

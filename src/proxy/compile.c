@@ -528,11 +528,12 @@ static int lb_params(struct wf_compile *c, const Cluster *m, struct wf_lb_params
 }
 
 /* A config source that xDS resources (RDS, EDS) may name: the ADS stream, or unset. */
-static int ads_source(struct wf_compile *c, const ConfigSource *cs, const void *owner, const char *field)
+static int ads_source(struct wf_compile *c, const ConfigSource *cs, const void *owner, const char *field,
+                      const char *what)
 {
 	if (!c->snap->ads)
 		return wf_cfg_err(c->doc, c->err, c->errlen, owner, field,
-		                  "needs an xDS server: the bootstrap has no dynamic_resources.ads_config");
+		                  "%s needs an xDS server, and the bootstrap has no dynamic_resources.ads_config", what);
 	if (cs && cs->resource_api_version == ENVOY__CONFIG__CORE__V3__API_VERSION__V2)
 		return wf_cfg_err(c->doc, c->err, c->errlen, cs, "resource_api_version", "resource_api_version must be V3");
 	if (cs && cs->config_source_specifier_case != ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
@@ -552,7 +553,7 @@ static const Assignment no_endpoints = ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD
 static int eds_assignment(struct wf_compile *c, const Cluster *m, const Assignment **out, struct wf_cfgdoc **doc)
 {
 	const Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig *e = m->eds_cluster_config;
-	if (ads_source(c, e ? e->eds_config : NULL, m, "type") < 0)
+	if (ads_source(c, e ? e->eds_config : NULL, m, "type", "type EDS") < 0)
 		return -1;
 	const char *svc = e && e->service_name && *e->service_name ? e->service_name : m->name;
 	const struct wf_xds_res *r = wf_xds_set_find(c->xds, WF_XDS_EDS, svc);
@@ -756,7 +757,7 @@ static const RouteConfiguration no_routes = ENVOY__CONFIG__ROUTE__V3__ROUTE_CONF
 static int rds(struct wf_compile *c, const Hcm *m, const RouteConfiguration **out, struct wf_cfgdoc **doc)
 {
 	const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds *r = m->rds;
-	if (ads_source(c, r->config_source, r, "config_source") < 0)
+	if (ads_source(c, r->config_source, r, "route_config_name", "rds") < 0)
 		return -1;
 	if (!r->route_config_name || !*r->route_config_name)
 		return wf_cfg_err(c->doc, c->err, c->errlen, r, "route_config_name", "route_config_name is required");
@@ -1184,7 +1185,7 @@ static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
 	for (int i = 0; i < 2; i++) {
 		if (!srcs[i])
 			continue;
-		if (ads_source(c, srcs[i], d, names[i]) < 0)
+		if (ads_source(c, srcs[i], d, names[i], names[i]) < 0)
 			return -1;
 		uint64_t ms = srcs[i]->initial_fetch_timeout ? wf_duration_ms(srcs[i]->initial_fetch_timeout) : 15000;
 		*(i ? &ac->cds_timeout_ms : &ac->lds_timeout_ms) = ms;

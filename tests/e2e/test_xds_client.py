@@ -610,3 +610,22 @@ def test_xds_istio_style_bootstrap():
             eq(first["metadata"], node["metadata"], "node metadata")
             eq(first["locality"], node["locality"], "node locality")
             eq([r["node"] for r in reqs[1:]], [None] * (len(reqs) - 1), "the node on the first request only")
+
+
+def test_xds_resources_without_a_server_refused():
+    """rds and type EDS in a bootstrap without dynamic_resources are refused with their position."""
+    from harness import run_weft, tmp_path as tp, write_file
+    hcm = {"@type": HCM_T, "stat_prefix": "t", "rds": {"route_config_name": "r1"},
+           "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_T}}]}
+    cases = [
+        ({"clusters": [{"name": "a", "type": "EDS"}]}, "bad-eds.yaml:",
+         "static_resources.clusters[0].type: type EDS needs an xDS server"),
+        ({"listeners": [{"name": "l", "address": C.address(free_port()),
+                         "filter_chains": [{"filters": [{"name": "hcm", "typed_config": hcm}]}]}]}, "bad-rds.yaml:",
+         "typed_config.rds.route_config_name: rds needs an xDS server"),
+    ]
+    for sr, fname, want in cases:
+        path = tp(fname[:-1])
+        write_file(path, C.to_yaml({"static_resources": sr}))
+        p = run_weft(["validate", path])
+        check(p.returncode != 0 and fname in p.stderr and want in p.stderr, "expected %r, got %r", want, p.stderr)

@@ -26,7 +26,8 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const protobuf = require('protobufjs');
+// protobufjs as @grpc/proto-loader depends on it (not a dependency of its own in package.json)
+const protobuf = require(require.resolve('protobufjs', { paths: [path.dirname(require.resolve('@grpc/proto-loader'))] }));
 
 const PROTO_DIR = path.join(__dirname, '..', '..', '..', 'src', 'xds', 'proto');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

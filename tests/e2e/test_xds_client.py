@@ -629,3 +629,19 @@ def test_xds_resources_without_a_server_refused():
         write_file(path, C.to_yaml({"static_resources": sr}))
         p = run_weft(["validate", path])
         check(p.returncode != 0 and fname in p.stderr and want in p.stderr, "expected %r, got %r", want, p.stderr)
+
+
+def test_xds_large_push():
+    """An RDS response of a few MB (5,000 routes, spread over many HTTP/2 DATA frames and
+    window updates) is reassembled, compiled and ACKed; the proxy routes by its last route."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        pad = "v" * 500
+        routes = [{"match": {"prefix": "/p%05d" % i, "headers": [{"name": "x-pad", "string_match": {"exact": pad}}]},
+                   "route": {"cluster": "a"}} for i in range(5000)]
+        push_basic(xs, lport, a, b)
+        xs.set("RDS", "big", [route_config("r1", routes + [to("/last", "b")])])
+        with Weft(bootstrap(xs.port)):
+            check(not xs.wait_ack(RDS, "big", timeout=30)["error_detail"], "the large RDS NACKed")
+            wait_for(lambda: serving(lport, "/last") == (200, "b"), 30, what="the last of 5,000 routes")
+            eq(upstream_of(lport, "/p04999"), (404, None), "a route whose header does not match")

@@ -72,7 +72,7 @@ static struct {
 	struct wf_xds_set *set;            /* accepted resources */
 	struct sub sub[WF_XDS_NTYPES];
 	struct wf_grpc_stream *st;
-	struct wf_snapshot *st_snap;       /* keeps the xDS cluster's TLS context alive for the stream */
+	struct wf_snapshot *st_snap;       /* keeps the xDS cluster alive for the stream */
 	uint8_t ready, node_sent;
 	uint32_t failures;                 /* consecutive attempts without a response */
 	uint32_t host_rr;
@@ -726,7 +726,7 @@ static void connect_stream(void)
 	const struct wf_host *h = &cl->hosts[A.host_rr++ % cl->n_hosts];
 	const char *path = A.delta ? "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
 	                           : "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
-	A.st = wf_grpc_stream_open(A.loop, &h->addr, cl->tls, A.authority, path, &stream_ops, NULL);
+	A.st = wf_grpc_stream_open(A.loop, cl, &h->addr, A.authority, path, &stream_ops, NULL);
 	if (!A.st) {
 		wf_snapshot_release(s);
 		schedule_retry("cannot open a socket");

@@ -30,6 +30,9 @@ struct wf_grpc_stream {
 	struct wf_sio sio;
 	struct wf_h2 *h2;
 	const struct wf_tls_cfg *tls;
+	uint64_t ping_interval_ms, ping_timeout_ms;
+	uint64_t last_rx;                  /* when the peer last sent anything (ms) */
+	struct wf_timer timer;             /* connect_timeout, then the keepalive PINGs */
 	const struct wf_grpc_stream_ops *ops;
 	void *ctx;
 	char *authority, *path;
@@ -57,6 +60,7 @@ static void stream_free(struct wf_defer *d)
 /* Tear the connection down now; free the struct after this batch of events. */
 static void teardown(struct wf_grpc_stream *s)
 {
+	wf_timer_cancel(s->loop, &s->timer);
 	wf_h2_free(s->h2);
 	s->h2 = NULL;
 	if (s->sio.io.fd >= 0)
@@ -221,6 +225,8 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 			return;
 		}
 		s->connecting = 0;
+		s->last_rx = wf_loop_now(loop);
+		wf_timer_set(loop, &s->timer, s->ping_interval_ms); /* 0: no keepalive */
 		if (s->tls && wf_tls_attach(&s->sio, s->tls) < 0) {
 			finish(s, WF_GRPC_UNAVAILABLE, "TLS: out of memory");
 			return;
@@ -229,6 +235,7 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	int r = wf_sio_read(&s->pool, &s->sio, READ_MAX);
 	uint32_t n = wf_buf_len(&s->sio.rb);
 	if (n) {
+		s->last_rx = wf_loop_now(loop);
 		s->in_h2 = 1;
 		int rc = wf_h2_recv(s->h2, (const uint8_t *)wf_buf_data(&s->sio.rb), n);
 		s->in_h2 = 0;
@@ -270,14 +277,46 @@ static void on_io(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
-struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf_addr *addr,
-                                           const struct wf_tls_cfg *tls, const char *authority,
+/* Connecting: connect_timeout passed. Connected: a keepalive tick — a PING when the peer was
+ * quiet for an interval, the end when it stayed quiet for the timeout after one. */
+static void on_timer(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct wf_grpc_stream *s = t->data;
+	if (s->connecting) {
+		finish(s, WF_GRPC_UNAVAILABLE, "connect timeout");
+		return;
+	}
+	uint64_t quiet = wf_loop_now(loop) - s->last_rx;
+	if (quiet >= s->ping_interval_ms + s->ping_timeout_ms) {
+		finish(s, WF_GRPC_UNAVAILABLE, "no answer to keepalive PINGs for %llu ms", (unsigned long long)quiet);
+		return;
+	}
+	if (quiet >= s->ping_interval_ms) {
+		wf_h2_ping(s->h2);
+		if (flush(s) < 0) {
+			finish(s, WF_GRPC_UNAVAILABLE, "connection failed");
+			return;
+		}
+		wf_timer_set(loop, t, s->ping_timeout_ms);
+		return;
+	}
+	wf_timer_set(loop, t, s->ping_interval_ms - quiet);
+}
+
+struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf_cluster *cl,
+                                           const struct wf_addr *addr, const char *authority,
                                            const char *path, const struct wf_grpc_stream_ops *ops, void *ctx)
 {
+	const struct wf_tls_cfg *tls = cl->tls;
 	int fd = wf_sock_connect(addr);
 	if (fd < 0)
 		return NULL;
+	if (cl->keepalive)
+		wf_sock_keepalive(fd, cl->keepalive_time, cl->keepalive_interval, cl->keepalive_probes);
 	struct wf_grpc_stream *s = calloc(1, sizeof(*s));
+	s->timer = (struct wf_timer){.cb = on_timer, .data = s};
+	s->ping_interval_ms = cl->h2.ping_interval_ms;
+	s->ping_timeout_ms = cl->h2.ping_timeout_ms;
 	s->loop = loop;
 	wf_pool_init(&s->pool, 4);
 	s->sio = (struct wf_sio){.io = {.fd = fd, .cb = on_io, .data = s}};
@@ -287,9 +326,7 @@ struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf
 	s->status = -1;
 	s->authority = strdup(authority);
 	s->path = strdup(path);
-	struct wf_h2_limits lim;
-	wf_h2_limits_default(&lim);
-	lim.initial_stream_window = lim.initial_connection_window = 16 * 1024 * 1024;
+	struct wf_h2_limits lim = cl->h2.lim;
 	s->h2 = wf_h2_new(0, &lim, &h2_ops, s, &s->pool);
 	const char *scheme = tls ? "https" : "http";
 #define H(n, v) {n, v, sizeof(n) - 1, (uint32_t)strlen(v)}
@@ -310,6 +347,7 @@ struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf
 	}
 	s->connecting = 1;
 	wf_io_set(loop, &s->sio.io, EPOLLOUT);
+	wf_timer_set(loop, &s->timer, cl->connect_timeout_ms ? cl->connect_timeout_ms : 5000);
 	return s;
 }
 

@@ -1,6 +1,9 @@
 /* One gRPC client stream (a bidirectional streaming call) on a connection of its own, over
- * our HTTP/2 codec: h2c, or TLS when given a client context. Runs on the loop it is opened
- * on (the main thread for the xDS client) and knows nothing of what the messages mean.
+ * our HTTP/2 codec, to a host of a cluster, with the cluster's connection settings: h2c, or
+ * TLS with its transport_socket; its connect_timeout, http2_protocol_options (limits, and
+ * connection_keepalive: PINGs, the connection given up when the peer stays silent) and
+ * upstream_connection_options.tcp_keepalive. Runs on the loop it is opened on (the main thread
+ * for the xDS client) and knows nothing of what the messages mean.
  *
  * Lifetime: wf_grpc_stream_open returns the stream connecting. The owner hears `ready` once
  * the request head went out, each received message (`message`, the 5-byte prefix stripped),
@@ -16,7 +19,7 @@
 #include "core/loop.h"
 #include "net/sock.h"
 
-struct wf_tls_cfg;
+struct wf_cluster;
 struct wf_grpc_stream;
 
 struct wf_grpc_stream_ops {
@@ -28,10 +31,10 @@ struct wf_grpc_stream_ops {
 	void (*closed)(void *ctx, int status, const char *why);
 };
 
-/* Connect to addr and call `path` (":authority" authority). tls: the client context (kept
- * alive by the caller until the stream is gone), or NULL for h2c. NULL when no socket. */
-struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf_addr *addr,
-                                           const struct wf_tls_cfg *tls, const char *authority,
+/* Connect to addr, a host of cluster cl (kept alive by the caller until the stream is gone),
+ * and call `path` (":authority" authority). NULL when no socket. */
+struct wf_grpc_stream *wf_grpc_stream_open(struct wf_loop *loop, const struct wf_cluster *cl,
+                                           const struct wf_addr *addr, const char *authority,
                                            const char *path, const struct wf_grpc_stream_ops *ops,
                                            void *ctx);
 /* Queue one message (copied, prefixed). 0, or <0 when the stream cannot send any more. */

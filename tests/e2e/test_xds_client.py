@@ -13,7 +13,7 @@ import threading
 import time
 
 import configs as C
-from harness import (HERE, HttpUpstream, Weft, check, eq, free_port, get_stats, request, wait_for)
+from harness import (HERE, Blackhole, HttpUpstream, Weft, check, eq, free_port, get_stats, request, wait_for)
 
 NODE_DIR = os.path.join(HERE, "node")
 SERVER = os.path.join(NODE_DIR, "xds_server.js")
@@ -645,3 +645,38 @@ def test_xds_large_push():
             check(not xs.wait_ack(RDS, "big", timeout=30)["error_detail"], "the large RDS NACKed")
             wait_for(lambda: serving(lport, "/last") == (200, "b"), 30, what="the last of 5,000 routes")
             eq(upstream_of(lport, "/p04999"), (404, None), "a route whose header does not match")
+
+
+def test_xds_dead_server_detected():
+    """A management server that accepts and then never answers: with the xDS cluster's
+    http2_protocol_options.connection_keepalive the stream is given up when the PINGs go
+    unanswered; one that does not even accept the connection is given up at the cluster's
+    connect_timeout. Either way the proxy retries with backoff."""
+    import socket
+    with Blackhole() as bh:
+        b = bootstrap(bh.port)
+        text = str(b).replace("http2_protocol_options: {}",
+                              "http2_protocol_options: {connection_keepalive: {interval: 0.5s, timeout: 0.5s}}")
+        check(text != str(b), "could not set connection_keepalive in %r" % str(b))
+        with Weft(text, wait_ready=False) as w:
+            wait_for(lambda: "no answer to keepalive PINGs" in w.stderr(), 10, what="the keepalive to give up")
+            check("retrying in" in w.stderr(), "no retry")
+    # a listener whose accept queue is full: SYNs go unanswered
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(ls.getsockname())
+            fillers.append(f)
+        time.sleep(0.2)
+        text = str(bootstrap(ls.getsockname()[1])).replace("connect_timeout: 1s", "connect_timeout: 0.3s")
+        with Weft(text, wait_ready=False) as w:
+            wait_for(lambda: "connect timeout" in w.stderr(), 10, what="the connect timeout")
+    finally:
+        for f in fillers:
+            f.close()
+        ls.close()

@@ -76,10 +76,12 @@ static void finish(struct wf_grpc_stream *s, int status, const char *fmt, ...)
 	if (s->over)
 		return;
 	s->over = 1;
+	char why[sizeof(s->why)]; /* the arguments may be s->why itself */
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	memcpy(s->why, why, sizeof(why));
 	teardown(s);
 	if (!s->closed_by_owner)
 		s->ops->closed(s->ctx, status, s->why);
@@ -104,6 +106,9 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 		}
 	}
 	const struct wf_hdr *gs = wf_hdr_find(h, n, "grpc-status", 11);
+	/* trailers (or a trailers-only response) end the call, whatever our side still has */
+	if (gs && end_stream)
+		s->id = -1;
 	if (gs) {
 		s->status = wf_grpc_status_parse(gs->value, gs->value_len);
 		if (s->status < 0)
@@ -163,7 +168,7 @@ static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_st
 static void on_closed(void *ctx, int32_t id, uint32_t code)
 {
 	struct wf_grpc_stream *s = ctx;
-	if (id != s->id)
+	if (id != s->id || id < 0)
 		return;
 	s->id = -1; /* finished after wf_h2_recv returns */
 	if (s->status < 0) {

@@ -685,7 +685,7 @@ static void schedule_retry(const char *why)
 {
 	A.failures++;
 	uint64_t ms = wf_ads_backoff_ms(A.failures, rnd());
-	wf_warn("xDS: stream to cluster '%s' %s; the last config keeps serving; retrying in %llu ms", A.cluster, why,
+	wf_warn("xDS: stream to cluster '%s': %s; the last config keeps serving; retrying in %llu ms", A.cluster, why,
 	        (unsigned long long)ms);
 	wf_timer_set(A.loop, &A.retry, ms);
 }

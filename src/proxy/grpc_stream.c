@@ -13,6 +13,7 @@
 #include "proxy/sio.h"
 #include "proxy/tls.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +90,23 @@ static void finish(struct wf_grpc_stream *s, int status, const char *fmt, ...)
 
 /* ---- the codec's events ------------------------------------------------------------------ */
 
+/* grpc-message is percent-encoded: decode it into out (cap bytes, NUL-terminated), control
+ * characters shown as '?'. */
+static void percent_decode(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 1 < cap; i++) {
+		char c = in[i];
+		if (c == '%' && i + 2 < n && isxdigit((unsigned char)in[i + 1]) && isxdigit((unsigned char)in[i + 2])) {
+			char hex[3] = {in[i + 1], in[i + 2], 0};
+			c = (char)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		out[k++] = (unsigned char)c < 0x20 ? '?' : c;
+	}
+	out[k] = 0;
+}
+
 static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n, int end_stream, int trailers)
 {
 	struct wf_grpc_stream *s = ctx;
@@ -114,8 +132,11 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 		if (s->status < 0)
 			s->status = WF_GRPC_UNKNOWN;
 		const struct wf_hdr *gm = wf_hdr_find(h, n, "grpc-message", 12);
-		snprintf(s->why, sizeof(s->why), "grpc-status %d (%s)%s%.*s", s->status, wf_grpc_status_name(s->status),
-		         gm ? ": " : "", gm ? (int)gm->value_len : 0, gm ? gm->value : "");
+		char msg[160] = "";
+		if (gm)
+			percent_decode(gm->value, gm->value_len, msg, sizeof(msg));
+		snprintf(s->why, sizeof(s->why), "grpc-status %d (%s)%s%s", s->status, wf_grpc_status_name(s->status),
+		         *msg ? ": " : "", msg);
 	}
 	return 0;
 }

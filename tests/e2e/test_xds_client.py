@@ -85,6 +85,14 @@ class XdsServer:
         return wait_for(lambda: self.acked(type_url, version) or self.nacked(type_url, version), timeout,
                         what="an ACK or NACK of %s %s" % (type_url.rsplit(".", 1)[-1], version))
 
+    def end_streams(self, code, message):
+        self.proc.stdin.write(json.dumps({"end": code, "message": message}) + "\n")
+        self.proc.stdin.flush()
+        wait_for(lambda: any(e["event"] == "ended" for e in list(self.events)), 5, what="the streams to end")
+
+    def streams_opened(self):
+        return len([e for e in list(self.events) if e["event"] == "stream" and e["state"] == "open"])
+
     def kill(self):
         self.proc.kill()
         self.proc.wait()
@@ -680,3 +688,26 @@ def test_xds_dead_server_detected():
         for f in fillers:
             f.close()
         ls.close()
+
+
+def test_xds_stream_ended_by_server():
+    """The server ends the ADS stream with a gRPC status (as a control plane does when it
+    sheds load or restarts): the proxy logs the status, keeps serving, opens a new stream and
+    resubscribes with the versions it holds — and the server's re-sent resources, unchanged,
+    are ACKed without a recompile."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic")
+            xs.wait_ack(RDS, "1")
+            n = len(xs.requests())
+            xs.end_streams(14, "shedding load")
+            wait_for(lambda: xs.streams_opened() == 2, 10, what="a new stream")
+            check("xds_cluster': grpc-status 14 (UNAVAILABLE): shedding load" in w.stderr(), "the status logged: %s", w.stderr()[-2000:])
+            wait_for(lambda: len([r for r in xs.requests()[n:] if r["type_url"] == RDS and r["response_nonce"]]) >= 1,
+                     10, what="the RDS ACK on the new stream")
+            again = xs.requests()[n:]
+            eq([r["version_info"] for r in again if r["type_url"] == CDS][0], "1", "CDS resubscribed at version 1")
+            check("unchanged" in w.stderr(), "the same resources re-sent are not applied again")
+            eq(serving(lport), (200, "a"), "serving throughout")

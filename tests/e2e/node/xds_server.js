@@ -15,7 +15,9 @@
 //       Commands on stdin, one JSON object per line:
 //         {"type": "LDS"|"CDS"|"RDS"|"EDS", "version": "v1", "resources": [RESOURCE, ...]}
 //       sets the state of the world of that type and pushes it to every stream that asked for
-//       the type. A RESOURCE is the resource message as JSON with the .proto field names (Any:
+//       the type;
+//         {"end": CODE, "message": "..."}
+//       ends every open stream with that gRPC status. A RESOURCE is the resource message as JSON with the .proto field names (Any:
 //       {"@type": "type.googleapis.com/NAME", ...fields}; Duration: {"seconds": N}).
 //       SotW streams get the whole set of the type, even RDS and EDS resources they did not
 //       ask for (a client must ignore those); delta streams get what changed of what they
@@ -183,6 +185,15 @@ function handle(kind) {
 function command(line) {
   if (!line.trim()) return;
   const c = JSON.parse(line);
+  if (c.end !== undefined) {
+    for (const s of [...streams]) {
+      streams.delete(s);
+      s.call.emit('error', Object.assign(new Error(c.message || 'ended'), { code: c.end, details: c.message || 'ended' }));
+      out({ event: 'stream', kind: s.kind, state: 'ended' });
+    }
+    out({ event: 'ended', code: c.end });
+    return;
+  }
   const crypto = require('crypto');
   state[c.type] = {
     version: c.version,

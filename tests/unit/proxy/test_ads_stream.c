@@ -85,7 +85,7 @@ static int srv_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n
 	copy(h, n, "te", S.te, sizeof(S.te));
 	static const struct wf_hdr ok[] = {H(":status", "200"), H("content-type", "application/grpc")};
 	static const struct wf_hdr only[] = {H(":status", "200"), H("content-type", "application/grpc"),
-	                                     H("grpc-status", "12"), H("grpc-message", "no such method")};
+	                                     H("grpc-status", "12"), H("grpc-message", "no%20such%20method%zz")};
 	static const struct wf_hdr e503[] = {H(":status", "503")};
 	switch (S.sc) {
 	case TRAILERS_ONLY: wf_h2_submit_headers(S.h2, id, only, 4, 1); break;
@@ -242,7 +242,7 @@ TEST(trailers_only_error)
 	run(TRAILERS_ONLY, 0);
 	CHECK_EQ(S.closed, 1);
 	CHECK_EQ(S.status, WF_GRPC_UNIMPLEMENTED);
-	CHECK(strstr(S.why, "no such method"));
+	CHECK(strstr(S.why, "grpc-status 12 (UNIMPLEMENTED): no such method%zz"));
 	fini();
 }
 

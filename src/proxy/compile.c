@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1200,6 +1201,16 @@ static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
 }
 
 /* The xDS clusters after the static ones; one whose endpoints have not come is left out. */
+/* The index slot of a cluster name: where it is, or the empty one where it would go. The index
+ * is sized for every cluster the config can have (at most half full). */
+static uint32_t *cluster_slot(const struct wf_snapshot *s, const char *name)
+{
+	uint32_t m = s->cluster_index_cap - 1;
+	for (uint32_t i = (uint32_t)XXH64(name, strlen(name), 0) & m;; i = (i + 1) & m)
+		if (!s->cluster_index[i] || !strcmp(s->clusters[s->cluster_index[i] - 1]->name, name))
+			return &s->cluster_index[i];
+}
+
 /* One cluster into the next slot: 0, or -1. An EDS cluster whose endpoints have not come is
  * left out (warming). */
 static int add_cluster(struct wf_compile *c, const Cluster *m)
@@ -1215,6 +1226,7 @@ static int add_cluster(struct wf_compile *c, const Cluster *m)
 		return -1;
 	cl->index = s->n_clusters;
 	s->clusters[s->n_clusters++] = cl;
+	*cluster_slot(s, cl->name) = s->n_clusters;
 	return 0;
 }
 
@@ -1269,6 +1281,9 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 	size_t n_cl = (sr ? sr->n_clusters : 0) + (x ? x->n[WF_XDS_CDS] : 0);
 	size_t n_li = (sr ? sr->n_listeners : 0) + (x ? x->n[WF_XDS_LDS] : 0);
 	s->clusters = calloc(n_cl + 1, sizeof(*s->clusters));
+	for (s->cluster_index_cap = 16; s->cluster_index_cap < 2 * (n_cl + 1);)
+		s->cluster_index_cap *= 2;
+	s->cluster_index = calloc(s->cluster_index_cap, sizeof(*s->cluster_index));
 	s->listeners = calloc(n_li + 1, sizeof(*s->listeners));
 	if (b->dynamic_resources) /* filled in below; static EDS clusters check that it is there */
 		s->ads = calloc(1, sizeof(*s->ads));
@@ -1355,9 +1370,10 @@ struct wf_snapshot *wf_config_with_xds(const struct wf_snapshot *base, struct wf
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)
 {
-	for (uint32_t i = 0; i < s->n_clusters; i++)
-		if (!strcmp(s->clusters[i]->name, name))
-			return s->clusters[i];
+	if (!s->cluster_index_cap)
+		return NULL;
+	uint32_t k = *cluster_slot(s, name);
+	return k ? s->clusters[k - 1] : NULL;
 	return NULL;
 }
 
@@ -1442,6 +1458,7 @@ void wf_snapshot_free(struct wf_snapshot *s)
 	for (uint32_t i = 0; i < s->n_clusters; i++)
 		cluster_free(s->clusters[i], s->n_workers);
 	free(s->clusters);
+	free(s->cluster_index);
 	free_logs(s->admin_logs, s->n_admin_logs);
 	wf_cfgdoc_free(s->doc);
 	free(s->source);

@@ -558,6 +558,7 @@ struct wf_snapshot {
 	unsigned n_workers;
 	struct wf_listener *listeners; uint32_t n_listeners;
 	struct wf_cluster **clusters; uint32_t n_clusters;
+	uint32_t *cluster_index; uint32_t cluster_index_cap;  /* by name: clusters[i - 1], 0 empty */
 	struct wf_addr admin_addr; int has_admin;
 	struct wf_alog **admin_logs; uint32_t n_admin_logs;
 	struct wf_cfgdoc *doc;             /* the messages it was compiled from (config_dump) */

@@ -528,6 +528,17 @@ static int lb_params(struct wf_compile *c, const Cluster *m, struct wf_lb_params
 	return 0;
 }
 
+/* An xDS resource (its own document) must not set a field declared but not implemented, any
+ * more than a bootstrap file may: 0, or -1 with the error. */
+static int refuse_pending_in(struct wf_compile *c, struct wf_cfgdoc *doc)
+{
+	struct wf_cfgdoc *own = c->doc;
+	c->doc = doc;
+	int r = wf_compile_refuse_pending(c, wf_cfgdoc_root(doc));
+	c->doc = own;
+	return r;
+}
+
 /* A config source that xDS resources (RDS, EDS) may name: the ADS stream, or unset. */
 static int ads_source(struct wf_compile *c, const ConfigSource *cs, const void *owner, const char *field,
                       const char *what)
@@ -561,7 +572,7 @@ static int eds_assignment(struct wf_compile *c, const Cluster *m, const Assignme
 	if (r) {
 		*out = (const Assignment *)wf_cfgdoc_root(r->doc);
 		*doc = r->doc;
-		return 0;
+		return refuse_pending_in(c, r->doc);
 	}
 	if (wf_xds_set_timed_out(c->xds, WF_XDS_EDS, svc)) {
 		*out = &no_endpoints;
@@ -766,7 +777,7 @@ static int rds(struct wf_compile *c, const Hcm *m, const RouteConfiguration **ou
 	if (res) {
 		*out = (const RouteConfiguration *)wf_cfgdoc_root(res->doc);
 		*doc = res->doc;
-		return 0;
+		return refuse_pending_in(c, res->doc);
 	}
 	if (wf_xds_set_timed_out(c->xds, WF_XDS_RDS, r->route_config_name)) {
 		*out = &no_routes;
@@ -1261,6 +1272,8 @@ static int add_listener(struct wf_compile *c, const Listener *m)
 static int add_xds(struct wf_compile *c, enum wf_xds_type t, const struct wf_xds_res *r)
 {
 	uint32_t warming = c->snap->n_warming;
+	if (refuse_pending_in(c, r->doc) < 0)
+		return -1;
 	c->doc = r->doc;
 	int rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(r->doc))
 	                         : add_listener(c, (const Listener *)wf_cfgdoc_root(r->doc));

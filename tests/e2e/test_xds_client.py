@@ -348,6 +348,15 @@ def test_xds_bad_resource_nacked():
             dump = json.loads(w.admin("/config_dump").body)
             dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
             check("error_state" not in dl[0], "error_state after a good update: %r", dl[0])
+            # a proxyless client's listener (api_listener) is refused in a proxy, by name
+            xs.set("LDS", "4", [listener("web", lport, "r1"), {"name": "reviews:9080", "api_listener": {}}])
+            nack = xs.wait_ack(LDS, "4")
+            check(nack["error_detail"] and "xds:Listener/reviews:9080: api_listener: api_listener is not supported"
+                  in nack["error_detail"]["message"], "api_listener NACK: %r", nack)
+            dump = json.loads(w.admin("/config_dump").body)
+            dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
+            eq([(l["name"], "error_state" in l) for l in dl], [("web", False), ("reviews:9080", True)],
+               "a refused new listener is listed with its error_state")
 
 
 def test_xds_server_restart():

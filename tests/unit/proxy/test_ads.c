@@ -222,6 +222,17 @@ TEST(refusals)
 	CHECK(!strcmp(err, "xds:Cluster/a: eds_cluster_config.eds_config: only the ADS stream is supported as a config "
 	                   "source (ads: {}): not path"));
 	wf_xds_set_unref(x);
+	/* what the data plane does not implement yet is refused in xDS resources as in files */
+	x = wf_xds_set_new();
+	put(x, WF_XDS_LDS, "name: grpc\napi_listener: {}\n");
+	CHECK(!wf_config_with_xds(base, x, err, sizeof(err)));
+	CHECK(!strncmp(err, "xds:Listener/grpc: api_listener: api_listener is not supported", 62));
+	wf_xds_set_unref(x);
+	x = wf_xds_set_new();
+	put(x, WF_XDS_CDS, "name: a\nhealth_checks: [{timeout: 1s, interval: 1s, grpc_health_check: {}}]\n");
+	CHECK(!wf_config_with_xds(base, x, err, sizeof(err)));
+	CHECK(strstr(err, "xds:Cluster/a: health_checks[0].grpc_health_check: grpc_health_check is not supported yet"));
+	wf_xds_set_unref(x);
 	/* a dynamic cluster named like a static one */
 	x = wf_xds_set_new();
 	put(x, WF_XDS_CDS, "name: xds\n");

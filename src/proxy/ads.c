@@ -127,7 +127,6 @@ static void rejection_set(enum wf_xds_type t, const char *version, const char *e
 	A.rej[t].details = strdup(err);
 	A.rej[t].wall_s = (uint64_t)time(NULL);
 }
-int wf_ads_connected(void) { return A.ready; }
 
 /* ---- names the resources ask for ----------------------------------------------------------- */
 

@@ -36,8 +36,6 @@ struct wf_ads_rejection {
 	uint64_t wall_s;
 };
 const struct wf_ads_rejection *wf_ads_rejected(int type);
-/* Whether the ADS stream is up. */
-int wf_ads_connected(void);
 /* Whether the first configuration came: CDS, the endpoints of its EDS clusters, LDS and the
  * route configurations of its listeners were received or timed out (initial_fetch_timeout).
  * Until then /ready answers INITIALIZING (the static listeners serve meanwhile). */

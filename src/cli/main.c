@@ -13,7 +13,12 @@ static void usage(FILE *f)
 	           "commands:\n"
 	           "  proxy -c FILE.yaml [--concurrency N] [--drain-time-s S] [-l LEVEL]\n"
 	           "                      run the data plane from an Envoy v3 bootstrap file\n"
-	           "  validate FILE.yaml  check a bootstrap file without starting anything\n"
+	           "  validate FILE.yaml  check a bootstrap or Istio file without starting anything\n"
+	           "  analyze DIR|FILE... report findings across Istio objects (istioctl analyze style)\n"
+	           "  control [--xds-port N] [--envoy-resources FILE.yaml] [--admin-port N] ...\n"
+	           "                      run the control plane: serve xDS (ADS over gRPC) to proxies\n"
+	           "  proxy-status [--control HOST:PORT]\n"
+	           "                      each connected proxy's xDS status (SYNCED, STALE, NACK)\n"
 	           "  version             print the version\n");
 }
 
@@ -29,6 +34,12 @@ int main(int argc, char **argv)
 		return wf_cmd_proxy(argc - 1, argv + 1);
 	if (!strcmp(cmd, "validate"))
 		return wf_cmd_validate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "analyze"))
+		return wf_cmd_analyze(argc - 1, argv + 1);
+	if (!strcmp(cmd, "control"))
+		return wf_cmd_control(argc - 1, argv + 1);
+	if (!strcmp(cmd, "proxy-status"))
+		return wf_cmd_proxy_status(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("weft %s\n", WEFT_VERSION);
 		return 0;

@@ -14,25 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-const char *const wf_xds_type_url[WF_XDS_NTYPES] = {
-	WF_TYPE_URL_PREFIX "envoy.config.cluster.v3.Cluster",
-	WF_TYPE_URL_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
-	WF_TYPE_URL_PREFIX "envoy.config.listener.v3.Listener",
-	WF_TYPE_URL_PREFIX "envoy.config.route.v3.RouteConfiguration",
-};
-
-const char *const wf_xds_type_name[WF_XDS_NTYPES] = {
-	"Cluster", "ClusterLoadAssignment", "Listener", "RouteConfiguration",
-};
-
-int wf_xds_type_of(const char *url)
-{
-	for (int t = 0; url && t < WF_XDS_NTYPES; t++)
-		if (!strcmp(url, wf_xds_type_url[t]))
-			return t;
-	return -1;
-}
-
 struct wf_xds_set *wf_xds_set_new(void)
 {
 	struct wf_xds_set *s = calloc(1, sizeof(*s));

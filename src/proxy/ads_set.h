@@ -10,17 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xds/types.h"
+
 struct wf_cfgdoc;
-
-/* In make-before-break order: clusters and their endpoints before listeners and routes. */
-enum wf_xds_type { WF_XDS_CDS, WF_XDS_EDS, WF_XDS_LDS, WF_XDS_RDS, WF_XDS_NTYPES };
-
-/* "type.googleapis.com/envoy.config.cluster.v3.Cluster", ... */
-extern const char *const wf_xds_type_url[WF_XDS_NTYPES];
-/* "Cluster", "ClusterLoadAssignment", "Listener", "RouteConfiguration" */
-extern const char *const wf_xds_type_name[WF_XDS_NTYPES];
-/* The type of a type URL, or -1. */
-int wf_xds_type_of(const char *type_url);
 
 struct wf_xds_res {
 	char *name;

@@ -13,7 +13,7 @@ struct mark {
 	const void *key;
 	uint32_t field_id;
 	uint32_t line, col;
-	char *path;                /* messages only */
+	char *path;                /* a message's field path; a field's name as spelt, when not as declared */
 	ProtobufCMessage *inner;   /* Any only: the decoded payload, owned */
 };
 
@@ -23,6 +23,7 @@ struct wf_cfgdoc {
 	ProtobufCMessage *root;
 	struct mark *marks;
 	uint32_t n, cap;           /* open addressing, cap a power of two */
+	int json_names;            /* errors name unset fields in lowerCamelCase */
 };
 
 struct wf_cfgdoc *wf_cfgdoc_new(const char *source)
@@ -121,10 +122,51 @@ void wf_cfgdoc_mark(struct wf_cfgdoc *doc, const void *msg, uint32_t field_id, u
 		m->path = strdup(path);
 }
 
+int wf_cfgdoc_pos(const struct wf_cfgdoc *doc, const void *key, uint32_t field_id, uint32_t *line,
+                  uint32_t *col)
+{
+	const struct mark *m = key ? lookup(doc, key, field_id) : NULL;
+	if (!m || !m->line)
+		return 0;
+	*line = m->line;
+	*col = m->col;
+	return 1;
+}
+
 const char *wf_cfgdoc_path(const struct wf_cfgdoc *doc, const void *msg)
 {
 	const struct mark *m = msg ? lookup(doc, msg, 0) : NULL;
 	return m && m->path ? m->path : "";
+}
+
+void wf_cfgdoc_use_json_names(struct wf_cfgdoc *doc) { doc->json_names = 1; }
+
+/* "max_ejection_percent" -> "maxEjectionPercent" (proto3's JSON name). */
+static const char *json_name(const char *name, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (int up = 0; *name && k + 1 < cap; name++) {
+		if (*name == '_') {
+			up = 1;
+			continue;
+		}
+		out[k++] = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 32) : *name;
+		up = 0;
+	}
+	out[k] = 0;
+	return out;
+}
+
+const char *wf_cfgdoc_field_name(const struct wf_cfgdoc *doc, const void *msg, const char *field, char *buf,
+                                 size_t cap)
+{
+	const ProtobufCFieldDescriptor *fd =
+	    msg ? protobuf_c_message_descriptor_get_field_by_name(((const ProtobufCMessage *)msg)->descriptor, field)
+	        : NULL;
+	const struct mark *fm = fd ? lookup(doc, msg, fd->id) : NULL;
+	if (fm && fm->path)
+		return fm->path;
+	return doc->json_names ? json_name(field, buf, cap) : field;
 }
 
 int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void *msg,
@@ -148,6 +190,9 @@ int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void
 		n = (size_t)snprintf(err, errlen, "%s: ", doc->source);
 	if (n < errlen) {
 		const char *path = mm && mm->path ? mm->path : "";
+		char shown[128];
+		if (field)
+			field = wf_cfgdoc_field_name(doc, msg, field, shown, sizeof(shown));
 		if (*path || field)
 			n += (size_t)snprintf(err + n, errlen - n, "%s%s%s: ", path,
 			                      *path && field ? "." : "", field ? field : "");

@@ -24,9 +24,18 @@ ProtobufCMessage *wf_cfgdoc_root(const struct wf_cfgdoc *doc);
 void wf_cfgdoc_set_root(struct wf_cfgdoc *doc, ProtobufCMessage *root);
 
 /* Record that message `msg` (field_id 0) or its field `field_id` started at line:col
- * (1-based) and, for a message, that its field path is `path` (copied). */
+ * (1-based) and, for a message, that its field path is `path` (copied); for a field, `path`
+ * is the name as the source spelt it (lowerCamelCase), which errors then use, or NULL. */
 void wf_cfgdoc_mark(struct wf_cfgdoc *doc, const void *msg, uint32_t field_id, uint32_t line,
                     uint32_t col, const char *path);
+
+/* Errors about this document name fields it does not set by their JSON names (lowerCamelCase),
+ * as Kubernetes-shaped documents spell them; fields it sets are named as spelt. */
+void wf_cfgdoc_use_json_names(struct wf_cfgdoc *doc);
+/* How errors name field `field` of message `msg`: as the source spelt it, else its declared
+ * or JSON name (see above). The result is `field`, a string of the document, or buf. */
+const char *wf_cfgdoc_field_name(const struct wf_cfgdoc *doc, const void *msg, const char *field, char *buf,
+                                 size_t cap);
 
 /* Format an error about message `msg` (and its field `field`, or NULL for the whole message)
  * into err: "FILE:LINE:COL: PATH.FIELD: <printf text>". Returns -EINVAL so a caller can
@@ -50,5 +59,20 @@ int wf_yaml_load_file(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d
                       size_t errlen);
 int wf_yaml_load_string(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
                         const char *text, size_t len, char *err, size_t errlen);
+
+/* Where message `msg` (field_id 0), its field `field_id`, or a scalar element of a repeated
+ * field (its slot's address, field_id 0) started: 1 with *line and *col set, 0 if unknown. */
+int wf_cfgdoc_pos(const struct wf_cfgdoc *doc, const void *key, uint32_t field_id, uint32_t *line,
+                  uint32_t *col);
+
+/* The YAML front end for files whose documents the caller walks itself (Kubernetes-shaped
+ * objects, where only `spec` is a message): decode `node` of the libyaml document `y` into a
+ * new message of type `d`, set as the document's root; field paths in errors and marks start
+ * with `path` (e.g. "spec"). 0, or -EINVAL with err saying where and why. */
+struct yaml_document_s;
+struct yaml_node_s;
+int wf_yaml_load_node(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
+                      struct yaml_document_s *y, struct yaml_node_s *node, const char *path,
+                      char *err, size_t errlen);
 
 #endif

@@ -430,8 +430,9 @@ static size_t field_size(const ProtobufCFieldDescriptor *f)
 static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t *vn,
                      ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 {
+	const char *spelt = scalar(kn); /* errors name the field as the user wrote it */
 	wf_cfgdoc_mark(m->doc, msg, f->id, (uint32_t)kn->start_mark.line + 1,
-	               (uint32_t)kn->start_mark.column + 1, NULL);
+	               (uint32_t)kn->start_mark.column + 1, strcmp(spelt, f->name) ? spelt : NULL);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t *cnt = (size_t *)((char *)msg + f->quantifier_offset);
 		void **arr = field_ptr(msg, f);
@@ -457,6 +458,9 @@ static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t 
 				*cnt = i + 1;
 				const ProtobufCMessageDescriptor *ed = f->descriptor;
 				size_t old = path_push(m, scalar(ek), 0);
+				/* the entry itself, so that a later check can point at one key */
+				wf_cfgdoc_mark(m->doc, e, 0, (uint32_t)ek->start_mark.line + 1,
+				               (uint32_t)ek->start_mark.column + 1, m->path);
 				int r = map_scalar_into(m, ek, &ed->fields[0], field_ptr(e, &ed->fields[0]));
 				if (r == 0)
 					r = map_scalar_into(m, ev, &ed->fields[1], field_ptr(e, &ed->fields[1]));
@@ -473,6 +477,10 @@ static int map_field(struct mapper *m, const yaml_node_t *kn, const yaml_node_t 
 		for (size_t i = 0; i < k; i++) {
 			const yaml_node_t *it = yaml_document_get_node(m->y, vn->data.sequence.items.start[i]);
 			size_t old = path_push(m, NULL, (long)i);
+			/* a scalar element is marked by its slot, so that a later check can point at it */
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+				wf_cfgdoc_mark(m->doc, (char *)*arr + i * esz, 0, (uint32_t)it->start_mark.line + 1,
+				               (uint32_t)it->start_mark.column + 1, NULL);
 			int r = map_scalar_into(m, it, f, (char *)*arr + i * esz);
 			if (f->type != PROTOBUF_C_TYPE_MESSAGE || ((void **)*arr)[i])
 				*cnt = i + 1;
@@ -512,6 +520,25 @@ static void to_snake(const char *in, char *out, size_t n)
 	out[k] = 0;
 }
 
+/* Is `name` the lowerCamelCase (JSON) name of proto field `proto`? protoc's rule: drop each
+ * '_' and upper-case the letter after it ("consecutive_5xx_errors" -> "consecutive5xxErrors"),
+ * which to_snake cannot invert when a digit follows the '_'. */
+static int is_json_name(const char *proto, const char *name)
+{
+	int up = 0;
+	for (; *proto; proto++) {
+		if (*proto == '_') {
+			up = 1;
+			continue;
+		}
+		char c = up && *proto >= 'a' && *proto <= 'z' ? (char)(*proto - 32) : *proto;
+		up = 0;
+		if (c != *name++)
+			return 0;
+	}
+	return !*name;
+}
+
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d, const char *name)
 {
 	const ProtobufCFieldDescriptor *f = fld(d, name);
@@ -520,6 +547,9 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 		to_snake(name, snake, sizeof(snake));
 		f = fld(d, snake);
 	}
+	for (unsigned i = 0; !f && i < d->n_fields; i++)
+		if (is_json_name(d->fields[i].name, name))
+			f = &d->fields[i];
 	return f;
 }
 
@@ -664,7 +694,7 @@ static int map_fields(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *
 			return unknown_field(m, kn, d, name);
 		if (is_null(vn))
 			continue;
-		size_t old = path_push(m, f->name, 0);
+		size_t old = path_push(m, name, 0) /* as the user spelt it */;
 		int r = map_field(m, kn, vn, msg, f);
 		m->path[old] = 0;
 		if (r < 0)
@@ -747,4 +777,20 @@ int wf_yaml_load_file(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return r;
+}
+
+int wf_yaml_load_node(struct wf_cfgdoc *doc, const ProtobufCMessageDescriptor *d,
+                      struct yaml_document_s *y, struct yaml_node_s *node, const char *path,
+                      char *err, size_t errlen)
+{
+	struct mapper m = {.doc = doc, .y = y, .err = err, .errlen = errlen};
+	snprintf(m.path, sizeof(m.path), "%s", path ? path : "");
+	ProtobufCMessage *msg = wf_proto_new(d);
+	int r = map_message(&m, node, msg);
+	if (r < 0) {
+		wf_proto_free(msg);
+		return r;
+	}
+	wf_cfgdoc_set_root(doc, msg);
+	return 0;
 }

@@ -436,9 +436,11 @@ TEST(lower_camel_case_keys)
 	CHECK_EQ(c->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM);
 	CHECK_EQ(c->per_connection_buffer_limit_bytes->value, 9);
 	CHECK_STR(c->load_assignment->cluster_name, strlen(c->load_assignment->cluster_name), "la");
-	/* errors name the field by its proto name */
+	/* errors name the field as the file spells it */
 	CHECK_REFUSED(CLUSTER, "connectTimeout: 5\n",
-	              "t.yaml:1:17: connect_timeout: '5' is not a duration " DURATION_HINT);
+	              "t.yaml:1:17: connectTimeout: '5' is not a duration " DURATION_HINT);
+	CHECK_REFUSED(CLUSTER, "loadAssignment: {clusterName: la, endpoints: 3}\n",
+	              "t.yaml:1:46: loadAssignment.endpoints: expected a list, got a scalar");
 	/* only lowerCamelCase maps: other spellings are unknown (but close enough to suggest) */
 	CHECK_REFUSED(CLUSTER, "ConnectTimeout: 5s\n",
 	              "t.yaml:1:1: unknown field 'ConnectTimeout' in envoy.config.cluster.v3.Cluster "

@@ -1,0 +1,612 @@
+/* ADS: subscriptions, versions, nonces, ACK/NACK, per stream and type. */
+#include "control/ads.h"
+
+#include "core/log.h"
+#include "http/grpc.h"
+#include "xds/json.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* A name with the version the client holds (delta), or just a name (subscriptions). */
+struct nv {
+	char *name;
+	uint64_t version;
+};
+
+struct nvset {
+	struct nv *v;
+	uint32_t n, cap;
+};
+
+struct tstate {
+	uint8_t requested;          /* the client asked for this type */
+	uint8_t wildcard;
+	uint8_t status;             /* enum wf_ads_status */
+	uint8_t sent_any;
+	struct nvset subs;          /* explicitly subscribed names */
+	struct nvset known;         /* delta: what the client holds, with versions */
+	uint64_t sent_version;      /* SotW: the version of the set last sent */
+	char sent[24], acked[24];   /* versions, as sent / as ACKed */
+	char nonce[24];             /* of the last response */
+	char *nack;                 /* the client's error_detail.message */
+};
+
+struct wf_ads_stream {
+	struct wf_ads *a;
+	struct wf_ads_stream *next, *prev;
+	struct wf_ads_io io;
+	int delta;
+	char peer[64];
+	Envoy__Config__Core__V3__Node *node;   /* from the first request; owned */
+	struct wf_xds_snap *snap;               /* what the stream's proxy should have */
+	uint64_t nonce_seq;
+	uint8_t held;                           /* a push waits for writable */
+	struct tstate t[WF_XDS_NTYPES];
+};
+
+struct wf_ads {
+	struct wf_xds_cache *cache;
+	struct wf_ads_hooks hooks;
+	struct wf_ads_stream *streams;
+	uint32_t n_streams;
+};
+
+static const char *const STATUS[] = {"NOT SENT", "STALE", "SYNCED", "NACK"};
+const char *wf_ads_status_name(int st) { return st >= 0 && st <= WF_ADS_NACK ? STATUS[st] : "?"; }
+
+/* ---- name sets (sorted) ---------------------------------------------------------------------- */
+
+static uint32_t nv_lower(const struct nvset *s, const char *name)
+{
+	uint32_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (strcmp(s->v[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct nv *nv_find(const struct nvset *s, const char *name)
+{
+	uint32_t i = nv_lower(s, name);
+	return i < s->n && !strcmp(s->v[i].name, name) ? &s->v[i] : NULL;
+}
+
+static int nv_put(struct nvset *s, const char *name, uint64_t version)
+{
+	uint32_t i = nv_lower(s, name);
+	if (i < s->n && !strcmp(s->v[i].name, name)) {
+		s->v[i].version = version;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 8;
+		struct nv *q = realloc(s->v, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		s->v = q;
+		s->cap = cap;
+	}
+	char *dup = strdup(name);
+	if (!dup)
+		return -ENOMEM;
+	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
+	s->v[i] = (struct nv){dup, version};
+	s->n++;
+	return 0;
+}
+
+static void nv_del(struct nvset *s, const char *name)
+{
+	uint32_t i = nv_lower(s, name);
+	if (i < s->n && !strcmp(s->v[i].name, name)) {
+		free(s->v[i].name);
+		memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
+		s->n--;
+	}
+}
+
+static void nv_clear(struct nvset *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- the server ----------------------------------------------------------------------------- */
+
+struct wf_ads *wf_ads_new(struct wf_xds_cache *cache, const struct wf_ads_hooks *hooks)
+{
+	struct wf_ads *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->cache = cache;
+	if (hooks)
+		a->hooks = *hooks;
+	return a;
+}
+
+void wf_ads_free(struct wf_ads *a) { free(a); }
+uint32_t wf_ads_streams(const struct wf_ads *a) { return a->n_streams; }
+
+struct wf_ads_stream *wf_ads_stream_new(struct wf_ads *a, int delta, const char *peer, const struct wf_ads_io *io)
+{
+	struct wf_ads_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->a = a;
+	s->io = *io;
+	s->delta = delta;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
+	s->next = a->streams;
+	if (a->streams)
+		a->streams->prev = s;
+	a->streams = s;
+	a->n_streams++;
+	return s;
+}
+
+void wf_ads_stream_free(struct wf_ads_stream *s)
+{
+	if (!s)
+		return;
+	struct wf_ads *a = s->a;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		a->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	a->n_streams--;
+	if (s->node) {
+		wf_debug("ads: proxy %s (%s) disconnected", s->node->id, s->peer);
+		if (a->hooks.gone)
+			a->hooks.gone(a->hooks.ctx, s->node);
+	}
+	for (int t = 0; t < WF_XDS_NTYPES; t++) {
+		nv_clear(&s->t[t].subs);
+		nv_clear(&s->t[t].known);
+		free(s->t[t].nack);
+	}
+	wf_xds_snap_unref(s->snap);
+	if (s->node)
+		protobuf_c_message_free_unpacked(&s->node->base, NULL);
+	free(s);
+}
+
+int wf_ads_stream_status(const struct wf_ads_stream *s, int type) { return s->t[type].status; }
+const char *wf_ads_stream_nack(const struct wf_ads_stream *s, int type) { return s->t[type].nack; }
+
+/* ---- what a stream should have of a type ------------------------------------------------------ */
+
+/* The subscribed resources of type `type` in the stream's snapshot (sorted by name), into
+ * *out (malloc'd); their count, or -ENOMEM. */
+static int view(struct wf_ads_stream *s, int type, struct wf_xds_packed ***out)
+{
+	struct tstate *t = &s->t[type];
+	const struct wf_xds_packed_set *set = s->snap ? &s->snap->t[type] : NULL;
+	*out = NULL;
+	if (!set || (!t->wildcard && !t->subs.n))
+		return 0;
+	struct wf_xds_packed **v = malloc((t->wildcard ? set->n : t->subs.n) * sizeof(*v) + 1);
+	if (!v)
+		return -ENOMEM;
+	uint32_t n = 0;
+	if (t->wildcard) {
+		memcpy(v, set->r, set->n * sizeof(*v));
+		n = set->n;
+	} else {
+		for (uint32_t i = 0; i < t->subs.n; i++) {
+			struct wf_xds_packed *r = wf_xds_packed_find(set, t->subs.v[i].name);
+			if (r)
+				v[n++] = r;
+		}
+	}
+	*out = v;
+	return (int)n;
+}
+
+/* The version of a set of resources: a hash over their names and versions. */
+static uint64_t set_version(struct wf_xds_packed **v, int n)
+{
+	uint64_t h = 0x5eed;
+	for (int i = 0; i < n; i++) {
+		h = XXH64(v[i]->name, strlen(v[i]->name) + 1, h);
+		h = XXH64(&v[i]->hash, sizeof(v[i]->hash), h);
+	}
+	return h;
+}
+
+static void sent(struct wf_ads_stream *s, struct tstate *t, const char *version)
+{
+	t->sent_any = 1;
+	t->status = WF_ADS_STALE;
+	snprintf(t->sent, sizeof(t->sent), "%s", version);
+}
+
+/* SotW: send the type's subscribed set if it differs from what was last sent. 0, or <0 when
+ * the transport failed. */
+static int sotw_send(struct wf_ads_stream *s, int type)
+{
+	struct tstate *t = &s->t[type];
+	struct wf_xds_packed **v;
+	int n = view(s, type, &v);
+	if (n < 0)
+		return n;
+	uint64_t ver = set_version(v, n);
+	if (t->sent_any && ver == t->sent_version) {
+		free(v);
+		return 0;
+	}
+	Google__Protobuf__Any *anys = calloc((size_t)n + 1, sizeof(*anys));
+	Google__Protobuf__Any **ap = calloc((size_t)n + 1, sizeof(*ap));
+	if (!anys || !ap) {
+		free(anys);
+		free(ap);
+		free(v);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		google__protobuf__any__init(&anys[i]);
+		anys[i].type_url = (char *)wf_xds_type_url[type];
+		anys[i].value.data = v[i]->bytes;
+		anys[i].value.len = v[i]->len;
+		ap[i] = &anys[i];
+	}
+	char version[24];
+	snprintf(version, sizeof(version), "%016llx", (unsigned long long)ver);
+	snprintf(t->nonce, sizeof(t->nonce), "%llu", (unsigned long long)++s->nonce_seq);
+	Envoy__Service__Discovery__V3__DiscoveryResponse r = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+	r.version_info = version;
+	r.type_url = (char *)wf_xds_type_url[type];
+	r.nonce = t->nonce;
+	r.n_resources = (size_t)n;
+	r.resources = ap;
+	size_t len = envoy__service__discovery__v3__discovery_response__get_packed_size(&r);
+	uint8_t *buf = malloc(len ? len : 1);
+	int rc = -ENOMEM;
+	if (buf) {
+		envoy__service__discovery__v3__discovery_response__pack(&r, buf);
+		rc = s->io.send(s->io.ctx, buf, len);
+		free(buf);
+	}
+	free(anys);
+	free(ap);
+	free(v);
+	if (rc < 0)
+		return rc;
+	t->sent_version = ver;
+	sent(s, t, version);
+	wf_debug("ads: %s %s: sent %s version %s (%d resources, nonce %s)", s->node->id, s->peer,
+	         wf_xds_type_abbr[type], version, n, t->nonce);
+	return 0;
+}
+
+/* Delta: send what changed of the subscribed resources, and what went. `always`: respond
+ * even when nothing changed (the first request of a type). */
+static int delta_send(struct wf_ads_stream *s, int type, int always)
+{
+	struct tstate *t = &s->t[type];
+	struct wf_xds_packed **v;
+	int n = view(s, type, &v);
+	if (n < 0)
+		return n;
+	Envoy__Service__Discovery__V3__Resource *res = calloc((size_t)n + 1, sizeof(*res));
+	Envoy__Service__Discovery__V3__Resource **rp = calloc((size_t)n + 1, sizeof(*rp));
+	Google__Protobuf__Any *anys = calloc((size_t)n + 1, sizeof(*anys));
+	char **removed = calloc((size_t)t->known.n + 1, sizeof(*removed));
+	uint32_t nc = 0, nr = 0;
+	int rc = -ENOMEM;
+	if (!res || !rp || !anys || !removed)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		struct nv *k = nv_find(&t->known, v[i]->name);
+		if (k && k->version == v[i]->hash)
+			continue;
+		envoy__service__discovery__v3__resource__init(&res[nc]);
+		google__protobuf__any__init(&anys[nc]);
+		anys[nc].type_url = (char *)wf_xds_type_url[type];
+		anys[nc].value.data = v[i]->bytes;
+		anys[nc].value.len = v[i]->len;
+		res[nc].name = v[i]->name;
+		res[nc].version = v[i]->version;
+		res[nc].resource = &anys[nc];
+		rp[nc] = &res[nc];
+		nc++;
+	}
+	/* what the client holds and is no longer in its view */
+	for (uint32_t i = 0, j = 0; i < t->known.n; i++) {
+		const char *name = t->known.v[i].name;
+		while (j < (uint32_t)n && strcmp(v[j]->name, name) < 0)
+			j++;
+		if (j < (uint32_t)n && !strcmp(v[j]->name, name))
+			continue;
+		removed[nr++] = t->known.v[i].name;
+	}
+	rc = 0;
+	if (!nc && !nr && !always)
+		goto out;
+	char version[24];
+	snprintf(version, sizeof(version), "%016llx", (unsigned long long)set_version(v, n));
+	snprintf(t->nonce, sizeof(t->nonce), "%llu", (unsigned long long)++s->nonce_seq);
+	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse r = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+	r.system_version_info = version;
+	r.type_url = (char *)wf_xds_type_url[type];
+	r.nonce = t->nonce;
+	r.n_resources = nc;
+	r.resources = rp;
+	r.n_removed_resources = nr;
+	r.removed_resources = removed;
+	size_t len = envoy__service__discovery__v3__delta_discovery_response__get_packed_size(&r);
+	uint8_t *buf = malloc(len ? len : 1);
+	rc = -ENOMEM;
+	if (!buf)
+		goto out;
+	envoy__service__discovery__v3__delta_discovery_response__pack(&r, buf);
+	rc = s->io.send(s->io.ctx, buf, len);
+	free(buf);
+	if (rc < 0)
+		goto out;
+	wf_debug("ads: %s %s: sent delta %s: %u changed, %u removed (nonce %s)", s->node->id, s->peer,
+	         wf_xds_type_abbr[type], nc, nr, t->nonce);
+	/* the client now holds these versions (the removed names last: they point into known) */
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = nv_put(&t->known, v[i]->name, v[i]->hash);
+	for (uint32_t i = nr; i-- > 0;)
+		nv_del(&t->known, removed[i]);
+	sent(s, t, version);
+out:
+	free(res);
+	free(rp);
+	free(anys);
+	free(removed);
+	free(v);
+	return rc;
+}
+
+/* Send what changed for every requested type, in make-before-break order, unless the client
+ * is not reading (then wait for writable). */
+static int stream_sync(struct wf_ads_stream *s)
+{
+	if (!s->snap)
+		return 0; /* the generator has nothing for it yet: an empty set would remove all it has */
+	for (int type = 0; type < WF_XDS_NTYPES; type++) {
+		if (!s->t[type].requested)
+			continue;
+		if (s->io.queued && s->io.queued(s->io.ctx) >= WF_ADS_WATERMARK) {
+			s->held = 1;
+			return 0;
+		}
+		int rc = s->delta ? delta_send(s, type, 0) : sotw_send(s, type);
+		if (rc < 0)
+			return rc;
+	}
+	s->held = 0;
+	return 0;
+}
+
+void wf_ads_stream_writable(struct wf_ads_stream *s)
+{
+	if (s->held)
+		stream_sync(s);
+}
+
+void wf_ads_push(struct wf_ads *a)
+{
+	for (struct wf_ads_stream *s = a->streams; s; s = s->next) {
+		if (!s->node)
+			continue;
+		struct wf_xds_snap *snap = wf_xds_cache_get(a->cache, s->node);
+		if (!snap)
+			continue; /* the generator failed for it: it keeps what it has */
+		wf_xds_snap_unref(s->snap);
+		s->snap = snap;
+		stream_sync(s);
+	}
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+/* The first request's node, and the stream's first snapshot. */
+static int take_node(struct wf_ads_stream *s, Envoy__Config__Core__V3__Node **node, char *err, size_t errlen)
+{
+	if (s->node)
+		return 0;
+	if (!*node || !(*node)->id[0]) {
+		snprintf(err, errlen, "the first request of a stream must carry node.id");
+		return WF_GRPC_INVALID_ARGUMENT;
+	}
+	s->node = *node;
+	*node = NULL; /* the request gives it up */
+	if (s->a->hooks.connected)
+		s->a->hooks.connected(s->a->hooks.ctx, s->node);
+	s->snap = wf_xds_cache_get(s->a->cache, s->node);
+	wf_info("ads: proxy %s (cluster %s) connected from %s (%s)", s->node->id, s->node->cluster, s->peer,
+	        s->delta ? "delta" : "state of the world");
+	return 0;
+}
+
+/* ACK or NACK of the type's last response. */
+static void ack(struct wf_ads_stream *s, struct tstate *t, int type, const char *version, const Google__Rpc__Status *e)
+{
+	if (e) {
+		t->status = WF_ADS_NACK;
+		free(t->nack);
+		t->nack = strdup(e->message ? e->message : "");
+		wf_warn("ads: proxy %s (%s) rejected %s version %s: %s", s->node->id, s->peer, wf_xds_type_abbr[type],
+		        t->sent, t->nack ? t->nack : "");
+		return;
+	}
+	t->status = WF_ADS_SYNCED;
+	free(t->nack);
+	t->nack = NULL;
+	snprintf(t->acked, sizeof(t->acked), "%s", version);
+}
+
+/* What every request does first: the stream's node (from its first request), then the type.
+ * 0 with *type set (-1: a type this server does not serve, ignored as Envoy's servers do), or
+ * a gRPC status with err filled. */
+static int begin(struct wf_ads_stream *s, Envoy__Config__Core__V3__Node **node, const char *url, int *type,
+                 char *err, size_t errlen)
+{
+	int rc = take_node(s, node, err, errlen);
+	if (rc)
+		return rc;
+	*type = wf_xds_type_of(url);
+	if (*type < 0)
+		wf_debug("ads: %s: type_url \"%.200s\" is not one this server serves", s->peer, url);
+	return 0;
+}
+
+static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	Envoy__Service__Discovery__V3__DiscoveryRequest *q =
+		envoy__service__discovery__v3__discovery_request__unpack(NULL, n, p);
+	if (!q) {
+		snprintf(err, errlen, "the DiscoveryRequest does not decode");
+		return WF_GRPC_INVALID_ARGUMENT;
+	}
+	int type, rc = begin(s, &q->node, q->type_url, &type, err, errlen);
+	if (rc || type < 0)
+		goto out;
+	struct tstate *t = &s->t[type];
+	if (q->response_nonce[0]) {
+		if (strcmp(q->response_nonce, t->nonce))
+			goto out; /* an answer to an older response: a newer one is on its way */
+		ack(s, t, type, q->version_info, q->error_detail);
+	}
+	/* SotW requests carry the whole subscription every time */
+	int star = 0;
+	for (size_t i = 0; i < q->n_resource_names; i++)
+		star |= !strcmp(q->resource_names[i], "*");
+	int legacy = (type == WF_XDS_LDS || type == WF_XDS_CDS) && !q->n_resource_names &&
+	             (!t->requested || t->wildcard);
+	t->wildcard = star || legacy;
+	nv_clear(&t->subs);
+	for (size_t i = 0; i < q->n_resource_names; i++)
+		if (strcmp(q->resource_names[i], "*") && nv_put(&t->subs, q->resource_names[i], 0) < 0) {
+			rc = WF_GRPC_RESOURCE_EXHAUSTED;
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	t->requested = 1;
+	if (s->snap && !s->held && sotw_send(s, type) < 0) {
+		rc = WF_GRPC_UNAVAILABLE;
+		snprintf(err, errlen, "the response could not be sent");
+	}
+out:
+	envoy__service__discovery__v3__discovery_request__free_unpacked(q, NULL);
+	return rc;
+}
+
+static int delta_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *q =
+		envoy__service__discovery__v3__delta_discovery_request__unpack(NULL, n, p);
+	if (!q) {
+		snprintf(err, errlen, "the DeltaDiscoveryRequest does not decode");
+		return WF_GRPC_INVALID_ARGUMENT;
+	}
+	int type, rc = begin(s, &q->node, q->type_url, &type, err, errlen);
+	if (rc || type < 0)
+		goto out;
+	struct tstate *t = &s->t[type];
+	int first = !t->requested;
+	if (q->response_nonce[0] && !strcmp(q->response_nonce, t->nonce))
+		ack(s, t, type, t->sent, q->error_detail);
+	int fail = 0;
+	if (first) {
+		/* what the client already holds (after a reconnect): not sent again if unchanged */
+		for (size_t i = 0; i < q->n_initial_resource_versions; i++) {
+			const char *ver = q->initial_resource_versions[i]->value;
+			char *end;
+			unsigned long long h = strtoull(ver ? ver : "", &end, 16);
+			if (!ver || !*ver || *end)
+				h = 0; /* not one of ours: differs from any content hash but by chance */
+			fail |= nv_put(&t->known, q->initial_resource_versions[i]->key, h) < 0;
+		}
+		if (!q->n_resource_names_subscribe && (type == WF_XDS_LDS || type == WF_XDS_CDS))
+			t->wildcard = 1;
+	}
+	for (size_t i = 0; i < q->n_resource_names_subscribe; i++) {
+		const char *name = q->resource_names_subscribe[i];
+		if (!strcmp(name, "*"))
+			t->wildcard = 1;
+		else
+			fail |= nv_put(&t->subs, name, 0) < 0;
+	}
+	for (size_t i = 0; i < q->n_resource_names_unsubscribe; i++) {
+		const char *name = q->resource_names_unsubscribe[i];
+		if (!strcmp(name, "*")) {
+			t->wildcard = 0;
+		} else {
+			nv_del(&t->subs, name);
+			nv_del(&t->known, name); /* the client forgets it: nothing to remove */
+		}
+	}
+	if (!t->wildcard) {
+		/* resources the client holds that it is not subscribed to any more (the wildcard
+		 * went): forgotten with it */
+		for (uint32_t i = t->known.n; i-- > 0;)
+			if (!nv_find(&t->subs, t->known.v[i].name))
+				nv_del(&t->known, t->known.v[i].name);
+	}
+	if (fail) {
+		rc = WF_GRPC_RESOURCE_EXHAUSTED;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	t->requested = 1;
+	if (s->snap && !s->held && delta_send(s, type, first) < 0) {
+		rc = WF_GRPC_UNAVAILABLE;
+		snprintf(err, errlen, "the response could not be sent");
+	}
+out:
+	envoy__service__discovery__v3__delta_discovery_request__free_unpacked(q, NULL);
+	return rc;
+}
+
+int wf_ads_stream_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+	return s->delta ? delta_recv(s, p, n, err, errlen) : sotw_recv(s, p, n, err, errlen);
+}
+
+/* ---- status ---------------------------------------------------------------------------------- */
+
+int wf_ads_syncz(const struct wf_ads *a, struct wf_jbuf *b)
+{
+	int rc = wf_jbuf_puts(b, "[");
+	int first = 1;
+	for (const struct wf_ads_stream *s = a->streams; s && !rc; s = s->next) {
+		if (!s->node)
+			continue;
+		rc |= wf_jbuf_puts(b, first ? "\n {\"proxy\": " : ",\n {\"proxy\": ");
+		first = 0;
+		rc |= wf_jbuf_put_jstr(b, s->node->id, strlen(s->node->id));
+		rc |= wf_jbuf_puts(b, ", \"cluster\": ");
+		rc |= wf_jbuf_put_jstr(b, s->node->cluster, strlen(s->node->cluster));
+		rc |= wf_jbuf_printf(b, ", \"peer\": \"%s\", \"api\": \"%s\"", s->peer, s->delta ? "delta" : "sotw");
+		for (int type = 0; type < WF_XDS_NTYPES; type++) {
+			const struct tstate *t = &s->t[type];
+			rc |= wf_jbuf_printf(b, ",\n  \"%s\": {\"status\": \"%s\", \"sent\": \"%s\", \"acked\": \"%s\"",
+			                     wf_xds_type_abbr[type], wf_ads_status_name(t->status), t->sent, t->acked);
+			if (t->nack) {
+				rc |= wf_jbuf_puts(b, ", \"nack\": ");
+				rc |= wf_jbuf_put_jstr(b, t->nack, strlen(t->nack));
+			}
+			rc |= wf_jbuf_puts(b, "}");
+		}
+		rc |= wf_jbuf_puts(b, "}");
+	}
+	rc |= wf_jbuf_puts(b, "\n]\n");
+	return rc ? -ENOMEM : 0;
+}

@@ -720,3 +720,33 @@ def test_xds_stream_ended_by_server():
             eq([r["version_info"] for r in again if r["type_url"] == CDS][0], "1", "CDS resubscribed at version 1")
             check("unchanged" in w.stderr(), "the same resources re-sent are not applied again")
             eq(serving(lport), (200, "a"), "serving throughout")
+
+
+def test_xds_with_weft_control():
+    """weft proxy configured by weft control (--envoy-resources), SotW and delta: traffic
+    flows; weft proxy-status shows the proxy SYNCED; an edit of the resources file reaches the
+    proxy; a route configuration the proxy refuses is NACKed (proxy-status says so) while the
+    last good one serves; a good edit after it is taken."""
+    from test_control_ads import Control, replace_file, resources, status_row
+    for api_type in ("GRPC", "AGGREGATED_DELTA_GRPC"):
+        lport = free_port()
+        node_id = "sidecar~127.0.0.1~web-%s.default~default.svc.cluster.local" % api_type.lower()
+        with HttpUpstream(name="a") as a, Control(resources(ep_port=a.port, listener_port=lport)) as ctl:
+            node = {"id": node_id, "cluster": "web"}
+            with Weft(bootstrap(ctl.xds_port, api_type=api_type, node=node)) as w:
+                wait_for(lambda: serving(lport, "/x") == (200, "a"), 10, what="traffic configured by weft control")
+                wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, node_id).split()), 5,
+                         what="the proxy SYNCED in weft proxy-status (%s)" % api_type)
+                replace_file(ctl.res, resources(ep_port=a.port, listener_port=lport, route_prefix="/only"))
+                wait_for(lambda: serving(lport, "/x") == (404, None), 10, what="the edited routes")
+                eq(serving(lport, "/only/x"), (200, "a"), "the new route")
+                bad = resources(ep_port=a.port, listener_port=lport, route_prefix="/only").replace(
+                    "  name: routes\n", "  name: routes\n  validate_clusters: true\n").replace(
+                    "route: {cluster: backend}", "route: {cluster: nope}")
+                replace_file(ctl.res, bad)
+                wait_for(lambda: "NACK" in status_row(ctl, node_id), 10, what="the NACK in weft proxy-status")
+                check("xds:RouteConfiguration/routes: virtual_hosts[0].routes[0].route.cluster: unknown cluster 'nope'"
+                      in w.stderr(), "the proxy's refusal: %s", w.stderr()[-1500:])
+                eq(serving(lport, "/only/x"), (200, "a"), "the last good routes serve")
+                replace_file(ctl.res, resources(ep_port=a.port, listener_port=lport, route_prefix="/again"))
+                wait_for(lambda: serving(lport, "/again") == (200, "a"), 10, what="a good edit after the NACK")

@@ -120,7 +120,8 @@ def bootstrap(xds_port, api_type="GRPC", admin_port=None, static_listeners=(), t
             "lds_config": src, "cds_config": src,
         },
         "static_resources": {
-            "clusters": [dict(C.cluster("xds_cluster", [xds_port]), typed_extension_protocol_options=H2,
+            "clusters": [dict(C.cluster("xds_cluster", xds_port if isinstance(xds_port, list) else [xds_port]),
+                              typed_extension_protocol_options=H2,
                               **({"transport_socket": xds_tls} if xds_tls else {}))],
             "listeners": list(static_listeners),
         },
@@ -750,3 +751,15 @@ def test_xds_with_weft_control():
                 eq(serving(lport, "/only/x"), (200, "a"), "the last good routes serve")
                 replace_file(ctl.res, resources(ep_port=a.port, listener_port=lport, route_prefix="/again"))
                 wait_for(lambda: serving(lport, "/again") == (200, "a"), 10, what="a good edit after the NACK")
+
+
+def test_xds_next_host_on_reconnect():
+    """The xDS cluster has two hosts, the first one down: the stream fails there and the next
+    attempt goes to the other host."""
+    from harness import closed_port
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap([closed_port(), xs.port])) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="the config from the second host")
+            check("cannot connect" in w.stderr(), "the first host was tried: %s", w.stderr()[-1500:])

@@ -569,9 +569,12 @@ static int eds_assignment(struct wf_compile *c, const Cluster *m, const Assignme
 		return -1;
 	const char *svc = e && e->service_name && *e->service_name ? e->service_name : m->name;
 	const struct wf_xds_res *r = wf_xds_set_find(c->xds, WF_XDS_EDS, svc);
+	if (!r && c->from_prev)
+		r = wf_xds_set_find(c->prev, WF_XDS_EDS, svc);
 	if (r) {
 		*out = (const Assignment *)wf_cfgdoc_root(r->doc);
 		*doc = r->doc;
+		wf_xds_set_put(c->snap->served, WF_XDS_EDS, r->name, r->version, wf_cfgdoc_ref(r->doc), r->hash);
 		return refuse_pending_in(c, r->doc);
 	}
 	if (wf_xds_set_timed_out(c->xds, WF_XDS_EDS, svc)) {
@@ -774,9 +777,12 @@ static int rds(struct wf_compile *c, const Hcm *m, const RouteConfiguration **ou
 	if (!r->route_config_name || !*r->route_config_name)
 		return wf_cfg_err(c->doc, c->err, c->errlen, r, "route_config_name", "route_config_name is required");
 	const struct wf_xds_res *res = wf_xds_set_find(c->xds, WF_XDS_RDS, r->route_config_name);
+	if (!res && c->from_prev)
+		res = wf_xds_set_find(c->prev, WF_XDS_RDS, r->route_config_name);
 	if (res) {
 		*out = (const RouteConfiguration *)wf_cfgdoc_root(res->doc);
 		*doc = res->doc;
+		wf_xds_set_put(c->snap->served, WF_XDS_RDS, res->name, res->version, wf_cfgdoc_ref(res->doc), res->hash);
 		return refuse_pending_in(c, res->doc);
 	}
 	if (wf_xds_set_timed_out(c->xds, WF_XDS_RDS, r->route_config_name)) {
@@ -1211,7 +1217,6 @@ static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
 	return 0;
 }
 
-/* The xDS clusters after the static ones; one whose endpoints have not come is left out. */
 /* The index slot of a cluster name: where it is, or the empty one where it would go. The index
  * is sized for every cluster the config can have (at most half full). */
 static uint32_t *cluster_slot(const struct wf_snapshot *s, const char *name)
@@ -1277,12 +1282,20 @@ static int add_xds(struct wf_compile *c, enum wf_xds_type t, const struct wf_xds
 	c->doc = r->doc;
 	int rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(r->doc))
 	                         : add_listener(c, (const Listener *)wf_cfgdoc_root(r->doc));
-	const struct wf_xds_res *old = rc == 0 && c->snap->n_warming > warming ? wf_xds_set_find(c->prev, t, r->name) : NULL;
+	int warm = c->snap->n_warming > warming;
+	const struct wf_xds_res *old = rc == 0 && warm ? wf_xds_set_find(c->prev, t, r->name) : NULL;
+	const struct wf_xds_res *used = rc == 0 && !warm ? r : NULL;
 	if (old && old->doc != r->doc) {
+		uint32_t before = c->snap->n_warming;
 		c->doc = old->doc;
+		c->from_prev = 1; /* and the routes or endpoints it had, even if nothing else uses them now */
 		rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(old->doc))
 		                     : add_listener(c, (const Listener *)wf_cfgdoc_root(old->doc));
+		c->from_prev = 0;
+		used = rc == 0 && c->snap->n_warming == before ? old : NULL;
 	}
+	if (used)
+		wf_xds_set_put(c->snap->served, t, used->name, used->version, wf_cfgdoc_ref(used->doc), used->hash);
 	return rc;
 }
 
@@ -1351,6 +1364,7 @@ static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, 
 	s->source = strdup(file);
 	s->loaded_wall_s = (uint64_t)time(NULL);
 	s->xds = wf_xds_set_ref(xds);
+	s->served = wf_xds_set_new();
 	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen, .xds = xds, .prev = prev};
 	if (wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
 	    bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
@@ -1372,13 +1386,13 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 
 struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen)
 {
-	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, from->xds, from->xds, err, errlen);
+	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, from->xds, from->served, err, errlen);
 }
 
 struct wf_snapshot *wf_config_with_xds(const struct wf_snapshot *base, struct wf_xds_set *xds, char *err,
                                        size_t errlen)
 {
-	return compile_doc(wf_cfgdoc_ref(base->doc), base->source, base->n_workers, xds, base->xds, err, errlen);
+	return compile_doc(wf_cfgdoc_ref(base->doc), base->source, base->n_workers, xds, base->served, err, errlen);
 }
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)
@@ -1468,6 +1482,7 @@ void wf_snapshot_free(struct wf_snapshot *s)
 		free(s->ads);
 	}
 	wf_xds_set_unref(s->xds);
+	wf_xds_set_unref(s->served);
 	for (uint32_t i = 0; i < s->n_clusters; i++)
 		cluster_free(s->clusters[i], s->n_workers);
 	free(s->clusters);

@@ -26,8 +26,10 @@ struct wf_compile {
 	const struct wf_filter_inst *chain; uint32_t n_chain;
 	const char *stat_prefix;
 	const struct wf_xds_set *xds;     /* resources from the xDS client, or NULL */
-	const struct wf_xds_set *prev;    /* those of the config being served: a listener or cluster
-	                                     whose update is warming keeps its previous version */
+	const struct wf_xds_set *prev;    /* the versions the config being replaced compiled (its
+	                                     `served`): a listener or cluster whose update is warming
+	                                     keeps its previous version */
+	int from_prev;            /* compiling such a previous version: its RDS/EDS come from prev too */
 	int rds;                  /* the route configuration being compiled came through RDS */
 	int warming;              /* set with a failure: a resource it needs has not come yet */
 };

@@ -567,6 +567,8 @@ struct wf_snapshot {
 	uint64_t loaded_wall_s;
 	struct wf_ads_cfg *ads;            /* dynamic_resources: where the xDS client connects */
 	struct wf_xds_set *xds;            /* the xDS resources compiled in (proxy/ads_set.h), or NULL */
+	struct wf_xds_set *served;         /* of those (or of the previous config's, for a listener or
+	                                      cluster whose update is warming), the versions compiled */
 	uint32_t n_warming;                /* xDS listeners and clusters left out until RDS/EDS comes */
 };
 

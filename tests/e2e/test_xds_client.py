@@ -426,6 +426,11 @@ def test_xds_listener_added_and_removed():
             wait_for(lambda: "r3" in xs.requests(RDS)[-1]["resource_names"], 5, what="the RDS subscription of r3")
             for _ in range(10):
                 eq(serving(lport), (200, "a"), "the listener being updated serves its old version")
+            # another update meanwhile (a cluster added: a recompile) keeps it so
+            xs.set("CDS", "2", [eds_cluster("a", "svc-a"), static_cluster("b", b.port), static_cluster("extra", b.port)])
+            check(not xs.wait_ack(CDS, "2")["error_detail"], "CDS 2 NACKed")
+            for _ in range(10):
+                eq(serving(lport), (200, "a"), "the listener being updated still serves its old version")
             xs.set("RDS", "5", [route_config("r1", [to("/", "a")]), route_config("r3", [to("/", "b")])])
             wait_for(lambda: serving(lport) == (200, "b"), 10, what="the updated listener once its routes came")
 

@@ -210,6 +210,52 @@ TEST(eds_and_rds_resolution_and_warming)
 	wf_snapshot_free(base);
 }
 
+/* A listener updated to a route configuration that has not come keeps its previous version —
+ * with the routes it had, even once nothing else names them — through any number of
+ * recompiles (an endpoint change meanwhile, a DNS change), until the new routes come. */
+TEST(warming_update_keeps_the_previous_version)
+{
+	char err[1024];
+	struct wf_snapshot *base = boot();
+	CHECK(base);
+	struct wf_xds_set *x1 = wf_xds_set_new();
+	put(x1, WF_XDS_CDS, "name: a\n");
+	put(x1, WF_XDS_LDS, LISTENER);
+	put(x1, WF_XDS_RDS, "name: r1\nvirtual_hosts: [{name: all, domains: ['*'], routes: [{match: {prefix: /one}, route: {cluster: a}}]}]\n");
+	struct wf_snapshot *s1 = wf_config_with_xds(base, x1, err, sizeof(err));
+	CHECK(s1);
+	CHECK_EQ(s1->n_listeners, 1);
+	/* web now names r3, which has not come; r1 is no longer in the set */
+	struct wf_xds_set *x2 = wf_xds_set_new();
+	put(x2, WF_XDS_CDS, "name: a\n");
+	char *l3 = strdup(LISTENER);
+	memcpy(strstr(l3, "route_config_name: r1"), "route_config_name: r3", 21);
+	put(x2, WF_XDS_LDS, l3);
+	struct wf_snapshot *s2 = wf_config_with_xds(s1, x2, err, sizeof(err));
+	CHECK(s2);
+	CHECK_EQ(s2->n_listeners, 1);
+	CHECK_EQ(s2->n_warming, 1);
+	CHECK(!strcmp(s2->listeners[0].hcm->routes->name, "r1"));
+	struct wf_snapshot *s3 = wf_config_with_xds(s2, x2, err, sizeof(err)); /* again, from s2 */
+	CHECK(s3);
+	CHECK_EQ(s3->n_listeners, 1);
+	CHECK(!strcmp(s3->listeners[0].hcm->routes->name, "r1"));
+	struct wf_snapshot *s4 = wf_config_rebuild(s3, err, sizeof(err));
+	CHECK(s4 && s4->n_listeners == 1 && !strcmp(s4->listeners[0].hcm->routes->name, "r1"));
+	put(x2, WF_XDS_RDS, "name: r3\nvirtual_hosts: [{name: all, domains: ['*'], routes: [{match: {prefix: /}, route: {cluster: a}}]}]\n");
+	struct wf_snapshot *s5 = wf_config_with_xds(s4, x2, err, sizeof(err));
+	CHECK(s5 && s5->n_listeners == 1 && s5->n_warming == 0 && !strcmp(s5->listeners[0].hcm->routes->name, "r3"));
+	free(l3);
+	wf_snapshot_free(s5);
+	wf_snapshot_free(s4);
+	wf_snapshot_free(s3);
+	wf_snapshot_free(s2);
+	wf_snapshot_free(s1);
+	wf_xds_set_unref(x1);
+	wf_xds_set_unref(x2);
+	wf_snapshot_free(base);
+}
+
 TEST(refusals)
 {
 	char err[1024];
@@ -243,4 +289,5 @@ TEST(refusals)
 }
 
 TEST_MAIN("ads", T(backoff_is_jittered_exponential_and_capped), T(decode_names_the_resource_and_marks_paths),
-          T(set_put_remove_copy), T(eds_and_rds_resolution_and_warming), T(refusals))
+          T(set_put_remove_copy), T(eds_and_rds_resolution_and_warming),
+          T(warming_update_keeps_the_previous_version), T(refusals))

@@ -138,14 +138,6 @@ static void utc(uint64_t wall_s, char *ts, size_t n)
 	strftime(ts, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int snap_has_listener(const struct wf_snapshot *s, const char *name)
-{
-	for (uint32_t i = 0; s && i < s->n_listeners; i++)
-		if (!strcmp(s->listeners[i].name, name))
-			return 1;
-	return 0;
-}
-
 /* ,"error_state":{...} (Envoy's UpdateFailureState) when the last update of type t was refused
  * because of resource `name`. */
 static void error_state(struct wf_jbuf *b, enum wf_xds_type t, const char *name)
@@ -162,22 +154,38 @@ static void error_state(struct wf_jbuf *b, enum wf_xds_type t, const char *name)
 	wf_jbuf_printf(b, ",\"last_update_attempt\":\"%s\"}", ts);
 }
 
-/* The xDS resources of type t in Envoy's layout: ",\"dynamic_...\":[{version_info, <key>:
- * resource, last_updated}]" (listeners: {name, active_state|warming_state: {...}}), and the
- * type's version_info. Listeners and clusters not in the served snapshot are warming. */
+/* {"version_info":..., "<key>": resource, "last_updated":...} of one xDS resource. */
+static void resource_state(struct wf_jbuf *b, enum wf_xds_type t, const struct wf_xds_res *r)
+{
+	static const char *const key[WF_XDS_NTYPES] = {"cluster", "endpoint_config", "listener", "route_config"};
+	char ts[64];
+	utc(r->updated_wall_s, ts, sizeof(ts));
+	wf_jbuf_puts(b, "\"version_info\":");
+	wf_jbuf_put_jstr(b, r->version, strlen(r->version));
+	wf_jbuf_printf(b, ",\"%s\":", key[t]);
+	typed_message(b, wf_cfgdoc_root(r->doc));
+	wf_jbuf_printf(b, ",\"last_updated\":\"%s\"", ts);
+}
+
+/* The xDS resources of type t in Envoy's layout, after the type's version_info:
+ *   listeners  "dynamic_listeners": [{name, active_state, warming_state, error_state}]
+ *   clusters   "dynamic_active_clusters" and "dynamic_warming_clusters": [{version_info,
+ *              cluster, last_updated, error_state}]
+ *   routes, endpoints  "dynamic_route_configs" / "dynamic_endpoint_configs"
+ * Active is the version the served snapshot compiled; warming, a newer one it could not use
+ * yet (its routes or endpoints have not come). */
 static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf_xds_type t)
 {
 	const struct wf_xds_set *x = wf_ads_resources();
 	if (!x)
 		return;
-	static const char *const key[WF_XDS_NTYPES] = {"cluster", "endpoint_config", "listener", "route_config"};
-	char ts[64];
 	if (x->version[t]) {
 		wf_jbuf_puts(b, ",\"version_info\":");
 		wf_jbuf_put_jstr(b, x->version[t], strlen(x->version[t]));
 	}
-	const char *lists[WF_XDS_NTYPES] = {"dynamic_active_clusters", "dynamic_endpoint_configs", "dynamic_listeners",
-	                                    "dynamic_route_configs"};
+	const struct wf_xds_set *served = s ? s->served : NULL;
+	static const char *const lists[WF_XDS_NTYPES] = {"dynamic_active_clusters", "dynamic_endpoint_configs",
+	                                                 "dynamic_listeners", "dynamic_route_configs"};
 	for (int warming = 0; warming < 2; warming++) {
 		if (warming && t != WF_XDS_CDS)
 			break;
@@ -185,24 +193,33 @@ static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf
 		int first = 1;
 		for (uint32_t i = 0; i < x->n[t]; i++) {
 			const struct wf_xds_res *r = &x->res[t][i];
-			if (t == WF_XDS_CDS && (s && wf_snapshot_cluster(s, r->name) ? warming : !warming))
+			const struct wf_xds_res *act = wf_xds_set_find(served, t, r->name);
+			const struct wf_xds_res *warm = act && act->doc == r->doc ? NULL : r;
+			if (!warm)
+				act = r; /* the same resource: its latest version_info */
+			if (t == WF_XDS_RDS || t == WF_XDS_EDS)
+				act = r, warm = NULL; /* used as they come */
+			if (t == WF_XDS_CDS && !(warming ? warm : act))
 				continue;
-			utc(r->updated_wall_s, ts, sizeof(ts));
 			wf_jbuf_puts(b, first ? "{" : ",{");
 			first = 0;
 			if (t == WF_XDS_LDS) {
 				wf_jbuf_puts(b, "\"name\":");
 				wf_jbuf_put_jstr(b, r->name, strlen(r->name));
-				wf_jbuf_printf(b, ",\"%s\":{", snap_has_listener(s, r->name) ? "active_state" : "warming_state");
+				if (act) {
+					wf_jbuf_puts(b, ",\"active_state\":{");
+					resource_state(b, t, act);
+					wf_jbuf_puts(b, "}");
+				}
+				if (warm) {
+					wf_jbuf_puts(b, ",\"warming_state\":{");
+					resource_state(b, t, warm);
+					wf_jbuf_puts(b, "}");
+				}
+			} else {
+				resource_state(b, t, warming ? warm : act);
 			}
-			wf_jbuf_puts(b, "\"version_info\":");
-			wf_jbuf_put_jstr(b, r->version, strlen(r->version));
-			wf_jbuf_printf(b, ",\"%s\":", key[t]);
-			typed_message(b, wf_cfgdoc_root(r->doc));
-			wf_jbuf_printf(b, ",\"last_updated\":\"%s\"", ts);
-			if (t == WF_XDS_LDS)
-				wf_jbuf_puts(b, "}"); /* active_state / warming_state */
-			if (t == WF_XDS_LDS || t == WF_XDS_CDS)
+			if (t == WF_XDS_LDS || (t == WF_XDS_CDS && !warming))
 				error_state(b, t, r->name);
 			wf_jbuf_puts(b, "}");
 		}

@@ -431,6 +431,11 @@ def test_xds_listener_added_and_removed():
             check(not xs.wait_ack(CDS, "2")["error_detail"], "CDS 2 NACKed")
             for _ in range(10):
                 eq(serving(lport), (200, "a"), "the listener being updated still serves its old version")
+            dump = json.loads(w.admin("/config_dump").body)
+            dl = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]["dynamic_listeners"]
+            hcm_of = lambda st: st["listener"]["filter_chains"][0]["filters"][0]["typed_config"]["rds"]["route_config_name"]
+            eq((hcm_of(dl[0]["active_state"]), hcm_of(dl[0]["warming_state"])), ("r1", "r3"),
+               "/config_dump: the active version and the warming one")
             xs.set("RDS", "5", [route_config("r1", [to("/", "a")]), route_config("r3", [to("/", "b")])])
             wait_for(lambda: serving(lport) == (200, "b"), 10, what="the updated listener once its routes came")
 

@@ -7,5 +7,6 @@ int wf_cmd_validate(int argc, char **argv);
 int wf_cmd_analyze(int argc, char **argv);
 int wf_cmd_control(int argc, char **argv);
 int wf_cmd_proxy_status(int argc, char **argv);
+int wf_cmd_translate(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "control/grpc_server.h"
 #include "control/push.h"
 #include "control/status.h"
+#include "control/translate_source.h"
 #include "control/xds_cache.h"
 #include "core/log.h"
 #include "http/grpc.h"
@@ -31,6 +32,9 @@ static struct {
 	struct wf_envoy_source *src;
 	struct wf_push push;
 	struct wf_io sig, ino;
+	struct wf_translate_source *istio;  /* --config-dir */
+	struct wf_timer expire;             /* registered workloads past their grace period */
+	uint64_t grace_ms;
 } C;
 
 /* ---- ADS over the gRPC server ---------------------------------------------------------------- */
@@ -136,6 +140,47 @@ static void on_signal(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
 	}
 }
 
+/* ---- Istio configuration (--config-dir) ---------------------------------------------------------- */
+
+static void log_errs(struct wf_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		wf_error("config-dir: %s", e->v[i]);
+	wf_errs_free(e);
+}
+
+static void on_config_dir(struct wf_loop *loop, struct wf_io *io, uint32_t ev)
+{
+	struct wf_errs e = {0};
+	if (wf_translate_source_events(C.istio, &e) > 0)
+		wf_push_change(&C.push);
+	log_errs(&e);
+}
+
+/* A sidecar's stream brings its node: register its workload before its first snapshot. */
+static void proxy_connected(void *ctx, const Envoy__Config__Core__V3__Node *node)
+{
+	if (wf_translate_source_connected(C.istio, node)) {
+		wf_xds_cache_invalidate(C.cache);
+		wf_push_change(&C.push);
+	}
+}
+
+static void proxy_gone(void *ctx, const Envoy__Config__Core__V3__Node *node)
+{
+	wf_translate_source_disconnected(C.istio, node->id, wf_now_ms(), C.grace_ms);
+	if (!wf_timer_armed(&C.expire))
+		wf_timer_set(&C.loop, &C.expire, C.grace_ms + 1);
+}
+
+static void on_expire(struct wf_loop *loop, struct wf_timer *t)
+{
+	if (wf_translate_source_expire(C.istio, wf_now_ms()))
+		wf_push_change(&C.push);
+	if (wf_translate_source_workloads(C.istio))
+		wf_timer_set(loop, t, 1000);
+}
+
 /* ---- TLS --------------------------------------------------------------------------------------- */
 
 static char *slurp(const char *path, size_t *n, char *err, size_t errlen)
@@ -212,7 +257,8 @@ static int listen_err(const char *what, unsigned port, int rc)
 }
 
 #define USAGE "usage: weft control [--xds-port N] [--xds-tls-port N --tls-cert PEM --tls-key PEM]\n" \
-              "                    [--envoy-resources FILE.yaml] [--admin-port N] [-l LEVEL]\n"
+              "                    [--envoy-resources FILE.yaml | --config-dir DIR [--registry-grace-s S]]\n" \
+              "                    [--admin-port N] [-l LEVEL]\n"
 
 int wf_cmd_control(int argc, char **argv)
 {
@@ -223,6 +269,7 @@ int wf_cmd_control(int argc, char **argv)
 		{"tls-key", required_argument, NULL, 'K'},
 		{"envoy-resources", required_argument, NULL, 'e'},
 		{"config-dir", required_argument, NULL, 'd'},
+		{"registry-grace-s", required_argument, NULL, 'g'},
 		{"admin-port", required_argument, NULL, 'a'},
 		{"log-level", required_argument, NULL, 'l'},
 		{NULL, 0, NULL, 0},
@@ -239,6 +286,7 @@ int wf_cmd_control(int argc, char **argv)
 		case 'K': key = optarg; break;
 		case 'e': src_path = optarg; break;
 		case 'd': config_dir = optarg; break;
+		case 'g': C.grace_ms = (uint64_t)strtoul(optarg, NULL, 10) * 1000; break;
 		case 'l':
 			if (wf_log_level_parse(optarg) < 0) {
 				fprintf(stderr, "weft: unknown log level '%s'\n", optarg);
@@ -255,11 +303,12 @@ int wf_cmd_control(int argc, char **argv)
 		fprintf(stderr, "weft: control: unexpected argument '%s'\n" USAGE, argv[optind]);
 		return 2;
 	}
-	if (config_dir) {
-		fprintf(stderr, "weft: --config-dir %s: Istio configuration is not implemented yet "
-		                "(serve Envoy resources with --envoy-resources FILE.yaml)\n", config_dir);
+	if (config_dir && src_path) {
+		fprintf(stderr, "weft: --config-dir and --envoy-resources do not go together\n" USAGE);
 		return 2;
 	}
+	if (!C.grace_ms)
+		C.grace_ms = 10000;
 	if (!cert != !key) {
 		fprintf(stderr, "weft: --tls-cert and --tls-key go together\n");
 		return 2;
@@ -273,6 +322,19 @@ int wf_cmd_control(int argc, char **argv)
 		return 1;
 	}
 	const struct wf_xds_generator *gen = &EMPTY;
+	uint32_t n_gen = 1;
+	if (config_dir) {
+		struct wf_errs e = {0};
+		C.istio = wf_translate_source_new(config_dir, &e);
+		if (!C.istio) {
+			for (size_t i = 0; i < e.n; i++)
+				fprintf(stderr, "weft: %s\n", e.v[i]);
+			wf_errs_free(&e);
+			return 1;
+		}
+		log_errs(&e);
+		gen = wf_translate_source_generators(C.istio, &n_gen);
+	}
 	if (src_path) {
 		C.src = wf_envoy_source_new(src_path, err, sizeof(err));
 		if (!C.src) {
@@ -283,8 +345,9 @@ int wf_cmd_control(int argc, char **argv)
 	}
 	if (wf_loop_init(&C.loop) < 0)
 		return 1;
-	C.cache = wf_xds_cache_new(gen, 1);
-	C.ads = wf_ads_new(C.cache, NULL);
+	C.cache = wf_xds_cache_new(gen, n_gen);
+	struct wf_ads_hooks hooks = {.connected = proxy_connected, .gone = proxy_gone};
+	C.ads = wf_ads_new(C.cache, C.istio ? &hooks : NULL);
 	struct wf_grpc_server *gs = wf_grpc_server_new(&C.loop, METHODS, 2);
 	if (!C.cache || !C.ads || !gs)
 		return 1;
@@ -316,6 +379,14 @@ int wf_cmd_control(int argc, char **argv)
 			wf_io_set(&C.loop, &C.ino, EPOLLIN);
 		else
 			wf_warn("envoy-resources: cannot watch %s (inotify): changes will not be seen", src_path);
+	} else if (C.istio) {
+		wf_info("config-dir: serving %s: %zu Istio objects", config_dir, wf_translate_source_objects(C.istio));
+		C.ino = (struct wf_io){.fd = wf_translate_source_fd(C.istio), .cb = on_config_dir};
+		if (C.ino.fd >= 0)
+			wf_io_set(&C.loop, &C.ino, EPOLLIN);
+		else
+			wf_warn("config-dir: cannot watch %s (inotify): changes will not be seen", config_dir);
+		C.expire = (struct wf_timer){.cb = on_expire};
 	} else {
 		wf_info("no --envoy-resources: serving no resources");
 	}
@@ -334,9 +405,12 @@ int wf_cmd_control(int argc, char **argv)
 	wf_grpc_server_free(gs);
 	wf_ads_free(C.ads);
 	wf_xds_cache_free(C.cache);
-	if (C.src && C.ino.fd >= 0)
+	if ((C.src || C.istio) && C.ino.fd >= 0)
 		wf_io_del(&C.loop, &C.ino);
 	wf_envoy_source_free(C.src);
+	if (C.istio)
+		wf_timer_cancel(&C.loop, &C.expire);
+	wf_translate_source_free(C.istio);
 	wf_io_del(&C.loop, &C.sig);
 	close(C.sig.fd);
 	wf_loop_fini(&C.loop);

@@ -14,6 +14,8 @@ static void usage(FILE *f)
 	           "  proxy -c FILE.yaml [--concurrency N] [--drain-time-s S] [-l LEVEL]\n"
 	           "                      run the data plane from an Envoy v3 bootstrap file\n"
 	           "  validate FILE.yaml  check a bootstrap or Istio file without starting anything\n"
+	           "  translate -f ISTIO.yaml... --node NODE.yaml [--bootstrap]\n"
+	           "                      print the Envoy resources Istio config gives one proxy\n"
 	           "  analyze DIR|FILE... report findings across Istio objects (istioctl analyze style)\n"
 	           "  control [--xds-port N] [--envoy-resources FILE.yaml] [--admin-port N] ...\n"
 	           "                      run the control plane: serve xDS (ADS over gRPC) to proxies\n"
@@ -40,6 +42,8 @@ int main(int argc, char **argv)
 		return wf_cmd_control(argc - 1, argv + 1);
 	if (!strcmp(cmd, "proxy-status"))
 		return wf_cmd_proxy_status(argc - 1, argv + 1);
+	if (!strcmp(cmd, "translate"))
+		return wf_cmd_translate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("weft %s\n", WEFT_VERSION);
 		return 0;

@@ -434,12 +434,16 @@ def test_control_ads_unknown_method_and_cancel():
 
 
 def test_control_flags_and_bad_files():
-    """--config-dir is refused for now (exit 2, saying so); a resources file that does not
-    decode stops the start with file:line:col; an unknown @type is named."""
+    """--config-dir of a directory that cannot be read stops the start, naming it (and goes
+    with --envoy-resources not at all); a resources file that does not decode stops the start
+    with file:line:col; an unknown @type is named."""
     d = os.path.dirname(tmp_path("x"))
-    p = run_weft(["control", "--config-dir", d, "--xds-port", str(free_port()), "--admin-port", str(free_port())])
-    eq(p.returncode, 2, "--config-dir exit status")
-    check("not implemented yet" in p.stderr, "stderr: %s", p.stderr)
+    p = run_weft(["control", "--config-dir", d + "/missing", "--xds-port", str(free_port()), "--admin-port",
+                  str(free_port())])
+    eq(p.returncode, 1, "--config-dir exit status")
+    check(d + "/missing" in p.stderr, "stderr: %s", p.stderr)
+    p = run_weft(["control", "--config-dir", d, "--envoy-resources", os.path.join(d, "r.yaml")])
+    eq(p.returncode, 2, "--config-dir with --envoy-resources exit status")
     bad = os.path.join(d, "bad.yaml")
     write_file(bad, resources(bad="  port: 80\n"))
     p = run_weft(["control", "--envoy-resources", bad, "--xds-port", str(free_port()), "--admin-port", str(free_port())])

@@ -13,7 +13,8 @@ import threading
 import time
 
 import configs as C
-from harness import (HERE, Blackhole, HttpUpstream, Weft, check, eq, free_port, get_stats, request, wait_for)
+from harness import (HERE, Blackhole, HttpUpstream, Weft, check, eq, free_port, get_stats, request, tmp_path, wait_for,
+                     write_file)
 
 NODE_DIR = os.path.join(HERE, "node")
 SERVER = os.path.join(NODE_DIR, "xds_server.js")
@@ -773,3 +774,106 @@ def test_xds_next_host_on_reconnect():
         with Weft(bootstrap([closed_port(), xs.port])) as w:
             wait_for(lambda: serving(lport) == (200, "a"), 10, what="the config from the second host")
             check("cannot connect" in w.stderr(), "the first host was tried: %s", w.stderr()[-1500:])
+
+
+ISTIO_MESH = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: {port}, name: http, protocol: HTTP}}
+  resolution: STATIC
+  workloadSelector:
+    labels: {{app: reviews}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: reviews-v1, namespace: default}}
+spec: {{address: 127.0.0.1, ports: {{http: {v1}}}, labels: {{app: reviews, version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: reviews-v2, namespace: default}}
+spec: {{address: 127.0.0.1, ports: {{http: {v2}}}, labels: {{app: reviews, version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: reviews, namespace: default}}
+spec:
+  host: reviews
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - headers:
+        end-user: {{exact: jason}}
+    route:
+    - destination: {{host: reviews, subset: v2}}
+  - route:
+    - destination: {{host: reviews, subset: v1}}
+      weight: {w1}
+    - destination: {{host: reviews, subset: v2}}
+      weight: {w2}
+"""
+
+
+def test_xds_istio_through_weft_control():
+    """The whole path of issue 5: Istio YAML in a directory -> weft control --config-dir
+    (translated per proxy) -> ADS -> weft proxy (a sidecar by its node metadata) -> real
+    upstreams. Header routing and the 80/20 split by subset labels; an edit of the
+    VirtualService (100% to v2) reaches the proxy with no failed request under a running
+    client; weft proxy-status shows it SYNCED."""
+    from test_control_ads import Control, replace_file, status_row
+    port = free_port()
+    with HttpUpstream(name="v1") as v1, HttpUpstream(name="v2") as v2:
+        ports = {"port": port, "v1": v1.port, "v2": v2.port}
+        d = os.path.dirname(tmp_path("istio")) + "/istio-%d" % port
+        os.makedirs(d)
+        write_file(os.path.join(d, "mesh.yaml"), ISTIO_MESH.format(w1=80, w2=20, **ports))
+        node_id = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local"
+        node = {"id": node_id, "metadata": {"NAMESPACE": "default", "LABELS": {"app": "productpage"},
+                                            "INSTANCE_IPS": "127.0.0.1", "INTERCEPTION_MODE": "NONE"}}
+        with Control(args=["--config-dir", d]) as ctl, Weft(bootstrap(ctl.xds_port, node=node)) as w:
+            wait_for(lambda: serving(port, "/") is not None, 10, what="the outbound listener of reviews")
+            for _ in range(5):
+                r = request(port, "/reviews/1", headers={"end-user": "jason"}, host="reviews")
+                eq((r.status, r.header("x-upstream")), (200, "v2"), "jason's request")
+            hits = {"v1": 0, "v2": 0}
+            for i in range(200):
+                r = request(port, "/reviews/%d" % i, host="reviews.default.svc.cluster.local:%d" % port)
+                eq(r.status, 200, "split request")
+                hits[r.header("x-upstream")] += 1
+            check(130 <= hits["v1"] <= 190, "80/20 split: %s", hits)
+            wait_for(lambda: "SYNCED SYNCED SYNCED SYNCED" in " ".join(status_row(ctl, node_id).split()), 5,
+                     what="the sidecar SYNCED in weft proxy-status")
+            stop = threading.Event()
+            seen, bad = [], []
+
+            def loop():
+                while not stop.is_set():
+                    try:
+                        r = request(port, "/reviews/x", host="reviews")
+                        (seen if r.status == 200 else bad).append(r.header("x-upstream") if r.status == 200 else r.status)
+                    except OSError as e:
+                        bad.append(repr(e))
+
+            th = threading.Thread(target=loop)
+            th.start()
+            try:
+                time.sleep(0.3)
+                replace_file(os.path.join(d, "mesh.yaml"), ISTIO_MESH.format(w1=0, w2=100, **ports))
+                wait_for(lambda: len(seen) > 20 and set(seen[-20:]) == {"v2"}, 10, what="100% to v2 after the edit")
+            finally:
+                stop.set()
+                th.join()
+            eq(bad, [], "failed requests while the edit was applied")

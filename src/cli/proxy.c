@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "proxy/admin.h"
+#include "proxy/ads.h"
 #include "proxy/config.h"
 #include "proxy/dns.h"
 #include "proxy/health.h"
@@ -40,6 +41,7 @@ static struct {
 	uint64_t reload_at;           /* debounced file-change reload */
 	int draining;
 	int starting;                 /* the workers wait for the first round of health checks */
+	int ads_on;                   /* dynamic_resources: the xDS client runs */
 	int exit_code;
 } P;
 
@@ -151,10 +153,36 @@ static void watch_tls_files(const struct wf_snapshot *s)
 	wf_io_set(&P.loop, &P.cert_ino, EPOLLIN);
 }
 
+/* The xDS client has a new resource set: compile it with the bootstrap being served and
+ * publish it, as a reload would (the listeners it adds are tried first). */
+static int ads_apply(void *ctx, struct wf_xds_set *set, char *err, size_t n)
+{
+	struct wf_snapshot *old = wf_snapshot_acquire();
+	struct wf_snapshot *s = old ? wf_config_with_xds(old, set, err, n) : NULL;
+	int ok = s && check_new_listeners(old, s, err, n) == 0;
+	wf_snapshot_release(old);
+	if (!ok) {
+		wf_snapshot_free(s);
+		return -1;
+	}
+	publish(s);
+	wf_info("config updated (xDS): version %llu, %u listeners, %u clusters%s", (unsigned long long)s->version,
+	        s->n_listeners, s->n_clusters, s->n_warming ? " (some warming)" : "");
+	return 0;
+}
+
+static const struct wf_ads_ops ads_ops = {.apply = ads_apply};
+
 static void reload(const char *why)
 {
 	char err[1024];
 	struct wf_snapshot *s = wf_config_load(P.config, P.concurrency, err, sizeof(err));
+	if (s && P.ads_on && wf_ads_resources()) {
+		/* the file's static resources, with the xDS ones held */
+		struct wf_snapshot *x = wf_config_with_xds(s, (struct wf_xds_set *)wf_ads_resources(), err, sizeof(err));
+		wf_snapshot_free(s);
+		s = x;
+	}
 	struct wf_snapshot *old = s ? wf_snapshot_acquire() : NULL;
 	int ok = s && check_new_listeners(old, s, err, sizeof(err)) == 0 && admin_follow(s, err, sizeof(err)) == 0;
 	wf_snapshot_release(old);
@@ -207,7 +235,7 @@ static int start_workers(void)
 {
 	char err[1024];
 	P.starting = 0;
-	P.admin.initializing = 0;
+	P.admin.initializing = P.ads_on && !wf_ads_initialized();
 	if (wf_workers_start(P.concurrency, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weft: %s\n", err);
 		return -1;
@@ -223,6 +251,8 @@ static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 		wf_loop_stop(loop);
 		return;
 	}
+	if (P.admin.initializing && !P.starting && wf_ads_initialized())
+		P.admin.initializing = 0; /* the first xDS config came: /ready says LIVE */
 	if (P.reload_at && wf_loop_now(loop) >= P.reload_at) {
 		P.reload_at = 0;
 		reload("file changed");
@@ -370,7 +400,15 @@ int wf_cmd_proxy(int argc, char **argv)
 	P.tick.cb = on_tick;
 	wf_timer_set(&P.loop, &P.tick, P.starting ? 5 : 50);
 	wf_info("weft proxy started: %u listeners, %u clusters, %u workers", s->n_listeners, s->n_clusters, P.concurrency);
+	/* dynamic_resources: the static listeners serve already; the xDS ones come as they arrive */
+	if (s->ads) {
+		wf_ads_start(&P.loop, s->ads, &ads_ops, NULL);
+		P.ads_on = 1;
+		P.admin.initializing = P.starting || !wf_ads_initialized();
+	}
 	wf_loop_run(&P.loop);
+	if (P.ads_on)
+		wf_ads_stop();
 	wf_health_stop();
 	wf_dns_stop();
 	wf_workers_stop();

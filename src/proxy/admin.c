@@ -5,6 +5,8 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "http/h1.h"
+#include "proxy/ads.h"
+#include "proxy/ads_set.h"
 #include "proxy/alog.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -128,6 +130,111 @@ static void typed_message(struct wf_jbuf *b, const ProtobufCMessage *m)
 	free(t.p);
 }
 
+static void utc(uint64_t wall_s, char *ts, size_t n)
+{
+	time_t t = (time_t)wall_s;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ,"error_state":{...} (Envoy's UpdateFailureState) when the last update of type t was refused
+ * because of resource `name`. */
+static void error_state(struct wf_jbuf *b, enum wf_xds_type t, const char *name)
+{
+	const struct wf_ads_rejection *r = wf_ads_rejected(t);
+	if (!r || strcmp(r->name, name))
+		return;
+	char ts[64];
+	utc(r->wall_s, ts, sizeof(ts));
+	wf_jbuf_puts(b, ",\"error_state\":{\"details\":");
+	wf_jbuf_put_jstr(b, r->details, strlen(r->details));
+	wf_jbuf_puts(b, ",\"version_info\":");
+	wf_jbuf_put_jstr(b, r->version, strlen(r->version));
+	wf_jbuf_printf(b, ",\"last_update_attempt\":\"%s\"}", ts);
+}
+
+/* {"version_info":..., "<key>": resource, "last_updated":...} of one xDS resource. */
+static void resource_state(struct wf_jbuf *b, enum wf_xds_type t, const struct wf_xds_res *r)
+{
+	static const char *const key[WF_XDS_NTYPES] = {"cluster", "endpoint_config", "listener", "route_config"};
+	char ts[64];
+	utc(r->updated_wall_s, ts, sizeof(ts));
+	wf_jbuf_puts(b, "\"version_info\":");
+	wf_jbuf_put_jstr(b, r->version, strlen(r->version));
+	wf_jbuf_printf(b, ",\"%s\":", key[t]);
+	typed_message(b, wf_cfgdoc_root(r->doc));
+	wf_jbuf_printf(b, ",\"last_updated\":\"%s\"", ts);
+}
+
+/* The xDS resources of type t in Envoy's layout, after the type's version_info:
+ *   listeners  "dynamic_listeners": [{name, active_state, warming_state, error_state}]
+ *   clusters   "dynamic_active_clusters" and "dynamic_warming_clusters": [{version_info,
+ *              cluster, last_updated, error_state}]
+ *   routes, endpoints  "dynamic_route_configs" / "dynamic_endpoint_configs"
+ * Active is the version the served snapshot compiled; warming, a newer one it could not use
+ * yet (its routes or endpoints have not come). */
+static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf_xds_type t)
+{
+	const struct wf_xds_set *x = wf_ads_resources();
+	if (!x)
+		return;
+	if (x->version[t]) {
+		wf_jbuf_puts(b, ",\"version_info\":");
+		wf_jbuf_put_jstr(b, x->version[t], strlen(x->version[t]));
+	}
+	const struct wf_xds_set *served = s ? s->served : NULL;
+	static const char *const lists[WF_XDS_NTYPES] = {"dynamic_active_clusters", "dynamic_endpoint_configs",
+	                                                 "dynamic_listeners", "dynamic_route_configs"};
+	for (int warming = 0; warming < 2; warming++) {
+		if (warming && t != WF_XDS_CDS)
+			break;
+		wf_jbuf_printf(b, ",\"%s\":[", warming ? "dynamic_warming_clusters" : lists[t]);
+		int first = 1;
+		for (uint32_t i = 0; i < x->n[t]; i++) {
+			const struct wf_xds_res *r = &x->res[t][i];
+			const struct wf_xds_res *act = wf_xds_set_find(served, t, r->name);
+			const struct wf_xds_res *warm = act && act->doc == r->doc ? NULL : r;
+			if (!warm)
+				act = r; /* the same resource: its latest version_info */
+			if (t == WF_XDS_RDS || t == WF_XDS_EDS)
+				act = r, warm = NULL; /* used as they come */
+			if (t == WF_XDS_CDS && !(warming ? warm : act))
+				continue;
+			wf_jbuf_puts(b, first ? "{" : ",{");
+			first = 0;
+			if (t == WF_XDS_LDS) {
+				wf_jbuf_puts(b, "\"name\":");
+				wf_jbuf_put_jstr(b, r->name, strlen(r->name));
+				if (act) {
+					wf_jbuf_puts(b, ",\"active_state\":{");
+					resource_state(b, t, act);
+					wf_jbuf_puts(b, "}");
+				}
+				if (warm) {
+					wf_jbuf_puts(b, ",\"warming_state\":{");
+					resource_state(b, t, warm);
+					wf_jbuf_puts(b, "}");
+				}
+			} else {
+				resource_state(b, t, warming ? warm : act);
+			}
+			if (t == WF_XDS_LDS || (t == WF_XDS_CDS && !warming))
+				error_state(b, t, r->name);
+			wf_jbuf_puts(b, "}");
+		}
+		/* a new listener that was refused: its name and why */
+		const struct wf_ads_rejection *rj = t == WF_XDS_LDS ? wf_ads_rejected(t) : NULL;
+		if (rj && *rj->name && !wf_xds_set_find(x, t, rj->name)) {
+			wf_jbuf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+			wf_jbuf_put_jstr(b, rj->name, strlen(rj->name));
+			error_state(b, t, rj->name);
+			wf_jbuf_puts(b, "}");
+		}
+		wf_jbuf_puts(b, "]");
+	}
+}
+
 static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 {
 	struct wf_snapshot *s = wf_snapshot_acquire();
@@ -150,13 +257,17 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 		typed_message(b, &sr->clusters[i]->base);
 		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
 	}
-	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_CDS);
+	wf_jbuf_puts(b, "},{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
 	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
 		wf_jbuf_puts(b, i ? ",{\"listener\":" : "{\"listener\":");
 		typed_message(b, &sr->listeners[i]->base);
 		wf_jbuf_printf(b, ",\"last_updated\":\"%s\"}", ts);
 	}
-	wf_jbuf_puts(b, "]},{\"@type\":\"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_LDS);
+	wf_jbuf_puts(b, "},{\"@type\":\"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[");
 	int first = 1;
 	for (size_t i = 0; sr && i < sr->n_listeners; i++) {
 		const Envoy__Config__Listener__V3__Listener *l = sr->listeners[i];
@@ -178,7 +289,15 @@ static void config_dump(struct wf_admin *a, struct wf_jbuf *b)
 				first = 0;
 			}
 	}
-	wf_jbuf_printf(b, "]}]}\n");
+	wf_jbuf_puts(b, "]");
+	dynamic_dump(b, s, WF_XDS_RDS);
+	wf_jbuf_puts(b, "}");
+	if (wf_ads_resources()) {
+		wf_jbuf_puts(b, ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump\"");
+		dynamic_dump(b, s, WF_XDS_EDS);
+		wf_jbuf_puts(b, "}");
+	}
+	wf_jbuf_printf(b, "]}\n");
 	wf_snapshot_release(s);
 }
 

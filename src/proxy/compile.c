@@ -5,12 +5,15 @@
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/core/v3/config_source.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/config/cluster/v3/circuit_breaker.pb-c.h"
 #include "envoy/config/cluster/v3/outlier_detection.pb-c.h"
+#include "proxy/ads_set.h"
 #include "proxy/dns.h"
 #include "proxy/outlier.h"
 #include "core/log.h"
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +36,9 @@ typedef Envoy__Config__Bootstrap__V3__Bootstrap Bootstrap;
 typedef Envoy__Config__Cluster__V3__Cluster Cluster;
 typedef Envoy__Config__Listener__V3__Listener Listener;
 typedef Envoy__Config__Core__V3__Address Address;
+typedef Envoy__Config__Core__V3__ConfigSource ConfigSource;
+typedef Envoy__Config__Endpoint__V3__ClusterLoadAssignment Assignment;
+typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
 typedef Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy TcpProxy;
 
@@ -521,6 +528,63 @@ static int lb_params(struct wf_compile *c, const Cluster *m, struct wf_lb_params
 	return 0;
 }
 
+/* An xDS resource (its own document) must not set a field declared but not implemented, any
+ * more than a bootstrap file may: 0, or -1 with the error. */
+static int refuse_pending_in(struct wf_compile *c, struct wf_cfgdoc *doc)
+{
+	struct wf_cfgdoc *own = c->doc;
+	c->doc = doc;
+	int r = wf_compile_refuse_pending(c, wf_cfgdoc_root(doc));
+	c->doc = own;
+	return r;
+}
+
+/* A config source that xDS resources (RDS, EDS) may name: the ADS stream, or unset. */
+static int ads_source(struct wf_compile *c, const ConfigSource *cs, const void *owner, const char *field,
+                      const char *what)
+{
+	if (!c->snap->ads)
+		return wf_cfg_err(c->doc, c->err, c->errlen, owner, field,
+		                  "%s needs an xDS server, and the bootstrap has no dynamic_resources.ads_config", what);
+	if (cs && cs->resource_api_version == ENVOY__CONFIG__CORE__V3__API_VERSION__V2)
+		return wf_cfg_err(c->doc, c->err, c->errlen, cs, "resource_api_version", "resource_api_version must be V3");
+	if (cs && cs->config_source_specifier_case != ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
+		return wf_cfg_err(c->doc, c->err, c->errlen, cs, NULL,
+		                  "only the ADS stream is supported as a config source (ads: {}): not %s",
+		                  cs->config_source_specifier_case == ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH ? "path"
+		                  : cs->config_source_specifier_case == ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_SELF ? "self"
+		                  : cs->config_source_specifier_case ? "api_config_source" : "an empty one");
+	return 0;
+}
+
+static const Assignment no_endpoints = ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT;
+
+/* An EDS cluster's endpoints: the ClusterLoadAssignment named by eds_cluster_config's
+ * service_name (else the cluster's name), with its document in *doc. While it has not come the
+ * cluster is warming (c->warming set, -1); after initial_fetch_timeout it has no endpoints. */
+static int eds_assignment(struct wf_compile *c, const Cluster *m, const Assignment **out, struct wf_cfgdoc **doc)
+{
+	const Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig *e = m->eds_cluster_config;
+	if (ads_source(c, e ? e->eds_config : NULL, m, "type", "type EDS") < 0)
+		return -1;
+	const char *svc = e && e->service_name && *e->service_name ? e->service_name : m->name;
+	const struct wf_xds_res *r = wf_xds_set_find(c->xds, WF_XDS_EDS, svc);
+	if (!r && c->from_prev)
+		r = wf_xds_set_find(c->prev, WF_XDS_EDS, svc);
+	if (r) {
+		*out = (const Assignment *)wf_cfgdoc_root(r->doc);
+		*doc = r->doc;
+		wf_xds_set_put(c->snap->served, WF_XDS_EDS, r->name, r->version, wf_cfgdoc_ref(r->doc), r->hash);
+		return refuse_pending_in(c, r->doc);
+	}
+	if (wf_xds_set_timed_out(c->xds, WF_XDS_EDS, svc)) {
+		*out = &no_endpoints;
+		return 0;
+	}
+	c->warming = 1;
+	return wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "waiting for the endpoints of '%s' (EDS)", svc);
+}
+
 static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 {
 	if (!m->name || !*m->name) {
@@ -542,7 +606,21 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		goto fail;
 	}
 	int type = m->cluster_discovery_type_case ? m->type : ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
-	if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC)
+	/* EDS: the hosts come from the ClusterLoadAssignment, as a static cluster's from its own */
+	Cluster eds_m;
+	const Cluster *lb_m = m;
+	struct wf_cfgdoc *lb_doc = c->doc;
+	if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS) {
+		eds_m = *m;
+		const Assignment *la = NULL;
+		if (eds_assignment(c, m, &la, &lb_doc) < 0)
+			goto fail;
+		eds_m.load_assignment = (Assignment *)la;
+		lb_m = &eds_m;
+		cl->eds = 1;
+	}
+	if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC ||
+	    type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS)
 		cl->type = WF_CLUSTER_STATIC;
 	else if (type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS)
 		cl->type = WF_CLUSTER_STRICT_DNS;
@@ -550,7 +628,7 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 		cl->type = WF_CLUSTER_LOGICAL_DNS;
 	else {
 		wf_cfg_err(c->doc, c->err, c->errlen, m, "type",
-		           "cluster type %s is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS)",
+		           "cluster type %s is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
 		           protobuf_c_enum_descriptor_get_value(&envoy__config__cluster__v3__cluster__discovery_type__descriptor, type)->name);
 		goto fail;
 	}
@@ -574,8 +652,14 @@ static struct wf_cluster *cluster(struct wf_compile *c, const Cluster *m)
 	cl->upstream_idle_ms = 3600000;
 	wf_compile_h2_options(c, NULL, &cl->h2);
 	/* the outlier state is per host: after the hosts */
-	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0 || wf_compile_cluster_lb(c, m, cl, &lbp) < 0 ||
-	    (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
+	if (upstream_options(c, m, cl) < 0 || circuit_breakers(c, m, cl) < 0)
+		goto fail;
+	/* an EDS cluster's endpoint errors name the ClusterLoadAssignment they are in */
+	struct wf_cfgdoc *own_doc = c->doc;
+	c->doc = lb_doc;
+	int lr = wf_compile_cluster_lb(c, lb_m, cl, &lbp);
+	c->doc = own_doc;
+	if (lr < 0 || (m->outlier_detection && outlier_detection(c, m->outlier_detection, cl) < 0))
 		goto fail;
 	if (wf_compile_transport_socket(c, m->transport_socket, 0, "cluster", cl->stat_name, &cl->tls) < 0)
 		goto fail;
@@ -680,6 +764,36 @@ static int upgrade_configs(struct wf_compile *c, const Hcm *m, struct wf_hcm_cfg
 	return 0;
 }
 
+static const RouteConfiguration no_routes = ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT;
+
+/* A connection manager's rds: the RouteConfiguration of that name from the xDS client, with
+ * its document. While it has not come the listener is warming (c->warming set, -1); after
+ * initial_fetch_timeout it routes nothing (404) until it comes. */
+static int rds(struct wf_compile *c, const Hcm *m, const RouteConfiguration **out, struct wf_cfgdoc **doc)
+{
+	const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds *r = m->rds;
+	if (ads_source(c, r->config_source, r, "route_config_name", "rds") < 0)
+		return -1;
+	if (!r->route_config_name || !*r->route_config_name)
+		return wf_cfg_err(c->doc, c->err, c->errlen, r, "route_config_name", "route_config_name is required");
+	const struct wf_xds_res *res = wf_xds_set_find(c->xds, WF_XDS_RDS, r->route_config_name);
+	if (!res && c->from_prev)
+		res = wf_xds_set_find(c->prev, WF_XDS_RDS, r->route_config_name);
+	if (res) {
+		*out = (const RouteConfiguration *)wf_cfgdoc_root(res->doc);
+		*doc = res->doc;
+		wf_xds_set_put(c->snap->served, WF_XDS_RDS, res->name, res->version, wf_cfgdoc_ref(res->doc), res->hash);
+		return refuse_pending_in(c, res->doc);
+	}
+	if (wf_xds_set_timed_out(c->xds, WF_XDS_RDS, r->route_config_name)) {
+		*out = &no_routes;
+		return 0;
+	}
+	c->warming = 1;
+	return wf_cfg_err(c->doc, c->err, c->errlen, r, "route_config_name",
+	                  "waiting for route configuration '%s' (RDS)", r->route_config_name);
+}
+
 static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 {
 	struct wf_hcm_cfg *h = calloc(1, sizeof(*h));
@@ -697,8 +811,13 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 	           : m->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP1
 	               ? WF_CODEC_HTTP1
 	               : WF_CODEC_AUTO;
-	if (m->route_specifier_case != ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
-		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "route_config is required (rds comes with xDS)");
+	const RouteConfiguration *rc = m->route_config;
+	struct wf_cfgdoc *rc_doc = c->doc;
+	if (m->route_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS) {
+		if (rds(c, m, &rc, &rc_doc) < 0)
+			goto fail;
+	} else if (m->route_specifier_case != ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
+		wf_cfg_err(c->doc, c->err, c->errlen, m, NULL, "route_config or rds is required");
 		goto fail;
 	}
 	if (wf_compile_http_filters(c, m, h) < 0)
@@ -706,7 +825,12 @@ static struct wf_hcm_cfg *hcm(struct wf_compile *c, const Hcm *m)
 	c->chain = h->filters;
 	c->n_chain = h->n_filters;
 	c->stat_prefix = h->stat_prefix;
-	h->routes = wf_compile_routes(c, &m->route_config->base);
+	struct wf_cfgdoc *own_doc = c->doc;
+	c->doc = rc_doc; /* a route configuration from RDS is its own document */
+	c->rds = rc_doc != own_doc;
+	h->routes = wf_compile_routes(c, &rc->base);
+	c->doc = own_doc;
+	c->rds = 0;
 	c->chain = NULL;
 	c->n_chain = 0;
 	if (!h->routes)
@@ -1027,31 +1151,185 @@ static int listener(struct wf_compile *c, const Listener *m, struct wf_listener 
 
 /* ---- the whole bootstrap ----------------------------------------------------------------- */
 
+/* dynamic_resources: ADS to a static cluster (the management server), LDS and CDS over it. */
+static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
+{
+	const Envoy__Config__Bootstrap__V3__DynamicResources *d = b->dynamic_resources;
+	const Envoy__Config__Core__V3__ApiConfigSource *a = d->ads_config;
+	if (!a)
+		return wf_cfg_err(c->doc, c->err, c->errlen, d, "ads_config",
+		                  "ads_config is required (Weft takes xDS over one ADS stream)");
+	struct wf_ads_cfg *ac = c->snap->ads;
+	switch (a->api_type) {
+	case ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC:
+	case ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_GRPC: break;
+	case ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC:
+	case ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_DELTA_GRPC: ac->delta = 1; break;
+	default:
+		return wf_cfg_err(c->doc, c->err, c->errlen, a, "api_type",
+		                  "api_type %s is not supported (GRPC, AGGREGATED_GRPC, DELTA_GRPC, AGGREGATED_DELTA_GRPC)",
+		                  protobuf_c_enum_descriptor_get_value(
+		                      &envoy__config__core__v3__api_config_source__api_type__descriptor, a->api_type)->name);
+	}
+	if (a->transport_api_version != ENVOY__CONFIG__CORE__V3__API_VERSION__V3)
+		return wf_cfg_err(c->doc, c->err, c->errlen, a, "transport_api_version",
+		                  "transport_api_version must be V3 (the only xDS version there is now)");
+	if (a->n_cluster_names)
+		return wf_cfg_err(c->doc, c->err, c->errlen, a, "cluster_names",
+		                  "cluster_names is for REST config sources: name the cluster in grpc_services[0].envoy_grpc");
+	if (a->refresh_delay)
+		return wf_cfg_err(c->doc, c->err, c->errlen, a, "refresh_delay", "refresh_delay is for REST config sources");
+	if (a->n_grpc_services != 1)
+		return wf_cfg_err(c->doc, c->err, c->errlen, a, "grpc_services",
+		                  "exactly one grpc_services entry is needed (envoy_grpc: {cluster_name: ...})");
+	const Envoy__Config__Core__V3__GrpcService *g = a->grpc_services[0];
+	if (g->target_specifier_case != ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC ||
+	    !g->envoy_grpc->cluster_name || !*g->envoy_grpc->cluster_name)
+		return wf_cfg_err(c->doc, c->err, c->errlen, g, "envoy_grpc", "envoy_grpc.cluster_name is required");
+	const struct wf_cluster *xc = wf_compile_find_cluster(c, g->envoy_grpc, "cluster_name", g->envoy_grpc->cluster_name);
+	if (!xc)
+		return -1;
+	if (xc->protocol != WF_UP_HTTP2)
+		return wf_cfg_err(c->doc, c->err, c->errlen, g->envoy_grpc, "cluster_name",
+		                  "cluster '%s' must speak HTTP/2 for gRPC: give it typed_extension_protocol_options "
+		                  "with explicit_http_config.http2_protocol_options",
+		                  xc->name);
+	ac->cluster = strdup(xc->name);
+	ac->authority = strdup(g->envoy_grpc->authority && *g->envoy_grpc->authority ? g->envoy_grpc->authority : xc->name);
+	ac->node_first_only = a->set_node_on_first_message_only;
+	ac->lds_timeout_ms = ac->cds_timeout_ms = 15000;
+	const ConfigSource *srcs[2] = {d->lds_config, d->cds_config};
+	const char *names[2] = {"lds_config", "cds_config"};
+	for (int i = 0; i < 2; i++) {
+		if (!srcs[i])
+			continue;
+		if (ads_source(c, srcs[i], d, names[i], names[i]) < 0)
+			return -1;
+		uint64_t ms = srcs[i]->initial_fetch_timeout ? wf_duration_ms(srcs[i]->initial_fetch_timeout) : 15000;
+		*(i ? &ac->cds_timeout_ms : &ac->lds_timeout_ms) = ms;
+		*(i ? &ac->cds : &ac->lds) = 1;
+	}
+	if (b->node) {
+		ac->node_len = protobuf_c_message_get_packed_size(&b->node->base);
+		ac->node = malloc(ac->node_len + 1);
+		protobuf_c_message_pack(&b->node->base, ac->node);
+	}
+	return 0;
+}
+
+/* The index slot of a cluster name: where it is, or the empty one where it would go. The index
+ * is sized for every cluster the config can have (at most half full). */
+static uint32_t *cluster_slot(const struct wf_snapshot *s, const char *name)
+{
+	uint32_t m = s->cluster_index_cap - 1;
+	for (uint32_t i = (uint32_t)XXH64(name, strlen(name), 0) & m;; i = (i + 1) & m)
+		if (!s->cluster_index[i] || !strcmp(s->clusters[s->cluster_index[i] - 1]->name, name))
+			return &s->cluster_index[i];
+}
+
+/* One cluster into the next slot: 0, or -1. An EDS cluster whose endpoints have not come is
+ * left out (warming). */
+static int add_cluster(struct wf_compile *c, const Cluster *m)
+{
+	struct wf_snapshot *s = c->snap;
+	struct wf_cluster *cl = cluster(c, m);
+	if (!cl && c->warming) {
+		c->warming = 0;
+		s->n_warming++;
+		return 0;
+	}
+	if (!cl)
+		return -1;
+	cl->index = s->n_clusters;
+	s->clusters[s->n_clusters++] = cl;
+	*cluster_slot(s, cl->name) = s->n_clusters;
+	return 0;
+}
+
+static void listener_free(struct wf_listener *l);
+
+/* One listener into the next slot: 0, or -1. A listener whose route configuration has not
+ * come is left out (warming). */
+static int add_listener(struct wf_compile *c, const Listener *m)
+{
+	struct wf_snapshot *s = c->snap;
+	struct wf_listener *l = &s->listeners[s->n_listeners++];
+	if (listener(c, m, l) < 0) {
+		if (!c->warming)
+			return -1;
+		c->warming = 0;
+		listener_free(l);
+		memset(l, 0, sizeof(*l));
+		s->n_listeners--;
+		s->n_warming++;
+		return 0;
+	}
+	for (uint32_t k = 0; k + 1 < s->n_listeners; k++)
+		if (wf_addr_eq(&s->listeners[k].addr, &l->addr))
+			return wf_cfg_err(c->doc, c->err, c->errlen, m, "address", "listeners '%s' and '%s' have the same address",
+			                  s->listeners[k].name, l->name);
+	return 0;
+}
+
+/* An xDS cluster or listener, compiled with its own document (errors name it). While an update
+ * of it warms (its endpoints or routes have not come), the version being served stays, as
+ * Envoy keeps an active listener until its replacement is warm. */
+static int add_xds(struct wf_compile *c, enum wf_xds_type t, const struct wf_xds_res *r)
+{
+	uint32_t warming = c->snap->n_warming;
+	if (refuse_pending_in(c, r->doc) < 0)
+		return -1;
+	c->doc = r->doc;
+	int rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(r->doc))
+	                         : add_listener(c, (const Listener *)wf_cfgdoc_root(r->doc));
+	int warm = c->snap->n_warming > warming;
+	const struct wf_xds_res *old = rc == 0 && warm ? wf_xds_set_find(c->prev, t, r->name) : NULL;
+	const struct wf_xds_res *used = rc == 0 && !warm ? r : NULL;
+	if (old && old->doc != r->doc) {
+		uint32_t before = c->snap->n_warming;
+		c->doc = old->doc;
+		c->from_prev = 1; /* and the routes or endpoints it had, even if nothing else uses them now */
+		rc = t == WF_XDS_CDS ? add_cluster(c, (const Cluster *)wf_cfgdoc_root(old->doc))
+		                     : add_listener(c, (const Listener *)wf_cfgdoc_root(old->doc));
+		c->from_prev = 0;
+		used = rc == 0 && c->snap->n_warming == before ? old : NULL;
+	}
+	if (used)
+		wf_xds_set_put(c->snap->served, t, used->name, used->version, wf_cfgdoc_ref(used->doc), used->hash);
+	return rc;
+}
+
 static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 {
 	struct wf_snapshot *s = c->snap;
 	const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->static_resources;
-	if (sr) {
-		s->clusters = calloc(sr->n_clusters + 1, sizeof(*s->clusters));
-		for (size_t i = 0; i < sr->n_clusters; i++) {
-			struct wf_cluster *cl = cluster(c, sr->clusters[i]);
-			if (!cl)
-				return -1;
-			cl->index = s->n_clusters;
-			s->clusters[s->n_clusters++] = cl;
-		}
-		s->listeners = calloc(sr->n_listeners + 1, sizeof(*s->listeners));
-		for (size_t i = 0; i < sr->n_listeners; i++) {
-			s->n_listeners++;
-			if (listener(c, sr->listeners[i], &s->listeners[i]) < 0)
-				return -1;
-			for (size_t k = 0; k < i; k++)
-				if (wf_addr_eq(&s->listeners[k].addr, &s->listeners[i].addr))
-					return wf_cfg_err(c->doc, c->err, c->errlen, sr->listeners[i], "address",
-					                  "listeners '%s' and '%s' have the same address", s->listeners[k].name,
-					                  s->listeners[i].name);
-		}
-	}
+	const struct wf_xds_set *x = c->xds;
+	size_t n_cl = (sr ? sr->n_clusters : 0) + (x ? x->n[WF_XDS_CDS] : 0);
+	size_t n_li = (sr ? sr->n_listeners : 0) + (x ? x->n[WF_XDS_LDS] : 0);
+	s->clusters = calloc(n_cl + 1, sizeof(*s->clusters));
+	for (s->cluster_index_cap = 16; s->cluster_index_cap < 2 * (n_cl + 1);)
+		s->cluster_index_cap *= 2;
+	s->cluster_index = calloc(s->cluster_index_cap, sizeof(*s->cluster_index));
+	s->listeners = calloc(n_li + 1, sizeof(*s->listeners));
+	if (b->dynamic_resources) /* filled in below; static EDS clusters check that it is there */
+		s->ads = calloc(1, sizeof(*s->ads));
+	for (size_t i = 0; sr && i < sr->n_clusters; i++)
+		if (add_cluster(c, sr->clusters[i]) < 0)
+			return -1;
+	if (b->dynamic_resources && dynamic_resources(c, b) < 0)
+		return -1;
+	/* each xDS resource is compiled with its own document, so that errors name it */
+	struct wf_cfgdoc *own = c->doc;
+	int r = 0;
+	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_CDS]; i++)
+		r = add_xds(c, WF_XDS_CDS, &x->res[WF_XDS_CDS][i]);
+	for (size_t i = 0; sr && r == 0 && i < sr->n_listeners; i++)
+		r = add_listener(c, sr->listeners[i]);
+	for (uint32_t i = 0; x && r == 0 && i < x->n[WF_XDS_LDS]; i++)
+		r = add_xds(c, WF_XDS_LDS, &x->res[WF_XDS_LDS][i]);
+	c->doc = own;
+	if (r < 0)
+		return -1;
 	if (b->admin) {
 		const Envoy__Config__Bootstrap__V3__Admin *a = b->admin;
 		if (a->address) {
@@ -1075,7 +1353,8 @@ static int bootstrap(struct wf_compile *c, const Bootstrap *b)
 }
 
 /* Compile a decoded document (taking over the caller's reference to it). */
-static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, unsigned n_workers, char *err,
+static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, unsigned n_workers,
+                                       struct wf_xds_set *xds, const struct wf_xds_set *prev, char *err,
                                        size_t errlen)
 {
 	struct wf_snapshot *s = calloc(1, sizeof(*s));
@@ -1084,7 +1363,9 @@ static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, 
 	s->doc = doc;
 	s->source = strdup(file);
 	s->loaded_wall_s = (uint64_t)time(NULL);
-	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen};
+	s->xds = wf_xds_set_ref(xds);
+	s->served = wf_xds_set_new();
+	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen, .xds = xds, .prev = prev};
 	if (wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
 	    bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
 		wf_snapshot_free(s);
@@ -1100,19 +1381,26 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
 		wf_cfgdoc_free(doc);
 		return NULL;
 	}
-	return compile_doc(doc, file, n_workers, err, errlen);
+	return compile_doc(doc, file, n_workers, NULL, NULL, err, errlen);
 }
 
 struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen)
 {
-	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, err, errlen);
+	return compile_doc(wf_cfgdoc_ref(from->doc), from->source, from->n_workers, from->xds, from->served, err, errlen);
+}
+
+struct wf_snapshot *wf_config_with_xds(const struct wf_snapshot *base, struct wf_xds_set *xds, char *err,
+                                       size_t errlen)
+{
+	return compile_doc(wf_cfgdoc_ref(base->doc), base->source, base->n_workers, xds, base->served, err, errlen);
 }
 
 struct wf_cluster *wf_snapshot_cluster(const struct wf_snapshot *s, const char *name)
 {
-	for (uint32_t i = 0; i < s->n_clusters; i++)
-		if (!strcmp(s->clusters[i]->name, name))
-			return s->clusters[i];
+	if (!s->cluster_index_cap)
+		return NULL;
+	uint32_t k = *cluster_slot(s, name);
+	return k ? s->clusters[k - 1] : NULL;
 	return NULL;
 }
 
@@ -1168,25 +1456,37 @@ static void listener_parts_free(struct wf_listener *l)
 	free(l->chain_name);
 }
 
+static void listener_free(struct wf_listener *l)
+{
+	for (uint32_t k = 0; k < l->n_chains; k++)
+		listener_parts_free(&l->chains[k]);
+	free(l->chains);
+	if (l->default_chain)
+		listener_parts_free(l->default_chain);
+	free(l->default_chain);
+	listener_parts_free(l);
+	free(l->name);
+}
+
 void wf_snapshot_free(struct wf_snapshot *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->n_listeners; i++) {
-		struct wf_listener *l = &s->listeners[i];
-		for (uint32_t k = 0; k < l->n_chains; k++)
-			listener_parts_free(&l->chains[k]);
-		free(l->chains);
-		if (l->default_chain)
-			listener_parts_free(l->default_chain);
-		free(l->default_chain);
-		listener_parts_free(l);
-		free(l->name);
-	}
+	for (uint32_t i = 0; i < s->n_listeners; i++)
+		listener_free(&s->listeners[i]);
 	free(s->listeners);
+	if (s->ads) {
+		free(s->ads->cluster);
+		free(s->ads->authority);
+		free(s->ads->node);
+		free(s->ads);
+	}
+	wf_xds_set_unref(s->xds);
+	wf_xds_set_unref(s->served);
 	for (uint32_t i = 0; i < s->n_clusters; i++)
 		cluster_free(s->clusters[i], s->n_workers);
 	free(s->clusters);
+	free(s->cluster_index);
 	free_logs(s->admin_logs, s->n_admin_logs);
 	wf_cfgdoc_free(s->doc);
 	free(s->source);

@@ -13,6 +13,8 @@
 #include "envoy/type/v3/percent.pb-c.h"
 #include "proxy/config.h"
 
+struct wf_xds_set;
+
 struct wf_compile {
 	struct wf_cfgdoc *doc;
 	struct wf_snapshot *snap;
@@ -23,6 +25,13 @@ struct wf_compile {
 	/* the HTTP filters of the connection manager whose routes are being compiled */
 	const struct wf_filter_inst *chain; uint32_t n_chain;
 	const char *stat_prefix;
+	const struct wf_xds_set *xds;     /* resources from the xDS client, or NULL */
+	const struct wf_xds_set *prev;    /* the versions the config being replaced compiled (its
+	                                     `served`): a listener or cluster whose update is warming
+	                                     keeps its previous version */
+	int from_prev;            /* compiling such a previous version: its RDS/EDS come from prev too */
+	int rds;                  /* the route configuration being compiled came through RDS */
+	int warming;              /* set with a failure: a resource it needs has not come yet */
 };
 
 static inline uint64_t wf_duration_ms(const Google__Protobuf__Duration *d)

@@ -657,7 +657,9 @@ struct wf_route_table *wf_compile_routes(struct wf_compile *c, const ProtobufCMe
 	const RouteConfiguration *rc = (const RouteConfiguration *)msg;
 	struct wf_route_table *t = calloc(1, sizeof(*t));
 	t->name = strdup(rc->name ? rc->name : "");
-	c->lenient_clusters = rc->validate_clusters && !rc->validate_clusters->value;
+	/* Envoy's default: clusters are validated in a route_config given inline, not in one
+	 * loaded through RDS (a route may name a cluster CDS has not delivered yet) */
+	c->lenient_clusters = rc->validate_clusters ? !rc->validate_clusters->value : c->rds;
 	if (rc->n_internal_only_headers) {
 		wf_cfg_err(c->doc, c->err, c->errlen, rc, "internal_only_headers", "not supported yet");
 		goto fail;

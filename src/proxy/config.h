@@ -21,6 +21,7 @@
 
 struct wf_alog;
 struct wf_cfgdoc;
+struct wf_xds_set;
 
 /* ---- header edits and matchers ---------------------------------------------------------- */
 
@@ -383,6 +384,7 @@ struct wf_cluster {
 	char *stat_name;                   /* alt_stat_name, or name */
 	struct wf_tls_cfg *tls;            /* transport_socket: TLS origination; NULL: plain */
 	uint8_t type;                      /* enum wf_cluster_type */
+	uint8_t eds;                       /* type EDS: the hosts came from a ClusterLoadAssignment */
 	uint64_t connect_timeout_ms;
 	struct wf_host *hosts; uint32_t n_hosts;
 	uint64_t total_weight;
@@ -556,12 +558,29 @@ struct wf_snapshot {
 	unsigned n_workers;
 	struct wf_listener *listeners; uint32_t n_listeners;
 	struct wf_cluster **clusters; uint32_t n_clusters;
+	uint32_t *cluster_index; uint32_t cluster_index_cap;  /* by name: clusters[i - 1], 0 empty */
 	struct wf_addr admin_addr; int has_admin;
 	struct wf_alog **admin_logs; uint32_t n_admin_logs;
 	struct wf_cfgdoc *doc;             /* the messages it was compiled from (config_dump) */
 	char *source;                      /* config file path */
 	char **tls_files; uint32_t n_tls_files; /* certificate, key and CA files (watched: a change reloads) */
 	uint64_t loaded_wall_s;
+	struct wf_ads_cfg *ads;            /* dynamic_resources: where the xDS client connects */
+	struct wf_xds_set *xds;            /* the xDS resources compiled in (proxy/ads_set.h), or NULL */
+	struct wf_xds_set *served;         /* of those (or of the previous config's, for a listener or
+	                                      cluster whose update is warming), the versions compiled */
+	uint32_t n_warming;                /* xDS listeners and clusters left out until RDS/EDS comes */
+};
+
+/* The bootstrap's dynamic_resources, checked: ADS (SotW or delta) to a static cluster. */
+struct wf_ads_cfg {
+	char *cluster;                     /* ads_config.grpc_services[0].envoy_grpc.cluster_name */
+	char *authority;                   /* envoy_grpc.authority, else the cluster name */
+	uint8_t delta;                     /* DELTA_GRPC / AGGREGATED_DELTA_GRPC */
+	uint8_t lds, cds;                  /* lds_config / cds_config given ({ads: {}}) */
+	uint8_t node_first_only;           /* set_node_on_first_message_only */
+	uint64_t lds_timeout_ms, cds_timeout_ms;  /* initial_fetch_timeout (default 15 s; 0: none) */
+	uint8_t *node; size_t node_len;    /* the bootstrap's node, encoded */
 };
 
 /* Decode a bootstrap file into a snapshot for n_workers workers. NULL with err set
@@ -571,6 +590,10 @@ struct wf_snapshot *wf_config_load(const char *file, unsigned n_workers, char *e
  * clusters as they resolve now), without reading the file: how a DNS change is applied.
  * NULL with err set. Main thread only. */
 struct wf_snapshot *wf_config_rebuild(const struct wf_snapshot *from, char *err, size_t errlen);
+/* Compile the bootstrap `base` was compiled from with the xDS resources `xds` (referenced by
+ * the new snapshot). NULL with err set ("xds:TYPE/NAME: path: what" for a resource). */
+struct wf_snapshot *wf_config_with_xds(const struct wf_snapshot *base, struct wf_xds_set *xds, char *err,
+                                       size_t errlen);
 /* Make a freshly loaded snapshot's config-derived gauges (cluster membership) current.
  * Main thread, right before publishing it. */
 void wf_snapshot_activate(struct wf_snapshot *s);

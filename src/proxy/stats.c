@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <sys/mman.h>
 
 /* Envoy's default histogram bucket bounds, in milliseconds. */
@@ -29,6 +30,9 @@ static struct def *defs;
 /* The first slots are a sink for stats registered after the table is full. */
 #define SINK 0
 static uint32_t n_defs, cap_defs, next_slot = WF_STAT_CODE_SLOTS;
+/* defs by name: open addressing, def index + 1 (0: empty), at most half full. Every config
+ * compile registers its stats again, so a lookup must not cost a scan of them all. */
+static uint32_t *by_name, cap_by_name;
 static int64_t *threads[MAX_THREADS];
 static unsigned n_threads;
 
@@ -60,6 +64,23 @@ static const char *scope_label(const char *scope)
 	return NULL;
 }
 
+/* The slot of `name` in by_name: where it is, or the empty one where it would go. */
+static uint32_t *by_name_slot(const char *name)
+{
+	for (uint32_t i = (uint32_t)XXH64(name, strlen(name), 0) & (cap_by_name - 1);; i = (i + 1) & (cap_by_name - 1))
+		if (!by_name[i] || !strcmp(defs[by_name[i] - 1].name, name))
+			return &by_name[i];
+}
+
+static void by_name_grow(void)
+{
+	free(by_name);
+	cap_by_name = cap_by_name ? cap_by_name * 2 : 1024;
+	by_name = calloc(cap_by_name, sizeof(*by_name));
+	for (uint32_t i = 0; i < n_defs; i++)
+		*by_name_slot(defs[i].name) = i + 1;
+}
+
 uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
                           const char *name)
 {
@@ -83,12 +104,14 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	if (ln)
 		snprintf(label, sizeof(label), "%s=\"%s\"", ln, scope_name);
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 0; i < n_defs; i++)
-		if (!strcmp(defs[i].name, full)) {
-			uint32_t idx = defs[i].idx;
-			pthread_mutex_unlock(&lock);
-			return idx;
-		}
+	if ((n_defs + 1) * 2 > cap_by_name)
+		by_name_grow();
+	uint32_t *slot = by_name_slot(full);
+	if (*slot) {
+		uint32_t idx = defs[*slot - 1].idx;
+		pthread_mutex_unlock(&lock);
+		return idx;
+	}
 	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
 	if (next_slot + need > WF_STATS_SLOTS) {
 		/* Tens of thousands of clusters: the stat is not kept (its updates land in a sink
@@ -105,6 +128,7 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 		defs = realloc(defs, cap_defs * sizeof(*defs));
 	}
 	struct def *d = &defs[n_defs++];
+	*slot = n_defs;
 	d->name = strdup(full);
 	d->prom = strdup(prom);
 	d->label = ln ? strdup(label) : NULL;

@@ -41,12 +41,8 @@ static const struct pending pending[] = {
 	{"envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig", "allow_post",
 	 "not supported yet (only CONNECT requests are terminated)"},
 	{"envoy.config.listener.v3.FilterChainMatch", "destination_port", NULL},
-#define XDS "not supported yet (the xDS client is coming: give static_resources)"
-	{"envoy.config.bootstrap.v3.Bootstrap", "dynamic_resources", XDS},
-	{"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", "rds", XDS},
-	{"envoy.config.cluster.v3.Cluster", "eds_cluster_config", XDS},
-	{"envoy.config.listener.v3.Listener", "api_listener", "not supported (a listener of a proxy has an address)"},
-#undef XDS
+	{"envoy.config.listener.v3.Listener", "api_listener",
+	 "not supported (a listener of a proxy has an address; api_listener is for proxyless gRPC clients)"},
 	{"envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "enable_ja3_fingerprinting", NULL},
 #define TLS "envoy.extensions.transport_sockets.tls.v3."
 #define SDS "not supported (SDS comes with the control plane): use tls_certificates / validation_context with files"

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 	           "                      run the control plane: serve xDS (ADS over gRPC) to proxies\n"
 	           "  proxy-status [--control HOST:PORT]\n"
 	           "                      each connected proxy's xDS status (SYNCED, STALE, NACK)\n"
+	           "  proxy-config PROXY listeners|routes|clusters|endpoints|all [-o json]\n"
+	           "                      what a proxy holds (from its admin's /config_dump)\n"
 	           "  version             print the version\n");
 }
 
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 		return wf_cmd_control(argc - 1, argv + 1);
 	if (!strcmp(cmd, "proxy-status"))
 		return wf_cmd_proxy_status(argc - 1, argv + 1);
+	if (!strcmp(cmd, "proxy-config"))
+		return wf_cmd_proxy_config(argc - 1, argv + 1);
 	if (!strcmp(cmd, "translate"))
 		return wf_cmd_translate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

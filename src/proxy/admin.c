@@ -179,7 +179,7 @@ static void dynamic_dump(struct wf_jbuf *b, const struct wf_snapshot *s, enum wf
 	const struct wf_xds_set *x = wf_ads_resources();
 	if (!x)
 		return;
-	if (x->version[t]) {
+	if (x->version[t] && (t == WF_XDS_CDS || t == WF_XDS_LDS)) { /* routes and endpoints: per config */
 		wf_jbuf_puts(b, ",\"version_info\":");
 		wf_jbuf_put_jstr(b, x->version[t], strlen(x->version[t]));
 	}

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TRY(expr)                                                                  \
 	do {                                                                           \
@@ -230,6 +231,7 @@ enum wkt {
 	WKT_OTHER, /* other google.protobuf.* (Empty): a plain message, but "value" in an Any */
 	WKT_ANY,
 	WKT_DURATION,
+	WKT_TIMESTAMP,
 	WKT_WRAPPER,
 	WKT_STRUCT,
 	WKT_VALUE,
@@ -245,6 +247,7 @@ static enum wkt wkt_of(const ProtobufCMessageDescriptor *d)
 	} known[] = {
 		{"Any", WKT_ANY},
 		{"Duration", WKT_DURATION},
+		{"Timestamp", WKT_TIMESTAMP},
 		{"Struct", WKT_STRUCT},
 		{"Value", WKT_VALUE},
 		{"ListValue", WKT_LIST},
@@ -624,6 +627,31 @@ static int put_duration(struct jw *w, const ProtobufCMessage *m, int level)
 	return wf_jbuf_puts(w->b, "s\"");
 }
 
+/* "2026-11-26T22:10:35Z" (with .fff, .ffffff or .fffffffff when there are nanos), RFC 3339 in
+ * UTC as proto3's JSON mapping writes it. */
+static int put_timestamp(struct jw *w, const ProtobufCMessage *m, int level)
+{
+	const ProtobufCFieldDescriptor *sf = field_of(m, "seconds", PROTOBUF_C_TYPE_INT64);
+	const ProtobufCFieldDescriptor *nf = field_of(m, "nanos", PROTOBUF_C_TYPE_INT32);
+	if (!sf || !nf)
+		return put_object(w, m, level);
+	time_t t = (time_t)*(const int64_t *)at(m, sf->offset);
+	int32_t ns = *(const int32_t *)at(m, nf->offset);
+	struct tm tm;
+	char buf[64];
+	if (!gmtime_r(&t, &tm) || ns < 0 || ns > 999999999)
+		return put_object(w, m, level);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	TRY(wf_jbuf_printf(w->b, "\"%s", buf));
+	if (ns && ns % 1000000 == 0)
+		TRY(wf_jbuf_printf(w->b, ".%03" PRId32, ns / 1000000));
+	else if (ns && ns % 1000 == 0)
+		TRY(wf_jbuf_printf(w->b, ".%06" PRId32, ns / 1000));
+	else if (ns)
+		TRY(wf_jbuf_printf(w->b, ".%09" PRId32, ns));
+	return wf_jbuf_puts(w->b, "Z\"");
+}
+
 /* Struct is its map as an object; an empty one still prints "{}". */
 static int put_struct(struct jw *w, const ProtobufCMessage *m, int level)
 {
@@ -725,6 +753,7 @@ static int put_msg(struct jw *w, const ProtobufCMessageDescriptor *d, const Prot
 	switch (kind) {
 	case WKT_ANY: rc = put_any(w, m, level); break;
 	case WKT_DURATION: rc = put_duration(w, m, level); break;
+	case WKT_TIMESTAMP: rc = put_timestamp(w, m, level); break;
 	case WKT_WRAPPER: rc = put_wrapper(w, m, level); break;
 	case WKT_STRUCT: rc = put_struct(w, m, level); break;
 	case WKT_VALUE: rc = put_struct_value(w, m, level); break;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <yaml.h>
 
 struct mapper {
@@ -590,6 +591,56 @@ static int map_duration(struct mapper *m, const yaml_node_t *n, ProtobufCMessage
 	return -ENOENT; /* a map: the generic path handles {seconds, nanos} */
 }
 
+/* RFC 3339, as proto3's JSON mapping writes a Timestamp: "2026-11-26T22:10:35Z", with an
+ * optional fraction of up to 9 digits and a Z or +HH:MM offset. */
+static int parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
+{
+	struct tm tm = {0};
+	int used = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	           &tm.tm_sec, &used) != 6 || used != 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	s += used;
+	int32_t ns = 0;
+	if (*s == '.') {
+		int digits = 0;
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+			if (digits < 9)
+				ns = ns * 10 + (*s - '0');
+		if (!digits || digits > 9)
+			return -1;
+		for (; digits < 9; digits++)
+			ns *= 10;
+	}
+	int64_t offset = 0;
+	if ((*s == '+' || *s == '-') && strlen(s) == 6 && s[3] == ':') {
+		int hh, mm;
+		if (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+			return -1;
+		offset = (s[0] == '+' ? 1 : -1) * (int64_t)(hh * 3600 + mm * 60);
+	} else if (strcmp(s, "Z") != 0) {
+		return -1;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*sec = (int64_t)timegm(&tm) - offset;
+	*nanos = ns;
+	return 0;
+}
+
+static int map_timestamp(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
+{
+	int64_t sec;
+	int32_t nanos;
+	if (n->type != YAML_SCALAR_NODE || parse_timestamp(scalar(n), &sec, &nanos) < 0)
+		return fail(m, n, "'%s' is not a timestamp (RFC 3339, e.g. \"2026-11-26T22:10:35Z\")",
+		            n->type == YAML_SCALAR_NODE ? scalar(n) : kind_name(n));
+	*(int64_t *)field_ptr(msg, fld(msg->descriptor, "seconds")) = sec;
+	*(int32_t *)field_ptr(msg, fld(msg->descriptor, "nanos")) = nanos;
+	return 0;
+}
+
 static int map_struct(struct mapper *m, const yaml_node_t *n, ProtobufCMessage *msg)
 {
 	if (n->type != YAML_MAPPING_NODE)
@@ -647,6 +698,8 @@ static int map_message_(struct mapper *m, const yaml_node_t *n, ProtobufCMessage
 		return map_value(m, n, msg);
 	if (is_wkt(d, "google.protobuf.ListValue"))
 		return map_list_value(m, n, msg);
+	if (is_wkt(d, "google.protobuf.Timestamp"))
+		return map_timestamp(m, n, msg);
 	if (is_wkt(d, "google.protobuf.Duration")) {
 		int r = map_duration(m, n, msg);
 		if (r != -ENOENT)

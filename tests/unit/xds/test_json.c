@@ -7,6 +7,7 @@
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 
 #include <errno.h>
@@ -109,6 +110,23 @@ TEST(duration_formats)
 	CHECK_STR(out, outlen, "\"1.500s\"");
 	render_duration(-2, 500000000);
 	CHECK_STR(out, outlen, "\"-1.500s\"");
+}
+
+TEST(timestamp_formats)
+{
+	Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	t.seconds = 1795731035;
+	CHECK_EQ(render(&t, -1), 0);
+	CHECK_STR(out, outlen, "\"2026-11-26T22:10:35Z\"");
+	t.nanos = 500000000;
+	render(&t, -1);
+	CHECK_STR(out, outlen, "\"2026-11-26T22:10:35.500Z\"");
+	t.nanos = 1000;
+	render(&t, -1);
+	CHECK_STR(out, outlen, "\"2026-11-26T22:10:35.000001Z\"");
+	t.nanos = 1;
+	render(&t, -1);
+	CHECK_STR(out, outlen, "\"2026-11-26T22:10:35.000000001Z\"");
 }
 
 TEST(wrappers_are_bare_values)
@@ -380,6 +398,7 @@ TEST_MAIN("xds.json",
           T(jbuf_grows_and_stays_terminated),
           T(string_escaping),
           T(duration_formats),
+          T(timestamp_formats),
           T(wrappers_are_bare_values),
           T(numbers_round_trip_shortest),
           T(struct_nesting_compact),

@@ -6,6 +6,7 @@
 #include "xds/json.h"
 #include "xds/registry.h"
 
+#include "envoy/admin/v3/config_dump.pb-c.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/core/v3/protocol.pb-c.h"
@@ -70,6 +71,38 @@ static Cluster *cluster(const char *text)
 	} while (0)
 
 #define DURATION_HINT "(write seconds with an 's' suffix, e.g. \"5s\" or \"0.25s\")"
+
+/* ---- timestamps ---------------------------------------------------------------------------- */
+
+TEST(timestamps_rfc3339)
+{
+	const ProtobufCMessageDescriptor *d = &envoy__admin__v3__bootstrap_config_dump__descriptor;
+	static const struct { const char *text; int64_t sec; int32_t ns; } ok[] = {
+	    {"2026-11-26T22:10:35Z", 1795731035, 0},
+	    {"2026-11-26T22:10:35.5Z", 1795731035, 500000000},
+	    {"2026-11-26T22:10:35.000000001Z", 1795731035, 1},
+	    {"2026-11-26T23:10:35+01:00", 1795731035, 0},
+	    {"1970-01-01T00:00:00Z", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "last_updated: \"%s\"\n", ok[i].text);
+		CHECK_EQ(load(d, text), 0);
+		const Envoy__Admin__V3__BootstrapConfigDump *b = (const void *)wf_cfgdoc_root(doc);
+		CHECK(b && b->last_updated);
+		CHECK_EQ(b->last_updated->seconds, ok[i].sec);
+		CHECK_EQ(b->last_updated->nanos, ok[i].ns);
+	}
+	CHECK_REFUSED(d, "last_updated: 2026-11-26 22:10:35\n",
+	              "t.yaml:1:15: last_updated: '2026-11-26 22:10:35' is not a timestamp (RFC 3339, e.g. "
+	              "\"2026-11-26T22:10:35Z\")");
+	CHECK_REFUSED(d, "last_updated: \"2026-13-01T00:00:00Z\"\n",
+	              "t.yaml:1:15: last_updated: '2026-13-01T00:00:00Z' is not a timestamp (RFC 3339, e.g. "
+	              "\"2026-11-26T22:10:35Z\")");
+	CHECK_REFUSED(d, "last_updated: \"2026-11-26T22:10:35.Z\"\n",
+	              "t.yaml:1:15: last_updated: '2026-11-26T22:10:35.Z' is not a timestamp (RFC 3339, e.g. "
+	              "\"2026-11-26T22:10:35Z\")");
+}
 
 /* ---- durations --------------------------------------------------------------------------- */
 
@@ -941,7 +974,7 @@ TEST(any_of_a_wellknown_type_is_refused)
 	              "an Any holding google.protobuf.Any is not supported");
 }
 
-TEST_MAIN("xds.yaml", T(hostile_documents_are_refused), T(any_of_a_wellknown_type_is_refused),
+TEST_MAIN("xds.yaml", T(timestamps_rfc3339), T(hostile_documents_are_refused), T(any_of_a_wellknown_type_is_refused),
           T(duration_text_forms), T(duration_as_seconds_and_nanos), T(duration_bad_text),
           T(wrappers_as_bare_values), T(enums_by_name_and_number),
           T(enum_bad_values_list_the_names), T(oneof_members_are_alternatives),

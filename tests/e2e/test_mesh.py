@@ -210,6 +210,8 @@ class Mesh:
 
     def __init__(self, stack):
         self.stack = stack
+        self.proxies, self.ctl, self.logs = [], None, []
+        stack.push(self._sanitizer_reports)   # runs last: every process has exited
         self.v1 = stack.enter_context(HttpUpstream(name="v1"))
         self.v2 = stack.enter_context(HttpUpstream(name="v2"))
         self.ratings = stack.enter_context(HttpUpstream(name="ratings"))
@@ -226,16 +228,28 @@ class Mesh:
                    "".join(SIDECAR_RESOURCE.format(app=a, bind=b) for a, _, b in SIDECARS))
         self.set_weights(80, 20)
         self.ctl = Control(args=["--config-dir", self.dir]).__enter__()
+        self.logs.append(self.ctl.log)
         stack.push(lambda *exc: self.ctl.__exit__(*exc) if self.ctl else False)
         eq(configz(self.ctl)["errors"], [], "files refused")
         self.nodes = [node_of(a, ip)["id"] for a, ip, _ in SIDECARS]
         self.binds = [b for _, _, b in SIDECARS]
         self.proxies = [stack.enter_context(Weft(bootstrap(self.ctl.xds_port, node=node_of(a, ip))))
                         for a, ip, _ in SIDECARS]
+        self.logs += [w.stderr for w in self.proxies]
         for b in self.binds:
             wait_for(lambda: self.serving(b, "/") is not None, 10, what="the outbound reviews listener on %s" % b)
         for n in self.nodes:
             wait_for(lambda: synced(self.ctl, n), 10, what="%s SYNCED" % n)
+
+    def _sanitizer_reports(self, exc_type, *_):
+        """Under ASan/UBSan, a report in any log fails the test (UBSan's do not change the exit
+        status)."""
+        if exc_type is None:
+            for log in self.logs:
+                text = log()
+                check("runtime error:" not in text and "Sanitizer" not in text, "a sanitizer report:\n%s",
+                      text[-3000:])
+        return False
 
     def set_weights(self, w1, w2):
         replace_file(self.vs_path, REVIEWS_VS.format(w1=w1, w2=w2))
@@ -303,7 +317,9 @@ def test_mesh_three_sidecars_routing():
             mpath = "/mirrored/%s" % b
             r = m.get(b, mpath)
             eq((r.status, r.header("x-upstream")), (200, "v1"), "mirrored request through %s" % b)
-            wait_for(lambda: any(q.path == mpath for q in m.shadow.requests), 5, what="the mirror copy at the shadow")
+            copy = wait_for(lambda: [q for q in m.shadow.requests if q.path == mpath], 5,
+                            what="the mirror copy at the shadow")
+            eq(copy[0].header("host"), "reviews-shadow", "the mirror copy's authority")
         # details: the third sidecar registered app: details, so it is details' endpoint
         # (127.0.0.13:PORT, its inbound listener, to its app on 127.0.0.1:PORT)
         wait_for(lambda: m.serving(m.binds[0], "/d", host="details", port=m.ports["details"]) == (200, "details-app"),
@@ -313,20 +329,33 @@ def test_mesh_three_sidecars_routing():
         check(any(q.path == "/d/1" for q in m.details.requests), "the details app got the request")
         cfg = json.loads(m.proxies[2].admin("/config_dump").body)
         check("127.0.0.13" in json.dumps(cfg), "the third sidecar's inbound listener on its instance address")
-        # retries: the upstream fails the first attempt of each path; retryOn "503" (a status
-        # code), then retryOn "5xx" (Envoy's condition), each with 2 attempts
+        # retries: the upstream fails the first attempt of each path; retryOn "503", 2 attempts
         for b in m.binds[:2]:
-            for prefix in ("/flaky503", "/flaky"):
-                calls = {}
+            check_retried(m, b, "/flaky503")
 
-                def flaky(req):
-                    calls[req.path] = calls.get(req.path, 0) + 1
-                    return (503, [], "fail") if calls[req.path] == 1 else (200, [], "ok")
-                path = "%s/%s" % (prefix, b)
-                m.v1.responses[path] = flaky
-                r = m.get(b, path)
-                eq((r.status, r.body, calls[path]), (200, b"ok", 2),
-                   "status, body and attempts the upstream saw of a request retried through %s on %s" % (b, prefix))
+
+def check_retried(m, bind, prefix):
+    """A request to PREFIX/BIND, whose first attempt the upstream fails with 503: the client
+    sees the second attempt's 200 and the upstream saw two attempts."""
+    calls = {}
+
+    def flaky(req):
+        calls[req.path] = calls.get(req.path, 0) + 1
+        return (503, [], "fail") if calls[req.path] == 1 else (200, [], "ok")
+    path = "%s/%s" % (prefix, bind)
+    m.v1.responses[path] = flaky
+    r = m.get(bind, path)
+    eq((r.status, r.body, calls.get(path)), (200, b"ok", 2),
+       "status, body and attempts the upstream saw of a request retried through %s on %s" % (bind, prefix))
+
+
+def test_mesh_retry_on_5xx():
+    """retries: {attempts: 2, retryOn: 5xx} (Envoy's 5xx condition, as in examples/mesh): the
+    upstream fails the first attempt with 503, the client sees 200 and the upstream saw two
+    attempts, through each of the first two sidecars."""
+    with mesh() as m:
+        for b in m.binds[:2]:
+            check_retried(m, b, "/flaky")
 
 
 def wrk_run(url, host, secs, conns=4):
@@ -401,6 +430,7 @@ def test_mesh_control_plane_killed_and_restarted():
             hits = m.split(b, 40)
             check(hits["v1"] > 0, "nothing pushed while the control plane is down (%s): %s", b, hits)
         m.ctl = ctl = same_ports_as(old, m.dir).__enter__()
+        m.logs.append(ctl.log)
         for n in m.nodes:
             wait_for(lambda: synced(ctl, n), 20, what="%s SYNCED after the restart" % n)
         for b in m.binds:

@@ -1053,11 +1053,11 @@ def _h_request(conn, method, path, headers, body, host):
     return Resp(r.status, r.reason, r.getheaders(), data, version="HTTP/%d.%d" % divmod(r.version, 10))
 
 
-def request(port, path="/", method="GET", headers=None, body=None, host="test.local", timeout=5.0):
-    """One request on a fresh connection (http.client). headers: dict or [(k, v)]."""
+def request(port, path="/", method="GET", headers=None, body=None, host="test.local", timeout=5.0, addr=LOCAL):
+    """One request on a fresh connection (http.client) to addr:port. headers: dict or [(k, v)]."""
     if isinstance(body, str):
         body = body.encode()
-    conn = http.client.HTTPConnection(LOCAL, port, timeout=timeout)
+    conn = http.client.HTTPConnection(addr, port, timeout=timeout)
     try:
         return _h_request(conn, method, path, headers, body, host)
     finally:

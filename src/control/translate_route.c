@@ -206,7 +206,7 @@ static int retries(struct wf_tx *t, const struct vsctx *c, const Istio__Networki
 				tok++;
 			if (!*tok)
 				continue;
-			if (isdigit((unsigned char)*tok)) {
+			if (strspn(tok, "0123456789") == strlen(tok)) { /* a status code ("503"), not "5xx" */
 				XPUSH(codes, n_codes, (uint32_t)atoi(tok));
 				continue;
 			}

@@ -438,7 +438,7 @@ TEST(routes)
 	CHECK_EQ(r->route->timeout->seconds, 10);
 	CHECK_EQ(r->route->retry_policy->num_retries->value, 3);
 	CHECK_EQ(r->route->retry_policy->per_try_timeout->seconds, 2);
-	CHECK(!strcmp(r->route->retry_policy->retry_on, "gateway-error,connect-failure,retriable-status-codes"));
+	CHECK(!strcmp(r->route->retry_policy->retry_on, "5xx,gateway-error,connect-failure,retriable-status-codes"));
 	CHECK_EQ(r->route->retry_policy->n_retriable_status_codes, 1);
 	CHECK_EQ(r->route->retry_policy->retriable_status_codes[0], 503);
 	CHECK_EQ(r->route->n_request_mirror_policies, 1);

@@ -907,7 +907,8 @@ static void mirror(struct hstream *st)
 			continue;
 		if (!head.p) {
 			build_request_head(st, &head, 1);
-			out_put(&head, st->replay.p, st->replay.n);
+			if (st->replay.n) /* no body kept: replay.p is NULL */
+				out_put(&head, st->replay.p, st->replay.n);
 		}
 		char *copy = malloc(head.n);
 		memcpy(copy, head.p, head.n);

@@ -5,11 +5,14 @@
 #include "core/loop.h"
 #include "proxy/admin.h"
 #include "proxy/ads.h"
+#include "proxy/ads_set.h"
 #include "proxy/config.h"
 #include "proxy/dns.h"
 #include "proxy/health.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "xds/cfgdoc.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -153,11 +156,51 @@ static void watch_tls_files(const struct wf_snapshot *s)
 	wf_io_set(&P.loop, &P.cert_ino, EPOLLIN);
 }
 
+/* As Envoy binds a listener when LDS brings it: a listener new or changed in this set (so, in
+ * an LDS update) whose address nothing of ours listens on yet is tried now, even when it will
+ * warm until its routes come — a clash refuses the LDS update (NACK) instead of every later
+ * route update that would open it. 0, or -1 with err set. */
+static int check_xds_listeners(const struct wf_snapshot *old, const struct wf_xds_set *set, char *err, size_t n)
+{
+	const struct wf_xds_set *cur = wf_ads_resources();
+	for (uint32_t i = 0; i < set->n[WF_XDS_LDS]; i++) {
+		const struct wf_xds_res *r = &set->res[WF_XDS_LDS][i];
+		const struct wf_xds_res *was = wf_xds_set_find(cur, WF_XDS_LDS, r->name);
+		if (was && was->hash == r->hash)
+			continue;
+		const Envoy__Config__Listener__V3__Listener *l = (const void *)wf_cfgdoc_root(r->doc);
+		if (!l->address || l->address->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS ||
+		    l->address->socket_address->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE)
+			continue; /* no address (api_listener) or a bad one: the compile says */
+		const Envoy__Config__Core__V3__SocketAddress *sa = l->address->socket_address;
+		struct wf_addr a;
+		if (wf_addr_from_ip(&a, sa->address, sa->port_value) < 0)
+			continue;
+		int known = 0;
+		for (uint32_t k = 0; old && k < old->n_listeners; k++)
+			known |= wf_addr_eq(&old->listeners[k].addr, &a);
+		if (known)
+			continue;
+		int fd = wf_sock_listen(&a, 1, 1, sa->ipv4_compat);
+		if (fd < 0) {
+			snprintf(err, n, "listener '%s': cannot listen on %s:%u: %s", r->name, sa->address, sa->port_value,
+			         strerror(-fd));
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 /* The xDS client has a new resource set: compile it with the bootstrap being served and
  * publish it, as a reload would (the listeners it adds are tried first). */
 static int ads_apply(void *ctx, struct wf_xds_set *set, char *err, size_t n)
 {
 	struct wf_snapshot *old = wf_snapshot_acquire();
+	if (check_xds_listeners(old, set, err, n) < 0) {
+		wf_snapshot_release(old);
+		return -1;
+	}
 	struct wf_snapshot *s = old ? wf_config_with_xds(old, set, err, n) : NULL;
 	int ok = s && check_new_listeners(old, s, err, n) == 0;
 	wf_snapshot_release(old);

@@ -1,40 +1,22 @@
 #include "proxy/outlier.h"
 
+#include "core/intern.h"
 #include "proxy/outlier_rate.h"
 #include "proxy/stats.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct entry {
-	char *key;
-	struct wf_ol_host h;
-	struct entry *next;
-};
+static void ol_init(void *rec) { ((struct wf_ol_host *)rec)->success_rate = -1; }
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct entry *entries;
+static struct wf_intern hosts = WF_INTERN_INIT(sizeof(struct wf_ol_host), ol_init);
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
 {
 	char key[512];
 	snprintf(key, sizeof(key), "%s|%s", cluster, addr);
-	pthread_mutex_lock(&lock);
-	struct entry *e;
-	for (e = entries; e; e = e->next)
-		if (!strcmp(e->key, key))
-			break;
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		e->key = strdup(key);
-		e->h.success_rate = -1;
-		e->next = entries;
-		entries = e;
-	}
-	pthread_mutex_unlock(&lock);
-	return &e->h;
+	return wf_intern(&hosts, key);
 }
 
 static int64_t ld(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }

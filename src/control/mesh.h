@@ -120,6 +120,8 @@ int wf_registry_remove(struct wf_registry *r, const char *node_id);
 size_t wf_registry_count(const struct wf_registry *r);
 /* Bumped by every change. */
 uint64_t wf_registry_generation(const struct wf_registry *r);
+/* The workload registered by node_id, or NULL. */
+const struct wf_workload *wf_registry_find(const struct wf_registry *r, const char *node_id);
 
 struct wf_mesh_vs {
 	const char *name, *ns;

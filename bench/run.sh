@@ -51,7 +51,7 @@
 #                more wake-ups; at the same load both do the same work, and CPU per request
 #                compares what that work costs each.
 # Without h2load and nghttp (Debian: nghttp2-client) the HTTP/2 case is skipped.
-# Control case (not in the default BENCH_CASES: BENCH_CASES=control): `weft control --config-dir`
+# Control case (BENCH_CASES=control alone: about 30 s): `weft control --config-dir`
 # on CPU $BENCH_PROXY_CPU serving bench/gen_mesh.py's mesh ($BENCH_CONTROL_SERVICES ServiceEntries,
 # $BENCH_CONTROL_ENDPOINTS endpoints each, a DestinationRule and VirtualService for every tenth) to
 # build/xds-load's $BENCH_CONTROL_CLIENTS ADS clients on CPU $BENCH_LOAD_CPU (bench/xds_load.c: sidecar
@@ -67,7 +67,7 @@
 # Environment: BENCH_DURATION (10) BENCH_ROUNDS (5) BENCH_WARMUP (2) BENCH_CONNS (50)
 #   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
 #   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft weft-resilience haproxy nginx") WEFT_BIN (build/weft)
-#   BENCH_CASES ("http tcp tls h2": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
+#   BENCH_CASES ("http tcp tls h2 control": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
 #   BENCH_H2_RATE (2500: requests/s per connection in the same-load sets; 0 skips them)
 #   BENCH_CONTROL_SERVICES (1000) BENCH_CONTROL_ENDPOINTS (10) BENCH_CONTROL_CLIENTS (2000)
 #   BENCH_CONTROL_TIMEOUT (60) XDS_LOAD_BIN (build/xds-load, next to WEFT_BIN)
@@ -89,7 +89,7 @@ BIG_MIB=${BENCH_BIG_MIB:-16}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PROXIES=${BENCH_PROXIES:-weft weft-resilience haproxy nginx}
-CASES=${BENCH_CASES:-http tcp tls h2}
+CASES=${BENCH_CASES:-http tcp tls h2 control}
 H2_CONNS=${BENCH_H2_CONNS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
 H2_RATE=${BENCH_H2_RATE:-2500}

@@ -238,34 +238,12 @@ static void sent(struct wf_ads_stream *s, struct tstate *t, const char *version)
 	snprintf(t->sent, sizeof(t->sent), "%s", version);
 }
 
-/* SotW, EDS and RDS: the client holds v[0..n) (sorted by name) as sent; nothing else. */
-static int remember_sent(struct tstate *t, struct wf_xds_packed **v, int n)
+/* SotW, EDS and RDS: what the client was sent of each subscribed name is kept in the
+ * subscription itself (subs.v[].version: the resource's hash, 0 for nothing); forget it all. */
+static void subs_unsent(struct tstate *t)
 {
-	int same = t->known.n == (uint32_t)n;
-	for (int i = 0; same && i < n; i++)
-		same = !strcmp(t->known.v[i].name, v[i]->name);
-	if (same) { /* the same names (the usual case): only versions to update */
-		for (int i = 0; i < n; i++)
-			t->known.v[i].version = v[i]->hash;
-		return 0;
-	}
-	for (int i = 0; i < n; i++)
-		if (nv_put(&t->known, v[i]->name, v[i]->hash) < 0)
-			return -ENOMEM;
-	for (uint32_t i = t->known.n; t->known.n > (uint32_t)n && i-- > 0;) {
-		const char *name = t->known.v[i].name;
-		int lo = 0, hi = n;
-		while (lo < hi) {
-			int mid = (lo + hi) / 2;
-			if (strcmp(v[mid]->name, name) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == n || strcmp(v[lo]->name, name))
-			nv_del(&t->known, name);
-	}
-	return 0;
+	for (uint32_t i = 0; i < t->subs.n; i++)
+		t->subs.v[i].version = 0;
 }
 
 /* SotW: send the type's subscribed set if it differs from what was last sent. 0, or <0 when
@@ -294,14 +272,13 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	 * the world: what their response lacks is gone): after the first, each holds what changed
 	 * since the client was sent it. One endpoint change is then one ClusterLoadAssignment per
 	 * proxy, not all of them. */
-	int partial = type == WF_XDS_EDS || type == WF_XDS_RDS, m = 0;
+	int partial = (type == WF_XDS_EDS || type == WF_XDS_RDS) && !t->wildcard, m = 0;
 	for (int i = 0, j = 0; i < n; i++) {
 		if (partial) {
-			/* known and v: both sorted by name */
-			int c = 1;
-			while ((uint32_t)j < t->known.n && (c = strcmp(t->known.v[j].name, v[i]->name)) < 0)
+			/* subs and v (a part of subs): both sorted by name */
+			while ((uint32_t)j < t->subs.n && strcmp(t->subs.v[j].name, v[i]->name))
 				j++;
-			if (!c && t->known.v[j].version == v[i]->hash)
+			if ((uint32_t)j < t->subs.n && t->subs.v[j].version == v[i]->hash)
 				continue;
 		}
 		google__protobuf__any__init(&anys[m]);
@@ -330,8 +307,11 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	}
 	free(anys);
 	free(ap);
-	if (rc >= 0 && partial)
-		rc = remember_sent(t, v, n);
+	if (rc >= 0 && partial) /* the client now holds these (and of the others, nothing) */
+		for (uint32_t i = 0, j = 0; i < t->subs.n; i++) {
+			int held = (int)j < n && !strcmp(t->subs.v[i].name, v[j]->name);
+			t->subs.v[i].version = held ? v[j++]->hash : 0;
+		}
 	free(v);
 	if (rc < 0)
 		return rc;
@@ -535,18 +515,18 @@ static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *
 			goto out; /* an answer to an older response: a newer one is on its way */
 		ack(s, t, type, q->version_info, q->error_detail);
 		if (q->error_detail)
-			nv_clear(&t->known); /* NACKed: the next response holds the whole set again */
+			subs_unsent(t); /* NACKed: the next response holds the whole set again */
 	}
 	/* SotW requests carry the whole subscription every time; a changed one is answered with
 	 * the whole set (EDS, RDS: not only what changed) */
-	int same = q->n_resource_names == t->subs.n;
+	int same = q->n_resource_names == t->subs.n; /* (rebuilt, it has nothing sent) */
 	size_t k = 0; /* names sent in the order they are kept in are compared in one walk */
 	while (same && k < q->n_resource_names && !strcmp(q->resource_names[k], t->subs.v[k].name))
 		k++;
 	for (size_t i = k; same && i < q->n_resource_names; i++)
 		same = nv_find(&t->subs, q->resource_names[i]) != NULL;
-	if (!same || !q->response_nonce[0])
-		nv_clear(&t->known);
+	if (!q->response_nonce[0])
+		subs_unsent(t);
 	int star = 0;
 	for (size_t i = 0; i < q->n_resource_names; i++)
 		star |= !strcmp(q->resource_names[i], "*");

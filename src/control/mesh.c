@@ -364,21 +364,25 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 	return m;
 }
 
+static int cmp_epkey(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct wf_mesh_epref *)e)->key);
+}
+
 size_t wf_mesh_eps_of(const struct wf_mesh *m, const char *key, size_t *first)
 {
-	size_t lo = 0, hi = m->n_ep_index;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (strcmp(m->ep_index[mid].key, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	const struct wf_mesh_epref *hit =
+	    m->n_ep_index ? bsearch(key, m->ep_index, m->n_ep_index, sizeof(*m->ep_index), cmp_epkey) : NULL;
+	*first = 0;
+	if (!hit)
+		return 0;
+	size_t lo = (size_t)(hit - m->ep_index), hi = lo + 1; /* the run of equal keys around it */
+	while (lo > 0 && !strcmp(m->ep_index[lo - 1].key, key))
+		lo--;
+	while (hi < m->n_ep_index && !strcmp(m->ep_index[hi].key, key))
+		hi++;
 	*first = lo;
-	size_t n = 0;
-	while (lo + n < m->n_ep_index && !strcmp(m->ep_index[lo + n].key, key))
-		n++;
-	return n;
+	return hi - lo;
 }
 
 void wf_mesh_free(struct wf_mesh *m)

@@ -76,7 +76,7 @@ struct client {
 	struct names sub[WF_XDS_NTYPES];   /* EDS and RDS: what was asked for */
 	uint64_t opened_us, full_us;       /* full_us: all four types received (0: not yet) */
 	uint64_t last_rx_us[WF_XDS_NTYPES];
-	char ip[20], name[32], id[96];
+	char ip[48], name[32], id[144];
 };
 
 static struct {

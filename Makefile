@@ -75,7 +75,11 @@ test: deps
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all unit
 	tests/run.sh
 
-bench: deps all
+# The control plane benchmark's load tool: N ADS clients (bench/xds_load.c).
+$(BUILD)/xds-load: bench/xds_load.c $(BUILD)/libweft.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libweft.a $(LDLIBS)
+
+bench: deps all $(BUILD)/xds-load
 	bench/run.sh
 
 fuzz: deps

@@ -51,14 +51,26 @@
 #                more wake-ups; at the same load both do the same work, and CPU per request
 #                compares what that work costs each.
 # Without h2load and nghttp (Debian: nghttp2-client) the HTTP/2 case is skipped.
+# Control case (BENCH_CASES=control alone: about 30 s): `weft control --config-dir`
+# on CPU $BENCH_PROXY_CPU serving bench/gen_mesh.py's mesh ($BENCH_CONTROL_SERVICES ServiceEntries,
+# $BENCH_CONTROL_ENDPOINTS endpoints each, a DestinationRule and VirtualService for every tenth) to
+# build/xds-load's $BENCH_CONTROL_CLIENTS ADS clients on CPU $BENCH_LOAD_CPU (bench/xds_load.c: sidecar
+# Nodes, CDS+LDS then EDS+RDS, every response ACKed). Measured: time to each client's first full
+# push (all four types) p50/p99/max; weft control's utime+stime for the initial push and for each
+# change; its VmHWM (peak RSS) and VmRSS after each phase; then one endpoint address of svc-0 edited
+# (convergence: the time from the edit to each client's next EDS response, p50/p99/max) and the
+# timeout of svc-0's VirtualService edited (the same with RDS). Each phase gives up after
+# $BENCH_CONTROL_TIMEOUT s (clients that had no response by then are counted as not converged).
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
 # Environment: BENCH_DURATION (10) BENCH_ROUNDS (5) BENCH_WARMUP (2) BENCH_CONNS (50)
 #   BENCH_IDLE_CONNS (9000) BENCH_TCP_CONNS (4) BENCH_BIG_MIB (16) BENCH_PROXY_CPU (0)
 #   BENCH_LOAD_CPU (1) BENCH_PROXIES ("weft weft-resilience haproxy nginx") WEFT_BIN (build/weft)
-#   BENCH_CASES ("http tcp tls h2": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
+#   BENCH_CASES ("http tcp tls h2 control": which cases run) BENCH_H2_CONNS (10) BENCH_H2_STREAMS (10)
 #   BENCH_H2_RATE (2500: requests/s per connection in the same-load sets; 0 skips them)
+#   BENCH_CONTROL_SERVICES (1000) BENCH_CONTROL_ENDPOINTS (10) BENCH_CONTROL_CLIENTS (2000)
+#   BENCH_CONTROL_TIMEOUT (60) XDS_LOAD_BIN (build/xds-load, next to WEFT_BIN)
 #   BENCH_KEEP=1 keeps the work directory (configs, logs, every wrk and h2load output).
 # Exit status: 0 when every run completed with at most 0.1% errors (targets missed are
 # reported, not failed: this is a benchmark, not a test); 1 otherwise.
@@ -77,7 +89,7 @@ BIG_MIB=${BENCH_BIG_MIB:-16}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PROXIES=${BENCH_PROXIES:-weft weft-resilience haproxy nginx}
-CASES=${BENCH_CASES:-http tcp tls h2}
+CASES=${BENCH_CASES:-http tcp tls h2 control}
 H2_CONNS=${BENCH_H2_CONNS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
 H2_RATE=${BENCH_H2_RATE:-2500}
@@ -98,6 +110,15 @@ TARGET_RESILIENCE_RATIO=1.10
 TARGET_IDLE_RSS_BYTES=3000000
 TARGET_CONN_BYTES=1024
 TARGET_TLS_HS_RATIO=1.00    # Weft's full TLS handshakes per second per core / HAProxy's
+# weft control with 1,000 services x 10 endpoints and 2,000 ADS clients: peak RSS <= 300 MB;
+# convergence p99 <= 1 s after an endpoint change and after a VirtualService change.
+TARGET_CONTROL_RSS_BYTES=300000000
+TARGET_CONTROL_P99_MS=1000
+CONTROL_SERVICES=${BENCH_CONTROL_SERVICES:-1000}
+CONTROL_ENDPOINTS=${BENCH_CONTROL_ENDPOINTS:-10}
+CONTROL_CLIENTS=${BENCH_CONTROL_CLIENTS:-2000}
+CONTROL_TIMEOUT=${BENCH_CONTROL_TIMEOUT:-60}
+XDS_LOAD=${XDS_LOAD_BIN:-$(dirname "$WEFT")/xds-load}
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -108,8 +129,9 @@ done
 [ -x "$WEFT" ] || die "$WEFT not found: run make first"
 has_case() { [[ " $CASES " == *" $1 "* ]]; }
 for c in $CASES; do
-	case $c in http | tcp | tls | h2) ;; *) die "BENCH_CASES: unknown case '$c' (known: http tcp tls h2)" ;; esac
+	case $c in http | tcp | tls | h2 | control) ;; *) die "BENCH_CASES: unknown case '$c' (known: http tcp tls h2 control)" ;; esac
 done
+! has_case control || [ -x "$XDS_LOAD" ] || die "$XDS_LOAD not found: make build/xds-load (make bench builds it)"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
 
 # Enough descriptors for the idle connections on both sides (raise to 64 Ki, or the hard limit).
@@ -723,6 +745,54 @@ if [ -n "$H2_PROXIES" ]; then
 	for P in $H2_PROXIES; do stop "${PID_OF[$P]}"; done
 fi
 
+# ---------------------------------------------------------------------------------------------
+# control plane
+
+if has_case control; then
+	log "control: weft control with $CONTROL_SERVICES services x $CONTROL_ENDPOINTS endpoints (CPU $PROXY_CPU)," \
+		"$CONTROL_CLIENTS ADS clients from xds-load (CPU $LOAD_CPU)"
+	d=$WORK/control
+	mkdir -p "$d"
+	python3 "$HERE/gen_mesh.py" "$d/mesh" --services "$CONTROL_SERVICES" --endpoints "$CONTROL_ENDPOINTS"
+	free_port; XDS_PORT=$PORT
+	free_port; CTL_ADMIN_PORT=$PORT
+	start "$PROXY_CPU" "$d/control.log" "$WEFT" control --config-dir "$d/mesh" --xds-port "$XDS_PORT" \
+		--admin-port "$CTL_ADMIN_PORT"
+	CTL_PID=$LAST_PID
+	wait_port "$XDS_PORT" "$CTL_PID" "$d/control.log"
+	R[control.start_kib]=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
+	f=$d/mesh/svc-0000.yaml
+	# the endpoint change: svc-0's first endpoint address; the VirtualService change: its timeout
+	if ! run "$LOAD_CPU" "$d/load.log" timeout $((CONTROL_TIMEOUT * 4 + 60)) "$XDS_LOAD" --server "127.0.0.1:$XDS_PORT" \
+		--clients "$CONTROL_CLIENTS" --control-pid "$CTL_PID" --timeout-s "$CONTROL_TIMEOUT" \
+		--type EDS --change "sed -i 's/^  - address: 10.1.0.1\$/  - address: 10.1.0.254/' $f" \
+		--type RDS --change "sed -i 's/^    timeout: 5s\$/    timeout: 7s/' $f"; then
+		grep -v '^{' "$d/load.log" >&2 || true
+		log "FAIL control: xds-load reported failed streams or a phase that timed out"
+		FAILED=1
+	fi
+	grep -q 'address: 10.1.0.254' "$f" && grep -q 'timeout: 7s' "$f" || { log "FAIL control: the edits did not apply"; FAILED=1; }
+	R[control.hwm_kib]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$CTL_PID/status")
+	R[control.rss_kib]=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
+	stop "$CTL_PID"
+	json=$(grep '^{' "$d/load.log" | tail -1)
+	[ -n "$json" ] || { tail -20 "$d/load.log" >&2; die "control: xds-load printed no result"; }
+	while IFS='=' read -r k v; do R[control.$k]=$v; done < <(python3 - "$json" <<'PYEOF'
+import json, sys
+r = json.loads(sys.argv[1])
+for k in ("clients", "connected", "complete", "failed"):
+    print("%s=%s" % (k, r[k]))
+for k, v in r["first_push_ms"].items():
+    print("push_%s=%s" % (k, v))
+for k, v in r.get("control", {}).items():
+    print("initial_%s=%s" % (k, v))
+for i, c in enumerate(r["changes"]):
+    for k, v in c.items():
+        print("change%d_%s=%s" % (i, k, v))
+PYEOF
+)
+fi
+
 ELAPSED=$(($(date +%s) - START_TIME))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -879,6 +949,32 @@ if [ -n "$H2_ROWS" ]; then
 			printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx) %s\n' \
 				"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio" "$load"
 		done
+	done
+fi
+if [ -n "${R[control.clients]:-}" ]; then
+	echo
+	echo "Control plane: weft control --config-dir on CPU $PROXY_CPU, $CONTROL_SERVICES ServiceEntries x $CONTROL_ENDPOINTS endpoints"
+	echo "(bench/gen_mesh.py); xds-load on CPU $LOAD_CPU, ${R[control.clients]} ADS clients (SotW, CDS+EDS+LDS+RDS, every response ACKed)"
+	echo "  clients: ${R[control.connected]} connected, ${R[control.complete]} with a full push, ${R[control.failed]} streams failed"
+	echo "  first full push per client: p50 ${R[control.push_p50]} ms, p99 ${R[control.push_p99]} ms, max ${R[control.push_max]} ms;" \
+		"all clients $(fmt '%.2f' "${R[control.push_all]} / 1000") s after the first connect"
+	echo "  weft control: RSS at start $(mb "${R[control.start_kib]}") MB, after the initial push $(mb "${R[control.initial_rss_kb]}") MB," \
+		"at the end $(mb "${R[control.rss_kib]}") MB, peak (VmHWM) $(mb "${R[control.hwm_kib]}") MB"
+	echo "  weft control CPU (utime+stime): initial push ${R[control.initial_cpu_initial_s]} s"
+	crow() { printf '  %-22s %9s %9s %9s %13s %8s\n' "$@"; }
+	crow change p50,ms p99,ms max,ms not-converged CPU,s
+	crow "endpoint (EDS)" "${R[control.change0_p50_ms]}" "${R[control.change0_p99_ms]}" "${R[control.change0_max_ms]}" \
+		"${R[control.change0_not_converged]}" "${R[control.change0_cpu_s]}"
+	crow "VirtualService (RDS)" "${R[control.change1_p50_ms]}" "${R[control.change1_p99_ms]}" "${R[control.change1_max_ms]}" \
+		"${R[control.change1_not_converged]}" "${R[control.change1_cpu_s]}"
+	echo "  convergence: from the file edit to each client's next response of the type (-1: some did not converge)"
+	printf '  %-4s peak RSS <= 300 MB                       (%s MB)\n' \
+		"$(verdict "${R[control.hwm_kib]} * 1024 <= $TARGET_CONTROL_RSS_BYTES")" "$(mb "${R[control.hwm_kib]}")"
+	for i in 0 1; do
+		[ "$i" = 0 ] && what="endpoint change" || what="VirtualService change"
+		p99=${R[control.change${i}_p99_ms]}
+		printf '  %-4s %-22s convergence p99 <= 1 s  (%s ms)\n' \
+			"$(verdict "$p99 >= 0 && $p99 <= $TARGET_CONTROL_P99_MS")" "$what" "$p99"
 	done
 fi
 echo

@@ -205,10 +205,15 @@ static int view(struct wf_ads_stream *s, int type, struct wf_xds_packed ***out)
 		memcpy(v, set->r, set->n * sizeof(*v));
 		n = set->n;
 	} else {
-		for (uint32_t i = 0; i < t->subs.n; i++) {
-			struct wf_xds_packed *r = wf_xds_packed_find(set, t->subs.v[i].name);
-			if (r)
-				v[n++] = r;
+		/* both sorted by name: one walk, not a search per name */
+		for (uint32_t i = 0, j = 0; i < t->subs.n && j < set->n;) {
+			int c = strcmp(t->subs.v[i].name, set->r[j]->name);
+			if (c == 0)
+				v[n++] = set->r[j++];
+			if (c <= 0)
+				i++;
+			else
+				j++;
 		}
 	}
 	*out = v;
@@ -233,6 +238,14 @@ static void sent(struct wf_ads_stream *s, struct tstate *t, const char *version)
 	snprintf(t->sent, sizeof(t->sent), "%s", version);
 }
 
+/* SotW, EDS and RDS: what the client was sent of each subscribed name is kept in the
+ * subscription itself (subs.v[].version: the resource's hash, 0 for nothing); forget it all. */
+static void subs_unsent(struct tstate *t)
+{
+	for (uint32_t i = 0; i < t->subs.n; i++)
+		t->subs.v[i].version = 0;
+}
+
 /* SotW: send the type's subscribed set if it differs from what was last sent. 0, or <0 when
  * the transport failed. */
 static int sotw_send(struct wf_ads_stream *s, int type)
@@ -255,12 +268,25 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 		free(v);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < n; i++) {
-		google__protobuf__any__init(&anys[i]);
-		anys[i].type_url = (char *)wf_xds_type_url[type];
-		anys[i].value.data = v[i]->bytes;
-		anys[i].value.len = v[i]->len;
-		ap[i] = &anys[i];
+	/* EDS and RDS responses need not hold the whole set (only LDS and CDS are the state of
+	 * the world: what their response lacks is gone): after the first, each holds what changed
+	 * since the client was sent it. One endpoint change is then one ClusterLoadAssignment per
+	 * proxy, not all of them. */
+	int partial = (type == WF_XDS_EDS || type == WF_XDS_RDS) && !t->wildcard, m = 0;
+	for (int i = 0, j = 0; i < n; i++) {
+		if (partial) {
+			/* subs and v (a part of subs): both sorted by name */
+			while ((uint32_t)j < t->subs.n && strcmp(t->subs.v[j].name, v[i]->name))
+				j++;
+			if ((uint32_t)j < t->subs.n && t->subs.v[j].version == v[i]->hash)
+				continue;
+		}
+		google__protobuf__any__init(&anys[m]);
+		anys[m].type_url = (char *)wf_xds_type_url[type];
+		anys[m].value.data = v[i]->bytes;
+		anys[m].value.len = v[i]->len;
+		ap[m] = &anys[m];
+		m++;
 	}
 	char version[24];
 	snprintf(version, sizeof(version), "%016llx", (unsigned long long)ver);
@@ -269,7 +295,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	r.version_info = version;
 	r.type_url = (char *)wf_xds_type_url[type];
 	r.nonce = t->nonce;
-	r.n_resources = (size_t)n;
+	r.n_resources = (size_t)m;
 	r.resources = ap;
 	size_t len = envoy__service__discovery__v3__discovery_response__get_packed_size(&r);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -281,6 +307,11 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	}
 	free(anys);
 	free(ap);
+	if (rc >= 0 && partial) /* the client now holds these (and of the others, nothing) */
+		for (uint32_t i = 0, j = 0; i < t->subs.n; i++) {
+			int held = (int)j < n && !strcmp(t->subs.v[i].name, v[j]->name);
+			t->subs.v[i].version = held ? v[j++]->hash : 0;
+		}
 	free(v);
 	if (rc < 0)
 		return rc;
@@ -483,16 +514,28 @@ static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *
 		if (strcmp(q->response_nonce, t->nonce))
 			goto out; /* an answer to an older response: a newer one is on its way */
 		ack(s, t, type, q->version_info, q->error_detail);
+		if (q->error_detail)
+			subs_unsent(t); /* NACKed: the next response holds the whole set again */
 	}
-	/* SotW requests carry the whole subscription every time */
+	/* SotW requests carry the whole subscription every time; a changed one is answered with
+	 * the whole set (EDS, RDS: not only what changed) */
+	int same = q->n_resource_names == t->subs.n; /* (rebuilt, it has nothing sent) */
+	size_t k = 0; /* names sent in the order they are kept in are compared in one walk */
+	while (same && k < q->n_resource_names && !strcmp(q->resource_names[k], t->subs.v[k].name))
+		k++;
+	for (size_t i = k; same && i < q->n_resource_names; i++)
+		same = nv_find(&t->subs, q->resource_names[i]) != NULL;
+	if (!q->response_nonce[0])
+		subs_unsent(t);
 	int star = 0;
 	for (size_t i = 0; i < q->n_resource_names; i++)
 		star |= !strcmp(q->resource_names[i], "*");
 	int legacy = (type == WF_XDS_LDS || type == WF_XDS_CDS) && !q->n_resource_names &&
 	             (!t->requested || t->wildcard);
 	t->wildcard = star || legacy;
-	nv_clear(&t->subs);
-	for (size_t i = 0; i < q->n_resource_names; i++)
+	if (!same)
+		nv_clear(&t->subs);
+	for (size_t i = 0; !same && i < q->n_resource_names; i++)
 		if (strcmp(q->resource_names[i], "*") && nv_put(&t->subs, q->resource_names[i], 0) < 0) {
 			rc = WF_GRPC_RESOURCE_EXHAUSTED;
 			snprintf(err, errlen, "out of memory");

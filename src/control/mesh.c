@@ -196,6 +196,15 @@ static int cmp_vsref(const void *a, const void *b)
 }
 
 /* by host, then store order (the first DestinationRule for a host counts) */
+static int cmp_epref(const void *a, const void *b)
+{
+	const struct wf_mesh_epref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->svc != y->svc ? (x->svc < y->svc ? -1 : 1) : (x->ep > y->ep) - (x->ep < y->ep);
+}
+
 static int cmp_dr(const void *a, const void *b)
 {
 	const struct wf_mesh_dr *x = a, *y = b;
@@ -343,7 +352,37 @@ struct wf_mesh *wf_mesh_build(const struct wf_store *st, const struct wf_registr
 		qsort(m->vs_exact, m->n_vs_exact, sizeof(*m->vs_exact), cmp_vsref);
 	if (m->n_drs)
 		qsort(m->drs, m->n_drs, sizeof(*m->drs), cmp_dr);
+	for (size_t i = 0; i < m->n_svcs; i++)
+		for (size_t e = 0; e < m->svcs[i].n_eps; e++) {
+			const struct wf_workload *w = m->svcs[i].eps[e];
+			struct wf_mesh_epref r = {w->node_id ? w->node_id : w->address, i, e};
+			if (r.key && *r.key)
+				XPUSH(m->ep_index, m->n_ep_index, r);
+		}
+	if (m->n_ep_index)
+		qsort(m->ep_index, m->n_ep_index, sizeof(*m->ep_index), cmp_epref);
 	return m;
+}
+
+static int cmp_epkey(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct wf_mesh_epref *)e)->key);
+}
+
+size_t wf_mesh_eps_of(const struct wf_mesh *m, const char *key, size_t *first)
+{
+	const struct wf_mesh_epref *hit =
+	    m->n_ep_index ? bsearch(key, m->ep_index, m->n_ep_index, sizeof(*m->ep_index), cmp_epkey) : NULL;
+	*first = 0;
+	if (!hit)
+		return 0;
+	size_t lo = (size_t)(hit - m->ep_index), hi = lo + 1; /* the run of equal keys around it */
+	while (lo > 0 && !strcmp(m->ep_index[lo - 1].key, key))
+		lo--;
+	while (hi < m->n_ep_index && !strcmp(m->ep_index[hi].key, key))
+		hi++;
+	*first = lo;
+	return hi - lo;
 }
 
 void wf_mesh_free(struct wf_mesh *m)
@@ -363,6 +402,7 @@ void wf_mesh_free(struct wf_mesh *m)
 	free(m->vss);
 	free(m->vs_exact);
 	free(m->vs_wild);
+	free(m->ep_index);
 	for (size_t i = 0; i < m->n_drs; i++)
 		free(m->drs[i].host);
 	free(m->drs);

@@ -120,6 +120,8 @@ int wf_registry_remove(struct wf_registry *r, const char *node_id);
 size_t wf_registry_count(const struct wf_registry *r);
 /* Bumped by every change. */
 uint64_t wf_registry_generation(const struct wf_registry *r);
+/* The workload registered by node_id, or NULL. */
+const struct wf_workload *wf_registry_find(const struct wf_registry *r, const char *node_id);
 
 struct wf_mesh_vs {
 	const char *name, *ns;
@@ -178,7 +180,18 @@ struct wf_mesh {
 	char **strs;                /* strings the mesh owns */
 	size_t n_strs, cap_strs;
 	int source_labels;          /* some VirtualService match has sourceLabels */
+	/* every service endpoint by what finds a proxy's own workload among them (its node id
+	 * for a registered workload, else its address), sorted by key: wf_mesh_eps_of */
+	struct wf_mesh_epref {
+		const char *key;
+		size_t svc, ep;         /* m->svcs[svc].eps[ep] */
+	} *ep_index;
+	size_t n_ep_index;
 };
+
+/* The endpoints whose key (node id of a registered workload, address of any other) is key:
+ * *first, and their count. */
+size_t wf_mesh_eps_of(const struct wf_mesh *m, const char *key, size_t *first);
 
 /* Build the mesh from the store's objects and the registered workloads (either may be NULL).
  * Problems that make an object unusable (a ServiceEntry with no hosts) are skipped here:

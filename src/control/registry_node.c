@@ -257,6 +257,13 @@ int wf_registry_add_node(struct wf_registry *r, const Envoy__Config__Core__V3__N
 	return 1;
 }
 
+const struct wf_workload *wf_registry_find(const struct wf_registry *r, const char *node_id)
+{
+	int found = 0;
+	size_t i = find(r, node_id, &found);
+	return found ? r->w[i] : NULL;
+}
+
 int wf_registry_remove(struct wf_registry *r, const char *node_id)
 {
 	int found;

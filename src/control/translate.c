@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* ---- message helpers ------------------------------------------------------------------------ */
@@ -274,14 +275,27 @@ const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct
 	const struct wf_proxy_info *p = t->p;
 	if (p->kind != WF_PROXY_SIDECAR)
 		return NULL;
-	for (size_t i = 0; i < s->n_eps; i++) {
-		const struct wf_workload *w = s->eps[i];
-		if (w->node_id ? !strcmp(w->node_id, p->id)
-		               : *p->ip && w->n_labels && !strcmp(w->address, p->ip) &&
-		                     wf_labels_match(w->labels, w->n_labels, p->labels, p->n_labels))
-			return w;
+	/* the first of s's endpoints that is the proxy's: found through the mesh's index by node
+	 * id and by address, not by reading every endpoint of every service (per proxy, per push) */
+	const struct wf_workload *own = NULL;
+	size_t best = SIZE_MAX, svc = (size_t)(s - t->m->svcs);
+	const char *keys[2] = {p->id, p->ip};
+	for (int k = 0; k < 2; k++) {
+		size_t first, n = *keys[k] ? wf_mesh_eps_of(t->m, keys[k], &first) : 0;
+		for (size_t i = first; i < first + n; i++) {
+			const struct wf_mesh_epref *r = &t->m->ep_index[i];
+			if (r->svc != svc || r->ep >= best)
+				continue;
+			const struct wf_workload *w = s->eps[r->ep];
+			if (w->node_id ? !strcmp(w->node_id, p->id)
+			               : *p->ip && w->n_labels && !strcmp(w->address, p->ip) &&
+			                     wf_labels_match(w->labels, w->n_labels, p->labels, p->n_labels)) {
+				own = w;
+				best = r->ep;
+			}
+		}
 	}
-	return NULL;
+	return own;
 }
 
 int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx, char *err,

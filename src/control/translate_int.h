@@ -126,7 +126,8 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v);
 /* Does a gateways list entry (as written in a VirtualService of namespace vs_ns) name gw
  * ("NS/NAME")? */
 int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw);
-/* The proxy's own workload among the service's endpoints, or NULL (translate.c says how). */
+/* The proxy's own workload among the endpoints of s, one of t->m's services (t->m->svcs[i]),
+ * or NULL (translate.c says how). */
 const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s);
 
 #endif

@@ -180,12 +180,55 @@ int wf_translate_source_events(struct wf_translate_source *s, struct wf_errs *er
 	return wf_store_generation(s->store) != before;
 }
 
+/* Whether a ServiceEntry's workloadSelector selects w (the only way a registered workload
+ * reaches the mesh: wf_mesh_build). */
+static int selected(const struct wf_translate_source *s, const struct wf_workload *w)
+{
+	if (!w)
+		return 0;
+	struct wf_store_iter it = {0};
+	for (const struct wf_istio_obj *o = wf_store_next(s->store, &it); o; o = wf_store_next(s->store, &it)) {
+		if (o->kind != WF_KIND_SERVICE_ENTRY)
+			continue;
+		const Istio__Networking__V1alpha3__ServiceEntry *se = (const void *)o->spec;
+		const Istio__Networking__V1alpha3__WorkloadSelector *sel = se->workload_selector;
+		if (!sel || strcmp(o->ns, w->ns))
+			continue;
+		int match = 1;
+		for (size_t i = 0; i < sel->n_labels && match; i++) {
+			match = 0;
+			for (size_t k = 0; k < w->n_labels && !match; k++)
+				match = !strcmp(sel->labels[i]->key, w->labels[k].key) &&
+				        !strcmp(sel->labels[i]->value, w->labels[k].value);
+		}
+		if (match)
+			return 1;
+	}
+	return 0;
+}
+
+/* A registry change that touched only workloads no ServiceEntry selects leaves the mesh as it
+ * was: keep it (when it was current) instead of rebuilding it, and every proxy's resources,
+ * for each sidecar that connects. 1 when the change matters. */
+static int reg_changed(struct wf_translate_source *s, uint64_t gen_before, int was_selected, int is_selected)
+{
+	if (was_selected || is_selected)
+		return 1;
+	if (s->mesh && s->reg_gen == gen_before && s->store_gen == wf_store_generation(s->store))
+		s->reg_gen = wf_registry_generation(s->reg);
+	return 0;
+}
+
 int wf_translate_source_connected(struct wf_translate_source *s, const Envoy__Config__Core__V3__Node *node)
 {
 	char err[512];
+	uint64_t gen = wf_registry_generation(s->reg);
+	int was = node && node->id ? selected(s, wf_registry_find(s->reg, node->id)) : 0;
 	int rc = wf_registry_add_node(s->reg, node, err, sizeof(err));
 	if (rc < 0)
 		wf_log(WF_LOG_WARN, "%s", err);
+	if (rc > 0)
+		rc = reg_changed(s, gen, was, selected(s, wf_registry_find(s->reg, node->id)));
 	if (node && node->id && *node->id) {
 		struct conn *c = conn_of(s, node->id, 1);
 		c->streams++;
@@ -211,7 +254,10 @@ int wf_translate_source_expire(struct wf_translate_source *s, uint64_t now_ms)
 			i++;
 			continue;
 		}
-		changed |= wf_registry_remove(s->reg, c->id) > 0;
+		uint64_t gen = wf_registry_generation(s->reg);
+		int was = selected(s, wf_registry_find(s->reg, c->id));
+		if (wf_registry_remove(s->reg, c->id) > 0)
+			changed |= reg_changed(s, gen, was, 0);
 		conn_drop(s, c);
 	}
 	return changed;
@@ -222,7 +268,9 @@ int wf_translate_source_gone(struct wf_translate_source *s, const char *node_id)
 	struct conn *c = conn_of(s, node_id, 0);
 	if (c)
 		conn_drop(s, c);
-	return wf_registry_remove(s->reg, node_id) > 0;
+	uint64_t gen = wf_registry_generation(s->reg);
+	int was = selected(s, wf_registry_find(s->reg, node_id));
+	return wf_registry_remove(s->reg, node_id) > 0 && reg_changed(s, gen, was, 0);
 }
 
 const struct wf_store *wf_translate_source_store(const struct wf_translate_source *s)

@@ -397,6 +397,49 @@ TEST(sotw_nack_remembered_not_resent)
 	teardown(&c, NULL);
 }
 
+/* SotW EDS and RDS responses after the first hold only what changed (LDS and CDS: the whole
+ * set, always); a NACK or a changed subscription gets the whole set again. */
+TEST(sotw_eds_rds_send_what_changed)
+{
+	struct client c;
+	setup();
+	open_client(&c, 0);
+	static const char *const both[] = {"c1", "c2", NULL}, *const one[] = {"c1", NULL};
+	CHECK_EQ(sotw(&c, WF_XDS_CDS, NULL, NULL, NULL, NULL, NULL), 0);
+	CHECK_EQ(sotw(&c, WF_XDS_CDS, NULL, c.r[0].nonce, c.r[0].version, NULL, NULL), 0);
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, both, NULL, NULL, NULL, NULL), 0);
+	CHECK_EQ(c.n, 2);
+	CHECK_EQ(last(&c)->n, 2);
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, both, last(&c)->nonce, last(&c)->version, NULL, NULL), 0);
+	/* one assignment changes: the response holds it alone */
+	res_set(WF_XDS_EDS, "c2", "b");
+	change();
+	CHECK_EQ(c.n, 3);
+	CHECK_EQ(last(&c)->n, 1);
+	CHECK(!strcmp(last(&c)->names[0], "c2") && !strcmp(last(&c)->tags[0], "b"));
+	/* a cluster changes: CDS is the state of the world, both clusters */
+	res_set(WF_XDS_CDS, "c1", "b");
+	change();
+	CHECK_EQ(c.n, 4);
+	CHECK(!strcmp(last(&c)->type_url, wf_xds_type_url[WF_XDS_CDS]));
+	CHECK_EQ(last(&c)->n, 2);
+	/* the EDS update is NACKed: the next one holds both again */
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, both, c.r[2].nonce, c.r[1].version, "bad endpoints", NULL), 0);
+	res_set(WF_XDS_EDS, "c1", "c");
+	change();
+	CHECK_EQ(c.n, 5);
+	CHECK_EQ(last(&c)->n, 2);
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, both, last(&c)->nonce, last(&c)->version, NULL, NULL), 0);
+	/* a changed subscription is answered with the whole subscribed set */
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, one, last(&c)->nonce, last(&c)->version, NULL, NULL), 0);
+	CHECK_EQ(c.n, 6);
+	CHECK_EQ(last(&c)->n, 1);
+	CHECK_EQ(sotw(&c, WF_XDS_EDS, both, last(&c)->nonce, last(&c)->version, NULL, NULL), 0);
+	CHECK_EQ(c.n, 7);
+	CHECK_EQ(last(&c)->n, 2);
+	teardown(&c, NULL);
+}
+
 TEST(sotw_stale_nonce_ignored)
 {
 	struct client c;
@@ -734,6 +777,7 @@ TEST_MAIN("control.ads",
           T(sotw_explicit_names_rds_eds),
           T(sotw_ack_and_unchanged_content_not_resent),
           T(sotw_nack_remembered_not_resent),
+          T(sotw_eds_rds_send_what_changed),
           T(sotw_stale_nonce_ignored),
           T(sotw_star_and_leaving_wildcard),
           T(push_order_make_before_break),

@@ -906,18 +906,25 @@ TEST(check_objects)
 
 /* The generators over a directory: the xDS cache composes each proxy from the shared outbound
  * half and its own inbound half; a connecting sidecar becomes an endpoint. */
-TEST(source_in_the_cache)
+/* A source over a directory holding bookinfo.yaml and routing.yaml (removed once read). */
+static struct wf_translate_source *bookinfo_source(struct wf_errs *e)
 {
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/tmp/wf-test-source-%d", getpid());
 	mkdir(dir, 0700);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "cp " DATA "bookinfo.yaml " DATA "routing.yaml %s/", dir);
-	CHECK(system(cmd) == 0);
-	struct wf_errs e = {0};
-	struct wf_translate_source *src = wf_translate_source_new(dir, &e);
+	struct wf_translate_source *src = system(cmd) == 0 ? wf_translate_source_new(dir, e) : NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	if (system(cmd) != 0)
+		return NULL;
+	return src;
+}
+
+TEST(source_in_the_cache)
+{
+	struct wf_errs e = {0};
+	struct wf_translate_source *src = bookinfo_source(&e);
 	CHECK(src);
 	CHECK_EQ(e.n, 0);
 	CHECK(wf_translate_source_objects(src) > 10);
@@ -974,6 +981,66 @@ TEST(source_in_the_cache)
 	wf_translate_source_free(src);
 	wf_proto_free(&pp->base);
 	wf_proto_free(&other->base);
+	wf_errs_free(&e);
+}
+
+/* A sidecar that no ServiceEntry selects changes no proxy's resources: its connect (and its
+ * going) is no change to push, and the mesh is not rebuilt for it; one that is selected, before
+ * or after, is a change. (2,000 sidecars connecting used to rebuild the mesh and every proxy's
+ * outbound half 2,000 times: bench/run.sh's control case.) */
+TEST(source_unselected_sidecar_is_no_change)
+{
+	struct wf_errs e = {0};
+	struct wf_translate_source *src = bookinfo_source(&e);
+	CHECK(src);
+	uint32_t n;
+	const struct wf_xds_generator *g = wf_translate_source_generators(src, &n);
+	struct wf_xds_cache *c = wf_xds_cache_new(g, n);
+	Envoy__Config__Core__V3__Node *pp = node(PRODUCTPAGE);
+	Envoy__Config__Core__V3__Node *other = node("id: sidecar~127.0.0.71~other.default~default.svc.cluster.local\n"
+	                                            "metadata: {NAMESPACE: default, LABELS: {app: other}}\n");
+	Envoy__Config__Core__V3__Node *other_pp =
+	    node("id: sidecar~127.0.0.71~other.default~default.svc.cluster.local\n"
+	         "metadata: {NAMESPACE: default, LABELS: {app: productpage}}\n");
+	CHECK_EQ(wf_translate_source_connected(src, pp), 1);
+	struct wf_xds_snap *a = wf_xds_cache_get(c, pp);
+	CHECK(a);
+	/* registered, but no change */
+	CHECK_EQ(wf_translate_source_connected(src, other), 0);
+	CHECK_EQ(wf_translate_source_workloads(src), 2);
+	wf_xds_cache_invalidate(c);
+	struct wf_xds_snap *b = wf_xds_cache_get(c, pp);
+	CHECK(b);
+	const char *ppc = "outbound|9080||productpage.default.svc.cluster.local";
+	struct wf_xds_packed *ea = wf_xds_packed_find(&a->t[WF_XDS_EDS], ppc), *eb = wf_xds_packed_find(&b->t[WF_XDS_EDS], ppc);
+	CHECK(ea && eb && ea->hash == eb->hash);
+	wf_xds_snap_unref(b);
+	/* relabelled so that productpage selects it: a change, and a second endpoint */
+	CHECK_EQ(wf_translate_source_connected(src, other_pp), 1);
+	wf_xds_cache_invalidate(c);
+	b = wf_xds_cache_get(c, pp);
+	eb = b ? wf_xds_packed_find(&b->t[WF_XDS_EDS], ppc) : NULL;
+	CHECK(eb && ea->hash != eb->hash);
+	Cla *cla = eb ? (Cla *)protobuf_c_message_unpack(&envoy__config__endpoint__v3__cluster_load_assignment__descriptor,
+	                                                  NULL, eb->len, eb->bytes)
+	              : NULL;
+	CHECK(cla && endpoint_count(cla) == 2);
+	if (cla)
+		wf_proto_free(&cla->base);
+	wf_xds_snap_unref(b);
+	/* back to a label nothing selects: a change (it was selected) */
+	CHECK_EQ(wf_translate_source_connected(src, other), 1);
+	/* gone: no change for the unselected one, a change for productpage's */
+	CHECK_EQ(wf_translate_source_gone(src, other->id), 0);
+	CHECK_EQ(wf_translate_source_workloads(src), 1);
+	CHECK_EQ(wf_translate_source_gone(src, pp->id), 1);
+	CHECK_EQ(wf_translate_source_workloads(src), 0);
+	wf_xds_snap_unref(a);
+	wf_xds_cache_free(c);
+	wf_translate_source_free(src);
+	wf_proto_free(&pp->base);
+	wf_proto_free(&other->base);
+	wf_proto_free(&other_pp->base);
 	wf_errs_free(&e);
 }
 
@@ -1036,4 +1103,5 @@ TEST(proxy_compiles_sidecar_resources)
 
 TEST_MAIN("translate", T(node_identity), T(registry), T(clusters_and_policy), T(endpoints_by_labels), T(routes),
           T(listeners), T(sidecar_scoping), T(proxyless_grpc), T(halves_and_keys), T(tls_and_port_level_settings),
-          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(check_objects), T(source_in_the_cache), T(proxy_compiles_sidecar_resources))
+          T(sidecar_ingress_and_egress_bind), T(gateway), T(refusals), T(check_objects), T(source_in_the_cache),
+          T(source_unselected_sidecar_is_no_change), T(proxy_compiles_sidecar_resources))

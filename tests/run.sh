@@ -4,6 +4,9 @@
 #   sanitizers, and the end-to-end suite against build/weft and build/asan/weft.
 # Usage: tests/run.sh [-k FILTER]   (FILTER narrows the e2e tests)
 cd "$(dirname "$0")/.."
+# An undefined behaviour the sanitized builds find stops that process (and fails its test)
+# instead of being printed and forgotten.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 PASSED=0
 FAILED=0
 FAILS=()

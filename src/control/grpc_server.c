@@ -360,7 +360,8 @@ static int on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n, int end_s
 		k->in = q;
 		k->in_cap = cap;
 	}
-	memcpy(k->in + k->in_len, p, n);
+	if (n) /* an empty DATA frame: p may be NULL */
+		memcpy(k->in + k->in_len, p, n);
 	k->in_len += n;
 	k->unacked += n;
 	if (end_stream)

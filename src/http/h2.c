@@ -990,7 +990,8 @@ static void frame_stream(struct wf_h2 *h, struct stream *st)
 		uint8_t *p = frame(h, k, F_DATA, fl, st->id);
 		if (!p)
 			return;
-		memcpy(p, wf_buf_data(&st->q), k);
+		if (k) /* an empty END_STREAM frame: the queue may have no buffer */
+			memcpy(p, wf_buf_data(&st->q), k);
 		wf_buf_consume(&st->q, h->pool, k);
 		st->send_win -= k;
 		h->send_win -= k;

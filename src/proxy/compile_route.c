@@ -291,7 +291,8 @@ static struct wf_retry *retry_policy(struct wf_compile *c, const Envoy__Config__
 	r->host_reselect = p->host_selection_retry_max_attempts > 0 ? (uint32_t)p->host_selection_retry_max_attempts : 1;
 	r->codes = calloc(p->n_retriable_status_codes + 1, sizeof(uint32_t));
 	r->n_codes = (uint32_t)p->n_retriable_status_codes;
-	memcpy(r->codes, p->retriable_status_codes, p->n_retriable_status_codes * sizeof(uint32_t));
+	if (p->n_retriable_status_codes) /* none: the array is NULL */
+		memcpy(r->codes, p->retriable_status_codes, p->n_retriable_status_codes * sizeof(uint32_t));
 	r->headers = calloc(p->n_retriable_headers + 1, sizeof(*r->headers));
 	r->n_headers = (uint32_t)p->n_retriable_headers;
 	for (size_t i = 0; i < p->n_retriable_headers; i++)

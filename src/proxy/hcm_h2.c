@@ -47,7 +47,7 @@ int hcm_h2_sniff(const struct hconn *c)
 	if (wf_sio_is_tls(&c->s) && wf_tls_alpn_is(&c->s, "h2"))
 		return 1;
 	uint32_t n = wf_buf_len(&c->s.rb), k = n < 24 ? n : 24;
-	if (memcmp(wf_buf_data(&c->s.rb), PREFACE, k))
+	if (k && memcmp(wf_buf_data(&c->s.rb), PREFACE, k)) /* nothing read yet: no buffer */
 		return 0;
 	return n < 24 ? -1 : 1;
 }
@@ -373,7 +373,8 @@ static void h2_interim(struct hstream *st, int status, const struct wf_hdr *h, u
 	struct wf_hdr small[32], *v = n + 1 <= 32 ? small : malloc((n + 1) * sizeof(*v));
 	char code[4];
 	v[0] = status_field(code, status);
-	memcpy(v + 1, h, n * sizeof(*h));
+	if (n) /* a bare status: h may be NULL */
+		memcpy(v + 1, h, n * sizeof(*h));
 	wf_h2_submit_headers(st->c->h2, st->sid, v, n + 1, 0);
 	if (v != small)
 		free(v);

@@ -168,7 +168,8 @@ static struct def *snapshot_defs(uint32_t *n)
 {
 	pthread_mutex_lock(&lock);
 	struct def *c = malloc((n_defs ? n_defs : 1) * sizeof(*c));
-	memcpy(c, defs, n_defs * sizeof(*c));
+	if (n_defs) /* none yet: defs is NULL */
+		memcpy(c, defs, n_defs * sizeof(*c));
 	*n = n_defs;
 	pthread_mutex_unlock(&lock);
 	qsort(c, *n, sizeof(*c), cmp_def);

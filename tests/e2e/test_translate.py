@@ -401,6 +401,7 @@ def test_proxyless_grpc_client_takes_the_translation():
             boot = X.bootstrap(ctl)
             res = X.calls(boot, 200)
             check(res["codes"] == {"0": 200}, "every call succeeds: %r", res)
+            X.calls_seen((v1, v2), 200)
             n1, n2 = len(v1.of("call")), len(v2.of("call"))
             check(n1 + n2 == 200 and 15 <= n2 <= 70 and n1 > n2, "80/20 split: v1 %d, v2 %d", n1, n2)
             res = X.calls(boot, 20, {"x-version": "v2"})
@@ -425,6 +426,7 @@ def test_control_serves_istio_config_dir_to_a_grpc_client():
             boot = X.bootstrap(ctl)
             res = X.calls(boot, 100)
             check(res["codes"] == {"0": 100}, "every call succeeds: %r", res)
+            X.calls_seen((v1, v2), 100)
             n1, n2 = len(v1.of("call")), len(v2.of("call"))
             check(n1 + n2 == 100 and n1 > n2 > 0, "80/20 split: v1 %d, v2 %d", n1, n2)
             # everything to v1 now
@@ -435,6 +437,7 @@ def test_control_serves_istio_config_dir_to_a_grpc_client():
             wait_for(lambda: "push " in ctl.log().split("config-dir: serving", 1)[-1], 5, what="a push after the edit")
             res = X.calls(boot, 40)
             check(res["codes"] == {"0": 40}, "calls after the edit succeed: %r", res)
+            X.calls_seen((v1, v2), n1 + n2 + 40)
             eq(len(v2.of("call")), n2, "calls at v2 after the edit")
             check(" rejected " not in ctl.log(), "the client NACKed:\n%s", ctl.log())
 
@@ -472,6 +475,7 @@ def test_control_config_dir_refuses_an_invalid_edit():
                 n1, n2 = len(v1.of("call")), len(v2.of("call"))
                 res = X.calls(X.bootstrap(ctl), 60)
                 check(res["codes"] == {"0": 60}, "calls succeed while the edit is refused: %r", res)
+                X.calls_seen((v1, v2), n1 + n2 + 60)
                 m1, m2 = len(v1.of("call")) - n1, len(v2.of("call")) - n2
                 check(m1 + m2 == 60 and m1 > m2 > 0, "still 80/20 while refused: v1 %d, v2 %d", m1, m2)
             # fixed: everything to v2 now
@@ -481,6 +485,7 @@ def test_control_config_dir_refuses_an_invalid_edit():
             n1, n2 = len(v1.of("call")), len(v2.of("call"))
             res = X.calls(X.bootstrap(ctl), 20)
             check(res["codes"] == {"0": 20}, "calls after the fix succeed: %r", res)
+            X.calls_seen((v1, v2), n1 + n2 + 20)
             eq(len(v1.of("call")), n1, "calls at v1 after the fix")
 
 

@@ -86,6 +86,12 @@ def bootstrap(ctl):
     return path
 
 
+def calls_seen(servers, n):
+    """Wait until the servers reported n calls in all (each prints a `call` event on its stdout,
+    read by a thread of its own: a call answered may not be counted yet)."""
+    wait_for(lambda: sum(len(s.of("call")) for s in servers) >= n, what="%d calls at the servers" % n)
+
+
 def calls(boot, n, metadata=None):
     """n unary calls from one proxyless client; its result line."""
     spec = {"calls": n, "metadata": metadata or {}}
@@ -104,6 +110,7 @@ def test_xds_proxyless_grpc_weighted_split_and_header_match():
         boot = bootstrap(ctl)
         res = calls(boot, 200)
         check(res["codes"] == {"0": 200}, "every call succeeds: %r", res)
+        calls_seen((v1, v2), 200)
         n1, n2 = len(v1.of("call")), len(v2.of("call"))
         check(n1 + n2 == 200, "the calls reached the two servers: %d + %d", n1, n2)
         # 80/20 of 200 calls: v2 gets 40 on average, sd ~5.7; 15..70 is far outside chance

@@ -441,14 +441,9 @@ static void flush_now(struct gconn *c)
 {
 	struct wf_loop *loop = c->srv->loop;
 	for (int round = 0; round < 8 && !c->dead; round++) {
-		const uint8_t *p;
-		size_t n;
-		while (wf_sio_queued(&c->s) < SOCK_WATERMARK && (n = wf_h2_send_pending(c->h2, &p)) > 0) {
-			if (wf_sio_write(loop, &c->srv->pool, &c->s, p, n) < 0) {
-				conn_close(c);
-				return;
-			}
-			wf_h2_sent(c->h2, n);
+		if (wf_sio_take_h2(loop, &c->srv->pool, &c->s, c->h2, SOCK_WATERMARK) < 0) {
+			conn_close(c);
+			return;
 		}
 		if (wf_h2_error(c->h2) != WF_H2_OK || wf_h2_done(c->h2)) {
 			if (wf_h2_error(c->h2) != WF_H2_OK)

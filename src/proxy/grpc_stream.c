@@ -223,13 +223,8 @@ static const struct wf_h2_ops h2_ops = {
 /* Hand the codec's output to the socket. 0, or <0 when the connection failed. */
 static int flush(struct wf_grpc_stream *s)
 {
-	const uint8_t *d;
-	size_t n;
-	while ((n = wf_h2_send_pending(s->h2, &d)) > 0) {
-		if (wf_sio_write(s->loop, &s->pool, &s->sio, d, n) < 0)
-			return -ECONNRESET;
-		wf_h2_sent(s->h2, n);
-	}
+	if (wf_sio_take_h2(s->loop, &s->pool, &s->sio, s->h2, UINT32_MAX) < 0)
+		return -ECONNRESET;
 	int r = wf_sio_flush(s->loop, &s->pool, &s->sio);
 	if (r < 0)
 		return r;

@@ -447,14 +447,9 @@ static int serialize(struct hconn *c)
 {
 	if (c->in_h2 || c->dead)
 		return -1;
-	const uint8_t *p;
-	size_t n;
-	while (wf_sio_queued(&c->s) < WATERMARK && (n = wf_h2_send_pending(c->h2, &p)) > 0) {
-		if (wf_sio_write(LOOP(c), POOL(c), &c->s, p, n) < 0) {
-			hcm_conn_close(c);
-			return -1;
-		}
-		wf_h2_sent(c->h2, n);
+	if (wf_sio_take_h2(LOOP(c), POOL(c), &c->s, c->h2, WATERMARK) < 0) {
+		hcm_conn_close(c);
+		return -1;
 	}
 	if (wf_h2_error(c->h2) != WF_H2_OK) {
 		failed(c);

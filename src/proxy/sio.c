@@ -1,5 +1,7 @@
 #include "proxy/sio.h"
 
+#include "http/h2.h"
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -102,6 +104,18 @@ int wf_sio_uncork(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s)
 		return s->err ? -EPIPE : 0;
 	int r = wf_sio_flush(loop, pool, s);
 	return r < 0 ? r : 0;
+}
+
+int wf_sio_take_h2(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, struct wf_h2 *h2, uint32_t limit)
+{
+	const uint8_t *p;
+	size_t n;
+	while (wf_sio_queued(s) < limit && (n = wf_h2_send_pending(h2, &p)) > 0) {
+		if (wf_sio_write(loop, pool, s, p, n) < 0)
+			return -ECONNRESET;
+		wf_h2_sent(h2, n);
+	}
+	return 0;
 }
 
 int wf_sio_read(struct wf_pool *pool, struct wf_sio *s, uint32_t max)

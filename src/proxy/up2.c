@@ -247,14 +247,9 @@ static void flush(struct wf_up2 *p)
 	if (p->dead || p->in_h2 || !p->connected || !p->u)
 		return;
 	struct wf_uconn *u = p->u;
-	const uint8_t *d;
-	size_t n;
-	while (wf_sio_queued(&u->s) < WATERMARK && (n = wf_h2_send_pending(p->h2, &d)) > 0) {
-		if (wf_sio_write(&p->w->loop, &p->w->pool, &u->s, d, n) < 0) {
-			conn_end(p, -ECONNRESET, 0);
-			return;
-		}
-		wf_h2_sent(p->h2, n);
+	if (wf_sio_take_h2(&p->w->loop, &p->w->pool, &u->s, p->h2, WATERMARK) < 0) {
+		conn_end(p, -ECONNRESET, 0);
+		return;
 	}
 	while ((p->n_drained || p->drained_all) && !p->dead) {
 		if (p->drained_all) {

@@ -453,6 +453,19 @@ def held(addr, port):
         s.close()
 
 
+def settled_versions(ctl):
+    """Each proxy's versions sent, once no push has come for longer than the push debounce's
+    bound (1 s): the sidecars' own registrations may still be on their way."""
+    def read():
+        return {s["proxy"]: {t: s[t]["sent"] for t in ("CDS", "LDS", "EDS", "RDS")} for s in ctl.syncz()}
+    for _ in range(10):
+        before = read()
+        time.sleep(1.2)
+        if read() == before:
+            return before
+    raise AssertionError("the control plane kept pushing for 12 s")
+
+
 def test_mesh_invalid_config_and_nack():
     """(a) An invalid edit of the VirtualService (a misspelt field) is refused: listed in
     /debug/configz and logged with file:line:col, nothing pushed (versions unchanged), the split
@@ -466,7 +479,7 @@ def test_mesh_invalid_config_and_nack():
         m.set_weights(100, 0)
         for b in m.binds:
             wait_for(lambda: m.split(b, 10) == {"v1": 10, "v2": 0}, 5, what="all to v1 through %s" % b)
-        versions = {s["proxy"]: {t: s[t]["sent"] for t in ("CDS", "LDS", "EDS", "RDS")} for s in ctl.syncz()}
+        versions = settled_versions(ctl)
         # (a) invalid edit
         replace_file(m.vs_path, REVIEWS_VS.format(w1=0, w2=100).replace("    retries: {attempts: 2",
                                                                            "    retires: {attempts: 2"))

@@ -269,33 +269,62 @@ static int sidecar_allows(const struct wf_mesh_sidecar *sc, const struct wf_serv
 
 /* A registered workload is the proxy's own by its node id; a WorkloadEntry (or inline
  * endpoint) when it has the proxy's address and labels that the proxy's labels include, so
- * that workloads sharing an address (one host, several ports) are told apart. */
-const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s)
+ * that workloads sharing an address (one host, several ports) are told apart. Per service,
+ * the first of its endpoints that is the proxy's; found through the mesh's index by node id
+ * and by address (once per proxy), not by looking at every service. */
+static int own_workloads(struct wf_tx *t)
 {
 	const struct wf_proxy_info *p = t->p;
-	if (p->kind != WF_PROXY_SIDECAR)
-		return NULL;
-	/* the first of s's endpoints that is the proxy's: found through the mesh's index by node
-	 * id and by address, not by reading every endpoint of every service (per proxy, per push) */
-	const struct wf_workload *own = NULL;
-	size_t best = SIZE_MAX, svc = (size_t)(s - t->m->svcs);
+	if (p->kind != WF_PROXY_SIDECAR || !(t->parts & WF_TX_INBOUND))
+		return 0;
 	const char *keys[2] = {p->id, p->ip};
+	size_t firsts[2], ns[2], cap = 0;
 	for (int k = 0; k < 2; k++) {
-		size_t first, n = *keys[k] ? wf_mesh_eps_of(t->m, keys[k], &first) : 0;
-		for (size_t i = first; i < first + n; i++) {
+		ns[k] = *keys[k] ? wf_mesh_eps_of(t->m, keys[k], &firsts[k]) : 0;
+		cap += ns[k];
+	}
+	if (!cap)
+		return 0;
+	struct wf_tx_own *own = calloc(cap, sizeof(*own));
+	size_t *eps = calloc(cap, sizeof(*eps));
+	if (!own || !eps) {
+		free(own);
+		free(eps);
+		return wf_tx_err(t, "out of memory");
+	}
+	size_t n = 0;
+	for (int k = 0; k < 2; k++)
+		for (size_t i = firsts[k]; i < firsts[k] + ns[k]; i++) {
 			const struct wf_mesh_epref *r = &t->m->ep_index[i];
-			if (r->svc != svc || r->ep >= best)
-				continue;
+			const struct wf_service *s = &t->m->svcs[r->svc];
 			const struct wf_workload *w = s->eps[r->ep];
-			if (w->node_id ? !strcmp(w->node_id, p->id)
-			               : *p->ip && w->n_labels && !strcmp(w->address, p->ip) &&
-			                     wf_labels_match(w->labels, w->n_labels, p->labels, p->n_labels)) {
-				own = w;
-				best = r->ep;
+			if (w->node_id ? strcmp(w->node_id, p->id)
+			               : !*p->ip || !w->n_labels || strcmp(w->address, p->ip) ||
+			                     !wf_labels_match(w->labels, w->n_labels, p->labels, p->n_labels))
+				continue;
+			size_t j = 0;
+			while (j < n && own[j].s != s)
+				j++;
+			if (j == n) {
+				own[n].s = s;
+				eps[n++] = SIZE_MAX;
+			}
+			if (r->ep < eps[j]) {
+				own[j].w = w;
+				eps[j] = r->ep;
 			}
 		}
-	}
-	return own;
+	free(eps);
+	/* in the mesh's order of services */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && own[j].s < own[j - 1].s; j--) {
+			struct wf_tx_own x = own[j];
+			own[j] = own[j - 1];
+			own[j - 1] = x;
+		}
+	t->own = own;
+	t->n_own = n;
+	return 0;
 }
 
 int wf_translate(const struct wf_mesh *m, const struct wf_proxy_info *p, wf_translate_emit emit, void *ctx, char *err,
@@ -318,10 +347,13 @@ int wf_translate_parts(const struct wf_mesh *m, const struct wf_proxy_info *p, u
 		if (wf_service_visible(s, p->ns) && sidecar_allows(t.sidecar, s))
 			t.svcs[t.n_svcs++] = s;
 	}
-	int rc = wf_tx_clusters(&t);
+	int rc = own_workloads(&t);
+	if (rc >= 0)
+		rc = wf_tx_clusters(&t);
 	if (rc >= 0)
 		rc = wf_tx_listeners(&t);
 	free(t.svcs);
+	free(t.own);
 	return rc < 0 ? rc : t.count;
 }
 

@@ -482,11 +482,9 @@ static int inbound(struct wf_tx *t)
 		}
 		return 0;
 	}
-	for (size_t i = 0; i < t->m->n_svcs; i++) {
-		const struct wf_service *s = &t->m->svcs[i];
-		const struct wf_workload *w = wf_tx_own_workload(t, s);
-		if (!w)
-			continue;
+	for (size_t i = 0; i < t->n_own; i++) {
+		const struct wf_service *s = t->own[i].s;
+		const struct wf_workload *w = t->own[i].w;
 		for (size_t p = 0; p < s->n_ports; p++) {
 			uint32_t ep = wf_workload_port(w, &s->ports[p]);
 			char *name = wf_cluster_name("inbound", ep, NULL, NULL);

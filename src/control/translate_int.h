@@ -57,6 +57,13 @@ struct wf_tx {
 	/* the services this proxy sees (exportTo, Sidecar egress hosts), in host order */
 	const struct wf_service **svcs;
 	size_t n_svcs;
+	/* the services whose endpoints include this proxy (its own workload in each), in the
+	 * mesh's order: a sidecar's inbound half */
+	struct wf_tx_own {
+		const struct wf_service *s;
+		const struct wf_workload *w;
+	} *own;
+	size_t n_own;
 	const struct wf_mesh_sidecar *sidecar;  /* the Sidecar that applies, or NULL */
 	unsigned parts;                         /* WF_TX_OUTBOUND | WF_TX_INBOUND */
 	const char *gateway;                    /* "NS/NAME" of the Gateway being served, NULL: mesh */
@@ -126,8 +133,5 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v);
 /* Does a gateways list entry (as written in a VirtualService of namespace vs_ns) name gw
  * ("NS/NAME")? */
 int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw);
-/* The proxy's own workload among the endpoints of s, one of t->m's services (t->m->svcs[i]),
- * or NULL (translate.c says how). */
-const struct wf_workload *wf_tx_own_workload(const struct wf_tx *t, const struct wf_service *s);
 
 #endif

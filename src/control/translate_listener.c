@@ -175,11 +175,9 @@ static int inbound(struct wf_tx *t, struct wf_tx_out *o)
 		}
 		return 0;
 	}
-	for (size_t i = 0; i < t->m->n_svcs; i++) {
-		const struct wf_service *s = &t->m->svcs[i];
-		const struct wf_workload *w = wf_tx_own_workload(t, s);
-		if (!w)
-			continue;
+	for (size_t i = 0; i < t->n_own; i++) {
+		const struct wf_service *s = t->own[i].s;
+		const struct wf_workload *w = t->own[i].w;
 		for (size_t k = 0; k < s->n_ports; k++) {
 			const struct wf_mesh_port *sp = &s->ports[k];
 			if (has_listener_at(o, p->ip, sp->number))

@@ -2,6 +2,8 @@
 #include "control/ads.h"
 
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/strtab.h"
 #include "http/grpc.h"
 #include "xds/json.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
@@ -12,15 +14,17 @@
 #include <string.h>
 #include <xxhash.h>
 
-/* A name with the version the client holds (delta), or just a name (subscriptions). */
+/* A name with the version the client holds (delta), or just a name (subscriptions). Names
+ * are the server's shared copies (wf_strtab): every proxy subscribes to much the same ones. */
 struct nv {
-	char *name;
+	const char *name;
 	uint64_t version;
 };
 
 struct nvset {
 	struct nv *v;
 	uint32_t n, cap;
+	struct wf_strtab *tab;      /* where the names come from */
 };
 
 struct tstate {
@@ -46,6 +50,9 @@ struct wf_ads_stream {
 	struct wf_xds_snap *snap;               /* what the stream's proxy should have */
 	uint64_t nonce_seq;
 	uint8_t held;                           /* a push waits for writable */
+	uint8_t due;                            /* in the push queue */
+	uint8_t flying;                         /* in the list of outputs being drained */
+	struct wf_ads_stream *due_next, *due_prev, *fly_next;
 	struct tstate t[WF_XDS_NTYPES];
 };
 
@@ -54,6 +61,12 @@ struct wf_ads {
 	struct wf_ads_hooks hooks;
 	struct wf_ads_stream *streams;
 	uint32_t n_streams;
+	/* A push goes through the streams in order (FIFO), a slice at a time, and waits while
+	 * what was sent and not yet taken by the clients is over the budget: the streams pushed
+	 * to whose output may still be queued are `flying`. */
+	struct wf_ads_stream *due_head, *due_tail, *flying;
+	size_t budget;
+	struct wf_strtab *names;            /* the names streams subscribed to, shared */
 };
 
 static const char *const STATUS[] = {"NOT SENT", "STALE", "SYNCED", "NACK"};
@@ -95,7 +108,7 @@ static int nv_put(struct nvset *s, const char *name, uint64_t version)
 		s->v = q;
 		s->cap = cap;
 	}
-	char *dup = strdup(name);
+	const char *dup = wf_strtab_get(s->tab, name);
 	if (!dup)
 		return -ENOMEM;
 	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
@@ -108,7 +121,7 @@ static void nv_del(struct nvset *s, const char *name)
 {
 	uint32_t i = nv_lower(s, name);
 	if (i < s->n && !strcmp(s->v[i].name, name)) {
-		free(s->v[i].name);
+		wf_strtab_put(s->tab, s->v[i].name);
 		memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
 		s->n--;
 	}
@@ -117,9 +130,22 @@ static void nv_del(struct nvset *s, const char *name)
 static void nv_clear(struct nvset *s)
 {
 	for (uint32_t i = 0; i < s->n; i++)
-		free(s->v[i].name);
+		wf_strtab_put(s->tab, s->v[i].name);
 	free(s->v);
-	memset(s, 0, sizeof(*s));
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+/* No more room than the names take (a set built once, kept for the stream's life). */
+static void nv_fit(struct nvset *s)
+{
+	if (s->cap - s->n < 16)
+		return;
+	struct nv *q = realloc(s->v, (s->n ? s->n : 1) * sizeof(*q));
+	if (q) {
+		s->v = q;
+		s->cap = s->n ? s->n : 1;
+	}
 }
 
 /* ---- the server ----------------------------------------------------------------------------- */
@@ -132,11 +158,40 @@ struct wf_ads *wf_ads_new(struct wf_xds_cache *cache, const struct wf_ads_hooks 
 	a->cache = cache;
 	if (hooks)
 		a->hooks = *hooks;
+	a->budget = WF_ADS_PUSH_BUDGET;
+	if (!(a->names = wf_strtab_new())) {
+		free(a);
+		return NULL;
+	}
 	return a;
 }
 
-void wf_ads_free(struct wf_ads *a) { free(a); }
+void wf_ads_set_budget(struct wf_ads *a, size_t bytes) { a->budget = bytes; }
+
+void wf_ads_free(struct wf_ads *a)
+{
+	if (!a)
+		return;
+	wf_strtab_free(a->names);
+	free(a);
+}
 uint32_t wf_ads_streams(const struct wf_ads *a) { return a->n_streams; }
+
+static void due_unlink(struct wf_ads *a, struct wf_ads_stream *s)
+{
+	if (!s->due)
+		return;
+	s->due = 0;
+	if (s->due_prev)
+		s->due_prev->due_next = s->due_next;
+	else
+		a->due_head = s->due_next;
+	if (s->due_next)
+		s->due_next->due_prev = s->due_prev;
+	else
+		a->due_tail = s->due_prev;
+	s->due_next = s->due_prev = NULL;
+}
 
 struct wf_ads_stream *wf_ads_stream_new(struct wf_ads *a, int delta, const char *peer, const struct wf_ads_io *io)
 {
@@ -147,6 +202,8 @@ struct wf_ads_stream *wf_ads_stream_new(struct wf_ads *a, int delta, const char 
 	s->io = *io;
 	s->delta = delta;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
+	for (int t = 0; t < WF_XDS_NTYPES; t++)
+		s->t[t].subs.tab = s->t[t].known.tab = a->names;
 	s->next = a->streams;
 	if (a->streams)
 		a->streams->prev = s;
@@ -167,6 +224,13 @@ void wf_ads_stream_free(struct wf_ads_stream *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	a->n_streams--;
+	due_unlink(a, s);
+	if (s->flying)
+		for (struct wf_ads_stream **pp = &a->flying; *pp; pp = &(*pp)->fly_next)
+			if (*pp == s) {
+				*pp = s->fly_next;
+				break;
+			}
 	if (s->node) {
 		wf_debug("ads: proxy %s (%s) disconnected", s->node->id, s->peer);
 		if (a->hooks.gone)
@@ -297,14 +361,7 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	r.nonce = t->nonce;
 	r.n_resources = (size_t)m;
 	r.resources = ap;
-	size_t len = envoy__service__discovery__v3__discovery_response__get_packed_size(&r);
-	uint8_t *buf = malloc(len ? len : 1);
-	int rc = -ENOMEM;
-	if (buf) {
-		envoy__service__discovery__v3__discovery_response__pack(&r, buf);
-		rc = s->io.send(s->io.ctx, buf, len);
-		free(buf);
-	}
+	int rc = s->io.send(s->io.ctx, &r.base);
 	free(anys);
 	free(ap);
 	if (rc >= 0 && partial) /* the client now holds these (and of the others, nothing) */
@@ -361,7 +418,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 			j++;
 		if (j < (uint32_t)n && !strcmp(v[j]->name, name))
 			continue;
-		removed[nr++] = t->known.v[i].name;
+		removed[nr++] = (char *)t->known.v[i].name; /* (protobuf-c wants char *: only read) */
 	}
 	rc = 0;
 	if (!nc && !nr && !always)
@@ -377,14 +434,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 	r.resources = rp;
 	r.n_removed_resources = nr;
 	r.removed_resources = removed;
-	size_t len = envoy__service__discovery__v3__delta_discovery_response__get_packed_size(&r);
-	uint8_t *buf = malloc(len ? len : 1);
-	rc = -ENOMEM;
-	if (!buf)
-		goto out;
-	envoy__service__discovery__v3__delta_discovery_response__pack(&r, buf);
-	rc = s->io.send(s->io.ctx, buf, len);
-	free(buf);
+	rc = s->io.send(s->io.ctx, &r.base);
 	if (rc < 0)
 		goto out;
 	wf_debug("ads: %s %s: sent delta %s: %u changed, %u removed (nonce %s)", s->node->id, s->peer,
@@ -434,15 +484,66 @@ void wf_ads_stream_writable(struct wf_ads_stream *s)
 void wf_ads_push(struct wf_ads *a)
 {
 	for (struct wf_ads_stream *s = a->streams; s; s = s->next) {
-		if (!s->node)
+		if (!s->node || s->due)
 			continue;
+		s->due = 1;
+		s->due_next = NULL;
+		s->due_prev = a->due_tail;
+		if (a->due_tail)
+			a->due_tail->due_next = s;
+		else
+			a->due_head = s;
+		a->due_tail = s;
+	}
+}
+
+/* What the streams pushed to have not handed to their clients yet; the ones whose output
+ * left are forgotten. */
+static size_t flying_bytes(struct wf_ads *a)
+{
+	size_t sum = 0;
+	for (struct wf_ads_stream **pp = &a->flying; *pp;) {
+		struct wf_ads_stream *s = *pp;
+		size_t q = s->io.queued ? s->io.queued(s->io.ctx) : 0;
+		if (!q) {
+			*pp = s->fly_next;
+			s->flying = 0;
+			continue;
+		}
+		sum += q;
+		pp = &s->fly_next;
+	}
+	return sum;
+}
+
+int wf_ads_pump(struct wf_ads *a, uint64_t slice_us)
+{
+	uint64_t t0 = wf_now_us();
+	size_t out = flying_bytes(a);
+	int served = 0;
+	while (a->due_head) {
+		if (out >= a->budget)
+			return WF_ADS_PUMP_DRAIN;
+		if (served && wf_now_us() - t0 >= slice_us)
+			return WF_ADS_PUMP_MORE; /* (at least one stream per call: always progress) */
+		served = 1;
+		struct wf_ads_stream *s = a->due_head;
+		due_unlink(a, s);
 		struct wf_xds_snap *snap = wf_xds_cache_get(a->cache, s->node);
 		if (!snap)
 			continue; /* the generator failed for it: it keeps what it has */
 		wf_xds_snap_unref(s->snap);
 		s->snap = snap;
 		stream_sync(s);
+		size_t q = s->io.queued ? s->io.queued(s->io.ctx) : 0;
+		if (q && !s->flying) {
+			s->flying = 1;
+			s->fly_next = a->flying;
+			a->flying = s;
+		}
+		out += q;
 	}
+	return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------------------- */
@@ -541,6 +642,8 @@ static int sotw_recv(struct wf_ads_stream *s, const uint8_t *p, size_t n, char *
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
+	if (!same)
+		nv_fit(&t->subs);
 	t->requested = 1;
 	if (s->snap && !s->held && sotw_send(s, type) < 0) {
 		rc = WF_GRPC_UNAVAILABLE;

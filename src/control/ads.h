@@ -27,11 +27,12 @@ struct wf_jbuf;
 enum wf_ads_status { WF_ADS_NOT_SENT, WF_ADS_STALE, WF_ADS_SYNCED, WF_ADS_NACK };
 const char *wf_ads_status_name(int st);   /* "NOT SENT", "STALE", "SYNCED", "NACK" */
 
-/* How a stream reaches its client. send: one serialized response (copied): 0 or <0.
+/* How a stream reaches its client. send: one response (a DiscoveryResponse or a
+ * DeltaDiscoveryResponse), serialized by the transport where it queues it: 0 or <0.
  * queued: bytes not yet taken by the client; over WF_ADS_WATERMARK a push waits for
  * wf_ads_stream_writable. */
 struct wf_ads_io {
-	int (*send)(void *ctx, const uint8_t *p, size_t n);
+	int (*send)(void *ctx, const ProtobufCMessage *m);
 	size_t (*queued)(void *ctx);
 	void *ctx;
 };
@@ -62,9 +63,20 @@ void wf_ads_stream_free(struct wf_ads_stream *s);
 int wf_ads_stream_status(const struct wf_ads_stream *s, int type);
 const char *wf_ads_stream_nack(const struct wf_ads_stream *s, int type);
 
-/* The cache's content changed (after wf_xds_cache_invalidate): every stream gets what
- * changed of what it subscribed to. */
+/* The cache's content changed (after wf_xds_cache_invalidate): every stream is due to get
+ * what changed of what it subscribed to. The work is done by wf_ads_pump, stream after stream
+ * in the order they became due, in slices: a push to thousands of streams neither stalls the
+ * loop until the last one is served nor queues every stream's copy of a large resource at
+ * once (the memory that takes is bounded by the budget: bytes sent and not yet taken by the
+ * clients, over all streams). */
 void wf_ads_push(struct wf_ads *a);
+#define WF_ADS_PUSH_BUDGET (32u * 1024 * 1024)
+void wf_ads_set_budget(struct wf_ads *a, size_t bytes);
+/* Serve due streams for at most slice_us: 0 when none is left; WF_ADS_PUMP_MORE when the
+ * slice ended (call again on the next loop iteration); WF_ADS_PUMP_DRAIN when the budget is
+ * spent (call again once the clients had time to read: a few ms). */
+enum { WF_ADS_PUMP_MORE = 1, WF_ADS_PUMP_DRAIN = 2 };
+int wf_ads_pump(struct wf_ads *a, uint64_t slice_us);
 uint32_t wf_ads_streams(const struct wf_ads *a);
 
 /* The connected proxies and each type's status, as a JSON array (the admin's /debug/syncz):

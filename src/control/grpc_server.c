@@ -25,6 +25,7 @@
 
 #define SOCK_WATERMARK (64 * 1024)
 #define READ_MAX (64 * 1024)
+#define IN_KEEP 4096                /* a call's input buffer kept between messages, at most */
 #define MAX_LISTENERS 4
 /* A connection that opens no call this long after it was accepted (its TLS handshake and
  * HTTP/2 preface included) is closed: peers that connect and stall hold nothing for long. */
@@ -165,14 +166,20 @@ static void send_status(struct gconn *c, int32_t sid, int head_sent, int status,
 	wf_h2_submit_headers(c->h2, sid, h, n, 1);
 }
 
-int wf_grpc_call_send(struct wf_grpc_call *k, const void *p, size_t n)
+int wf_grpc_call_send(struct wf_grpc_call *k, const ProtobufCMessage *m)
 {
-	if (k->ended || n > UINT32_MAX)
+	size_t n = protobuf_c_message_get_packed_size(m);
+	if (k->ended || n > UINT32_MAX - 5)
 		return -EPIPE;
 	if (send_head(k) < 0)
 		return -EPIPE;
-	uint8_t pre[5] = {0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-	if (wf_h2_send_data(k->c->h2, k->sid, pre, 5, 0) < 0 || (n && wf_h2_send_data(k->c->h2, k->sid, p, n, 0) < 0))
+	uint8_t *p = wf_h2_send_reserve(k->c->h2, k->sid, 5 + n);
+	if (!p)
+		return -ENOMEM;
+	p[0] = 0;
+	p[1] = (uint8_t)(n >> 24), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 8), p[4] = (uint8_t)n;
+	protobuf_c_message_pack(m, p + 5);
+	if (wf_h2_send_commit(k->c->h2, k->sid, 5 + n, 0) < 0)
 		return -EPIPE;
 	conn_flush(k->c);
 	return 0;
@@ -237,6 +244,13 @@ static void call_process(struct wf_grpc_call *k)
 	if (off) {
 		memmove(k->in, k->in + off, k->in_len - off);
 		k->in_len -= off;
+	}
+	/* a large request (a subscription to a thousand names) leaves no large buffer behind on
+	 * a call that lives for hours */
+	if (!k->in_len && k->in_cap > IN_KEEP) {
+		free(k->in);
+		k->in = NULL;
+		k->in_cap = 0;
 	}
 	if (!k->ended && !k->paused && k->unacked) {
 		wf_h2_consume(k->c->h2, k->sid, k->unacked);
@@ -351,7 +365,7 @@ static int on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n, int end_s
 		return 0;
 	}
 	if (k->in_len + n > k->in_cap) {
-		size_t cap = k->in_cap ? k->in_cap : 4096;
+		size_t cap = k->in_cap ? k->in_cap : IN_KEEP;
 		while (cap < k->in_len + n)
 			cap *= 2;
 		char *q = realloc(k->in, cap);

@@ -15,6 +15,7 @@
 #ifndef WF_CONTROL_GRPC_SERVER_H
 #define WF_CONTROL_GRPC_SERVER_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,8 +52,9 @@ int wf_grpc_server_listen(struct wf_grpc_server *s, const struct wf_addr *addr, 
 /* Close listeners and every connection (calls are closed). */
 void wf_grpc_server_free(struct wf_grpc_server *s);
 
-/* Send one message on the call (framed, copied). 0, or <0 when the call is finished. */
-int wf_grpc_call_send(struct wf_grpc_call *c, const void *p, size_t n);
+/* Send one message on the call, serialized straight into the stream's queue (framed; no
+ * intermediate copy). 0, or <0 when the call is finished or memory ran out. */
+int wf_grpc_call_send(struct wf_grpc_call *c, const ProtobufCMessage *m);
 /* Bytes of this call waiting to reach the client. */
 size_t wf_grpc_call_queued(const struct wf_grpc_call *c);
 /* End the call with a status (grpc-message: msg, may be NULL). `closed` follows (deferred). */

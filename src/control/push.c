@@ -12,6 +12,20 @@ static void fire(struct wf_loop *loop, struct wf_timer *t)
 	wf_push_now(p);
 }
 
+static void pump(struct wf_loop *loop, struct wf_timer *t)
+{
+	struct wf_push *p = t->data;
+	int rc = wf_ads_pump(p->ads, WF_PUSH_SLICE_US);
+	if (rc) {
+		wf_timer_set(loop, &p->pump, rc == WF_ADS_PUMP_DRAIN ? WF_PUSH_DRAIN_MS : 1);
+		return;
+	}
+	if (p->started_us)
+		wf_info("push %llu: %u streams in %.1f ms", (unsigned long long)p->pushes, wf_ads_streams(p->ads),
+		        (double)(wf_now_us() - p->started_us) / 1000.0);
+	p->started_us = 0;
+}
+
 void wf_push_init(struct wf_push *p, struct wf_loop *loop, struct wf_xds_cache *cache, struct wf_ads *ads,
                   int (*compile)(void *ctx), void *ctx)
 {
@@ -19,6 +33,8 @@ void wf_push_init(struct wf_push *p, struct wf_loop *loop, struct wf_xds_cache *
 	                      .cache = cache, .ads = ads};
 	p->t.cb = fire;
 	p->t.data = p;
+	p->pump.cb = pump;
+	p->pump.data = p;
 }
 
 void wf_push_change(struct wf_push *p)
@@ -34,12 +50,16 @@ void wf_push_change(struct wf_push *p)
 
 void wf_push_now(struct wf_push *p)
 {
-	uint64_t t0 = wf_now_us();
+	if (!p->started_us)
+		p->started_us = wf_now_us();
 	wf_xds_cache_invalidate(p->cache);
 	wf_ads_push(p->ads);
 	p->pushes++;
-	wf_info("push %llu: %u streams in %.1f ms", (unsigned long long)p->pushes, wf_ads_streams(p->ads),
-	        (double)(wf_now_us() - t0) / 1000.0);
+	pump(p->loop, &p->pump);
 }
 
-void wf_push_fini(struct wf_push *p) { wf_timer_cancel(p->loop, &p->t); }
+void wf_push_fini(struct wf_push *p)
+{
+	wf_timer_cancel(p->loop, &p->t);
+	wf_timer_cancel(p->loop, &p->pump);
+}

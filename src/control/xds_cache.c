@@ -13,9 +13,11 @@
 /* A snapshot generated in the current generation for one part and key. */
 struct entry {
 	uint32_t part;
+	uint64_t hash;                       /* of part and key */
 	char *key;
 	struct wf_xds_snap *snap;
-	struct entry *next;
+	struct entry *next;                  /* all of this generation's, to drop them */
+	struct entry *bnext;                 /* the bucket's */
 };
 
 struct wf_xds_cache {
@@ -23,6 +25,7 @@ struct wf_xds_cache {
 	uint32_t n_gen;
 	uint64_t generation;
 	struct entry *entries;               /* this generation's snapshots */
+	struct entry *ebucket[BUCKETS];      /* ... by hash of part and key (one per proxy: no walk) */
 	struct wf_xds_packed *table[BUCKETS];   /* every live resource, by hash */
 	uint32_t n_res;
 };
@@ -49,6 +52,7 @@ static void drop_entries(struct wf_xds_cache *c)
 		free(e->key);
 		free(e);
 	}
+	memset(c->ebucket, 0, sizeof(c->ebucket));
 }
 
 void wf_xds_cache_free(struct wf_xds_cache *c)
@@ -75,8 +79,9 @@ static struct wf_xds_snap *part_get(struct wf_xds_cache *c, uint32_t part, const
 	char key[512] = "";
 	if (g->key)
 		g->key(g->ctx, node, key, sizeof(key));
-	for (struct entry *e = c->entries; e; e = e->next)
-		if (e->part == part && !strcmp(e->key, key)) {
+	uint64_t h = XXH64(key, strlen(key), part);
+	for (struct entry *e = c->ebucket[h % BUCKETS]; e; e = e->bnext)
+		if (e->hash == h && e->part == part && !strcmp(e->key, key)) {
 			e->snap->refs++;
 			return e->snap;
 		}
@@ -96,9 +101,12 @@ static struct wf_xds_snap *part_get(struct wf_xds_cache *c, uint32_t part, const
 		return NULL;
 	}
 	e->part = part;
+	e->hash = h;
 	e->snap = s;
 	e->next = c->entries;
 	c->entries = e;
+	e->bnext = c->ebucket[h % BUCKETS];
+	c->ebucket[h % BUCKETS] = e;
 	s->refs++;
 	return s;
 }

@@ -80,9 +80,12 @@ int wf_buf_reserve(struct wf_buf *b, struct wf_pool *pool, uint32_t want, uint32
 		b->w = len;
 	}
 	if (b->cap - b->w < want) {
-		uint64_t cap = b->cap;
-		while (cap - len < want)
-			cap *= 2;
+		/* double, or to the size asked for when that is more (one large append: no slack) */
+		uint64_t cap = (uint64_t)b->cap * 2;
+		if (cap < (uint64_t)len + want)
+			cap = (uint64_t)len + want;
+		if (cap > UINT32_MAX)
+			return -ENOMEM;
 		char *n = malloc(cap);
 		if (!n)
 			return -ENOMEM;
@@ -110,7 +113,10 @@ void wf_buf_consume(struct wf_buf *b, struct wf_pool *pool, uint32_t n)
 int wf_buf_append(struct wf_buf *b, struct wf_pool *pool, const void *data, size_t n)
 {
 	while (n) {
-		int room = wf_buf_reserve(b, pool, 1, UINT32_MAX - WF_BLOCK);
+		/* room for all of it at once: growing a block at a time would copy a large append
+		 * several times over */
+		uint32_t want = n < UINT32_MAX - WF_BLOCK ? (uint32_t)n : UINT32_MAX - WF_BLOCK;
+		int room = wf_buf_reserve(b, pool, want, UINT32_MAX - WF_BLOCK);
 		if (room < 0)
 			return room;
 		size_t k = n < (size_t)room ? n : (size_t)room;

@@ -1146,17 +1146,37 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 	return 0;
 }
 
-int wf_h2_send_data(struct wf_h2 *h, int32_t id, const void *p, size_t n, int end_stream)
+void *wf_h2_send_reserve(struct wf_h2 *h, int32_t id, size_t n)
 {
 	struct stream *st = stream_of(h, id);
-	if (!st || st->end || st->reset)
+	if (!st || st->end || st->reset || n > UINT32_MAX - WF_BLOCK)
+		return NULL;
+	if (wf_buf_reserve(&st->q, h->pool, n ? (uint32_t)n : 1, UINT32_MAX - WF_BLOCK) < (int)(n ? n : 1))
+		return NULL;
+	return st->q.p + st->q.w;
+}
+
+int wf_h2_send_commit(struct wf_h2 *h, int32_t id, size_t n, int end_stream)
+{
+	struct stream *st = stream_of(h, id);
+	if (!st || st->end || st->reset || n > wf_buf_room(&st->q))
 		return -1;
-	if (n && wf_buf_append(&st->q, h->pool, p, n) < 0)
-		return -1;
+	st->q.w += (uint32_t)n;
 	if (end_stream)
 		st->end = st->local_done = 1;
 	make_ready(h, st);
 	return 0;
+}
+
+int wf_h2_send_data(struct wf_h2 *h, int32_t id, const void *p, size_t n, int end_stream)
+{
+	if (n) {
+		void *q = wf_h2_send_reserve(h, id, n);
+		if (!q)
+			return -1;
+		memcpy(q, p, n);
+	}
+	return wf_h2_send_commit(h, id, n, end_stream);
 }
 
 void wf_h2_set_owner(struct wf_h2 *h, int32_t id, void *owner)

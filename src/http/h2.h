@@ -105,6 +105,11 @@ int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_
 int wf_h2_submit_headers(struct wf_h2 *h, int32_t stream, const struct wf_hdr *hdrs, uint32_t n, int end_stream);
 /* Queue DATA on a stream (copied); end_stream ends it. 0 or <0. */
 int wf_h2_send_data(struct wf_h2 *h, int32_t stream, const void *p, size_t n, int end_stream);
+/* The same without a copy: room for n bytes at the end of the stream's queue (NULL: no such
+ * stream, or no memory), valid until the next call on h; wf_h2_send_commit queues the n
+ * bytes written there. */
+void *wf_h2_send_reserve(struct wf_h2 *h, int32_t stream, size_t n);
+int wf_h2_send_commit(struct wf_h2 *h, int32_t stream, size_t n, int end_stream);
 /* The owner's object for a stream (NULL until set, and once the stream is gone). */
 void wf_h2_set_owner(struct wf_h2 *h, int32_t stream, void *owner);
 void *wf_h2_owner(struct wf_h2 *h, int32_t stream);

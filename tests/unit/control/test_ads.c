@@ -110,13 +110,30 @@ struct client {
 	struct resp r[MAXR];
 	unsigned n;
 	size_t queued;
+	int backlog;                 /* what is sent stays queued (a client that does not read) */
 	struct wf_ads_stream *st;
 	int delta;
 };
 
-static int io_send(void *ctx, const uint8_t *p, size_t n)
+static int io_take(struct client *c, const uint8_t *p, size_t n);
+
+static int io_send(void *ctx, const ProtobufCMessage *m)
 {
-	struct client *c = ctx;
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *p = malloc(n ? n : 1);
+	if (!p)
+		return -1;
+	protobuf_c_message_pack(m, p);
+	if (((struct client *)ctx)->backlog)
+		((struct client *)ctx)->queued += n;
+	int rc = io_take(ctx, p, n);
+	free(p);
+	return rc;
+}
+
+/* A response as the client reads it. */
+static int io_take(struct client *c, const uint8_t *p, size_t n)
+{
 	if (c->n == MAXR)
 		return -1;
 	struct resp *r = &c->r[c->n++];
@@ -203,6 +220,7 @@ static void change(void)
 {
 	wf_xds_cache_invalidate(cache);
 	wf_ads_push(ads);
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), 0);
 }
 
 /* A SotW request: names NULL-terminated; nack: error_detail's message (NULL: none). The
@@ -521,6 +539,100 @@ TEST(push_waits_for_a_slow_client)
 	teardown(&c, NULL);
 }
 
+/* Three proxies of their own that asked for CDS; their sends stay queued (backlog). */
+static void three_listening(struct client c[3])
+{
+	const char *ids[3] = {"p0", "p1", "p2"};
+	for (int i = 0; i < 3; i++) {
+		open_client(&c[i], 0);
+		CHECK_EQ(sotw(&c[i], WF_XDS_CDS, NULL, NULL, NULL, NULL, ids[i]), 0);
+		CHECK_EQ(c[i].n, 1);
+		c[i].queued = 0;
+		c[i].backlog = 1;
+	}
+}
+
+static unsigned responses(const struct client c[3]) { return c[0].n + c[1].n + c[2].n; }
+
+TEST(push_waits_while_the_budget_is_spent)
+{
+	struct client c[3];
+	setup();
+	three_listening(c);
+	wf_ads_set_budget(ads, 1); /* one response in flight at a time */
+	res_set(WF_XDS_CDS, "c1", "b");
+	wf_xds_cache_invalidate(cache);
+	wf_ads_push(ads);
+	CHECK_EQ(responses(c), 3); /* a push only makes streams due */
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), WF_ADS_PUMP_DRAIN);
+	CHECK_EQ(responses(c), 4);
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), WF_ADS_PUMP_DRAIN); /* nothing was read: still */
+	CHECK_EQ(responses(c), 4);
+	for (int i = 0; i < 3; i++)
+		c[i].queued = 0; /* the client read it */
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), WF_ADS_PUMP_DRAIN);
+	CHECK_EQ(responses(c), 5);
+	for (int i = 0; i < 3; i++)
+		c[i].queued = 0;
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(c[i].n, 2);
+		CHECK(!strcmp(last(&c[i])->tags[0], "b"));
+	}
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), 0); /* nothing due */
+	teardown(&c[0], &c[1]);
+	wf_ads_stream_free(c[2].st);
+}
+
+TEST(push_serves_one_stream_per_slice_at_least)
+{
+	struct client c[3];
+	setup();
+	three_listening(c);
+	res_set(WF_XDS_CDS, "c1", "b");
+	wf_xds_cache_invalidate(cache);
+	wf_ads_push(ads);
+	CHECK_EQ(wf_ads_pump(ads, 0), WF_ADS_PUMP_MORE);
+	CHECK_EQ(responses(c), 4);
+	/* a stream that goes while due is not served, and the others still are */
+	struct client *gone = NULL;
+	for (int i = 0; i < 3; i++)
+		if (c[i].n == 1)
+			gone = &c[i];
+	CHECK(gone != NULL);
+	wf_ads_stream_free(gone->st);
+	gone->st = NULL;
+	CHECK_EQ(wf_ads_pump(ads, 0), 0);
+	CHECK_EQ(responses(c), 5);
+	for (int i = 0; i < 3; i++)
+		if (c[i].st)
+			wf_ads_stream_free(c[i].st);
+	teardown(NULL, NULL);
+}
+
+TEST(a_stream_still_due_is_served_once_with_the_newest)
+{
+	struct client c[3];
+	setup();
+	three_listening(c);
+	wf_ads_set_budget(ads, 1);
+	res_set(WF_XDS_CDS, "c1", "b");
+	wf_xds_cache_invalidate(cache);
+	wf_ads_push(ads);
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), WF_ADS_PUMP_DRAIN);
+	res_set(WF_XDS_CDS, "c1", "c");
+	wf_xds_cache_invalidate(cache);
+	wf_ads_push(ads);
+	wf_ads_set_budget(ads, WF_ADS_PUSH_BUDGET);
+	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), 0);
+	/* the one served first got b then c; the two that were due got c only */
+	CHECK_EQ(responses(c), 3 + 1 + 3);
+	for (int i = 0; i < 3; i++)
+		CHECK(!strcmp(last(&c[i])->tags[0], "c"));
+	teardown(&c[0], &c[1]);
+	wf_ads_stream_free(c[2].st);
+}
+
 TEST(first_request_needs_a_node)
 {
 	struct client c;
@@ -782,6 +894,9 @@ TEST_MAIN("control.ads",
           T(sotw_star_and_leaving_wildcard),
           T(push_order_make_before_break),
           T(push_waits_for_a_slow_client),
+          T(push_waits_while_the_budget_is_spent),
+          T(push_serves_one_stream_per_slice_at_least),
+          T(a_stream_still_due_is_served_once_with_the_newest),
           T(first_request_needs_a_node),
           T(hooks_hear_proxies_come_and_go),
           T(cache_shares_resources_between_proxies),

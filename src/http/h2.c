@@ -58,6 +58,18 @@ struct stream {
 	uint32_t unacked;                  /* consumed bytes not yet given back (WINDOW_UPDATE) */
 	int64_t content_length, received;  /* the peer's declared and actual DATA bytes */
 	struct wf_buf q;                   /* DATA to send */
+	/* DATA lent by the owner (wf_h2_send_lent: not copied), each sent once the bytes queued in q
+	 * before it went */
+	struct lent {
+		struct lent *next;
+		uint64_t at;                   /* q_in when it was lent */
+		const uint8_t *p;
+		size_t n;                      /* not framed yet */
+		void (*done)(void *arg);
+		void *arg;
+	} *lent, *lent_tail;
+	uint64_t q_in, q_out;              /* bytes ever put into q, taken from q */
+	size_t lent_len;                   /* lent bytes not framed yet */
 	uint8_t end;                       /* no more DATA after q */
 	struct wf_hdr *trailers;           /* to send once q is empty (one allocation) */
 	uint32_t n_trailers;
@@ -307,6 +319,21 @@ static void fifo_unlink(struct stream **head, struct stream **tail, struct strea
 #undef NEXT
 }
 
+/* DATA the stream has to send, copied or lent. */
+static size_t pending(const struct stream *st) { return wf_buf_len(&st->q) + st->lent_len; }
+
+/* Give back the stream's first lent bytes. */
+static void lent_pop(struct stream *st)
+{
+	struct lent *l = st->lent;
+	st->lent = l->next;
+	if (!st->lent)
+		st->lent_tail = NULL;
+	st->lent_len -= l->n;
+	l->done(l->arg);
+	free(l);
+}
+
 static void stream_free(struct wf_h2 *h, struct stream *st)
 {
 	struct stream **pp = &h->tab[(uint32_t)st->id & h->tab_mask];
@@ -328,6 +355,8 @@ static void stream_free(struct wf_h2 *h, struct stream *st)
 	}
 	h->n_open--;
 	wf_buf_release(&st->q, h->pool);
+	while (st->lent)
+		lent_pop(st);
 	free(st->trailers);
 #ifndef __SANITIZE_ADDRESS__
 	if (n_free_streams < 256) {
@@ -652,7 +681,7 @@ static int on_settings(struct wf_h2 *h, uint8_t flags, int32_t sid, const uint8_
 				st->send_win += delta;
 				if (st->send_win > WINDOW_MAX)
 					return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
-				if (delta > 0 && (wf_buf_len(&st->q) || (st->end && !st->end_sent)))
+				if (delta > 0 && (pending(st) || (st->end && !st->end_sent)))
 					make_ready(h, st);
 			}
 			break;
@@ -687,7 +716,7 @@ static int on_window_update(struct wf_h2 *h, int32_t sid, const uint8_t *p, uint
 		if (h->send_win > WINDOW_MAX)
 			return fail_code(h, WF_H2_PROTOCOL, E_FLOW_CONTROL);
 		for (struct stream *st = h->all; st; st = st->next) /* those the connection's window held */
-			if (wf_buf_len(&st->q))
+			if (pending(st))
 				make_ready(h, st);
 		return 0;
 	}
@@ -706,7 +735,7 @@ static int on_window_update(struct wf_h2 *h, int32_t sid, const uint8_t *p, uint
 		reset_stream(h, st, E_FLOW_CONTROL);
 		return 0;
 	}
-	if (wf_buf_len(&st->q) || (st->end && !st->end_sent))
+	if (pending(st) || (st->end && !st->end_sent))
 		make_ready(h, st);
 	return 0;
 }
@@ -975,15 +1004,26 @@ static void open_waiting(struct wf_h2 *h);
 /* Frame a stream's queued DATA, as far as the windows go. */
 static void frame_stream(struct wf_h2 *h, struct stream *st)
 {
+	/* a long queue: room for all the frames this call may write, once (growing the output
+	 * frame by frame would copy it at each doubling) */
+	size_t most = (size_t)OUT_CHUNK + 9 + h->peer_max_frame, have = wf_buf_len(&h->out);
+	if (pending(st) > WF_BLOCK && have < most)
+		wf_buf_reserve(&h->out, h->pool, (uint32_t)(most - have), UINT32_MAX);
 	while (!st->reset && !st->end_sent && !st->unopened) {
-		size_t avail = wf_buf_len(&st->q);
+		/* the next bytes: lent ones once what q held before them went, else q's (up to them) */
+		struct lent *l = st->lent;
+		int from_lent = l && l->at == st->q_out;
+		const uint8_t *src = from_lent ? l->p : (const uint8_t *)wf_buf_data(&st->q);
+		size_t avail = from_lent ? l->n : wf_buf_len(&st->q);
+		if (!from_lent && l && avail > l->at - st->q_out)
+			avail = (size_t)(l->at - st->q_out);
 		int64_t win = st->send_win < h->send_win ? st->send_win : h->send_win;
 		if (avail && win <= 0)
 			return; /* blocked: ready again when a WINDOW_UPDATE comes */
 		uint32_t k = avail < (size_t)h->peer_max_frame ? (uint32_t)avail : h->peer_max_frame;
 		if (k > win)
 			k = (uint32_t)win;
-		int last = k == avail && st->end;
+		int last = k == pending(st) && st->end;
 		if (!k && !last)
 			return;
 		uint8_t fl = (uint8_t)(last && !st->trailers ? FL_END_STREAM : 0);
@@ -991,8 +1031,17 @@ static void frame_stream(struct wf_h2 *h, struct stream *st)
 		if (!p)
 			return;
 		if (k) /* an empty END_STREAM frame: the queue may have no buffer */
-			memcpy(p, wf_buf_data(&st->q), k);
-		wf_buf_consume(&st->q, h->pool, k);
+			memcpy(p, src, k);
+		if (from_lent) {
+			l->p += k;
+			l->n -= k;
+			st->lent_len -= k;
+			if (!l->n)
+				lent_pop(st);
+		} else {
+			wf_buf_consume(&st->q, h->pool, k);
+			st->q_out += k;
+		}
 		st->send_win -= k;
 		h->send_win -= k;
 		h->data_frames_sent++;
@@ -1005,7 +1054,7 @@ static void frame_stream(struct wf_h2 *h, struct stream *st)
 			st->end_sent = 1;
 			maybe_done(h, st);
 		}
-		if (!wf_buf_len(&st->q)) {
+		if (!pending(st)) {
 			if (h->ops->drained)
 				h->ops->drained(h->ctx, st->id);
 			return;
@@ -1035,9 +1084,9 @@ size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p)
 	return n;
 }
 
-void wf_h2_sent(struct wf_h2 *h, size_t n)
+/* n more bytes of output left the codec: the frames they begin are no longer queued. */
+static void out_left(struct wf_h2 *h, size_t n)
 {
-	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
 	h->out_done += n;
 	while (h->oq_n && h->oq[h->oq_head].start < h->out_done) { /* begun to leave: gone */
 		h->out_frames--;
@@ -1045,6 +1094,24 @@ void wf_h2_sent(struct wf_h2 *h, size_t n)
 		h->oq_head = (h->oq_head + 1) % h->oq_cap;
 		h->oq_n--;
 	}
+}
+
+void wf_h2_sent(struct wf_h2 *h, size_t n)
+{
+	wf_buf_consume(&h->out, h->pool, (uint32_t)n);
+	out_left(h, n);
+}
+
+int wf_h2_hand_out(struct wf_h2 *h, struct wf_buf *dst, struct wf_pool *pool)
+{
+	if (wf_buf_len(dst) || pool != h->pool)
+		return -1;
+	size_t n = wf_buf_len(&h->out);
+	wf_buf_release(dst, pool);
+	*dst = h->out;
+	memset(&h->out, 0, sizeof(h->out));
+	out_left(h, n);
+	return 0;
 }
 
 /* ---- the owner's calls ------------------------------------------------------------------------- */
@@ -1076,12 +1143,12 @@ static void open_waiting(struct wf_h2 *h)
 			h->unopened_tail = NULL;
 		h->n_unopened--;
 		st->unopened = 0;
-		send_headers(h, st->id, st->head, st->n_head, st->end && !wf_buf_len(&st->q) && !st->trailers);
-		if (st->end && !wf_buf_len(&st->q) && !st->trailers)
+		send_headers(h, st->id, st->head, st->n_head, st->end && !pending(st) && !st->trailers);
+		if (st->end && !pending(st) && !st->trailers)
 			st->end_sent = 1;
 		free(st->head);
 		st->head = NULL;
-		if (wf_buf_len(&st->q) || (st->end && !st->end_sent))
+		if (pending(st) || (st->end && !st->end_sent))
 			make_ready(h, st);
 	}
 }
@@ -1126,7 +1193,7 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 	struct stream *st = stream_of(h, id);
 	if (!st || st->reset || st->end_sent)
 		return -1;
-	if (wf_buf_len(&st->q) || st->unopened) {
+	if (pending(st) || st->unopened) {
 		/* trailers after queued DATA: they leave when the queue is empty */
 		if (!end_stream || st->trailers || st->end)
 			return -1;
@@ -1162,8 +1229,28 @@ int wf_h2_send_commit(struct wf_h2 *h, int32_t id, size_t n, int end_stream)
 	if (!st || st->end || st->reset || n > wf_buf_room(&st->q))
 		return -1;
 	st->q.w += (uint32_t)n;
+	st->q_in += n;
 	if (end_stream)
 		st->end = st->local_done = 1;
+	make_ready(h, st);
+	return 0;
+}
+
+int wf_h2_send_lent(struct wf_h2 *h, int32_t id, const void *p, size_t n, void (*done)(void *arg), void *arg)
+{
+	struct stream *st = stream_of(h, id);
+	if (!st || st->end || st->reset || !n)
+		return -1;
+	struct lent *l = malloc(sizeof(*l));
+	if (!l)
+		return -1;
+	*l = (struct lent){NULL, st->q_in, p, n, done, arg};
+	if (st->lent_tail)
+		st->lent_tail->next = l;
+	else
+		st->lent = l;
+	st->lent_tail = l;
+	st->lent_len += n;
 	make_ready(h, st);
 	return 0;
 }
@@ -1195,7 +1282,7 @@ void *wf_h2_owner(struct wf_h2 *h, int32_t id)
 size_t wf_h2_stream_queued(struct wf_h2 *h, int32_t id)
 {
 	struct stream *st = stream_of(h, id);
-	return st ? wf_buf_len(&st->q) : 0;
+	return st ? pending(st) : 0;
 }
 
 void wf_h2_consume(struct wf_h2 *h, int32_t id, size_t n)

@@ -90,6 +90,10 @@ int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n);
 size_t wf_h2_send_pending(struct wf_h2 *h, const uint8_t **p);
 /* n bytes of what wf_h2_send_pending gave were written. */
 void wf_h2_sent(struct wf_h2 *h, size_t n);
+/* All of what wf_h2_send_pending gives, handed over with the buffer that holds it (no copy):
+ * dst (empty, a buffer of the codec's pool) becomes that buffer. 0, or -1 when dst is not
+ * empty or of another pool (then copy and wf_h2_sent). */
+int wf_h2_hand_out(struct wf_h2 *h, struct wf_buf *dst, struct wf_pool *pool);
 /* Server: the stream whose request head is being received (its HEADERS frame began, the frame
  * with END_HEADERS has not come), or 0. Nothing else can come on the connection meanwhile. */
 int32_t wf_h2_head_pending(const struct wf_h2 *h);
@@ -110,6 +114,10 @@ int wf_h2_send_data(struct wf_h2 *h, int32_t stream, const void *p, size_t n, in
  * bytes written there. */
 void *wf_h2_send_reserve(struct wf_h2 *h, int32_t stream, size_t n);
 int wf_h2_send_commit(struct wf_h2 *h, int32_t stream, size_t n, int end_stream);
+/* Queue n bytes (n > 0) on the stream without copying them: they stay the caller's, unchanged,
+ * until done(arg) — called once they are framed, or when the stream or the connection goes.
+ * DATA queued before and after them keeps its order. 0, or <0 (done is not called). */
+int wf_h2_send_lent(struct wf_h2 *h, int32_t stream, const void *p, size_t n, void (*done)(void *arg), void *arg);
 /* The owner's object for a stream (NULL until set, and once the stream is gone). */
 void wf_h2_set_owner(struct wf_h2 *h, int32_t stream, void *owner);
 void *wf_h2_owner(struct wf_h2 *h, int32_t stream);

@@ -110,7 +110,34 @@ int wf_sio_take_h2(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s,
 {
 	const uint8_t *p;
 	size_t n;
+	if (!s->xprt && !s->cork && wf_buf_len(&s->wb) && (s->io.events & EPOLLOUT))
+		return 0; /* the kernel is full: the frames wait in the codec, not copied to s */
 	while (wf_sio_queued(s) < limit && (n = wf_h2_send_pending(h2, &p)) > 0) {
+		if (!s->xprt && !s->cork && !s->err && !wf_buf_len(&s->wb) && s->io.registered &&
+		    !(s->io.events & EPOLLOUT)) {
+			/* Straight from the codec's buffer. What the kernel does not take, the socket
+			 * keeps with that buffer itself (handed over, not copied), and it waits to be
+			 * writable: a full socket takes no more. */
+			ssize_t w = send(s->io.fd, p, n, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno != EAGAIN) {
+				s->err = 1;
+				return -ECONNRESET;
+			}
+			if (w > 0)
+				wf_h2_sent(h2, (size_t)w);
+			if (w == (ssize_t)n)
+				continue;
+			if (wf_h2_hand_out(h2, &s->wb, pool) < 0) { /* (another pool: copied) */
+				n = wf_h2_send_pending(h2, &p);
+				if (wf_buf_append(&s->wb, pool, p, n) < 0)
+					return -ECONNRESET;
+				wf_h2_sent(h2, n);
+			}
+			wf_sio_update(loop, s);
+			break;
+		}
 		if (wf_sio_write(loop, pool, s, p, n) < 0)
 			return -ECONNRESET;
 		wf_h2_sent(h2, n);

@@ -52,9 +52,11 @@ static inline int wf_sio_write(struct wf_loop *loop, struct wf_pool *pool, struc
 int wf_sio_uncork(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
 /* Write queued output. 1 when nothing is left queued, 0 when some is, -errno on failure. */
 int wf_sio_flush(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s);
-/* Move the HTTP/2 codec's pending frames into s's write buffer while fewer than `limit` bytes
- * are queued there (the rest stays serialized in the codec, as back-pressure). 0, or <0 when
- * the socket failed (the caller closes the connection). */
+/* Move the HTTP/2 codec's pending frames to the socket while fewer than `limit` bytes are
+ * queued in s's write buffer (the rest stays serialized in the codec, as back-pressure): written
+ * straight from the codec's buffer when nothing is queued, what the kernel leaves taken over
+ * with that buffer. After it, either the codec has nothing pending or s has bytes queued.
+ * 0, or <0 when the socket failed (the caller closes the connection). */
 struct wf_h2;
 int wf_sio_take_h2(struct wf_loop *loop, struct wf_pool *pool, struct wf_sio *s, struct wf_h2 *h2, uint32_t limit);
 /* Read what is available into rb (at most up to `max` buffered bytes).

@@ -20,6 +20,8 @@ struct ev {
 	size_t body;
 	int consume;                       /* acknowledge received DATA at once */
 	int reset_at_end;                  /* reset each stream when its DATA ends (as a pool detaching) */
+	char *capture;                     /* DATA received, in order (when set) */
+	size_t captured, capture_max;
 };
 
 static struct wf_pool pool;
@@ -58,6 +60,10 @@ static struct wf_h2 *cur_consumer;
 static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end)
 {
 	struct ev *e = ctx;
+	if (e->capture && n && e->captured + n <= e->capture_max) {
+		memcpy(e->capture + e->captured, p, n);
+		e->captured += n;
+	}
 	e->body += n;
 	e->ends += end;
 	if (e->consume && n && cur_consumer)
@@ -175,6 +181,70 @@ TEST(bodies_both_ways_and_trailers)
 	CHECK_EQ(ce.closed, 1);
 	wf_h2_free(c);
 	wf_h2_free(s);
+}
+
+static int given_back;
+static void give_back(void *arg) { given_back += *(int *)arg; }
+
+TEST(lent_data_keeps_its_place_and_is_given_back_once_framed)
+{
+	static char got[200000], want[200000], big[150000];
+	struct ev ce = {.consume = 1, .capture = got, .capture_max = sizeof(got)}, se = {.consume = 1};
+	struct wf_h2 *c, *s;
+	pair(&c, &ce, &s, &se, NULL);
+	int32_t id = wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	given_back = 0;
+	int one = 1, ten = 10;
+	CHECK_EQ(wf_h2_submit_headers(s, id, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_data(s, id, "head-", 5, 0), 0);
+	CHECK_EQ(wf_h2_send_lent(s, id, big, sizeof(big), give_back, &one), 0);
+	CHECK_EQ(wf_h2_send_data(s, id, "-mid-", 5, 0), 0);
+	CHECK_EQ(wf_h2_send_lent(s, id, "tail", 4, give_back, &ten), 0);
+	CHECK_EQ(wf_h2_stream_queued(s, id), 5 + sizeof(big) + 5 + 4); /* lent bytes count as queued */
+	CHECK_EQ(wf_h2_send_data(s, id, "!", 1, 1), 0);
+	CHECK_EQ(given_back, 0); /* still the caller's until framed */
+	pump(c, &ce, s, &se);
+	size_t n = 0;
+	memcpy(want + n, "head-", 5), n += 5;
+	memcpy(want + n, big, sizeof(big)), n += sizeof(big);
+	memcpy(want + n, "-mid-tail!", 10), n += 10;
+	CHECK_EQ(ce.captured, n);
+	CHECK(!memcmp(got, want, n));
+	CHECK_EQ(ce.ends, 1);
+	CHECK_EQ(given_back, 11); /* each once */
+	CHECK_EQ(wf_h2_send_lent(s, id, "x", 1, give_back, &one), -1); /* the stream is over */
+	CHECK_EQ(given_back, 11);
+	wf_h2_free(c);
+	wf_h2_free(s);
+}
+
+TEST(lent_data_is_given_back_when_the_stream_or_connection_goes)
+{
+	struct ev ce = {.consume = 0}, se = {.consume = 1};
+	struct wf_h2_limits l;
+	wf_h2_limits_default(&l);
+	l.initial_stream_window = 65535; /* the client takes 64 KB per stream until it consumes */
+	struct wf_h2 *c = wf_h2_new(0, &l, &ops, &ce, &pool), *s = wf_h2_new(1, &l, &ops, &se, &pool);
+	int32_t a = wf_h2_submit_request(c, GET, 5, 1), b = wf_h2_submit_request(c, GET, 5, 1);
+	pump(c, &ce, s, &se);
+	static char big[200000]; /* more than the client's window: some stays unframed */
+	given_back = 0;
+	int one = 1, ten = 10;
+	CHECK_EQ(wf_h2_submit_headers(s, a, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_lent(s, a, big, sizeof(big), give_back, &one), 0);
+	CHECK_EQ(wf_h2_submit_headers(s, b, OK200, 2, 0), 0);
+	CHECK_EQ(wf_h2_send_lent(s, b, big, sizeof(big), give_back, &ten), 0);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(given_back, 0); /* held by the windows */
+	wf_h2_reset(s, a, 8 /* CANCEL */);
+	pump(c, &ce, s, &se);
+	CHECK_EQ(given_back, 1);
+	wf_h2_free(s);           /* b's connection goes */
+	CHECK_EQ(given_back, 11);
+	wf_h2_free(c);
 }
 
 /* A client does not open more streams than the server's SETTINGS_MAX_CONCURRENT_STREAMS: the
@@ -566,7 +636,8 @@ int main(void)
 {
 	wf_pool_init(&pool, 64);
 	static const struct wf_t_case cases[] = {
-	    T(request_and_response), T(bodies_both_ways_and_trailers), T(flow_control_holds_the_peer_until_consumed),
+	    T(request_and_response), T(bodies_both_ways_and_trailers),
+	    T(lent_data_keeps_its_place_and_is_given_back_once_framed), T(lent_data_is_given_back_when_the_stream_or_connection_goes), T(flow_control_holds_the_peer_until_consumed),
 	    T(client_streams_wait_for_the_servers_limit), T(reset_after_both_ends_sends_nothing),
 	    T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),

@@ -47,6 +47,11 @@ struct acall {
 };
 
 static int acall_send(void *ctx, const ProtobufCMessage *m) { return wf_grpc_call_send(((struct acall *)ctx)->call, m); }
+static int acall_send_lent(void *ctx, const ProtobufCMessage *head, const void *body, size_t len, void (*done)(void *),
+                           void *arg)
+{
+	return wf_grpc_call_send_lent(((struct acall *)ctx)->call, head, body, len, done, arg);
+}
 static size_t acall_queued(void *ctx) { return wf_grpc_call_queued(((struct acall *)ctx)->call); }
 
 static void *acall_open(struct wf_grpc_call *call, int delta)
@@ -55,7 +60,7 @@ static void *acall_open(struct wf_grpc_call *call, int delta)
 	if (!a)
 		return NULL;
 	a->call = call;
-	struct wf_ads_io io = {.send = acall_send, .queued = acall_queued, .ctx = a};
+	struct wf_ads_io io = {.send = acall_send, .send_lent = acall_send_lent, .queued = acall_queued, .ctx = a};
 	a->st = wf_ads_stream_new(C.ads, delta, wf_grpc_call_peer(call), &io);
 	if (!a->st) {
 		free(a);

@@ -40,6 +40,23 @@ struct tstate {
 	char *nack;                 /* the client's error_detail.message */
 };
 
+/* A SotW response's shared part: everything but the nonce (version_info, resources, type_url),
+ * serialized once for the streams that get the same resources of a type in a version (a
+ * push sends most streams the same ones). Counted: the cache's reference, and one per response
+ * still queued with it. */
+struct body {
+	uint32_t refs;
+	int type;
+	uint64_t ver;
+	uint32_t n;
+	struct wf_xds_packed **r;           /* the resources it holds (compared, not referenced) */
+	uint8_t *bytes;
+	size_t len;
+	struct body *next;
+};
+#define BODY_MIN (16 * 1024)                /* smaller responses are packed per stream */
+#define BODIES_MAX 32                       /* bodies kept for reuse */
+
 struct wf_ads_stream {
 	struct wf_ads *a;
 	struct wf_ads_stream *next, *prev;
@@ -66,7 +83,8 @@ struct wf_ads {
 	 * to whose output may still be queued are `flying`. */
 	struct wf_ads_stream *due_head, *due_tail, *flying;
 	size_t budget;
-	struct wf_strtab *names;            /* the names streams subscribed to, shared */
+	struct wf_strtab *names;            /* the cache's: names streams subscribed to, shared */
+	struct body *bodies;                /* newest first, at most BODIES_MAX */
 };
 
 static const char *const STATUS[] = {"NOT SENT", "STALE", "SYNCED", "NACK"};
@@ -159,20 +177,39 @@ struct wf_ads *wf_ads_new(struct wf_xds_cache *cache, const struct wf_ads_hooks 
 	if (hooks)
 		a->hooks = *hooks;
 	a->budget = WF_ADS_PUSH_BUDGET;
-	if (!(a->names = wf_strtab_new())) {
-		free(a);
-		return NULL;
-	}
+	a->names = wf_xds_cache_names(cache);
 	return a;
 }
 
 void wf_ads_set_budget(struct wf_ads *a, size_t bytes) { a->budget = bytes; }
 
+static void body_unref(void *arg)
+{
+	struct body *b = arg;
+	if (--b->refs)
+		return;
+	free(b->r);
+	free(b->bytes);
+	free(b);
+}
+
+/* The cache forgets bodies from *pp on (those still queued go when sent). */
+static void bodies_drop_from(struct body **pp)
+{
+	while (*pp) {
+		struct body *b = *pp;
+		*pp = b->next;
+		body_unref(b);
+	}
+}
+
+static void bodies_drop(struct wf_ads *a) { bodies_drop_from(&a->bodies); }
+
 void wf_ads_free(struct wf_ads *a)
 {
 	if (!a)
 		return;
-	wf_strtab_free(a->names);
+	bodies_drop(a);
 	free(a);
 }
 uint32_t wf_ads_streams(const struct wf_ads *a) { return a->n_streams; }
@@ -269,9 +306,11 @@ static int view(struct wf_ads_stream *s, int type, struct wf_xds_packed ***out)
 		memcpy(v, set->r, set->n * sizeof(*v));
 		n = set->n;
 	} else {
-		/* both sorted by name: one walk, not a search per name */
+		/* both sorted by name: one walk, not a search per name (names from the cache's table:
+		 * equal ones are the same pointer) */
 		for (uint32_t i = 0, j = 0; i < t->subs.n && j < set->n;) {
-			int c = strcmp(t->subs.v[i].name, set->r[j]->name);
+			const char *a = t->subs.v[i].name, *b = set->r[j]->name;
+			int c = a == b ? 0 : strcmp(a, b);
 			if (c == 0)
 				v[n++] = set->r[j++];
 			if (c <= 0)
@@ -284,13 +323,13 @@ static int view(struct wf_ads_stream *s, int type, struct wf_xds_packed ***out)
 	return (int)n;
 }
 
-/* The version of a set of resources: a hash over their names and versions. */
+/* The version of a set of resources: their ids (of name and content) mixed in order. */
 static uint64_t set_version(struct wf_xds_packed **v, int n)
 {
 	uint64_t h = 0x5eed;
 	for (int i = 0; i < n; i++) {
-		h = XXH64(v[i]->name, strlen(v[i]->name) + 1, h);
-		h = XXH64(&v[i]->hash, sizeof(v[i]->hash), h);
+		h = (h ^ v[i]->id) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
 	return h;
 }
@@ -310,6 +349,37 @@ static void subs_unsent(struct tstate *t)
 		t->subs.v[i].version = 0;
 }
 
+/* The shared body of a response holding resources r[0..n) of type in version ver (r_msg: the
+ * response without its nonce), from the cache or made and kept there. NULL: no memory (the
+ * caller packs it whole). */
+static struct body *body_of(struct wf_ads *a, int type, uint64_t ver, struct wf_xds_packed **r, uint32_t n,
+                            const Envoy__Service__Discovery__V3__DiscoveryResponse *r_msg)
+{
+	uint32_t k = 0;
+	for (struct body **pp = &a->bodies; *pp; pp = &(*pp)->next, k++) {
+		struct body *b = *pp;
+		if (b->type == type && b->ver == ver && b->n == n && !memcmp(b->r, r, n * sizeof(*r)))
+			return b;
+		if (k + 1 == BODIES_MAX && b->next) { /* the oldest go */
+			bodies_drop_from(&b->next);
+			break;
+		}
+	}
+	struct body *b = calloc(1, sizeof(*b));
+	size_t len = envoy__service__discovery__v3__discovery_response__get_packed_size(r_msg);
+	if (!b || !(b->r = malloc((n ? n : 1) * sizeof(*r))) || !(b->bytes = malloc(len ? len : 1))) {
+		if (b)
+			free(b->r);
+		free(b);
+		return NULL;
+	}
+	memcpy(b->r, r, n * sizeof(*r));
+	envoy__service__discovery__v3__discovery_response__pack(r_msg, b->bytes);
+	*b = (struct body){1, type, ver, n, b->r, b->bytes, len, a->bodies};
+	a->bodies = b;
+	return b;
+}
+
 /* SotW: send the type's subscribed set if it differs from what was last sent. 0, or <0 when
  * the transport failed. */
 static int sotw_send(struct wf_ads_stream *s, int type)
@@ -326,9 +396,11 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	}
 	Google__Protobuf__Any *anys = calloc((size_t)n + 1, sizeof(*anys));
 	Google__Protobuf__Any **ap = calloc((size_t)n + 1, sizeof(*ap));
-	if (!anys || !ap) {
+	struct wf_xds_packed **incl = calloc((size_t)n + 1, sizeof(*incl)); /* what it holds */
+	if (!anys || !ap || !incl) {
 		free(anys);
 		free(ap);
+		free(incl);
 		free(v);
 		return -ENOMEM;
 	}
@@ -337,10 +409,11 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	 * since the client was sent it. One endpoint change is then one ClusterLoadAssignment per
 	 * proxy, not all of them. */
 	int partial = (type == WF_XDS_EDS || type == WF_XDS_RDS) && !t->wildcard, m = 0;
+	size_t bytes = 0;
 	for (int i = 0, j = 0; i < n; i++) {
 		if (partial) {
-			/* subs and v (a part of subs): both sorted by name */
-			while ((uint32_t)j < t->subs.n && strcmp(t->subs.v[j].name, v[i]->name))
+			/* subs and v (a part of subs): both sorted by name, names from one table */
+			while ((uint32_t)j < t->subs.n && t->subs.v[j].name != v[i]->name)
 				j++;
 			if ((uint32_t)j < t->subs.n && t->subs.v[j].version == v[i]->hash)
 				continue;
@@ -350,6 +423,8 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 		anys[m].value.data = v[i]->bytes;
 		anys[m].value.len = v[i]->len;
 		ap[m] = &anys[m];
+		incl[m] = v[i];
+		bytes += v[i]->len;
 		m++;
 	}
 	char version[24];
@@ -358,15 +433,28 @@ static int sotw_send(struct wf_ads_stream *s, int type)
 	Envoy__Service__Discovery__V3__DiscoveryResponse r = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
 	r.version_info = version;
 	r.type_url = (char *)wf_xds_type_url[type];
-	r.nonce = t->nonce;
 	r.n_resources = (size_t)m;
 	r.resources = ap;
-	int rc = s->io.send(s->io.ctx, &r.base);
+	struct body *b = s->io.send_lent && bytes >= BODY_MIN ? body_of(s->a, type, ver, incl, (uint32_t)m, &r) : NULL;
+	int rc;
+	if (b) {
+		/* the nonce first, then the shared rest: a message's fields may come in any order */
+		Envoy__Service__Discovery__V3__DiscoveryResponse head = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+		head.nonce = t->nonce;
+		b->refs++;
+		rc = s->io.send_lent(s->io.ctx, &head.base, b->bytes, b->len, body_unref, b);
+		if (rc < 0)
+			body_unref(b);
+	} else {
+		r.nonce = t->nonce;
+		rc = s->io.send(s->io.ctx, &r.base);
+	}
 	free(anys);
 	free(ap);
+	free(incl);
 	if (rc >= 0 && partial) /* the client now holds these (and of the others, nothing) */
 		for (uint32_t i = 0, j = 0; i < t->subs.n; i++) {
-			int held = (int)j < n && !strcmp(t->subs.v[i].name, v[j]->name);
+			int held = (int)j < n && t->subs.v[i].name == v[j]->name;
 			t->subs.v[i].version = held ? v[j++]->hash : 0;
 		}
 	free(v);
@@ -405,7 +493,7 @@ static int delta_send(struct wf_ads_stream *s, int type, int always)
 		anys[nc].type_url = (char *)wf_xds_type_url[type];
 		anys[nc].value.data = v[i]->bytes;
 		anys[nc].value.len = v[i]->len;
-		res[nc].name = v[i]->name;
+		res[nc].name = (char *)v[i]->name; /* (only read) */
 		res[nc].version = v[i]->version;
 		res[nc].resource = &anys[nc];
 		rp[nc] = &res[nc];
@@ -483,6 +571,7 @@ void wf_ads_stream_writable(struct wf_ads_stream *s)
 
 void wf_ads_push(struct wf_ads *a)
 {
+	bodies_drop(a); /* of the old content */
 	for (struct wf_ads_stream *s = a->streams; s; s = s->next) {
 		if (!s->node || s->due)
 			continue;

@@ -33,6 +33,11 @@ const char *wf_ads_status_name(int st);   /* "NOT SENT", "STALE", "SYNCED", "NAC
  * wf_ads_stream_writable. */
 struct wf_ads_io {
 	int (*send)(void *ctx, const ProtobufCMessage *m);
+	/* (may be NULL) One response whose serialized form is head then body: bytes shared by
+	 * the streams that get the same resources, not copied per stream. done(arg) once the
+	 * transport no longer needs them; not called when this fails. 0 or <0. */
+	int (*send_lent)(void *ctx, const ProtobufCMessage *head, const void *body, size_t len, void (*done)(void *arg),
+	                 void *arg);
 	size_t (*queued)(void *ctx);
 	void *ctx;
 };

@@ -166,22 +166,44 @@ static void send_status(struct gconn *c, int32_t sid, int head_sent, int status,
 	wf_h2_submit_headers(c->h2, sid, h, n, 1);
 }
 
-int wf_grpc_call_send(struct wf_grpc_call *k, const ProtobufCMessage *m)
+/* A message: m packed into the stream's queue after the 5-byte prefix, then `len` more bytes
+ * that the caller queues next (lent). */
+static int send_msg(struct wf_grpc_call *k, const ProtobufCMessage *m, size_t len)
 {
-	size_t n = protobuf_c_message_get_packed_size(m);
-	if (k->ended || n > UINT32_MAX - 5)
+	size_t h = protobuf_c_message_get_packed_size(m), n = h + len;
+	if (k->ended || n > UINT32_MAX - 5 || n < len)
 		return -EPIPE;
 	if (send_head(k) < 0)
 		return -EPIPE;
-	uint8_t *p = wf_h2_send_reserve(k->c->h2, k->sid, 5 + n);
+	uint8_t *p = wf_h2_send_reserve(k->c->h2, k->sid, 5 + h);
 	if (!p)
 		return -ENOMEM;
 	p[0] = 0;
 	p[1] = (uint8_t)(n >> 24), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 8), p[4] = (uint8_t)n;
 	protobuf_c_message_pack(m, p + 5);
-	if (wf_h2_send_commit(k->c->h2, k->sid, 5 + n, 0) < 0)
+	if (wf_h2_send_commit(k->c->h2, k->sid, 5 + h, 0) < 0)
 		return -EPIPE;
 	conn_flush(k->c);
+	return 0;
+}
+
+int wf_grpc_call_send(struct wf_grpc_call *k, const ProtobufCMessage *m) { return send_msg(k, m, 0); }
+
+int wf_grpc_call_send_lent(struct wf_grpc_call *k, const ProtobufCMessage *head, const void *body, size_t len,
+                           void (*done)(void *arg), void *arg)
+{
+	int rc = send_msg(k, head, len);
+	if (rc < 0)
+		return rc;
+	if (!len) {
+		done(arg);
+		return 0;
+	}
+	if (wf_h2_send_lent(k->c->h2, k->sid, body, len, done, arg) < 0) {
+		/* the prefix announced len more bytes: the stream cannot go on */
+		wf_grpc_call_finish(k, WF_GRPC_INTERNAL, "out of memory");
+		return -ENOMEM;
+	}
 	return 0;
 }
 

@@ -55,6 +55,11 @@ void wf_grpc_server_free(struct wf_grpc_server *s);
 /* Send one message on the call, serialized straight into the stream's queue (framed; no
  * intermediate copy). 0, or <0 when the call is finished or memory ran out. */
 int wf_grpc_call_send(struct wf_grpc_call *c, const ProtobufCMessage *m);
+/* The same for a message whose serialized form is head (packed here; its fields must not be
+ * in body) followed by body: bytes shared between calls, not copied. done(arg) is called once
+ * the call no longer needs them (sent, or the call gone); not when this fails. 0 or <0. */
+int wf_grpc_call_send_lent(struct wf_grpc_call *c, const ProtobufCMessage *head, const void *body, size_t len,
+                           void (*done)(void *arg), void *arg);
 /* Bytes of this call waiting to reach the client. */
 size_t wf_grpc_call_queued(const struct wf_grpc_call *c);
 /* End the call with a status (grpc-message: msg, may be NULL). `closed` follows (deferred). */

@@ -1,6 +1,8 @@
 /* The resource cache: snapshots per generator key, resources interned by content. */
 #include "control/xds_cache.h"
 
+#include "core/strtab.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@ struct wf_xds_cache {
 	struct entry *ebucket[BUCKETS];      /* ... by hash of part and key (one per proxy: no walk) */
 	struct wf_xds_packed *table[BUCKETS];   /* every live resource, by hash */
 	uint32_t n_res;
+	struct wf_strtab *names;
 };
 
 struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gens, uint32_t n)
@@ -40,6 +43,10 @@ struct wf_xds_cache *wf_xds_cache_new(const struct wf_xds_generator *gens, uint3
 	memcpy(c->gen, gens, n * sizeof(*gens));
 	c->n_gen = n;
 	c->generation = 1;
+	if (!(c->names = wf_strtab_new())) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -60,8 +67,11 @@ void wf_xds_cache_free(struct wf_xds_cache *c)
 	if (!c)
 		return;
 	drop_entries(c);
+	wf_strtab_free(c->names);
 	free(c);
 }
+
+struct wf_strtab *wf_xds_cache_names(struct wf_xds_cache *c) { return c->names; }
 
 void wf_xds_cache_invalidate(struct wf_xds_cache *c)
 {
@@ -131,7 +141,7 @@ static int merge_type(struct wf_xds_packed_set *out, struct wf_xds_snap *const *
 		if (best < 0)
 			return 0;
 		struct wf_xds_packed *r = parts[best]->t[type].r[at[best]++];
-		if (out->n && !strcmp(out->r[out->n - 1]->name, r->name))
+		if (out->n && out->r[out->n - 1]->name == r->name)
 			continue; /* the same name from a later part: the first one's stays */
 		r->refs++;
 		out->r[out->n++] = r;
@@ -176,7 +186,7 @@ static void res_unref(struct wf_xds_packed *r)
 		pp = &(*pp)->hnext;
 	*pp = r->hnext;
 	c->n_res--;
-	free(r->name);
+	wf_strtab_put(c->names, r->name);
 	free(r->bytes);
 	free(r);
 }
@@ -192,7 +202,7 @@ static struct wf_xds_packed *intern(struct wf_xds_cache *c, int type, const char
 			return r;
 		}
 	struct wf_xds_packed *r = calloc(1, sizeof(*r));
-	if (!r || !(r->name = strdup(name))) {
+	if (!r || !(r->name = wf_strtab_get(c->names, name))) {
 		free(r);
 		free(bytes);
 		return NULL;
@@ -202,6 +212,7 @@ static struct wf_xds_packed *intern(struct wf_xds_cache *c, int type, const char
 	r->bytes = bytes;
 	r->len = len;
 	r->hash = h;
+	r->id = XXH64(r->name, strlen(r->name), h);
 	snprintf(r->version, sizeof(r->version), "%016llx", (unsigned long long)h);
 	r->cache = c;
 	r->hnext = c->table[h % BUCKETS];

@@ -20,9 +20,10 @@
 struct wf_xds_packed {
 	uint32_t refs;
 	int type;
-	char *name;
+	const char *name;               /* the cache's shared copy (wf_xds_cache_names) */
 	uint8_t *bytes; size_t len;     /* the serialized message */
 	uint64_t hash;                  /* xxHash64 of the bytes */
+	uint64_t id;                    /* of the name and the bytes: a set's version mixes them */
 	char version[17];               /* hash in hex: the resource's version */
 	struct wf_xds_packed *hnext;       /* the cache's table of distinct resources */
 	struct wf_xds_cache *cache;
@@ -68,6 +69,9 @@ uint64_t wf_xds_cache_gen(const struct wf_xds_cache *c);
 /* The resources for node at the current generation (a reference: wf_xds_snap_unref), or
  * NULL when a generator failed. */
 struct wf_xds_snap *wf_xds_cache_get(struct wf_xds_cache *c, const Envoy__Config__Core__V3__Node *node);
+/* The cache's table of names (core/strtab): resources' names are its strings, so a holder of
+ * names from it (ADS subscriptions) finds equal names equal as pointers. */
+struct wf_strtab *wf_xds_cache_names(struct wf_xds_cache *c);
 /* Distinct resources alive (for tests and status). */
 uint32_t wf_xds_cache_resources(const struct wf_xds_cache *c);
 

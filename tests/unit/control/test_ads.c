@@ -46,13 +46,21 @@ static void res_del(int type, const char *name)
 		}
 }
 
+static int bulky;               /* resources of 20 KB: the tag, then padding */
+
 static int gen(void *ctx, const Envoy__Config__Core__V3__Node *node, struct wf_xds_cache *c, struct wf_xds_snap *s)
 {
+	static char big[20000];
 	generated++;
 	for (unsigned i = 0; i < n_res; i++) {
 		Envoy__Config__Listener__V3__Listener l = ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
 		l.name = R[i].name;
 		l.stat_prefix = R[i].tag;
+		if (bulky) {
+			memset(big, '.', sizeof(big) - 1);
+			memcpy(big, R[i].tag, strlen(R[i].tag));
+			l.stat_prefix = big;
+		}
 		if (wf_xds_snap_add(c, s, R[i].type, R[i].name, &l.base) < 0)
 			return -1;
 	}
@@ -104,6 +112,7 @@ struct resp {
 	unsigned n;
 	char removed[8][32];
 	unsigned n_removed;
+	const void *body;            /* sent with a shared body: which (NULL: packed whole) */
 };
 
 struct client {
@@ -128,6 +137,29 @@ static int io_send(void *ctx, const ProtobufCMessage *m)
 		((struct client *)ctx)->queued += n;
 	int rc = io_take(ctx, p, n);
 	free(p);
+	return rc;
+}
+
+/* A response sent as a head and a shared body: what goes on the wire is their concatenation;
+ * the body is given back at once (as once sent). */
+static int lent_responses;
+static int io_send_lent(void *ctx, const ProtobufCMessage *head, const void *body, size_t len, void (*done)(void *),
+                        void *arg)
+{
+	size_t h = protobuf_c_message_get_packed_size(head);
+	uint8_t *p = malloc(h + len + 1);
+	if (!p)
+		return -1;
+	protobuf_c_message_pack(head, p);
+	memcpy(p + h, body, len);
+	if (((struct client *)ctx)->backlog)
+		((struct client *)ctx)->queued += h + len;
+	int rc = io_take(ctx, p, h + len);
+	free(p);
+	if (rc == 0)
+		((struct client *)ctx)->r[((struct client *)ctx)->n - 1].body = arg;
+	lent_responses++;
+	done(arg);
 	return rc;
 }
 
@@ -212,7 +244,7 @@ static void open_client(struct client *c, int delta)
 {
 	memset(c, 0, sizeof(*c));
 	c->delta = delta;
-	struct wf_ads_io io = {.send = io_send, .queued = io_queued, .ctx = c};
+	struct wf_ads_io io = {.send = io_send, .send_lent = io_send_lent, .queued = io_queued, .ctx = c};
 	c->st = wf_ads_stream_new(ads, delta, "127.0.0.1:1", &io);
 }
 
@@ -580,8 +612,8 @@ TEST(push_waits_while_the_budget_is_spent)
 		CHECK(!strcmp(last(&c[i])->tags[0], "b"));
 	}
 	CHECK_EQ(wf_ads_pump(ads, UINT64_MAX), 0); /* nothing due */
-	teardown(&c[0], &c[1]);
 	wf_ads_stream_free(c[2].st);
+	teardown(&c[0], &c[1]);
 }
 
 TEST(push_serves_one_stream_per_slice_at_least)
@@ -629,8 +661,38 @@ TEST(a_stream_still_due_is_served_once_with_the_newest)
 	CHECK_EQ(responses(c), 3 + 1 + 3);
 	for (int i = 0; i < 3; i++)
 		CHECK(!strcmp(last(&c[i])->tags[0], "c"));
-	teardown(&c[0], &c[1]);
 	wf_ads_stream_free(c[2].st);
+	teardown(&c[0], &c[1]);
+}
+
+TEST(large_responses_share_one_body_between_streams)
+{
+	struct client c[3];
+	setup();
+	bulky = 1;
+	lent_responses = 0;
+	three_listening(c); /* CDS: c1 and c2, 20 KB each */
+	CHECK_EQ(lent_responses, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(c[i].r[0].n, 2); /* the nonce, then the shared part, decode as one message */
+		CHECK(!strcmp(c[i].r[0].names[0], "c1") && !strcmp(c[i].r[0].names[1], "c2"));
+		CHECK(!strcmp(c[i].r[0].type_url, wf_xds_type_url[WF_XDS_CDS]));
+		CHECK(c[i].r[0].nonce[0] != 0);
+		CHECK(c[i].r[0].body == c[0].r[0].body); /* one body for the three */
+	}
+	res_set(WF_XDS_CDS, "c1", "b");
+	change();
+	CHECK_EQ(lent_responses, 6);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(c[i].n, 2);
+		CHECK(!strncmp(c[i].r[1].tags[0], "b....", 5));
+		CHECK(!strcmp(c[i].r[1].version, c[0].r[1].version));
+		CHECK(strcmp(c[i].r[1].version, c[i].r[0].version));
+		CHECK(c[i].r[1].body == c[0].r[1].body);
+	}
+	bulky = 0;
+	wf_ads_stream_free(c[2].st);
+	teardown(&c[0], &c[1]);
 }
 
 TEST(first_request_needs_a_node)
@@ -897,6 +959,7 @@ TEST_MAIN("control.ads",
           T(push_waits_while_the_budget_is_spent),
           T(push_serves_one_stream_per_slice_at_least),
           T(a_stream_still_due_is_served_once_with_the_newest),
+          T(large_responses_share_one_body_between_streams),
           T(first_request_needs_a_node),
           T(hooks_hear_proxies_come_and_go),
           T(cache_shares_resources_between_proxies),

@@ -67,6 +67,17 @@ struct cached {
 static struct cached cache[2][CACHE_SLOTS]; /* [0]: CDS -> EDS names, [1]: LDS -> RDS names */
 static unsigned cache_next[2];
 
+enum { Z_KEY, Z_LEN, Z_VARINT, Z_BYTES };
+struct scan {
+	int state, bad;
+	uint64_t v;
+	int shift;
+	uint64_t field, left;
+	char f[6][128];                    /* fields 1, 4, 5 (captured up to 127 bytes) */
+	size_t flen[6];
+	char any_url[128];                 /* the first resource's type_url, when seen */
+};
+
 struct client {
 	int idx;
 	struct wf_grpc_stream *st;
@@ -77,6 +88,7 @@ struct client {
 	uint64_t opened_us, full_us;       /* full_us: all four types received (0: not yet) */
 	uint64_t last_rx_us[WF_XDS_NTYPES];
 	char ip[48], name[32], id[144];
+	struct scan z;                     /* the response being read */
 };
 
 static struct {
@@ -375,15 +387,12 @@ static void on_ready(void *ctx)
 	send_request(c, WF_XDS_LDS);
 }
 
-/* A DiscoveryResponse's version_info (1), type_url (4) and nonce (5), read off the wire
- * without decoding or copying its resources: this one process reads what two thousand proxies
- * would each read on a CPU of their own, so it decodes resources only where it needs them
- * (CDS and LDS: the names to ask for next). 0, or -1 when the message is malformed. */
-struct top {
-	const char *f[6];
-	size_t len[6];
-};
-
+/* A DiscoveryResponse's version_info (1), type_url (4) and nonce (5), read off the wire as its
+ * bytes come, without gathering it or decoding its resources: this one process reads what two
+ * thousand proxies would each read on a CPU of their own. Only CDS and LDS responses are
+ * gathered whole and decoded (their resources name what to ask for next); the type is known
+ * from the first bytes: the top-level type_url, or the first resource's (an Any's type_url
+ * comes first in it). */
 static int varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 {
 	*v = 0;
@@ -398,45 +407,79 @@ static int varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 	return -1;
 }
 
-static int top_fields(const uint8_t *p, size_t n, struct top *t)
+static void scan_bytes(struct scan *z, const uint8_t *p, size_t n)
 {
-	memset(t, 0, sizeof(*t));
-	for (size_t i = 0; i < n;) {
-		uint64_t key, v;
-		if (varint(p, n, &i, &key) < 0)
-			return -1;
-		switch (key & 7) {
-		case 0: if (varint(p, n, &i, &v) < 0) return -1; break;
-		case 1: if (n - i < 8) return -1; i += 8; break;
-		case 5: if (n - i < 4) return -1; i += 4; break;
-		case 2:
-			if (varint(p, n, &i, &v) < 0 || v > n - i)
-				return -1;
-			if ((key >> 3) < 6) {
-				t->f[key >> 3] = (const char *)p + i;
-				t->len[key >> 3] = (size_t)v;
+	for (size_t i = 0; i < n && !z->bad;) {
+		if (z->state == Z_BYTES) {
+			size_t k = z->left < n - i ? (size_t)z->left : n - i;
+			if (z->field == 1 || z->field == 4 || z->field == 5) {
+				size_t room = sizeof(z->f[0]) - 1 - z->flen[z->field];
+				size_t c = k < room ? k : room;
+				memcpy(z->f[z->field] + z->flen[z->field], p + i, c);
+				z->flen[z->field] += c;
 			}
-			i += (size_t)v;
+			i += k;
+			z->left -= k;
+			if (!z->left)
+				z->state = Z_KEY;
+			continue;
+		}
+		uint8_t b = p[i++];
+		z->v |= (uint64_t)(b & 0x7f) << z->shift;
+		z->shift += 7;
+		if (b & 0x80) {
+			z->bad |= z->shift > 63;
+			continue;
+		}
+		uint64_t v = z->v;
+		z->v = 0;
+		z->shift = 0;
+		switch (z->state) {
+		case Z_KEY:
+			z->field = v >> 3;
+			switch (v & 7) {
+			case 0: z->state = Z_VARINT; break;
+			case 2: z->state = Z_LEN; break;
+			case 1: z->field = 0, z->left = 8, z->state = Z_BYTES; break;
+			case 5: z->field = 0, z->left = 4, z->state = Z_BYTES; break;
+			default: z->bad = 1;
+			}
 			break;
-		default: return -1;
+		case Z_LEN:
+			z->left = v;
+			z->state = v ? Z_BYTES : Z_KEY;
+			if (z->field == 2 && !z->any_url[0] && i + 2 <= n && p[i] == 0x0a) {
+				/* a resource (an Any) begins: its type_url, if this piece holds it */
+				size_t j = i + 1;
+				uint64_t ul;
+				if (varint(p, n, &j, &ul) == 0 && ul < sizeof(z->any_url) && ul <= n - j)
+					snprintf(z->any_url, sizeof(z->any_url), "%.*s", (int)ul, (const char *)p + j);
+			}
+			break;
+		default: z->state = Z_KEY; break;
 		}
 	}
-	return 0;
 }
 
-static int on_message(void *ctx, const uint8_t *p, size_t n)
+
+/* The response's type from what was scanned so far, or -1. */
+static int scan_type(const struct scan *z)
 {
-	struct client *c = ctx;
+	if (z->flen[4])
+		return wf_xds_type_of(z->f[4]);
+	return z->any_url[0] ? wf_xds_type_of(z->any_url) : -1;
+}
+
+/* A whole response was read (whole: its bytes when gathered, for CDS and LDS). */
+static int got_response(struct client *c, const struct scan *z, const uint8_t *whole, size_t n)
+{
 	uint64_t now = wf_now_us();
 	L.last_rx_us = now;
-	struct top top;
-	char url[128];
-	if (top_fields(p, n, &top) < 0) {
+	if (z->bad || z->state != Z_KEY) {
 		fail(c, "a DiscoveryResponse that does not decode");
 		return -1;
 	}
-	snprintf(url, sizeof(url), "%.*s", (int)top.len[4], top.f[4] ? top.f[4] : "");
-	int t = wf_xds_type_of(url);
+	int t = z->flen[4] ? wf_xds_type_of(z->f[4]) : -1;
 	if (t < 0) {
 		fail(c, "a response of an unknown type");
 		return -1;
@@ -445,12 +488,12 @@ static int on_message(void *ctx, const uint8_t *p, size_t n)
 	c->got[t] = 1;
 	free(c->version[t]);
 	free(c->nonce[t]);
-	c->version[t] = strndup(top.f[1] ? top.f[1] : "", top.len[1]);
-	c->nonce[t] = strndup(top.f[5] ? top.f[5] : "", top.len[5]);
+	c->version[t] = strdup(z->f[1]);
+	c->nonce[t] = strdup(z->f[5]);
 	send_request(c, t); /* the ACK */
 	if (t == WF_XDS_CDS || t == WF_XDS_LDS) {
 		int next = t == WF_XDS_CDS ? WF_XDS_EDS : WF_XDS_RDS;
-		Response *r = envoy__service__discovery__v3__discovery_response__unpack(NULL, n, p);
+		Response *r = whole ? envoy__service__discovery__v3__discovery_response__unpack(NULL, n, whole) : NULL;
 		const struct names *want = r ? names_cached(r, t) : NULL;
 		if (r)
 			envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
@@ -475,6 +518,28 @@ static int on_message(void *ctx, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static int on_message(void *ctx, const uint8_t *p, size_t n)
+{
+	struct scan z = {0};
+	scan_bytes(&z, p, n);
+	return got_response(ctx, &z, p, n);
+}
+
+static int on_piece(void *ctx, const uint8_t *p, size_t n, size_t off, size_t len)
+{
+	struct client *c = ctx;
+	if (!off) {
+		memset(&c->z, 0, sizeof(c->z));
+		scan_bytes(&c->z, p, n);
+		int t = scan_type(&c->z);
+		if (t < 0 || t == WF_XDS_CDS || t == WF_XDS_LDS)
+			return 1; /* gathered whole: decoded (or the type is not known yet) */
+	} else {
+		scan_bytes(&c->z, p, n);
+	}
+	return off + n == len ? got_response(c, &c->z, NULL, 0) : 0;
+}
+
 static void on_closed(void *ctx, int status, const char *why)
 {
 	struct client *c = ctx;
@@ -484,7 +549,7 @@ static void on_closed(void *ctx, int status, const char *why)
 	fail(c, b);
 }
 
-static const struct wf_grpc_stream_ops ops = {.ready = on_ready, .message = on_message, .closed = on_closed};
+static const struct wf_grpc_stream_ops ops = {.ready = on_ready, .message = on_message, .closed = on_closed, .piece = on_piece};
 
 static void open_client(struct client *c)
 {

@@ -1001,6 +1001,36 @@ static int send_headers(struct wf_h2 *h, int32_t sid, const struct wf_hdr *hdrs,
 
 static void open_waiting(struct wf_h2 *h);
 
+/* Copy the stream's next k bytes to p, in order: from q, and from each lent piece once what q
+ * held before it went. */
+static void take(struct wf_h2 *h, struct stream *st, uint8_t *p, size_t k)
+{
+	while (k) {
+		struct lent *l = st->lent;
+		size_t c;
+		if (l && l->at == st->q_out) {
+			c = k < l->n ? k : l->n;
+			memcpy(p, l->p, c);
+			l->p += c;
+			l->n -= c;
+			st->lent_len -= c;
+			if (!l->n)
+				lent_pop(st);
+		} else {
+			c = wf_buf_len(&st->q);
+			if (l && c > l->at - st->q_out)
+				c = (size_t)(l->at - st->q_out);
+			if (c > k)
+				c = k;
+			memcpy(p, wf_buf_data(&st->q), c);
+			wf_buf_consume(&st->q, h->pool, (uint32_t)c);
+			st->q_out += c;
+		}
+		p += c;
+		k -= c;
+	}
+}
+
 /* Frame a stream's queued DATA, as far as the windows go. */
 static void frame_stream(struct wf_h2 *h, struct stream *st)
 {
@@ -1010,38 +1040,21 @@ static void frame_stream(struct wf_h2 *h, struct stream *st)
 	if (pending(st) > WF_BLOCK && have < most)
 		wf_buf_reserve(&h->out, h->pool, (uint32_t)(most - have), UINT32_MAX);
 	while (!st->reset && !st->end_sent && !st->unopened) {
-		/* the next bytes: lent ones once what q held before them went, else q's (up to them) */
-		struct lent *l = st->lent;
-		int from_lent = l && l->at == st->q_out;
-		const uint8_t *src = from_lent ? l->p : (const uint8_t *)wf_buf_data(&st->q);
-		size_t avail = from_lent ? l->n : wf_buf_len(&st->q);
-		if (!from_lent && l && avail > l->at - st->q_out)
-			avail = (size_t)(l->at - st->q_out);
+		size_t avail = pending(st);
 		int64_t win = st->send_win < h->send_win ? st->send_win : h->send_win;
 		if (avail && win <= 0)
 			return; /* blocked: ready again when a WINDOW_UPDATE comes */
 		uint32_t k = avail < (size_t)h->peer_max_frame ? (uint32_t)avail : h->peer_max_frame;
 		if (k > win)
 			k = (uint32_t)win;
-		int last = k == pending(st) && st->end;
+		int last = k == avail && st->end;
 		if (!k && !last)
 			return;
 		uint8_t fl = (uint8_t)(last && !st->trailers ? FL_END_STREAM : 0);
 		uint8_t *p = frame(h, k, F_DATA, fl, st->id);
 		if (!p)
 			return;
-		if (k) /* an empty END_STREAM frame: the queue may have no buffer */
-			memcpy(p, src, k);
-		if (from_lent) {
-			l->p += k;
-			l->n -= k;
-			st->lent_len -= k;
-			if (!l->n)
-				lent_pop(st);
-		} else {
-			wf_buf_consume(&st->q, h->pool, k);
-			st->q_out += k;
-		}
+		take(h, st, p, k);
 		st->send_win -= k;
 		h->send_win -= k;
 		h->data_frames_sent++;

@@ -41,7 +41,11 @@ struct wf_grpc_stream {
 	uint8_t connecting, ready, in_h2, over, closed_by_owner, told_ready;
 	int status;                        /* grpc-status, once known; -1 before */
 	char why[256];
-	uint8_t *msg; size_t msg_len, msg_cap;   /* partial message being received */
+	/* the message being received: its prefix, length, bytes seen, and whether it is gathered
+	 * whole (into msg) */
+	uint8_t pre[5], pre_n, whole;
+	size_t cur_len, cur_off;
+	uint8_t *msg; size_t msg_cap;
 	struct wf_defer defer;
 };
 
@@ -142,6 +146,42 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 }
 
 /* Split the received bytes into messages (5-byte prefix: compressed flag, big-endian length). */
+/* The bytes [p, p+k) of the current message, at offset s->cur_off: to the owner's `piece`
+ * as they come, or gathered into s->msg and given whole to `message` (without `piece`, or
+ * when `piece` asked for it at the message's first bytes). 0, or <0 to end the call. */
+static int message_bytes(struct wf_grpc_stream *s, const uint8_t *p, size_t k)
+{
+	if (!s->cur_off)
+		s->whole = 1;
+	if (!s->cur_off && s->ops->piece) {
+		int r = s->ops->piece(s->ctx, p, k, 0, s->cur_len);
+		if (r < 0 || s->closed_by_owner)
+			return -1;
+		s->whole = r == 1;
+	} else if (!s->whole) {
+		if (s->ops->piece(s->ctx, p, k, s->cur_off, s->cur_len) < 0 || s->closed_by_owner)
+			return -1;
+	}
+	s->cur_off += k;
+	if (!s->whole)
+		return 0;
+	if (s->cur_len > s->msg_cap) { /* the prefix said how much: one allocation */
+		uint8_t *m = realloc(s->msg, s->cur_len);
+		if (!m) {
+			s->status = WF_GRPC_RESOURCE_EXHAUSTED;
+			snprintf(s->why, sizeof(s->why), "out of memory for a message of %zu bytes", s->cur_len);
+			return -1;
+		}
+		s->msg = m;
+		s->msg_cap = s->cur_len;
+	}
+	if (k)
+		memcpy(s->msg + s->cur_off - k, p, k);
+	if (s->cur_off == s->cur_len && (s->ops->message(s->ctx, s->msg, s->cur_len) < 0 || s->closed_by_owner))
+		return -1;
+	return 0;
+}
+
 static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_stream)
 {
 	struct wf_grpc_stream *s = ctx;
@@ -149,40 +189,37 @@ static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_st
 		wf_h2_consume(s->h2, id, n);
 	if (id != s->id || s->closed_by_owner)
 		return 0;
-	if (s->msg_len + n > s->msg_cap) {
-		size_t cap = s->msg_cap ? s->msg_cap : 16384;
-		while (cap < s->msg_len + n)
-			cap *= 2;
-		if (cap > MSG_MAX + 5 + READ_MAX) {
-			s->status = WF_GRPC_RESOURCE_EXHAUSTED;
-			snprintf(s->why, sizeof(s->why), "a message over %u bytes", MSG_MAX);
-			return -1;
+	while (n) {
+		if (s->pre_n < 5) { /* the 5-byte prefix, which may come in pieces */
+			size_t k = 5u - s->pre_n < n ? 5u - s->pre_n : n;
+			memcpy(s->pre + s->pre_n, p, k);
+			s->pre_n += (uint8_t)k;
+			p += k, n -= k;
+			if (s->pre_n < 5)
+				break;
+			size_t len = (size_t)s->pre[1] << 24 | (size_t)s->pre[2] << 16 | (size_t)s->pre[3] << 8 | s->pre[4];
+			if (s->pre[0] != 0 || len > MSG_MAX) {
+				s->status = WF_GRPC_INTERNAL;
+				snprintf(s->why, sizeof(s->why), s->pre[0] ? "a compressed message (no grpc-encoding was asked for)"
+				                                           : "a message over %u bytes", MSG_MAX);
+				return -1;
+			}
+			s->cur_len = len;
+			s->cur_off = 0;
+			if (!len && message_bytes(s, p, 0) < 0) {
+				s->closed_by_owner = 1;
+				return -1;
+			}
 		}
-		s->msg = realloc(s->msg, cap);
-		s->msg_cap = cap;
-	}
-	memcpy(s->msg + s->msg_len, p, n);
-	s->msg_len += n;
-	size_t off = 0;
-	while (s->msg_len - off >= 5) {
-		const uint8_t *m = s->msg + off;
-		uint32_t len = (uint32_t)m[1] << 24 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 8 | m[4];
-		if (m[0] != 0 || len > MSG_MAX) {
-			s->status = WF_GRPC_INTERNAL;
-			snprintf(s->why, sizeof(s->why), m[0] ? "a compressed message (no grpc-encoding was asked for)"
-			                                       : "a message over %u bytes", MSG_MAX);
-			return -1;
-		}
-		if (s->msg_len - off - 5 < len)
-			break;
-		if (s->ops->message(s->ctx, m + 5, len) < 0 || s->closed_by_owner) {
+		size_t k = s->cur_len - s->cur_off < n ? s->cur_len - s->cur_off : n;
+		if (k && message_bytes(s, p, k) < 0) {
 			s->closed_by_owner = 1; /* the owner ended the call from its callback */
 			return -1;
 		}
-		off += 5 + len;
+		p += k, n -= k;
+		if (s->cur_off == s->cur_len)
+			s->pre_n = 0;
 	}
-	memmove(s->msg, s->msg + off, s->msg_len - off);
-	s->msg_len -= off;
 	return 0;
 }
 

@@ -29,6 +29,11 @@ struct wf_grpc_stream_ops {
 	/* status: the grpc-status, or WF_GRPC_UNAVAILABLE when the connection failed;
 	 * why: a line for logs. */
 	void (*closed)(void *ctx, int status, const char *why);
+	/* (may be NULL) A message's bytes as they come, without gathering them: p[0..n) are its
+	 * bytes from offset `off` of `len`. At a message's first bytes (off 0), 1 asks for that
+	 * message whole through `message` instead (no more pieces of it); 0 goes on; <0 ends the
+	 * call (no `closed`). */
+	int (*piece)(void *ctx, const uint8_t *p, size_t n, size_t off, size_t len);
 };
 
 /* Connect to addr, a host of cluster cl (kept alive by the caller until the stream is gone),

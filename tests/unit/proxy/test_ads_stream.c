@@ -37,8 +37,11 @@ static struct {
 	char why[256];
 	char msgs[8][64];
 	int n_msgs;
+	char pieces[64];             /* a piece-mode client: the bytes taken as pieces, in order */
+	size_t n_pieces, pieces_bad;
 	struct wf_timer guard;
 } S;
+static int piece_client;         /* the client takes messages as pieces (cl_piece) */
 
 /* ---- the server -------------------------------------------------------------------------------- */
 
@@ -107,6 +110,8 @@ static int srv_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end)
 	case ECHO_SPLIT:
 		reply("one", 0);
 		reply("two", 0);
+		if (piece_client)
+			reply("tre", 0);
 		wf_h2_submit_headers(S.h2, id, tr, 1, 1);
 		break;
 	case COMPRESSED: reply("zz", 1); break;
@@ -177,6 +182,22 @@ static void cl_closed(void *ctx, int status, const char *why)
 
 static const struct wf_grpc_stream_ops cl_ops = {cl_ready, cl_message, cl_closed};
 
+/* Messages starting with 'o' are asked for whole; others are taken as they come. */
+static int cl_piece(void *ctx, const uint8_t *p, size_t n, size_t off, size_t len)
+{
+	if (!off && n && p[0] == 'o')
+		return 1;
+	if (off != S.n_pieces - (S.n_pieces >= 3 ? 3 : 0) || len != 3) /* "two", then "tre" */
+		S.pieces_bad++;
+	if (S.n_pieces + n < sizeof(S.pieces)) {
+		memcpy(S.pieces + S.n_pieces, p, n);
+		S.n_pieces += n;
+	}
+	return 0;
+}
+
+static const struct wf_grpc_stream_ops cl_piece_ops = {cl_ready, cl_message, cl_closed, cl_piece};
+
 static void on_guard(struct wf_loop *loop, struct wf_timer *t) { wf_loop_stop(loop); }
 
 /* Run one call against the server playing `sc` (or against a port nobody listens on). */
@@ -200,7 +221,7 @@ static void run(enum scenario sc, int refused)
 	}
 	struct wf_cluster cl = {.connect_timeout_ms = 2000};
 	wf_h2_limits_default(&cl.h2.lim);
-	S.st = wf_grpc_stream_open(&S.loop, &cl, &a, "xds_cluster", "/pkg.Svc/Method", &cl_ops, NULL);
+	S.st = wf_grpc_stream_open(&S.loop, &cl, &a, "xds_cluster", "/pkg.Svc/Method", piece_client ? &cl_piece_ops : &cl_ops, NULL);
 	S.guard.cb = on_guard;
 	wf_timer_set(&S.loop, &S.guard, 3000);
 	wf_loop_run(&S.loop);
@@ -233,6 +254,20 @@ TEST(request_head_messages_and_ok_trailers)
 	CHECK_EQ(S.n_msgs, 2); /* each put back together from 1-byte DATA frames */
 	CHECK(!strcmp(S.msgs[0], "one") && !strcmp(S.msgs[1], "two"));
 	CHECK_EQ(S.closed, 1);
+	CHECK_EQ(S.status, WF_GRPC_OK);
+	fini();
+}
+
+TEST(messages_taken_as_pieces_or_whole)
+{
+	piece_client = 1;
+	run(ECHO_SPLIT, 0);
+	piece_client = 0;
+	CHECK_EQ(S.n_msgs, 1); /* "one", asked for whole */
+	CHECK(!strcmp(S.msgs[0], "one"));
+	CHECK_EQ(S.n_pieces, 6); /* "two" and "tre", byte by byte with their offsets */
+	CHECK(!memcmp(S.pieces, "twotre", 6));
+	CHECK_EQ(S.pieces_bad, 0);
 	CHECK_EQ(S.status, WF_GRPC_OK);
 	fini();
 }
@@ -285,5 +320,5 @@ TEST(server_goes_away)
 	fini();
 }
 
-TEST_MAIN("ads_stream", T(request_head_messages_and_ok_trailers), T(trailers_only_error), T(http_error_status),
+TEST_MAIN("ads_stream", T(request_head_messages_and_ok_trailers), T(messages_taken_as_pieces_or_whole), T(trailers_only_error), T(http_error_status),
           T(compressed_message_refused), T(refused_connection), T(server_goes_away))

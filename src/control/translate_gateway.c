@@ -6,6 +6,9 @@
  *          Gateway that the servers' hosts admit (httpsRedirect: every route a redirect to https)
  *   HTTPS  one filter chain per server (tls SIMPLE or MUTUAL, certificates from files), matched
  *          by SNI on the server's hosts, with rds "https.PORT.PORTNAME.GATEWAY.NAMESPACE"
+ *   TCP    a tcp_proxy by the first tcp route of the bound VirtualServices that applies
+ *   TLS    (PASSTHROUGH) a tcp_proxy filter chain per tls route, matched by its SNI hosts; the
+ *          TLS is not terminated
  *
  * Routes come from the same translation as a sidecar's (translate_route.c), with t->gateway
  * set so that bindings and match.gateways name this Gateway. */
@@ -153,6 +156,116 @@ static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, con
 	return wf_xtls_socket(&d->base);
 }
 
+/* Does a VirtualService's tcp/tls match (its port and gateways) apply to this server? */
+static int l4_applies(const struct wf_tx *t, const struct wf_mesh_vs *v, uint32_t mport, char **gws, size_t n_gws,
+                      uint32_t port)
+{
+	if (mport && mport != port)
+		return 0;
+	for (size_t i = 0; i < n_gws; i++)
+		if (wf_gateway_ref_is(gws[i], v->ns, t->gateway))
+			return 1;
+	return !n_gws;
+}
+
+/* Does one of server s's hosts admit one of v's hosts? */
+static int admits_vs(const struct wf_mesh_gateway *g, const Server *s, const struct wf_mesh_vs *v)
+{
+	for (size_t k = 0; k < v->n_hosts; k++)
+		for (size_t h = 0; h < s->n_hosts; h++)
+			if (admits(s->hosts[h], g->ns, v->ns, v->hosts[k]))
+				return 1;
+	return 0;
+}
+
+/* A filter chain proxying to route's destinations (stat_prefix: the cluster, or the listener's
+ * name when weighted). */
+static Envoy__Config__Listener__V3__FilterChain *tcp_chain(struct wf_tx *t, const struct wf_mesh_vs *v,
+                                                           Istio__Networking__V1alpha3__RouteDestination **route,
+                                                           size_t n_route, uint32_t port, const char *lname)
+{
+	Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = wf_tx_tcp_proxy(lname);
+	wf_tx_tcp_destinations(t, tp, route, n_route, v->ns, port);
+	if (tp->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
+		free(tp->stat_prefix);
+		tp->stat_prefix = wf_xstr(tp->cluster);
+	}
+	Envoy__Config__Listener__V3__FilterChain *fc =
+	    XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
+	XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(WF_TCP_PROXY_NAME, &tp->base));
+	return fc;
+}
+
+/* A TCP server, or a TLS server in PASSTHROUGH mode: the listener BIND_PORT proxies the
+ * connections by the tcp routes (TCP: the first that applies) or tls routes (TLS: a filter
+ * chain per route, matched by the SNI hosts the server admits) of the VirtualServices bound
+ * to the Gateway. With no route, no listener (as Istio). */
+static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, int tls, struct wf_tx_out *o)
+{
+	const Server *s = g->gw->servers[si];
+	uint32_t port = s->port->number;
+	const char *bind = *s->bind ? s->bind : "0.0.0.0";
+	char lname[96];
+	snprintf(lname, sizeof(lname), "%s_%u", bind, port);
+	Listener *l = find_listener(o, lname);
+	if (l && (!l->n_filter_chains || !l->filter_chains[0]->n_filters ||
+	          strcmp(l->filter_chains[0]->filters[0]->name, WF_TCP_PROXY_NAME)))
+		return wf_tx_err_at(t, g->doc, s->port, NULL, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and TCP servers",
+		                    g->ns, g->name, si, port);
+	for (size_t i = 0; i < t->m->n_vss; i++) {
+		const struct wf_mesh_vs *v = &t->m->vss[i];
+		if (!wf_tx_vs_bound(t, v) || !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns) ||
+		    !admits_vs(g, s, v))
+			continue;
+		size_t n = tls ? v->vs->n_tls : v->vs->n_tcp;
+		for (size_t r = 0; r < n; r++) {
+			Envoy__Config__Listener__V3__FilterChainMatch *m = NULL;
+			int applies = 0;
+			if (!tls) {
+				const Istio__Networking__V1alpha3__TCPRoute *tr = v->vs->tcp[r];
+				applies = !tr->n_match;
+				for (size_t k = 0; k < tr->n_match && !applies; k++)
+					applies = l4_applies(t, v, tr->match[k]->port, tr->match[k]->gateways, tr->match[k]->n_gateways, port);
+				if (!applies || (l && l->n_filter_chains))
+					continue; /* the first TCP route that applies has the port */
+			} else {
+				const Istio__Networking__V1alpha3__TLSRoute *tr = v->vs->tls[r];
+				m = XNEW(Envoy__Config__Listener__V3__FilterChainMatch,
+				         envoy__config__listener__v3__filter_chain_match__descriptor);
+				for (size_t k = 0; k < tr->n_match; k++) {
+					const Istio__Networking__V1alpha3__TLSMatchAttributes *a = tr->match[k];
+					if (!l4_applies(t, v, a->port, a->gateways, a->n_gateways, port))
+						continue;
+					for (size_t h = 0; h < a->n_sni_hosts; h++) {
+						int ok = 0;
+						for (size_t sh = 0; sh < s->n_hosts && !ok; sh++)
+							ok = admits(s->hosts[sh], g->ns, v->ns, a->sni_hosts[h]);
+						if (ok)
+							XPUSH(m->server_names, m->n_server_names, wf_xstr(a->sni_hosts[h]));
+					}
+				}
+				applies = m->n_server_names > 0;
+				if (!applies) {
+					wf_proto_free(&m->base);
+					continue;
+				}
+			}
+			if (!l) {
+				l = XNEW(Listener, envoy__config__listener__v3__listener__descriptor);
+				l->name = wf_xstr(lname);
+				l->address = wf_xaddr(bind, port);
+				XPUSH(o->l, o->n_l, l);
+			}
+			Envoy__Config__Listener__V3__FilterChain *fc =
+			    tcp_chain(t, v, tls ? v->vs->tls[r]->route : v->vs->tcp[r]->route,
+			              tls ? v->vs->tls[r]->n_route : v->vs->tcp[r]->n_route, port, lname);
+			fc->filter_chain_match = m;
+			XPUSH(l->filter_chains, l->n_filter_chains, fc);
+		}
+	}
+	return 0;
+}
+
 static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, struct wf_tx_out *o)
 {
 	const Server *s = g->gw->servers[si];
@@ -163,10 +276,14 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 	int terminate = proto == WF_MP_TLS && s->tls &&
 	                (s->tls->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__SIMPLE ||
 	                 s->tls->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__MUTUAL);
+	int passthrough = proto == WF_MP_TLS && s->tls &&
+	                  s->tls->mode == ISTIO__NETWORKING__V1ALPHA3__SERVER_TLSSETTINGS__TLSMODE__PASSTHROUGH;
+	if (proto == WF_MP_TCP || passthrough)
+		return tcp_server(t, g, si, passthrough, o);
 	if (!wf_mesh_proto_is_http(proto) && !terminate)
-		return wf_tx_err_at(t, g->doc, s->port, "protocol", "Gateway %s/%s: servers[%zu]: protocol %s%s is not supported yet (HTTP, HTTP2, GRPC, and "
-		                 "HTTPS with tls SIMPLE or MUTUAL are)", g->ns, g->name, si, s->port->protocol,
-		                 proto == WF_MP_TLS ? " without SIMPLE or MUTUAL termination" : "");
+		return wf_tx_err_at(t, g->doc, s->port, "protocol", "Gateway %s/%s: servers[%zu]: protocol %s%s is not supported yet (HTTP, HTTP2, GRPC, TCP, "
+		                 "HTTPS with tls SIMPLE or MUTUAL, and TLS with PASSTHROUGH are)", g->ns, g->name, si, s->port->protocol,
+		                 proto == WF_MP_TLS ? " with this tls mode" : "");
 	const char *bind = *s->bind ? s->bind : "0.0.0.0";
 	char lname[96], stat[112];
 	snprintf(lname, sizeof(lname), "%s_%u", bind, port);
@@ -177,7 +294,7 @@ static int server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, s
 		RouteConfiguration *rc = find_rc(o, rds);
 		if (l && !rc) {
 			free(rds);
-			return wf_tx_err_at(t, g->doc, s->port, NULL, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP and HTTPS servers", g->ns, g->name, si, port);
+			return wf_tx_err_at(t, g->doc, s->port, NULL, "Gateway %s/%s: servers[%zu]: port %u mixes HTTP servers with HTTPS or TCP ones", g->ns, g->name, si, port);
 		}
 		if (!rc) {
 			rc = XNEW(RouteConfiguration, envoy__config__route__v3__route_configuration__descriptor);

@@ -18,6 +18,7 @@
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/config/route/v3/route_components.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/type/matcher/v3/string.pb-c.h"
 #include "envoy/type/matcher/v3/regex.pb-c.h"
@@ -119,6 +120,14 @@ Envoy__Config__Listener__V3__Filter *wf_tx_network_filter(const char *name, Prot
 Envoy__Config__Listener__V3__Listener *wf_tx_listener(const char *ip, uint32_t port, ProtobufCMessage *cfg,
                                                       const char *filter_name);
 #define WF_HCM_NAME "envoy.filters.network.http_connection_manager"
+#define WF_TCP_PROXY_NAME "envoy.filters.network.tcp_proxy"
+/* A tcp_proxy to cluster (stat_prefix: the cluster). */
+Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *wf_tx_tcp_proxy(const char *cluster);
+/* tp's destination: route's destinations (of a VirtualService in namespace ns), weighted when
+ * several; a destination without a port goes to its service's only port, else to `port`. */
+void wf_tx_tcp_destinations(struct wf_tx *t, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp,
+                            Istio__Networking__V1alpha3__RouteDestination **route, size_t n_route, const char *ns,
+                            uint32_t port);
 /* Translate one object alone, for wf_translate_check (translate_check.c): 0 or <0 with t->err. */
 int wf_tx_check_dr(struct wf_tx *t, const struct wf_mesh_dr *dr);
 int wf_tx_check_vs(struct wf_tx *t, const struct wf_mesh_vs *v);

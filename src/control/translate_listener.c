@@ -90,7 +90,7 @@ Listener *wf_tx_listener(const char *ip, uint32_t port, ProtobufCMessage *filter
 	return l;
 }
 
-static TcpProxy *tcp_proxy(const char *cluster)
+TcpProxy *wf_tx_tcp_proxy(const char *cluster)
 {
 	TcpProxy *tp = XNEW(TcpProxy, envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor);
 	tp->stat_prefix = wf_xstr(cluster);
@@ -100,7 +100,6 @@ static TcpProxy *tcp_proxy(const char *cluster)
 }
 
 #define HCM_NAME WF_HCM_NAME
-#define TCP_NAME "envoy.filters.network.tcp_proxy"
 
 
 static void out_free(struct wf_tx_out *o)
@@ -146,7 +145,7 @@ static Listener *inbound_listener(const char *ip, uint32_t port, enum wf_mesh_pr
 		XPUSH(rc->virtual_hosts, rc->n_virtual_hosts, vh);
 		l = wf_tx_listener(ip, port, &hcm(stat, NULL, rc, WF_HCM_ROUTER)->base, HCM_NAME);
 	} else {
-		l = wf_tx_listener(ip, port, &tcp_proxy(cluster)->base, TCP_NAME);
+		l = wf_tx_listener(ip, port, &wf_tx_tcp_proxy(cluster)->base, WF_TCP_PROXY_NAME);
 	}
 	free(cluster);
 	return l;
@@ -214,10 +213,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* tp's destination: route's destinations (of a VirtualService in namespace ns), weighted when
- * several. */
-static void destinations(TcpProxy *tp, Istio__Networking__V1alpha3__RouteDestination **route, size_t n_route,
-                         const char *ns, uint32_t port)
+void wf_tx_tcp_destinations(struct wf_tx *t, TcpProxy *tp, Istio__Networking__V1alpha3__RouteDestination **route,
+                            size_t n_route, const char *ns, uint32_t port)
 {
 	Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
 	    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
@@ -227,7 +224,11 @@ static void destinations(TcpProxy *tp, Istio__Networking__V1alpha3__RouteDestina
 		if (!rd->destination)
 			continue;
 		char *host = wf_mesh_fqdn(rd->destination->host, ns);
-		uint32_t dport = rd->destination->port && rd->destination->port->number ? rd->destination->port->number : port;
+		uint32_t dport = rd->destination->port && rd->destination->port->number ? rd->destination->port->number : 0;
+		if (!dport) { /* the service's only port, else the listener's (as for HTTP routes) */
+			const struct wf_service *svc = wf_mesh_service(t->m, host);
+			dport = svc && svc->n_ports == 1 ? svc->ports[0].number : port;
+		}
 		Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight *cw =
 		    XNEW(Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
 		         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__weighted_cluster__cluster_weight__descriptor);
@@ -260,7 +261,7 @@ static void destinations(TcpProxy *tp, Istio__Networking__V1alpha3__RouteDestina
 static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t port, int tls)
 {
 	char *cluster = wf_cluster_name("outbound", port, NULL, s->host);
-	TcpProxy *tp = tcp_proxy(cluster);
+	TcpProxy *tp = wf_tx_tcp_proxy(cluster);
 	free(cluster);
 	for (size_t i = 0; i < t->m->n_vss; i++) {
 		const struct wf_mesh_vs *v = &t->m->vss[i];
@@ -290,9 +291,9 @@ static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t p
 			if (!applies)
 				continue;
 			if (tls)
-				destinations(tp, v->vs->tls[r]->route, v->vs->tls[r]->n_route, v->ns, port);
+				wf_tx_tcp_destinations(t, tp, v->vs->tls[r]->route, v->vs->tls[r]->n_route, v->ns, port);
 			else
-				destinations(tp, v->vs->tcp[r]->route, v->vs->tcp[r]->n_route, v->ns, port);
+				wf_tx_tcp_destinations(t, tp, v->vs->tcp[r]->route, v->vs->tcp[r]->n_route, v->ns, port);
 			return tp;
 		}
 	}
@@ -313,14 +314,14 @@ static Listener *tls_listener(struct wf_tx *t, const char *bind, uint32_t port, 
 		fc->filter_chain_match = XNEW(Envoy__Config__Listener__V3__FilterChainMatch,
 		                              envoy__config__listener__v3__filter_chain_match__descriptor);
 		XPUSH(fc->filter_chain_match->server_names, fc->filter_chain_match->n_server_names, wf_xstr(tls[i]->host));
-		XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(TCP_NAME, &tcp_for(t, tls[i], port, 1)->base));
+		XPUSH(fc->filters, fc->n_filters, wf_tx_network_filter(WF_TCP_PROXY_NAME, &tcp_for(t, tls[i], port, 1)->base));
 		XPUSH(l->filter_chains, l->n_filter_chains, fc);
 	}
 	if (tcp_svc) {
 		l->default_filter_chain =
 		    XNEW(Envoy__Config__Listener__V3__FilterChain, envoy__config__listener__v3__filter_chain__descriptor);
 		XPUSH(l->default_filter_chain->filters, l->default_filter_chain->n_filters,
-		      wf_tx_network_filter(TCP_NAME, &tcp_for(t, tcp_svc, port, 0)->base));
+		      wf_tx_network_filter(WF_TCP_PROXY_NAME, &tcp_for(t, tcp_svc, port, 0)->base));
 	}
 	return l;
 }
@@ -386,7 +387,7 @@ static int outbound(struct wf_tx *t, struct wf_tx_out *o)
 		} else if (n_tls) {
 			XPUSH(o->l, o->n_l, tls_listener(t, bind, port, tls, n_tls, tcp_svc));
 		} else if (tcp_svc) {
-			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &tcp_for(t, tcp_svc, port, 0)->base, TCP_NAME));
+			XPUSH(o->l, o->n_l, wf_tx_listener(bind, port, &tcp_for(t, tcp_svc, port, 0)->base, WF_TCP_PROXY_NAME));
 		}
 		free(tls);
 	}

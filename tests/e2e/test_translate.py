@@ -541,3 +541,107 @@ spec:
                 eq(len(srv.of("call")), 10, "calls at the sidecar's app")
                 sidecar.cmd(op="cancel", id="s")
             wait_for(lambda: not reachable(boot), 15, interval=0.5, what="the workload gone after the grace period")
+
+
+GATEWAY_L4 = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: db, namespace: default}}
+spec:
+  hosts: [db.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 5432, name: tcp, protocol: TCP, targetPort: {db}}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure-app, namespace: default}}
+spec:
+  hosts: [secure-app.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 8443, name: tls, protocol: TLS, targetPort: {app}}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {tcp}, name: tcp, protocol: TCP}}
+    bind: 127.0.0.1
+    hosts: ["*"]
+  - port: {{number: {tls}, name: tls, protocol: TLS}}
+    bind: 127.0.0.1
+    hosts: ["secure.example.com"]
+    tls: {{mode: PASSTHROUGH}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: db, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp:
+  - match: [{{port: {tcp}}}]
+    route:
+    - destination: {{host: db}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.example.com]
+  gateways: [edge]
+  tls:
+  - match: [{{port: {tls}, sniHosts: [secure.example.com]}}]
+    route:
+    - destination: {{host: secure-app}}
+"""
+
+
+def test_ingress_gateway_tcp_and_tls_passthrough_servers():
+    """A Gateway's TCP server proxies by the bound VirtualService's tcp route; its TLS server
+    in PASSTHROUGH mode routes by SNI (tls route) without terminating: the client handshakes
+    with the upstream itself. A ClientHello naming no routed host gets no connection."""
+    import os
+    import socket
+    import ssl
+    from harness import TcpEcho
+    from test_tls import TlsEcho, py_client, recv_exactly, pki
+    with TcpEcho() as db, TlsEcho("srv_ec") as app:
+        ports = {"db": db.port, "app": app.port, "tcp": free_port(), "tls": free_port()}
+        mesh = write_file(tmp_path("l4.yaml"), GATEWAY_L4.format(**ports))
+        node = write_file(tmp_path("node.yaml"), "id: router~127.0.0.1~ingress-1.default~default.svc.cluster.local\n"
+                                                  "metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n")
+        admin = free_port()
+        p = run_weft(["translate", "-f", mesh, "--node", node, "--bootstrap", "--admin-port", str(admin)])
+        eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
+        w = Weft(p.stdout)
+        w.admin_port = admin
+        with w:
+            payload = os.urandom(200000)
+            with socket.create_connection(("127.0.0.1", ports["tcp"]), timeout=5) as s:
+                s.sendall(payload)
+                eq(recv_exactly(s, len(payload)) == payload, True, "TCP relayed through the gateway to db")
+            with py_client(ports["tls"], server_hostname="secure.example.com") as s:
+                cert = ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))
+                s.sendall(b"hello through")
+                eq(recv_exactly(s, 13), b"hello through", "TLS relayed untouched")
+            with open(pki()["srv_ec.crt"]) as f:
+                eq(cert.strip() == f.read().strip(), True, "the upstream's own certificate (not terminated)")
+            eq(app.snis, ["secure.example.com"], "the upstream saw the client's SNI")
+            failed = False
+            try:
+                with py_client(ports["tls"], server_hostname="other.example.com") as s:
+                    s.sendall(b"x")
+                    failed = not s.recv(1)
+            except (OSError, ssl.SSLError):
+                failed = True
+            eq(failed, True, "a host no tls route names gets no connection")

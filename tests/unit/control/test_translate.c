@@ -822,8 +822,8 @@ TEST(refusals)
 	static const struct { const char *yaml, *want, *where; } cases[] = {
 	    {"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"
 	     "spec:\n  selector: {istio: ingressgateway}\n  servers:\n"
-	     "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: ['*']\n    tls: {mode: PASSTHROUGH}\n",
-	     "Gateway default/gw: servers[0]: protocol TLS without SIMPLE or MUTUAL termination", ":7:36: "},
+	     "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: ['*']\n    tls: {mode: AUTO_PASSTHROUGH}\n",
+	     "Gateway default/gw: servers[0]: protocol TLS with this tls mode is not supported yet", ":7:36: "},
 	    {"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: default}\n"
 	     "spec:\n  host: reviews\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n",
 	     "DestinationRule default/r: trafficPolicy.tls.mode ISTIO_MUTUAL", ":6:25: "},

@@ -122,7 +122,7 @@ static const struct vcase cases[] = {
 	{"Gateway", "{servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [a.com], tls: {mode: SIMPLE, credentialName: a-cert}}]}", "servers[0].tls: give serverCertificate and privateKey as file paths"},
 	{"Gateway", "{servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [a.com], tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}}]}", NULL},
 	{"Gateway", "{servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [a.com], tls: {mode: MUTUAL, serverCertificate: /c.pem, privateKey: /k.pem}}]}", "spec.servers[0].tls.caCertificates: MUTUAL TLS needs caCertificates"},
-	{"Gateway", "{servers: [{port: {number: 443, name: tls, protocol: TLS}, hosts: [a.com], tls: {mode: PASSTHROUGH}}]}", "servers[0]: protocol TLS without SIMPLE or MUTUAL termination is not supported yet"},
+	{"Gateway", "{servers: [{port: {number: 443, name: tls, protocol: TLS}, hosts: [a.com], tls: {mode: AUTO_PASSTHROUGH}}]}", "servers[0]: protocol TLS with this tls mode is not supported yet"},
 	{"Gateway", "{servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [a.com], tls: {mode: SIMPLE}}]}", "spec.servers[0].tls: tls settings on a plain-text HTTP port"},
 	{"Gateway", "{servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [a.com], tls: {httpsRedirect: true}}]}", NULL},
 	/* Sidecar */

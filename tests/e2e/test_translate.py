@@ -311,6 +311,20 @@ spec:
 """
 
 
+def ingress_gateway(mesh_yaml):
+    """A Weft proxy with the bootstrap `weft translate` gives a router (labels istio:
+    ingressgateway) for this Istio YAML."""
+    mesh = write_file(tmp_path("mesh.yaml"), mesh_yaml)
+    node = write_file(tmp_path("node.yaml"), "id: router~127.0.0.1~ingress-1.default~default.svc.cluster.local\n"
+                                              "metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n")
+    admin = free_port()
+    p = run_weft(["translate", "-f", mesh, "--node", node, "--bootstrap", "--admin-port", str(admin)])
+    eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
+    w = Weft(p.stdout)
+    w.admin_port = admin
+    return w
+
+
 def test_ingress_gateway_from_istio_config():
     import os
     from harness import REPO, curl_request
@@ -318,15 +332,7 @@ def test_ingress_gateway_from_istio_config():
     with HttpUpstream("reviews") as reviews, HttpUpstream("productpage") as pp:
         ports = {"reviews": reviews.port, "productpage": pp.port, "http": free_port(), "https": free_port(),
                  "crt": os.path.join(tls, "server.crt"), "key": os.path.join(tls, "server.key")}
-        mesh = write_file(tmp_path("mesh.yaml"), GATEWAY.format(**ports))
-        node = write_file(tmp_path("node.yaml"), "id: router~127.0.0.1~ingress-1.default~default.svc.cluster.local\n"
-                                                  "metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n")
-        admin = free_port()
-        p = run_weft(["translate", "-f", mesh, "--node", node, "--bootstrap", "--admin-port", str(admin)])
-        eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
-        w = Weft(p.stdout)
-        w.admin_port = admin
-        with w:
+        with ingress_gateway(GATEWAY.format(**ports)):
             r = request(ports["http"], "/reviews/1", host="bookinfo.example.com")
             eq((r.status, r.header("x-upstream")), (200, "reviews"), "prefix route")
             r = request(ports["http"], "/", host="bookinfo.example.com")
@@ -617,15 +623,7 @@ def test_ingress_gateway_tcp_and_tls_passthrough_servers():
     from test_tls import TlsEcho, py_client, recv_exactly, pki
     with TcpEcho() as db, TlsEcho("srv_ec") as app:
         ports = {"db": db.port, "app": app.port, "tcp": free_port(), "tls": free_port()}
-        mesh = write_file(tmp_path("l4.yaml"), GATEWAY_L4.format(**ports))
-        node = write_file(tmp_path("node.yaml"), "id: router~127.0.0.1~ingress-1.default~default.svc.cluster.local\n"
-                                                  "metadata: {NAMESPACE: default, LABELS: {istio: ingressgateway}}\n")
-        admin = free_port()
-        p = run_weft(["translate", "-f", mesh, "--node", node, "--bootstrap", "--admin-port", str(admin)])
-        eq(p.returncode, 0, "weft translate exit status (stderr: %s)" % p.stderr)
-        w = Weft(p.stdout)
-        w.admin_port = admin
-        with w:
+        with ingress_gateway(GATEWAY_L4.format(**ports)):
             payload = os.urandom(200000)
             with socket.create_connection(("127.0.0.1", ports["tcp"]), timeout=5) as s:
                 s.sendall(payload)

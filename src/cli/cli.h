@@ -10,6 +10,10 @@ int wf_cmd_proxy_status(int argc, char **argv);
 int wf_cmd_translate(int argc, char **argv);
 int wf_cmd_proxy_config(int argc, char **argv);
 
+/* The log level from a -l/--log-level argument (cli/main.c): 0, or -1 after saying why on
+ * stderr. */
+int wf_cli_log_level(const char *arg);
+
 /* ---- shared by the client commands (cli/fetch.c) ---- */
 
 #include <stddef.h>

@@ -326,11 +326,8 @@ int wf_cmd_control(int argc, char **argv)
 			break;
 		}
 		case 'l':
-			if (wf_log_level_parse(optarg) < 0) {
-				fprintf(stderr, "weft: unknown log level '%s'\n", optarg);
+			if (wf_cli_log_level(optarg) < 0)
 				return 2;
-			}
-			wf_log_level = wf_log_level_parse(optarg);
 			break;
 		default:
 			fprintf(stderr, USAGE);

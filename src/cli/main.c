@@ -1,11 +1,23 @@
 /* weft: one binary, subcommands. */
 #include "cli/cli.h"
+#include "core/log.h"
 #include "filter/filters.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define WEFT_VERSION "0.1.0"
+
+int wf_cli_log_level(const char *arg)
+{
+	int level = wf_log_level_parse(arg);
+	if (level < 0) {
+		fprintf(stderr, "weft: unknown log level '%s'\n", arg);
+		return -1;
+	}
+	wf_log_level = level;
+	return 0;
+}
 
 static void usage(FILE *f)
 {

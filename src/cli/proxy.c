@@ -364,11 +364,8 @@ int wf_cmd_proxy(int argc, char **argv)
 		case 'n': P.concurrency = (unsigned)atoi(optarg); break;
 		case 'd': P.drain_ms = (uint64_t)(atof(optarg) * 1000); break;
 		case 'l':
-			if (wf_log_level_parse(optarg) < 0) {
-				fprintf(stderr, "weft: unknown log level '%s'\n", optarg);
+			if (wf_cli_log_level(optarg) < 0)
 				return 2;
-			}
-			wf_log_level = wf_log_level_parse(optarg);
 			break;
 		default:
 			fprintf(stderr, "usage: weft proxy -c FILE.yaml [--concurrency N] [--drain-time-s S] [-l LEVEL]\n");

@@ -49,7 +49,9 @@ struct body {
 	int type;
 	uint64_t ver;
 	uint32_t n;
-	struct wf_xds_packed **r;           /* the resources it holds (compared, not referenced) */
+	/* the resources it holds, compared but not referenced: a match also needs the same set
+	 * version (a hash of the contents), so an address reused by other content does not pass */
+	struct wf_xds_packed **r;
 	uint8_t *bytes;
 	size_t len;
 	struct body *next;

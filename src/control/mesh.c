@@ -54,6 +54,19 @@ int wf_labels_match(const struct wf_kv *sel, size_t n_sel, const struct wf_kv *l
 	return 1;
 }
 
+int wf_selector_selects(const Istio__Networking__V1alpha3__WorkloadSelector *sel, const char *ns,
+                        const struct wf_workload *w)
+{
+	if (strcmp(w->ns, ns))
+		return 0;
+	for (size_t i = 0; i < sel->n_labels; i++) {
+		struct wf_kv kv = {sel->labels[i]->key, sel->labels[i]->value};
+		if (!wf_labels_match(&kv, 1, w->labels, w->n_labels))
+			return 0;
+	}
+	return 1;
+}
+
 int wf_exported(char *const *export_to, size_t n, const char *owner_ns, const char *ns)
 {
 	if (!n)
@@ -195,7 +208,7 @@ static int cmp_vsref(const void *a, const void *b)
 	return c ? c : x->vs < y->vs ? -1 : x->vs > y->vs;
 }
 
-/* by host, then store order (the first DestinationRule for a host counts) */
+/* the endpoint index: by key, then service and endpoint order (the first one counts) */
 static int cmp_epref(const void *a, const void *b)
 {
 	const struct wf_mesh_epref *x = a, *y = b;
@@ -205,6 +218,7 @@ static int cmp_epref(const void *a, const void *b)
 	return x->svc != y->svc ? (x->svc < y->svc ? -1 : 1) : (x->ep > y->ep) - (x->ep < y->ep);
 }
 
+/* by host, then store order (the first DestinationRule for a host counts) */
 static int cmp_dr(const void *a, const void *b)
 {
 	const struct wf_mesh_dr *x = a, *y = b;
@@ -243,18 +257,14 @@ static void add_service_entry(struct wf_mesh *m, const struct wf_istio_obj *o, s
 			add_ep(s, own_wl(m, from_we(se->endpoints[e], "", o->ns)));
 		if (se->workload_selector) {
 			const Istio__Networking__V1alpha3__WorkloadSelector *sel = se->workload_selector;
-			struct wf_kv *kv = calloc(sel->n_labels + 1, sizeof(*kv));
-			for (size_t i = 0; i < sel->n_labels; i++)
-				kv[i] = (struct wf_kv){sel->labels[i]->key, sel->labels[i]->value};
 			for (size_t w = 0; w < n_wes; w++)
-				if (!strcmp(wes[w]->ns, o->ns) && wf_labels_match(kv, sel->n_labels, wes[w]->labels, wes[w]->n_labels))
+				if (wf_selector_selects(sel, o->ns, wes[w]))
 					add_ep(s, wes[w]);
 			for (size_t w = 0; reg && w < wf_registry_count(reg); w++) {
 				const struct wf_workload *rw = wf_registry_at(reg, w);
-				if (!strcmp(rw->ns, o->ns) && wf_labels_match(kv, sel->n_labels, rw->labels, rw->n_labels))
+				if (wf_selector_selects(sel, o->ns, rw))
 					add_ep(s, own_wl(m, wf_workload_dup(rw)));
 			}
-			free(kv);
 		}
 	}
 }

@@ -211,6 +211,10 @@ const struct wf_mesh_dr *wf_mesh_dr_for(const struct wf_mesh *m, const char *hos
 char *wf_mesh_fqdn(const char *host, const char *ns);
 /* Do labels match the selector (every selector key present with its value)? */
 int wf_labels_match(const struct wf_kv *sel, size_t n_sel, const struct wf_kv *labels, size_t n_labels);
+/* Does a ServiceEntry's workloadSelector (of namespace ns) select w: w in ns, with every
+ * label the selector names? */
+int wf_selector_selects(const Istio__Networking__V1alpha3__WorkloadSelector *sel, const char *ns,
+                        const struct wf_workload *w);
 /* Does an exportTo list (of an object of namespace owner_ns) let namespace ns see it? None
  * listed, "*", "." (owner_ns) or ns itself. */
 int wf_exported(char *const *export_to, size_t n, const char *owner_ns, const char *ns);

@@ -191,17 +191,7 @@ static int selected(const struct wf_translate_source *s, const struct wf_workloa
 		if (o->kind != WF_KIND_SERVICE_ENTRY)
 			continue;
 		const Istio__Networking__V1alpha3__ServiceEntry *se = (const void *)o->spec;
-		const Istio__Networking__V1alpha3__WorkloadSelector *sel = se->workload_selector;
-		if (!sel || strcmp(o->ns, w->ns))
-			continue;
-		int match = 1;
-		for (size_t i = 0; i < sel->n_labels && match; i++) {
-			match = 0;
-			for (size_t k = 0; k < w->n_labels && !match; k++)
-				match = !strcmp(sel->labels[i]->key, w->labels[k].key) &&
-				        !strcmp(sel->labels[i]->value, w->labels[k].value);
-		}
-		if (match)
+		if (se->workload_selector && wf_selector_selects(se->workload_selector, o->ns, w))
 			return 1;
 	}
 	return 0;

@@ -145,10 +145,17 @@ static int on_headers(void *ctx, int32_t id, const struct wf_hdr *h, uint32_t n,
 	return 0;
 }
 
-/* Split the received bytes into messages (5-byte prefix: compressed flag, big-endian length). */
+/* The owner ended the call from one of its callbacks: no `closed` for it. */
+static int owner_ended(struct wf_grpc_stream *s)
+{
+	s->closed_by_owner = 1;
+	return -1;
+}
+
 /* The bytes [p, p+k) of the current message, at offset s->cur_off: to the owner's `piece`
  * as they come, or gathered into s->msg and given whole to `message` (without `piece`, or
- * when `piece` asked for it at the message's first bytes). 0, or <0 to end the call. */
+ * when `piece` asked for it at the message's first bytes). 0, or <0 to end the call (when
+ * the owner ended it from a callback, closed_by_owner is set: no `closed`). */
 static int message_bytes(struct wf_grpc_stream *s, const uint8_t *p, size_t k)
 {
 	if (!s->cur_off)
@@ -156,11 +163,11 @@ static int message_bytes(struct wf_grpc_stream *s, const uint8_t *p, size_t k)
 	if (!s->cur_off && s->ops->piece) {
 		int r = s->ops->piece(s->ctx, p, k, 0, s->cur_len);
 		if (r < 0 || s->closed_by_owner)
-			return -1;
+			return owner_ended(s);
 		s->whole = r == 1;
 	} else if (!s->whole) {
 		if (s->ops->piece(s->ctx, p, k, s->cur_off, s->cur_len) < 0 || s->closed_by_owner)
-			return -1;
+			return owner_ended(s);
 	}
 	s->cur_off += k;
 	if (!s->whole)
@@ -178,10 +185,11 @@ static int message_bytes(struct wf_grpc_stream *s, const uint8_t *p, size_t k)
 	if (k)
 		memcpy(s->msg + s->cur_off - k, p, k);
 	if (s->cur_off == s->cur_len && (s->ops->message(s->ctx, s->msg, s->cur_len) < 0 || s->closed_by_owner))
-		return -1;
+		return owner_ended(s);
 	return 0;
 }
 
+/* Split the received bytes into messages (5-byte prefix: compressed flag, big-endian length). */
 static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_stream)
 {
 	struct wf_grpc_stream *s = ctx;
@@ -206,16 +214,12 @@ static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_st
 			}
 			s->cur_len = len;
 			s->cur_off = 0;
-			if (!len && message_bytes(s, p, 0) < 0) {
-				s->closed_by_owner = 1;
+			if (!len && message_bytes(s, p, 0) < 0)
 				return -1;
-			}
 		}
 		size_t k = s->cur_len - s->cur_off < n ? s->cur_len - s->cur_off : n;
-		if (k && message_bytes(s, p, k) < 0) {
-			s->closed_by_owner = 1; /* the owner ended the call from its callback */
+		if (k && message_bytes(s, p, k) < 0)
 			return -1;
-		}
 		p += k, n -= k;
 		if (s->cur_off == s->cur_len)
 			s->pre_n = 0;

@@ -13,30 +13,27 @@ int wf_str_ieq(const char *a, size_t an, const char *b, size_t bn)
 	return 1;
 }
 
-/* Each byte of x that is in 'A'..'Z' gets 0x20 added: per byte, (b & 0x7f) + (0x80 - 'A') sets
- * the high bit when b >= 'A', and (b & 0x7f) + (0x7f - 'Z') when b > 'Z' (no carry crosses
- * bytes: each sum stays under 0x100); the upper-case bytes are those with the first and not
- * the second, and not themselves >= 0x80. */
-static inline uint64_t lower8(uint64_t x)
-{
-	const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
-	uint64_t b = x & ~high;
-	uint64_t ge_a = b + ones * (0x80 - 'A');
-	uint64_t gt_z = b + ones * (0x7f - 'Z');
-	uint64_t upper = ge_a & ~gt_z & ~x & high;
-	return x | (upper >> 2);
-}
-
 void wf_lower_copy(char *dst, const char *src, size_t n)
 {
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x;
-		memcpy(&x, src + i, 8);
-		x = lower8(x);
-		memcpy(dst + i, &x, 8);
+	/* whole words, the last one overlapping the one before (every load before its store, so
+	 * that dst may be src) */
+	if (n >= 8) {
+		uint64_t last = wf_lower8(wf_load64(src + n - 8));
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			uint64_t x = wf_lower8(wf_load64(src + i));
+			memcpy(dst + i, &x, 8);
+		}
+		memcpy(dst + n - 8, &last, 8);
+		return;
 	}
-	for (; i < n; i++)
+	if (n >= 4) {
+		uint64_t x = wf_lower8(wf_load32(src) | wf_load32(src + n - 4) << 32);
+		uint32_t lo = (uint32_t)x, hi = (uint32_t)(x >> 32);
+		memcpy(dst + n - 4, &hi, 4);
+		memcpy(dst, &lo, 4);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
 		dst[i] = wf_lower(src[i]);
 }
 

@@ -1443,4 +1443,5 @@ void wf_h2_thread_exit(void)
 	scratch_flags = NULL;
 	scratch_names = NULL;
 	scratch_cap = scratch_names_cap = 0;
+	wf_hpack_thread_exit();
 }

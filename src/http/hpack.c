@@ -24,6 +24,8 @@
  * too), and after at most n steps. Literals it sends again and again (a name no table holds,
  * a Date within its second) come from a small cache of their coding. */
 #include "http/hpack.h"
+
+#include "core/str.h"
 #include "http/hpack_int.h"
 
 #include <pthread.h>
@@ -112,20 +114,6 @@ static inline unsigned static_key(const char *name, uint32_t nl)
 	return (nl * 131 + (uint8_t)name[0] * 7 + (uint8_t)name[nl - 1]) % STATIC_SLOTS;
 }
 
-static inline uint64_t load64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t load32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /* a[0..n) == b[0..n), and a copy: inline, as the strings are mostly short (a libc call
  * costs more than the work for a header name). */
 static inline int same(const void *a, const void *b, size_t n)
@@ -133,13 +121,13 @@ static inline int same(const void *a, const void *b, size_t n)
 	const uint8_t *p = a, *q = b;
 	if (n >= 8) {
 		for (size_t i = 0; i + 8 < n; i += 8) {
-			if (load64(p + i) != load64(q + i))
+			if (wf_load64(p + i) != wf_load64(q + i))
 				return 0;
 		}
-		return load64(p + n - 8) == load64(q + n - 8);
+		return wf_load64(p + n - 8) == wf_load64(q + n - 8);
 	}
 	if (n >= 4)
-		return load32(p) == load32(q) && load32(p + n - 4) == load32(q + n - 4);
+		return wf_load32(p) == wf_load32(q) && wf_load32(p + n - 4) == wf_load32(q + n - 4);
 	/* 1 to 3 bytes: the first, the middle and the last are all of them */
 	return n == 0 || (p[0] == q[0] && p[n >> 1] == q[n >> 1] && p[n - 1] == q[n - 1]);
 }
@@ -149,9 +137,9 @@ static inline void copy(void *dst, const void *src, size_t n)
 	uint8_t *d = dst;
 	const uint8_t *s = src;
 	if (n >= 8) {
-		uint64_t last = load64(s + n - 8);
+		uint64_t last = wf_load64(s + n - 8);
 		for (size_t i = 0; i + 8 < n; i += 8) {
-			uint64_t v = load64(s + i);
+			uint64_t v = wf_load64(s + i);
 			memcpy(d + i, &v, 8);
 		}
 		memcpy(d + n - 8, &last, 8);
@@ -179,8 +167,8 @@ static uint64_t hash(const void *data, size_t n, uint64_t seed)
 	if (n <= 16) {
 		if (n >= 4) {
 			size_t k = (n >> 3) << 2;
-			a = load32(p) << 32 | load32(p + k);
-			b = load32(p + n - 4) << 32 | load32(p + n - 4 - k);
+			a = wf_load32(p) << 32 | wf_load32(p + k);
+			b = wf_load32(p + n - 4) << 32 | wf_load32(p + n - 4 - k);
 		} else if (n > 0) {
 			a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
 			b = 0;
@@ -190,9 +178,9 @@ static uint64_t hash(const void *data, size_t n, uint64_t seed)
 	} else {
 		size_t i = n;
 		for (; i > 16; i -= 16, p += 16)
-			seed = mix(load64(p) ^ 0xe7037ed1a0b428dbull, load64(p + 8) ^ seed);
-		a = load64(p + i - 16);
-		b = load64(p + i - 8);
+			seed = mix(wf_load64(p) ^ 0xe7037ed1a0b428dbull, wf_load64(p + 8) ^ seed);
+		a = wf_load64(p + i - 16);
+		b = wf_load64(p + i - 8);
 	}
 	return mix(0xe7037ed1a0b428dbull ^ n, mix(a ^ 0xe7037ed1a0b428dbull, b ^ seed));
 }
@@ -498,6 +486,49 @@ struct field {
 	uint32_t nl, vl;
 };
 
+/* Huffman-coded strings the decoder met lately, and their decoding: the same values come in
+ * message after message (a peer that does not index its Date, Server, ETag...), and decoding
+ * is a pure function, so one small direct-mapped cache per thread serves every connection. */
+#define DLITS 32
+#define DLIT_MAX 48 /* coded bytes; decoded, at most 8/5 of that */
+struct dlit {
+	uint64_t hash;
+	uint8_t n, len; /* n 0: an empty slot */
+	uint8_t coded[DLIT_MAX];
+	uint8_t raw[DLIT_MAX * 8 / 5];
+};
+static __thread struct dlit *dlits;
+
+void wf_hpack_thread_exit(void)
+{
+	free(dlits);
+	dlits = NULL;
+}
+
+/* Decodes the n Huffman-coded bytes at p into out: the decoded length, or -1. */
+static long huff_decode_cached(uint8_t *out, const uint8_t *p, uint32_t n)
+{
+	if (n < LIT_MIN || n > DLIT_MAX)
+		return wf_hpack_huff_decode(out, p, n);
+	if (!dlits && !(dlits = calloc(DLITS, sizeof *dlits)))
+		return wf_hpack_huff_decode(out, p, n);
+	uint64_t h = hash(p, n, 0);
+	struct dlit *c = &dlits[h % DLITS];
+	if (c->n == n && c->hash == h && same(c->coded, p, n)) {
+		copy(out, c->raw, c->len);
+		return c->len;
+	}
+	long dl = wf_hpack_huff_decode(out, p, n);
+	if (dl >= 0) {
+		c->hash = h;
+		c->n = (uint8_t)n;
+		c->len = (uint8_t)dl;
+		memcpy(c->coded, p, n);
+		memcpy(c->raw, out, (size_t)dl);
+	}
+	return dl;
+}
+
 /* Reads a string literal at *pp into *s, *len: raw bytes point into the block, Huffman ones
  * are decoded into the scratch buffer at *used. 0, or -1. */
 static inline int get_string(struct wf_hpack_table *t, const uint8_t **pp, const uint8_t *end, size_t *used,
@@ -513,7 +544,7 @@ static inline int get_string(struct wf_hpack_table *t, const uint8_t **pp, const
 		*s = (const char *)p;
 		*len = n;
 	} else {
-		long dl = wf_hpack_huff_decode(t->scratch + *used, p, n);
+		long dl = huff_decode_cached(t->scratch + *used, p, n);
 		if (dl < 0)
 			return -1;
 		*s = (const char *)t->scratch + *used;

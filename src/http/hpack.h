@@ -43,6 +43,8 @@ typedef int (*wf_hpack_emit)(void *ctx, const char *name, uint32_t nl, const cha
 
 void wf_hpack_dec_init(struct wf_hpack_dec *d, uint32_t settings_max);
 void wf_hpack_dec_free(struct wf_hpack_dec *d);
+/* Lets go of what this thread's decoders share (a cache of Huffman-coded strings). */
+void wf_hpack_thread_exit(void);
 /* Decode one complete header block (HEADERS + CONTINUATION payloads, joined, without padding or
  * priority). max_list bounds the field list (name + value + 32 per field, RFC 9113 §6.5.2):
  * over it, WF_HPACK_TOO_LARGE. 0, WF_HPACK_ERROR, WF_HPACK_TOO_LARGE, or what emit returned. */

@@ -2548,6 +2548,19 @@ static void redirect(struct hstream *st)
 	out_give(&o);
 }
 
+/* Two lower-case hex digits for each byte value. */
+static const char hex_byte[256][2] = {
+#define HD(d) ((d) < 10 ? '0' + (d) : 'a' + (d) - 10)
+#define H2(x) {HD((x) >> 4), HD((x) & 15)}
+#define H16(x) H2(x), H2(x + 1), H2(x + 2), H2(x + 3), H2(x + 4), H2(x + 5), H2(x + 6), H2(x + 7), \
+               H2(x + 8), H2(x + 9), H2(x + 10), H2(x + 11), H2(x + 12), H2(x + 13), H2(x + 14), H2(x + 15)
+    H16(0x00), H16(0x10), H16(0x20), H16(0x30), H16(0x40), H16(0x50), H16(0x60), H16(0x70),
+    H16(0x80), H16(0x90), H16(0xa0), H16(0xb0), H16(0xc0), H16(0xd0), H16(0xe0), H16(0xf0),
+#undef H16
+#undef H2
+#undef HD
+};
+
 static void gen_request_id(struct hstream *st)
 {
 	struct wf_worker *w = st->c->w;
@@ -2555,17 +2568,23 @@ static void gen_request_id(struct hstream *st)
 	/* UUID version 4, variant 10 */
 	a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x4000;
 	b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-	/* 8-4-4-4-12 hex digits from the 128 bits a:b */
-	static const char digits[] = "0123456789abcdef";
-	char *o = st->request_id;
-	for (int i = 0; i < 32; i++) {
-		uint64_t word = i < 16 ? a : b;
-		int shift = 60 - 4 * (i & 15);
-		*o++ = digits[(word >> shift) & 15];
-		if (i == 7 || i == 11 || i == 15 || i == 19)
-			*o++ = '-';
+	/* 8-4-4-4-12 hex digits from the 128 bits a:b, two digits a byte */
+	char hex[32];
+	for (int i = 0; i < 8; i++) {
+		memcpy(hex + 2 * i, hex_byte[a >> (56 - 8 * i) & 0xff], 2);
+		memcpy(hex + 16 + 2 * i, hex_byte[b >> (56 - 8 * i) & 0xff], 2);
 	}
-	*o = 0;
+	char *o = st->request_id;
+	memcpy(o, hex, 8);
+	o[8] = '-';
+	memcpy(o + 9, hex + 8, 4);
+	o[13] = '-';
+	memcpy(o + 14, hex + 12, 4);
+	o[18] = '-';
+	memcpy(o + 19, hex + 16, 4);
+	o[23] = '-';
+	memcpy(o + 24, hex + 20, 12);
+	o[36] = 0;
 }
 
 /* strip_any_host_port / strip_matching_host_port: the port leaves the Host for routing and

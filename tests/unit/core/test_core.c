@@ -617,6 +617,44 @@ TEST(lower_copy_every_byte)
 	CHECK(!wf_ieq_lower("Content-Typf", "content-type", 12));
 }
 
+/* Short lengths take other paths (two overlapping words, or bytes): every length to 24, each
+ * byte value at each position, against the byte-at-a-time rule; and a compare that differs at
+ * any one position, in case or not, is told apart. */
+TEST(lower_and_compare_every_length)
+{
+	char src[32], dst[32 + 1], ref[32];
+	for (size_t n = 0; n <= 24; n++) {
+		for (int v = 0; v < 256; v++) {
+			for (size_t at = 0; at < n; at++) {
+				for (size_t k = 0; k < n; k++)
+					src[k] = (char)('A' + (k * 7 + at) % 26);
+				src[at] = (char)v;
+				memset(dst, 0x55, sizeof(dst));
+				wf_lower_copy(dst, src, n);
+				for (size_t k = 0; k < n; k++)
+					ref[k] = wf_lower(src[k]);
+				CHECK(!memcmp(dst, ref, n));
+				CHECK_EQ((unsigned char)dst[n], 0x55);
+				CHECK(wf_ieq_lower(src, ref, n));
+				/* one byte off: the lowered byte changed, or an upper-case letter in ref */
+				char other[32];
+				memcpy(other, ref, n);
+				other[at] = (char)(ref[at] ^ 0x01);
+				CHECK(!wf_ieq_lower(src, other, n));
+				if (ref[at] >= 'a' && ref[at] <= 'z') {
+					other[at] = (char)(ref[at] - 32);
+					CHECK(!wf_ieq_lower(src, other, n));
+				}
+			}
+		}
+		CHECK(wf_ieq_lower("", "", 0));
+	}
+	/* in place */
+	char in[] = "X-Forwarded-Proto";
+	wf_lower_copy(in, in, 17);
+	CHECK(!memcmp(in, "x-forwarded-proto", 17));
+}
+
 TEST(str_ieq)
 {
 	CHECK(wf_str_ieq("Content-Length", 14, "content-length", 14));
@@ -714,4 +752,5 @@ TEST_MAIN("core", T(addr_str_split), T(base64_round_trip), T(tbucket_takes_and_r
           T(idle_callbacks_are_bounded), T(io_interest_set_and_removed),
           T(consumed_empty_buffer_holds_no_block), T(blocks_are_reused_from_the_pool),
           T(reserve_compacts_before_growing), T(growing_beyond_a_block_up_to_max),
-          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq), T(lower_copy_every_byte))
+          T(append_spans_blocks), T(edit_distance), T(parse_u64), T(str_ieq), T(lower_copy_every_byte),
+          T(lower_and_compare_every_length))

@@ -727,6 +727,48 @@ TEST(differential_decode)
 }
 
 /* Ours both ways, with a tight table, so that eviction and ring wrap-around happen often. */
+/* Huffman-coded values the decoders of a thread meet again are taken from a cache: many
+ * distinct values of the same few lengths (so that they share its slots), through two
+ * decoders in turn, each decoded as it was sent; a value whose coding differs in its last byte
+ * only (bad padding) after a good one of the same length is still refused. */
+TEST(huffman_values_met_again)
+{
+	static char vals[120][64];
+	static uint8_t out[4096];
+	struct wf_hpack_enc e;
+	struct wf_hpack_dec d[2];
+	wf_hpack_enc_init(&e, 0); /* no table: every field a literal */
+	wf_hpack_dec_init(&d[0], 4096);
+	wf_hpack_dec_init(&d[1], 4096);
+	for (int i = 0; i < 120; i++) /* lowercase text codes shorter: Huffman is chosen */
+		snprintf(vals[i], sizeof vals[i], "%.*s-%03d", 8 + i % 3 * 17, "thequickbrownfoxjumpsoverthelazydogandsomemore", i);
+	rng_state = 4242;
+	for (int round = 0; round < 3000; round++) {
+		int k = (int)rnd(120);
+		struct wf_hdr h[1] = {{"x-value", vals[k], 7, (uint32_t)strlen(vals[k])}};
+		uint8_t fl[1] = {WF_HPACK_NO_INDEX};
+		size_t len = encode(&e, h, 1, fl, out);
+		CHECK(len < 9 + strlen(vals[k])); /* Huffman, so the cache is in play */
+		struct list got;
+		memset(&got, 0, sizeof got);
+		CHECK_EQ(wf_hpack_decode(&d[round & 1], out, len, 1 << 20, collect, &got), 0);
+		CHECK_EQ(got.n, 1);
+		CHECK(field_is(&got.f[0], "x-value", vals[k]));
+		if (round % 100 == 0) {
+			/* the same coding with its last byte's padding bits cleared: not EOS-prefix ones */
+			uint8_t bad[4096];
+			memcpy(bad, out, len);
+			bad[len - 1] &= 0x80;
+			memset(&got, 0, sizeof got);
+			int rc = wf_hpack_decode(&d[round & 1], bad, len, 1 << 20, collect, &got);
+			CHECK(rc == WF_HPACK_ERROR || (got.n == 1 && !field_is(&got.f[0], "x-value", vals[k])));
+		}
+	}
+	wf_hpack_enc_free(&e);
+	wf_hpack_dec_free(&d[0]);
+	wf_hpack_dec_free(&d[1]);
+}
+
 TEST(round_trip_small_tables)
 {
 	struct wf_hpack_enc e;
@@ -762,4 +804,5 @@ TEST_MAIN("hpack", T(c2_literal_representations), T(c3_to_c6_decode), T(c4_c6_en
           T(malformed), T(integers_at_the_edges), T(decoder_size_updates), T(eviction_keeps_newest),
           T(name_of_evicted_entry), T(encoder_size_updates), T(encoder_representations),
           T(too_large_keeps_table_in_step), T(huffman_codes_vs_nghttp2), T(differential_encode),
-          T(differential_decode), T(round_trip_small_tables))
+          T(differential_decode), T(round_trip_small_tables),
+          T(huffman_values_met_again))

@@ -329,6 +329,14 @@ static int hop_by_hop(const struct wf_hdr *h, const struct wf_hdr *conn)
 	return 0;
 }
 
+/* The Connection header of h[0..n), or NULL when it names nothing that hop_by_hop does not
+ * drop already: "keep-alive", what most HTTP/1.1 peers send, names only itself. */
+static const struct wf_hdr *connection_names(const struct wf_hdr *h, uint32_t n)
+{
+	const struct wf_hdr *c = wf_hdr_find(h, n, "connection", 10);
+	return c && c->value_len == 10 && wf_ieq_lower(c->value, "keep-alive", 10) ? NULL : c;
+}
+
 /* A 1xx interim response from the upstream (either protocol). As in Envoy, the client gets it
  * only with proxy_100_continue, and only 100 Continue (once, and when the client asked for it),
  * 102 Processing and 103 Early Hints; its hop-by-hop headers stay behind. */
@@ -340,7 +348,7 @@ static void relay_interim(struct hstream *st, int status, const struct wf_hdr *h
 		st->sent_100 = 1;
 	if (!relay)
 		return;
-	const struct wf_hdr *conn = wf_hdr_find(h, n, "connection", 10);
+	const struct wf_hdr *conn = connection_names(h, n);
 	struct wf_hdr v[64];
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < n && k < 64; i++)
@@ -782,7 +790,7 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 	}
 	struct wf_hlist *hl = &rh->hl;
 	hl_init(hl, q->n_headers + 8);
-	const struct wf_hdr *conn = wf_hdr_find(st->hdrs, q->n_headers, "connection", 10);
+	const struct wf_hdr *conn = connection_names(st->hdrs, q->n_headers);
 	for (uint32_t i = 0; i < q->n_headers; i++) {
 		const struct wf_hdr *h = &st->hdrs[i];
 		if ((hop_by_hop(h, conn) && !(st->upgrade && upgrade_header(h))) || WF_HDR_IS(h, "content-length") ||
@@ -1236,7 +1244,7 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
 	struct wf_hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
-	const struct wf_hdr *conn = wf_hdr_find(rh, st->n_resp_hdrs, "connection", 10);
+	const struct wf_hdr *conn = connection_names(rh, st->n_resp_hdrs);
 	for (uint32_t i = 0; i < st->n_resp_hdrs; i++) {
 		const struct wf_hdr *h = &rh[i];
 		if ((hop_by_hop(h, conn) && !(st->tunnel && upgrade_header(h))) || WF_HDR_IS(h, "content-length"))

@@ -301,6 +301,15 @@ def test_hop_by_hop_headers_not_forwarded():
             check((got.header("connection") or "keep-alive").lower() in ("keep-alive", ""),
                   "downstream Connection header leaked: %r", got.header("connection"))
             eq(got.header("x-custom"), "1", "end-to-end header")
+            # a header that Connection names is hop-by-hop too (RFC 9110 §7.6.1), whatever the case
+            request(port, "/hop2", headers=[("Connection", "Keep-Alive, X-Drop"), ("X-Drop", "1"),
+                                            ("x-custom", "2")])
+            got = up.last
+            check(not got.has("x-drop"), "a header named by Connection reached the upstream")
+            eq(got.header("x-custom"), "2", "end-to-end header")
+            # "Keep-Alive" alone names only itself: everything else crosses
+            request(port, "/hop3", headers=[("Connection", "Keep-Alive"), ("X-Drop", "3")])
+            eq(up.last.header("x-drop"), "3", "a header Connection does not name")
 
 
 def test_x_forwarded_for_use_remote_address():

@@ -739,6 +739,24 @@ const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char 
 	return NULL;
 }
 
+struct wf_hdr *wf_hdrs_dup(const struct wf_hdr *h, uint32_t n)
+{
+	size_t bytes = n * sizeof(struct wf_hdr);
+	for (uint32_t i = 0; i < n; i++)
+		bytes += h[i].name_len + h[i].value_len;
+	struct wf_hdr *f = malloc(bytes ? bytes : 1);
+	if (!f)
+		return NULL;
+	char *o = (char *)(f + n);
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(o, h[i].name, h[i].name_len);
+		memcpy(o + h[i].name_len, h[i].value, h[i].value_len);
+		f[i] = (struct wf_hdr){o, o + h[i].name_len, h[i].name_len, h[i].value_len};
+		o += h[i].name_len + h[i].value_len;
+	}
+	return f;
+}
+
 /* Chunked decoder states. A zeroed struct is in CK_SIZE. */
 enum {
 	CK_SIZE = 0,       /* first hex digit of a chunk size */

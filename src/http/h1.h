@@ -128,5 +128,8 @@ static inline int wf_hdr_name_is(const struct wf_hdr *h, const char *lower, size
 #define WF_HDR_IS(h, lit) wf_hdr_name_is((h), lit, sizeof(lit) - 1)
 /* The first of h[0..n) called `lower`, or NULL. */
 const struct wf_hdr *wf_hdr_find(const struct wf_hdr *h, uint32_t n, const char *lower, size_t lower_len);
+/* A copy of h[0..n) in one allocation (free() it), the names and values inside it; NULL when
+ * out of memory. */
+struct wf_hdr *wf_hdrs_dup(const struct wf_hdr *h, uint32_t n);
 
 #endif

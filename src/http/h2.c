@@ -1129,23 +1129,6 @@ int wf_h2_hand_out(struct wf_h2 *h, struct wf_buf *dst, struct wf_pool *pool)
 
 /* ---- the owner's calls ------------------------------------------------------------------------- */
 
-/* A copy of a field list in one allocation (fields kept until they can be sent). */
-static struct wf_hdr *fields_copy(const struct wf_hdr *hdrs, uint32_t n)
-{
-	size_t bytes = n * sizeof(struct wf_hdr);
-	for (uint32_t i = 0; i < n; i++)
-		bytes += hdrs[i].name_len + hdrs[i].value_len;
-	struct wf_hdr *f = malloc(bytes ? bytes : 1);
-	char *o = (char *)(f + n);
-	for (uint32_t i = 0; i < n; i++) {
-		memcpy(o, hdrs[i].name, hdrs[i].name_len);
-		memcpy(o + hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len);
-		f[i] = (struct wf_hdr){o, o + hdrs[i].name_len, hdrs[i].name_len, hdrs[i].value_len};
-		o += hdrs[i].name_len + hdrs[i].value_len;
-	}
-	return f;
-}
-
 /* Client: send the HEADERS of waiting requests, in id order, while the peer's limit allows. */
 static void open_waiting(struct wf_h2 *h)
 {
@@ -1181,8 +1164,13 @@ int32_t wf_h2_submit_request(struct wf_h2 *h, const struct wf_hdr *hdrs, uint32_
 	if (h->unopened || h->n_open - 1 - h->n_unopened >= h->peer_max_streams) {
 		/* the peer takes no more streams now: the request waits for one to end (its HEADERS
 		 * must still leave in id order) */
+		st->head = wf_hdrs_dup(hdrs, n); /* kept until it can be sent */
+		if (!st->head) {
+			stream_free(h, st);
+			h->streams_opened--;
+			return -1;
+		}
 		st->unopened = 1;
-		st->head = fields_copy(hdrs, n);
 		st->n_head = n;
 		if (h->unopened_tail)
 			h->unopened_tail->onext = st;
@@ -1210,7 +1198,9 @@ int wf_h2_submit_headers(struct wf_h2 *h, int32_t id, const struct wf_hdr *hdrs,
 		/* trailers after queued DATA: they leave when the queue is empty */
 		if (!end_stream || st->trailers || st->end)
 			return -1;
-		st->trailers = fields_copy(hdrs, n);
+		st->trailers = wf_hdrs_dup(hdrs, n);
+		if (!st->trailers)
+			return -1;
 		st->n_trailers = n;
 		st->end = 1;
 		st->local_done = 1;

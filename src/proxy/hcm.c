@@ -485,10 +485,8 @@ static void stream_free(struct hstream *st)
 	wf_timer_cancel(LOOP(st->c), &st->t);
 	wf_timer_cancel(LOOP(st->c), &st->idle);
 	wf_timer_cancel(LOOP(st->c), &st->rq_t);
-	free(st->resp_head);
 	free(st->resp_hdrs);
 	free(st->trailers);
-	free(st->trailers_buf);
 	free(st->out_hdrs);
 	free(st->xff);
 	free(st->set_cookie);
@@ -1196,24 +1194,6 @@ static void on_up_drained(struct wf_uconn *u, void *owner)
 }
 
 /* The response head arrived: rewrite it and send it downstream. */
-/* A copy of h[0..n) in one allocation (*buf), the entries pointing into it. */
-static struct wf_hdr *hdrs_copy(const struct wf_hdr *h, uint32_t n, char **buf)
-{
-	size_t total = 1;
-	for (uint32_t i = 0; i < n; i++)
-		total += h[i].name_len + h[i].value_len;
-	struct wf_hdr *v = malloc((n + 1) * sizeof(*v));
-	char *o = *buf = malloc(total);
-	for (uint32_t i = 0; i < n; i++) {
-		v[i] = h[i];
-		v[i].name = memcpy(o, h[i].name, h[i].name_len);
-		o += h[i].name_len;
-		v[i].value = memcpy(o, h[i].value, h[i].value_len);
-		o += h[i].value_len;
-	}
-	return v;
-}
-
 /* A gRPC call's status, from a response head (trailers-only, or mapped from a non-200 HTTP
  * status) or its trailers (http_status 0). */
 static void grpc_status_seen(struct hstream *st, const struct wf_hdr *h, uint32_t n, int http_status)
@@ -1236,7 +1216,9 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 	 * need the headers later: only then is the head copied. */
 	const struct wf_hdr *rh = resp->headers;
 	if (cfg->n_logs)
-		rh = st->resp_hdrs = hdrs_copy(resp->headers, resp->n_headers, &st->resp_head);
+		rh = st->resp_hdrs = wf_hdrs_dup(resp->headers, resp->n_headers);
+	if (!rh)
+		return -1; /* out of memory: the caller answers */
 	st->n_resp_hdrs = resp->n_headers;
 	if (st->req.grpc)
 		grpc_status_seen(st, resp->headers, resp->n_headers, resp->status);
@@ -2161,9 +2143,8 @@ static void up2_headers(void *owner, const struct wf_hdr *h, uint32_t n, int end
 		if (!st->resp_started || st->rs == RS_DONE)
 			return;
 		free(st->trailers);
-		free(st->trailers_buf);
-		st->trailers = hdrs_copy(h, n, &st->trailers_buf);
-		st->n_trailers = n;
+		st->trailers = wf_hdrs_dup(h, n);
+		st->n_trailers = st->trailers ? n : 0; /* out of memory: the trailers are lost */
 		if (st->req.grpc)
 			grpc_status_seen(st, h, n, 0);
 		if (end_stream) {

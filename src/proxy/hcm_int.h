@@ -73,8 +73,7 @@ struct hstream {
 	uint64_t req_left;
 	struct wf_h1_chunked req_ch, resp_ch;
 	uint64_t resp_left;
-	char *resp_head;                   /* copy of the upstream response head */
-	struct wf_hdr *resp_hdrs;
+	struct wf_hdr *resp_hdrs;          /* copy of the upstream response head (for access logs) */
 	uint32_t n_resp_hdrs;
 	struct wf_hdr *out_hdrs;           /* the response head as sent downstream (for the log) */
 	uint32_t n_out_hdrs;
@@ -126,7 +125,6 @@ struct hstream {
 	struct wf_up2_stream us;
 	uint32_t up_unacked;
 	struct wf_hdr *trailers;           /* response trailers from an HTTP/2 upstream (copied) */
-	char *trailers_buf;
 	uint32_t n_trailers;
 	/* Most requests fit these; larger ones fall back to malloc. */
 	struct wf_hdr hdrs_inline[INLINE_HDRS];

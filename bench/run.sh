@@ -365,6 +365,20 @@ measure_round() {
 	R[$n.kinds]=$W_kinds
 	R[$n.p50s]+="$W_p50_us "
 	R[$n.p99s]+="$W_p99_us "
+	R[$n.rounds]+="$((c1 - c0)):$W_requests "   # CPU ticks:requests of each round, in order
+}
+
+# round_ratios A B: the lowest and the highest of A's CPU per request / B's over the rounds they
+# shared ("0.71-0.88"): how far one round can move the ratio.
+round_ratios() {
+	local -a ra rb
+	local i
+	read -ra ra <<<"${R[$1.rounds]:-}"
+	read -ra rb <<<"${R[$2.rounds]:-}"
+	for ((i = 0; i < ${#ra[@]} && i < ${#rb[@]}; i++)); do
+		echo "${ra[i]%%:*} ${ra[i]#*:} ${rb[i]%%:*} ${rb[i]#*:}"
+	done | awk '$2 > 0 && $3 > 0 && $4 > 0 { r = ($1 / $2) / ($3 / $4); if (n++ == 0 || r < lo) lo = r; if (r > hi) hi = r }
+		END { if (n) printf "%.2f-%.2f", lo, hi; else printf "-" }'
 }
 
 # measure "NAMES" CONNS [LOAD_ARG...]: BENCH_ROUNDS rounds; each round runs $LOADGEN against every
@@ -827,7 +841,7 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 if [ -n "${R[weft.rps]:-}" ] && [ -n "${R[haproxy.rps]:-}" ]; then
 	cpu_ratio=$(fmt '%.2f' "${R[weft.cpu_us]} / ${R[haproxy.cpu_us]}")
 	echo
-	echo "Weft / HAProxy: CPU per request ${cpu_ratio}x, requests/s $(fmt '%.2f' "${R[weft.rps]} / ${R[haproxy.rps]}")x," \
+	echo "Weft / HAProxy: CPU per request ${cpu_ratio}x (rounds $(round_ratios weft haproxy)), requests/s $(fmt '%.2f' "${R[weft.rps]} / ${R[haproxy.rps]}")x," \
 		"idle RSS $(fmt '%.2f' "${R[weft.idle_kib]} / ${R[haproxy.idle_kib]}")x," \
 		"RSS per idle connection $(fmt '%.2f' "${R[weft.conn_bytes]} / (${R[haproxy.conn_bytes]} > 0 ? ${R[haproxy.conn_bytes]} : 1)")x"
 	printf '  %-4s CPU per request <= 0.80x HAProxy     %s (%sx)\n' \
@@ -944,8 +958,8 @@ if [ -n "$H2_ROWS" ]; then
 			if [ -z "${R[$w.rps]:-}" ] || [ -z "${R[$h.rps]:-}" ]; then continue; fi
 			ratio=$(fmt '%.2f' "${R[$w.cpu_us]} / ${R[$h.cpu_us]}")
 			load=${k:+"at $((H2_RATE * H2_CONNS)) req/s"}
-			printf 'Weft / HAProxy, %-10s CPU per request %sx, requests/s %sx %s\n' "${g#*:}:" "$ratio" \
-				"$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")" "${load:-(as fast as the load goes)}"
+			printf 'Weft / HAProxy, %-10s CPU per request %sx (rounds %s), requests/s %sx %s\n' "${g#*:}:" "$ratio" \
+				"$(round_ratios "$w" "$h")" "$(fmt '%.2f' "${R[$w.rps]} / ${R[$h.rps]}")" "${load:-(as fast as the load goes)}"
 			printf '  %-4s %-10s CPU per request <= 0.80x HAProxy   (%sx) %s\n' \
 				"$(verdict "$ratio <= $TARGET_CPU_RATIO")" "${g#*:}:" "$ratio" "$load"
 		done

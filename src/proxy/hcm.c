@@ -1193,7 +1193,6 @@ static void on_up_drained(struct wf_uconn *u, void *owner)
 		conn_process(st->c);
 }
 
-/* The response head arrived: rewrite it and send it downstream. */
 /* A gRPC call's status, from a response head (trailers-only, or mapped from a non-200 HTTP
  * status) or its trailers (http_status 0). */
 static void grpc_status_seen(struct hstream *st, const struct wf_hdr *h, uint32_t n, int http_status)

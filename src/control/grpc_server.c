@@ -178,8 +178,7 @@ static int send_msg(struct wf_grpc_call *k, const ProtobufCMessage *m, size_t le
 	uint8_t *p = wf_h2_send_reserve(k->c->h2, k->sid, 5 + h);
 	if (!p)
 		return -ENOMEM;
-	p[0] = 0;
-	p[1] = (uint8_t)(n >> 24), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 8), p[4] = (uint8_t)n;
+	wf_grpc_prefix_put(p, (uint32_t)n);
 	protobuf_c_message_pack(m, p + 5);
 	if (wf_h2_send_commit(k->c->h2, k->sid, 5 + h, 0) < 0)
 		return -EPIPE;
@@ -246,7 +245,7 @@ static void call_process(struct wf_grpc_call *k)
 			break;
 		}
 		const uint8_t *p = (const uint8_t *)k->in + off;
-		uint32_t len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+		uint32_t len = wf_grpc_prefix_len(p);
 		if (p[0] & 1) {
 			wf_grpc_call_finish(k, WF_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
 			break;

@@ -47,6 +47,15 @@ static int admits(const char *server_host, const char *gw_ns, const char *vs_ns,
 	return wf_host_match(host, h) || wf_host_match(h, host);
 }
 
+/* Does one of server s's hosts (of Gateway g) admit host h of a VirtualService in vs_ns? */
+static int server_admits(const struct wf_mesh_gateway *g, const Server *s, const char *vs_ns, const char *h)
+{
+	for (size_t i = 0; i < s->n_hosts; i++)
+		if (admits(s->hosts[i], g->ns, vs_ns, h))
+			return 1;
+	return 0;
+}
+
 static RouteConfiguration *find_rc(struct wf_tx_out *o, const char *name)
 {
 	for (size_t i = 0; i < o->n_rc; i++)
@@ -72,9 +81,7 @@ static int add_vhosts(struct wf_tx *t, const struct wf_mesh_gateway *g, const Se
 		if (!wf_tx_vs_bound(t, v) || !wf_exported(v->vs->export_to, v->vs->n_export_to, v->ns, t->p->ns))
 			continue;
 		for (size_t k = 0; k < v->n_hosts; k++) {
-			int ok = 0;
-			for (size_t h = 0; h < s->n_hosts && !ok; h++)
-				ok = admits(s->hosts[h], g->ns, v->ns, v->hosts[k]);
+			int ok = server_admits(g, s, v->ns, v->hosts[k]);
 			char *name = wf_xfmt("%s:%u", v->hosts[k], port);
 			for (size_t j = 0; ok && j < rc->n_virtual_hosts; j++)
 				ok = strcmp(rc->virtual_hosts[j]->name, name) != 0;
@@ -156,25 +163,12 @@ static Envoy__Config__Core__V3__TransportSocket *server_tls(struct wf_tx *t, con
 	return wf_xtls_socket(&d->base);
 }
 
-/* Does a VirtualService's tcp/tls match (its port and gateways) apply to this server? */
-static int l4_applies(const struct wf_tx *t, const struct wf_mesh_vs *v, uint32_t mport, char **gws, size_t n_gws,
-                      uint32_t port)
-{
-	if (mport && mport != port)
-		return 0;
-	for (size_t i = 0; i < n_gws; i++)
-		if (wf_gateway_ref_is(gws[i], v->ns, t->gateway))
-			return 1;
-	return !n_gws;
-}
-
 /* Does one of server s's hosts admit one of v's hosts? */
 static int admits_vs(const struct wf_mesh_gateway *g, const Server *s, const struct wf_mesh_vs *v)
 {
 	for (size_t k = 0; k < v->n_hosts; k++)
-		for (size_t h = 0; h < s->n_hosts; h++)
-			if (admits(s->hosts[h], g->ns, v->ns, v->hosts[k]))
-				return 1;
+		if (server_admits(g, s, v->ns, v->hosts[k]))
+			return 1;
 	return 0;
 }
 
@@ -225,7 +219,7 @@ static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t s
 				const Istio__Networking__V1alpha3__TCPRoute *tr = v->vs->tcp[r];
 				applies = !tr->n_match;
 				for (size_t k = 0; k < tr->n_match && !applies; k++)
-					applies = l4_applies(t, v, tr->match[k]->port, tr->match[k]->gateways, tr->match[k]->n_gateways, port);
+					applies = wf_tx_match_here(t, v->ns, tr->match[k]->port, tr->match[k]->gateways, tr->match[k]->n_gateways, port);
 				if (!applies || (l && l->n_filter_chains))
 					continue; /* the first TCP route that applies has the port */
 			} else {
@@ -234,15 +228,11 @@ static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t s
 				         envoy__config__listener__v3__filter_chain_match__descriptor);
 				for (size_t k = 0; k < tr->n_match; k++) {
 					const Istio__Networking__V1alpha3__TLSMatchAttributes *a = tr->match[k];
-					if (!l4_applies(t, v, a->port, a->gateways, a->n_gateways, port))
+					if (!wf_tx_match_here(t, v->ns, a->port, a->gateways, a->n_gateways, port))
 						continue;
-					for (size_t h = 0; h < a->n_sni_hosts; h++) {
-						int ok = 0;
-						for (size_t sh = 0; sh < s->n_hosts && !ok; sh++)
-							ok = admits(s->hosts[sh], g->ns, v->ns, a->sni_hosts[h]);
-						if (ok)
+					for (size_t h = 0; h < a->n_sni_hosts; h++)
+						if (server_admits(g, s, v->ns, a->sni_hosts[h]))
 							XPUSH(m->server_names, m->n_server_names, wf_xstr(a->sni_hosts[h]));
-					}
 				}
 				applies = m->n_server_names > 0;
 				if (!applies) {

@@ -142,5 +142,9 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v);
 /* Does a gateways list entry (as written in a VirtualService of namespace vs_ns) name gw
  * ("NS/NAME")? */
 int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw);
+/* Does a VirtualService match's port and gateways (of a VirtualService in vs_ns) apply to this
+ * proxy (a sidecar: "mesh"; a gateway: t->gateway) and port? No gateways listed: they do. */
+int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, uint32_t match_port, char *const *gateways,
+                     size_t n_gateways, uint32_t port);
 
 #endif

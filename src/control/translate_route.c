@@ -558,20 +558,24 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v)
 	return 0;
 }
 
+int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, uint32_t match_port, char *const *gateways,
+                     size_t n_gateways, uint32_t port)
+{
+	if (match_port && match_port != port)
+		return 0;
+	for (size_t i = 0; i < n_gateways; i++)
+		if (t->gateway ? wf_gateway_ref_is(gateways[i], vs_ns, t->gateway) : !strcmp(gateways[i], "mesh"))
+			return 1;
+	return !n_gateways;
+}
+
 /* Does match m apply to this proxy and port (port, gateways, sourceLabels, sourceNamespace)? */
 static int match_applies(struct wf_tx *t, const struct vsctx *c, const HTTPMatch *m, uint32_t port)
 {
 	if (t->check)
 		return 1;
-	if (m->port && m->port != port)
+	if (!wf_tx_match_here(t, c->v->ns, m->port, m->gateways, m->n_gateways, port))
 		return 0;
-	if (m->n_gateways) {
-		int hit = 0;
-		for (size_t i = 0; i < m->n_gateways && !hit; i++)
-			hit = t->gateway ? wf_gateway_ref_is(m->gateways[i], c->v->ns, t->gateway) : !strcmp(m->gateways[i], "mesh");
-		if (!hit)
-			return 0;
-	}
 	for (size_t i = 0; i < m->n_source_labels; i++) {
 		struct wf_kv kv = {m->source_labels[i]->key, m->source_labels[i]->value};
 		if (!wf_labels_match(&kv, 1, t->p->labels, t->p->n_labels))

@@ -32,4 +32,16 @@ int wf_grpc_retry_code(const char *name, size_t n);
 /* The canonical name of a status ("UNAVAILABLE"), for logs and stats. */
 const char *wf_grpc_status_name(int status);
 
+/* A message's 5-byte prefix (length-prefixed message, gRPC over HTTP/2): the compressed-flag
+ * byte, then the length big-endian. */
+static inline uint32_t wf_grpc_prefix_len(const uint8_t *p)
+{
+	return (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+}
+static inline void wf_grpc_prefix_put(uint8_t *p, uint32_t n)
+{
+	p[0] = 0; /* not compressed */
+	p[1] = (uint8_t)(n >> 24), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 8), p[4] = (uint8_t)n;
+}
+
 #endif

@@ -205,7 +205,7 @@ static int on_data(void *ctx, int32_t id, const uint8_t *p, size_t n, int end_st
 			p += k, n -= k;
 			if (s->pre_n < 5)
 				break;
-			size_t len = (size_t)s->pre[1] << 24 | (size_t)s->pre[2] << 16 | (size_t)s->pre[3] << 8 | s->pre[4];
+			size_t len = wf_grpc_prefix_len(s->pre);
 			if (s->pre[0] != 0 || len > MSG_MAX) {
 				s->status = WF_GRPC_INTERNAL;
 				snprintf(s->why, sizeof(s->why), s->pre[0] ? "a compressed message (no grpc-encoding was asked for)"
@@ -417,15 +417,12 @@ int wf_grpc_stream_send(struct wf_grpc_stream *s, const void *msg, size_t n)
 {
 	if (s->over || s->id < 0 || n > MSG_MAX)
 		return -EPIPE;
-	uint8_t *b = malloc(n + 5);
-	b[0] = 0;
-	b[1] = (uint8_t)(n >> 24);
-	b[2] = (uint8_t)(n >> 16);
-	b[3] = (uint8_t)(n >> 8);
-	b[4] = (uint8_t)n;
+	uint8_t *b = wf_h2_send_reserve(s->h2, s->id, n + 5); /* framed in the stream's queue */
+	if (!b)
+		return -EPIPE; /* the stream ended, or no memory */
+	wf_grpc_prefix_put(b, (uint32_t)n);
 	memcpy(b + 5, msg, n);
-	int r = wf_h2_send_data(s->h2, s->id, b, n + 5, 0);
-	free(b);
+	int r = wf_h2_send_commit(s->h2, s->id, n + 5, 0);
 	if (r < 0)
 		return r;
 	if (!s->in_h2 && !s->connecting && flush(s) < 0)

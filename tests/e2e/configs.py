@@ -331,3 +331,27 @@ def directs(routes_by_body, port=None, domains=("*",), **hcm_extra):
     routes = [route(m, direct=(200, body)) for m, body in routes_by_body]
     cfg = bootstrap(listeners=[http_listener(port, [vhost("all", list(domains), routes)], **hcm_extra)])
     return cfg, port
+
+
+# ---- Istio YAML (weft control / weft translate inputs) ----
+
+SERVICE_ENTRY = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: {port}, name: {pname}, protocol: {protocol}}}]
+  {where}
+"""
+
+
+def service_entry(name, port, upstream=None, app=None, protocol="HTTP"):
+    """A ServiceEntry NAME.default.svc.cluster.local on PORT (of PROTOCOL, the port named after
+    it): an inline endpoint 127.0.0.1:upstream, or the workloads labelled app: APP."""
+    pname = protocol.lower()
+    where = ("endpoints: [{address: 127.0.0.1, ports: {%s: %d}}]" % (pname, upstream) if upstream
+             else "workloadSelector: {labels: {app: %s}}" % app)
+    return SERVICE_ENTRY.format(name=name, port=port, pname=pname, protocol=protocol, where=where)

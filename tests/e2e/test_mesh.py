@@ -23,6 +23,7 @@ from harness import (REPO, HttpUpstream, Weft, _unregister, check, eq, free_port
                      run_weft, tmp_path, wait_for, write_file)
 from test_control_ads import Control, replace_file, status_row
 from test_xds_client import ISTIO_MESH, bootstrap
+from configs import service_entry
 
 SYNCED = "SYNCED SYNCED SYNCED SYNCED"
 
@@ -112,27 +113,6 @@ SIDECARS = [  # (app, instance ip, outbound bind)
     ("reviewer", "127.0.0.12", "127.0.0.22"),
     ("details", "127.0.0.13", "127.0.0.23"),
 ]
-
-SERVICE_ENTRY = """\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: default}}
-spec:
-  hosts: [{name}.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: {port}, name: http, protocol: HTTP}}]
-  {where}
-"""
-
-
-def service_entry(name, port, upstream=None, app=None):
-    """A ServiceEntry NAME.default.svc.cluster.local on PORT: an inline endpoint 127.0.0.1:upstream,
-    or the workloads labelled app: APP."""
-    where = ("endpoints: [{address: 127.0.0.1, ports: {http: %d}}]" % upstream if upstream
-             else "workloadSelector: {labels: {app: %s}}" % app)
-    return SERVICE_ENTRY.format(name=name, port=port, where=where)
-
 
 def services(p):
     """reviews (v1 and v2 by WorkloadEntry, subsets by label: test_xds_client's mesh less its

@@ -8,6 +8,7 @@ import json
 import re
 import socket
 
+from configs import service_entry
 from harness import (LOCAL, HttpUpstream, TcpEcho, Weft, check, eq, free_port, recv_all, request, run_weft,
                      tmp_path, wait_for, write_file)
 
@@ -549,31 +550,8 @@ spec:
             wait_for(lambda: not reachable(boot), 15, interval=0.5, what="the workload gone after the grace period")
 
 
+# with the ServiceEntries db (TCP) and secure-app (TLS), from configs.service_entry
 GATEWAY_L4 = """\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: db, namespace: default}}
-spec:
-  hosts: [db.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 5432, name: tcp, protocol: TCP, targetPort: {db}}}
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: secure-app, namespace: default}}
-spec:
-  hosts: [secure-app.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 8443, name: tls, protocol: TLS, targetPort: {app}}}
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1}}
----
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: edge, namespace: default}}
@@ -623,7 +601,10 @@ def test_ingress_gateway_tcp_and_tls_passthrough_servers():
     from test_tls import TlsEcho, py_client, recv_exactly, pki
     with TcpEcho() as db, TlsEcho("srv_ec") as app:
         ports = {"db": db.port, "app": app.port, "tcp": free_port(), "tls": free_port()}
-        with ingress_gateway(GATEWAY_L4.format(**ports)):
+        yaml = "---\n".join([service_entry("db", 5432, upstream=db.port, protocol="TCP"),
+                              service_entry("secure-app", 8443, upstream=app.port, protocol="TLS"),
+                              GATEWAY_L4.format(**ports)])
+        with ingress_gateway(yaml):
             payload = os.urandom(200000)
             with socket.create_connection(("127.0.0.1", ports["tcp"]), timeout=5) as s:
                 s.sendall(payload)

@@ -2417,6 +2417,21 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 	if (st->host)
 		wf_stat_inc(st->host->st_rq_timeout);
 	st->up_keep = 0;
+	if (st->resp_started && st->client_deadline && st->req.grpc && st->c->h2 && !st->down_done) {
+		/* a gRPC client's own deadline passed mid-response: the call ends with the status it
+		 * stands for (trailers grpc-status 4), as the client's library says too, not with a
+		 * reset it would read as INTERNAL; the upstream stream is still cancelled */
+		static const struct wf_hdr deadline[] = {
+		    {"grpc-status", "4", 11, 1}, {"grpc-message", "upstream request timeout", 12, 24}};
+		free(st->trailers);
+		st->trailers = wf_hdrs_dup(deadline, 2);
+		st->n_trailers = st->trailers ? 2 : 0;
+		st->grpc_status1 = 4 + 1;
+		st->si.response_flags |= WF_RF_UT;
+		st->keep_alive = 0;
+		response_done(st);
+		return;
+	}
 	if (st->resp_started) {
 		wf_stat_inc(st->cfg->st.tx_reset);
 		st->si.response_flags |= WF_RF_UT;

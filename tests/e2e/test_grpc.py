@@ -308,6 +308,31 @@ def test_grpc_client_deadline_expiring_in_weft_is_deadline_exceeded():
             srv.wait("cancelled", "dl")
 
 
+def test_grpc_client_deadline_expiring_in_weft_mid_stream_ends_with_trailers():
+    """The same deadline (400m) passing in the middle of a server stream (a reply every 50 ms):
+    the replies so far arrive, then trailers with grpc-status 4 DEADLINE_EXCEEDED end the
+    stream (not a reset, which a client reads as INTERNAL), and the server's call is
+    cancelled."""
+    import h2raw as H
+    with GrpcServer() as srv:
+        cfg, port = _cfg(srv.port)
+        with Weft(cfg), H.H2Conn(port) as c:
+            c.handshake()
+            # key "mid" (5), count 100 (7), interval_ms 50 (9)
+            msg = bytes([0x2a, 3]) + b"mid" + bytes([0x38]) + _varint(100) + bytes([0x48]) + _varint(50)
+            body = b"\x00" + len(msg).to_bytes(4, "big") + msg
+            sid = c.request("POST", "/weft.test.Echo/ServerStream", body=body, content_length=False, headers=[
+                ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-timeout", "400m"), ("x-tag", "mid")])
+            st = c.response(sid, timeout=5)
+            eq(st.status, 200, "the stream's head")
+            check(st.data_bytes > 0, "replies before the deadline: %r", st)
+            eq(st.reset, None, "the stream is not reset")
+            check(st.ended and st.trailers is not None, "the stream ends with trailers: %r", st)
+            eq(dict(st.trailers).get("grpc-status"), "4", "grpc-status DEADLINE_EXCEEDED (%r)" % st.trailers)
+            cancelled = srv.wait("cancelled", "mid", 2.0)
+            check(cancelled["sent"] < 20, "the server stopped after %d replies", cancelled["sent"])
+
+
 def _varint(n):
     out = b""
     while True:

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL /* compiled in, as in src/core/hash.c */
 #include <xxhash.h>
 
 typedef Envoy__Service__Discovery__V3__DiscoveryRequest Request;

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 /* A name with the version the client holds (delta), or just a name (subscriptions). Names
  * are the server's shared copies (wf_strtab): every proxy subscribes to much the same ones. */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 struct item {
 	int type;
@@ -54,7 +54,7 @@ static int file_hash(const char *path, uint64_t *h)
 	size_t n;
 	uint64_t v = 0;
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		v = XXH64(buf, n, v);
+		v = wf_xxh64(buf, n, v);
 	fclose(f);
 	*h = v;
 	return 0;

@@ -8,6 +8,7 @@
  * look-around) is accepted here. */
 #include "control/validate.h"
 #include "control/translate.h"
+#include "core/pcre2_api.h"
 
 #include "istio/networking/v1alpha3/destination_rule.pb-c.h"
 #include "istio/networking/v1alpha3/gateway.pb-c.h"
@@ -16,10 +17,8 @@
 #include "istio/networking/v1alpha3/virtual_service.pb-c.h"
 #include "istio/networking/v1alpha3/workload_entry.pb-c.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,12 +209,16 @@ static void regex(struct vctx *c, const void *msg, const char *field, const char
 {
 	int ec;
 	PCRE2_SIZE off;
+	char why[160];
+	if (wf_pcre2_load(why, sizeof(why)) < 0) {
+		verr(c, msg, field, -1, NULL, "regex '%s' cannot be checked: %s", re, why);
+		return;
+	}
 	pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
 	if (code) {
 		pcre2_code_free(code);
 		return;
 	}
-	char why[160];
 	pcre2_get_error_message(ec, (PCRE2_UCHAR *)why, sizeof(why));
 	verr(c, msg, field, -1, NULL, "regex '%s' does not compile: %s (at offset %zu)", re, why, (size_t)off);
 }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 #define BUCKETS 4096
 
@@ -89,7 +89,7 @@ static struct wf_xds_snap *part_get(struct wf_xds_cache *c, uint32_t part, const
 	char key[512] = "";
 	if (g->key)
 		g->key(g->ctx, node, key, sizeof(key));
-	uint64_t h = XXH64(key, strlen(key), part);
+	uint64_t h = wf_xxh64(key, strlen(key), part);
 	for (struct entry *e = c->ebucket[h % BUCKETS]; e; e = e->bnext)
 		if (e->hash == h && e->part == part && !strcmp(e->key, key)) {
 			e->snap->refs++;
@@ -194,7 +194,7 @@ static void res_unref(struct wf_xds_packed *r)
 /* The interned resource of these bytes (taken over when new), with a reference. */
 static struct wf_xds_packed *intern(struct wf_xds_cache *c, int type, const char *name, uint8_t *bytes, size_t len)
 {
-	uint64_t h = XXH64(bytes, len, 0);
+	uint64_t h = wf_xxh64(bytes, len, 0);
 	for (struct wf_xds_packed *r = c->table[h % BUCKETS]; r; r = r->hnext)
 		if (r->hash == h && r->type == type && r->len == len && !strcmp(r->name, name) && !memcmp(r->bytes, bytes, len)) {
 			free(bytes);
@@ -212,7 +212,7 @@ static struct wf_xds_packed *intern(struct wf_xds_cache *c, int type, const char
 	r->bytes = bytes;
 	r->len = len;
 	r->hash = h;
-	r->id = XXH64(r->name, strlen(r->name), h);
+	r->id = wf_xxh64(r->name, strlen(r->name), h);
 	snprintf(r->version, sizeof(r->version), "%016llx", (unsigned long long)h);
 	r->cache = c;
 	r->hnext = c->table[h % BUCKETS];

@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 struct wf_intern_entry {
 	struct wf_intern_entry *next;
@@ -33,7 +33,7 @@ static int grow(struct wf_intern *t)
 void *wf_intern(struct wf_intern *t, const char *key)
 {
 	size_t kl = strlen(key);
-	uint64_t h = XXH3_64bits(key, kl);
+	uint64_t h = wf_xxh3(key, kl);
 	pthread_mutex_lock(&t->lock);
 	struct wf_intern_entry *e = NULL;
 	if (t->n_buckets)

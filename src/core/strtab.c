@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 struct str {
 	struct str *next;
@@ -69,7 +69,7 @@ static void grow(struct wf_strtab *t)
 const char *wf_strtab_get(struct wf_strtab *t, const char *s)
 {
 	size_t len = strlen(s);
-	uint64_t h = XXH3_64bits(s, len);
+	uint64_t h = wf_xxh3(s, len);
 	for (struct str *e = t->b[h & t->mask]; e; e = e->next)
 		if (e->hash == h && !strcmp(e->s, s)) {
 			e->refs++;

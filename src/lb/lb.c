@@ -5,9 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
-
-uint64_t wf_lb_hash(const void *p, size_t n, uint64_t seed) { return XXH64(p, n, seed); }
+#include "core/hash.h"
 
 /* xorshift64* (the multiply hides the state's weak low bits), mapped onto [0, n) with a
  * multiply-shift rather than a modulo, so consecutive small draws are independent. */
@@ -74,7 +72,7 @@ static int build_ring(struct wf_lb *lb, const char *const *keys, const struct wf
 		uint64_t count = (uint64_t)((double)r * lb->weight[i] / min_w + 0.5);
 		for (uint64_t j = 0; j < count && k < cap; j++) {
 			int len = snprintf(buf, sizeof(buf), "%s_%llu", keys[i], (unsigned long long)j);
-			pts[k].hash = XXH64(buf, (size_t)len, 0);
+			pts[k].hash = wf_xxh64(buf, (size_t)len, 0);
 			pts[k].host = i;
 			k++;
 		}
@@ -128,8 +126,8 @@ static int build_maglev(struct wf_lb *lb, const char *const *keys, const struct 
 	uint32_t max_w = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		size_t len = strlen(keys[i]);
-		offset[i] = XXH64(keys[i], len, 0) % m;
-		skip[i] = XXH64(keys[i], len, 1) % (m - 1) + 1;
+		offset[i] = wf_xxh64(keys[i], len, 0) % m;
+		skip[i] = wf_xxh64(keys[i], len, 1) % (m - 1) + 1;
 		if (lb->weight[i] > max_w)
 			max_w = lb->weight[i];
 	}
@@ -274,7 +272,7 @@ static int pick_maglev(const struct wf_lb *lb, struct wf_lb_ctx *ctx)
 	if (ctx->usable[h])
 		return (int)h;
 	/* an unusable host's keys spread over the others: probe with a second hash */
-	uint64_t h2 = XXH64(&ctx->hash, sizeof(ctx->hash), 7);
+	uint64_t h2 = wf_xxh64(&ctx->hash, sizeof(ctx->hash), 7);
 	for (uint32_t k = 1; k <= 64; k++) {
 		h = lb->table[(h2 + k * 0x9E3779B97F4A7C15ull) % lb->table_n];
 		if (ctx->usable[h])

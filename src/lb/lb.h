@@ -59,7 +59,5 @@ struct wf_lb_ctx {
 /* The chosen host's index, or -1 when none is usable. */
 int wf_lb_pick(const struct wf_lb *lb, struct wf_lb_ctx *ctx);
 
-/* 64-bit hash of bytes (xxHash64), for request hash keys. */
-uint64_t wf_lb_hash(const void *p, size_t n, uint64_t seed);
 
 #endif

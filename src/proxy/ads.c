@@ -35,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 typedef Envoy__Service__Discovery__V3__DiscoveryRequest Request;
 typedef Envoy__Service__Discovery__V3__DiscoveryResponse Response;
@@ -87,7 +87,7 @@ static struct {
 static uint64_t rnd(void)
 {
 	uint64_t now = wf_now_us();
-	return XXH64(&now, sizeof(now), (uint64_t)getpid() ^ A.failures);
+	return wf_xxh64(&now, sizeof(now), (uint64_t)getpid() ^ A.failures);
 }
 
 uint64_t wf_ads_backoff_ms(uint32_t n, uint64_t r)
@@ -453,7 +453,7 @@ static int take(struct wf_xds_set *next, enum wf_xds_type t, const Google__Proto
 		         wf_xds_type_name[t]);
 		return -1;
 	}
-	uint64_t h = XXH64(any->value.data, any->value.len, 0);
+	uint64_t h = wf_xxh64(any->value.data, any->value.len, 0);
 	struct wf_cfgdoc *doc = wf_xds_decode(t, any->value.data, any->value.len, name, err, errlen);
 	if (!doc)
 		return -1;

@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1222,7 +1222,7 @@ static int dynamic_resources(struct wf_compile *c, const Bootstrap *b)
 static uint32_t *cluster_slot(const struct wf_snapshot *s, const char *name)
 {
 	uint32_t m = s->cluster_index_cap - 1;
-	for (uint32_t i = (uint32_t)XXH64(name, strlen(name), 0) & m;; i = (i + 1) & m)
+	for (uint32_t i = (uint32_t)wf_xxh64(name, strlen(name), 0) & m;; i = (i + 1) & m)
 		if (!s->cluster_index[i] || !strcmp(s->clusters[s->cluster_index[i] - 1]->name, name))
 			return &s->cluster_index[i];
 }

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "net/ssl_api.h"
-#include <xxhash.h>
+#include "core/hash.h"
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext DownstreamTlsContext;
 typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpstreamTlsContext;
@@ -407,7 +407,7 @@ int wf_compile_transport_socket(struct wf_compile *c, const Envoy__Config__Core_
 		if (r == 0 && resume && wf_tls_client_sessions(t->ctx, c->snap->n_workers ? c->snap->n_workers : 1) < 0)
 			r = wf_cfg_err(c->doc, c->err, c->errlen, ts, NULL, "out of memory");
 		/* the same context (same text) after a reload may reuse pooled connections */
-		t->key = XXH64(ts->typed_config->value.data, ts->typed_config->value.len, 0) | 1;
+		t->key = wf_xxh64(ts->typed_config->value.data, ts->typed_config->value.len, 0) | 1;
 	}
 	if (r < 0) {
 		wf_tls_cfg_free(t);

@@ -10,10 +10,9 @@
 #ifndef WF_PROXY_CONFIG_H
 #define WF_PROXY_CONFIG_H
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <stdint.h>
 
+#include "core/pcre2_api.h"
 #include "http/h2.h"
 #include "lb/lb.h"
 #include "lb/priority.h"

@@ -24,6 +24,7 @@
  * and tunnelled the same way. */
 #include "proxy/hcm_int.h"
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "proxy/alog.h"
@@ -1874,7 +1875,7 @@ static int request_hash(struct hstream *st, uint64_t *out)
 			if (!v && p->cookie_generate && !st->set_cookie) {
 				/* Envoy: a value derived from the client's address, set for the next requests */
 				char hex[17];
-				uint64_t x = wf_lb_hash(st->c->remote, strlen(st->c->remote), 0);
+				uint64_t x = wf_xxh64(st->c->remote, strlen(st->c->remote), 0);
 				hex[fmt_hex(hex, x)] = 0;
 				struct out o = {0};
 				out_put(&o, p->name, p->name_len);
@@ -1914,7 +1915,7 @@ static int request_hash(struct hstream *st, uint64_t *out)
 		}
 		if (!v)
 			continue;
-		uint64_t hv = wf_lb_hash(v, vl, 0);
+		uint64_t hv = wf_xxh64(v, vl, 0);
 		hash = ((hash << 1) | (hash >> 63)) ^ hv;
 		have = 1;
 		if (p->terminal)

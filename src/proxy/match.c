@@ -14,6 +14,8 @@ pcre2_code *wf_regex_compile(const char *re, int anchored, char *err, size_t err
 	int code;
 	PCRE2_SIZE off;
 	uint32_t opts = PCRE2_UTF | (anchored ? PCRE2_ANCHORED | PCRE2_ENDANCHORED : 0);
+	if (wf_pcre2_load(err, errlen) < 0)
+		return NULL;
 	pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
 	if (!c) {
 		char msg[160];

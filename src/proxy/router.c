@@ -1,5 +1,6 @@
 #include "proxy/router.h"
 
+#include "core/hash.h"
 #include "core/str.h"
 #include "proxy/outlier.h"
 #include "proxy/stats.h"
@@ -270,7 +271,7 @@ const struct wf_host *wf_cluster_pick(struct wf_worker *w, struct wf_cluster *c,
 		usable = c->all;
 	} else if (c->locality_weighted) {
 		/* a second draw, independent of the one that chose the level */
-		int k = pick_locality(c, lv, usable, has_hash ? wf_lb_hash(&hash, sizeof(hash), 11) : wf_rand(w));
+		int k = pick_locality(c, lv, usable, has_hash ? wf_xxh64(&hash, sizeof(hash), 11) : wf_rand(w));
 		if (k >= 0)
 			i = pick_in(st, &lv->loc[k].lb, lv->loc[k].first, usable, w, hash, has_hash);
 	}

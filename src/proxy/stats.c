@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/hash.h"
 #include <sys/mman.h>
 
 /* Envoy's default histogram bucket bounds, in milliseconds. */
@@ -67,7 +67,7 @@ static const char *scope_label(const char *scope)
 /* The slot of `name` in by_name: where it is, or the empty one where it would go. */
 static uint32_t *by_name_slot(const char *name)
 {
-	for (uint32_t i = (uint32_t)XXH64(name, strlen(name), 0) & (cap_by_name - 1);; i = (i + 1) & (cap_by_name - 1))
+	for (uint32_t i = (uint32_t)wf_xxh64(name, strlen(name), 0) & (cap_by_name - 1);; i = (i + 1) & (cap_by_name - 1))
 		if (!by_name[i] || !strcmp(defs[by_name[i] - 1].name, name))
 			return &by_name[i];
 }

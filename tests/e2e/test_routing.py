@@ -152,6 +152,23 @@ def test_safe_regex_full_match():
         check(not bad, "safe_regex:\n  %s", "\n  ".join(bad))
 
 
+def _maps_pcre2(w):
+    with open("/proc/%d/maps" % w.proc.pid) as f:
+        return "libpcre2-8" in f.read()
+
+
+def test_pcre2_mapped_only_once_a_config_has_a_regex():
+    # a proxy without regexes does not map PCRE2 (idle RSS); the first regex loads it
+    cfg, port = C.directs([(C.prefix("/"), "root")])
+    with Weft(cfg) as w:
+        eq(request(port, "/x").status, 200, "/x")
+        check(not _maps_pcre2(w), "PCRE2 is mapped though no route has a regex")
+    cfg, port = C.directs([(C.regex("/r/[0-9]+"), "re"), (C.prefix("/"), "root")])
+    with Weft(cfg) as w:
+        eq(request(port, "/r/12").body, b"re", "/r/12 by the regex")
+        check(_maps_pcre2(w), "PCRE2 is not mapped though a route has a regex")
+
+
 def test_header_matchers():
     routes = [
         (C.prefix("/", headers=[C.hdr("x-env", exact="prod")]), "exact"),

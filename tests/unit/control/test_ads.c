@@ -13,7 +13,7 @@
 #include "xds/json.h"
 
 #include <stdlib.h>
-#include <xxhash.h>
+#include "core/hash.h"
 
 /* ---- the content: a table, and a generator over it ---------------------------------------------- */
 
@@ -856,7 +856,7 @@ TEST(delta_initial_versions_and_nack)
 	uint8_t buf[256];
 	size_t len = envoy__config__listener__v3__listener__pack(&l, buf);
 	char hv[32];
-	snprintf(hv, sizeof(hv), "%016llx", (unsigned long long)XXH64(buf, len, 0));
+	snprintf(hv, sizeof(hv), "%016llx", (unsigned long long)wf_xxh64(buf, len, 0));
 	CHECK_EQ(delta(&d, WF_XDS_LDS, NULL, NULL, NULL, NULL, "l1", hv), 0);
 	CHECK_EQ(d.n, 1);
 	CHECK_EQ(d.r[0].n, 0);

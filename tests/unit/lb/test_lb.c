@@ -1,6 +1,7 @@
 /* Load-balancing policies: distribution, least request, and consistency of the hash policies. */
 #include "test.h"
 
+#include "core/hash.h"
 #include "lb/lb.h"
 
 #include <math.h>
@@ -115,7 +116,7 @@ static double stay_fraction(enum wf_lb_kind kind, uint32_t n, uint32_t gone, con
 		return -1;
 	int stayed = 0, total = 0;
 	for (uint64_t k = 0; k < 20000; k++) {
-		uint64_t h = wf_lb_hash(&k, sizeof(k), 0);
+		uint64_t h = wf_xxh64(&k, sizeof(k), 0);
 		int x = pick(&a, h, all_usable), y = pick(&b, h, all_usable);
 		if (x + 1 == (int)gone)
 			continue; /* its keys must move */
@@ -148,7 +149,7 @@ static void spread(enum wf_lb_kind kind)
 	int count[4] = {0};
 	const int n = 60000;
 	for (uint64_t k = 0; k < (uint64_t)n; k++)
-		count[pick(&lb, wf_lb_hash(&k, sizeof(k), 0), all_usable)]++;
+		count[pick(&lb, wf_xxh64(&k, sizeof(k), 0), all_usable)]++;
 	/* shares 1/6, 1/6, 1/6, 1/2 within 10% (the ring and table quantize the weights) */
 	CHECK(fabs(count[3] / (double)n - 0.5) < 0.05);
 	for (int i = 0; i < 3; i++)
@@ -156,7 +157,7 @@ static void spread(enum wf_lb_kind kind)
 	/* an unusable host's keys move, the others' keys do not */
 	uint8_t usable[4] = {1, 0, 1, 1};
 	for (uint64_t k = 0; k < 5000; k++) {
-		uint64_t h = wf_lb_hash(&k, sizeof(k), 0);
+		uint64_t h = wf_xxh64(&k, sizeof(k), 0);
 		int before = pick(&lb, h, all_usable), after = pick(&lb, h, usable);
 		CHECK(after != 1);
 		if (before != 1)

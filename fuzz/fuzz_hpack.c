@@ -33,9 +33,10 @@ struct fields {
 	size_t used, cap;
 };
 
-static int collect(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, int never)
+static int collect(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, unsigned how)
 {
 	struct fields *f = ctx;
+	ENSURE(!(how & WF_HPACK_STATIC_VALUE) || (how & WF_HPACK_STATIC_NAME)); /* a static value has its name */
 	f->list += (uint64_t)nl + vl + 32;
 	if (f->n == MAX_FIELDS)
 		return 0; /* the rest is only counted */
@@ -49,7 +50,7 @@ static int collect(void *ctx, const char *name, uint32_t nl, const char *value, 
 	f->off[f->n] = f->used;
 	f->used += nl + vl;
 	f->h[f->n] = (struct wf_hdr){NULL, NULL, nl, vl};
-	f->flags[f->n] = never ? WF_HPACK_NEVER : 0;
+	f->flags[f->n] = how & WF_HPACK_NEVER_INDEXED ? WF_HPACK_NEVER : 0;
 	f->n++;
 	return 0;
 }

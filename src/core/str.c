@@ -39,14 +39,12 @@ void wf_lower_copy(char *dst, const char *src, size_t n)
 
 size_t wf_fmt_u64(char *buf, uint64_t v)
 {
-	char tmp[20];
-	size_t n = sizeof(tmp);
-	do {
-		tmp[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(buf, tmp + n, sizeof(tmp) - n);
-	return sizeof(tmp) - n;
+	size_t n = 1;
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	for (size_t i = n; i-- > 0; v /= 10) /* written in place, last digit first */
+		buf[i] = (char)('0' + v % 10);
+	return n;
 }
 
 unsigned wf_edit_distance(const char *a, const char *b, unsigned cap)

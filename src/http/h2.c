@@ -103,6 +103,7 @@ struct wf_h2 {
 	uint32_t continuations;
 	char *fv; uint32_t fv_len, fv_cap; /* decoded fields: names and values */
 	struct wf_hdr *fl; uint32_t n_fl, cap_fl;
+	uint8_t *fl_how;                   /* what HPACK said of each (WF_HPACK_STATIC_...) */
 	uint8_t fl_overflow;
 	struct wf_hpack_dec dec;
 	int64_t recv_win;                  /* connection: what the peer may still send */
@@ -429,7 +430,7 @@ static void make_ready(struct wf_h2 *h, struct stream *st)
 
 /* ---- receiving: header blocks -------------------------------------------------------------------- */
 
-static int emit_field(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, int never)
+static int emit_field(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, unsigned how)
 {
 	struct wf_h2 *h = ctx;
 	if (h->n_fl >= h->lim.max_headers) {
@@ -444,11 +445,13 @@ static int emit_field(void *ctx, const char *name, uint32_t nl, const char *valu
 	if (h->n_fl == h->cap_fl) {
 		h->cap_fl = h->cap_fl ? h->cap_fl * 2 : 32;
 		h->fl = realloc(h->fl, h->cap_fl * sizeof(*h->fl));
+		h->fl_how = realloc(h->fl_how, h->cap_fl);
 	}
 	char *p = h->fv + h->fv_len;
 	memcpy(p, name, nl);
 	memcpy(p + nl, value, vl);
 	/* offsets until the block is decoded (fv may move): header_block makes them pointers */
+	h->fl_how[h->n_fl] = (uint8_t)how;
 	h->fl[h->n_fl++] = (struct wf_hdr){(const char *)(uintptr_t)h->fv_len, (const char *)(uintptr_t)(h->fv_len + nl), nl, vl};
 	h->fv_len += nl + vl;
 	return 0;
@@ -520,7 +523,7 @@ static int header_block(struct wf_h2 *h, int32_t sid, uint8_t flags, const uint8
 		return 0;
 	}
 	struct wf_h2_msg m;
-	if (wf_h2_check_fields(h->fl, h->n_fl, kind, h->server && h->lim.connect_protocol, &m) < 0) {
+	if (wf_h2_check_fields(h->fl, h->fl_how, h->n_fl, kind, h->server && h->lim.connect_protocol, &m) < 0) {
 		reset_stream(h, st, E_PROTOCOL);
 		return 0;
 	}
@@ -924,17 +927,19 @@ int wf_h2_recv(struct wf_h2 *h, const uint8_t *p, size_t n)
 
 /* ---- sending --------------------------------------------------------------------------------- */
 
-/* Fields whose value changes with every message: indexing them in the HPACK dynamic table
- * would only push out the ones that repeat. */
-static int once_per_message(const char *name, size_t n)
+/* HPACK flags by field name. Fields whose value changes with every message: indexing them in
+ * the dynamic table would only push out the ones that repeat. Of those, the random identifiers
+ * are unique. */
+static uint8_t field_flags(const char *name, size_t n)
 {
 #define IS(lit) (!memcmp(name, lit, sizeof(lit) - 1))
+	enum { CHANGES = WF_HPACK_NO_INDEX, UNIQUE = WF_HPACK_NO_INDEX | WF_HPACK_UNIQUE };
 	switch (n) {
-	case 4: return IS("date");
-	case 11: return IS("traceparent") || IS("x-b3-spanid");
-	case 12: return IS("x-request-id") || IS("x-b3-traceid");
-	case 14: return IS("content-length");
-	case 29: return IS("x-envoy-upstream-service-time");
+	case 4: return IS("date") ? CHANGES : 0;
+	case 11: return IS("traceparent") || IS("x-b3-spanid") ? UNIQUE : 0;
+	case 12: return IS("x-request-id") || IS("x-b3-traceid") ? UNIQUE : 0;
+	case 14: return IS("content-length") ? CHANGES : 0;
+	case 29: return IS("x-envoy-upstream-service-time") ? CHANGES : 0;
 	}
 	return 0;
 #undef IS
@@ -967,7 +972,7 @@ static int send_headers(struct wf_h2 *h, int32_t sid, const struct wf_hdr *hdrs,
 	for (uint32_t i = 0; i < n; i++) {
 		wf_lower_copy(o, hdrs[i].name, hdrs[i].name_len);
 		scratch[i] = (struct wf_hdr){o, hdrs[i].value, hdrs[i].name_len, hdrs[i].value_len};
-		scratch_flags[i] = once_per_message(o, hdrs[i].name_len) ? WF_HPACK_NO_INDEX : 0;
+		scratch_flags[i] = field_flags(o, hdrs[i].name_len);
 		o += hdrs[i].name_len;
 	}
 	size_t bound = wf_hpack_encode_bound(scratch, n);
@@ -1415,6 +1420,7 @@ void wf_h2_free(struct wf_h2 *h)
 	free(h->hb);
 	free(h->fv);
 	free(h->fl);
+	free(h->fl_how);
 	free(h);
 }
 

@@ -1,6 +1,7 @@
 #include "http/h2_fields.h"
 
 #include "core/str.h"
+#include "http/hpack.h"
 
 #include <string.h>
 
@@ -67,8 +68,8 @@ static int content_length(const struct wf_hdr *h, struct wf_h2_msg *m)
 	return 0;
 }
 
-int wf_h2_check_fields(const struct wf_hdr *h, uint32_t n, enum wf_h2_block kind, int connect_protocol,
-                       struct wf_h2_msg *m)
+int wf_h2_check_fields(const struct wf_hdr *h, const uint8_t *how, uint32_t n, enum wf_h2_block kind,
+                       int connect_protocol, struct wf_h2_msg *m)
 {
 	enum { METHOD = 1, SCHEME = 2, PATH = 4, AUTHORITY = 8, PROTOCOL = 16, STATUS = 32 };
 	unsigned seen = 0;
@@ -95,14 +96,18 @@ int wf_h2_check_fields(const struct wf_hdr *h, uint32_t n, enum wf_h2_block kind
 		} else if (kind == WF_H2B_RESPONSE && IS(f, ":status")) {
 			bit = STATUS;
 		}
-		if (!bit || (seen & bit) || !value_valid(f->value, f->value_len))
+		if (!bit || (seen & bit) || (!(how && how[i] & WF_HPACK_STATIC_VALUE) && !value_valid(f->value, f->value_len)))
 			return -1;
 		seen |= bit;
 	}
 	for (; i < n; i++) {
 		const struct wf_hdr *f = &h[i];
-		if (!name_valid(f->name, f->name_len) || !value_valid(f->value, f->value_len) || connection_specific(f))
-			return -1; /* a pseudo-header after a regular field fails name_valid (':') */
+		unsigned known = how ? how[i] : 0;
+		/* a pseudo-header after a regular field fails name_valid (':'), and a static name is one */
+		if (known & WF_HPACK_STATIC_NAME ? f->name[0] == ':' : !name_valid(f->name, f->name_len))
+			return -1;
+		if ((!(known & WF_HPACK_STATIC_VALUE) && !value_valid(f->value, f->value_len)) || connection_specific(f))
+			return -1;
 		if (f->name_len == 14 && IS(f, "content-length") && content_length(f, m) < 0)
 			return -1;
 	}

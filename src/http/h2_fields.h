@@ -20,9 +20,11 @@ struct wf_h2_msg {
 	uint8_t connect;        /* requests: CONNECT (plain or extended) */
 };
 
-/* Check the fields of one block. connect_protocol: SETTINGS_ENABLE_CONNECT_PROTOCOL was sent
- * (extended CONNECT allowed). 0, or -1 when malformed. */
-int wf_h2_check_fields(const struct wf_hdr *h, uint32_t n, enum wf_h2_block kind, int connect_protocol,
-                       struct wf_h2_msg *m);
+/* Check the fields of one block. how: for each field, what HPACK said of it
+ * (WF_HPACK_STATIC_NAME/VALUE: the static table's strings need no byte check), or NULL.
+ * connect_protocol: SETTINGS_ENABLE_CONNECT_PROTOCOL was sent (extended CONNECT allowed). 0, or
+ * -1 when malformed. */
+int wf_h2_check_fields(const struct wf_hdr *h, const uint8_t *how, uint32_t n, enum wf_h2_block kind,
+                       int connect_protocol, struct wf_h2_msg *m);
 
 #endif

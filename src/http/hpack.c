@@ -615,7 +615,8 @@ int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t
 		uint8_t b = *p;
 		uint32_t idx;
 		struct field f;
-		int index = 0, never = 0;
+		int index = 0;
+		unsigned how = 0;
 		size_t used = 0;
 
 		if ((b & 0xe0) == 0x20) { /* Dynamic Table Size Update (§6.3) */
@@ -631,16 +632,18 @@ int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t
 		if (b & 0x80) { /* Indexed Header Field (§6.1) */
 			if (get_int(&p, end, 7, &idx) < 0 || get_indexed(t, idx, &f) < 0)
 				return WF_HPACK_ERROR;
+			how = idx <= STATIC_N ? WF_HPACK_STATIC_NAME | WF_HPACK_STATIC_VALUE : 0;
 		} else {
 			/* Literal Header Field (§6.2): with incremental indexing (01), without (0000),
 			 * never indexed (0001) */
 			index = b & 0x40;
-			never = (b & 0xf0) == 0x10;
+			how = (b & 0xf0) == 0x10 ? WF_HPACK_NEVER_INDEXED : 0;
 			if (get_int(&p, end, index ? 6 : 4, &idx) < 0)
 				return WF_HPACK_ERROR;
 			if (idx) {
 				if (get_indexed(t, idx, &f) < 0)
 					return WF_HPACK_ERROR;
+				how |= idx <= STATIC_N ? WF_HPACK_STATIC_NAME : 0;
 			} else if (p == end || get_string(t, &p, end, &used, &f.name, &f.nl) < 0) {
 				return WF_HPACK_ERROR;
 			}
@@ -650,7 +653,7 @@ int wf_hpack_decode(struct wf_hpack_dec *d, const uint8_t *p, size_t n, uint32_t
 
 		if (reporting) {
 			list += (uint64_t)f.nl + f.vl + ENTRY_OVERHEAD;
-			int r = list > max_list ? WF_HPACK_TOO_LARGE : emit(ctx, f.name, f.nl, f.value, f.vl, never);
+			int r = list > max_list ? WF_HPACK_TOO_LARGE : emit(ctx, f.name, f.nl, f.value, f.vl, how);
 			if (r < 0) {
 				rc = r;
 				reporting = 0;
@@ -767,11 +770,17 @@ static inline int cacheable(const struct wf_hpack_table *t, uint32_t n)
 	return t && n >= LIT_MIN && n <= LIT_MAX;
 }
 
+/* How put_literal sends the value. */
+enum value_coding {
+	V_CODED,  /* Huffman-coded when shorter */
+	V_CACHED, /* the same, through the literal cache: values not indexed, and not sensitive */
+	V_PLAIN,  /* as it is (WF_HPACK_UNIQUE) */
+};
+
 /* A literal: the representation's first-octet pattern and prefix, the name as an index when
- * name_idx is not 0 (else the name, hash hn), then the value (kept in the literal cache when
- * keep_value: values that are not indexed, and not sensitive). */
+ * name_idx is not 0 (else the name, hash hn), then the value. */
 static uint8_t *put_literal(struct wf_hpack_table *t, uint8_t *o, uint8_t first, unsigned prefix, uint32_t name_idx,
-                            const struct wf_hdr *h, uint64_t hn, int keep_value)
+                            const struct wf_hdr *h, uint64_t hn, enum value_coding vc)
 {
 	o = put_int(o, first, prefix, name_idx);
 	if (!name_idx)
@@ -779,8 +788,13 @@ static uint8_t *put_literal(struct wf_hpack_table *t, uint8_t *o, uint8_t first,
 		                              : put_string(o, h->name, h->name_len);
 	/* a value that changes (a Date) is best kept in the same slot as before: by its length and
 	 * first byte, not by a hash of it */
-	if (keep_value && cacheable(t, h->value_len))
+	if (vc == V_CACHED && cacheable(t, h->value_len))
 		return put_string_cached(t, o, h->value, h->value_len, h->value_len * 31 + (uint8_t)h->value[0]);
+	if (vc == V_PLAIN) {
+		o = put_int(o, 0, 7, h->value_len);
+		copy(o, h->value, h->value_len);
+		return o + h->value_len;
+	}
 	return put_string(o, h->value, h->value_len);
 }
 
@@ -800,8 +814,8 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 		uint64_t hash_n = si || !t ? 0 : hash(h->name, h->name_len, 0);
 		uint32_t name_idx = si ? si : t ? dyn_find_name(t, h, (uint32_t)hash_n) : 0;
 		if (flags & WF_HPACK_NEVER)
-			return put_literal(t, o, 0x10, 4, name_idx, h, hash_n, 0);
-		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, 1);
+			return put_literal(t, o, 0x10, 4, name_idx, h, hash_n, V_CODED);
+		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, flags & WF_HPACK_UNIQUE ? V_PLAIN : V_CACHED);
 	}
 
 	/* a field with a static name is most often the one sent last with that name: no hash */
@@ -826,7 +840,7 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 	struct wf_hpack_entry *x;
 	if ((uint64_t)h->name_len + h->value_len + ENTRY_OVERHEAD > t->max ||
 	    table_add(t, h->name, h->name_len, h->value, h->value_len, &x) <= 0)
-		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, 0);
+		return put_literal(t, o, 0x00, 4, name_idx, h, hash_n, V_CODED);
 	x->hn = hn;
 	x->hnv = hnv;
 	uint32_t id = t->ins - 1;
@@ -838,7 +852,7 @@ static uint8_t *encode_field(struct wf_hpack_enc *e, const struct wf_hdr *h, uin
 	}
 	x->next_nv = t->bucket_nv[hnv % BUCKETS];
 	t->bucket_nv[hnv % BUCKETS] = id;
-	return put_literal(t, o, 0x40, 6, name_idx, h, hash_n, 0);
+	return put_literal(t, o, 0x40, 6, name_idx, h, hash_n, V_CODED);
 }
 
 size_t wf_hpack_encode(struct wf_hpack_enc *e, const struct wf_hdr *h, uint32_t n, const uint8_t *flags,

@@ -26,6 +26,9 @@ enum {
 enum {
 	WF_HPACK_NO_INDEX = 1, /* a value that changes with every message: not added to the table */
 	WF_HPACK_NEVER = 2,    /* a sensitive value: "never indexed" literal (§6.2.3) */
+	WF_HPACK_UNIQUE = 4,   /* with NO_INDEX: a random identifier no message repeats, sent plain:
+	                        * Huffman would spend ~14 instructions a byte to save a quarter of
+	                        * hex digits, and no cache can hold it */
 };
 
 struct wf_hpack_table; /* private: a dynamic table */
@@ -35,11 +38,18 @@ struct wf_hpack_dec {
 	uint32_t settings_max; /* our SETTINGS_HEADER_TABLE_SIZE: the most the peer may use */
 };
 
+/* What a decoded field's representation says besides its bytes (bits of `how`). */
+enum {
+	WF_HPACK_NEVER_INDEXED = 1, /* the peer sent a never-indexed literal (to be forwarded as such) */
+	WF_HPACK_STATIC_NAME = 2,   /* the name is the static table's (Appendix A) */
+	WF_HPACK_STATIC_VALUE = 4,  /* and the value too (an indexed static field) */
+};
+
 /* Called for each decoded field, in order; name and value are valid during the call only.
- * never_index: the peer sent it as a never-indexed literal (to be forwarded as such). Return 0
- * to go on, <0 to stop reporting (decoding still goes on, and wf_hpack_decode returns it). */
+ * Return 0 to go on, <0 to stop reporting (decoding still goes on, and wf_hpack_decode returns
+ * it). */
 typedef int (*wf_hpack_emit)(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl,
-                             int never_index);
+                             unsigned how);
 
 void wf_hpack_dec_init(struct wf_hpack_dec *d, uint32_t settings_max);
 void wf_hpack_dec_free(struct wf_hpack_dec *d);

@@ -338,6 +338,32 @@ static const struct wf_hdr *connection_names(const struct wf_hdr *h, uint32_t n)
 	return c && c->value_len == 10 && wf_ieq_lower(c->value, "keep-alive", 10) ? NULL : c;
 }
 
+/* Fields Weft sets itself in a head it forwards (bits): copying the received head drops those
+ * it will set and notes those it adds only when absent, so that each is then appended once,
+ * as wf_hlist_set would, without a walk of the list per name. */
+enum {
+	SET_HOST = 1 << 0, SET_XFF = 1 << 1, SET_XFP = 1 << 2, SET_ATTEMPTS = 1 << 3, SET_ORIGINAL_PATH = 1 << 4,
+	SET_REQUEST_ID = 1 << 5, SET_RQ_TIMEOUT = 1 << 6, SET_SERVICE_TIME = 1 << 7, SET_SERVER = 1 << 8,
+};
+
+static unsigned weft_sets(const struct wf_hdr *h)
+{
+	switch (h->name_len) {
+	case 4: return WF_HDR_IS(h, "host") ? SET_HOST : 0;
+	case 6: return WF_HDR_IS(h, "server") ? SET_SERVER : 0;
+	case 12: return WF_HDR_IS(h, "x-request-id") ? SET_REQUEST_ID : 0;
+	case 15: return WF_HDR_IS(h, "x-forwarded-for") ? SET_XFF : 0;
+	case 17: return WF_HDR_IS(h, "x-forwarded-proto") ? SET_XFP : 0;
+	case 21:
+		return WF_HDR_IS(h, "x-envoy-attempt-count")   ? SET_ATTEMPTS
+		       : WF_HDR_IS(h, "x-envoy-original-path") ? SET_ORIGINAL_PATH
+		                                               : 0;
+	case 29: return WF_HDR_IS(h, "x-envoy-upstream-service-time") ? SET_SERVICE_TIME : 0;
+	case 30: return WF_HDR_IS(h, "x-envoy-expected-rq-timeout-ms") ? SET_RQ_TIMEOUT : 0;
+	}
+	return 0;
+}
+
 /* A 1xx interim response from the upstream (either protocol). As in Envoy, the client gets it
  * only with proxy_100_continue, and only 100 Continue (once, and when the client asked for it),
  * 102 Processing and 103 Early Hints; its hop-by-hop headers stay behind. */
@@ -787,6 +813,14 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 			rh->plen = bl + (rh->plen - pn);
 		}
 	}
+	/* what Weft sets below replaces what came */
+	int xff = cfg->use_remote_address && !cfg->skip_xff_append;
+	unsigned replace = SET_HOST | (xff ? SET_XFF : 0) | (cfg->use_remote_address ? SET_XFP : 0) |
+	                   (st->vh->include_attempt_count ? SET_ATTEMPTS : 0) |
+	                   (rh->rewritten && !cfg->suppress_envoy_headers ? SET_ORIGINAL_PATH : 0) |
+	                   (st->request_id[0] ? SET_REQUEST_ID : 0) |
+	                   (st->timeout_ms && !cfg->suppress_envoy_headers ? SET_RQ_TIMEOUT : 0);
+	unsigned kept = 0;
 	struct wf_hlist *hl = &rh->hl;
 	hl_init(hl, q->n_headers + 8);
 	const struct wf_hdr *conn = connection_names(st->hdrs, q->n_headers);
@@ -795,10 +829,13 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 		if ((hop_by_hop(h, conn) && !(st->upgrade && upgrade_header(h))) || WF_HDR_IS(h, "content-length") ||
 		    (WF_HDR_IS(h, "expect") && q->expect_continue && !cfg->proxy_100_continue))
 			continue;
+		unsigned k = weft_sets(h);
+		if (k & replace)
+			continue;
+		kept |= k;
 		wf_hlist_add(hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	/* Host: rewritten or as received (absolute-form authority becomes the Host). */
-	wf_hlist_remove(hl, "host", 4);
 	const char *host = r->host_rewrite ? r->host_rewrite : q->host;
 	uint32_t host_len = r->host_rewrite ? r->host_rewrite_len : q->host_len;
 	if (shadow && host)
@@ -806,27 +843,25 @@ static void reqhead_build(struct hstream *st, struct reqhead *rh, int shadow)
 	else if (host)
 		wf_hlist_add(hl, "host", 4, host, host_len);
 	/* x-forwarded-for: every value received, joined, and the peer appended at the edge */
-	if (cfg->use_remote_address && !cfg->skip_xff_append) {
+	if (xff) {
 		xff_build(st);
-		wf_hlist_set(hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
+		wf_hlist_add(hl, "x-forwarded-for", 15, st->xff, (uint32_t)strlen(st->xff));
 	}
 	/* the scheme the downstream connection really used */
 	const char *proto = wf_sio_is_tls(&st->c->s) ? "https" : "http";
-	if (cfg->use_remote_address)
-		wf_hlist_set(hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
-	else if (!wf_hlist_has(hl, "x-forwarded-proto", 17))
+	if ((replace | ~kept) & SET_XFP)
 		wf_hlist_add(hl, "x-forwarded-proto", 17, proto, (uint32_t)strlen(proto));
-	if (st->vh->include_attempt_count) {
+	if (replace & SET_ATTEMPTS) {
 		rh->attempts[wf_fmt_u64(rh->attempts, st->attempt)] = 0;
-		wf_hlist_set(hl, "x-envoy-attempt-count", 21, rh->attempts, (uint32_t)strlen(rh->attempts));
+		wf_hlist_add(hl, "x-envoy-attempt-count", 21, rh->attempts, (uint32_t)strlen(rh->attempts));
 	}
-	if (rh->rewritten && !cfg->suppress_envoy_headers)
-		wf_hlist_set(hl, "x-envoy-original-path", 21, q->path, q->path_len);
-	if (st->request_id[0])
-		wf_hlist_set(hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
-	if (st->timeout_ms && !cfg->suppress_envoy_headers) {
+	if (replace & SET_ORIGINAL_PATH)
+		wf_hlist_add(hl, "x-envoy-original-path", 21, q->path, q->path_len);
+	if (replace & SET_REQUEST_ID)
+		wf_hlist_add(hl, "x-request-id", 12, st->request_id, (uint32_t)strlen(st->request_id));
+	if (replace & SET_RQ_TIMEOUT) {
 		rh->tmo[wf_fmt_u64(rh->tmo, st->timeout_ms)] = 0;
-		wf_hlist_set(hl, "x-envoy-expected-rq-timeout-ms", 30, rh->tmo, (uint32_t)strlen(rh->tmo));
+		wf_hlist_add(hl, "x-envoy-expected-rq-timeout-ms", 30, rh->tmo, (uint32_t)strlen(rh->tmo));
 	}
 	if (cfg->via)
 		wf_hlist_add(hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));
@@ -1224,6 +1259,9 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		grpc_status_seen(st, resp->headers, resp->n_headers, resp->status);
 
 	int has_body = wf_h1_resp_has_body(resp->status, st->is_head, st->req.form == WF_H1_AUTHORITY);
+	/* what Weft sets below replaces what came */
+	unsigned replace = (cfg->suppress_envoy_headers ? 0 : SET_SERVICE_TIME) |
+	                   (cfg->server_header_mode == 0 ? SET_SERVER : 0), kept = 0;
 	struct wf_hlist hl;
 	hl_init(&hl, resp->n_headers + 8);
 	const struct wf_hdr *conn = connection_names(rh, st->n_resp_hdrs);
@@ -1231,18 +1269,20 @@ static int send_response_head(struct hstream *st, const struct wf_h1_resp *resp,
 		const struct wf_hdr *h = &rh[i];
 		if ((hop_by_hop(h, conn) && !(st->tunnel && upgrade_header(h))) || WF_HDR_IS(h, "content-length"))
 			continue;
+		unsigned k = weft_sets(h);
+		if (k & replace)
+			continue;
+		kept |= k;
 		wf_hlist_add(&hl, h->name, h->name_len, h->value, h->value_len);
 	}
 	char *ust = st->ust;
 	uint64_t now_us = NOW_US(st);
 	size_t ul = wf_fmt_u64(ust, (now_us - st->t_sent_us) / 1000);
 	ust[ul] = 0;
-	if (!cfg->suppress_envoy_headers)
-		wf_hlist_set(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)ul);
+	if (replace & SET_SERVICE_TIME)
+		wf_hlist_add(&hl, "x-envoy-upstream-service-time", 29, ust, (uint32_t)ul);
 	st->si.upstream_service_us = (int64_t)(now_us - st->t_sent_us);
-	if (cfg->server_header_mode == 0)
-		wf_hlist_set(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
-	else if (cfg->server_header_mode == 1 && !wf_hlist_has(&hl, "server", 6))
+	if ((replace & SET_SERVER) || (cfg->server_header_mode == 1 && !(kept & SET_SERVER)))
 		wf_hlist_add(&hl, "server", 6, cfg->server_name, (uint32_t)strlen(cfg->server_name));
 	if (cfg->via)
 		wf_hlist_add(&hl, "via", 3, cfg->via, (uint32_t)strlen(cfg->via));

@@ -56,11 +56,9 @@ static inline void wf_hlist_set(struct wf_hlist *l, const char *k, uint32_t kn, 
 	wf_hlist_add(l, k, kn, v, vn);
 }
 
-/* Apply removals, then additions with their append actions (e may be NULL). */
-static inline void wf_hlist_edits(struct wf_hlist *l, const struct wf_hdr_edits *e)
+/* Apply removals, then additions with their append actions. */
+static inline void wf_hlist_apply(struct wf_hlist *l, const struct wf_hdr_edits *e)
 {
-	if (!e)
-		return;
 	for (uint32_t i = 0; i < e->n_remove; i++)
 		wf_hlist_remove(l, e->remove[i], e->remove_len[i]);
 	for (uint32_t i = 0; i < e->n_add; i++) {
@@ -84,6 +82,13 @@ static inline void wf_hlist_edits(struct wf_hlist *l, const struct wf_hdr_edits 
 			break;
 		}
 	}
+}
+
+/* The edits of one level (e may be NULL; most levels have none: no call then). */
+static inline void wf_hlist_edits(struct wf_hlist *l, const struct wf_hdr_edits *e)
+{
+	if (e && (e->n_remove || e->n_add))
+		wf_hlist_apply(l, e);
 }
 
 #endif

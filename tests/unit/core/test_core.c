@@ -613,6 +613,16 @@ TEST(lower_copy_every_byte)
 	CHECK_EQ(dst[0], '0');
 	CHECK_EQ(wf_fmt_u64(dst, 18446744073709551615ull), 20);
 	CHECK(!memcmp(dst, "18446744073709551615", 20));
+	for (uint64_t p10 = 1; p10 <= 1000000000000000000ull; p10 *= 10) { /* each digit count's edges */
+		uint64_t vs[] = {p10 - 1, p10, p10 + 1, p10 * 9 + (p10 - 1)};
+		for (int k = 0; k < 4; k++) {
+			char want[24];
+			int wn = snprintf(want, sizeof(want), "%llu", (unsigned long long)vs[k]);
+			dst[wn] = 0x55;
+			CHECK_EQ(wf_fmt_u64(dst, vs[k]), (size_t)wn);
+			CHECK(!memcmp(dst, want, (size_t)wn) && (unsigned char)dst[wn] == 0x55);
+		}
+	}
 	CHECK(wf_ieq_lower("Content-Type", "content-type", 12));
 	CHECK(!wf_ieq_lower("Content-Typf", "content-type", 12));
 }

@@ -16,6 +16,7 @@ struct field {
 	char name[512], value[512];
 	uint32_t nl, vl;
 	int never;
+	unsigned how;
 };
 
 struct list {
@@ -24,7 +25,7 @@ struct list {
 	int stop_after; /* emit returns -7 after this many fields (0: never) */
 };
 
-static int collect(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, int never)
+static int collect(void *ctx, const char *name, uint32_t nl, const char *value, uint32_t vl, unsigned how)
 {
 	struct list *l = ctx;
 	if (l->n == MAX_FIELDS || nl > sizeof l->f[0].name || vl > sizeof l->f[0].value)
@@ -34,7 +35,8 @@ static int collect(void *ctx, const char *name, uint32_t nl, const char *value, 
 	memcpy(f->value, value, vl);
 	f->nl = nl;
 	f->vl = vl;
-	f->never = never;
+	f->never = (how & WF_HPACK_NEVER_INDEXED) != 0;
+	f->how = how;
 	return l->stop_after && l->n == (uint32_t)l->stop_after ? -7 : 0;
 }
 
@@ -101,23 +103,29 @@ TEST(c2_literal_representations)
 	wf_hpack_dec_init(&d, 4096);
 	/* C.2.1 literal with indexing */
 	CHECK_EQ(decode_hex(&d, "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572", &l), 0);
-	CHECK(l.n == 1 && field_is(&l.f[0], "custom-key", "custom-header") && !l.f[0].never);
+	CHECK(l.n == 1 && field_is(&l.f[0], "custom-key", "custom-header") && !l.f[0].never && l.f[0].how == 0);
 	CHECK_EQ(wf_hpack_table_size(d.t, &entries), 55);
 	CHECK(entry_is(d.t, 1, "custom-key", "custom-header"));
+	/* that entry, indexed (dynamic index 62): nothing static about it */
+	CHECK_EQ(decode_hex(&d, "be", &l), 0);
+	CHECK(l.n == 1 && field_is(&l.f[0], "custom-key", "custom-header") && l.f[0].how == 0);
 	wf_hpack_dec_free(&d);
 
 	/* C.2.2 literal without indexing */
 	wf_hpack_dec_init(&d, 4096);
 	CHECK_EQ(decode_hex(&d, "040c 2f73 616d 706c 652f 7061 7468", &l), 0);
 	CHECK(l.n == 1 && field_is(&l.f[0], ":path", "/sample/path") && !l.f[0].never);
+	CHECK_EQ(l.f[0].how, WF_HPACK_STATIC_NAME); /* the name by static index 4 */
 	CHECK_EQ(wf_hpack_table_size(d.t, &entries), 0);
 	/* C.2.3 literal never indexed */
 	CHECK_EQ(decode_hex(&d, "1008 7061 7373 776f 7264 0673 6563 7265 74", &l), 0);
 	CHECK(l.n == 1 && field_is(&l.f[0], "password", "secret") && l.f[0].never);
+	CHECK_EQ(l.f[0].how, WF_HPACK_NEVER_INDEXED);
 	CHECK_EQ(wf_hpack_table_size(d.t, &entries), 0);
 	/* C.2.4 indexed */
 	CHECK_EQ(decode_hex(&d, "82", &l), 0);
 	CHECK(l.n == 1 && field_is(&l.f[0], ":method", "GET"));
+	CHECK_EQ(l.f[0].how, WF_HPACK_STATIC_NAME | WF_HPACK_STATIC_VALUE);
 	CHECK_EQ(wf_hpack_table_size(d.t, &entries), 0);
 	wf_hpack_dec_free(&d);
 }
@@ -450,6 +458,22 @@ TEST(encoder_representations)
 	/* again: x-a and :status 201 are now indexed */
 	n = encode(&e, h + 2, 3, NULL, out);
 	CHECK(bytes_are(out, n, "bf 88 be"));
+	/* a unique identifier: a plain literal (no H bit), not indexed, not cached: the same again */
+	static const struct wf_hdr id[] = {HDR("x-request-id", "0123abcd")};
+	static const uint8_t unique[] = {WF_HPACK_NO_INDEX | WF_HPACK_UNIQUE};
+	for (int k = 0; k < 2; k++) {
+		n = encode(&e, id, 1, unique, out);
+		/* 00, the name Huffman-coded (H bit), then 08 and the value's own bytes */
+		CHECK(n > 9 && out[0] == 0x00 && (out[1] & 0x80) && bytes_are(out + n - 9, 9, "08 3031323361626364"));
+		struct wf_hpack_dec d;
+		struct list l;
+		wf_hpack_dec_init(&d, 4096);
+		memset(&l, 0, sizeof l);
+		CHECK_EQ(wf_hpack_decode(&d, out, n, 1 << 20, collect, &l), 0);
+		CHECK(list_is(&l, id, 1));
+		wf_hpack_dec_free(&d);
+	}
+	CHECK_EQ(wf_hpack_table_size(e.t, &entries), 36 + 42);
 	wf_hpack_enc_free(&e);
 
 	/* a field larger than the table goes without indexing, and the table keeps what it has */

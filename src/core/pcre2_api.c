@@ -1,7 +1,8 @@
 #define WF_PCRE2_API_IMPL
 #include "core/pcre2_api.h"
 
-#include <dlfcn.h>
+#include "core/dl.h"
+
 #include <pthread.h>
 #include <stdio.h>
 
@@ -11,18 +12,12 @@ static char why[200]; /* empty once loaded */
 
 static void load(void)
 {
-	void *h = dlopen("libpcre2-8.so.0", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(why, sizeof(why), "regexes need PCRE2 (libpcre2-8.so.0): %s", dlerror());
-		return;
-	}
-#define WF_PCRE2_FIND(f)                                                                       \
-	if (!(*(void **)&wf_pcre2.f = dlsym(h, #f))) {                                             \
-		snprintf(why, sizeof(why), "regexes need PCRE2: %s not found in libpcre2-8.so.0", #f); \
-		return;                                                                            \
-	}
-	WF_PCRE2_FUNCS(WF_PCRE2_FIND)
-#undef WF_PCRE2_FIND
+	static const struct wf_dl_sym syms[] = {
+#define WF_PCRE2_SYM(f) {#f, (void **)&wf_pcre2.f},
+	    WF_PCRE2_FUNCS(WF_PCRE2_SYM)
+#undef WF_PCRE2_SYM
+	};
+	wf_dl_bind("libpcre2-8.so.0", "regexes need PCRE2", syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why));
 }
 
 int wf_pcre2_load(char *err, size_t errlen)

@@ -488,8 +488,10 @@ struct field {
 
 /* Huffman-coded strings the decoder met lately, and their decoding: the same values come in
  * message after message (a peer that does not index its Date, Server, ETag...), and decoding
- * is a pure function, so one small direct-mapped cache per thread serves every connection. */
-#define DLITS 32
+ * is a pure function, so one small cache per thread serves every connection. Two ways a set:
+ * two values a response carries every time must not take turns at one slot (nginx's gRPC
+ * answer did, a trailer name and an ETag). */
+#define DLITS 32 /* entries: DLITS / 2 sets of two */
 #define DLIT_MAX 48 /* coded bytes; decoded, at most 8/5 of that */
 struct dlit {
 	uint64_t hash;
@@ -505,6 +507,11 @@ void wf_hpack_thread_exit(void)
 	dlits = NULL;
 }
 
+static inline int dlit_is(const struct dlit *c, const uint8_t *p, uint32_t n, uint64_t h)
+{
+	return c->n == n && c->hash == h && same(c->coded, p, n);
+}
+
 /* Decodes the n Huffman-coded bytes at p into out: the decoded length, or -1. */
 static long huff_decode_cached(uint8_t *out, const uint8_t *p, uint32_t n)
 {
@@ -513,13 +520,15 @@ static long huff_decode_cached(uint8_t *out, const uint8_t *p, uint32_t n)
 	if (!dlits && !(dlits = calloc(DLITS, sizeof *dlits)))
 		return wf_hpack_huff_decode(out, p, n);
 	uint64_t h = hash(p, n, 0);
-	struct dlit *c = &dlits[h % DLITS];
-	if (c->n == n && c->hash == h && same(c->coded, p, n)) {
+	struct dlit *set = &dlits[h % (DLITS / 2) * 2], *c = set;
+	if (dlit_is(c, p, n, h) || dlit_is(++c, p, n, h)) {
 		copy(out, c->raw, c->len);
 		return c->len;
 	}
 	long dl = wf_hpack_huff_decode(out, p, n);
-	if (dl >= 0) {
+	if (dl >= 0) { /* the newest in way 0, the one it displaces in way 1 */
+		set[1] = set[0];
+		c = set;
 		c->hash = h;
 		c->n = (uint8_t)n;
 		c->len = (uint8_t)dl;

@@ -2161,7 +2161,9 @@ static uint32_t request_fields(struct hstream *st, struct reqhead *rh, struct wf
 		v[k++] = (struct wf_hdr){"content-length", len, 14, n};
 	}
 	const struct wf_hdr *te = wf_hdr_find(st->hdrs, q->n_headers, "te", 2);
-	if (te && te->value_len >= 8 && memmem(te->value, te->value_len, "trailers", 8))
+	/* HTTP/2 allows only "trailers" (every gRPC call sends it): that one without a search */
+	if (te && te->value_len >= 8 &&
+	    (te->value_len == 8 ? !memcmp(te->value, "trailers", 8) : memmem(te->value, te->value_len, "trailers", 8) != NULL))
 		v[k++] = (struct wf_hdr){"te", "trailers", 2, 8};
 	return k;
 }

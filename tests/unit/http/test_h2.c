@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "http/h2.h"
+#include "http/h2_fields.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
@@ -574,6 +575,34 @@ TEST(empty_data_frames_close_the_connection)
 
 /* Malformed requests (RFC 9113 §8.1.1) reset their own stream with PROTOCOL_ERROR and never
  * reach the owner; the connection goes on. */
+/* Field values (RFC 9113 §8.2.1): HTAB, SP, visible ASCII and obs-text, no SP or HTAB at
+ * either end. Every length to 24 (the checker takes words, overlapping ones and single bytes),
+ * every byte value at every position, against the rule written byte by byte. */
+TEST(field_values_every_byte_at_every_position)
+{
+	char v[24];
+	struct wf_h2_msg m;
+	for (uint32_t n = 1; n <= sizeof(v); n++) {
+		for (uint32_t at = 0; at < n; at++) {
+			for (int b = 0; b < 256; b++) {
+				memset(v, 'a', n);
+				v[at] = (char)b;
+				int ok = b == '\t' || (b >= 0x20 && b != 0x7f);
+				if ((at == 0 || at == n - 1) && (b == ' ' || b == '\t'))
+					ok = 0;
+				struct wf_hdr f = {"x-v", v, 3, n};
+				if ((wf_h2_check_fields(&f, NULL, 1, WF_H2B_TRAILERS, 0, &m) == 0) != ok) {
+					CHECK(!"value checked wrongly");
+					printf("  length %u, byte 0x%02x at %u\n", n, b, at);
+					return;
+				}
+			}
+		}
+	}
+	struct wf_hdr empty = {"x-v", "", 3, 0};
+	CHECK_EQ(wf_h2_check_fields(&empty, NULL, 1, WF_H2B_TRAILERS, 0, &m), 0);
+}
+
 TEST(malformed_requests_reset_their_stream)
 {
 	struct rawpeer *rp = raw_peer(NULL);
@@ -646,7 +675,8 @@ int main(void)
 	    T(informational_then_final_response), T(goaway_reaches_the_peer), T(rapid_reset_closes_the_connection),
 	    T(streams_answered_then_reset_are_not_an_attack), T(continuation_flood_closes_the_connection),
 	    T(hpack_bomb_resets_the_stream), T(ping_flood_from_a_peer_that_does_not_read),
-	    T(empty_data_frames_close_the_connection), T(malformed_requests_reset_their_stream), T(streams_over_the_limit_close_the_connection)};
+	    T(empty_data_frames_close_the_connection), T(malformed_requests_reset_their_stream), T(streams_over_the_limit_close_the_connection),
+	    T(field_values_every_byte_at_every_position)};
 	int r = wf_t_run(cases, sizeof(cases) / sizeof(cases[0]), "h2");
 	wf_pool_fini(&pool);
 	return r;

@@ -15,12 +15,34 @@ static const uint8_t name_ok[256] = {
     ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
+/* Each byte of w is a lower-case letter or '-', what nearly every name is made of: the range
+ * test on each byte (set high bits first, so that no borrow crosses bytes) and the exact
+ * zero-byte test for '-'. */
+static inline int letters_or_dashes(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t letters = ((w | highs) - 0x61 * ones) & ~((w | highs) - 0x7b * ones) & ~w & highs;
+	uint64_t d = w ^ ('-' * ones);
+	uint64_t dashes = ~(((d & ~highs) + ~highs) | d) & highs;
+	return (letters | dashes) == highs;
+}
+
 static int name_valid(const char *p, uint32_t n)
 {
+	const uint8_t *u = (const uint8_t *)p;
 	if (!n)
 		return 0;
-	for (uint32_t i = 0; i < n; i++)
-		if (!name_ok[(uint8_t)p[i]])
+	if (n >= 8) {
+		int ok = letters_or_dashes(wf_load64(u + n - 8));
+		for (uint32_t i = 0; i + 8 < n && ok; i += 8)
+			ok = letters_or_dashes(wf_load64(u + i));
+		if (ok)
+			return 1;
+	} else if (n >= 4 && letters_or_dashes(wf_load32(u) | wf_load32(u + n - 4) << 32)) {
+		return 1;
+	}
+	for (uint32_t i = 0; i < n; i++) /* digits and the other tchars, or a byte refused */
+		if (!name_ok[u[i]])
 			return 0;
 	return 1;
 }

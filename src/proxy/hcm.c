@@ -2469,7 +2469,7 @@ static void on_stream_timer(struct wf_loop *loop, struct wf_timer *t)
 		free(st->trailers);
 		st->trailers = wf_hdrs_dup(deadline, 2);
 		st->n_trailers = st->trailers ? 2 : 0;
-		st->grpc_status1 = 4 + 1;
+		grpc_status_seen(st, deadline, 2, 0); /* the call's status, for grpc_stats and the logs */
 		st->si.response_flags |= WF_RF_UT;
 		st->keep_alive = 0;
 		response_done(st);

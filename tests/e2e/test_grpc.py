@@ -315,8 +315,8 @@ def test_grpc_client_deadline_expiring_in_weft_mid_stream_ends_with_trailers():
     cancelled."""
     import h2raw as H
     with GrpcServer() as srv:
-        cfg, port = _cfg(srv.port)
-        with Weft(cfg), H.H2Conn(port) as c:
+        cfg, port = _cfg(srv.port, http_filters=C.http_filters(("envoy.filters.http.grpc_stats", {"@type": GRPC_STATS})))
+        with Weft(cfg) as w, H.H2Conn(port) as c:
             c.handshake()
             # key "mid" (5), count 100 (7), interval_ms 50 (9)
             msg = bytes([0x2a, 3]) + b"mid" + bytes([0x38]) + _varint(100) + bytes([0x48]) + _varint(50)
@@ -331,6 +331,9 @@ def test_grpc_client_deadline_expiring_in_weft_mid_stream_ends_with_trailers():
             eq(dict(st.trailers).get("grpc-status"), "4", "grpc-status DEADLINE_EXCEEDED (%r)" % st.trailers)
             cancelled = srv.wait("cancelled", "mid", 2.0)
             check(cancelled["sent"] < 20, "the server stopped after %d replies", cancelled["sent"])
+            stats = w.stats()
+            eq((stats.get("cluster.echo.grpc.4"), stats.get("cluster.echo.grpc.failure")), (1, 1),
+               "the call counted as DEADLINE_EXCEEDED")
 
 
 def _varint(n):

@@ -27,20 +27,40 @@ static inline int letters_or_dashes(uint64_t w)
 	return (letters | dashes) == highs;
 }
 
+/* No byte of w is a control (under 0x20) or DEL: the "has a byte less than" and "has a zero
+ * byte" word tricks, exact as to whether there is one. HTAB, which values may hold, is a
+ * control: a word with one fails here. */
+static inline int no_ctl_or_del(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t del = w ^ (0x7f * ones);
+	return !(((w - 0x20 * ones) & ~w & highs) | ((del - ones) & ~del & highs));
+}
+
+/* Every word of p[0..n) passes ok: eight bytes a step, the last step and four to seven bytes
+ * as overlapping loads. 0 for shorter strings: the caller looks at those byte by byte, as at
+ * any string that fails here. Every field of every message comes here. */
+static inline int words_pass(const uint8_t *p, uint32_t n, int (*ok)(uint64_t))
+{
+	if (n < 4)
+		return 0;
+	if (n < 8)
+		return ok(wf_load32(p) | wf_load32(p + n - 4) << 32);
+	if (!ok(wf_load64(p + n - 8)))
+		return 0;
+	for (uint32_t i = 0; i + 8 < n; i += 8)
+		if (!ok(wf_load64(p + i)))
+			return 0;
+	return 1;
+}
+
 static int name_valid(const char *p, uint32_t n)
 {
 	const uint8_t *u = (const uint8_t *)p;
 	if (!n)
 		return 0;
-	if (n >= 8) {
-		int ok = letters_or_dashes(wf_load64(u + n - 8));
-		for (uint32_t i = 0; i + 8 < n && ok; i += 8)
-			ok = letters_or_dashes(wf_load64(u + i));
-		if (ok)
-			return 1;
-	} else if (n >= 4 && letters_or_dashes(wf_load32(u) | wf_load32(u + n - 4) << 32)) {
+	if (words_pass(u, n, letters_or_dashes))
 		return 1;
-	}
 	for (uint32_t i = 0; i < n; i++) /* digits and the other tchars, or a byte refused */
 		if (!name_ok[u[i]])
 			return 0;
@@ -51,35 +71,12 @@ static int name_valid(const char *p, uint32_t n)
  * controls or DEL). */
 static const uint8_t value_ok[256] = {['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1};
 
-/* Some byte of w is a control (under 0x20) or DEL: the "has a byte less than" and "has a zero
- * byte" word tricks, exact as to whether there is one. HTAB, which is allowed, is a control. */
-static inline uint64_t ctl_or_del(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t del = w ^ (0x7f * ones);
-	return ((w - 0x20 * ones) & ~w & highs) | ((del - ones) & ~del & highs);
-}
-
-/* A field value: its bytes, and no whitespace at either end. Every value of every message
- * comes here: eight bytes a step, the last step and shorter values as overlapping loads; a
- * value with a control byte in it (an HTAB, or one refused) is looked at byte by byte. */
+/* A field value: its bytes, and no whitespace at either end. */
 static int value_valid(const char *p, uint32_t n)
 {
 	const uint8_t *u = (const uint8_t *)p;
-	uint64_t bad;
-	if (n >= 8) {
-		bad = ctl_or_del(wf_load64(u + n - 8));
-		for (uint32_t i = 0; i + 8 < n && !bad; i += 8)
-			bad = ctl_or_del(wf_load64(u + i));
-	} else if (n >= 4) {
-		bad = ctl_or_del(wf_load32(u) | wf_load32(u + n - 4) << 32);
-	} else {
-		bad = 0;
-		for (uint32_t i = 0; i < n; i++)
-			bad |= !value_ok[u[i]];
-	}
-	if (bad)
-		for (uint32_t i = 0; i < n; i++)
+	if (!words_pass(u, n, no_ctl_or_del))
+		for (uint32_t i = 0; i < n; i++) /* short, or an HTAB or a byte refused in it */
 			if (!value_ok[u[i]])
 				return 0;
 	return !n || (p[0] != ' ' && p[0] != '\t' && p[n - 1] != ' ' && p[n - 1] != '\t');

@@ -7,12 +7,12 @@
 #include "http/grpc.h"
 #include "xds/json.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 
 /* A name with the version the client holds (delta), or just a name (subscriptions). Names
  * are the server's shared copies (wf_strtab): every proxy subscribes to much the same ones. */

@@ -4,6 +4,7 @@
 #include "xds/cfgdoc.h"
 #include "xds/registry.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
-#include "core/hash.h"
 
 struct item {
 	int type;

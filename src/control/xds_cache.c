@@ -2,12 +2,12 @@
 #include "control/xds_cache.h"
 
 #include "core/strtab.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 
 #define BUCKETS 4096
 

@@ -1,8 +1,8 @@
 #include "core/intern.h"
+#include "core/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 
 struct wf_intern_entry {
 	struct wf_intern_entry *next;

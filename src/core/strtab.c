@@ -1,10 +1,10 @@
 /* Counted shared strings: chained hash table, doubled when the load passes 1. */
 #include "core/strtab.h"
+#include "core/hash.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 
 struct str {
 	struct str *next;

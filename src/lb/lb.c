@@ -1,11 +1,11 @@
 #include "lb/lb.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 
 /* xorshift64* (the multiply hides the state's weak low bits), mapped onto [0, n) with a
  * multiply-shift rather than a modulo, so consecutive small draws are independent. */

@@ -28,6 +28,7 @@
 #include "proxy/worker.h"
 #include "xds/cfgdoc.h"
 #include "xds/registry.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +36,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/hash.h"
 
 typedef Envoy__Service__Discovery__V3__DiscoveryRequest Request;
 typedef Envoy__Service__Discovery__V3__DiscoveryResponse Response;

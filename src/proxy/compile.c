@@ -21,13 +21,13 @@
 #include "proxy/stats.h"
 #include "xds/cfgdoc.h"
 #include "xds/registry.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>

@@ -12,13 +12,13 @@
 #include "proxy/stats.h"
 #include "proxy/tls.h"
 #include "xds/cfgdoc.h"
+#include "core/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "net/ssl_api.h"
-#include "core/hash.h"
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext DownstreamTlsContext;
 typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpstreamTlsContext;

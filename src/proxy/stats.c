@@ -2,12 +2,12 @@
 
 #include "proxy/config.h"
 #include "xds/json.h"
+#include "core/hash.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/hash.h"
 #include <sys/mman.h>
 
 /* Envoy's default histogram bucket bounds, in milliseconds. */

@@ -11,9 +11,9 @@
 
 #include "core/log.h"
 #include "xds/json.h"
+#include "core/hash.h"
 
 #include <stdlib.h>
-#include "core/hash.h"
 
 /* ---- the content: a table, and a generator over it ---------------------------------------------- */
 

@@ -340,6 +340,32 @@ def test_x_forwarded_proto():
             eq(up.last.header("x-forwarded-proto"), "http", "x-forwarded-proto on a plaintext listener")
 
 
+def test_fields_weft_sets_go_out_once():
+    """What the client or the upstream sent under a name Weft sets is replaced (the route's
+    x-envoy-expected-rq-timeout-ms, server by default, x-envoy-upstream-service-time,
+    x-forwarded-proto with use_remote_address), or kept where Weft adds the field only when
+    it is absent (x-forwarded-proto without use_remote_address, server with APPEND_IF_ABSENT);
+    either way the field goes out once."""
+    path = "/response-headers?server=up-srv&x-envoy-upstream-service-time=999"
+    sent = {"X-Forwarded-Proto": "https", "X-Envoy-Expected-Rq-Timeout-Ms": "1"}
+    with HttpUpstream("up") as up:
+        cfg, port = C.simple(up.port)
+        with Weft(cfg):
+            r = request(port, path, headers=sent)
+            eq(up.last.header_all("x-forwarded-proto"), ["https"], "x-forwarded-proto kept")
+            eq(up.last.header_all("x-envoy-expected-rq-timeout-ms"), ["15000"], "the route's timeout, once")
+            eq(r.header_all("server"), ["envoy"], "server overwritten")
+            ust = r.header_all("x-envoy-upstream-service-time")
+            check(len(ust) == 1 and ust[0] != "999", "Weft's own service time, once: %r", ust)
+        cfg, port = C.simple(up.port, use_remote_address=True, server_header_transformation="APPEND_IF_ABSENT")
+        with Weft(cfg):
+            r = request(port, path, headers=sent)
+            eq(up.last.header_all("x-forwarded-proto"), ["http"], "x-forwarded-proto replaced")
+            eq(r.header_all("server"), ["up-srv"], "the upstream's server kept")
+            r = request(port, "/x")
+            eq(r.header_all("server"), ["envoy"], "server added where the upstream sent none")
+
+
 def test_x_request_id_generated_and_kept():
     with HttpUpstream("up") as up:
         cfg, port = C.simple(up.port)

@@ -190,10 +190,24 @@ static Envoy__Config__Listener__V3__FilterChain *tcp_chain(struct wf_tx *t, cons
 	return fc;
 }
 
+/* Does an earlier filter chain of listener l (NULL: none yet), or the match m being built,
+ * have the SNI name? The first tls route naming a host has it, as the first route that
+ * matches has a request. */
+static int sni_taken(const Listener *l, const Envoy__Config__Listener__V3__FilterChainMatch *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_server_names; i++)
+		if (!strcmp(m->server_names[i], name))
+			return 1;
+	for (size_t c = 0; l && c < l->n_filter_chains; c++)
+		if (l->filter_chains[c]->filter_chain_match && sni_taken(NULL, l->filter_chains[c]->filter_chain_match, name))
+			return 1;
+	return 0;
+}
+
 /* A TCP server, or a TLS server in PASSTHROUGH mode: the listener BIND_PORT proxies the
  * connections by the tcp routes (TCP: the first that applies) or tls routes (TLS: a filter
- * chain per route, matched by the SNI hosts the server admits) of the VirtualServices bound
- * to the Gateway. With no route, no listener (as Istio). */
+ * chain per route, matched by the SNI hosts the server admits and no earlier route names) of
+ * the VirtualServices bound to the Gateway. With no route, no listener (as Istio). */
 static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t si, int tls, struct wf_tx_out *o)
 {
 	const Server *s = g->gw->servers[si];
@@ -219,7 +233,7 @@ static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t s
 				const Istio__Networking__V1alpha3__TCPRoute *tr = v->vs->tcp[r];
 				applies = !tr->n_match;
 				for (size_t k = 0; k < tr->n_match && !applies; k++)
-					applies = wf_tx_match_here(t, v->ns, tr->match[k]->port, tr->match[k]->gateways, tr->match[k]->n_gateways, port);
+					applies = wf_tx_match_here(t, v->ns, &WF_TX_WHERE(tr->match[k]), port);
 				if (!applies || (l && l->n_filter_chains))
 					continue; /* the first TCP route that applies has the port */
 			} else {
@@ -228,10 +242,10 @@ static int tcp_server(struct wf_tx *t, const struct wf_mesh_gateway *g, size_t s
 				         envoy__config__listener__v3__filter_chain_match__descriptor);
 				for (size_t k = 0; k < tr->n_match; k++) {
 					const Istio__Networking__V1alpha3__TLSMatchAttributes *a = tr->match[k];
-					if (!wf_tx_match_here(t, v->ns, a->port, a->gateways, a->n_gateways, port))
+					if (!wf_tx_match_here(t, v->ns, &WF_TX_WHERE(a), port))
 						continue;
 					for (size_t h = 0; h < a->n_sni_hosts; h++)
-						if (server_admits(g, s, v->ns, a->sni_hosts[h]))
+						if (server_admits(g, s, v->ns, a->sni_hosts[h]) && !sni_taken(l, m, a->sni_hosts[h]))
 							XPUSH(m->server_names, m->n_server_names, wf_xstr(a->sni_hosts[h]));
 				}
 				applies = m->n_server_names > 0;

@@ -142,9 +142,22 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v);
 /* Does a gateways list entry (as written in a VirtualService of namespace vs_ns) name gw
  * ("NS/NAME")? */
 int wf_gateway_ref_is(const char *ref, const char *vs_ns, const char *gw);
-/* Does a VirtualService match's port and gateways (of a VirtualService in vs_ns) apply to this
- * proxy (a sidecar: "mesh"; a gateway: t->gateway) and port? No gateways listed: they do. */
-int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, uint32_t match_port, char *const *gateways,
-                     size_t n_gateways, uint32_t port);
+/* What a VirtualService match (HTTPMatchRequest, L4MatchAttributes, TLSMatchAttributes) says
+ * of the proxies and port it applies to; WF_TX_WHERE(m) takes it from any of the three. */
+struct wf_tx_where {
+	uint32_t port;
+	size_t n_gateways;
+	char *const *gateways;
+	size_t n_source_labels;
+	ProtobufCMessage *const *source_labels; /* the match type's map entries (key, value) */
+	const char *source_namespace;
+};
+#define WF_TX_WHERE(m)                                                                                                 \
+	((struct wf_tx_where){(m)->port, (m)->n_gateways, (m)->gateways, (m)->n_source_labels,                         \
+	                      (ProtobufCMessage *const *)(m)->source_labels, (m)->source_namespace})
+/* Does a match of a VirtualService in vs_ns apply to this proxy and port: its port, its
+ * gateways (a sidecar: "mesh"; a gateway: t->gateway; none listed: any), the proxy's labels
+ * holding its sourceLabels, and the proxy's namespace being its sourceNamespace? */
+int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, const struct wf_tx_where *w, uint32_t port);
 
 #endif

@@ -256,8 +256,8 @@ void wf_tx_tcp_destinations(struct wf_tx *t, TcpProxy *tp, Istio__Networking__V1
 }
 
 /* A TCP or TLS service port's tcp_proxy: the first route of a VirtualService for the host
- * that applies (tcp: its match port; tls: its match port and sniHosts naming the host), else
- * the service's cluster. */
+ * that applies (a match's port, gateways, sourceLabels and sourceNamespace; for tls, sniHosts
+ * naming the host too), else the service's cluster. */
 static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t port, int tls)
 {
 	char *cluster = wf_cluster_name("outbound", port, NULL, s->host);
@@ -276,11 +276,11 @@ static TcpProxy *tcp_for(struct wf_tx *t, const struct wf_service *s, uint32_t p
 			int applies = !n_match && !tls;
 			for (size_t m = 0; m < n_match && !applies; m++) {
 				if (!tls) {
-					applies = !v->vs->tcp[r]->match[m]->port || v->vs->tcp[r]->match[m]->port == port;
+					applies = wf_tx_match_here(t, v->ns, &WF_TX_WHERE(v->vs->tcp[r]->match[m]), port);
 					continue;
 				}
 				const Istio__Networking__V1alpha3__TLSMatchAttributes *tm = v->vs->tls[r]->match[m];
-				if (tm->port && tm->port != port)
+				if (!wf_tx_match_here(t, v->ns, &WF_TX_WHERE(tm), port))
 					continue;
 				for (size_t h = 0; h < tm->n_sni_hosts && !applies; h++) {
 					char *sni = wf_mesh_fqdn(tm->sni_hosts[h], v->ns);

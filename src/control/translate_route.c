@@ -558,32 +558,30 @@ int wf_tx_vs_bound(const struct wf_tx *t, const struct wf_mesh_vs *v)
 	return 0;
 }
 
-int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, uint32_t match_port, char *const *gateways,
-                     size_t n_gateways, uint32_t port)
+int wf_tx_match_here(const struct wf_tx *t, const char *vs_ns, const struct wf_tx_where *w, uint32_t port)
 {
-	if (match_port && match_port != port)
+	if (w->port && w->port != port)
 		return 0;
-	for (size_t i = 0; i < n_gateways; i++)
-		if (t->gateway ? wf_gateway_ref_is(gateways[i], vs_ns, t->gateway) : !strcmp(gateways[i], "mesh"))
-			return 1;
-	return !n_gateways;
-}
-
-/* Does match m apply to this proxy and port (port, gateways, sourceLabels, sourceNamespace)? */
-static int match_applies(struct wf_tx *t, const struct vsctx *c, const HTTPMatch *m, uint32_t port)
-{
-	if (t->check)
-		return 1;
-	if (!wf_tx_match_here(t, c->v->ns, m->port, m->gateways, m->n_gateways, port))
+	int named = !w->n_gateways;
+	for (size_t i = 0; i < w->n_gateways && !named; i++)
+		named = t->gateway ? wf_gateway_ref_is(w->gateways[i], vs_ns, t->gateway) : !strcmp(w->gateways[i], "mesh");
+	if (!named)
 		return 0;
-	for (size_t i = 0; i < m->n_source_labels; i++) {
-		struct wf_kv kv = {m->source_labels[i]->key, m->source_labels[i]->value};
+	/* sourceLabels: map entries of the match's own message type, read by their descriptor */
+	for (size_t i = 0; i < w->n_source_labels; i++) {
+		const ProtobufCMessage *e = w->source_labels[i];
+		const ProtobufCFieldDescriptor *f = e->descriptor->fields;
+		struct wf_kv kv = {*(char *const *)((const char *)e + f[0].offset), *(char *const *)((const char *)e + f[1].offset)};
 		if (!wf_labels_match(&kv, 1, t->p->labels, t->p->n_labels))
 			return 0;
 	}
-	if (*m->source_namespace && strcmp(m->source_namespace, t->p->ns))
-		return 0;
-	return 1;
+	return !w->source_namespace || !*w->source_namespace || !strcmp(w->source_namespace, t->p->ns);
+}
+
+/* Does match m apply to this proxy and port? A check translates every match. */
+static int match_applies(struct wf_tx *t, const struct vsctx *c, const HTTPMatch *m, uint32_t port)
+{
+	return t->check || wf_tx_match_here(t, c->v->ns, &WF_TX_WHERE(m), port);
 }
 
 static Envoy__Config__Route__V3__RouteMatch *route_match(const HTTPMatch *m)

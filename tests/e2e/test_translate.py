@@ -573,6 +573,9 @@ spec:
   hosts: ["*"]
   gateways: [edge]
   tcp:
+  - match: [{{port: {tcp}, sourceLabels: {{app: nobody}}}}]
+    route:
+    - destination: {{host: secure-app}}
   - match: [{{port: {tcp}}}]
     route:
     - destination: {{host: db}}
@@ -584,16 +587,24 @@ spec:
   hosts: [secure.example.com]
   gateways: [edge]
   tls:
+  - match: [{{port: {tls}, sniHosts: [secure.example.com], sourceNamespace: elsewhere}}]
+    route:
+    - destination: {{host: db}}
   - match: [{{port: {tls}, sniHosts: [secure.example.com]}}]
     route:
     - destination: {{host: secure-app}}
+  - match: [{{port: {tls}, sniHosts: [secure.example.com]}}]
+    route:
+    - destination: {{host: db}}
 """
 
 
 def test_ingress_gateway_tcp_and_tls_passthrough_servers():
     """A Gateway's TCP server proxies by the bound VirtualService's tcp route; its TLS server
     in PASSTHROUGH mode routes by SNI (tls route) without terminating: the client handshakes
-    with the upstream itself. A ClientHello naming no routed host gets no connection."""
+    with the upstream itself. A ClientHello naming no routed host gets no connection. Routes
+    whose match names other source labels or another source namespace do not apply, and a
+    host that an earlier tls route names stays with it."""
     import os
     import socket
     import ssl

@@ -653,6 +653,20 @@ TEST(halves_and_keys)
 	wf_proto_free(&c->base);
 }
 
+/* The one cluster of the tcp_proxy on listener name's filter chain i (-1: its default chain). */
+static const char *tcp_cluster(const struct out *o, const char *name, int i)
+{
+	const Listener *l = find(o, WF_TYPE_LISTENER, name);
+	if (!l || (i >= 0 ? (size_t)i >= l->n_filter_chains : !l->default_filter_chain))
+		return NULL;
+	const Envoy__Config__Listener__V3__FilterChain *fc = i >= 0 ? l->filter_chains[i] : l->default_filter_chain;
+	const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp =
+	    unpack(fc->filters[0]->typed_config, &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor);
+	return tp && tp->cluster_specifier_case == ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER
+	           ? tp->cluster
+	           : NULL;
+}
+
 TEST(tls_and_port_level_settings)
 {
 	files = policies;
@@ -690,6 +704,8 @@ TEST(tls_and_port_level_settings)
 	CHECK(!strcmp(tp->weighted_clusters->clusters[0]->name, "outbound|5432|primary|db.shop.svc.cluster.local"));
 	CHECK_EQ(tp->weighted_clusters->clusters[0]->weight, 75);
 	CHECK_EQ(tp->weighted_clusters->clusters[1]->weight, 25);
+	/* the TLS route for the workers only does not apply here */
+	CHECK(tcp_cluster(&o, "127.0.0.1_8443", 0) && !strcmp(tcp_cluster(&o, "127.0.0.1_8443", 0), "outbound|8443||api.shop.svc.cluster.local"));
 	/* the ServiceEntry's addresses are domains too */
 	const VirtualHost *vip = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
 	CHECK(vip && has_domain(vip, "10.96.0.10") && has_domain(vip, "10.96.0.10:8080"));
@@ -710,6 +726,8 @@ TEST(tls_and_port_level_settings)
 	CHECK(plain && plain->lb_policy == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST);
 	const VirtualHost *vh = vhost(find(&o, WF_TYPE_ROUTE, "8080"), "api.shop.svc.cluster.local:8080");
 	CHECK(vh && !strcmp(vh->routes[0]->name, "default"));
+	/* the TCP route whose match names namespace other applies in other */
+	CHECK(tcp_cluster(&o, "127.0.0.1_5432", 0) && !strcmp(tcp_cluster(&o, "127.0.0.1_5432", 0), "outbound|5432|primary|db.shop.svc.cluster.local"));
 	out_free(&o);
 }
 
@@ -737,6 +755,9 @@ TEST(sidecar_ingress_and_egress_bind)
 	CHECK(!find(&o, WF_TYPE_LISTENER, "127.0.0.1_8080"));
 	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.1_8443"));
 	CHECK(find(&o, WF_TYPE_LISTENER, "127.0.0.1_5432"));
+	/* TCP and TLS routes whose match names the workers' labels apply to this worker */
+	CHECK(tcp_cluster(&o, "127.0.0.1_5432", 0) && !strcmp(tcp_cluster(&o, "127.0.0.1_5432", 0), "outbound|5432|replica|db.shop.svc.cluster.local"));
+	CHECK(tcp_cluster(&o, "127.0.0.1_8443", 0) && !strcmp(tcp_cluster(&o, "127.0.0.1_8443", 0), "outbound|5432||db.shop.svc.cluster.local"));
 	out_free(&o);
 }
 

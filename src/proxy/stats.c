@@ -3,6 +3,7 @@
 #include "proxy/config.h"
 #include "xds/json.h"
 #include "core/hash.h"
+#include "core/strtab.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -14,11 +15,22 @@
 static const double bucket_ms[WF_HIST_BUCKETS] = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000,
     2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000, 7200000};
 
+/* A registered stat. Its name is scope[.scope_name][.sub].leaf, kept in parts that are shared
+ * copies (a cluster's name once for all its stats, "upstream_rq_total" once for all clusters):
+ * a thousand clusters register some sixty thousand stats, and full names, Prometheus names and
+ * labels kept for each took 15 KB a cluster. Those are built when the stats are rendered. */
 struct def {
+	const char *scope, *scope_name, *sub, *leaf; /* scope_name and sub may be NULL */
+	uint32_t idx;
+	uint8_t type;
+};
+
+/* A stat as rendered: its names built (one allocation, `name` owns it). */
+struct shown {
 	char *name;        /* envoy dotted name */
 	char *prom;        /* envoy_<scope>_<name> */
-	char *label;       /* envoy_cluster_name="web" or NULL */
-	char *tag;         /* extra label from the name: envoy_response_code_class="2", or NULL */
+	char *label;       /* envoy_cluster_name="web", or empty */
+	char *tag;         /* extra label from the name: envoy_response_code_class="2", or empty */
 	uint32_t idx;
 	uint8_t type;
 };
@@ -27,6 +39,7 @@ struct def {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* registration and thread list only */
 static struct def *defs;
+static struct wf_strtab *parts;                           /* the names' parts */
 /* The first slots are a sink for stats registered after the table is full. */
 #define SINK 0
 static uint32_t n_defs, cap_defs, next_slot = WF_STAT_CODE_SLOTS;
@@ -64,11 +77,36 @@ static const char *scope_label(const char *scope)
 	return NULL;
 }
 
+/* Is d's dotted name `full`? Compared part by part, as if joined. */
+static int def_is(const struct def *d, const char *full)
+{
+	const char *part[4] = {d->scope, d->scope_name, d->sub, d->leaf};
+	const char *p = full;
+	for (int i = 0, n = 0; i < 4; i++) {
+		if (!part[i])
+			continue;
+		if (n++ && *p++ != '.')
+			return 0;
+		size_t l = strlen(part[i]);
+		if (strncmp(p, part[i], l))
+			return 0;
+		p += l;
+	}
+	return !*p;
+}
+
+static size_t def_name(const struct def *d, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s%s%s%s%s.%s", d->scope, d->scope_name ? "." : "", d->scope_name ? d->scope_name : "",
+	                 d->sub ? "." : "", d->sub ? d->sub : "", d->leaf);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
 /* The slot of `name` in by_name: where it is, or the empty one where it would go. */
 static uint32_t *by_name_slot(const char *name)
 {
 	for (uint32_t i = (uint32_t)wf_xxh64(name, strlen(name), 0) & (cap_by_name - 1);; i = (i + 1) & (cap_by_name - 1))
-		if (!by_name[i] || !strcmp(defs[by_name[i] - 1].name, name))
+		if (!by_name[i] || def_is(&defs[by_name[i] - 1], name))
 			return &by_name[i];
 }
 
@@ -77,32 +115,21 @@ static void by_name_grow(void)
 	free(by_name);
 	cap_by_name = cap_by_name ? cap_by_name * 2 : 1024;
 	by_name = calloc(cap_by_name, sizeof(*by_name));
-	for (uint32_t i = 0; i < n_defs; i++)
-		*by_name_slot(defs[i].name) = i + 1;
+	char full[600];
+	for (uint32_t i = 0; i < n_defs; i++) {
+		def_name(&defs[i], full, sizeof(full));
+		*by_name_slot(full) = i + 1;
+	}
 }
 
 uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
                           const char *name)
 {
-	char full[512], prom[256], label[512];
+	char full[600];
 	if (scope_name)
 		snprintf(full, sizeof(full), "%s.%s.%s", scope, scope_name, name);
 	else
 		snprintf(full, sizeof(full), "%s.%s", scope, name);
-	snprintf(prom, sizeof(prom), "envoy_%s_%s", scope, name);
-	for (char *p = prom; *p; p++)
-		if (*p == '.' || *p == '-')
-			*p = '_';
-	/* Envoy's tag extraction: "upstream_rq_2xx" -> "upstream_rq_xx" {envoy_response_code_class="2"} */
-	char tag[64] = "";
-	size_t pl = strlen(prom);
-	if (pl > 4 && prom[pl - 4] == '_' && prom[pl - 3] >= '1' && prom[pl - 3] <= '5' && prom[pl - 2] == 'x' && prom[pl - 1] == 'x') {
-		snprintf(tag, sizeof(tag), "envoy_response_code_class=\"%c\"", prom[pl - 3]);
-		memmove(prom + pl - 3, prom + pl - 2, 3);
-	}
-	const char *ln = scope_name ? scope_label(scope) : NULL;
-	if (ln)
-		snprintf(label, sizeof(label), "%s=\"%s\"", ln, scope_name);
 	pthread_mutex_lock(&lock);
 	if ((n_defs + 1) * 2 > cap_by_name)
 		by_name_grow();
@@ -127,14 +154,23 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 		cap_defs = cap_defs ? cap_defs * 2 : 256;
 		defs = realloc(defs, cap_defs * sizeof(*defs));
 	}
-	struct def *d = &defs[n_defs++];
-	*slot = n_defs;
-	d->name = strdup(full);
-	d->prom = strdup(prom);
-	d->label = ln ? strdup(label) : NULL;
-	d->tag = tag[0] ? strdup(tag) : NULL;
+	if (!parts)
+		parts = wf_strtab_new();
+	/* "host.10.0.0.1:80.cx_total": the host's part shared by its stats, the leaf by all hosts' */
+	const char *dot = strrchr(name, '.');
+	char sub[512] = "";
+	if (dot)
+		snprintf(sub, sizeof(sub), "%.*s", (int)(dot - name), name);
+	struct def *d = &defs[n_defs];
+	d->scope = wf_strtab_get(parts, scope);
+	d->scope_name = scope_name ? wf_strtab_get(parts, scope_name) : NULL;
+	d->sub = dot ? wf_strtab_get(parts, sub) : NULL;
+	d->leaf = wf_strtab_get(parts, dot ? dot + 1 : name);
+	if (!d->scope || (scope_name && !d->scope_name) || (dot && !d->sub) || !d->leaf)
+		abort(); /* out of memory while compiling a config */
 	d->idx = next_slot;
 	d->type = (uint8_t)type;
+	*slot = ++n_defs;
 	next_slot += need;
 	pthread_mutex_unlock(&lock);
 	return d->idx;
@@ -158,13 +194,51 @@ int64_t wf_stat_value(uint32_t idx)
 	return v;
 }
 
-static int cmp_def(const void *a, const void *b)
+static int cmp_shown(const void *a, const void *b)
 {
-	return strcmp(((const struct def *)a)->name, ((const struct def *)b)->name);
+	return strcmp(((const struct shown *)a)->name, ((const struct shown *)b)->name);
 }
 
-/* A sorted copy of the definitions, taken under the lock. */
-static struct def *snapshot_defs(uint32_t *n)
+/* A stat's names for rendering: the dotted name; the Prometheus name, envoy_<scope>_<name>
+ * with dots and dashes as underscores, and Envoy's tag extraction ("upstream_rq_2xx" ->
+ * "upstream_rq_xx" {envoy_response_code_class="2"}); the scope's label. */
+static void show(const struct def *d, struct shown *s)
+{
+	char full[600], prom[600], label[600] = "", tag[64] = "";
+	def_name(d, full, sizeof(full));
+	size_t sl = strlen(d->scope);
+	size_t pl = (size_t)snprintf(prom, sizeof(prom), "envoy_%s", full);
+	/* the name less the scope's name: envoy_cluster_upstream_rq_total */
+	if (d->scope_name) {
+		size_t skip = strlen(d->scope_name) + 1, at = 6 + sl; /* "envoy_" scope */
+		memmove(prom + at, prom + at + skip, pl - at - skip + 1);
+		pl -= skip;
+	}
+	for (char *p = prom; *p; p++)
+		if (*p == '.' || *p == '-')
+			*p = '_';
+	if (pl > 4 && prom[pl - 4] == '_' && prom[pl - 3] >= '1' && prom[pl - 3] <= '5' && prom[pl - 2] == 'x' && prom[pl - 1] == 'x') {
+		snprintf(tag, sizeof(tag), "envoy_response_code_class=\"%c\"", prom[pl - 3]);
+		memmove(prom + pl - 3, prom + pl - 2, 3);
+	}
+	const char *ln = d->scope_name ? scope_label(d->scope) : NULL;
+	if (ln)
+		snprintf(label, sizeof(label), "%s=\"%s\"", ln, d->scope_name);
+	size_t nl = strlen(full) + 1, ql = strlen(prom) + 1, ll = strlen(label) + 1, tl = strlen(tag) + 1;
+	char *b = malloc(nl + ql + ll + tl);
+	if (!b)
+		abort();
+	s->name = memcpy(b, full, nl);
+	s->prom = memcpy(b + nl, prom, ql);
+	s->label = memcpy(b + nl + ql, label, ll);
+	s->tag = memcpy(b + nl + ql + ll, tag, tl);
+	s->idx = d->idx;
+	s->type = d->type;
+}
+
+/* The stats as rendered, sorted by name; free with shown_free. The definitions are copied under
+ * the lock and the names built outside it. */
+static struct shown *snapshot_defs(uint32_t *n)
 {
 	pthread_mutex_lock(&lock);
 	struct def *c = malloc((n_defs ? n_defs : 1) * sizeof(*c));
@@ -172,8 +246,19 @@ static struct def *snapshot_defs(uint32_t *n)
 		memcpy(c, defs, n_defs * sizeof(*c));
 	*n = n_defs;
 	pthread_mutex_unlock(&lock);
-	qsort(c, *n, sizeof(*c), cmp_def);
-	return c;
+	struct shown *s = malloc((*n ? *n : 1) * sizeof(*s));
+	for (uint32_t i = 0; i < *n; i++)
+		show(&c[i], &s[i]);
+	free(c);
+	qsort(s, *n, sizeof(*s), cmp_shown);
+	return s;
+}
+
+static void shown_free(struct shown *s, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(s[i].name);
+	free(s);
 }
 
 /* ?filter=: a regex searched in each stat's name. 0 (re NULL when no filter) or -1 with a
@@ -202,7 +287,7 @@ int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 	if (compile_filter(out, filter, &re) < 0)
 		return -1;
 	uint32_t n;
-	struct def *d = snapshot_defs(&n);
+	struct shown *d = snapshot_defs(&n);
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].type == WF_STAT_HIDDEN)
 			continue;
@@ -230,7 +315,7 @@ int wf_stats_render_text(struct wf_jbuf *out, const char *filter)
 		wf_jbuf_printf(out, "%s: count=%lld sum=%lld\n", d[i].name, (long long)cnt,
 		               (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
 	}
-	free(d);
+	shown_free(d, n);
 	if (re)
 		pcre2_code_free(re);
 	return 0;
@@ -242,7 +327,7 @@ int wf_stats_render_json(struct wf_jbuf *out, const char *filter)
 	if (compile_filter(out, filter, &re) < 0)
 		return -1;
 	uint32_t n;
-	struct def *d = snapshot_defs(&n);
+	struct shown *d = snapshot_defs(&n);
 	wf_jbuf_puts(out, "{\"stats\":[");
 	int first = 1;
 	for (uint32_t i = 0; i < n; i++) {
@@ -269,7 +354,7 @@ int wf_stats_render_json(struct wf_jbuf *out, const char *filter)
 		first = 0;
 	}
 	wf_jbuf_puts(out, "]}\n");
-	free(d);
+	shown_free(d, n);
 	if (re)
 		pcre2_code_free(re);
 	return 0;
@@ -277,14 +362,14 @@ int wf_stats_render_json(struct wf_jbuf *out, const char *filter)
 
 static int cmp_prom(const void *a, const void *b)
 {
-	const struct def *x = a, *y = b;
+	const struct shown *x = a, *y = b;
 	int c = strcmp(x->prom, y->prom);
 	return c ? c : strcmp(x->name, y->name);
 }
 
 /* One Prometheus sample line: NAME{LABELS} VALUE, with the stat's scope label, its tag, and
  * one more label when given. */
-static void prom_line(struct wf_jbuf *out, const char *name, const char *suffix, const struct def *d,
+static void prom_line(struct wf_jbuf *out, const char *name, const char *suffix, const struct shown *d,
                       const char *extra, long long v)
 {
 	const char *ls[3] = {d->label, d->tag, extra};
@@ -302,7 +387,7 @@ int wf_stats_render_prometheus(struct wf_jbuf *out, const char *filter)
 	if (compile_filter(out, filter, &re) < 0)
 		return -1;
 	uint32_t n;
-	struct def *d = snapshot_defs(&n);
+	struct shown *d = snapshot_defs(&n);
 	qsort(d, n, sizeof(*d), cmp_prom);
 	static const char *const tname[] = {"counter", "gauge", "histogram", "counter", "gauge"};
 	const char *typed = NULL; /* the metric whose # TYPE line was written last */
@@ -341,7 +426,7 @@ int wf_stats_render_prometheus(struct wf_jbuf *out, const char *filter)
 		prom_line(out, d[i].prom, "_sum", &d[i], NULL, (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 2));
 		prom_line(out, d[i].prom, "_count", &d[i], NULL, (long long)wf_stat_value(d[i].idx + WF_HIST_BUCKETS + 1));
 	}
-	free(d);
+	shown_free(d, n);
 	if (re)
 		pcre2_code_free(re);
 	return 0;

@@ -1,0 +1,155 @@
+/* Stats: registration by name (the same name, however it is split, is the same stat) and the
+ * three renderings (/stats text, JSON, Prometheus) of counters, gauges, status codes,
+ * histograms and hidden stats, names built from their shared parts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "proxy/stats.h"
+#include "test.h"
+#include "xds/json.h"
+
+/* Does the rendering hold `line` as a whole line? */
+static int has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+	for (const char *p = text; (p = strstr(p, line)); p++)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return 1;
+	return 0;
+}
+
+enum { TEXT, JSON, PROM };
+
+static char *render(int how, const char *filter)
+{
+	struct wf_jbuf b = {0};
+	int rc = how == TEXT ? wf_stats_render_text(&b, filter)
+	       : how == JSON ? wf_stats_render_json(&b, filter)
+	                     : wf_stats_render_prometheus(&b, filter);
+	if (rc) {
+		free(b.p);
+		return strdup("render failed");
+	}
+	return b.p ? b.p : strdup("");
+}
+
+TEST(one_name_one_stat_however_it_is_split)
+{
+	wf_stats_thread_init();
+	uint32_t a = wf_stat_register(WF_STAT_COUNTER, "cluster", "web", "upstream_rq_total");
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "web", "upstream_rq_total"), a);
+	/* "cluster.a.b.c.d": the cluster a.b with stat c.d, or the cluster a with stat b.c.d */
+	uint32_t x = wf_stat_register(WF_STAT_COUNTER, "cluster", "a.b", "c.d");
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "a", "b.c.d"), x);
+	CHECK(x != a);
+	CHECK(wf_stat_register(WF_STAT_COUNTER, "cluster", "a.b", "c") != x);
+	CHECK(wf_stat_register(WF_STAT_COUNTER, "cluster", "web", "upstream_rq_total_x") != a);
+	/* thousands of names: each found again after the table grew */
+	uint32_t first[3000];
+	char n[64];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(n, sizeof(n), "outbound|80||svc-%d.ns.svc.cluster.local", i);
+		first[i] = wf_stat_register(WF_STAT_GAUGE, "cluster", n, "membership_total");
+	}
+	int same = 1;
+	for (int i = 0; i < 3000; i++) {
+		snprintf(n, sizeof(n), "outbound|80||svc-%d.ns.svc.cluster.local", i);
+		same &= wf_stat_register(WF_STAT_GAUGE, "cluster", n, "membership_total") == first[i];
+		same &= i == 0 || first[i] != first[i - 1];
+	}
+	CHECK(same);
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "web", "upstream_rq_total"), a);
+	/* Names that differ only at the end, or only in a separator, are not one stat. The table
+	 * probes from the name's xxh64 (low bits): pairs are searched whose hashes agree in their
+	 * low 20 bits, so that the second name's probe meets the first's definition. */
+	char s1[32], s2[32];
+	int found = 0;
+	for (int i = 0; i < 8 << 20 && found < 2; i++) {
+		snprintf(s1, sizeof(s1), "t.n%d", i);
+		snprintf(s2, sizeof(s2), "t.n%dx", i);
+		if (!(found & 1) && ((wf_xxh64(s1, strlen(s1), 0) ^ wf_xxh64(s2, strlen(s2), 0)) & 0xfffff) == 0) {
+			uint32_t p = wf_stat_register(WF_STAT_COUNTER, "t", NULL, s1 + 2);
+			CHECK(wf_stat_register(WF_STAT_COUNTER, "t", NULL, s2 + 2) != p);
+			found |= 1;
+		}
+		snprintf(s1, sizeof(s1), "u.s%d.v", i);
+		snprintf(s2, sizeof(s2), "u.s%d|v", i);
+		if (!(found & 2) && ((wf_xxh64(s1, strlen(s1), 0) ^ wf_xxh64(s2, strlen(s2), 0)) & 0xfffff) == 0) {
+			s1[strlen(s1) - 2] = 0;
+			uint32_t p = wf_stat_register(WF_STAT_COUNTER, "u", s1 + 2, "v");
+			CHECK(wf_stat_register(WF_STAT_COUNTER, "u", NULL, s2 + 2) != p);
+			found |= 2;
+		}
+	}
+	CHECK_EQ(found, 3);
+}
+
+TEST(renderings_name_every_kind_of_stat)
+{
+	wf_stats_thread_init();
+	const char *cl = "outbound|8080||api.shop.svc.cluster.local";
+	wf_stat_add(wf_stat_register(WF_STAT_COUNTER, "cluster", cl, "upstream_rq_total"), 7);
+	wf_stat_add(wf_stat_register(WF_STAT_COUNTER, "cluster", cl, "upstream_rq_2xx"), 5);
+	wf_stat_set(wf_stat_register(WF_STAT_GAUGE, "cluster", cl, "outlier_detection.ejections_active"), 2);
+	wf_stat_code(wf_stat_register(WF_STAT_CODES, "cluster", cl, "upstream_rq"), 503);
+	uint32_t h = wf_stat_register(WF_STAT_HIST, "cluster", cl, "upstream_rq_time");
+	wf_stat_hist(h, 3);
+	wf_stat_hist(h, 40);
+	wf_stat_add(wf_stat_register(WF_STAT_HIDDEN, "cluster", cl, "host.127.0.0.1:9000.rq_total"), 4);
+	wf_stat_add(wf_stat_register(WF_STAT_COUNTER, "http2", NULL, "header_overflow"), 1);
+	wf_stat_add(wf_stat_register(WF_STAT_COUNTER, "http", "ingress_http", "downstream_rq-4xx"), 0);
+
+	char *t = render(TEXT, NULL);
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_total: 7"));
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_2xx: 5"));
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.outlier_detection.ejections_active: 2"));
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_503: 1"));
+	CHECK(!strstr(t, "upstream_rq_504"));
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_time: count=2 sum=43"));
+	CHECK(has_line(t, "http2.header_overflow: 1"));
+	CHECK(has_line(t, "http.ingress_http.downstream_rq-4xx: 0"));
+	CHECK(!strstr(t, "host.127.0.0.1"));
+	/* sorted by name */
+	const char *p2 = strstr(t, "upstream_rq_2xx:"), *pt = strstr(t, "upstream_rq_total:");
+	CHECK(p2 && pt && p2 < pt);
+	free(t);
+
+	t = render(TEXT, "ejections");
+	CHECK(has_line(t, "cluster.outbound|8080||api.shop.svc.cluster.local.outlier_detection.ejections_active: 2"));
+	CHECK(!strstr(t, "upstream_rq_total"));
+	free(t);
+
+	t = render(JSON, NULL);
+	CHECK(strstr(t, "{\"name\":\"cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_total\",\"value\":7}"));
+	CHECK(strstr(t, "{\"name\":\"cluster.outbound|8080||api.shop.svc.cluster.local.upstream_rq_503\",\"value\":1}"));
+	CHECK(strstr(t, "{\"name\":\"http2.header_overflow\",\"value\":1}"));
+	CHECK(!strstr(t, "upstream_rq_time") && !strstr(t, "host.127"));
+	free(t);
+
+	t = render(PROM, NULL);
+	CHECK(has_line(t, "# TYPE envoy_cluster_upstream_rq_total counter"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\"} 7"));
+	/* Envoy's tag extraction: the class is a label */
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_xx{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\","
+	                  "envoy_response_code_class=\"2\"} 5"));
+	CHECK(has_line(t, "# TYPE envoy_cluster_outlier_detection_ejections_active gauge"));
+	CHECK(has_line(t, "envoy_cluster_outlier_detection_ejections_active{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\"} 2"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\","
+	                  "envoy_response_code=\"503\"} 1"));
+	CHECK(has_line(t, "# TYPE envoy_cluster_upstream_rq_time histogram"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\",le=\"1\"} 0"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\",le=\"5\"} 1"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\",le=\"50\"} 2"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\",le=\"0.5\"} 0"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\"} 43"));
+	CHECK(has_line(t, "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"outbound|8080||api.shop.svc.cluster.local\"} 2"));
+	CHECK(has_line(t, "envoy_http2_header_overflow 1"));
+	/* a dash becomes an underscore (then the class a tag); the scope's name is the label */
+	CHECK(has_line(t, "envoy_http_downstream_rq_xx{envoy_http_conn_manager_prefix=\"ingress_http\","
+	                  "envoy_response_code_class=\"4\"} 0"));
+	CHECK(!strstr(t, "host_127") && !strstr(t, "ingress_http_downstream"));
+	free(t);
+}
+
+TEST_MAIN("proxy.stats", T(one_name_one_stat_however_it_is_split), T(renderings_name_every_kind_of_stat))

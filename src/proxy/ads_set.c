@@ -121,46 +121,6 @@ int wf_xds_set_timed_out(const struct wf_xds_set *s, enum wf_xds_type t, const c
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
-/* Mark m and every message below it with its field path ("filter_chains[0].filters[0]..."),
- * unpacking Any payloads through the document so that they are marked too. */
-static void mark_tree(struct wf_cfgdoc *doc, const ProtobufCMessage *m, const char *path, int depth)
-{
-	if (depth > 64)
-		return;
-	wf_cfgdoc_mark(doc, m, 0, 0, 0, path);
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	if (!strcmp(d->name, "google.protobuf.Any")) {
-		char err[256];
-		const ProtobufCMessage *in = wf_cfgdoc_any(doc, m, err, sizeof(err));
-		if (in)
-			mark_tree(doc, in, path, depth + 1); /* unknown types are refused where they are used */
-		return;
-	}
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE || !wf_proto_field_is_set(m, f))
-			continue;
-		size_t plen = strlen(path) + strlen(f->name) + 24;
-		char *sub = malloc(plen);
-		const char *base = (const char *)m + f->offset;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)base;
-			for (size_t k = 0; k < n; k++) {
-				snprintf(sub, plen, "%s%s%s[%zu]", path, *path ? "." : "", f->name, k);
-				if (arr[k])
-					mark_tree(doc, arr[k], sub, depth + 1);
-			}
-		} else {
-			snprintf(sub, plen, "%s%s%s", path, *path ? "." : "", f->name);
-			const ProtobufCMessage *m2 = *(const ProtobufCMessage *const *)base;
-			if (m2)
-				mark_tree(doc, m2, sub, depth + 1);
-		}
-		free(sub);
-	}
-}
-
 struct wf_cfgdoc *wf_xds_decode(enum wf_xds_type t, const uint8_t *p, size_t n, char **name, char *err,
                                 size_t errlen)
 {
@@ -182,8 +142,7 @@ struct wf_cfgdoc *wf_xds_decode(enum wf_xds_type t, const uint8_t *p, size_t n, 
 	char src[512];
 	snprintf(src, sizeof(src), "xds:%s/%s", wf_xds_type_name[t], nm);
 	struct wf_cfgdoc *doc = wf_cfgdoc_new(src);
-	wf_cfgdoc_set_root(doc, m);
-	mark_tree(doc, m, "", 0);
+	wf_cfgdoc_set_root(doc, m); /* its messages' paths are found when asked (wf_cfgdoc_path) */
 	*name = strdup(nm);
 	return doc;
 }

@@ -85,7 +85,7 @@ static struct mark *insert(struct wf_cfgdoc *doc, const void *key, uint32_t fiel
 	if (m)
 		return m;
 	if ((doc->n + 1) * 2 > doc->cap) {
-		uint32_t cap = doc->cap ? doc->cap * 2 : 256;
+		uint32_t cap = doc->cap ? doc->cap * 2 : 16;
 		struct mark *nm = calloc(cap, sizeof(*nm));
 		if (!nm)
 			abort();
@@ -133,10 +133,57 @@ int wf_cfgdoc_pos(const struct wf_cfgdoc *doc, const void *key, uint32_t field_i
 	return 1;
 }
 
+/* Is msg m, or below it? Then buf[0..cap) holds its field path, continued from buf[0..len): proto
+ * field names, "[i]" for an element, an Any's payload at the Any's own path (payloads that were
+ * unpacked through the document). */
+static int find_path(const struct wf_cfgdoc *doc, const ProtobufCMessage *m, const void *msg, char *buf, size_t cap,
+                     size_t len, int depth)
+{
+	if (m == msg)
+		return 1;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (depth > 64)
+		return 0;
+	if (!strcmp(d->name, "google.protobuf.Any")) {
+		const struct mark *a = lookup(doc, m, UINT32_MAX);
+		return a && a->inner && find_path(doc, a->inner, msg, buf, cap, len, depth + 1);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || !wf_proto_field_is_set(m, f))
+			continue;
+		const char *base = (const char *)m + f->offset;
+		int rep = f->label == PROTOBUF_C_LABEL_REPEATED;
+		size_t n = rep ? *(const size_t *)((const char *)m + f->quantifier_offset) : 1;
+		ProtobufCMessage *const *arr = rep ? *(ProtobufCMessage *const *const *)base : (ProtobufCMessage *const *)base;
+		for (size_t k = 0; k < n; k++) {
+			if (!arr[k])
+				continue;
+			int w = rep ? snprintf(buf + len, cap - len, "%s%s[%zu]", len ? "." : "", f->name, k)
+			            : snprintf(buf + len, cap - len, "%s%s", len ? "." : "", f->name);
+			size_t l2 = w < 0 || len + (size_t)w >= cap ? cap - 1 : len + (size_t)w;
+			if (find_path(doc, arr[k], msg, buf, cap, l2, depth + 1))
+				return 1;
+			buf[len] = 0;
+		}
+	}
+	return 0;
+}
+
 const char *wf_cfgdoc_path(const struct wf_cfgdoc *doc, const void *msg)
 {
 	const struct mark *m = msg ? lookup(doc, msg, 0) : NULL;
-	return m && m->path ? m->path : "";
+	if (m)
+		return m->path ? m->path : "";
+	/* Not marked (a document decoded from protobuf, as xDS resources are): found in the tree,
+	 * and remembered. Marking every message of every resource up front cost more than the
+	 * resources themselves; paths are wanted for errors and a few identities. */
+	char buf[1024] = "";
+	if (!msg || !doc->root || !find_path(doc, doc->root, msg, buf, sizeof(buf), 0, 0))
+		return "";
+	struct mark *nm = insert((struct wf_cfgdoc *)doc, msg, 0);
+	nm->path = strdup(buf);
+	return nm->path ? nm->path : "";
 }
 
 void wf_cfgdoc_use_json_names(struct wf_cfgdoc *doc) { doc->json_names = 1; }
@@ -189,7 +236,7 @@ int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void
 	else
 		n = (size_t)snprintf(err, errlen, "%s: ", doc->source);
 	if (n < errlen) {
-		const char *path = mm && mm->path ? mm->path : "";
+		const char *path = msg ? wf_cfgdoc_path(doc, msg) : "";
 		char shown[128];
 		if (field)
 			field = wf_cfgdoc_field_name(doc, msg, field, shown, sizeof(shown));

@@ -40,7 +40,8 @@ const char *wf_cfgdoc_field_name(const struct wf_cfgdoc *doc, const void *msg, c
 /* Format an error about message `msg` (and its field `field`, or NULL for the whole message)
  * into err: "FILE:LINE:COL: PATH.FIELD: <printf text>". Returns -EINVAL so a caller can
  * `return wf_cfg_err(...)`. */
-/* The field path of a message of the document ("static_resources.listeners[0]..."), or "". */
+/* The field path of a message of the document ("static_resources.listeners[0]..."), or "":
+ * as marked, else found below the root (and remembered; the main thread, as unpacking). */
 const char *wf_cfgdoc_path(const struct wf_cfgdoc *doc, const void *msg);
 int wf_cfg_err(const struct wf_cfgdoc *doc, char *err, size_t errlen, const void *msg,
                const char *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

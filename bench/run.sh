@@ -61,6 +61,8 @@
 # (convergence: the time from the edit to each client's next EDS response, p50/p99/max) and the
 # timeout of svc-0's VirtualService edited (the same with RDS). Each phase gives up after
 # $BENCH_CONTROL_TIMEOUT s (clients that had no response by then are counted as not converged).
+# Then a real `weft proxy` sidecar (examples/mesh/sidecar.yaml, one worker, on CPU $BENCH_LOAD_CPU)
+# takes the mesh's configuration over ADS: its RSS once it has all of it (memory at mesh scale).
 # Every request must succeed (at most 0.1% errors; wrk counts status >= 400 as errors) and
 # reach the upstream, or the run fails.
 #
@@ -767,7 +769,8 @@ if has_case control; then
 		"$CONTROL_CLIENTS ADS clients from xds-load (CPU $LOAD_CPU)"
 	d=$WORK/control
 	mkdir -p "$d"
-	python3 "$HERE/gen_mesh.py" "$d/mesh" --services "$CONTROL_SERVICES" --endpoints "$CONTROL_ENDPOINTS"
+	free_port; MESH_PORT=$PORT # the services' port: the sidecar below binds its outbound listener there
+	python3 "$HERE/gen_mesh.py" "$d/mesh" --services "$CONTROL_SERVICES" --endpoints "$CONTROL_ENDPOINTS" --port "$MESH_PORT"
 	free_port; XDS_PORT=$PORT
 	free_port; CTL_ADMIN_PORT=$PORT
 	start "$PROXY_CPU" "$d/control.log" "$WEFT" control --config-dir "$d/mesh" --xds-port "$XDS_PORT" \
@@ -788,6 +791,29 @@ if has_case control; then
 	grep -q 'address: 10.1.0.254' "$f" && grep -q 'timeout: 7s' "$f" || { log "FAIL control: the edits did not apply"; FAILED=1; }
 	R[control.hwm_kib]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$CTL_PID/status")
 	R[control.rss_kib]=$(awk '/^VmRSS:/ { print $2 }' "/proc/$CTL_PID/status")
+	# A real sidecar of that mesh (examples/mesh/sidecar.yaml, pointed at this control plane):
+	# its RSS once the whole configuration came over ADS, every service a cluster of it.
+	free_port; SC_ADMIN_PORT=$PORT
+	sed -e "s/port_value: 15010/port_value: $XDS_PORT/" -e "s/port_value: 9902/port_value: $SC_ADMIN_PORT/" \
+		"$HERE/../examples/mesh/sidecar.yaml" >"$d/sidecar.yaml"
+	start "$LOAD_CPU" "$d/sidecar.log" "$WEFT" proxy -c "$d/sidecar.yaml" --concurrency 1
+	SC_PID=$LAST_PID
+	for _ in $(seq 600); do
+		grep -q 'initial configuration received' "$d/sidecar.log" && break
+		kill -0 "$SC_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -q 'initial configuration received' "$d/sidecar.log"; then
+		sleep 3 # the heap freed while the configuration came is given back 2 s after it applies
+		R[control.sidecar_rss_kib]=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SC_PID/status")
+		R[control.sidecar_clusters]=$(sed -n 's/.*config updated (xDS): version [0-9]*, [0-9]* listeners, \([0-9]*\) clusters.*/\1/p' \
+			"$d/sidecar.log" | tail -1)
+	else
+		tail -5 "$d/sidecar.log" >&2
+		log "FAIL control: the sidecar did not receive its configuration in 60 s"
+		FAILED=1
+	fi
+	stop "$SC_PID"
 	stop "$CTL_PID"
 	json=$(grep '^{' "$d/load.log" | tail -1)
 	[ -n "$json" ] || { tail -20 "$d/load.log" >&2; die "control: xds-load printed no result"; }
@@ -975,6 +1001,9 @@ if [ -n "${R[control.clients]:-}" ]; then
 	echo "  weft control: RSS at start $(mb "${R[control.start_kib]}") MB, after the initial push $(mb "${R[control.initial_rss_kb]}") MB," \
 		"at the end $(mb "${R[control.rss_kib]}") MB, peak (VmHWM) $(mb "${R[control.hwm_kib]}") MB"
 	echo "  weft control CPU (utime+stime): initial push ${R[control.initial_cpu_initial_s]} s"
+	[ -z "${R[control.sidecar_rss_kib]:-}" ] ||
+		echo "  a weft proxy sidecar of this mesh (examples/mesh/sidecar.yaml, one worker): ${R[control.sidecar_clusters]} clusters over ADS," \
+			"RSS $(mb "${R[control.sidecar_rss_kib]}") MB"
 	crow() { printf '  %-22s %9s %9s %9s %13s %8s\n' "$@"; }
 	crow change p50,ms p99,ms max,ms not-converged CPU,s
 	crow "endpoint (EDS)" "${R[control.change0_p50_ms]}" "${R[control.change0_p99_ms]}" "${R[control.change0_max_ms]}" \

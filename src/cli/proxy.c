@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ static struct {
 	uint64_t drain_deadline;
 	uint64_t version;
 	uint64_t reload_at;           /* debounced file-change reload */
+	uint64_t trim_at;             /* give freed heap back to the system (after a config change) */
 	int draining;
 	int starting;                 /* the workers wait for the first round of health checks */
 	int ads_on;                   /* dynamic_resources: the xDS client runs */
@@ -107,6 +109,10 @@ static void publish(struct wf_snapshot *s)
 	wf_snapshot_activate(s);
 	watch_tls_files(s);
 	wf_snapshot_publish(s);
+	/* Decoding and compiling a config frees as much as it keeps (the YAML tree, the xDS
+	 * responses, the config before), in pieces the allocator keeps: once the workers have left
+	 * the old config, the free pages go back (a sidecar of 1,000 services: 5 MB). */
+	P.trim_at = wf_loop_now(&P.loop) + 2000;
 }
 
 /* Certificate, key and CA files: their directories are watched (files are replaced by
@@ -299,6 +305,10 @@ static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 	if (P.reload_at && wf_loop_now(loop) >= P.reload_at) {
 		P.reload_at = 0;
 		reload("file changed");
+	}
+	if (P.trim_at && wf_loop_now(loop) >= P.trim_at) {
+		P.trim_at = 0;
+		malloc_trim(0);
 	}
 	if (P.draining && (wf_workers_conns() == 0 || wf_loop_now(loop) >= P.drain_deadline)) {
 		if (wf_workers_conns())

@@ -158,6 +158,11 @@ static int endpoints(struct wf_compile *c, const Cluster *m, struct wf_cluster *
 		}
 		lv->n = cl->n_hosts - lv->first;
 	}
+	if (cl->n_hosts && cl->n_hosts < cap) { /* grown by doubling: give back what is not used */
+		struct wf_host *h = realloc(cl->hosts, cl->n_hosts * sizeof(*h));
+		if (h)
+			cl->hosts = h;
+	}
 	if (la && la->policy && la->policy->overprovisioning_factor) {
 		cl->overprov = la->policy->overprovisioning_factor->value;
 		if (!cl->overprov)

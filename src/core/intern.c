@@ -1,6 +1,7 @@
 #include "core/intern.h"
 #include "core/hash.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +9,14 @@ struct wf_intern_entry {
 	struct wf_intern_entry *next;
 	uint64_t hash;
 	char *key;
+	uint64_t refs;
 	max_align_t rec[]; /* the record, suitably aligned */
 };
+
+static struct wf_intern_entry *entry_of(void *rec)
+{
+	return (struct wf_intern_entry *)((char *)rec - offsetof(struct wf_intern_entry, rec));
+}
 
 /* Double the buckets (from 64) when the records outnumber them. 0 or -1. */
 static int grow(struct wf_intern *t)
@@ -47,12 +54,45 @@ void *wf_intern(struct wf_intern *t, const char *key)
 		} else {
 			e->hash = h;
 			if (t->init)
-				t->init(e->rec);
+				t->init(e->rec, key);
 			e->next = t->buckets[h & (t->n_buckets - 1)];
 			t->buckets[h & (t->n_buckets - 1)] = e;
 			t->n++;
 		}
 	}
+	if (e)
+		e->refs++;
 	pthread_mutex_unlock(&t->lock);
 	return e ? (void *)e->rec : NULL;
+}
+
+void wf_intern_release(struct wf_intern *t, void *rec)
+{
+	if (!rec)
+		return;
+	struct wf_intern_entry *e = entry_of(rec);
+	pthread_mutex_lock(&t->lock);
+	if (--e->refs) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	for (struct wf_intern_entry **pp = &t->buckets[e->hash & (t->n_buckets - 1)]; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	t->n--;
+	if (t->fini)
+		t->fini(e->rec, e->key);
+	pthread_mutex_unlock(&t->lock);
+	free(e->key);
+	free(e);
+}
+
+uint32_t wf_intern_count(struct wf_intern *t)
+{
+	pthread_mutex_lock(&t->lock);
+	uint32_t n = t->n;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }

@@ -192,6 +192,19 @@ static void cluster_stats(struct wf_cluster *cl)
 	}
 }
 
+/* An endpoint's stats go with the last config (or connection) that holds them: each config
+ * registers them, and gives them back when it is freed. (A cluster's own stats stay.) */
+static void host_stats_release(struct wf_cluster *cl)
+{
+	for (uint32_t i = 0; i < cl->n_hosts; i++) {
+		const struct wf_host *h = &cl->hosts[i];
+		const uint32_t st[] = {h->st_cx_active, h->st_cx_total, h->st_cx_connect_fail, h->st_rq_total,
+		                       h->st_rq_active, h->st_rq_success, h->st_rq_error, h->st_rq_timeout};
+		for (size_t k = 0; k < sizeof(st) / sizeof(st[0]); k++)
+			wf_stat_release(st[k]); /* 0 (not registered yet): nothing */
+	}
+}
+
 void wf_cluster_membership(const struct wf_cluster *c)
 {
 	uint32_t healthy = 0, hc_healthy = 0;
@@ -281,14 +294,18 @@ static int circuit_breakers(struct wf_compile *c, const Cluster *m, struct wf_cl
 	return 0;
 }
 
-/* The hosts' shared health records (outlier detection, active health checks). */
+/* The hosts' shared health records (outlier detection, active health checks), held until the
+ * cluster is freed. */
 static void host_states(struct wf_cluster *cl)
 {
 	if (cl->ol_hosts)
 		return;
 	cl->ol_hosts = calloc(cl->n_hosts + 1, sizeof(*cl->ol_hosts));
+	if (!cl->ol_hosts)
+		abort();
 	for (uint32_t i = 0; i < cl->n_hosts; i++)
-		cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str);
+		if (!(cl->ol_hosts[i] = wf_ol_host_for(cl->stat_name, cl->hosts[i].addr_str)))
+			abort(); /* out of memory while compiling */
 }
 
 /* outlier_detection with Envoy's defaults: consecutive 5xx / gateway / local failures 5,
@@ -683,6 +700,9 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	if (!cl)
 		return;
 	wf_cluster_lb_free(cl, n_workers);
+	host_stats_release(cl);
+	for (uint32_t i = 0; cl->ol_hosts && i < cl->n_hosts; i++)
+		wf_ol_host_release(cl->ol_hosts[i]);
 	free(cl->ol_hosts);
 	wf_hc_cfg_free(cl->hc);
 	wf_tls_cfg_free(cl->tls);

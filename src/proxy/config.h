@@ -301,8 +301,9 @@ struct wf_cb {
 	int64_t sweep_at;                  /* outlier detection: next interval sweep due, ms (atomic) */
 };
 
-/* Shared health state of one host (cluster name + address), never freed: outlier detection
- * (workers) and active health checking (main thread). */
+/* Shared health state of one host (cluster name + address), kept while a config holds it:
+ * outlier detection (workers) and active health checking (main thread). A host that leaves
+ * every config goes; if it comes back, it starts over. */
 struct wf_ol_host {
 	int64_t c5xx, cgw, clocal;         /* consecutive failures (atomics) */
 	int64_t ejected_until;             /* ms on the monotonic clock; 0: not ejected (atomic) */
@@ -312,7 +313,9 @@ struct wf_ol_host {
 	int64_t success_rate;              /* last interval's, in 1/1000 %; -1: none computed (atomic) */
 };
 
+/* The record of a host, with a reference taken (to give back with wf_ol_host_release). */
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr);
+void wf_ol_host_release(struct wf_ol_host *h);
 
 struct wf_outlier_cfg {
 	uint8_t enabled, split_local;

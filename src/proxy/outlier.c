@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void ol_init(void *rec) { ((struct wf_ol_host *)rec)->success_rate = -1; }
+static void ol_init(void *rec, const char *key) { ((struct wf_ol_host *)rec)->success_rate = -1; }
 
-static struct wf_intern hosts = WF_INTERN_INIT(sizeof(struct wf_ol_host), ol_init);
+static struct wf_intern hosts = WF_INTERN_INIT(sizeof(struct wf_ol_host), ol_init, NULL);
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
 {
@@ -18,6 +18,8 @@ struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
 	snprintf(key, sizeof(key), "%s|%s", cluster, addr);
 	return wf_intern(&hosts, key);
 }
+
+void wf_ol_host_release(struct wf_ol_host *h) { wf_intern_release(&hosts, h); }
 
 static int64_t ld(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 

@@ -22,8 +22,10 @@ static const double bucket_ms[WF_HIST_BUCKETS] = {0.5, 1, 5, 10, 25, 50, 100, 25
 struct def {
 	const char *scope, *scope_name, *sub, *leaf; /* scope_name and sub may be NULL */
 	uint32_t idx;
-	uint8_t type;
+	uint32_t refs : 24;                          /* registrations not released; at most: kept */
+	uint32_t type : 8;
 };
+#define REFS_MAX 0xffffffu
 
 /* A stat as rendered: its names built (one allocation, `name` owns it). */
 struct shown {
@@ -43,9 +45,14 @@ static struct wf_strtab *parts;                           /* the names' parts */
 /* The first slots are a sink for stats registered after the table is full. */
 #define SINK 0
 static uint32_t n_defs, cap_defs, next_slot = WF_STAT_CODE_SLOTS;
-/* defs by name: open addressing, def index + 1 (0: empty), at most half full. Every config
- * compile registers its stats again, so a lookup must not cost a scan of them all. */
-static uint32_t *by_name, cap_by_name;
+/* defs by name and by slot: open addressing, def index + 1 (0: empty), at most half full.
+ * Every config compile registers its stats again, so a lookup must not cost a scan of them
+ * all; a release finds its stat by slot. */
+static uint32_t *by_name, *by_idx, cap_by_name;
+/* Slots of released stats, by size (1, a histogram's, a code block's), taken again first. */
+static struct {
+	uint32_t *v, n, cap;
+} freed[3];
 static int64_t *threads[MAX_THREADS];
 static unsigned n_threads;
 
@@ -102,24 +109,142 @@ static size_t def_name(const struct def *d, char *buf, size_t size)
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+static uint32_t name_home(const char *name) { return (uint32_t)wf_xxh64(name, strlen(name), 0) & (cap_by_name - 1); }
+static uint32_t idx_home(uint32_t idx) { return (uint32_t)((idx * 0x9E3779B97F4A7C15ull) >> 32) & (cap_by_name - 1); }
+
 /* The slot of `name` in by_name: where it is, or the empty one where it would go. */
 static uint32_t *by_name_slot(const char *name)
 {
-	for (uint32_t i = (uint32_t)wf_xxh64(name, strlen(name), 0) & (cap_by_name - 1);; i = (i + 1) & (cap_by_name - 1))
+	for (uint32_t i = name_home(name);; i = (i + 1) & (cap_by_name - 1))
 		if (!by_name[i] || def_is(&defs[by_name[i] - 1], name))
 			return &by_name[i];
 }
 
-static void by_name_grow(void)
+static uint32_t *by_idx_slot(uint32_t idx)
+{
+	for (uint32_t i = idx_home(idx);; i = (i + 1) & (cap_by_name - 1))
+		if (!by_idx[i] || defs[by_idx[i] - 1].idx == idx)
+			return &by_idx[i];
+}
+
+static uint32_t def_home(const uint32_t *tab, uint32_t entry)
+{
+	if (tab == by_idx)
+		return idx_home(defs[entry - 1].idx);
+	char full[600];
+	def_name(&defs[entry - 1], full, sizeof(full));
+	return name_home(full);
+}
+
+/* Empty slot i of a table, moving back the entries after it that would no longer be found
+ * (linear probing's deletion). */
+static void table_delete(uint32_t *tab, uint32_t i)
+{
+	uint32_t mask = cap_by_name - 1;
+	tab[i] = 0;
+	for (uint32_t j = (i + 1) & mask; tab[j]; j = (j + 1) & mask) {
+		uint32_t h = def_home(tab, tab[j]);
+		/* the entry at j stays when its home lies cyclically in (i, j] */
+		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+			continue;
+		tab[i] = tab[j];
+		tab[j] = 0;
+		i = j;
+	}
+}
+
+/* The entry of a table that holds `entry`, found from its home. */
+static uint32_t table_find(const uint32_t *tab, uint32_t entry)
+{
+	uint32_t i = def_home(tab, entry);
+	while (tab[i] != entry)
+		i = (i + 1) & (cap_by_name - 1);
+	return i;
+}
+
+/* Both tables rebuilt at cap entries (a power of two, at least twice n_defs). */
+static void tables_resize(uint32_t cap)
 {
 	free(by_name);
-	cap_by_name = cap_by_name ? cap_by_name * 2 : 1024;
+	free(by_idx);
+	cap_by_name = cap;
 	by_name = calloc(cap_by_name, sizeof(*by_name));
+	by_idx = calloc(cap_by_name, sizeof(*by_idx));
+	if (!by_name || !by_idx)
+		abort();
 	char full[600];
 	for (uint32_t i = 0; i < n_defs; i++) {
 		def_name(&defs[i], full, sizeof(full));
 		*by_name_slot(full) = i + 1;
+		*by_idx_slot(defs[i].idx) = i + 1;
 	}
+}
+
+static unsigned size_class(uint32_t type) { return type == WF_STAT_HIST ? 1 : type == WF_STAT_CODES ? 2 : 0; }
+static uint32_t slots_of(uint32_t type)
+{
+	return type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
+}
+
+uint32_t wf_stat_ref(uint32_t idx)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t *at = idx != SINK && cap_by_name ? by_idx_slot(idx) : NULL;
+	if (at && *at && defs[*at - 1].refs != REFS_MAX)
+		defs[*at - 1].refs++;
+	pthread_mutex_unlock(&lock);
+	return idx;
+}
+
+void wf_stat_release(uint32_t idx)
+{
+	if (idx == SINK)
+		return;
+	pthread_mutex_lock(&lock);
+	uint32_t *at = cap_by_name ? by_idx_slot(idx) : NULL;
+	if (!at || !*at) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	uint32_t k = *at - 1;
+	struct def *d = &defs[k];
+	if (d->refs == REFS_MAX || --d->refs) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	/* Gone: out of both tables, its slots on the free list (zeroed when taken again), its
+	 * name's parts given back, the last definition moved into its place. */
+	table_delete(by_idx, (uint32_t)(at - by_idx));
+	table_delete(by_name, table_find(by_name, k + 1));
+	unsigned sc = size_class(d->type);
+	if (freed[sc].n == freed[sc].cap) {
+		freed[sc].cap = freed[sc].cap ? freed[sc].cap * 2 : 64;
+		if (!(freed[sc].v = realloc(freed[sc].v, freed[sc].cap * sizeof(uint32_t))))
+			abort();
+	}
+	freed[sc].v[freed[sc].n++] = d->idx;
+	const char *part[4] = {d->scope, d->scope_name, d->sub, d->leaf};
+	for (int i = 0; i < 4; i++)
+		if (part[i])
+			wf_strtab_put(parts, part[i]);
+	uint32_t last = n_defs - 1;
+	if (k != last) {
+		by_name[table_find(by_name, last + 1)] = k + 1;
+		by_idx[table_find(by_idx, last + 1)] = k + 1;
+		defs[k] = defs[last];
+	}
+	n_defs--;
+	/* a config that had many more stats than the one now: the room for them goes back too */
+	if (cap_by_name > 1024 && n_defs * 8 < cap_by_name)
+		tables_resize(cap_by_name / 2);
+	if (cap_defs > 1024 && n_defs * 4 < cap_defs) {
+		struct def *d2 = realloc(defs, cap_defs / 2 * sizeof(*defs));
+		if (d2) {
+			defs = d2;
+			cap_defs /= 2;
+		}
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
@@ -132,15 +257,24 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 		snprintf(full, sizeof(full), "%s.%s", scope, name);
 	pthread_mutex_lock(&lock);
 	if ((n_defs + 1) * 2 > cap_by_name)
-		by_name_grow();
+		tables_resize(cap_by_name ? cap_by_name * 2 : 1024);
 	uint32_t *slot = by_name_slot(full);
 	if (*slot) {
-		uint32_t idx = defs[*slot - 1].idx;
+		struct def *d = &defs[*slot - 1];
+		if (d->refs != REFS_MAX)
+			d->refs++;
 		pthread_mutex_unlock(&lock);
-		return idx;
+		return d->idx;
 	}
-	uint32_t need = type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
-	if (next_slot + need > WF_STATS_SLOTS) {
+	uint32_t need = slots_of(type), at = next_slot;
+	unsigned sc = size_class(type);
+	if (freed[sc].n) {
+		/* a released stat's slots: whatever was counted there goes */
+		at = freed[sc].v[--freed[sc].n];
+		for (unsigned t = 0; t < n_threads; t++)
+			for (uint32_t i = 0; i < need; i++)
+				__atomic_store_n(&threads[t][at + i], 0, __ATOMIC_RELAXED);
+	} else if (next_slot + need > WF_STATS_SLOTS) {
 		/* Tens of thousands of clusters: the stat is not kept (its updates land in a sink
 		 * slot nobody lists) rather than refusing traffic. Said once. */
 		static int said;
@@ -168,10 +302,13 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	d->leaf = wf_strtab_get(parts, dot ? dot + 1 : name);
 	if (!d->scope || (scope_name && !d->scope_name) || (dot && !d->sub) || !d->leaf)
 		abort(); /* out of memory while compiling a config */
-	d->idx = next_slot;
-	d->type = (uint8_t)type;
+	d->idx = at;
+	d->refs = 1;
+	d->type = type;
 	*slot = ++n_defs;
-	next_slot += need;
+	*by_idx_slot(at) = n_defs;
+	if (at == next_slot)
+		next_slot += need;
 	pthread_mutex_unlock(&lock);
 	return d->idx;
 }

@@ -7,7 +7,9 @@
  * writing on the request path.
  *
  * Stats are registered by name on the main thread (at config compile time); registering a
- * name again returns the same index, so stats survive a config reload as Envoy's do. */
+ * name again returns the same index, so stats survive a config reload as Envoy's do. Each
+ * registration counts: a holder that gives its stat back (wf_stat_release) as often as it
+ * registered it lets it go, and its slots serve another stat. */
 #ifndef WF_PROXY_STATS_H
 #define WF_PROXY_STATS_H
 
@@ -32,6 +34,12 @@ extern __thread int64_t *wf_stats_tls;
  *   -> envoy_cluster_upstream_rq_total{envoy_cluster_name="web"} */
 uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
                           const char *name);
+/* Give back one registration of the stat at idx; at the last, the stat is no longer listed and
+ * its slots are free (zeroed before they serve again). Nobody may count on idx after that. */
+void wf_stat_release(uint32_t idx);
+/* Another registration of the stat at idx (a holder that outlives the one that registered it);
+ * returns idx. */
+uint32_t wf_stat_ref(uint32_t idx);
 /* Give the calling thread its slot array (call once per thread before it counts). */
 void wf_stats_thread_init(void);
 

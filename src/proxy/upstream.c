@@ -97,7 +97,10 @@ static void wake(struct wf_worker *w, struct wf_cb *cb, const struct wf_addr *ad
 
 static void free_uconn(struct wf_defer *d)
 {
-	free((char *)d - offsetof(struct wf_uconn, defer));
+	struct wf_uconn *u = (struct wf_uconn *)((char *)d - offsetof(struct wf_uconn, defer));
+	wf_stat_release(u->st_host_cx_active);
+	wf_stat_release(u->st_host_connect_fail);
+	free(u);
 }
 
 static void unlink_idle(struct wf_uconn *u)
@@ -301,8 +304,10 @@ struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, 
 	if (c->keepalive)
 		wf_sock_keepalive(fd, c->keepalive_time, c->keepalive_interval, c->keepalive_probes);
 	u->st_cx_active = c->st.cx_active;
-	u->st_host_cx_active = h->st_cx_active;
-	u->st_host_connect_fail = h->st_cx_connect_fail;
+	/* the host's stats it counts on last while it does (it may idle in the pool after its host
+	 * left the config) */
+	u->st_host_cx_active = wf_stat_ref(h->st_cx_active);
+	u->st_host_connect_fail = wf_stat_ref(h->st_cx_connect_fail);
 	wf_stat_inc(h->st_cx_total);
 	wf_stat_inc(h->st_cx_active);
 	u->st_cx_destroy = c->st.cx_destroy;

@@ -4,17 +4,18 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 struct rec {
 	int inits;
 	long value;
 };
 
-static void rec_init(void *r) { ((struct rec *)r)->inits++; }
+static void rec_init(void *r, const char *key) { ((struct rec *)r)->inits++; }
 
 TEST(same_key_same_record_created_once)
 {
-	static struct wf_intern t = WF_INTERN_INIT(sizeof(struct rec), rec_init);
+	static struct wf_intern t = WF_INTERN_INIT(sizeof(struct rec), rec_init, NULL);
 	struct rec *a = wf_intern(&t, "cluster-a"), *b = wf_intern(&t, "cluster-b");
 	CHECK(a && b && a != b);
 	CHECK_EQ(a->inits, 1);
@@ -28,7 +29,7 @@ TEST(same_key_same_record_created_once)
 
 TEST(many_keys_keep_their_records_across_growth)
 {
-	static struct wf_intern t = WF_INTERN_INIT(sizeof(struct rec), NULL);
+	static struct wf_intern t = WF_INTERN_INIT(sizeof(struct rec), NULL, NULL);
 	static struct rec *first[20000];
 	char key[32];
 	for (int i = 0; i < 20000; i++) {
@@ -47,7 +48,7 @@ TEST(many_keys_keep_their_records_across_growth)
 	}
 }
 
-static struct wf_intern shared = WF_INTERN_INIT(sizeof(struct rec), NULL);
+static struct wf_intern shared = WF_INTERN_INIT(sizeof(struct rec), NULL, NULL);
 
 static void *worker(void *arg)
 {
@@ -77,5 +78,52 @@ TEST(threads_share_one_record_per_key)
 	CHECK_EQ(total, 8000);
 }
 
+static int finis;
+static char last_fini[32];
+static void rec_fini(void *r, const char *key)
+{
+	finis++;
+	snprintf(last_fini, sizeof(last_fini), "%s:%ld", key, ((struct rec *)r)->value);
+}
+
+TEST(a_record_goes_with_its_last_reference)
+{
+	static struct wf_intern t = WF_INTERN_INIT(sizeof(struct rec), rec_init, rec_fini);
+	struct rec *a = wf_intern(&t, "host-a");
+	a->value = 7;
+	CHECK(wf_intern(&t, "host-a") == a);  /* two references */
+	CHECK(wf_intern(&t, "host-a") == a);  /* three */
+	wf_intern_release(&t, a);
+	wf_intern_release(&t, a);
+	CHECK_EQ(finis, 0);
+	CHECK_EQ(wf_intern_count(&t), 1);
+	wf_intern_release(&t, a);
+	CHECK_EQ(finis, 1);
+	CHECK(!strcmp(last_fini, "host-a:7"));
+	CHECK_EQ(wf_intern_count(&t), 0);
+	wf_intern_release(&t, NULL); /* nothing */
+	/* the key again: a new record, initialised again */
+	struct rec *b = wf_intern(&t, "host-a");
+	CHECK(b && b->value == 0 && b->inits == 1);
+	/* many come and go; the ones kept stay found */
+	static struct rec *r[3000];
+	char key[32];
+	for (int round = 0; round < 5; round++)
+		for (int i = 0; i < 3000; i++) {
+			snprintf(key, sizeof(key), "h%d.%d", i % 2 ? round : 0, i);
+			struct rec *x = wf_intern(&t, key);
+			if (round && i % 2 == 0)
+				CHECK(x == r[i]);
+			if (round)
+				wf_intern_release(&t, r[i]);
+			r[i] = x;
+		}
+	CHECK_EQ(wf_intern_count(&t), 3001); /* 3,000 live and host-a */
+	for (int i = 0; i < 3000; i++)
+		wf_intern_release(&t, r[i]);
+	wf_intern_release(&t, b);
+	CHECK_EQ(wf_intern_count(&t), 0);
+}
+
 TEST_MAIN("core.intern", T(same_key_same_record_created_once), T(many_keys_keep_their_records_across_growth),
-          T(threads_share_one_record_per_key))
+          T(threads_share_one_record_per_key), T(a_record_goes_with_its_last_reference))

@@ -152,4 +152,114 @@ TEST(renderings_name_every_kind_of_stat)
 	free(t);
 }
 
-TEST_MAIN("proxy.stats", T(one_name_one_stat_however_it_is_split), T(renderings_name_every_kind_of_stat))
+TEST(a_stat_released_as_often_as_registered_goes)
+{
+	wf_stats_thread_init();
+	uint32_t a = wf_stat_register(WF_STAT_COUNTER, "cluster", "gone", "cx_total");
+	wf_stat_add(a, 5);
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "gone", "cx_total"), a);
+	wf_stat_release(a);
+	char *t = render(TEXT, "gone");
+	CHECK(has_line(t, "cluster.gone.cx_total: 5")); /* one registration left */
+	free(t);
+	wf_stat_release(a);
+	t = render(TEXT, "gone");
+	CHECK(!strstr(t, "cluster.gone"));
+	free(t);
+	/* its slot serves the next single-slot stat, from zero */
+	uint32_t b = wf_stat_register(WF_STAT_GAUGE, "cluster", "next", "cx_active");
+	CHECK_EQ(b, a);
+	CHECK_EQ(wf_stat_value(b), 0);
+	wf_stat_release(b);
+	wf_stat_release(b); /* once too often: nothing */
+	wf_stat_release(0); /* the sink: nothing */
+	/* a histogram's and a code block's slots go to stats of their size */
+	uint32_t h = wf_stat_register(WF_STAT_HIST, "cluster", "gone", "upstream_rq_time");
+	uint32_t c = wf_stat_register(WF_STAT_CODES, "cluster", "gone", "upstream_rq");
+	wf_stat_hist(h, 7);
+	wf_stat_code(c, 404);
+	wf_stat_release(h);
+	wf_stat_release(c);
+	CHECK_EQ(wf_stat_register(WF_STAT_CODES, "cluster", "again", "upstream_rq"), c);
+	CHECK_EQ(wf_stat_register(WF_STAT_HIST, "cluster", "again", "upstream_rq_time"), h);
+	CHECK_EQ(wf_stat_value(c + 404 - 100), 0);
+	CHECK_EQ(wf_stat_value(h + WF_HIST_BUCKETS + 1), 0);
+	t = render(TEXT, "again");
+	CHECK(has_line(t, "cluster.again.upstream_rq_time: No recorded values"));
+	CHECK(!strstr(t, "upstream_rq_404"));
+	free(t);
+}
+
+TEST(stats_come_and_go_by_the_thousand)
+{
+	wf_stats_thread_init();
+	/* fifty configs of 3,000 hosts, a third of them kept from one to the next: the table finds
+	 * every live name at its slot, lists exactly the live ones, and reuses the slots freed */
+	static uint32_t idx[3000];
+	char sn[64];
+	int ok = 1;
+	uint32_t before = wf_stat_register(WF_STAT_COUNTER, "probe", NULL, "before");
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 3000; i++) {
+			int gen = i % 3 ? round : 0; /* every third host stays */
+			snprintf(sn, sizeof(sn), "host.10.%d.%d.%d:80.rq_total", gen, i / 250, i % 250);
+			uint32_t x = wf_stat_register(WF_STAT_HIDDEN, "cluster", "churn", sn);
+			if (round && !(i % 3)) {
+				ok &= x == idx[i]; /* still there, the same slot */
+				wf_stat_release(x);
+			}
+			if (round && i % 3)
+				wf_stat_release(idx[i]); /* the previous round's host goes */
+			idx[i] = x;
+		}
+	}
+	CHECK(ok);
+	/* slots were reused: some 3,000 in use at a time, not 1,000 + 50 x 2,000 */
+	uint32_t after = wf_stat_register(WF_STAT_COUNTER, "probe", NULL, "after");
+	CHECK(after > before && after < before + 10000);
+	for (int i = 0; i < 3000; i++)
+		wf_stat_release(idx[i]);
+	char *t = render(JSON, "churn");
+	CHECK(!strstr(t, "churn"));
+	free(t);
+	/* hidden stats are not listed anyway: count what the text rendering lists of live ones */
+	for (int i = 0; i < 100; i++) {
+		snprintf(sn, sizeof(sn), "n%d", i);
+		idx[i] = wf_stat_register(WF_STAT_COUNTER, "live", NULL, sn);
+		wf_stat_add(idx[i], i + 1);
+	}
+	for (int i = 0; i < 100; i += 2)
+		wf_stat_release(idx[i]);
+	t = render(TEXT, "^live[.]");
+	int lines = 0, right = 1;
+	for (const char *p = t; (p = strchr(p, '\n')); p++)
+		lines++;
+	for (int i = 1; i < 100; i += 2) {
+		char want[64];
+		snprintf(want, sizeof(want), "live.n%d: %d", i, i + 1);
+		right &= has_line(t, want);
+	}
+	CHECK_EQ(lines, 50);
+	CHECK(right);
+	free(t);
+	/* 300,000 stats come and go (their tables grow, then shrink back): the live ones are
+	 * still found at their slots */
+	static uint32_t big[300000];
+	for (int i = 0; i < 300000; i++) {
+		snprintf(sn, sizeof(sn), "b%d", i);
+		big[i] = wf_stat_register(WF_STAT_HIDDEN, "bulk", NULL, sn);
+	}
+	for (int i = 0; i < 300000; i++)
+		wf_stat_release(big[i]);
+	int found = 1;
+	for (int i = 1; i < 100; i += 2) {
+		snprintf(sn, sizeof(sn), "n%d", i);
+		found &= wf_stat_register(WF_STAT_COUNTER, "live", NULL, sn) == idx[i];
+		wf_stat_release(idx[i]);
+		found &= wf_stat_value(idx[i]) == i + 1;
+	}
+	CHECK(found);
+}
+
+TEST_MAIN("proxy.stats", T(one_name_one_stat_however_it_is_split), T(renderings_name_every_kind_of_stat),
+          T(a_stat_released_as_often_as_registered_goes), T(stats_come_and_go_by_the_thousand))

@@ -110,8 +110,8 @@ static void publish(struct wf_snapshot *s)
 	watch_tls_files(s);
 	wf_snapshot_publish(s);
 	/* Decoding and compiling a config frees as much as it keeps (the YAML tree, the xDS
-	 * responses, the config before), in pieces the allocator keeps: once the workers have left
-	 * the old config, the free pages go back (a sidecar of 1,000 services: 5 MB). */
+	 * responses), in pieces the allocator keeps: the free pages go back a moment later, and
+	 * again once the config before is freed (on_tick). A sidecar of 1,000 services: 5 MB. */
 	P.trim_at = wf_loop_now(&P.loop) + 2000;
 }
 
@@ -306,6 +306,8 @@ static void on_tick(struct wf_loop *loop, struct wf_timer *t)
 		P.reload_at = 0;
 		reload("file changed");
 	}
+	if (wf_snapshots_freed() && !P.trim_at)
+		P.trim_at = wf_loop_now(loop) + 500; /* a config was freed: its pages too, soon */
 	if (P.trim_at && wf_loop_now(loop) >= P.trim_at) {
 		P.trim_at = 0;
 		malloc_trim(0);

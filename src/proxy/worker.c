@@ -23,11 +23,17 @@ static unsigned n_workers;
 
 /* ---- snapshots --------------------------------------------------------------------------- */
 
+static int freed; /* atomic: a snapshot was freed since wf_snapshots_freed() last looked */
+
 void wf_snapshot_release(struct wf_snapshot *s)
 {
-	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		wf_snapshot_free(s);
+		__atomic_store_n(&freed, 1, __ATOMIC_RELEASE);
+	}
 }
+
+int wf_snapshots_freed(void) { return __atomic_exchange_n(&freed, 0, __ATOMIC_ACQ_REL); }
 
 struct wf_snapshot *wf_snapshot_acquire(void)
 {

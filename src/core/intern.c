@@ -54,7 +54,7 @@ void *wf_intern(struct wf_intern *t, const char *key)
 		} else {
 			e->hash = h;
 			if (t->init)
-				t->init(e->rec, key);
+				t->init(e->rec);
 			e->next = t->buckets[h & (t->n_buckets - 1)];
 			t->buckets[h & (t->n_buckets - 1)] = e;
 			t->n++;
@@ -82,17 +82,7 @@ void wf_intern_release(struct wf_intern *t, void *rec)
 			break;
 		}
 	t->n--;
-	if (t->fini)
-		t->fini(e->rec, e->key);
 	pthread_mutex_unlock(&t->lock);
 	free(e->key);
 	free(e);
-}
-
-uint32_t wf_intern_count(struct wf_intern *t)
-{
-	pthread_mutex_lock(&t->lock);
-	uint32_t n = t->n;
-	pthread_mutex_unlock(&t->lock);
-	return n;
 }

@@ -3,6 +3,6 @@
 
 #include "core/intern.h"
 
-static struct wf_intern cbs = WF_INTERN_INIT(sizeof(struct wf_cb), NULL, NULL);
+static struct wf_intern cbs = WF_INTERN_INIT(sizeof(struct wf_cb), NULL);
 
 struct wf_cb *wf_cb_for(const char *name) { return wf_intern(&cbs, name); }

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void ol_init(void *rec, const char *key) { ((struct wf_ol_host *)rec)->success_rate = -1; }
+static void ol_init(void *rec) { ((struct wf_ol_host *)rec)->success_rate = -1; }
 
-static struct wf_intern hosts = WF_INTERN_INIT(sizeof(struct wf_ol_host), ol_init, NULL);
+static struct wf_intern hosts = WF_INTERN_INIT(sizeof(struct wf_ol_host), ol_init);
 
 struct wf_ol_host *wf_ol_host_for(const char *cluster, const char *addr)
 {

@@ -102,11 +102,42 @@ static int def_is(const struct def *d, const char *full)
 	return !*p;
 }
 
-static size_t def_name(const struct def *d, char *buf, size_t size)
+/* The parts (NULL ones left out) joined by dots, in buf when they fit, else in memory of their
+ * own (the caller frees what is not buf): a name is never cut, so it hashes and compares the
+ * same however it is built. */
+#define NAME_BUF 512
+static char *join(char *buf, size_t size, const char *const part[4])
 {
-	int n = snprintf(buf, size, "%s%s%s%s%s.%s", d->scope, d->scope_name ? "." : "", d->scope_name ? d->scope_name : "",
-	                 d->sub ? "." : "", d->sub ? d->sub : "", d->leaf);
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+	size_t len = 0;
+	for (int i = 0; i < 4; i++)
+		len += part[i] ? strlen(part[i]) + 1 : 0;
+	char *out = len <= size ? buf : malloc(len);
+	if (!out)
+		abort();
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		if (!part[i])
+			continue;
+		if (p != out)
+			*p++ = '.';
+		size_t l = strlen(part[i]);
+		memcpy(p, part[i], l);
+		p += l;
+	}
+	*p = 0;
+	return out;
+}
+
+static char *def_name(const struct def *d, char *buf, size_t size)
+{
+	const char *part[4] = {d->scope, d->scope_name, d->sub, d->leaf};
+	return join(buf, size, part);
+}
+
+static void name_done(char *name, const char *buf)
+{
+	if (name != buf)
+		free(name);
 }
 
 static uint32_t name_home(const char *name) { return (uint32_t)wf_xxh64(name, strlen(name), 0) & (cap_by_name - 1); }
@@ -131,9 +162,10 @@ static uint32_t def_home(const uint32_t *tab, uint32_t entry)
 {
 	if (tab == by_idx)
 		return idx_home(defs[entry - 1].idx);
-	char full[600];
-	def_name(&defs[entry - 1], full, sizeof(full));
-	return name_home(full);
+	char buf[NAME_BUF], *full = def_name(&defs[entry - 1], buf, sizeof(buf));
+	uint32_t h = name_home(full);
+	name_done(full, buf);
+	return h;
 }
 
 /* Empty slot i of a table, moving back the entries after it that would no longer be found
@@ -172,10 +204,11 @@ static void tables_resize(uint32_t cap)
 	by_idx = calloc(cap_by_name, sizeof(*by_idx));
 	if (!by_name || !by_idx)
 		abort();
-	char full[600];
+	char buf[NAME_BUF];
 	for (uint32_t i = 0; i < n_defs; i++) {
-		def_name(&defs[i], full, sizeof(full));
+		char *full = def_name(&defs[i], buf, sizeof(buf));
 		*by_name_slot(full) = i + 1;
+		name_done(full, buf);
 		*by_idx_slot(defs[i].idx) = i + 1;
 	}
 }
@@ -247,70 +280,76 @@ void wf_stat_release(uint32_t idx)
 	pthread_mutex_unlock(&lock);
 }
 
-uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
-                          const char *name)
+/* A new definition for `name` at slot `at` (the lock held). */
+static void def_add(uint32_t *slot, enum wf_stat_type type, const char *scope, const char *scope_name,
+                    const char *name, uint32_t at)
 {
-	char full[600];
-	if (scope_name)
-		snprintf(full, sizeof(full), "%s.%s.%s", scope, scope_name, name);
-	else
-		snprintf(full, sizeof(full), "%s.%s", scope, name);
-	pthread_mutex_lock(&lock);
-	if ((n_defs + 1) * 2 > cap_by_name)
-		tables_resize(cap_by_name ? cap_by_name * 2 : 1024);
-	uint32_t *slot = by_name_slot(full);
-	if (*slot) {
-		struct def *d = &defs[*slot - 1];
-		if (d->refs != REFS_MAX)
-			d->refs++;
-		pthread_mutex_unlock(&lock);
-		return d->idx;
-	}
-	uint32_t need = slots_of(type), at = next_slot;
-	unsigned sc = size_class(type);
-	if (freed[sc].n) {
-		/* a released stat's slots: whatever was counted there goes */
-		at = freed[sc].v[--freed[sc].n];
-		for (unsigned t = 0; t < n_threads; t++)
-			for (uint32_t i = 0; i < need; i++)
-				__atomic_store_n(&threads[t][at + i], 0, __ATOMIC_RELAXED);
-	} else if (next_slot + need > WF_STATS_SLOTS) {
-		/* Tens of thousands of clusters: the stat is not kept (its updates land in a sink
-		 * slot nobody lists) rather than refusing traffic. Said once. */
-		static int said;
-		if (!said++)
-			fprintf(stderr, "weft: out of stat slots at %s (%u in use): further stats are not kept\n",
-			        full, next_slot);
-		pthread_mutex_unlock(&lock);
-		return SINK;
-	}
 	if (n_defs == cap_defs) {
 		cap_defs = cap_defs ? cap_defs * 2 : 256;
-		defs = realloc(defs, cap_defs * sizeof(*defs));
+		if (!(defs = realloc(defs, cap_defs * sizeof(*defs))))
+			abort();
 	}
-	if (!parts)
-		parts = wf_strtab_new();
+	if (!parts && !(parts = wf_strtab_new()))
+		abort();
 	/* "host.10.0.0.1:80.cx_total": the host's part shared by its stats, the leaf by all hosts' */
 	const char *dot = strrchr(name, '.');
-	char sub[512] = "";
-	if (dot)
-		snprintf(sub, sizeof(sub), "%.*s", (int)(dot - name), name);
+	char *sub = dot ? strndup(name, (size_t)(dot - name)) : NULL;
 	struct def *d = &defs[n_defs];
 	d->scope = wf_strtab_get(parts, scope);
 	d->scope_name = scope_name ? wf_strtab_get(parts, scope_name) : NULL;
-	d->sub = dot ? wf_strtab_get(parts, sub) : NULL;
+	d->sub = dot && sub ? wf_strtab_get(parts, sub) : NULL;
 	d->leaf = wf_strtab_get(parts, dot ? dot + 1 : name);
 	if (!d->scope || (scope_name && !d->scope_name) || (dot && !d->sub) || !d->leaf)
 		abort(); /* out of memory while compiling a config */
+	free(sub);
 	d->idx = at;
 	d->refs = 1;
 	d->type = type;
 	*slot = ++n_defs;
 	*by_idx_slot(at) = n_defs;
-	if (at == next_slot)
-		next_slot += need;
+}
+
+uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
+                          const char *name)
+{
+	const char *part[4] = {scope, scope_name, name, NULL};
+	char buf[NAME_BUF], *full = join(buf, sizeof(buf), part);
+	pthread_mutex_lock(&lock);
+	if ((n_defs + 1) * 2 > cap_by_name)
+		tables_resize(cap_by_name ? cap_by_name * 2 : 1024);
+	uint32_t *slot = by_name_slot(full), idx;
+	if (*slot) {
+		struct def *d = &defs[*slot - 1];
+		if (d->refs != REFS_MAX)
+			d->refs++;
+		idx = d->idx;
+	} else {
+		uint32_t need = slots_of(type);
+		unsigned sc = size_class(type);
+		if (freed[sc].n) {
+			/* a released stat's slots: whatever was counted there goes */
+			idx = freed[sc].v[--freed[sc].n];
+			for (unsigned t = 0; t < n_threads; t++)
+				for (uint32_t i = 0; i < need; i++)
+					__atomic_store_n(&threads[t][idx + i], 0, __ATOMIC_RELAXED);
+			def_add(slot, type, scope, scope_name, name, idx);
+		} else if (next_slot + need <= WF_STATS_SLOTS) {
+			idx = next_slot;
+			next_slot += need;
+			def_add(slot, type, scope, scope_name, name, idx);
+		} else {
+			/* Tens of thousands of clusters: the stat is not kept (its updates land in a sink
+			 * slot nobody lists) rather than refusing traffic. Said once. */
+			static int said;
+			if (!said++)
+				fprintf(stderr, "weft: out of stat slots at %s (%u in use): further stats are not kept\n",
+				        full, next_slot);
+			idx = SINK;
+		}
+	}
 	pthread_mutex_unlock(&lock);
-	return d->idx;
+	name_done(full, buf);
+	return idx;
 }
 
 void wf_stat_hist(uint32_t idx, uint64_t ms)
@@ -341,34 +380,31 @@ static int cmp_shown(const void *a, const void *b)
  * "upstream_rq_xx" {envoy_response_code_class="2"}); the scope's label. */
 static void show(const struct def *d, struct shown *s)
 {
-	char full[600], prom[600], label[600] = "", tag[64] = "";
-	def_name(d, full, sizeof(full));
-	size_t sl = strlen(d->scope);
-	size_t pl = (size_t)snprintf(prom, sizeof(prom), "envoy_%s", full);
-	/* the name less the scope's name: envoy_cluster_upstream_rq_total */
-	if (d->scope_name) {
-		size_t skip = strlen(d->scope_name) + 1, at = 6 + sl; /* "envoy_" scope */
-		memmove(prom + at, prom + at + skip, pl - at - skip + 1);
-		pl -= skip;
-	}
-	for (char *p = prom; *p; p++)
-		if (*p == '.' || *p == '-')
-			*p = '_';
-	if (pl > 4 && prom[pl - 4] == '_' && prom[pl - 3] >= '1' && prom[pl - 3] <= '5' && prom[pl - 2] == 'x' && prom[pl - 1] == 'x') {
-		snprintf(tag, sizeof(tag), "envoy_response_code_class=\"%c\"", prom[pl - 3]);
-		memmove(prom + pl - 3, prom + pl - 2, 3);
-	}
+	char buf[NAME_BUF], *full = def_name(d, buf, sizeof(buf));
 	const char *ln = d->scope_name ? scope_label(d->scope) : NULL;
-	if (ln)
-		snprintf(label, sizeof(label), "%s=\"%s\"", ln, d->scope_name);
-	size_t nl = strlen(full) + 1, ql = strlen(prom) + 1, ll = strlen(label) + 1, tl = strlen(tag) + 1;
+	/* one block: the name, then the Prometheus name (at most 7 bytes longer: "envoy_" and a
+	 * separator, less the scope name's), the label, the tag */
+	size_t nl = strlen(full) + 1, ql = nl + 8, ll = ln ? strlen(ln) + strlen(d->scope_name) + 4 : 1, tl = 40;
 	char *b = malloc(nl + ql + ll + tl);
 	if (!b)
 		abort();
 	s->name = memcpy(b, full, nl);
-	s->prom = memcpy(b + nl, prom, ql);
-	s->label = memcpy(b + nl + ql, label, ll);
-	s->tag = memcpy(b + nl + ql + ll, tag, tl);
+	name_done(full, buf);
+	char *prom = s->prom = b + nl;
+	size_t pl = (size_t)snprintf(prom, ql, "envoy_%s_%s%s%s", d->scope, d->sub ? d->sub : "", d->sub ? "." : "", d->leaf);
+	for (char *p = prom; *p; p++)
+		if (*p == '.' || *p == '-')
+			*p = '_';
+	s->label = prom + ql;
+	s->label[0] = 0;
+	if (ln)
+		snprintf(s->label, ll, "%s=\"%s\"", ln, d->scope_name);
+	s->tag = s->label + ll;
+	s->tag[0] = 0;
+	if (pl > 4 && prom[pl - 4] == '_' && prom[pl - 3] >= '1' && prom[pl - 3] <= '5' && prom[pl - 2] == 'x' && prom[pl - 1] == 'x') {
+		snprintf(s->tag, tl, "envoy_response_code_class=\"%c\"", prom[pl - 3]);
+		memmove(prom + pl - 3, prom + pl - 2, 3);
+	}
 	s->idx = d->idx;
 	s->type = d->type;
 }

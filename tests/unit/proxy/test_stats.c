@@ -261,5 +261,29 @@ TEST(stats_come_and_go_by_the_thousand)
 	CHECK(found);
 }
 
+TEST(names_longer_than_any_buffer_are_whole)
+{
+	wf_stats_thread_init();
+	static char cl[1200], line[1400];
+	memset(cl, 'c', 1000);
+	memcpy(cl + 1000, "|sub.example", 13);
+	uint32_t a = wf_stat_register(WF_STAT_COUNTER, "cluster", cl, "upstream_rq_2xx");
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", cl, "upstream_rq_2xx"), a); /* found again */
+	wf_stat_add(a, 3);
+	char *t = render(TEXT, "upstream_rq_2xx");
+	snprintf(line, sizeof(line), "cluster.%s.upstream_rq_2xx: 3", cl);
+	CHECK(has_line(t, line));
+	free(t);
+	t = render(PROM, NULL);
+	snprintf(line, sizeof(line), "envoy_cluster_upstream_rq_xx{envoy_cluster_name=\"%s\",envoy_response_code_class=\"2\"} 3", cl);
+	CHECK(has_line(t, line));
+	free(t);
+	wf_stat_release(a);
+	wf_stat_release(a);
+	t = render(TEXT, "sub[.]example");
+	CHECK(!strstr(t, "upstream_rq_2xx"));
+	free(t);
+}
+
 TEST_MAIN("proxy.stats", T(one_name_one_stat_however_it_is_split), T(renderings_name_every_kind_of_stat),
-          T(a_stat_released_as_often_as_registered_goes), T(stats_come_and_go_by_the_thousand))
+          T(a_stat_released_as_often_as_registered_goes), T(stats_come_and_go_by_the_thousand), T(names_longer_than_any_buffer_are_whole))

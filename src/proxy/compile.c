@@ -196,12 +196,18 @@ static void cluster_stats(struct wf_cluster *cl)
  * registers them, and gives them back when it is freed. (A cluster's own stats stay.) */
 static void host_stats_release(struct wf_cluster *cl)
 {
+	uint32_t st[8 * 32]; /* given back 32 hosts at a time, under one lock */
+	size_t n = 0;
 	for (uint32_t i = 0; i < cl->n_hosts; i++) {
 		const struct wf_host *h = &cl->hosts[i];
-		const uint32_t st[] = {h->st_cx_active, h->st_cx_total, h->st_cx_connect_fail, h->st_rq_total,
-		                       h->st_rq_active, h->st_rq_success, h->st_rq_error, h->st_rq_timeout};
-		for (size_t k = 0; k < sizeof(st) / sizeof(st[0]); k++)
-			wf_stat_release(st[k]); /* 0 (not registered yet): nothing */
+		const uint32_t hs[8] = {h->st_cx_active, h->st_cx_total, h->st_cx_connect_fail, h->st_rq_total,
+		                        h->st_rq_active, h->st_rq_success, h->st_rq_error, h->st_rq_timeout};
+		memcpy(st + n, hs, sizeof(hs)); /* 0 (not registered yet): passed over */
+		n += 8;
+		if (n == sizeof(st) / sizeof(st[0]) || i + 1 == cl->n_hosts) {
+			wf_stats_release(st, n);
+			n = 0;
+		}
 	}
 }
 

@@ -219,32 +219,27 @@ static uint32_t slots_of(uint32_t type)
 	return type == WF_STAT_HIST ? WF_HIST_SLOTS : type == WF_STAT_CODES ? WF_STAT_CODE_SLOTS : 1;
 }
 
-uint32_t wf_stat_ref(uint32_t idx)
+void wf_stats_ref(const uint32_t *idx, size_t n)
 {
 	pthread_mutex_lock(&lock);
-	uint32_t *at = idx != SINK && cap_by_name ? by_idx_slot(idx) : NULL;
-	if (at && *at && defs[*at - 1].refs != REFS_MAX)
-		defs[*at - 1].refs++;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t *at = idx[i] != SINK && cap_by_name ? by_idx_slot(idx[i]) : NULL;
+		if (at && *at && defs[*at - 1].refs != REFS_MAX)
+			defs[*at - 1].refs++;
+	}
 	pthread_mutex_unlock(&lock);
-	return idx;
 }
 
-void wf_stat_release(uint32_t idx)
+/* One registration of the stat at idx given back (the lock held). */
+static void release(uint32_t idx)
 {
-	if (idx == SINK)
+	uint32_t *at = idx != SINK && cap_by_name ? by_idx_slot(idx) : NULL;
+	if (!at || !*at)
 		return;
-	pthread_mutex_lock(&lock);
-	uint32_t *at = cap_by_name ? by_idx_slot(idx) : NULL;
-	if (!at || !*at) {
-		pthread_mutex_unlock(&lock);
-		return;
-	}
 	uint32_t k = *at - 1;
 	struct def *d = &defs[k];
-	if (d->refs == REFS_MAX || --d->refs) {
-		pthread_mutex_unlock(&lock);
+	if (d->refs == REFS_MAX || --d->refs)
 		return;
-	}
 	/* Gone: out of both tables, its slots on the free list (zeroed when taken again), its
 	 * name's parts given back, the last definition moved into its place. */
 	table_delete(by_idx, (uint32_t)(at - by_idx));
@@ -277,6 +272,13 @@ void wf_stat_release(uint32_t idx)
 			cap_defs /= 2;
 		}
 	}
+}
+
+void wf_stats_release(const uint32_t *idx, size_t n)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < n; i++)
+		release(idx[i]);
 	pthread_mutex_unlock(&lock);
 }
 

@@ -13,6 +13,7 @@
 #ifndef WF_PROXY_STATS_H
 #define WF_PROXY_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define WF_STATS_SLOTS (1u << 21)
@@ -34,12 +35,14 @@ extern __thread int64_t *wf_stats_tls;
  *   -> envoy_cluster_upstream_rq_total{envoy_cluster_name="web"} */
 uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char *scope_name,
                           const char *name);
-/* Give back one registration of the stat at idx; at the last, the stat is no longer listed and
- * its slots are free (zeroed before they serve again). Nobody may count on idx after that. */
-void wf_stat_release(uint32_t idx);
-/* Another registration of the stat at idx (a holder that outlives the one that registered it);
- * returns idx. */
-uint32_t wf_stat_ref(uint32_t idx);
+/* Give back one registration of each stat at idx[0..n) (one lock for them all); at the last,
+ * a stat is no longer listed and its slots are free (zeroed before they serve again). Nobody
+ * may count on its index after that. The sink (0) and unknown indexes are passed over. */
+void wf_stats_release(const uint32_t *idx, size_t n);
+static inline void wf_stat_release(uint32_t idx) { wf_stats_release(&idx, 1); }
+/* Another registration of each stat at idx[0..n) (a holder that outlives the one that
+ * registered them). */
+void wf_stats_ref(const uint32_t *idx, size_t n);
 /* Give the calling thread its slot array (call once per thread before it counts). */
 void wf_stats_thread_init(void);
 

@@ -98,8 +98,8 @@ static void wake(struct wf_worker *w, struct wf_cb *cb, const struct wf_addr *ad
 static void free_uconn(struct wf_defer *d)
 {
 	struct wf_uconn *u = (struct wf_uconn *)((char *)d - offsetof(struct wf_uconn, defer));
-	wf_stat_release(u->st_host_cx_active);
-	wf_stat_release(u->st_host_connect_fail);
+	const uint32_t held[] = {u->st_host_cx_active, u->st_host_connect_fail};
+	wf_stats_release(held, 2);
 	free(u);
 }
 
@@ -306,8 +306,9 @@ struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, 
 	u->st_cx_active = c->st.cx_active;
 	/* the host's stats it counts on last while it does (it may idle in the pool after its host
 	 * left the config) */
-	u->st_host_cx_active = wf_stat_ref(h->st_cx_active);
-	u->st_host_connect_fail = wf_stat_ref(h->st_cx_connect_fail);
+	u->st_host_cx_active = h->st_cx_active;
+	u->st_host_connect_fail = h->st_cx_connect_fail;
+	wf_stats_ref((const uint32_t[]){u->st_host_cx_active, u->st_host_connect_fail}, 2);
 	wf_stat_inc(h->st_cx_total);
 	wf_stat_inc(h->st_cx_active);
 	u->st_cx_destroy = c->st.cx_destroy;

@@ -45,7 +45,7 @@ struct wf_uconn {
 	uint32_t requests;                 /* requests sent on this connection */
 	uint32_t max_requests;             /* close instead of pooling after this many (0: no limit) */
 	uint64_t idle_ms;                  /* pooled idle timeout */
-	uint32_t st_host_cx_active, st_host_connect_fail; /* held (wf_stat_ref): it may outlive the config */
+	uint32_t st_host_cx_active, st_host_connect_fail; /* held (wf_stats_ref): it may outlive the config */
 	uint32_t st_cx_active, st_cx_destroy, st_cx_connect_fail, st_cx_connect_timeout, st_destroy_remote;
 	char addr_str[64];
 };

@@ -66,6 +66,13 @@ void *wf_intern(struct wf_intern *t, const char *key)
 	return e ? (void *)e->rec : NULL;
 }
 
+void wf_intern_ref(struct wf_intern *t, void *rec)
+{
+	pthread_mutex_lock(&t->lock);
+	entry_of(rec)->refs++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void wf_intern_release(struct wf_intern *t, void *rec)
 {
 	if (!rec)

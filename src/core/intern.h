@@ -27,6 +27,8 @@ struct wf_intern {
 /* The record of key (NUL-terminated), created on first use, with a reference taken; NULL only
  * when out of memory. */
 void *wf_intern(struct wf_intern *t, const char *key);
+/* Another reference to a record the caller holds. */
+void wf_intern_ref(struct wf_intern *t, void *rec);
 /* Give back a reference; the last one frees the record. */
 void wf_intern_release(struct wf_intern *t, void *rec);
 

@@ -42,6 +42,19 @@ struct gs {
 	struct slot **slots;               /* [n_clusters * (1 + n_m)], made on first use */
 };
 
+/* Its stats go with the config (when no other config counts them). */
+static void slot_free(struct slot *s)
+{
+	if (!s)
+		return;
+	uint32_t idx[3 + N_STATUS] = {s->total, s->success, s->failure}, n = 3;
+	for (int i = 0; i < N_STATUS; i++)
+		if (s->status1[i])
+			idx[n++] = s->status1[i] - 1;
+	wf_stats_release(idx, n);
+	free(s);
+}
+
 static void destroy(void *p)
 {
 	struct gs *g = p;
@@ -50,7 +63,7 @@ static void destroy(void *p)
 		free(g->m[i].prefix);
 	}
 	for (uint32_t i = 0; i < g->n_clusters * (1 + g->n_m); i++)
-		free(g->slots[i]);
+		slot_free(g->slots[i]);
 	free(g->slots);
 	free(g->m);
 	free(g);
@@ -152,7 +165,7 @@ static struct slot *slot_of(struct gs *g, const struct wf_cluster *cl, uint32_t 
 	s->failure = reg(s, "failure");
 	struct slot *none = NULL;
 	if (!__atomic_compare_exchange_n(sp, &none, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		free(s); /* another worker made it first (same stat indexes) */
+		slot_free(s); /* another worker made it first (same stat indexes) */
 		s = none;
 	}
 	return s;
@@ -175,8 +188,11 @@ static void on_end(struct wf_fstream *fs, const void *cfg)
 	if (!i1) {
 		char code[8];
 		snprintf(code, sizeof(code), "%d", status);
-		i1 = reg(s, code) + 1; /* the same index whichever worker registers it */
-		__atomic_store_n(&s->status1[status], i1, __ATOMIC_RELAXED);
+		uint32_t mine = reg(s, code) + 1; /* the same index whichever worker registers it */
+		if (__atomic_compare_exchange_n(&s->status1[status], &i1, mine, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			i1 = mine;
+		else
+			wf_stat_release(mine - 1); /* another worker's registration holds it */
 	}
 	wf_stat_inc(i1 - 1);
 }

@@ -192,25 +192,6 @@ static void cluster_stats(struct wf_cluster *cl)
 	}
 }
 
-/* An endpoint's stats go with the last config (or connection) that holds them: each config
- * registers them, and gives them back when it is freed. (A cluster's own stats stay.) */
-static void host_stats_release(struct wf_cluster *cl)
-{
-	uint32_t st[8 * 32]; /* given back 32 hosts at a time, under one lock */
-	size_t n = 0;
-	for (uint32_t i = 0; i < cl->n_hosts; i++) {
-		const struct wf_host *h = &cl->hosts[i];
-		const uint32_t hs[8] = {h->st_cx_active, h->st_cx_total, h->st_cx_connect_fail, h->st_rq_total,
-		                        h->st_rq_active, h->st_rq_success, h->st_rq_error, h->st_rq_timeout};
-		memcpy(st + n, hs, sizeof(hs)); /* 0 (not registered yet): passed over */
-		n += 8;
-		if (n == sizeof(st) / sizeof(st[0]) || i + 1 == cl->n_hosts) {
-			wf_stats_release(st, n);
-			n = 0;
-		}
-	}
-}
-
 void wf_cluster_membership(const struct wf_cluster *c)
 {
 	uint32_t healthy = 0, hc_healthy = 0;
@@ -706,7 +687,7 @@ static void cluster_free(struct wf_cluster *cl, unsigned n_workers)
 	if (!cl)
 		return;
 	wf_cluster_lb_free(cl, n_workers);
-	host_stats_release(cl);
+	wf_cb_release(cl->cb);
 	for (uint32_t i = 0; cl->ol_hosts && i < cl->n_hosts; i++)
 		wf_ol_host_release(cl->ol_hosts[i]);
 	free(cl->ol_hosts);
@@ -1392,8 +1373,11 @@ static struct wf_snapshot *compile_doc(struct wf_cfgdoc *doc, const char *file, 
 	s->xds = wf_xds_set_ref(xds);
 	s->served = wf_xds_set_new();
 	struct wf_compile c = {.doc = doc, .snap = s, .err = err, .errlen = errlen, .xds = xds, .prev = prev};
-	if (wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
-	    bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0) {
+	wf_stats_record(&s->stats);
+	int r = wf_compile_refuse_pending(&c, wf_cfgdoc_root(doc)) < 0 ||
+	        bootstrap(&c, (const Bootstrap *)wf_cfgdoc_root(doc)) < 0;
+	wf_stats_record(NULL);
+	if (r) {
 		wf_snapshot_free(s);
 		return NULL;
 	}
@@ -1517,5 +1501,6 @@ void wf_snapshot_free(struct wf_snapshot *s)
 	wf_cfgdoc_free(s->doc);
 	free(s->source);
 	strs_free(s->tls_files, s->n_tls_files);
+	wf_stats_rec_release(&s->stats);
 	free(s);
 }

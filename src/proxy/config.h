@@ -17,6 +17,7 @@
 #include "lb/lb.h"
 #include "lb/priority.h"
 #include "net/sock.h"
+#include "proxy/stats.h"
 
 struct wf_alog;
 struct wf_cfgdoc;
@@ -291,8 +292,9 @@ struct wf_cluster_stats {
 	uint32_t lb_healthy_panic;
 };
 
-/* Circuit breaking: what a cluster has open across all workers. One per cluster name, never
- * freed, because upstream connections (which count in `cx`) outlive config snapshots. */
+/* Circuit breaking: what a cluster has open across all workers. One per cluster name, shared
+ * by every config that names the cluster and held by the upstream connections it opened (which
+ * count in `cx` and may outlive those configs); it goes with the last of them. */
 struct wf_cb {
 	int64_t cx, pending, rq, retries;  /* atomics */
 	int64_t ejected;                   /* hosts ejected by outlier detection (atomic) */
@@ -363,8 +365,12 @@ static inline int wf_cb_take(int64_t *n, uint32_t max)
 static inline void wf_cb_put(int64_t *n) { __atomic_sub_fetch(n, 1, __ATOMIC_RELAXED); }
 static inline int64_t wf_cb_load(const int64_t *n) { return __atomic_load_n(n, __ATOMIC_RELAXED); }
 
-/* The circuit breaker state of cluster `name` (main thread; created on first use). */
+/* The circuit breaker state of cluster `name`, with a reference taken (main thread; created
+ * on first use). It goes with the last reference: the clusters of the configs that name it, and
+ * the upstream connections they opened (wf_cb_ref). */
 struct wf_cb *wf_cb_for(const char *name);
+void wf_cb_ref(struct wf_cb *cb);
+void wf_cb_release(struct wf_cb *cb);
 
 enum { WF_CODEC_AUTO, WF_CODEC_HTTP1, WF_CODEC_HTTP2 };
 
@@ -572,6 +578,7 @@ struct wf_snapshot {
 	struct wf_xds_set *served;         /* of those (or of the previous config's, for a listener or
 	                                      cluster whose update is warming), the versions compiled */
 	uint32_t n_warming;                /* xDS listeners and clusters left out until RDS/EDS comes */
+	struct wf_stats_rec stats;         /* the stats its compile registered, given back with it */
 };
 
 /* The bootstrap's dynamic_resources, checked: ADS (SotW or delta) to a static cluster. */

@@ -3,7 +3,7 @@
  * The checks run on the main thread's event loop, off the request path: one session per
  * cluster and host address, one check in flight per session, non-blocking sockets, a new
  * connection per check. A session's verdict is published to the workers through the host's
- * shared record (wf_ol_host.hc_failed, keyed by cluster name + address, never freed) and the
+ * shared record (wf_ol_host.hc_failed, keyed by cluster name + address, kept while held) and the
  * cluster's count of failing hosts (wf_cb.hc_failed), so load balancing skips failing hosts
  * at the cost of one relaxed load per pick while every host passes.
  *

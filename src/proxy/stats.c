@@ -282,6 +282,28 @@ void wf_stats_release(const uint32_t *idx, size_t n)
 	pthread_mutex_unlock(&lock);
 }
 
+static __thread struct wf_stats_rec *recording;
+
+void wf_stats_record(struct wf_stats_rec *rec) { recording = rec; }
+
+static void note(struct wf_stats_rec *rec, uint32_t idx)
+{
+	if (rec->n == rec->cap) {
+		rec->cap = rec->cap ? rec->cap * 2 : 64;
+		if (!(rec->idx = realloc(rec->idx, rec->cap * sizeof(*rec->idx))))
+			abort(); /* out of memory while compiling a config */
+	}
+	rec->idx[rec->n++] = idx;
+}
+
+void wf_stats_rec_release(struct wf_stats_rec *rec)
+{
+	for (size_t i = 0; i < rec->n; i += 4096)
+		wf_stats_release(rec->idx + i, rec->n - i < 4096 ? rec->n - i : 4096);
+	free(rec->idx);
+	*rec = (struct wf_stats_rec){0};
+}
+
 /* A new definition for `name` at slot `at` (the lock held). */
 static void def_add(uint32_t *slot, enum wf_stat_type type, const char *scope, const char *scope_name,
                     const char *name, uint32_t at)
@@ -351,6 +373,8 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	}
 	pthread_mutex_unlock(&lock);
 	name_done(full, buf);
+	if (recording && idx != SINK)
+		note(recording, idx);
 	return idx;
 }
 

@@ -9,7 +9,9 @@
  * Stats are registered by name on the main thread (at config compile time); registering a
  * name again returns the same index, so stats survive a config reload as Envoy's do. Each
  * registration counts: a holder that gives its stat back (wf_stat_release) as often as it
- * registered it lets it go, and its slots serve another stat. */
+ * registered it lets it go, and its slots serve another stat. A config's stats go with the last
+ * config that registers them (wf_stats_record): a cluster or listener that leaves the config
+ * takes its stats along. */
 #ifndef WF_PROXY_STATS_H
 #define WF_PROXY_STATS_H
 
@@ -43,6 +45,17 @@ static inline void wf_stat_release(uint32_t idx) { wf_stats_release(&idx, 1); }
 /* Another registration of each stat at idx[0..n) (a holder that outlives the one that
  * registered them). */
 void wf_stats_ref(const uint32_t *idx, size_t n);
+/* What a config registered, to give back when the config goes: while a thread records
+ * (wf_stats_record), each of its registrations is also noted in rec, which then holds that
+ * reference until wf_stats_rec_release. */
+struct wf_stats_rec {
+	uint32_t *idx;
+	size_t n, cap;
+};
+/* Note the calling thread's registrations in rec from now on (NULL: stop noting). */
+void wf_stats_record(struct wf_stats_rec *rec);
+/* Give back every registration rec holds (in batches, so that the lock is never held long). */
+void wf_stats_rec_release(struct wf_stats_rec *rec);
 /* Give the calling thread its slot array (call once per thread before it counts). */
 void wf_stats_thread_init(void);
 

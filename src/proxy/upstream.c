@@ -95,11 +95,20 @@ static void wake(struct wf_worker *w, struct wf_cb *cb, const struct wf_addr *ad
 		}
 }
 
+/* The stats and circuit breaker a connection counts on to its end: it may idle in the pool
+ * after its host, or its whole cluster, left the config. */
+#define N_HELD 7
+#define held_stats(u)                                                                                  \
+	((const uint32_t[N_HELD]){(u)->st_cx_active, (u)->st_cx_destroy, (u)->st_cx_connect_fail,      \
+	                          (u)->st_cx_connect_timeout, (u)->st_destroy_remote, (u)->st_host_cx_active, \
+	                          (u)->st_host_connect_fail})
+
 static void free_uconn(struct wf_defer *d)
 {
 	struct wf_uconn *u = (struct wf_uconn *)((char *)d - offsetof(struct wf_uconn, defer));
-	const uint32_t held[] = {u->st_host_cx_active, u->st_host_connect_fail};
-	wf_stats_release(held, 2);
+	wf_stats_release(held_stats(u), N_HELD);
+	if (u->cb)
+		wf_cb_release(u->cb);
 	free(u);
 }
 
@@ -299,22 +308,22 @@ struct wf_uconn *wf_upstream_connect(struct wf_worker *w, struct wf_cluster *c, 
 	u->tls_key = c->tls ? c->tls->key : 0;
 	u->cluster_name = c->name;
 	u->cb = c->cb;
+	if (u->cb)
+		wf_cb_ref(u->cb);
 	u->max_requests = c->max_requests_per_connection;
 	u->idle_ms = c->upstream_idle_ms;
 	if (c->keepalive)
 		wf_sock_keepalive(fd, c->keepalive_time, c->keepalive_interval, c->keepalive_probes);
 	u->st_cx_active = c->st.cx_active;
-	/* the host's stats it counts on last while it does (it may idle in the pool after its host
-	 * left the config) */
 	u->st_host_cx_active = h->st_cx_active;
 	u->st_host_connect_fail = h->st_cx_connect_fail;
-	wf_stats_ref((const uint32_t[]){u->st_host_cx_active, u->st_host_connect_fail}, 2);
-	wf_stat_inc(h->st_cx_total);
-	wf_stat_inc(h->st_cx_active);
 	u->st_cx_destroy = c->st.cx_destroy;
 	u->st_cx_connect_fail = c->st.cx_connect_fail;
 	u->st_cx_connect_timeout = c->st.cx_connect_timeout;
 	u->st_destroy_remote = c->st.cx_destroy_remote;
+	wf_stats_ref(held_stats(u), N_HELD);
+	wf_stat_inc(h->st_cx_total);
+	wf_stat_inc(h->st_cx_active);
 	wf_stat_inc(c->st.cx_total);
 	wf_stat_inc(u->st_cx_active);
 	wf_io_set(&w->loop, &u->s.io, EPOLLOUT);

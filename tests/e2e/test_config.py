@@ -438,11 +438,35 @@ def test_hosts_that_leave_the_config_take_their_stats_along():
             eq({k: _host_stat(w, c.port, k) for k in want}, want, "C's host stats")
 
 
+def _thirty_configs_later(port, config, loaded, what, listed=None):
+    """Load config(0), then config(1) .. config(30) (each when the one before is in: loaded(w,
+    gen)); the proxy still serves, listed(w, stats_after_the_first) holds, and (in the plain
+    build) RSS after the thirtieth is within 8 MB of RSS after the first."""
+    from harness import is_sanitized, rss_kib
+    with Weft(config(0)) as w:
+        time.sleep(3)  # the trim after the first config
+        first, first_stats = rss_kib(w.pid), w.stats()
+        for gen in range(1, 31):
+            w.reload(config(gen))
+            wait_for(lambda: loaded(w, gen), 10, what="config %d" % gen)
+        eq(request(port, "/").text, "v", "still serving")
+        if listed:
+            time.sleep(0.5)  # the configs before are left behind by every worker
+            listed(w, first_stats)
+        if is_sanitized():
+            return  # ASan's quarantine keeps freed memory: the plain build's run checks
+        deadline = time.time() + 8  # the trims that follow the last reloads
+        while rss_kib(w.pid) - first >= 8000 and time.time() < deadline:
+            time.sleep(0.2)
+        last = rss_kib(w.pid)
+        check(last - first < 8000, "RSS %d KiB after the first config, %d KiB after 30 more with new %s", first, last,
+              what)
+
+
 def test_hosts_that_come_and_go_do_not_pile_up():
     """Thirty configs of 2,000 endpoints each, every one with new addresses (a deployment
     rolling pods, many times over): what a host keeps (its stats, its outlier record) goes with
     it, so memory after the thirtieth is about what it was after the first."""
-    from harness import is_sanitized, rss_kib
     port, admin = free_port(), free_port()
     small = base("v", port, admin)
 
@@ -452,21 +476,79 @@ def test_hosts_that_come_and_go_do_not_pile_up():
         return small.replace("  clusters:\n", "  clusters:\n  - name: churn\n    type: STATIC\n    connect_timeout: 1s\n"
                              "    load_assignment:\n      cluster_name: churn\n      endpoints: [{lb_endpoints: [%s]}]\n"
                              % eps, 1)
-    with Weft(config(0)) as w:
-        time.sleep(3)  # the trim after the first config
-        first = rss_kib(w.pid)
-        for gen in range(1, 31):
-            w.reload(config(gen))
-            wait_for(lambda: "127.%d.0.1:80" % (10 + gen) in w.admin("/clusters").text, 10,
-                     what="config %d" % gen)
-        eq(request(port, "/").text, "v", "still serving")
-        if is_sanitized():
-            return  # ASan's quarantine keeps freed memory: the plain build's run checks
-        deadline = time.time() + 8  # the trims that follow the last reloads
-        while rss_kib(w.pid) - first >= 8000 and time.time() < deadline:
-            time.sleep(0.2)
-        last = rss_kib(w.pid)
-        check(last - first < 8000, "RSS %d KiB after the first config, %d KiB after 30 more with new hosts", first, last)
+    _thirty_configs_later(port, config, lambda w, gen: "127.%d.0.1:80" % (10 + gen) in w.admin("/clusters").text,
+                          "hosts")
+
+
+def _renamed(cfg, cluster):
+    """The base config with its cluster (and the route to it) named `cluster`."""
+    return cfg.replace("cluster: backend", "cluster: %s" % cluster).replace("name: backend", "name: %s" % cluster) \
+        .replace("cluster_name: backend", "cluster_name: %s" % cluster)
+
+
+def test_clusters_that_leave_the_config_take_their_stats_along():
+    """A cluster's stats (and its circuit breaker) live as long as a config or a connection
+    holds them, as a host's do. Cluster rev1 serves a request through A (its connection stays
+    pooled), then the config names rev2 instead: rev1 is no longer listed, but for the figures
+    its pooled connection still counts on. Then rev3 comes, with the slots rev1 gave up: it
+    starts at zero, and when A's connection closes, nothing of it lands on rev3 or rev2."""
+    from harness import HttpUpstream
+    held = ["upstream_cx_active", "upstream_cx_connect_fail", "upstream_cx_connect_timeout", "upstream_cx_destroy",
+            "upstream_cx_destroy_remote"]
+    with HttpUpstream("a") as a, HttpUpstream("b") as b, HttpUpstream("c") as c:
+        port, admin = free_port(), free_port()
+        with Weft(_renamed(base("v1", port, admin, up=a.port), "rev1")) as w:
+            eq(request(port, "/c").header("x-upstream"), "a", "v1 routes to A through rev1")
+            eq(w.stat("cluster.rev1.upstream_cx_active", None), 1, "rev1's pooled connection")
+            w.reload(_renamed(base("v2", port, admin, up=b.port), "rev2"))
+            wait_for(lambda: request(port, "/").text == "v2", 5, what="v2")
+            eq(request(port, "/c").header("x-upstream"), "b", "v2 routes to B through rev2")
+            time.sleep(0.5)  # v1 is left behind by every worker
+            stats = w.stats()
+            eq(sorted(k for k in stats if k.startswith("cluster.rev1.")), ["cluster.rev1." + k for k in held],
+               "what is left of rev1: the figures its pooled connection counts on")
+            eq(stats["cluster.rev1.upstream_cx_active"], 1, "rev1's connection is still open")
+            w.reload(_renamed(base("v3", port, admin, up=c.port), "rev3"))
+            wait_for(lambda: request(port, "/").text == "v3", 5, what="v3")
+            time.sleep(0.5)
+            a.close()  # rev1's pooled connection ends now
+            wait_for(lambda: a.open_connections == 0, 5, what="A's connection closed")
+            time.sleep(0.3)
+            stats = w.stats()
+            eq([k for k in stats if k.startswith("cluster.rev1.")], [], "rev1 is gone")
+            eq(sorted(k for k in stats if k.startswith("cluster.rev2.")), ["cluster.rev2." + k for k in held],
+               "what is left of rev2: the figures of its connection to B, pooled")
+            eq(stats["cluster.rev2.upstream_cx_active"], 1, "rev2's connection is still open")
+            rev3 = {k: v for k, v in stats.items() if k.startswith("cluster.rev3.") and isinstance(v, int) and v}
+            eq(rev3, {"cluster.rev3.membership_healthy": 1, "cluster.rev3.membership_total": 1},
+               "rev3 has served nothing yet: every other figure of it is 0")
+            eq([k for k, v in stats.items() if isinstance(v, int) and v < 0], [], "no figure below zero")
+            eq(request(port, "/c").header("x-upstream"), "c", "v3 routes to C through rev3")
+            eq((w.stat("cluster.rev3.upstream_rq_total"), w.stat("cluster.rev3.upstream_cx_active")), (1, 1),
+               "rev3's own request and connection")
+
+
+def test_clusters_that_come_and_go_do_not_pile_up():
+    """Thirty configs of 100 clusters each, every one with new names (revisions rolled out, as
+    Knative-style serving does): the stats, circuit breakers and stat slots of the clusters that
+    left go, so the proxy lists what it has and its memory stays where it was."""
+    port, admin = free_port(), free_port()
+    small = base("v", port, admin)
+
+    def config(gen):
+        cl = "".join("  - name: rev%d-%d\n    type: STATIC\n    connect_timeout: 1s\n"
+                     "    load_assignment:\n      cluster_name: rev%d-%d\n      endpoints: [{lb_endpoints: ["
+                     "{endpoint: {address: {socket_address: {address: 127.0.%d.%d, port_value: 80}}}}]}]\n"
+                     % (gen, i, gen, i, gen, i + 1) for i in range(100))
+        return small.replace("  clusters:\n", "  clusters:\n" + cl, 1)
+
+    def listed(w, first):
+        stats = w.stats()
+        eq(sorted({k.split(".")[1].split("-")[0] for k in stats if k.startswith("cluster.rev")}), ["rev30"],
+           "only the last revision's clusters are listed")
+        eq(len(stats), len(first), "as many stats listed as after the first config")
+    _thirty_configs_later(port, config, lambda w, gen: "rev%d-99::" % gen in w.admin("/clusters").text, "clusters",
+                          listed)
 
 
 def test_reload_adds_and_removes_listener():

@@ -450,6 +450,13 @@ def test_grpc_stats_by_status():
             check(pre + "2" not in stats and pre + "weft.test.Echo.Bidi.total" not in stats,
                   "no counter for unseen statuses or methods off the allowlist: %r",
                   sorted(k for k in stats if k.startswith(pre)))
+            # a config without the filter: its counters go with the config that had it
+            lst = C.http_listener(port, [C.vhost("all", ["*"], [C.route(C.prefix("/"), cluster="echo")])])
+            w.reload(C.bootstrap(listeners=[lst], clusters=[C.cluster("echo", [srv.port], **H2)],
+                                 admin_port=cfg.admin_port))
+            wait_for(lambda: not any(k.startswith(pre) for k in w.stats()), 5, what="the grpc counters to go")
+            _ok(grpc_call(port, kind="unary", sizes=[10]), "unary without the filter")
+            eq(w.stat("cluster.echo.upstream_rq_total"), 6, "the cluster's own figures stay")
 
 
 def test_grpc_stats_config_refusals():

@@ -1,6 +1,7 @@
 /* Stats: registration by name (the same name, however it is split, is the same stat) and the
  * three renderings (/stats text, JSON, Prometheus) of counters, gauges, status codes,
  * histograms and hidden stats, names built from their shared parts. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,5 +286,52 @@ TEST(names_longer_than_any_buffer_are_whole)
 	free(t);
 }
 
+/* What a thread registers while it records is noted (each registration once), and given back
+ * together; what it registers before or after, or what another thread registers meanwhile, is
+ * not. */
+static uint32_t other_thread_stat;
+static void *register_elsewhere(void *arg)
+{
+	(void)arg;
+	other_thread_stat = wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "elsewhere");
+	return NULL;
+}
+
+TEST(a_config_gives_back_what_it_registered)
+{
+	wf_stats_thread_init();
+	uint32_t before = wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "before");
+	struct wf_stats_rec rec = {0};
+	wf_stats_record(&rec);
+	uint32_t a = wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "a");
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "a"), a); /* two registrations */
+	uint32_t kept = wf_stat_register(WF_STAT_GAUGE, "cluster", "rec", "kept");
+	wf_stats_ref(&kept, 1); /* a holder besides the config */
+	CHECK_EQ(wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "before"), before);
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, register_elsewhere, NULL), 0);
+	pthread_join(th, NULL);
+	wf_stats_record(NULL);
+	uint32_t after = wf_stat_register(WF_STAT_COUNTER, "cluster", "rec", "after");
+	CHECK_EQ(rec.n, 4);
+	wf_stat_add(kept, 3);
+	wf_stats_rec_release(&rec);
+	CHECK_EQ(rec.n, 0);
+	CHECK(rec.idx == NULL);
+	char *t = render(TEXT, "cluster.rec.");
+	CHECK(!strstr(t, "cluster.rec.a:"));           /* both of its registrations were the config's */
+	CHECK(has_line(t, "cluster.rec.kept: 3"));     /* its other holder keeps it */
+	CHECK(has_line(t, "cluster.rec.before: 0"));   /* registered before, held still */
+	CHECK(has_line(t, "cluster.rec.after: 0"));
+	CHECK(has_line(t, "cluster.rec.elsewhere: 0")); /* another thread's registration */
+	free(t);
+	const uint32_t rest[] = {before, after, other_thread_stat, kept};
+	wf_stats_release(rest, 4);
+	t = render(TEXT, "cluster.rec.");
+	CHECK(!strstr(t, "cluster.rec."));
+	free(t);
+}
+
 TEST_MAIN("proxy.stats", T(one_name_one_stat_however_it_is_split), T(renderings_name_every_kind_of_stat),
-          T(a_stat_released_as_often_as_registered_goes), T(stats_come_and_go_by_the_thousand), T(names_longer_than_any_buffer_are_whole))
+          T(a_stat_released_as_often_as_registered_goes), T(stats_come_and_go_by_the_thousand), T(names_longer_than_any_buffer_are_whole),
+          T(a_config_gives_back_what_it_registered))

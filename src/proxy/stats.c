@@ -284,7 +284,18 @@ void wf_stats_release(const uint32_t *idx, size_t n)
 
 static __thread struct wf_stats_rec *recording;
 
-void wf_stats_record(struct wf_stats_rec *rec) { recording = rec; }
+void wf_stats_record(struct wf_stats_rec *rec)
+{
+	struct wf_stats_rec *done = recording;
+	if (done && done->n && done->n < done->cap) { /* kept for the config's life: cut to size */
+		uint32_t *v = realloc(done->idx, done->n * sizeof(*v));
+		if (v) {
+			done->idx = v;
+			done->cap = done->n;
+		}
+	}
+	recording = rec;
+}
 
 static void note(struct wf_stats_rec *rec, uint32_t idx)
 {

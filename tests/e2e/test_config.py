@@ -441,14 +441,19 @@ def test_hosts_that_leave_the_config_take_their_stats_along():
 def _thirty_configs_later(port, config, loaded, what, listed=None):
     """Load config(0), then config(1) .. config(30) (each when the one before is in: loaded(w,
     gen)); the proxy still serves, listed(w, stats_after_the_first) holds, and (in the plain
-    build) RSS after the thirtieth is within 8 MB of RSS after the first."""
+    build) RSS after the thirtieth is within 10 MB of RSS after the fifth. By then the memory a
+    reload needs (two or three configs at once, and the stat slots they use) is in use; what
+    comes after it is the high-water mark of that, a few MB, where a leak grows by the config
+    (about 0.9 MB a config in both tests before their fix: 22 MB over these 25)."""
     from harness import is_sanitized, rss_kib
     with Weft(config(0)) as w:
-        time.sleep(3)  # the trim after the first config
-        first, first_stats = rss_kib(w.pid), w.stats()
+        first_stats = w.stats()
         for gen in range(1, 31):
             w.reload(config(gen))
             wait_for(lambda: loaded(w, gen), 10, what="config %d" % gen)
+            if gen == 5:
+                time.sleep(3)  # the trims after it
+                fifth = rss_kib(w.pid)
         eq(request(port, "/").text, "v", "still serving")
         if listed:
             time.sleep(0.5)  # the configs before are left behind by every worker
@@ -456,10 +461,10 @@ def _thirty_configs_later(port, config, loaded, what, listed=None):
         if is_sanitized():
             return  # ASan's quarantine keeps freed memory: the plain build's run checks
         deadline = time.time() + 8  # the trims that follow the last reloads
-        while rss_kib(w.pid) - first >= 8000 and time.time() < deadline:
+        while rss_kib(w.pid) - fifth >= 10000 and time.time() < deadline:
             time.sleep(0.2)
         last = rss_kib(w.pid)
-        check(last - first < 8000, "RSS %d KiB after the first config, %d KiB after 30 more with new %s", first, last,
+        check(last - fifth < 10000, "RSS %d KiB after the fifth config, %d KiB after 25 more with new %s", fifth, last,
               what)
 
 

@@ -81,6 +81,7 @@ static struct {
 	uint8_t initialized;               /* the first config came (or timed out): /ready */
 	struct wf_ads_rejection rej[WF_XDS_NTYPES];
 	uint32_t st_connected;
+	struct wf_stats_rec held;          /* the per-resource update counters of what is configured */
 } A;
 
 /* Jitter: proxies that lost the same server at the same moment retry at different times. */
@@ -382,10 +383,52 @@ struct update {
 	char err[2048];
 };
 
+/* The per-resource counter `what` of a use: http.<stat_prefix>.rds.<name>.<what> for a
+ * connection manager that uses a route configuration, cluster.<name>.<what> for a cluster
+ * that uses an assignment. A registration: the caller gives it back. */
+static uint32_t use_stat(enum wf_xds_type t, const struct wf_xds_use *use, const char *what)
+{
+	if (t != WF_XDS_RDS)
+		return wf_stat_register(WF_STAT_COUNTER, "cluster", use->scope, what);
+	char stat[512];
+	snprintf(stat, sizeof(stat), "rds.%s.%s", use->name, what);
+	/* the name becomes part of a Prometheus metric name: only [A-Za-z0-9_] survive there */
+	for (char *p = stat + 4; *p && p < stat + 4 + strlen(use->name); p++)
+		if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+			*p = '_';
+	return wf_stat_register(WF_STAT_COUNTER, "http", use->scope, stat);
+}
+
+static const char *const UPDATE_STATS[] = {"update_attempt", "update_success", "update_rejected"};
+
+/* Hold the per-resource counters of every use the config and the accepted resources have now,
+ * and give back those of uses that went: a cluster or a connection manager that leaves takes
+ * its counters along, as its other stats go with its config. */
+static void hold_update_stats(void)
+{
+	struct wf_stats_rec now = {0};
+	struct wf_snapshot *s = wf_snapshot_acquire();
+	wf_stats_record(&now);
+	static const enum wf_xds_type per_resource[] = {WF_XDS_EDS, WF_XDS_RDS};
+	for (int j = 0; j < 2; j++) {
+		enum wf_xds_type t = per_resource[j];
+		struct wf_xds_use *us;
+		uint32_t n = wf_xds_uses(s ? s->doc : NULL, A.set, t, &us);
+		for (uint32_t i = 0; i < n; i++)
+			for (size_t k = 0; k < sizeof(UPDATE_STATS) / sizeof(UPDATE_STATS[0]); k++)
+				use_stat(t, &us[i], UPDATE_STATS[k]);
+		wf_xds_uses_free(us, n);
+	}
+	wf_stats_record(NULL);
+	wf_snapshot_release(s);
+	wf_stats_rec_release(&A.held);
+	A.held = now;
+}
+
 /* Count an update (what: "update_attempt", "update_success", "update_rejected") as Envoy does:
  * cluster_manager.cds.* and listener_manager.lds.* for the wildcard types; per resource
  * http.<stat_prefix>.rds.<name>.* for each connection manager that uses a route configuration,
- * cluster.<name>.* for each cluster that uses an assignment. */
+ * cluster.<name>.* for each cluster that uses an assignment (held by hold_update_stats). */
 static void count(const struct update *u, const char *what)
 {
 	if (u->t == WF_XDS_CDS || u->t == WF_XDS_LDS) {
@@ -401,14 +444,9 @@ static void count(const struct update *u, const char *what)
 	for (uint32_t i = 0; i < n; i++) {
 		if (!has_name(u->names, u->n, us[i].name))
 			continue;
-		char stat[512];
-		snprintf(stat, sizeof(stat), "rds.%s.%s", us[i].name, what);
-		/* the name becomes part of a Prometheus metric name: only [A-Za-z0-9_] survive there */
-		for (char *p = stat + 4; *p && p < stat + 4 + strlen(us[i].name); p++)
-			if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
-				*p = '_';
-		wf_stat_inc(u->t == WF_XDS_RDS ? wf_stat_register(WF_STAT_COUNTER, "http", us[i].scope, stat)
-		                               : wf_stat_register(WF_STAT_COUNTER, "cluster", us[i].scope, what));
+		uint32_t idx = use_stat(u->t, &us[i], what);
+		wf_stat_inc(idx);
+		wf_stat_release(idx);
 	}
 	wf_xds_uses_free(us, n);
 	wf_snapshot_release(s);
@@ -498,6 +536,7 @@ static int response_type(const char *type_url, const char *nonce)
 static void reply(struct update *u, const char *version)
 {
 	enum wf_xds_type t = u->t;
+	hold_update_stats(); /* the uses so far: a cluster that came with the last CDS is one */
 	count(u, "update_attempt");
 	if (!u->bad) {
 		free(u->next->version[t]);
@@ -507,6 +546,7 @@ static void reply(struct update *u, const char *version)
 	int ok = !u->bad && offer(u) == 0;
 	wf_xds_set_unref(u->next);
 	count(u, ok ? "update_success" : "update_rejected");
+	hold_update_stats(); /* and those the update took away go */
 	free_names(u->names, u->n);
 	if (!ok) {
 		wf_error("xDS: %s version '%s' rejected (NACK), the previous config keeps serving: %s", wf_xds_type_name[t],
@@ -797,6 +837,7 @@ void wf_ads_stop(void)
 	memset(A.sub, 0, sizeof(A.sub));
 	wf_xds_set_unref(A.set);
 	A.set = NULL;
+	wf_stats_rec_release(&A.held);
 	protobuf_c_message_free_unpacked(&A.node->base, NULL);
 	A.node = NULL;
 	free(A.cluster);

@@ -233,6 +233,39 @@ def test_xds_basic_lds_rds_cds_eds():
             eq(by["ClustersConfigDump"]["version_info"], "1", "CDS version_info")
 
 
+def test_xds_removed_resources_take_their_update_counters_along():
+    """Per-resource update counters (cluster.<name>.update_* for EDS, http.<prefix>.rds.<name>.*
+    for RDS) count while their cluster or connection manager is configured, and go when an
+    update takes it away, as the rest of its stats do."""
+    lport = free_port()
+    with HttpUpstream(name="a") as a, HttpUpstream(name="b") as b, XdsServer() as xs:
+        push_basic(xs, lport, a, b)
+        with Weft(bootstrap(xs.port)) as w:
+            wait_for(lambda: serving(lport) == (200, "a"), 10, what="traffic through the xDS listener")
+            xs.set("EDS", "2", [assignment("svc-a", a.port)])
+            xs.wait_ack(EDS, "2")
+            st = get_stats(w.admin_port)
+            eq((st.get("cluster.a.update_attempt"), st.get("cluster.a.update_success")), (2, 2), "cluster a's EDS counters")
+            # r1 replaced by r2, then cluster a removed
+            xs.set("RDS", "2", [route_config("r2", [to("/", "b")])])
+            xs.set("LDS", "2", [listener("web", lport, "r2")])
+            xs.wait_ack(LDS, "2")
+            wait_for(lambda: serving(lport) == (200, "b"), 5, what="the listener on r2")
+            xs.set("CDS", "2", [static_cluster("b", b.port)])
+            xs.wait_ack(CDS, "2")
+            wait_for(lambda: "cluster.a.upstream_rq_total" not in get_stats(w.admin_port), 5, what="cluster a to go")
+            st = get_stats(w.admin_port)
+            eq(sorted(k for k in st if k.startswith("cluster.a.update_") or k.startswith("http.web.rds.r1.")), [],
+               "cluster a's and route r1's update counters are gone (a's pooled connection keeps its own five)")
+            eq(st.get("http.web.rds.r2.update_success"), 1, "r2's counter")
+            check(st.get("cluster_manager.cds.update_success", 0) >= 2, "cds.update_success: %r", st)
+            # and they count again, from zero, when they come back
+            xs.set("CDS", "3", [eds_cluster("a", "svc-a"), static_cluster("b", b.port)])
+            xs.wait_ack(CDS, "3")
+            wait_for(lambda: get_stats(w.admin_port).get("cluster.a.update_success") == 1, 5,
+                     what="cluster a's EDS counter, anew")
+
+
 def test_xds_route_change_under_load():
     """Route changes over RDS (a weighted split, then a path change), a listener moved to
     another route configuration over LDS, and an endpoint change over EDS apply with no failed

@@ -579,6 +579,7 @@ struct wf_snapshot {
 	                                      cluster whose update is warming), the versions compiled */
 	uint32_t n_warming;                /* xDS listeners and clusters left out until RDS/EDS comes */
 	struct wf_stats_rec stats;         /* the stats its compile registered, given back with it */
+	struct wf_snapshot *next_free;     /* released by a worker: for the main thread to free */
 };
 
 /* The bootstrap's dynamic_resources, checked: ADS (SotW or delta) to a static cluster. */

@@ -25,12 +25,30 @@ static unsigned n_workers;
 
 static int freed; /* atomic: a snapshot was freed since wf_snapshots_freed() last looked */
 
+/* Snapshots whose last reference a worker dropped (a connection of an old config closing),
+ * for the main thread to free at its next wf_snapshot_reap: a big config's teardown (its
+ * clusters, its stats given back) takes tens of ms, which a worker's requests would wait
+ * for. A stack pushed by the workers and taken whole by the main thread (no ABA). */
+static struct wf_snapshot *to_free; /* atomic */
+
+static void snapshot_free(struct wf_snapshot *s)
+{
+	wf_snapshot_free(s);
+	__atomic_store_n(&freed, 1, __ATOMIC_RELEASE);
+}
+
 void wf_snapshot_release(struct wf_snapshot *s)
 {
-	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		wf_snapshot_free(s);
-		__atomic_store_n(&freed, 1, __ATOMIC_RELEASE);
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (!wf_self) {
+		snapshot_free(s);
+		return;
 	}
+	struct wf_snapshot *head = __atomic_load_n(&to_free, __ATOMIC_RELAXED);
+	do
+		s->next_free = head;
+	while (!__atomic_compare_exchange_n(&to_free, &head, s, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 int wf_snapshots_freed(void) { return __atomic_exchange_n(&freed, 0, __ATOMIC_ACQ_REL); }
@@ -74,6 +92,10 @@ void wf_snapshot_publish(struct wf_snapshot *s)
 
 void wf_snapshot_reap(void)
 {
+	for (struct wf_snapshot *s = __atomic_exchange_n(&to_free, NULL, __ATOMIC_ACQUIRE), *next; s; s = next) {
+		next = s->next_free;
+		snapshot_free(s);
+	}
 	uint64_t min = UINT64_MAX;
 	for (unsigned i = 0; i < n_workers; i++) {
 		uint64_t v = __atomic_load_n(&workers[i].adopted, __ATOMIC_ACQUIRE);

@@ -81,7 +81,8 @@ struct wf_snapshot *wf_snapshot_acquire(void);
 void wf_snapshot_release(struct wf_snapshot *s);
 /* Was a snapshot freed (by any thread) since the last call? */
 int wf_snapshots_freed(void);
-/* Main thread, periodically: drop retired snapshots that no worker can still be adopting. */
+/* Main thread, periodically: drop retired snapshots that no worker can still be adopting, and
+ * free those whose last reference a worker gave back (workers never free one themselves). */
 void wf_snapshot_reap(void);
 
 /* Start n workers serving the published snapshot. 0 or -errno (e.g. a port already in use). */

@@ -5,8 +5,11 @@
 #include "proxy/router.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
+#include "xds/json.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const char *write_tmp(const char *text)
@@ -301,6 +304,49 @@ TEST(priorities_sorted_into_levels)
 	wf_snapshot_free(s);
 }
 
+/* A snapshot whose last reference a worker gives back is freed by the main thread at its next
+ * reap, not on the worker: its stats are still listed after the worker's release, and gone
+ * after the reap. */
+static int listed(const char *name)
+{
+	struct wf_jbuf b = {0};
+	int found = wf_stats_render_text(&b, name) == 0 && b.p && strstr(b.p, name);
+	free(b.p);
+	return found;
+}
+
+static void *release_as_a_worker(void *s)
+{
+	static char a_worker;
+	wf_self = (struct wf_worker *)&a_worker; /* only its being set matters here */
+	wf_snapshot_release(s);
+	return NULL;
+}
+
+TEST(a_worker_leaves_the_free_to_the_main_thread)
+{
+	char err[512];
+	struct wf_snapshot *s = load("static_resources:\n  clusters:\n  - name: handed_over\n    connect_timeout: 1s\n", err,
+	                             sizeof(err));
+	CHECK(s != NULL);
+	CHECK(listed("cluster.handed_over.upstream_rq_total"));
+	wf_snapshots_freed(); /* start from "none freed" */
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, release_as_a_worker, s), 0);
+	pthread_join(th, NULL);
+	CHECK(listed("cluster.handed_over.upstream_rq_total")); /* not freed on the worker */
+	CHECK(!wf_snapshots_freed());
+	wf_snapshot_reap();
+	CHECK(!listed("cluster.handed_over.upstream_rq_total"));
+	CHECK(wf_snapshots_freed());
+	/* from the main thread, the last release frees at once */
+	s = load("static_resources:\n  clusters:\n  - name: on_main\n    connect_timeout: 1s\n", err, sizeof(err));
+	CHECK(s != NULL);
+	wf_snapshot_release(s);
+	CHECK(!listed("cluster.on_main.upstream_rq_total"));
+}
+
 TEST_MAIN("config", T(valid_config), T(unknown_field_is_located_with_suggestion), T(unknown_cluster_is_located),
           T(bad_regex), T(pseudo_header_match), T(oneof_twice), T(duplicate_domain), T(unsupported_lb_policy_is_refused), T(vhost_order),
-          T(route_matching), T(smooth_weighted_round_robin), T(priorities_sorted_into_levels))
+          T(route_matching), T(smooth_weighted_round_robin), T(priorities_sorted_into_levels),
+          T(a_worker_leaves_the_free_to_the_main_thread))

@@ -185,6 +185,7 @@ int wf_dns_start(struct wf_loop *loop, void (*changed)(void))
 }
 
 #define TARGET_STATS(t) (t)->st_attempt, (t)->st_success, (t)->st_failure, (t)->st_no_rebuild, (t)->st_membership_change
+#define N_TARGET_STATS 5
 
 static void forget(struct target *t)
 {
@@ -192,7 +193,7 @@ static void forget(struct target *t)
 		wf_timer_cancel(D.loop, &t->timer);
 	if (t->job)
 		t->job->data = NULL; /* on_done frees it when it comes back */
-	wf_stats_release((const uint32_t[]){TARGET_STATS(t)}, 5);
+	wf_stats_release((const uint32_t[N_TARGET_STATS]){TARGET_STATS(t)}, N_TARGET_STATS);
 	free(t->key);
 	free(t->cluster);
 	free(t->name);
@@ -210,13 +211,13 @@ static void configure(struct target *t, const struct wf_cluster *c)
 	t->fail_base_ms = c->dns_fail_base_ms;
 	t->fail_max_ms = c->dns_fail_max_ms;
 	const char *n = c->stat_name;
-	const uint32_t before[] = {TARGET_STATS(t)}; /* given back once registered again */
+	const uint32_t before[N_TARGET_STATS] = {TARGET_STATS(t)}; /* given back once registered again */
 	t->st_attempt = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "update_attempt");
 	t->st_success = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "update_success");
 	t->st_failure = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "update_failure");
 	t->st_no_rebuild = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "update_no_rebuild");
 	t->st_membership_change = wf_stat_register(WF_STAT_COUNTER, "cluster", n, "membership_change");
-	wf_stats_release(before, sizeof(before) / sizeof(before[0]));
+	wf_stats_release(before, N_TARGET_STATS);
 	if (!t->counted) { /* the blocking first resolution, at load */
 		t->counted = 1;
 		wf_stat_inc(t->st_attempt);

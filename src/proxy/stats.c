@@ -50,9 +50,18 @@ static uint32_t n_defs, cap_defs, next_slot = WF_STAT_CODE_SLOTS;
  * all; a release finds its stat by slot. */
 static uint32_t *by_name, *by_idx, cap_by_name;
 /* Slots of released stats, by size (1, a histogram's, a code block's), taken again first. */
-static struct {
-	uint32_t *v, n, cap;
-} freed[3];
+static struct wf_stats_rec freed[3];
+
+/* Append x to a growing list of indexes (out of memory: nothing sensible is left to do). */
+static void push(struct wf_stats_rec *l, uint32_t x)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		if (!(l->idx = realloc(l->idx, l->cap * sizeof(*l->idx))))
+			abort();
+	}
+	l->idx[l->n++] = x;
+}
 static int64_t *threads[MAX_THREADS];
 static unsigned n_threads;
 
@@ -245,12 +254,7 @@ static void release(uint32_t idx)
 	table_delete(by_idx, (uint32_t)(at - by_idx));
 	table_delete(by_name, table_find(by_name, k + 1));
 	unsigned sc = size_class(d->type);
-	if (freed[sc].n == freed[sc].cap) {
-		freed[sc].cap = freed[sc].cap ? freed[sc].cap * 2 : 64;
-		if (!(freed[sc].v = realloc(freed[sc].v, freed[sc].cap * sizeof(uint32_t))))
-			abort();
-	}
-	freed[sc].v[freed[sc].n++] = d->idx;
+	push(&freed[sc], d->idx);
 	const char *part[4] = {d->scope, d->scope_name, d->sub, d->leaf};
 	for (int i = 0; i < 4; i++)
 		if (part[i])
@@ -295,16 +299,6 @@ void wf_stats_record(struct wf_stats_rec *rec)
 		}
 	}
 	recording = rec;
-}
-
-static void note(struct wf_stats_rec *rec, uint32_t idx)
-{
-	if (rec->n == rec->cap) {
-		rec->cap = rec->cap ? rec->cap * 2 : 64;
-		if (!(rec->idx = realloc(rec->idx, rec->cap * sizeof(*rec->idx))))
-			abort(); /* out of memory while compiling a config */
-	}
-	rec->idx[rec->n++] = idx;
 }
 
 void wf_stats_rec_release(struct wf_stats_rec *rec)
@@ -363,7 +357,7 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 		unsigned sc = size_class(type);
 		if (freed[sc].n) {
 			/* a released stat's slots: whatever was counted there goes */
-			idx = freed[sc].v[--freed[sc].n];
+			idx = freed[sc].idx[--freed[sc].n];
 			for (unsigned t = 0; t < n_threads; t++)
 				for (uint32_t i = 0; i < need; i++)
 					__atomic_store_n(&threads[t][idx + i], 0, __ATOMIC_RELAXED);
@@ -385,7 +379,7 @@ uint32_t wf_stat_register(enum wf_stat_type type, const char *scope, const char 
 	pthread_mutex_unlock(&lock);
 	name_done(full, buf);
 	if (recording && idx != SINK)
-		note(recording, idx);
+		push(recording, idx);
 	return idx;
 }
 

@@ -36,7 +36,7 @@ struct wf_uconn {
 	uint64_t tls_key;                  /* the cluster's TLS config (wf_tls_cfg.key); 0: plain */
 	const struct wf_tls_cfg *tls;      /* while connecting: the config to handshake with */
 	const char *cluster_name;          /* while connecting: for the handshake failure log */
-	struct wf_cb *cb;                  /* counts in cb->cx while open */
+	struct wf_cb *cb;                  /* counts in cb->cx while open; held (wf_cb_ref) to its end */
 	struct wf_uconn *next;             /* in the pool's idle list */
 	const struct wf_uconn_ops *ops;
 	void *owner;
@@ -45,7 +45,8 @@ struct wf_uconn {
 	uint32_t requests;                 /* requests sent on this connection */
 	uint32_t max_requests;             /* close instead of pooling after this many (0: no limit) */
 	uint64_t idle_ms;                  /* pooled idle timeout */
-	uint32_t st_host_cx_active, st_host_connect_fail; /* held (wf_stats_ref): it may outlive the config */
+	/* held (wf_stats_ref) to its end, with cb: it may outlive its host's and cluster's config */
+	uint32_t st_host_cx_active, st_host_connect_fail;
 	uint32_t st_cx_active, st_cx_destroy, st_cx_connect_fail, st_cx_connect_timeout, st_destroy_remote;
 	char addr_str[64];
 };

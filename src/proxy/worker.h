@@ -79,7 +79,7 @@ void wf_snapshot_publish(struct wf_snapshot *s);
 /* The current published snapshot with a reference taken (main thread, admin). */
 struct wf_snapshot *wf_snapshot_acquire(void);
 void wf_snapshot_release(struct wf_snapshot *s);
-/* Was a snapshot freed (by any thread) since the last call? */
+/* Was a snapshot freed since the last call? (The main thread frees them all.) */
 int wf_snapshots_freed(void);
 /* Main thread, periodically: drop retired snapshots that no worker can still be adopting, and
  * free those whose last reference a worker gave back (workers never free one themselves). */

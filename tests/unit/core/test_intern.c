@@ -95,6 +95,11 @@ TEST(a_record_goes_with_its_last_reference)
 	/* the key again: a new record, initialised again */
 	struct rec *b = wf_intern(&t, "host-a");
 	CHECK(b && b->value == 0 && b->inits == 1);
+	wf_intern_ref(&t, b); /* a holder of the record takes another reference */
+	wf_intern_release(&t, b);
+	CHECK_EQ(t.n, 1);
+	CHECK(wf_intern(&t, "host-a") == b); /* the one it took kept it */
+	wf_intern_release(&t, b);
 	/* many come and go; the ones kept stay found */
 	static struct rec *r[3000];
 	char key[32];
